@@ -1,0 +1,53 @@
+# Bulkhead. The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+# Scripts run on the Node the project pins (the `node` dev dependency), not the machine's.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+NODES ?= 3
+
+.PHONY: deps build lint typecheck unit component e2e test demo control-plane cluster-up cluster-down bench clean
+
+deps: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps
+	tsc -p tsconfig.build.json
+
+lint: deps
+	eslint .
+
+typecheck: deps
+	tsc -p tsconfig.json --noEmit
+
+unit: deps
+	hack/run-tests.sh unit
+
+component: deps
+	hack/run-tests.sh component
+
+control-plane:
+	hack/build-control-plane.sh
+
+e2e: deps control-plane
+	hack/run-tests.sh e2e
+
+# Everything CI runs; the last line is "N passed, N failed".
+test: deps control-plane
+	hack/run-tests.sh lint typecheck unit component e2e
+
+cluster-up: control-plane
+	hack/cluster-up.sh --dir $(CLUSTER_DIR) --nodes $(NODES)
+
+cluster-down:
+	hack/cluster-down.sh --dir $(CLUSTER_DIR)
+
+demo: deps control-plane
+	hack/demo.sh
+
+bench: deps control-plane
+	hack/bench.sh
+
+clean:
+	rm -rf dist

@@ -1,0 +1,203 @@
+// The StatefulsetRollout resource: one zod schema is the source of truth for spec and status.
+// The CRD's OpenAPI schema is generated from it (api/crd.ts). Field names follow the seed
+// (Slack's Bedrock Rollout Operator) where it has them; DESIGN.md §3 lists the additions.
+import { z } from "zod";
+
+const intOrPercent = z
+  .union([z.number().int().min(0), z.string().regex(/^(100|[1-9]?[0-9])%$/, "a percent such as \"25%\"")])
+  .meta({ "x-kubernetes-int-or-string": true });
+
+const nonNegativeSeconds = z.number().int().min(0);
+
+/** An apps/v1 StatefulSet, kept whole; only what Bulkhead reads is typed. */
+export const embeddedStatefulSetSchema = z
+  .object({
+    apiVersion: z.string().optional(),
+    kind: z.string().optional(),
+    metadata: z
+      .object({
+        name: z.string().min(1).optional(),
+        namespace: z.string().optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+        annotations: z.record(z.string(), z.string()).optional(),
+      })
+      .loose()
+      .optional(),
+    spec: z
+      .object({
+        replicas: z.number().int().min(0).optional(),
+        serviceName: z.string().optional(),
+        selector: z.object({ matchLabels: z.record(z.string(), z.string()).optional() }).loose(),
+        template: z.object({}).loose().meta({ "x-kubernetes-preserve-unknown-fields": true }),
+      })
+      .loose()
+      .meta({ "x-kubernetes-preserve-unknown-fields": true }),
+  })
+  .loose()
+  .meta({ "x-kubernetes-preserve-unknown-fields": true })
+  .describe("The full apps/v1 StatefulSet to roll out. Its template is applied by the reconciler; edit it here, not on the StatefulSet.");
+
+export const LEAK_PROTECTION_MODES = ["enforce", "flag", "pin", "off"] as const;
+export type LeakProtectionMode = (typeof LEAK_PROTECTION_MODES)[number];
+
+export const NOTIFY_LEVELS = ["debug", "info", "error"] as const;
+export type NotifyLevel = (typeof NOTIFY_LEVELS)[number];
+
+export const rolloutSpecSchema = z.object({
+  statefulset: embeddedStatefulSetSchema,
+  percent: z.number().int().min(0).max(100).default(100).describe("Percent of pods to run the new template (0-100)."),
+  pauseRequested: z.boolean().default(false).describe("Stop after the current wave; the split is kept by leak protection."),
+  minPodEvictionIntervalSeconds: nonNegativeSeconds.default(0).describe("Least time between two waves."),
+  rolloutIdentity: z.string().optional().describe("A new value with an unchanged spec retries a failed rollout."),
+  channel: z.string().optional().describe("Slack channel for rollout notifications and leak alerts."),
+  notifyLevel: z
+    .enum(NOTIFY_LEVELS)
+    .default("info")
+    .describe("debug: every wave; info: start, end and failure; error: failures and leak alerts only."),
+  serviceDiscovery: z
+    .object({
+      dc: z.string().min(1),
+      serviceNames: z.array(z.string().min(1)).min(1),
+    })
+    .optional()
+    .describe("Consul services whose health gates each wave."),
+  bapi: z
+    .object({
+      bapiUrl: z.string().regex(/^https?:\/\/\S+$/, "an http(s) URL"),
+      stageId: z.string().min(1),
+    })
+    .optional()
+    .describe("Release-API callback sent once per stage when the rollout is done or failed."),
+  disruptionPolicy: z
+    .object({ maxUnavailable: intOrPercent })
+    .optional()
+    .describe("Becomes the PodDisruptionBudget that sizes each wave."),
+  phases: z
+    .array(z.number().int().min(0).max(100))
+    .optional()
+    .describe("Percents to advance through, e.g. [1, 50, 100]; used with autoPromoteSeconds."),
+  autoPromoteSeconds: nonNegativeSeconds.optional().describe("Time spent at a completed phase before moving to the next."),
+  progressDeadlineSeconds: z.number().int().min(1).default(600).describe("A new pod not Ready within this fails the rollout."),
+  leakProtection: z
+    .enum(LEAK_PROTECTION_MODES)
+    .default("enforce")
+    .describe("What happens to an eviction or delete of an old pod while the rollout is split."),
+  maxParallel: z.number().int().min(1).optional().describe("Upper bound on pods evicted in one wave."),
+});
+
+export const ROLLOUT_PHASES = [
+  "Pending",
+  "Progressing",
+  "Paused",
+  "RolloutDone",
+  "RolloutFailed",
+] as const;
+export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
+export const TERMINAL_PHASES: readonly RolloutPhase[] = ["RolloutDone", "RolloutFailed"];
+
+const podStatusSchema = z.object({
+  name: z.string(),
+  ordinal: z.number().int().min(0),
+  revision: z.string().optional(),
+  ready: z.boolean(),
+  /** Set when the pod's containers are crash-looping or it cannot be scheduled. */
+  stuck: z.string().optional(),
+  consulPassing: z.boolean().optional(),
+});
+
+const conditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  lastTransitionTime: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+});
+
+const waveSchema = z.object({
+  number: z.number().int().min(1),
+  pods: z.array(z.string()),
+  startedAt: z.string(),
+  completedAt: z.string().optional(),
+});
+
+export const rolloutStatusSchema = z.object({
+  phase: z.enum(ROLLOUT_PHASES).optional(),
+  percentDeployed: z.number().int().min(0).max(100).optional(),
+  reason: z.string().optional(),
+  readyReplicas: z.number().int().min(0).optional(),
+  readyReplicasServiceDiscovery: z.number().int().min(0).optional(),
+  paused: z.boolean().optional(),
+  deleted: z.boolean().optional(),
+  pods: z.array(podStatusSchema).optional(),
+  reconcileAfter: z.string().optional(),
+  lastUpdated: z.string().optional(),
+  lastCallbackStageId: z.string().optional(),
+  buildMetadata: z.record(z.string(), z.string()).optional(),
+  slackMessage: z
+    .object({ channel: z.string(), ts: z.string(), pageTs: z.array(z.string()).optional() })
+    .optional(),
+  consulServices: z.array(z.string()).optional(),
+  statefulsetName: z.string().optional(),
+  statefulsetSpecCurrent: z.boolean().optional(),
+  rolloutIdentity: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+  // Added by Bulkhead (DESIGN.md §3-§4).
+  /** The StatefulSet's update revision this rollout moves pods to. */
+  updateRevision: z.string().optional(),
+  /** The revision pods are moved away from; pinned pods are recreated on it. */
+  currentRevision: z.string().optional(),
+  /** Ordinals the reconciler has moved to updateRevision: the only ones allowed to run it. */
+  updatedOrdinals: z.array(z.number().int().min(0)).optional(),
+  updatedReplicas: z.number().int().min(0).optional(),
+  targetReplicas: z.number().int().min(0).optional(),
+  wavesCompleted: z.number().int().min(0).optional(),
+  currentWave: waveSchema.optional(),
+  /** When the current phase of spec.phases was reached, for autoPromoteSeconds. */
+  phaseReachedAt: z.string().optional(),
+  /** The template before the last applied change: what a rollback applies. */
+  previousTemplate: z.object({}).loose().meta({ "x-kubernetes-preserve-unknown-fields": true }).optional(),
+  /** Set when a pinned pod could not be rewritten because the old ControllerRevision is gone. */
+  revisionMissing: z.string().optional(),
+});
+
+export const rolloutSchema = z.object({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: z
+    .object({
+      name: z.string(),
+      namespace: z.string().optional(),
+      uid: z.string().optional(),
+      generation: z.number().int().optional(),
+      resourceVersion: z.string().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+      creationTimestamp: z.union([z.string(), z.date()]).optional(),
+    })
+    .loose(),
+  spec: rolloutSpecSchema,
+  status: rolloutStatusSchema.optional(),
+});
+
+export type EmbeddedStatefulSet = z.infer<typeof embeddedStatefulSetSchema>;
+export type RolloutSpec = z.infer<typeof rolloutSpecSchema>;
+export type RolloutStatus = z.infer<typeof rolloutStatusSchema>;
+export type PodStatus = z.infer<typeof podStatusSchema>;
+export type Condition = z.infer<typeof conditionSchema>;
+export type Wave = z.infer<typeof waveSchema>;
+export type StatefulsetRollout = z.infer<typeof rolloutSchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Parses an object read from the API (defaults filled in); the error names each bad field. */
+export function parseRollout(input: unknown): ParseResult<StatefulsetRollout> {
+  const result = rolloutSchema.safeParse(input);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, error: z.prettifyError(result.error) };
+}
+
+export function isTerminal(phase: RolloutPhase | undefined): boolean {
+  return phase !== undefined && TERMINAL_PHASES.includes(phase);
+}
