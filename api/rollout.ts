@@ -39,6 +39,7 @@ export const embeddedStatefulSetSchema = z
 
 export const LEAK_PROTECTION_MODES = ["enforce", "flag", "pin", "off"] as const;
 export type LeakProtectionMode = (typeof LEAK_PROTECTION_MODES)[number];
+export const DEFAULT_LEAK_PROTECTION: LeakProtectionMode = "enforce";
 
 export const NOTIFY_LEVELS = ["debug", "info", "error"] as const;
 export type NotifyLevel = (typeof NOTIFY_LEVELS)[number];
@@ -80,8 +81,10 @@ export const rolloutSpecSchema = z.object({
   progressDeadlineSeconds: z.number().int().min(1).default(600).describe("A new pod not Ready within this fails the rollout."),
   leakProtection: z
     .enum(LEAK_PROTECTION_MODES)
-    .default("enforce")
-    .describe("What happens to an eviction or delete of an old pod while the rollout is split."),
+    .optional()
+    .describe(
+      "What happens to an eviction or delete of an old pod while the rollout is split: enforce, flag, pin or \"off\" (quote it in YAML). Unset: the installation's default (enforce).",
+    ),
   maxParallel: z.number().int().min(1).optional().describe("Upper bound on pods evicted in one wave."),
 });
 
@@ -196,6 +199,11 @@ export function parseRollout(input: unknown): ParseResult<StatefulsetRollout> {
   const result = rolloutSchema.safeParse(input);
   if (result.success) return { ok: true, value: result.data };
   return { ok: false, error: z.prettifyError(result.error) };
+}
+
+/** The mode in force: the rollout's own, else the installation's default. */
+export function leakProtectionOf(rollout: StatefulsetRollout, installationDefault = DEFAULT_LEAK_PROTECTION): LeakProtectionMode {
+  return rollout.spec.leakProtection ?? installationDefault;
 }
 
 export function isTerminal(phase: RolloutPhase | undefined): boolean {

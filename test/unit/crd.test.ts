@@ -68,6 +68,7 @@ describe("parseRollout", () => {
   it("fills the defaults", () => {
     const result = parseRollout({ metadata: { name: "r" }, spec: { statefulset } });
     if (!result.ok) throw new Error(result.error);
-    expect(result.value.spec).to.include({ percent: 100, pauseRequested: false, leakProtection: "enforce", progressDeadlineSeconds: 600 });
+    expect(result.value.spec).to.include({ percent: 100, pauseRequested: false, progressDeadlineSeconds: 600 });
+    expect(result.value.spec.leakProtection).to.equal(undefined);
   });
 });

@@ -1,0 +1,64 @@
+// The interfaces the reconciler loop calls for its integrations (DESIGN.md §2). Implementations
+// live in adapters/ (Consul, release-API callbacks, Slack); tests use fakes.
+import type { StatefulsetRollout } from "./rollout.js";
+
+/** A pod as the health gate needs it to match Consul instances. */
+export interface PodIdentity {
+  name: string;
+  namespace: string;
+  ip?: string;
+  nodeName?: string;
+}
+
+export interface HealthReport {
+  /** Names of the pods with every check passing in all of spec.serviceDiscovery.serviceNames. */
+  passingPods: string[];
+  /** Services found in Consul (status.consulServices). */
+  services: string[];
+  /** Services named in the spec that Consul does not know. */
+  missingServices: string[];
+}
+
+export type HealthResult = { ok: true; report: HealthReport } | { ok: false; error: string };
+
+export interface HealthGate {
+  check(rollout: StatefulsetRollout, pods: PodIdentity[]): Promise<HealthResult>;
+}
+
+export interface CallbackPayload {
+  stageId: string;
+  rolloutIdentity?: string;
+  namespace: string;
+  name: string;
+  phase: "RolloutDone" | "RolloutFailed";
+  reason?: string;
+  percent: number;
+  replicas: number;
+  updatedReplicas: number;
+  readyReplicas: number;
+  currentRevision?: string;
+  updateRevision?: string;
+  startedAt?: string;
+  finishedAt: string;
+}
+
+export type CallbackResult = { ok: true; status: number } | { ok: false; retryable: boolean; error: string };
+
+export interface CallbackSender {
+  /** Sends once (with its own bounded retries); the caller records success in status. */
+  send(url: string, payload: CallbackPayload): Promise<CallbackResult>;
+}
+
+export interface SlackMessageRef {
+  channel: string;
+  ts: string;
+  pageTs?: string[];
+}
+
+export interface RolloutNotifier {
+  /**
+   * Posts the rollout's message, or updates it in place when `existing` is given. Never throws:
+   * a Slack failure is logged and counted, and the returned ref is undefined.
+   */
+  publish(rollout: StatefulsetRollout, existing: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined>;
+}
