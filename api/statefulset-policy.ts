@@ -1,0 +1,154 @@
+// StatefulSet admission policy (DESIGN.md §2): pure decisions for /mutate/statefulset and
+// /validate/statefulset. The webhook gathers the facts (is there a rollout?) from its caches.
+import jsonpatch from "fast-json-patch";
+import { allowed, denied, patched, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
+import {
+  API_VERSION,
+  DEFAULT_MAX_UNAVAILABLE,
+  KIND,
+  MANAGED_LABEL,
+  MAX_UNAVAILABLE_ANNOTATION,
+  SHORT_NAME,
+  TRUE,
+  isManaged,
+} from "./labels.js";
+
+/** The parts of an apps/v1 StatefulSet this policy reads; everything else is carried along. */
+export interface StatefulSetLike {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: Array<{ apiVersion?: string; kind?: string; name?: string; controller?: boolean }>;
+  };
+  spec?: {
+    replicas?: number;
+    template?: { metadata?: { labels?: Record<string, string> } } & Record<string, unknown>;
+    updateStrategy?: { type?: string; rollingUpdate?: unknown };
+  } & Record<string, unknown>;
+}
+
+export interface StatefulSetFacts {
+  /** The username the reconciler's requests carry (its ServiceAccount). */
+  reconcilerUsername: string;
+  /** A StatefulsetRollout exists for this StatefulSet (owner or a rollout naming it). */
+  rolloutExists: boolean;
+}
+
+function asStatefulSet(value: unknown): StatefulSetLike | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as StatefulSetLike) : undefined;
+}
+
+/** The name of the StatefulsetRollout that owns this StatefulSet, from its ownerReferences. */
+export function rolloutOwnerOf(sts: StatefulSetLike | undefined): string | undefined {
+  const ref = sts?.metadata?.ownerReferences?.find((r) => r.kind === KIND && r.apiVersion === API_VERSION && r.name);
+  return ref?.name;
+}
+
+/** "3", "25%", "100%": what a PDB's maxUnavailable accepts. */
+export function isIntOrPercent(value: string): boolean {
+  return /^(0|[1-9][0-9]*)$/.test(value) || /^(100|[1-9]?[0-9])%$/.test(value);
+}
+
+function describe(request: AdmissionRequest, sts: StatefulSetLike | undefined): string {
+  const namespace = sts?.metadata?.namespace ?? request.namespace ?? "";
+  const name = sts?.metadata?.name ?? request.name ?? "";
+  return `StatefulSet ${namespace}/${name}`;
+}
+
+/**
+ * /mutate/statefulset: on a managed StatefulSet, force `updateStrategy: OnDelete` (Bulkhead
+ * replaces pods itself), label the pod template as managed (so pod webhooks see its pods), and
+ * default the disruption budget annotation. Unmanaged StatefulSets pass untouched.
+ */
+export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
+  if (request.subResource) return allowed(request);
+  const sts = asStatefulSet(request.object);
+  if (!sts) return denied(request, `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`, 400);
+  if (!isManaged(sts.metadata?.labels)) return allowed(request);
+  // No spec: the apiserver's own validation rejects the object after admission; nothing to fix.
+  if (!sts.spec || typeof sts.spec !== "object") return allowed(request);
+
+  const next = structuredClone(sts) as StatefulSetLike & { spec: NonNullable<StatefulSetLike["spec"]> };
+  next.spec.updateStrategy = { type: "OnDelete" };
+  const template = next.spec.template;
+  if (template && typeof template === "object") {
+    template.metadata ??= {};
+    template.metadata.labels = { ...template.metadata.labels, [MANAGED_LABEL]: TRUE };
+  }
+  next.metadata ??= {};
+  if (next.metadata.annotations?.[MAX_UNAVAILABLE_ANNOTATION] === undefined) {
+    next.metadata.annotations = { ...next.metadata.annotations, [MAX_UNAVAILABLE_ANNOTATION]: DEFAULT_MAX_UNAVAILABLE };
+  }
+  return patched(request, jsonpatch.compare(sts, next));
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return jsonpatch.compare((a ?? {}) as object, (b ?? {}) as object).length === 0;
+}
+
+/**
+ * /validate/statefulset: on a managed StatefulSet, deny any updateStrategy but OnDelete, a bad
+ * max-unavailable annotation, and — when a StatefulsetRollout owns it — a pod template change
+ * (or dropping the managed label) by anyone but the reconciler. Warn when no rollout exists.
+ */
+export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSetFacts): AdmissionResponse {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
+  if (request.subResource) return allowed(request);
+  const sts = asStatefulSet(request.object);
+  if (!sts) return denied(request, `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`, 400);
+  const old = request.operation === "UPDATE" ? asStatefulSet(request.oldObject) : undefined;
+  if (request.operation === "UPDATE" && !old) {
+    return denied(request, "request.oldObject is missing or not an object: a StatefulSet UPDATE carries the stored StatefulSet", 400);
+  }
+  const what = describe(request, sts);
+  const isReconciler = request.userInfo?.username === facts.reconcilerUsername;
+  // Ownership is judged on the stored object: a user cannot escape it by dropping the reference.
+  const owner = rolloutOwnerOf(old) ?? rolloutOwnerOf(sts);
+  const namespace = sts.metadata?.namespace ?? request.namespace ?? "";
+
+  if (!isManaged(sts.metadata?.labels)) {
+    if (owner && old && isManaged(old.metadata?.labels) && !isReconciler) {
+      return denied(
+        request,
+        `${what} is owned by StatefulsetRollout ${owner}; removing the ${MANAGED_LABEL} label would drop its rollout protection. ` +
+          `To stop managing it, delete the rollout (kubectl delete ${SHORT_NAME} ${owner} -n ${namespace}).`,
+      );
+    }
+    return allowed(request);
+  }
+
+  const strategy = sts.spec?.updateStrategy?.type;
+  if (strategy !== "OnDelete") {
+    const shown = strategy ? `updateStrategy ${strategy}` : "no updateStrategy (Kubernetes defaults it to RollingUpdate)";
+    return denied(
+      request,
+      `${what} is managed by Bulkhead (${MANAGED_LABEL}=true) and has ${shown}; managed StatefulSets must use OnDelete, ` +
+        `because Bulkhead replaces their pods itself. Set spec.updateStrategy.type: OnDelete, or remove the ${MANAGED_LABEL} label.`,
+    );
+  }
+
+  const budget = sts.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION];
+  if (budget !== undefined && !isIntOrPercent(budget)) {
+    return denied(request, `${what}: annotation ${MAX_UNAVAILABLE_ANNOTATION}="${budget}" is not a count or a percent such as "25%".`);
+  }
+
+  if (owner && old && !isReconciler && !sameJson(old.spec?.template, sts.spec?.template)) {
+    return denied(
+      request,
+      `${what} is owned by StatefulsetRollout ${owner}: its pod template is changed only by the Bulkhead reconciler, ` +
+        `so that every pod is replaced in budgeted waves. Edit the rollout instead: ` +
+        `kubectl edit ${SHORT_NAME} ${owner} -n ${namespace} (spec.statefulset.spec.template).`,
+    );
+  }
+
+  if (!owner && !facts.rolloutExists) {
+    return allowed(request, [
+      `${what} is managed by Bulkhead but no StatefulsetRollout exists for it: with OnDelete, nothing replaces its pods ` +
+        `until one does. Create a StatefulsetRollout (kind ${KIND}, ${API_VERSION}) naming it.`,
+    ]);
+  }
+  return allowed(request);
+}
