@@ -119,3 +119,42 @@ annotations:
   cert-manager.io/inject-ca-from: {{ printf "%s/%s" .Release.Namespace (include "bulkhead.webhook.fullname" .) }}
 {{- end }}
 {{- end -}}
+
+{{/* Scheduling of one component: (dict "ctx" $ "component" "webhook" "values" .Values.webhook). Replicas spread over nodes unless affinity is given. */}}
+{{- define "bulkhead.placement" -}}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+affinity:
+{{- if .values.affinity }}
+  {{- toYaml .values.affinity | nindent 2 }}
+{{- else }}
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "bulkhead.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 14 }}
+{{- end }}
+{{- end -}}
+
+{{/* An env var from a Secret key, only when the Secret is named: (dict "env" "SLACK_TOKEN" "ref" .Values.slack.tokenSecret). */}}
+{{- define "bulkhead.secretEnv" -}}
+{{- if .ref.name }}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .ref.name | quote }}
+      key: {{ .ref.key | quote }}
+{{- end }}
+{{- end -}}
