@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 NODES ?= 3
 
-.PHONY: deps build lint typecheck unit component e2e test demo control-plane cluster-up cluster-down bench clean
+.PHONY: deps build lint typecheck unit component e2e test demo control-plane cluster-up cluster-down bench clean crd
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -51,3 +51,6 @@ bench: deps control-plane
 
 clean:
 	rm -rf dist
+
+crd: deps
+	tsx hack/gen-crd.ts
