@@ -29,14 +29,107 @@ export function targetUpdatedCount(replicas: number, percent: number): number {
 
 export type DesiredRevision = "update" | "current";
 
+/** Why an ordinal should run the revision it should; logged and shown in Events. */
+export type RevisionReason =
+  /** No rollout in flight (or not yet recorded): nothing to pin to. */
+  | "no-split"
+  /** The rollout finished at 100%: every ordinal, including new ones from a scale-up, is new. */
+  | "rollout-done"
+  /** The old ControllerRevision is gone (status.revisionMissing): pinning cannot rebuild the old pod. */
+  | "current-revision-missing"
+  /** The reconciler moved this ordinal in a wave, and the target still wants it there. */
+  | "moved"
+  /** Moved earlier, but `percent` was lowered below it: it goes back to the old revision. */
+  | "above-target"
+  /** Not moved by any wave: it stays on the old revision (rollout partial, paused or failed). */
+  | "not-moved";
+
+export interface RevisionDecision {
+  revision: DesiredRevision;
+  reason: RevisionReason;
+}
+
 /**
- * The revision an ordinal should run. An ordinal runs the update revision only once the
- * reconciler has moved it there (`status.updatedOrdinals`), or when there is nothing to pin
- * to (no rollout in flight, or the old revision is not known).
+ * How many moved ordinals the spec still allows on the update revision, or undefined for "no
+ * cap". It follows `spec.percent` at once, so that lowering the percent pins the excess pods
+ * even before the reconciler writes status. With `spec.phases` the reconciler owns the current
+ * step, so no cap is derived here and `status.updatedOrdinals` alone decides.
  */
-export function desiredRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: number): DesiredRevision {
+export function updatedOrdinalCap(rollout: StatefulsetRollout): number | undefined {
+  const spec = rollout.spec as Partial<StatefulsetRollout["spec"]> | undefined;
+  if (spec?.phases && spec.phases.length > 0) return undefined;
+  return targetUpdatedCount(specReplicas(rollout), spec?.percent ?? 100);
+}
+
+function specReplicas(rollout: StatefulsetRollout): number {
+  return (rollout.spec as Partial<StatefulsetRollout["spec"]> | undefined)?.statefulset?.spec?.replicas ?? 1;
+}
+
+/**
+ * The moved ordinals that stay on the update revision, in the order they were moved
+ * (`status.updatedOrdinals` is appended to wave by wave). When the percent is lowered the
+ * most recently moved ordinals go back first: undoing the last waves first.
+ */
+export function keptUpdatedOrdinals(rollout: StatefulsetRollout): number[] {
+  const moved = movedInRange(rollout);
+  const cap = updatedOrdinalCap(rollout);
+  return cap === undefined ? moved : moved.slice(0, cap);
+}
+
+/**
+ * Moved ordinals above the target: the reconciler removes them from `status.updatedOrdinals`
+ * and evicts their pods (within the same budget as a forward wave); they come back pinned.
+ */
+export function ordinalsToMoveBack(rollout: StatefulsetRollout): number[] {
+  const kept = new Set(keptUpdatedOrdinals(rollout));
+  return movedInRange(rollout).filter((o) => !kept.has(o));
+}
+
+/** Moved ordinals that still exist: a scale-down's removed ordinals neither count nor move back. */
+function movedInRange(rollout: StatefulsetRollout): number[] {
+  const replicas = specReplicas(rollout);
+  return dedupe(rollout.status?.updatedOrdinals ?? []).filter((o) => o < replicas);
+}
+
+/** Whether there is an old revision to pin to: both revisions known and different. */
+export function isSplitRecorded(rollout: StatefulsetRollout): boolean {
   const status = rollout.status;
-  if (!status?.currentRevision || !status.updateRevision) return "update";
-  if (status.currentRevision === status.updateRevision) return "update";
-  return status.updatedOrdinals?.includes(ordinal) ? "update" : "current";
+  return Boolean(status?.currentRevision && status.updateRevision && status.currentRevision !== status.updateRevision);
+}
+
+/**
+ * The revision an ordinal should run, and why. An ordinal runs the update revision only once
+ * the reconciler has moved it there (`status.updatedOrdinals`) and the spec's target still
+ * allows it, or when there is nothing to pin to. A failed or paused rollout changes nothing
+ * here: moved ordinals stay moved, the others stay pinned, until a resume or a rollback (a new
+ * rollout whose update revision is the previous template) says otherwise.
+ */
+export function decideRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: number): RevisionDecision {
+  const status = rollout.status;
+  if (!status || !isSplitRecorded(rollout)) return { revision: "update", reason: "no-split" };
+  if (status.revisionMissing !== undefined && status.revisionMissing === status.currentRevision) {
+    return { revision: "update", reason: "current-revision-missing" };
+  }
+  if (status.phase === "RolloutDone" && (rollout.spec?.percent ?? 100) >= 100) {
+    return { revision: "update", reason: "rollout-done" };
+  }
+  if (!(status.updatedOrdinals ?? []).includes(ordinal)) return { revision: "current", reason: "not-moved" };
+  return keptUpdatedOrdinals(rollout).includes(ordinal)
+    ? { revision: "update", reason: "moved" }
+    : { revision: "current", reason: "above-target" };
+}
+
+/** The revision an ordinal should run (see decideRevisionForOrdinal for the rules). */
+export function desiredRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: number): DesiredRevision {
+  return decideRevisionForOrdinal(rollout, ordinal).revision;
+}
+
+/** The revision name an ordinal should run, or undefined when the rollout records none. */
+export function desiredRevisionName(rollout: StatefulsetRollout, ordinal: number): string | undefined {
+  const which = desiredRevisionForOrdinal(rollout, ordinal);
+  return which === "update" ? rollout.status?.updateRevision : rollout.status?.currentRevision;
+}
+
+function dedupe(ordinals: readonly number[]): number[] {
+  return [...new Set(ordinals)];
 }

@@ -1,0 +1,362 @@
+// The /mutate/pod handler with fake caches and AdmissionReview JSON as kube-apiserver sends it
+// for a pod the StatefulSet controller creates (defaulted, with the ServiceAccount admission
+// plugin's token volume already added).
+import { expect } from "chai";
+import fjp from "fast-json-patch";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import type * as k8s from "@kubernetes/client-node";
+import type { AdmissionRequest, AdmissionReview } from "../../api/admission.js";
+import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
+import { createPodPinningHandler, podPinningMetrics, type CacheView, type PinningAlert } from "../../webhook/pinning/index.js";
+
+const NS = "shop";
+
+class FakeCache<T extends { metadata?: { name?: string; namespace?: string } }> implements CacheView<T> {
+  constructor(
+    private items: T[] = [],
+    private synced = true,
+  ) {}
+  get(namespace: string, name: string): T | undefined {
+    return this.items.find((i) => i.metadata?.namespace === namespace && i.metadata?.name === name);
+  }
+  list(namespace?: string): readonly T[] {
+    return this.items.filter((i) => namespace === undefined || i.metadata?.namespace === namespace);
+  }
+  isSynced(): boolean {
+    return this.synced;
+  }
+  remove(name: string): void {
+    this.items = this.items.filter((i) => i.metadata?.name !== name);
+  }
+}
+
+const container = (image: string, env: string) => ({
+  name: "app",
+  image,
+  env: [{ name: "COLOR", value: env }],
+  resources: { requests: { cpu: "100m" } },
+  volumeMounts: [{ name: "data", mountPath: "/data" }],
+  terminationMessagePath: "/dev/termination-log",
+  terminationMessagePolicy: "File",
+  imagePullPolicy: "IfNotPresent",
+});
+
+const template = (image: string, env: string) => ({
+  metadata: { creationTimestamp: null, labels: { app: "web", "bulkhead.dev/managed": "true" } },
+  spec: {
+    containers: [container(image, env)],
+    restartPolicy: "Always",
+    terminationGracePeriodSeconds: 30,
+    dnsPolicy: "ClusterFirst",
+    securityContext: {},
+    schedulerName: "default-scheduler",
+  },
+});
+
+const OLD = template("registry.example/app:v1", "blue");
+const NEW = template("registry.example/app:v2", "green");
+
+const revision = (name: string, tpl: unknown, number: number): k8s.V1ControllerRevision => ({
+  apiVersion: "apps/v1",
+  kind: "ControllerRevision",
+  metadata: {
+    name,
+    namespace: NS,
+    labels: { app: "web", "controller.kubernetes.io/hash": name.slice("web-".length) },
+    ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "sts-uid", controller: true, blockOwnerDeletion: true }],
+  },
+  data: { spec: { template: { ...(tpl as object), $patch: "replace" } } },
+  revision: number,
+});
+
+const statefulSet: k8s.V1StatefulSet = {
+  apiVersion: "apps/v1",
+  kind: "StatefulSet",
+  metadata: {
+    name: "web",
+    namespace: NS,
+    uid: "sts-uid",
+    labels: { "bulkhead.dev/managed": "true" },
+    ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "rollout-uid", controller: true }],
+  },
+  spec: {
+    replicas: 8,
+    serviceName: "web",
+    selector: { matchLabels: { app: "web" } },
+    template: NEW as unknown as k8s.V1PodTemplateSpec,
+    volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } }],
+    updateStrategy: { type: "OnDelete" },
+  },
+  status: { replicas: 8, currentRevision: "web-6d4b9c7f8", updateRevision: "web-58f7d9c6b4" },
+};
+
+const rolloutObject = (status: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
+  apiVersion: "bulkhead.dev/v1alpha1",
+  kind: "StatefulsetRollout",
+  metadata: { name: "web", namespace: NS, uid: "rollout-uid" },
+  spec: { statefulset: { metadata: { name: "web" }, spec: { replicas: 8, selector: { matchLabels: { app: "web" } }, template: NEW } }, percent: 50, leakProtection: "pin", channel: "#web-deploys", ...spec },
+  status: { currentRevision: "web-6d4b9c7f8", updateRevision: "web-58f7d9c6b4", updatedOrdinals: [7, 6, 5, 4], phase: "Paused", ...status },
+});
+
+/** The pod create kube-apiserver sends to a mutating webhook, for ordinal `ordinal` on `rev`. */
+function podCreateReview(ordinal: number, rev: string, tpl: typeof NEW, dryRun = false): AdmissionReview<AdmissionRequest> {
+  const name = `web-${ordinal}`;
+  const pod = {
+    kind: "Pod",
+    apiVersion: "v1",
+    metadata: {
+      name,
+      generateName: "web-",
+      namespace: NS,
+      creationTimestamp: null,
+      labels: { ...tpl.metadata.labels, "controller-revision-hash": rev, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": String(ordinal) },
+      ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "sts-uid", controller: true, blockOwnerDeletion: true }],
+      managedFields: [{ manager: "kube-controller-manager", operation: "Update", apiVersion: "v1", fieldsType: "FieldsV1" }],
+    },
+    spec: {
+      volumes: [
+        { name: "data", persistentVolumeClaim: { claimName: `data-${name}` } },
+        { name: "kube-api-access-x7k2q", projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: "token" } }], defaultMode: 420 } },
+      ],
+      containers: tpl.spec.containers.map((c) => ({
+        ...c,
+        volumeMounts: [...c.volumeMounts, { name: "kube-api-access-x7k2q", readOnly: true, mountPath: "/var/run/secrets/kubernetes.io/serviceaccount" }],
+      })),
+      restartPolicy: "Always",
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: "ClusterFirst",
+      serviceAccountName: "default",
+      serviceAccount: "default",
+      securityContext: {},
+      hostname: name,
+      subdomain: "web",
+      schedulerName: "default-scheduler",
+      tolerations: [
+        { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+        { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+      ],
+      priority: 0,
+      enableServiceLinks: true,
+      preemptionPolicy: "PreemptLowerPriority",
+    },
+    status: {},
+  };
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: `uid-${ordinal}-${rev}`,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      requestKind: { group: "", version: "v1", kind: "Pod" },
+      requestResource: { group: "", version: "v1", resource: "pods" },
+      name,
+      namespace: NS,
+      operation: "CREATE",
+      userInfo: { username: "system:serviceaccount:kube-system:statefulset-controller", groups: ["system:serviceaccounts", "system:authenticated"] },
+      object: pod,
+      oldObject: null,
+      dryRun,
+      options: { kind: "CreateOptions", apiVersion: "meta.k8s.io/v1" },
+    },
+  };
+}
+
+interface Recorded {
+  ref: ObjectRef;
+  type: EventType;
+  reason: string;
+  note: string;
+}
+
+function setup(rollout: unknown = rolloutObject({}), opts: { synced?: boolean; revisions?: k8s.V1ControllerRevision[] } = {}) {
+  const events: Recorded[] = [];
+  const alerts: PinningAlert[] = [];
+  const recorder: EventRecorder = {
+    record: async (ref, type, reason, note) => {
+      events.push({ ref, type, reason, note });
+    },
+  };
+  const registry = new Registry();
+  const revisions = new FakeCache(opts.revisions ?? [revision("web-6d4b9c7f8", OLD, 1), revision("web-58f7d9c6b4", NEW, 2)], opts.synced ?? true);
+  const handler = createPodPinningHandler({
+    caches: {
+      statefulSets: new FakeCache([statefulSet], opts.synced ?? true),
+      rollouts: new FakeCache([rollout as k8s.KubernetesObject], opts.synced ?? true),
+      controllerRevisions: revisions,
+    },
+    events: recorder,
+    logger: pino({ level: "silent" }),
+    alerts: { alert: (a) => void alerts.push(a) },
+    metrics: podPinningMetrics(registry),
+  });
+  // Through JSON, as the server would parse the request body.
+  const call = (review: AdmissionReview<AdmissionRequest>) => handler(JSON.parse(JSON.stringify(review.request)) as AdmissionRequest);
+  const metric = async (outcome: string, reason: string): Promise<number> => {
+    const m = await registry.getSingleMetric("bulkhead_pod_pinning_total")?.get();
+    return m?.values.find((v) => v.labels.outcome === outcome && v.labels.reason === reason)?.value ?? 0;
+  };
+  return { call, events, alerts, metric, revisions };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+interface PodView {
+  metadata: { name: string; labels: Record<string, string> };
+  spec: {
+    containers: [{ image: string; env: unknown; volumeMounts: unknown[] }];
+    volumes: Array<{ name: string }>;
+    hostname: string;
+    subdomain: string;
+    tolerations: unknown[];
+  };
+}
+
+function applyResponsePatch(review: AdmissionReview<AdmissionRequest>, patch: string | undefined): PodView {
+  const ops = JSON.parse(Buffer.from(patch ?? "", "base64").toString("utf8")) as fjp.Operation[];
+  return fjp.applyPatch(structuredClone(review.request!.object), ops, true, false).newDocument as PodView;
+}
+
+describe("/mutate/pod revision pinning handler", () => {
+  it("rewrites a pod of an ordinal the rollout has not moved to the old revision", async () => {
+    const { call, events, metric } = setup();
+    const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
+    const response = await call(review);
+    expect(response).to.include({ uid: "uid-2-web-58f7d9c6b4", allowed: true, patchType: "JSONPatch" });
+    const pod = applyResponsePatch(review, response.patch);
+    expect(pod.metadata.labels["controller-revision-hash"]).to.equal("web-6d4b9c7f8");
+    expect(pod.spec.containers[0].image).to.equal("registry.example/app:v1");
+    expect(pod.spec.containers[0].env).to.deep.equal([{ name: "COLOR", value: "blue" }]);
+    // Identity, storage and what admission added are kept.
+    expect(pod.metadata.name).to.equal("web-2");
+    expect(pod.metadata.labels["statefulset.kubernetes.io/pod-name"]).to.equal("web-2");
+    expect(pod.metadata.labels["apps.kubernetes.io/pod-index"]).to.equal("2");
+    expect(pod.spec.hostname).to.equal("web-2");
+    expect(pod.spec.subdomain).to.equal("web");
+    expect(pod.spec.volumes.map((v) => v.name)).to.deep.equal(["data", "kube-api-access-x7k2q"]);
+    expect(pod.spec.containers[0].volumeMounts).to.have.length(2);
+    expect(pod.spec.tolerations).to.have.length(2);
+    const ops = JSON.parse(Buffer.from(response.patch!, "base64").toString()) as fjp.Operation[];
+    expect(ops.map((o) => o.path).sort()).to.deep.equal(["/metadata/labels/controller-revision-hash", "/spec/containers/0/env/0/value", "/spec/containers/0/image"]);
+    await tick();
+    expect(events).to.have.length(1);
+    expect(events[0]).to.deep.include({ type: "Normal", reason: "PodPinned" });
+    expect(events[0]!.ref).to.deep.include({ kind: "StatefulsetRollout", name: "web", namespace: NS, uid: "rollout-uid" });
+    expect(await metric("pinned", "not-moved")).to.equal(1);
+  });
+
+  it("lets a moved ordinal be created on the update revision (no patch)", async () => {
+    const { call, events, metric } = setup();
+    const response = await call(podCreateReview(6, "web-58f7d9c6b4", NEW));
+    expect(response).to.deep.equal({ uid: "uid-6-web-58f7d9c6b4", allowed: true });
+    await tick();
+    expect(events).to.have.length(0);
+    expect(await metric("not-pinned", "moved")).to.equal(1);
+  });
+
+  it("pins a moved ordinal above a lowered percent (percent down)", async () => {
+    const { call } = setup(rolloutObject({}, { percent: 25 }));
+    const review = podCreateReview(5, "web-58f7d9c6b4", NEW);
+    const pod = applyResponsePatch(review, (await call(review)).patch);
+    expect(pod.metadata.labels["controller-revision-hash"]).to.equal("web-6d4b9c7f8");
+  });
+
+  it("gives no patch for a pod already on the old revision (reinvocation, or the controller pinned it)", async () => {
+    const { call, metric } = setup();
+    const response = await call(podCreateReview(2, "web-6d4b9c7f8", OLD));
+    expect(response).to.deep.equal({ uid: "uid-2-web-6d4b9c7f8", allowed: true });
+    expect(await metric("unchanged", "already-pinned")).to.equal(1);
+  });
+
+  it("is idempotent: the rewritten pod, admitted again, is left alone", async () => {
+    const { call } = setup();
+    const review = podCreateReview(1, "web-58f7d9c6b4", NEW);
+    const pod = applyResponsePatch(review, (await call(review)).patch);
+    const again = { ...review, request: { ...review.request!, object: pod } };
+    expect(await call(again)).to.deep.equal({ uid: review.request!.uid, allowed: true });
+  });
+
+  it("allows unchanged when the rollout is done at 100%", async () => {
+    const { call } = setup(rolloutObject({ phase: "RolloutDone" }, { percent: 100 }));
+    expect(await call(podCreateReview(0, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-0-web-58f7d9c6b4", allowed: true });
+  });
+
+  it("allows unchanged when the StatefulSet is not cached (fail open)", async () => {
+    const { call, metric } = setup();
+    const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
+    (review.request!.object as { metadata: { ownerReferences: Array<{ name: string }> } }).metadata.ownerReferences[0]!.name = "other";
+    expect(await call(review)).to.deep.equal({ uid: review.request!.uid, allowed: true });
+    expect(await metric("fail-safe", "statefulset-not-found")).to.equal(1);
+  });
+
+  it("allows unchanged when the rollout is not cached (fail open)", async () => {
+    const { call, metric } = setup({ ...rolloutObject({}), metadata: { name: "someone-else", namespace: NS } });
+    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(await metric("fail-safe", "rollout-not-found")).to.equal(1);
+  });
+
+  it("allows unchanged when the rollout does not parse (fail open)", async () => {
+    const { call, metric } = setup(rolloutObject({}, { percent: 150 }));
+    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(await metric("fail-safe", "rollout-invalid")).to.equal(1);
+  });
+
+  it("allows unchanged while the caches are loading (fail open)", async () => {
+    const { call, metric } = setup(rolloutObject({}), { synced: false });
+    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(await metric("fail-safe", "caches-not-synced")).to.equal(1);
+  });
+
+  it("does not guess when the pod's revision is unknown to the rollout (status behind)", async () => {
+    const { call, metric } = setup();
+    expect(await call(podCreateReview(2, "web-7777777777", NEW))).to.deep.equal({ uid: "uid-2-web-7777777777", allowed: true });
+    expect(await metric("fail-safe", "revision-unknown")).to.equal(1);
+  });
+
+  it("old revision gone: allows unchanged with a warning, a Warning Event on the rollout and an alert", async () => {
+    const { call, events, alerts, metric } = setup(rolloutObject({}), { revisions: [revision("web-58f7d9c6b4", NEW, 2)] });
+    const response = await call(podCreateReview(3, "web-58f7d9c6b4", NEW));
+    expect(response).to.include({ allowed: true });
+    expect(response.patch).to.equal(undefined);
+    expect(response.warnings?.[0]).to.match(/web-3 should run the old revision web-6d4b9c7f8.*is gone/);
+    await tick();
+    expect(events.map((e) => [e.type, e.reason])).to.deep.equal([["Warning", "RevisionMissing"]]);
+    expect(alerts).to.have.length(1);
+    expect(alerts[0]).to.include({ namespace: NS, rollout: "web", channel: "#web-deploys", pod: "web-3", reason: "revision-missing", wantedRevision: "web-6d4b9c7f8" });
+    expect(await metric("pin-failed", "revision-missing")).to.equal(1);
+  });
+
+  it("finds the old revision by its bare hash as well as by name", async () => {
+    const { call } = setup(rolloutObject({ currentRevision: "6d4b9c7f8" }));
+    const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
+    const pod = applyResponsePatch(review, (await call(review)).patch);
+    expect(pod.metadata.labels["controller-revision-hash"]).to.equal("6d4b9c7f8");
+    expect(pod.spec.containers[0].image).to.equal("registry.example/app:v1");
+  });
+
+  it("dry run: decides and patches, but records no Event, alert or metric", async () => {
+    const { call, events, metric } = setup();
+    const review = podCreateReview(2, "web-58f7d9c6b4", NEW, true);
+    const response = await call(review);
+    expect(response.patchType).to.equal("JSONPatch");
+    await tick();
+    expect(events).to.have.length(0);
+    expect(await metric("pinned", "not-moved")).to.equal(0);
+  });
+
+  it("answers a request that is not a pod create with a warning, never an error", async () => {
+    const { call } = setup();
+    const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
+    const response = await call({ ...review, request: { ...review.request!, operation: "DELETE", object: null } });
+    expect(response.allowed).to.equal(true);
+    expect(response.warnings?.[0]).to.match(/only pins pod creates/);
+  });
+
+  it("treats a malformed pod object without throwing", async () => {
+    const { call } = setup();
+    const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
+    const response = await call({ ...review, request: { ...review.request!, object: { metadata: "x", spec: 7 } } });
+    expect(response).to.include({ uid: review.request!.uid, allowed: true });
+  });
+});

@@ -1,0 +1,35 @@
+// Prometheus counters of revision pinning. Get-or-create, so several handlers (and tests) can
+// share one registry.
+import { Counter, type Registry } from "prom-client";
+
+/** What /mutate/pod did with a pod create. */
+export type PinningOutcome =
+  /** Rewritten to the old revision. */
+  | "pinned"
+  /** Already on the revision it should run: no patch. */
+  | "unchanged"
+  /** Nothing to pin: the ordinal should run the update revision, or no rollout governs the pod. */
+  | "not-pinned"
+  /** Should be pinned but could not be (old revision gone, pod shape unexpected): allowed unchanged. */
+  | "pin-failed"
+  /** Something the decision needs is missing (caches, StatefulSet, rollout): allowed unchanged. */
+  | "fail-safe";
+
+export interface PinningMetrics {
+  outcome(outcome: PinningOutcome, reason: string): void;
+}
+
+const NAME = "bulkhead_pod_pinning_total";
+
+export function podPinningMetrics(registry: Registry): PinningMetrics {
+  const existing = registry.getSingleMetric(NAME) as Counter<"outcome" | "reason"> | undefined;
+  const counter =
+    existing ??
+    new Counter({
+      name: NAME,
+      help: "Pod creates seen by revision pinning (/mutate/pod), by outcome and reason (dry runs excluded).",
+      labelNames: ["outcome", "reason"],
+      registers: [registry],
+    });
+  return { outcome: (outcome, reason) => counter.inc({ outcome, reason }) };
+}
