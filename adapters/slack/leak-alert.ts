@@ -1,0 +1,54 @@
+// Block Kit for a leak alert (DESIGN.md §4): what was refused or flagged, how many attempts the
+// message covers, and the same text the caller saw in the denial or warning.
+import type { LeakAlert } from "../../api/leak-guard.js";
+import type { SlackBlock } from "./client.js";
+
+/** Slack mrkdwn needs &, < and > escaped; everything else is literal. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+export interface SlackText {
+  text: string;
+  blocks: SlackBlock[];
+}
+
+export function leakAlertMessage(alert: LeakAlert): SlackText {
+  const { leak } = alert;
+  const action = leak.via === "eviction" ? "Eviction" : "Deletion";
+  const verdict = alert.decision === "denied" ? "refused" : "allowed (flagged)";
+  const icon = alert.decision === "denied" ? ":no_entry:" : ":warning:";
+  const podKey = `${leak.namespace}/${leak.pod}`;
+  const attempts = alert.attempts === 1 ? "1 attempt" : `${alert.attempts} attempts`;
+  const headline = `${action} of pod ${podKey} ${verdict} by leak protection: rollout ${leak.rollout} is split at ${leak.percent}% (${attempts})`;
+  const callers = alert.callers.slice(0, 5).map((c) => `\`${escapeMrkdwn(c)}\``).join(", ") + (alert.callers.length > 5 ? ", …" : "");
+  const window =
+    alert.attempts === 1
+      ? `at ${alert.firstAt.toISOString()}`
+      : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
+  const blocks: SlackBlock[] = [
+    {
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: `${icon} *${action} of pod \`${escapeMrkdwn(podKey)}\` ${verdict}* — rollout \`${escapeMrkdwn(leak.rollout)}\` (mode \`${leak.mode}\`)`,
+      },
+    },
+    {
+      type: "section",
+      fields: [
+        { type: "mrkdwn", text: `*Pod revision*\n\`${escapeMrkdwn(leak.podRevision)}\` (old)` },
+        { type: "mrkdwn", text: `*Update revision*\n\`${escapeMrkdwn(leak.updateRevision)}\`` },
+        { type: "mrkdwn", text: `*Rollout*\n${leak.percent}%${leak.paused ? ", paused" : ""}${leak.failed ? ", failed" : ""}` },
+        { type: "mrkdwn", text: `*Pods*\n${leak.newPods} new, ${leak.oldPods} old` },
+      ],
+    },
+    // Section text is limited to 3,000 characters.
+    { type: "section", text: { type: "mrkdwn", text: escapeMrkdwn(alert.message).slice(0, 2_900) } },
+    {
+      type: "context",
+      elements: [{ type: "mrkdwn", text: `${attempts} ${window} by ${callers || "unknown"}` }],
+    },
+  ];
+  return { text: headline, blocks };
+}

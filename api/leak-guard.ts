@@ -1,0 +1,429 @@
+// The leak guard (DESIGN.md §4): may this eviction or delete of a pod go ahead? One pure decision
+// behind /validate/eviction and /validate/pod-delete. Under OnDelete a removed pod comes back on
+// the *new* template, so removing an old pod while a rollout is held part-way (paused, partial or
+// failed) moves the rollout by itself: the "version leak". The world (caches) is read through the
+// small GuardWorld view so the whole table is testable without I/O.
+import type { AdmissionRequest, UserInfo } from "./admission.js";
+import { GROUP, KIND, ROLLOUT_LABEL, isManaged } from "./labels.js";
+import { podRevision } from "./revisions.js";
+import { type LeakProtectionMode, type StatefulsetRollout, leakProtectionOf, parseRollout } from "./rollout.js";
+
+export type DisruptionVia = "eviction" | "delete";
+
+/** What the request asks: remove pod `namespace/podName`, by eviction or delete. */
+export interface DisruptionRequest {
+  via: DisruptionVia;
+  namespace: string;
+  podName: string;
+  dryRun: boolean;
+  caller: UserInfo;
+  /** The pod as the request carries it (DELETE's oldObject); evictions carry none. */
+  pod?: GuardPod;
+}
+
+export type ParsedDisruption =
+  | { kind: "disruption"; request: DisruptionRequest }
+  /** Not something this endpoint guards (webhook rules misconfigured): allowed, with a warning. */
+  | { kind: "ignored"; warning: string }
+  /** Malformed: answered 400. */
+  | { kind: "malformed"; error: string };
+
+interface OwnerReference {
+  apiVersion?: string;
+  kind?: string;
+  name?: string;
+  uid?: string;
+  controller?: boolean;
+}
+
+interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  deletionTimestamp?: unknown;
+}
+
+/** The parts of a pod the guard reads. */
+export interface GuardPod {
+  metadata?: ObjectMeta;
+  spec?: { nodeName?: string };
+  status?: { reason?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
+}
+
+/** The parts of a StatefulSet the guard reads. */
+export interface GuardStatefulSet {
+  metadata?: ObjectMeta;
+  status?: { updateRevision?: string };
+}
+
+export type NodeState = "ready" | "notReady" | "missing" | "unknown";
+
+/** A read-only view of the caches. */
+export interface GuardWorld {
+  /** All caches have loaded their first list. */
+  synced: boolean;
+  /** A managed pod (the cache holds managed pods only). */
+  pod(namespace: string, name: string): GuardPod | undefined;
+  /** A managed StatefulSet (the cache holds managed StatefulSets only). */
+  statefulSet(namespace: string, name: string): GuardStatefulSet | undefined;
+  /** Managed pods of a namespace. */
+  pods(namespace: string): readonly GuardPod[];
+  /** A StatefulsetRollout as stored (unparsed). */
+  rollout(namespace: string, name: string): unknown;
+  /** What is known of a node; "unknown" when nodes are not watched. */
+  nodeState(name: string): NodeState;
+}
+
+export interface GuardPolicy {
+  /** The reconciler's ServiceAccount username, e.g. system:serviceaccount:bulkhead:bulkhead-reconciler. */
+  reconcilerUsername: string;
+  /** The installation's leak-protection mode for rollouts that set none. */
+  defaultMode: LeakProtectionMode;
+}
+
+/** Why a request is allowed. */
+export type AllowReason =
+  | "reconciler"
+  | "system-controller"
+  | "pod-terminating"
+  | "pod-not-managed"
+  | "node-lost"
+  | "no-rollout"
+  | "not-split"
+  | "update-revision"
+  | "mode-pin"
+  | "mode-off"
+  // Fail-safe reasons: something the decision needs is missing, and the guard fails open.
+  | "caches-not-synced"
+  | "statefulset-not-found"
+  | "rollout-not-found"
+  | "rollout-invalid"
+  | "revision-unknown";
+
+/**
+ * Fail-safe reasons allow. Failing closed would refuse every eviction of managed pods while a
+ * cache is down or lagging, and so block node drains cluster-wide; the revision pinning of
+ * /mutate/pod still keeps a replacement on the old revision. They are logged and counted.
+ */
+export const FAIL_SAFE_REASONS: readonly AllowReason[] = [
+  "caches-not-synced",
+  "statefulset-not-found",
+  "rollout-not-found",
+  "rollout-invalid",
+  "revision-unknown",
+];
+
+/** What the alert, the Events and the message say about a removal that would leak. */
+export interface LeakContext {
+  via: DisruptionVia;
+  namespace: string;
+  pod: string;
+  podUid?: string;
+  podRevision: string;
+  updateRevision: string;
+  statefulSet: string;
+  rollout: string;
+  rolloutUid?: string;
+  channel?: string;
+  mode: LeakProtectionMode;
+  percent: number;
+  percentDeployed?: number;
+  paused: boolean;
+  failed: boolean;
+  oldPods: number;
+  newPods: number;
+  caller: string;
+}
+
+export type LeakGuardDecision =
+  | { verdict: "allow"; reason: AllowReason; failSafe: boolean; detail: string; leak?: LeakContext }
+  | { verdict: "deny"; code: 429; message: string; leak: LeakContext }
+  | { verdict: "flag"; message: string; leak: LeakContext };
+
+const EVICTION_VERSIONS = ["v1", "v1beta1"];
+
+/** Reads a pods/eviction CREATE (policy/v1 or v1beta1 Eviction). */
+export function parseEvictionRequest(request: AdmissionRequest): ParsedDisruption {
+  const { resource, subResource, operation } = request;
+  if (resource?.resource !== "pods" || subResource !== "eviction" || operation !== "CREATE") {
+    return {
+      kind: "ignored",
+      warning: `bulkhead leak guard: /validate/eviction only guards pods/eviction CREATE, not ${describeTarget(request)}; check the webhook configuration`,
+    };
+  }
+  const eviction = asRecord(request.object);
+  const kind = request.kind;
+  if (kind && (kind.group !== "policy" || kind.kind !== "Eviction" || !EVICTION_VERSIONS.includes(kind.version))) {
+    return { kind: "malformed", error: `expected a policy/v1 or policy/v1beta1 Eviction, got ${kind.group}/${kind.version} ${kind.kind}` };
+  }
+  const podName = request.name || stringAt(asRecord(eviction?.metadata), "name");
+  const namespace = request.namespace || stringAt(asRecord(eviction?.metadata), "namespace");
+  if (!podName) return { kind: "malformed", error: "the eviction names no pod (request.name and object.metadata.name are empty)" };
+  if (!namespace) return { kind: "malformed", error: `the eviction of pod ${podName} has no namespace` };
+  const deleteOptions = asRecord(eviction?.deleteOptions);
+  return {
+    kind: "disruption",
+    request: {
+      via: "eviction",
+      namespace,
+      podName,
+      dryRun: request.dryRun === true || isDryRun(deleteOptions?.dryRun),
+      caller: request.userInfo ?? {},
+    },
+  };
+}
+
+/** Reads a pods DELETE (the pod is in oldObject; object is absent). */
+export function parsePodDeleteRequest(request: AdmissionRequest): ParsedDisruption {
+  const { resource, subResource, operation } = request;
+  if (resource?.resource !== "pods" || subResource || operation !== "DELETE") {
+    return {
+      kind: "ignored",
+      warning: `bulkhead leak guard: /validate/pod-delete only guards pods DELETE, not ${describeTarget(request)}; check the webhook configuration`,
+    };
+  }
+  const pod = asRecord(request.oldObject) as GuardPod | undefined;
+  const podName = request.name || pod?.metadata?.name;
+  const namespace = request.namespace || pod?.metadata?.namespace;
+  if (!podName) return { kind: "malformed", error: "the delete names no pod (request.name and oldObject.metadata.name are empty)" };
+  if (!namespace) return { kind: "malformed", error: `the delete of pod ${podName} has no namespace` };
+  return {
+    kind: "disruption",
+    request: {
+      via: "delete",
+      namespace,
+      podName,
+      dryRun: request.dryRun === true || isDryRun(asRecord(request.options)?.dryRun),
+      caller: request.userInfo ?? {},
+      ...(pod ? { pod } : {}),
+    },
+  };
+}
+
+/**
+ * Controllers that remove pods as part of the cluster's own lifecycle: lost nodes (taint
+ * eviction, pod GC), cascading deletes of a deleted StatefulSet or namespace, the StatefulSet
+ * controller itself, and kubelets finishing a deletion. Blocking them jams the cluster; the
+ * revision pinning of /mutate/pod keeps any replacement on the old revision.
+ */
+const SYSTEM_CONTROLLER_USERNAMES = new Set([
+  "system:kube-controller-manager",
+  ...[
+    "node-controller",
+    "taint-eviction-controller",
+    "pod-garbage-collector",
+    "generic-garbage-collector",
+    "namespace-controller",
+    "statefulset-controller",
+  ].map((name) => `system:serviceaccount:kube-system:${name}`),
+]);
+
+export function isSystemController(user: UserInfo): boolean {
+  const name = user.username ?? "";
+  return SYSTEM_CONTROLLER_USERNAMES.has(name) || name.startsWith("system:node:");
+}
+
+/** Disruption reasons set on a pod by the controllers that remove pods of lost nodes. */
+const NODE_LOSS_CONDITION_REASONS = new Set(["DeletionByTaintManager", "DeletionByPodGC"]);
+
+function nodeLost(pod: GuardPod, world: GuardWorld): boolean {
+  if (pod.status?.reason === "NodeLost") return true;
+  const lostCondition = pod.status?.conditions?.some(
+    (c) => c.type === "DisruptionTarget" && c.status === "True" && c.reason !== undefined && NODE_LOSS_CONDITION_REASONS.has(c.reason),
+  );
+  if (lostCondition) return true;
+  const node = pod.spec?.nodeName;
+  if (!node) return false;
+  const state = world.nodeState(node);
+  return state === "missing" || state === "notReady";
+}
+
+function controllerOf(meta: ObjectMeta | undefined, kind: string, group: string): OwnerReference | undefined {
+  const refs = meta?.ownerReferences ?? [];
+  const matches = (r: OwnerReference): boolean => r.kind === kind && (r.apiVersion ?? "").split("/")[0] === group;
+  return refs.find((r) => matches(r) && r.controller === true) ?? refs.find(matches);
+}
+
+function belongsTo(pod: GuardPod, sts: GuardStatefulSet, stsName: string): boolean {
+  const ref = controllerOf(pod.metadata, "StatefulSet", "apps");
+  if (!ref) return false;
+  const uid = sts.metadata?.uid;
+  return uid && ref.uid ? ref.uid === uid : ref.name === stsName;
+}
+
+/** The DESIGN.md §4 table. Never throws. */
+export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, policy: GuardPolicy): LeakGuardDecision {
+  const key = `${req.namespace}/${req.podName}`;
+  const caller = req.caller.username ?? "";
+  const allow = (reason: AllowReason, detail: string, leak?: LeakContext): LeakGuardDecision => ({
+    verdict: "allow",
+    reason,
+    failSafe: FAIL_SAFE_REASONS.includes(reason),
+    detail,
+    ...(leak ? { leak } : {}),
+  });
+
+  if (policy.reconcilerUsername && caller === policy.reconcilerUsername) {
+    return allow("reconciler", `${caller} is the Bulkhead reconciler; the PDB still applies`);
+  }
+  if (isSystemController(req.caller)) {
+    return allow("system-controller", `${caller} is a cluster controller removing pods as part of the node or object lifecycle`);
+  }
+  // DELETE carries the pod itself, fresher than any cache; an eviction only names it.
+  const pod = req.pod ?? world.pod(req.namespace, req.podName);
+  if (pod?.metadata?.deletionTimestamp) {
+    return allow("pod-terminating", `pod ${key} is already being deleted`);
+  }
+  if (req.pod && !isManaged(req.pod.metadata?.labels)) {
+    return allow("pod-not-managed", `pod ${key} is not managed by Bulkhead`);
+  }
+  if (!world.synced) {
+    return allow("caches-not-synced", `the webhook's caches have not loaded yet, so pod ${key} cannot be checked`);
+  }
+  if (!pod) {
+    // The managed-pods cache holds every managed pod; absent means unmanaged (or created an
+    // instant ago, too new to have a replacement problem).
+    return allow("pod-not-managed", `pod ${key} is not a managed pod`);
+  }
+  const stsRef = controllerOf(pod.metadata, "StatefulSet", "apps");
+  if (!stsRef?.name) return allow("pod-not-managed", `pod ${key} belongs to no StatefulSet`);
+  const stsName = stsRef.name;
+  const sts = world.statefulSet(req.namespace, stsName);
+  if (!sts) {
+    return allow(
+      "statefulset-not-found",
+      `StatefulSet ${req.namespace}/${stsName} of pod ${key} is not a managed StatefulSet in the cache (unmanaged, or not seen yet)`,
+    );
+  }
+  if (nodeLost(pod, world)) {
+    return allow("node-lost", `pod ${key} is on a lost node (${pod.spec?.nodeName ?? "unknown"}); pinning keeps its revision`);
+  }
+  const rolloutName = controllerOf(sts.metadata, KIND, GROUP)?.name ?? sts.metadata?.labels?.[ROLLOUT_LABEL];
+  if (!rolloutName) {
+    return allow("no-rollout", `StatefulSet ${req.namespace}/${stsName} has no StatefulsetRollout, so nothing rolls it`);
+  }
+  const raw = world.rollout(req.namespace, rolloutName);
+  if (raw === undefined) {
+    return allow("rollout-not-found", `StatefulsetRollout ${req.namespace}/${rolloutName} of StatefulSet ${stsName} is not in the cache`);
+  }
+  const parsed = parseRollout(raw);
+  if (!parsed.ok) {
+    return allow("rollout-invalid", `StatefulsetRollout ${req.namespace}/${rolloutName} does not parse: ${parsed.error}`);
+  }
+  const rollout = parsed.value;
+  const updateRevision = sts.status?.updateRevision;
+  const revision = podRevision(pod);
+  if (!updateRevision || !revision) {
+    return allow("revision-unknown", `pod ${key} or StatefulSet ${stsName} has no revision yet (pod: ${revision ?? "none"}, update: ${updateRevision ?? "none"})`);
+  }
+  if (revision === updateRevision) {
+    return allow("update-revision", `pod ${key} is on the update revision ${updateRevision}; its replacement cannot leak`);
+  }
+  const siblings = world.pods(req.namespace).filter((p) => belongsTo(p, sts, stsName));
+  const newPods = siblings.filter((p) => podRevision(p) === updateRevision).length;
+  const oldPods = siblings.filter((p) => {
+    const r = podRevision(p);
+    return r !== undefined && r !== updateRevision;
+  }).length;
+  const held = rolloutHeld(rollout);
+  const leak: LeakContext = {
+    via: req.via,
+    namespace: req.namespace,
+    pod: req.podName,
+    ...(pod.metadata?.uid ? { podUid: pod.metadata.uid } : {}),
+    podRevision: revision,
+    updateRevision,
+    statefulSet: stsName,
+    rollout: rolloutName,
+    ...(rollout.metadata.uid ? { rolloutUid: rollout.metadata.uid } : {}),
+    ...(rollout.spec.channel ? { channel: rollout.spec.channel } : {}),
+    mode: leakProtectionOf(rollout, policy.defaultMode),
+    percent: rollout.spec.percent,
+    ...(rollout.status?.percentDeployed !== undefined ? { percentDeployed: rollout.status.percentDeployed } : {}),
+    paused: held.paused,
+    failed: held.failed,
+    oldPods,
+    newPods,
+    caller,
+  };
+  if (newPods === 0 || oldPods === 0 || !(held.paused || held.partial || held.failed)) {
+    return allow("not-split", `rollout ${req.namespace}/${rolloutName} is not split (${oldPods} old, ${newPods} new pods, ${describeHold(rollout)})`);
+  }
+  switch (leak.mode) {
+    case "enforce":
+      return { verdict: "deny", code: 429, message: leakMessage(leak), leak };
+    case "flag":
+      return { verdict: "flag", message: leakMessage(leak), leak };
+    case "pin":
+      return allow("mode-pin", `rollout ${req.namespace}/${rolloutName} uses leakProtection pin: the replacement keeps revision ${revision}`, leak);
+    case "off":
+      return allow("mode-off", `rollout ${req.namespace}/${rolloutName} has leakProtection off`, leak);
+  }
+}
+
+function rolloutHeld(rollout: StatefulsetRollout): { paused: boolean; partial: boolean; failed: boolean } {
+  return {
+    paused: rollout.status?.paused === true || rollout.spec.pauseRequested,
+    partial: rollout.spec.percent < 100,
+    failed: rollout.status?.phase === "RolloutFailed",
+  };
+}
+
+function describeHold(rollout: StatefulsetRollout): string {
+  const held = rolloutHeld(rollout);
+  const parts = [`percent ${rollout.spec.percent}`];
+  if (held.paused) parts.push("paused");
+  if (held.failed) parts.push("failed");
+  return parts.join(", ");
+}
+
+/** The one text people read: in the denial, in the flag warning, in the Event and the Slack alert. */
+export function leakMessage(leak: LeakContext): string {
+  const action = leak.via === "eviction" ? "Eviction" : "Deletion";
+  const verdict = leak.mode === "enforce" ? "refused" : "allowed but flagged";
+  const states: string[] = [];
+  if (leak.failed) states.push("failed");
+  if (leak.paused) states.push("paused");
+  const state = states.join(" and ") || "held";
+  const deployed = leak.percentDeployed !== undefined ? `, ${leak.percentDeployed}% deployed` : "";
+  const ns = `-n ${leak.namespace}`;
+  return (
+    `Bulkhead leak protection (${leak.mode}): ${action} of pod ${leak.namespace}/${leak.pod} ${verdict}. ` +
+    `The pod runs old revision ${leak.podRevision}; StatefulSet ${leak.statefulSet}'s update revision is ${leak.updateRevision}. ` +
+    `Rollout ${leak.rollout} is ${state} at ${leak.percent}%${deployed} (${leak.newPods} new, ${leak.oldPods} old pods); ` +
+    `under OnDelete the replacement would come back on the new revision and move the rollout past its target. ` +
+    `Ways out: resume it (kubectl sroll resume ${leak.rollout} ${ns}), roll it back (kubectl sroll rollback ${leak.rollout} ${ns}), ` +
+    `finish it (set spec.percent to 100), or switch spec.leakProtection (flag, pin or off).`
+  );
+}
+
+/** One leak alert as the Slack message shows it: a first attempt and the repeats it covers. */
+export interface LeakAlert {
+  leak: LeakContext;
+  decision: "denied" | "flagged";
+  message: string;
+  attempts: number;
+  firstAt: Date;
+  lastAt: Date;
+  callers: string[];
+}
+
+function isDryRun(value: unknown): boolean {
+  return Array.isArray(value) && value.length > 0;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function stringAt(record: Record<string, unknown> | undefined, key: string): string | undefined {
+  const v = record?.[key];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function describeTarget(request: AdmissionRequest): string {
+  const resource = request.resource ? `${request.resource.resource}${request.subResource ? `/${request.subResource}` : ""}` : "no resource";
+  return `${resource} ${request.operation ?? "no operation"}`;
+}
