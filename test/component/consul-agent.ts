@@ -1,0 +1,143 @@
+// Starts a real Consul agent (`consul agent -dev`, built by hack/build-consul.sh) on loopback for
+// tests, and registers services with TTL checks the tests flip between passing and critical.
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The consul binary: $BULKHEAD_CONSUL_BIN, else what hack/build-consul.sh has built. */
+export function consulBinary(): string {
+  const fromEnv = process.env.BULKHEAD_CONSUL_BIN;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`BULKHEAD_CONSUL_BIN=${fromEnv} does not exist`);
+    return fromEnv;
+  }
+  try {
+    return execFileSync(join(repoRoot, "hack", "build-consul.sh"), ["--print-bin"], { encoding: "utf8" }).trim().split("\n").pop() ?? "";
+  } catch {
+    throw new Error("the Consul agent is not built: run hack/build-consul.sh (about 10 minutes on 2 cores, cached afterwards)");
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RegisteredInstance {
+  id: string;
+  name: string;
+  address: string;
+  meta?: Record<string, string>;
+}
+
+export class ConsulAgent {
+  private proc: ChildProcess | undefined;
+  private output = "";
+  readonly dc = "dc1";
+
+  private constructor(
+    readonly binary: string,
+    readonly httpPort: number,
+    private readonly ports: { serfLan: number; serfWan: number; server: number },
+  ) {}
+
+  static async start(): Promise<ConsulAgent> {
+    const agent = new ConsulAgent(consulBinary(), await freePort(), {
+      serfLan: await freePort(),
+      serfWan: await freePort(),
+      server: await freePort(),
+    });
+    await agent.run();
+    return agent;
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  /** (Re)starts the process on the same ports; a -dev agent starts with an empty catalog. */
+  async run(): Promise<void> {
+    if (this.proc) throw new Error("consul agent already running");
+    const args = [
+      "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+      `-http-port=${this.httpPort}`, "-grpc-port=-1", "-grpc-tls-port=-1", "-dns-port=-1",
+      `-serf-lan-port=${this.ports.serfLan}`, `-serf-wan-port=${this.ports.serfWan}`, `-server-port=${this.ports.server}`,
+      "-log-level=warn", "-datacenter", this.dc,
+    ];
+    this.output = "";
+    const proc = spawn(this.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.proc = proc;
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-8000);
+    };
+    proc.stdout?.on("data", keep);
+    proc.stderr?.on("data", keep);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`consul agent exited with ${proc.exitCode}:\n${this.output}`);
+      try {
+        const res = await fetch(`${this.baseUrl}/v1/status/leader`);
+        // The dev server is usable once it has elected itself and registered its own node.
+        if (res.ok && (await res.json()) !== "") {
+          const nodes = await fetch(`${this.baseUrl}/v1/catalog/nodes`);
+          if (nodes.ok && ((await nodes.json()) as unknown[]).length > 0) return;
+        }
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await this.stop();
+    throw new Error(`consul agent did not become ready within 30s:\n${this.output}`);
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private async put(path: string, body?: unknown): Promise<void> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method: "PUT",
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+    });
+    if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
+  }
+
+  /** Registers a service instance with one TTL check (starts critical), id `<instance id>:ttl`. */
+  async register(instance: RegisteredInstance): Promise<void> {
+    await this.put("/v1/agent/service/register", {
+      ID: instance.id,
+      Name: instance.name,
+      Address: instance.address,
+      Port: 8080,
+      ...(instance.meta ? { Meta: instance.meta } : {}),
+      Check: { CheckID: `${instance.id}:ttl`, Name: "ttl", TTL: "10m" },
+    });
+  }
+
+  async deregister(id: string): Promise<void> {
+    await this.put(`/v1/agent/service/deregister/${encodeURIComponent(id)}`);
+  }
+
+  async setCheck(instanceId: string, status: "pass" | "warn" | "fail"): Promise<void> {
+    await this.put(`/v1/agent/check/${status}/${encodeURIComponent(`${instanceId}:ttl`)}`);
+  }
+}

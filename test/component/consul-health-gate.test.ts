@@ -1,0 +1,131 @@
+// The Consul health gate against a real Consul agent (consul agent -dev on loopback).
+import { expect } from "chai";
+import { createServer, type Socket } from "node:net";
+import { consulHealthGate } from "../../adapters/consul/health-gate.js";
+import type { HealthGate, PodIdentity } from "../../api/integrations.js";
+import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
+import { ConsulAgent } from "./consul-agent.js";
+
+function rollout(serviceNames: string[], dc = "dc1"): StatefulsetRollout {
+  const parsed = parseRollout({
+    metadata: { name: "web", namespace: "shop" },
+    spec: {
+      statefulset: { spec: { selector: { matchLabels: { app: "web" } }, template: {} } },
+      serviceDiscovery: { dc, serviceNames },
+    },
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+const pods: PodIdentity[] = [0, 1, 2].map((i) => ({ name: `web-${i}`, namespace: "shop", ip: `10.9.0.${10 + i}` }));
+
+describe("Consul health gate (real agent)", function () {
+  this.timeout(60_000);
+  let agent: ConsulAgent;
+  let gate: HealthGate & { close(): void };
+
+  before(async () => {
+    agent = await ConsulAgent.start();
+    gate = consulHealthGate({ baseUrl: agent.baseUrl, timeoutMs: 2000 });
+    for (const [i, pod] of pods.entries()) {
+      await agent.register({ id: `web-${i}`, name: "web", address: pod.ip ?? "" });
+      await agent.register({ id: `web-${i}-admin`, name: "web-admin", address: pod.ip ?? "", meta: { "pod-name": pod.name, "k8s-namespace": "shop" } });
+    }
+    // Another StatefulSet's instance of the same service: never counted for ours.
+    await agent.register({ id: "other-0", name: "web", address: "10.9.1.1" });
+    await agent.setCheck("other-0", "pass");
+  });
+
+  after(async () => {
+    gate?.close();
+    await agent?.stop();
+  });
+
+  it("counts no pod while every TTL check is still critical", async () => {
+    const result = await gate.check(rollout(["web"]), pods);
+    expect(result).to.deep.equal({ ok: true, report: { passingPods: [], services: ["web"], missingServices: [] } });
+  });
+
+  it("counts a pod once its checks pass, per service, and requires every named service", async () => {
+    await agent.setCheck("web-0", "pass");
+    await agent.setCheck("web-1", "pass");
+    await agent.setCheck("web-0-admin", "pass");
+    const webOnly = await gate.check(rollout(["web"]), pods);
+    expect(webOnly.ok && webOnly.report.passingPods).to.deep.equal(["web-0", "web-1"]);
+    const both = await gate.check(rollout(["web", "web-admin"]), pods);
+    expect(both).to.deep.equal({ ok: true, report: { passingPods: ["web-0"], services: ["web", "web-admin"], missingServices: [] } });
+  });
+
+  it("drops a pod whose check turns critical, and does not count warning as passing", async () => {
+    await agent.setCheck("web-1", "fail");
+    await agent.setCheck("web-0", "warn");
+    const result = await gate.check(rollout(["web"]), pods);
+    expect(result.ok && result.report.passingPods).to.deep.equal([]);
+    await agent.setCheck("web-0", "pass");
+    await agent.setCheck("web-1", "pass");
+    const again = await gate.check(rollout(["web"]), pods);
+    expect(again.ok && again.report.passingPods).to.deep.equal(["web-0", "web-1"]);
+  });
+
+  it("does not match a pod that has no IP yet, or a pod-name in the metadata that differs", async () => {
+    await agent.setCheck("web-1-admin", "pass");
+    const renamed: PodIdentity[] = [
+      { name: "web-0", namespace: "shop" },
+      { name: "not-web-1", namespace: "shop", ip: "10.9.0.11" },
+    ];
+    const result = await gate.check(rollout(["web-admin"]), renamed);
+    expect(result.ok && result.report.passingPods).to.deep.equal([]);
+  });
+
+  it("reports a service Consul does not know as missing, at once (no pod passes)", async () => {
+    const result = await gate.check(rollout(["web", "no-such-service"]), pods);
+    expect(result).to.deep.equal({
+      ok: true,
+      report: { passingPods: [], services: ["web"], missingServices: ["no-such-service"] },
+    });
+  });
+
+  it("returns an error naming the datacenter when it is unknown", async () => {
+    const result = await gate.check(rollout(["web"], "dc-nowhere"), pods);
+    expect(result.ok).to.equal(false);
+    if (!result.ok) expect(result.error).to.match(/dc-nowhere/).and.to.match(/No path to datacenter/i);
+  });
+
+  it("returns an error (never throws) while the agent is down, and recovers when it is back", async () => {
+    await agent.stop();
+    const started = Date.now();
+    const down = await gate.check(rollout(["web"]), pods);
+    expect(down.ok).to.equal(false);
+    if (!down.ok) expect(down.error).to.include(agent.baseUrl).and.to.match(/ECONNREFUSED/);
+    expect(Date.now() - started).to.be.below(2500);
+
+    await agent.run();
+    // A -dev agent keeps nothing across a restart: the services are gone until re-registered.
+    const empty = await gate.check(rollout(["web"]), pods);
+    expect(empty.ok && empty.report.missingServices).to.deep.equal(["web"]);
+    await agent.register({ id: "web-2", name: "web", address: "10.9.0.12" });
+    await agent.setCheck("web-2", "pass");
+    const back = await gate.check(rollout(["web"]), pods);
+    expect(back.ok && back.report.passingPods).to.deep.equal(["web-2"]);
+  });
+
+  it("gives up on an agent that accepts connections but never answers, within the timeout", async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    const port = (silent.address() as { port: number }).port;
+    const hungGate = consulHealthGate({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const result = await hungGate.check(rollout(["web"]), pods);
+      expect(result.ok).to.equal(false);
+      if (!result.ok) expect(result.error).to.match(/timed out/);
+      expect(Date.now() - started).to.be.within(250, 1500);
+    } finally {
+      hungGate.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});
