@@ -120,6 +120,8 @@ const conditionSchema = z.object({
 const waveSchema = z.object({
   number: z.number().int().min(1),
   pods: z.array(z.string()),
+  /** forward: pods move to updateRevision; back: percent was lowered, pods return to currentRevision. */
+  direction: z.enum(["forward", "back"]).optional(),
   startedAt: z.string(),
   completedAt: z.string().optional(),
 });
@@ -151,7 +153,7 @@ export const rolloutStatusSchema = z.object({
   updateRevision: z.string().optional(),
   /** The revision pods are moved away from; pinned pods are recreated on it. */
   currentRevision: z.string().optional(),
-  /** Ordinals the reconciler has moved to updateRevision: the only ones allowed to run it. */
+  /** Ordinals the reconciler has moved to updateRevision, in the order moved (appended wave by wave): the only ones allowed to run it. */
   updatedOrdinals: z.array(z.number().int().min(0)).optional(),
   updatedReplicas: z.number().int().min(0).optional(),
   targetReplicas: z.number().int().min(0).optional(),
@@ -161,6 +163,14 @@ export const rolloutStatusSchema = z.object({
   phaseReachedAt: z.string().optional(),
   /** The template before the last applied change: what a rollback applies. */
   previousTemplate: z.object({}).loose().meta({ "x-kubernetes-preserve-unknown-fields": true }).optional(),
+  /** Index into spec.phases of the phase being rolled out (reset when a new revision starts). */
+  phaseIndex: z.number().int().min(0).optional(),
+  /** True when this rollout returns pods to the revision the previous one moved away from (informational). */
+  rollback: z.boolean().optional(),
+  /** When the current attempt began (a new revision, a new spec or a new rolloutIdentity): the progress deadline counts from here. */
+  attemptStartedAt: z.string().optional(),
+  /** "stageId: error" when the callback for that stage failed for good (it is not retried). */
+  lastCallbackError: z.string().optional(),
   /** Set when a pinned pod could not be rewritten because the old ControllerRevision is gone. */
   revisionMissing: z.string().optional(),
 });

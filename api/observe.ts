@@ -1,0 +1,194 @@
+// The reconciler's view of the world: small plain records built from Kubernetes objects, so the
+// decision (api/reconcile.ts) is a pure function of (rollout, world, now). The input types are
+// structural — they accept @kubernetes/client-node objects without importing the client here.
+import { podOrdinal, podRevision } from "./revisions.js";
+
+type Time = string | Date;
+
+export interface PodObject {
+  metadata?: {
+    name?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    creationTimestamp?: Time;
+    deletionTimestamp?: Time;
+    ownerReferences?: Array<{ kind?: string; name?: string; uid?: string }>;
+  };
+  spec?: { nodeName?: string };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    conditions?: Array<{ type?: string; status?: string }>;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
+}
+
+interface ContainerStatus {
+  name?: string;
+  state?: { waiting?: { reason?: string; message?: string } };
+}
+
+export interface ObservedPod {
+  name: string;
+  uid: string;
+  ordinal: number;
+  revision?: string;
+  ready: boolean;
+  terminating: boolean;
+  phase?: string;
+  createdAt?: string;
+  /** "container app: CrashLoopBackOff" when a container cannot run. */
+  problem?: string;
+  crashLooping: boolean;
+  ip?: string;
+  nodeName?: string;
+}
+
+/** Waiting reasons that mean the container will not start by itself. */
+const STUCK_REASONS = new Set([
+  "CrashLoopBackOff",
+  "ImagePullBackOff",
+  "ErrImagePull",
+  "InvalidImageName",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+]);
+
+const iso = (t: Time | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+
+/** A pod of the StatefulSet `statefulSetName` as the reconciler sees it; undefined for other pods. */
+export function observePod(pod: PodObject, statefulSetName: string): ObservedPod | undefined {
+  const name = pod.metadata?.name;
+  if (!name) return undefined;
+  const ordinal = podOrdinal(name, statefulSetName);
+  if (ordinal === undefined) return undefined;
+  const owners = pod.metadata?.ownerReferences ?? [];
+  if (owners.length > 0 && !owners.some((o) => o.kind === "StatefulSet" && o.name === statefulSetName)) return undefined;
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const stuck = statuses.find((c) => STUCK_REASONS.has(c.state?.waiting?.reason ?? ""));
+  const reason = stuck?.state?.waiting?.reason;
+  const observed: ObservedPod = {
+    name,
+    uid: pod.metadata?.uid ?? "",
+    ordinal,
+    revision: podRevision(pod),
+    ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null,
+    phase: pod.status?.phase,
+    createdAt: iso(pod.metadata?.creationTimestamp),
+    crashLooping: reason === "CrashLoopBackOff",
+  };
+  if (stuck) observed.problem = `container ${stuck.name ?? "?"}: ${reason}`;
+  else if (pod.status?.phase === "Pending") observed.problem = "Pending";
+  if (pod.status?.podIP) observed.ip = pod.status.podIP;
+  if (pod.spec?.nodeName) observed.nodeName = pod.spec.nodeName;
+  return observed;
+}
+
+export interface StatefulSetObject {
+  metadata?: {
+    name?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: Array<{ uid?: string; controller?: boolean }>;
+    deletionTimestamp?: Time;
+  };
+  spec?: {
+    replicas?: number;
+    selector?: { matchLabels?: Record<string, string> };
+    template?: object;
+    updateStrategy?: { type?: string };
+  };
+  status?: { observedGeneration?: number; updateRevision?: string; currentRevision?: string };
+}
+
+export interface ObservedStatefulSet {
+  name: string;
+  uid: string;
+  generation: number;
+  observedGeneration: number;
+  replicas: number;
+  updateRevision?: string;
+  currentRevision?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  ownerUids: string[];
+  updateStrategy?: string;
+  selector: Record<string, string>;
+  template: object;
+  deleting: boolean;
+}
+
+export function observeStatefulSet(sts: StatefulSetObject): ObservedStatefulSet {
+  return {
+    name: sts.metadata?.name ?? "",
+    uid: sts.metadata?.uid ?? "",
+    generation: sts.metadata?.generation ?? 0,
+    observedGeneration: sts.status?.observedGeneration ?? 0,
+    replicas: sts.spec?.replicas ?? 1,
+    updateRevision: sts.status?.updateRevision,
+    currentRevision: sts.status?.currentRevision,
+    labels: { ...(sts.metadata?.labels ?? {}) },
+    annotations: { ...(sts.metadata?.annotations ?? {}) },
+    ownerUids: (sts.metadata?.ownerReferences ?? []).map((o) => o.uid ?? ""),
+    updateStrategy: sts.spec?.updateStrategy?.type,
+    selector: { ...(sts.spec?.selector?.matchLabels ?? {}) },
+    template: sts.spec?.template ?? {},
+    deleting: sts.metadata?.deletionTimestamp !== undefined && sts.metadata?.deletionTimestamp !== null,
+  };
+}
+
+export interface PdbObject {
+  metadata?: { name?: string; generation?: number; labels?: Record<string, string> };
+  spec?: {
+    maxUnavailable?: number | string;
+    minAvailable?: number | string;
+    selector?: { matchLabels?: Record<string, string> };
+    unhealthyPodEvictionPolicy?: string;
+  };
+  status?: { observedGeneration?: number; disruptionsAllowed?: number; currentHealthy?: number; desiredHealthy?: number };
+}
+
+export interface ObservedPdb {
+  name: string;
+  generation: number;
+  observedGeneration: number;
+  maxUnavailable?: number | string;
+  minAvailable?: number | string;
+  selector: Record<string, string>;
+  unhealthyPodEvictionPolicy?: string;
+  disruptionsAllowed: number;
+  labels: Record<string, string>;
+}
+
+export function observePdb(pdb: PdbObject): ObservedPdb {
+  return {
+    name: pdb.metadata?.name ?? "",
+    generation: pdb.metadata?.generation ?? 0,
+    observedGeneration: pdb.status?.observedGeneration ?? 0,
+    maxUnavailable: pdb.spec?.maxUnavailable,
+    minAvailable: pdb.spec?.minAvailable,
+    selector: { ...(pdb.spec?.selector?.matchLabels ?? {}) },
+    unhealthyPodEvictionPolicy: pdb.spec?.unhealthyPodEvictionPolicy,
+    disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
+    labels: { ...(pdb.metadata?.labels ?? {}) },
+  };
+}
+
+/** Consul's view, when spec.serviceDiscovery is set: pods passing every check, or why we cannot tell. */
+export type ObservedHealth =
+  | { ok: true; passingPods: readonly string[]; services: readonly string[]; missingServices: readonly string[] }
+  | { ok: false; error: string };
+
+export interface World {
+  statefulSet?: ObservedStatefulSet;
+  pods: readonly ObservedPod[];
+  pdb?: ObservedPdb;
+  /** Undefined when the rollout has no serviceDiscovery (or no health gate is configured). */
+  health?: ObservedHealth;
+}

@@ -1,0 +1,564 @@
+// The reconciler's decision: decide(rollout, world, now) → at most one step + the new status.
+// Pure. The status is the reconciler's only memory: a restarted reconciler reads it back and
+// carries on, and no completed step is repeated (DESIGN.md §2).
+//
+// Order of a pass (the first that applies wins):
+//   terminal phase, unchanged spec and identity → nothing (or the pending release callback);
+//   no StatefulSet → create it;  StatefulSet differs → update it (remember the old template);
+//   PDB missing/different → apply it;  StatefulSet/PDB controllers behind → wait;
+//   a new update revision → start a rollout (status only);
+//   a new-revision pod crash-looping, or not Ready past the deadline → RolloutFailed;
+//   a wave in flight → evict its remaining old pods, or wait for its pods, or complete it;
+//   paused → Paused;  pods still to move → wait for the interval / budget, or record a wave;
+//   target reached → wait for readiness, advance spec.phases, or RolloutDone.
+// A wave is recorded in status (updatedOrdinals, currentWave) one pass *before* its pods are
+// evicted: the pinning webhook lets only recorded ordinals come back on the new revision.
+import type { CallbackPayload } from "./integrations.js";
+import {
+  canonicalJson,
+  desiredPdb,
+  pdbDiffers,
+  statefulSetDrift,
+  desiredStatefulSet,
+  statefulSetName,
+  type DesiredPdb,
+  type StatefulSetChanges,
+} from "./desired.js";
+import type { ObservedPod, World } from "./observe.js";
+import { podOrdinal, targetUpdatedCount } from "./revisions.js";
+import { isTerminal, type Condition, type PodStatus, type RolloutPhase, type RolloutStatus, type StatefulsetRollout } from "./rollout.js";
+import { appendOrdinals, countUpdated, keptOrdinals, planBackWave, planWave } from "./waves.js";
+
+export type Step =
+  | { kind: "none" }
+  | { kind: "createStatefulSet"; statefulSet: Record<string, unknown> }
+  | { kind: "updateStatefulSet"; name: string; changes: StatefulSetChanges }
+  | { kind: "applyPdb"; pdb: DesiredPdb }
+  | { kind: "evict"; wave: number; pods: Array<{ name: string; uid: string }> }
+  | { kind: "callback"; url: string; payload: CallbackPayload };
+
+export interface DecisionEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  note: string;
+}
+
+export interface Decision {
+  step: Step;
+  status: RolloutStatus;
+  /** Milliseconds until the next pass; undefined: none (terminal, wait for a spec change). */
+  requeueAfterMs?: number;
+  events: DecisionEvent[];
+}
+
+/** Requeue delays (ms). Informer events also enqueue a pass, so these are upper bounds. */
+export const REQUEUE = {
+  now: 0,
+  /** After recording a wave, before evicting: lets webhook caches see the new ordinals. */
+  recordedWave: 500,
+  apply: 1000,
+  controllerLag: 1000,
+  waitPods: 2000,
+  waitBudget: 3000,
+  paused: 30_000,
+  idle: 60_000,
+} as const;
+
+const NONE: Step = { kind: "none" };
+
+export function decide(rollout: StatefulsetRollout, world: World, now: Date): Decision {
+  return new Pass(rollout, world, now).run();
+}
+
+class Pass {
+  private readonly prev: RolloutStatus;
+  private readonly status: RolloutStatus;
+  private readonly events: DecisionEvent[] = [];
+  private readonly nowIso: string;
+
+  constructor(
+    private readonly rollout: StatefulsetRollout,
+    private readonly world: World,
+    private readonly now: Date,
+  ) {
+    this.prev = rollout.status ?? {};
+    this.status = structuredClone(this.prev);
+    this.nowIso = now.toISOString();
+  }
+
+  run(): Decision {
+    const { rollout, world, status, prev } = this;
+    const spec = rollout.spec;
+    const generation = rollout.metadata.generation ?? 0;
+    this.observe();
+
+    if (isTerminal(prev.phase)) {
+      const newSpec = prev.observedGeneration !== generation;
+      const newIdentity = (spec.rolloutIdentity ?? "") !== (prev.rolloutIdentity ?? "");
+      if (!newSpec && !newIdentity) return this.terminal();
+      this.event("Normal", "RolloutRestarted", newSpec ? `spec changed (generation ${generation})` : `new rolloutIdentity ${spec.rolloutIdentity ?? ""}`);
+      status.attemptStartedAt = this.nowIso;
+      if (status.currentWave && !status.currentWave.completedAt) status.currentWave = { ...status.currentWave, startedAt: this.nowIso };
+      this.setPhase("Progressing", "Restarted", "restarting the rollout");
+    }
+    status.observedGeneration = generation;
+    if (spec.rolloutIdentity === undefined) delete status.rolloutIdentity;
+    else status.rolloutIdentity = spec.rolloutIdentity;
+
+    const sts = world.statefulSet;
+    const stsName = statefulSetName(rollout);
+    if (!sts) {
+      status.deleted = prev.updateRevision !== undefined ? true : undefined;
+      if (status.deleted === undefined) delete status.deleted;
+      this.setPhase("Pending", "CreatingStatefulSet", `creating StatefulSet ${stsName}`);
+      return this.done({ kind: "createStatefulSet", statefulSet: desiredStatefulSet(rollout) }, REQUEUE.apply);
+    }
+    delete status.deleted;
+    if (sts.deleting) {
+      this.setPhase("Pending", "StatefulSetDeleting", `StatefulSet ${stsName} is being deleted; it is recreated once gone`);
+      return this.done(NONE, REQUEUE.apply);
+    }
+    const wantSelector = spec.statefulset.spec.selector.matchLabels ?? {};
+    if (canonicalJson(sts.selector) !== canonicalJson(wantSelector)) {
+      return this.fail("SelectorMismatch", `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: delete the StatefulSet (pods are recreated) or restore the selector`);
+    }
+    const drift = statefulSetDrift(rollout, sts);
+    status.statefulsetSpecCurrent = drift === undefined;
+    if (drift) {
+      if (drift.changes.template) status.previousTemplate = structuredClone(sts.template) as Record<string, unknown>;
+      const phase = prev.phase === undefined || prev.phase === "Pending" ? "Pending" : "Progressing";
+      this.setPhase(phase, "UpdatingStatefulSet", `applying ${drift.what.join(", ")} to StatefulSet ${stsName}`);
+      return this.done({ kind: "updateStatefulSet", name: stsName, changes: drift.changes }, REQUEUE.apply);
+    }
+    const pdb = desiredPdb(rollout, sts);
+    if (pdbDiffers(pdb, world.pdb)) {
+      this.setPhase(this.phaseOr("Pending"), "ApplyingDisruptionBudget", `applying PodDisruptionBudget ${pdb.name} (maxUnavailable ${pdb.maxUnavailable})`);
+      return this.done({ kind: "applyPdb", pdb }, REQUEUE.apply);
+    }
+    if (sts.observedGeneration < sts.generation || !sts.updateRevision) {
+      this.setPhase(this.phaseOr("Pending"), "WaitingForStatefulSetController", `waiting for the StatefulSet controller to observe generation ${sts.generation}`);
+      return this.done(NONE, REQUEUE.controllerLag);
+    }
+    if (world.pdb && world.pdb.observedGeneration < world.pdb.generation) {
+      this.setPhase(this.phaseOr("Pending"), "WaitingForDisruptionController", `waiting for the disruption controller to compute PodDisruptionBudget ${pdb.name}`);
+      return this.done(NONE, REQUEUE.controllerLag);
+    }
+    if (sts.updateRevision !== prev.updateRevision) return this.startRevision(sts.updateRevision);
+    return this.progress(sts.replicas, sts.updateRevision);
+  }
+
+  /** A new update revision: reset the per-rollout memory (status only, no cluster change). */
+  private startRevision(updateRevision: string): Decision {
+    const { status, prev } = this;
+    const pods = this.livePods();
+    const from = prev.updateRevision ?? dominantRevision(pods.filter((p) => p.revision !== updateRevision)) ?? updateRevision;
+    status.rollback = prev.currentRevision !== undefined && prev.currentRevision !== prev.updateRevision && prev.currentRevision === updateRevision;
+    status.updateRevision = updateRevision;
+    status.currentRevision = from;
+    status.updatedOrdinals = appendOrdinals([], pods.filter((p) => p.revision === updateRevision).map((p) => p.ordinal).sort((a, b) => a - b));
+    delete status.currentWave;
+    delete status.phaseReachedAt;
+    status.wavesCompleted = 0;
+    status.phaseIndex = 0;
+    status.attemptStartedAt = this.nowIso;
+    status.paused = false;
+    const what = status.rollback ? `rolling back to revision ${updateRevision} (from ${from})` : from === updateRevision ? `revision ${updateRevision}` : `rolling out revision ${updateRevision} (from ${from})`;
+    this.event("Normal", status.rollback ? "RollbackStarted" : "RolloutStarted", what);
+    this.setPhase("Progressing", "RevisionStarted", what);
+    return this.done(NONE, REQUEUE.now);
+  }
+
+  private progress(replicas: number, updateRevision: string): Decision {
+    const { rollout, status } = this;
+    const spec = rollout.spec;
+    const pods = this.livePods();
+    const split = status.currentRevision !== updateRevision;
+    // Pods found on the update revision count as moved (appended), so a forward wave never
+    // evicts them — except pods a back wave is moving away from it.
+    const inFlight = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
+    const goingBack = new Set(inFlight?.direction === "back" ? inFlight.pods : []);
+    const found = pods.filter((p) => p.revision === updateRevision && !goingBack.has(p.name)).map((p) => p.ordinal).sort((a, b) => a - b);
+    status.updatedOrdinals = appendOrdinals(status.updatedOrdinals ?? [], found).filter((o) => o < replicas);
+    const updated = countUpdated(status.updatedOrdinals, replicas);
+    const finalPercent = spec.percent;
+    const percent = effectivePercent(rollout, status);
+    const target = targetUpdatedCount(replicas, percent);
+    const finalTarget = targetUpdatedCount(replicas, finalPercent);
+    status.updatedReplicas = pods.filter((p) => p.revision === updateRevision && p.ordinal < replicas).length;
+    status.targetReplicas = finalTarget;
+    status.percentDeployed = updated === finalTarget ? finalPercent : replicas === 0 ? 0 : Math.min(100, Math.floor((updated * 100) / replicas));
+
+    const broken = this.brokenNewPod(updateRevision);
+    if (broken) return broken;
+
+    const wave = status.currentWave;
+    if (wave && !wave.completedAt) return this.continueWave(updateRevision);
+
+    if (spec.pauseRequested) {
+      if (!this.prev.paused) this.event("Normal", "Paused", `paused with ${updated} of ${replicas} pods on revision ${updateRevision}`);
+      status.paused = true;
+      this.setPhase("Paused", "Paused", `paused at ${status.percentDeployed}%: ${updated} of ${replicas} pods on revision ${updateRevision}; set pauseRequested: false to resume`);
+      return this.done(NONE, REQUEUE.paused);
+    }
+    if (this.prev.paused) this.event("Normal", "Resumed", "pauseRequested cleared");
+    status.paused = false;
+
+    if (updated < target) return this.nextWave(replicas, target, updateRevision);
+    if (split && updated > finalTarget) return this.backWave(replicas, finalTarget, updateRevision);
+
+    const moved = new Set(status.updatedOrdinals);
+    const notReady = pods.filter((p) => moved.has(p.ordinal) && !(p.revision === updateRevision && p.ready && this.healthy(p)));
+    const missing = replicas - pods.filter((p) => p.ordinal < replicas).length;
+    if (notReady.length > 0 || missing > 0) {
+      const first = notReady[0];
+      const why = first ? `${first.name} ${this.podState(first, updateRevision)}` : `${missing} pod(s) not created yet`;
+      this.setPhase("Progressing", "WaitingForPods", `waiting for ${notReady.length + Math.max(0, missing)} pod(s): ${why}`);
+      return this.done(NONE, REQUEUE.waitPods);
+    }
+    const phases = spec.phases ?? [];
+    const index = status.phaseIndex ?? 0;
+    if (!status.rollback && index < phases.length - 1 && (phases[index] ?? 100) < finalPercent) {
+      const reached = status.phaseReachedAt ?? this.nowIso;
+      status.phaseReachedAt = reached;
+      const waitMs = Date.parse(reached) + (spec.autoPromoteSeconds ?? 0) * 1000 - this.now.getTime();
+      if (waitMs > 0) {
+        this.setPhase("Progressing", "PhaseReached", `phase ${index + 1} of ${phases.length} (${percent}%) reached; next phase in ${Math.ceil(waitMs / 1000)}s`);
+        return this.done(NONE, waitMs);
+      }
+      status.phaseIndex = index + 1;
+      delete status.phaseReachedAt;
+      const next = effectivePercent(rollout, status);
+      this.event("Normal", "PhasePromoted", `phase ${index + 2} of ${phases.length}: ${next}%`);
+      this.setPhase("Progressing", "PhasePromoted", `promoted to phase ${index + 2} of ${phases.length} (${next}%)`);
+      return this.done(NONE, REQUEUE.now);
+    }
+    if (updated >= replicas) status.currentRevision = updateRevision;
+    this.event("Normal", "RolloutDone", `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`);
+    this.setPhase("RolloutDone", "Done", `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`);
+    return this.done(NONE, this.callbackPending() ? REQUEUE.now : undefined);
+  }
+
+  /** Crash-looping new pods fail at once; new pods not Ready past the deadline fail too. */
+  private brokenNewPod(updateRevision: string): Decision | undefined {
+    const pods = this.livePods().filter((p) => p.revision === updateRevision);
+    const crashing = pods.find((p) => p.crashLooping);
+    if (crashing) return this.fail("CrashLooping", `pod ${crashing.name} on revision ${updateRevision} is crash-looping (${crashing.problem ?? "CrashLoopBackOff"}); roll back by applying status.previousTemplate`);
+    const deadlineMs = this.rollout.spec.progressDeadlineSeconds * 1000;
+    const attempt = Date.parse(this.status.attemptStartedAt ?? this.nowIso);
+    const late = pods.find((p) => !p.ready && this.now.getTime() - Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso)) > deadlineMs);
+    if (late) return this.fail("ProgressDeadlineExceeded", `pod ${late.name} on revision ${updateRevision} not Ready within progressDeadlineSeconds (${this.rollout.spec.progressDeadlineSeconds}s): ${late.problem ?? "not ready"}; roll back by applying status.previousTemplate`);
+    return undefined;
+  }
+
+  private continueWave(updateRevision: string): Decision {
+    const { status, rollout } = this;
+    const wave = status.currentWave!;
+    const back = wave.direction === "back";
+    // The revision this wave moves its pods to.
+    const goal = back ? (status.currentRevision ?? updateRevision) : updateRevision;
+    const byName = new Map(this.world.pods.map((p) => [p.name, p]));
+    const replicas = this.world.statefulSet?.replicas ?? 0;
+    const stsName = statefulSetName(rollout);
+    // Not waited for: pods scaled away since the wave began, and (forward) ordinals that a
+    // lowered percent no longer keeps — a back wave takes those.
+    const kept = new Set(keptOrdinals(status.updatedOrdinals ?? [], replicas, targetUpdatedCount(replicas, rollout.spec.percent)));
+    const members = wave.pods.filter((name) => {
+      const ordinal = podOrdinal(name, stsName) ?? 0;
+      return ordinal < replicas && (back || kept.has(ordinal));
+    });
+    const pending = members
+      .map((name) => ({ name, pod: byName.get(name) }))
+      .filter(({ pod }) => !pod || pod.terminating || pod.revision !== goal || !pod.ready || !this.healthy(pod));
+    if (pending.length === 0) {
+      status.currentWave = { ...wave, completedAt: this.nowIso };
+      status.wavesCompleted = (status.wavesCompleted ?? 0) + 1;
+      this.event("Normal", "WaveCompleted", `wave ${wave.number}: ${members.length} pod(s) on revision ${goal}`);
+      this.setPhase("Progressing", "WaveCompleted", `wave ${wave.number} complete: ${members.join(", ") || "no pod left to move"}`);
+      return this.done(NONE, REQUEUE.now);
+    }
+    if (back) {
+      // A pod recreated after the wave began but on the update revision again: nothing pins.
+      const unpinned = pending.find(({ pod }) => pod && !pod.terminating && pod.revision === updateRevision && Date.parse(pod.createdAt ?? "") > Date.parse(wave.startedAt));
+      if (unpinned) {
+        return this.fail("PinningInactive", `pod ${unpinned.name} was moved back but came back on revision ${updateRevision}: revision pinning (the webhook's /mutate/pod) is not active, so lowering percent cannot move pods back; raise percent again or install the webhook`);
+      }
+    }
+    const deadlineMs = rollout.spec.progressDeadlineSeconds * 1000;
+    if (this.now.getTime() - Date.parse(wave.startedAt) > deadlineMs) {
+      const first = pending[0]!;
+      const state = first.pod ? this.podState(first.pod, goal) : "not recreated";
+      return this.fail("ProgressDeadlineExceeded", `wave ${wave.number} not finished within progressDeadlineSeconds (${rollout.spec.progressDeadlineSeconds}s): pod ${first.name} ${state}`);
+    }
+    const pause = rollout.spec.pauseRequested ? "pause requested, finishing " : "";
+    // Only live pods not yet on the goal revision are evicted: a forward wave never evicts a
+    // pod already on the update revision.
+    const evict = pending.flatMap(({ pod }) => (pod && !pod.terminating && pod.revision !== goal ? [{ name: pod.name, uid: pod.uid }] : []));
+    if (evict.length > 0) {
+      const settleMs = Date.parse(wave.startedAt) + REQUEUE.recordedWave - this.now.getTime();
+      if (settleMs > 0) {
+        // The recorded ordinals reach the webhook's caches before the first eviction.
+        this.setPhase("Progressing", "WaveRecorded", `${pause}wave ${wave.number} recorded: ${wave.pods.join(", ")}`);
+        return this.done(NONE, settleMs);
+      }
+      this.setPhase("Progressing", "Evicting", `${pause}wave ${wave.number}: evicting ${evict.map((p) => p.name).join(", ")}${back ? ` back to revision ${goal}` : ""}`);
+      return this.done({ kind: "evict", wave: wave.number, pods: evict }, REQUEUE.waitPods);
+    }
+    const first = pending[0]!;
+    const state = first.pod ? this.podState(first.pod, goal) : "being recreated";
+    this.setPhase("Progressing", "WaitingForPods", `${pause}wave ${wave.number}: waiting for ${pending.length} pod(s); ${first.name} ${state}`);
+    return this.done(NONE, REQUEUE.waitPods);
+  }
+
+  /** percent was lowered below what is moved: move the excess back, within the same budget. */
+  private backWave(replicas: number, target: number, updateRevision: string): Decision {
+    const { status, rollout, world } = this;
+    const spec = rollout.spec;
+    const moved = status.updatedOrdinals ?? [];
+    const kept = new Set(keptOrdinals(moved, replicas, target));
+    const byOrdinal = new Map(this.livePods().map((p) => [p.ordinal, p]));
+    // Excess ordinals whose pod is not on the update revision cost nothing: forget them.
+    const free = moved.filter((o) => o < replicas && !kept.has(o) && byOrdinal.get(o)?.revision !== updateRevision);
+    if (free.length > 0) {
+      status.updatedOrdinals = moved.filter((o) => !free.includes(o));
+      this.setPhase("Progressing", "PercentLowered", `percent lowered to ${spec.percent}%: ordinals ${free.join(", ")} no longer count as moved`);
+      return this.done(NONE, REQUEUE.now);
+    }
+    const last = status.currentWave?.completedAt;
+    if (last) {
+      const waitMs = Date.parse(last) + spec.minPodEvictionIntervalSeconds * 1000 - this.now.getTime();
+      if (waitMs > 0) {
+        this.setPhase("Progressing", "EvictionInterval", `percent lowered; next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`);
+        return this.done(NONE, waitMs);
+      }
+    }
+    const plan = planBackWave({ replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0, maxParallel: spec.maxParallel });
+    if (plan.pods.length === 0) {
+      this.setPhase("Progressing", "WaitingForBudget", `percent lowered to ${spec.percent}%: ${plan.remaining} pod(s) to move back; waiting: PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`);
+      return this.done(NONE, REQUEUE.waitBudget);
+    }
+    const number = (status.wavesCompleted ?? 0) + 1;
+    const names = plan.pods.map((p) => p.name);
+    const leaving = new Set(plan.pods.map((p) => p.ordinal));
+    status.updatedOrdinals = moved.filter((o) => !leaving.has(o));
+    status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "back" };
+    this.event("Normal", "WaveStarted", `wave ${number} (back to revision ${status.currentRevision ?? "?"}, percent lowered to ${spec.percent}%): ${names.join(", ")}`);
+    this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: moving ${names.join(", ")} back to revision ${status.currentRevision ?? "?"}`);
+    return this.done(NONE, REQUEUE.recordedWave);
+  }
+
+  private nextWave(replicas: number, target: number, updateRevision: string): Decision {
+    const { status, rollout, world } = this;
+    const spec = rollout.spec;
+    const last = status.currentWave?.completedAt;
+    const progressSince = Math.max(Date.parse(status.attemptStartedAt ?? this.nowIso), last ? Date.parse(last) : 0);
+    if (last) {
+      const waitMs = Date.parse(last) + spec.minPodEvictionIntervalSeconds * 1000 - this.now.getTime();
+      if (waitMs > 0) {
+        this.setPhase("Progressing", "EvictionInterval", `next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`);
+        return this.done(NONE, waitMs);
+      }
+    }
+    const plan = planWave({
+      replicas,
+      target,
+      updatedOrdinals: status.updatedOrdinals ?? [],
+      updateRevision,
+      pods: this.livePods(),
+      disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0,
+      maxParallel: spec.maxParallel,
+    });
+    if (plan.pods.length === 0) {
+      const why = plan.limitedBy === "budget" ? `PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions` : "no old pod can be moved yet (pods missing or terminating)";
+      if (this.now.getTime() - progressSince > spec.progressDeadlineSeconds * 1000) {
+        return this.fail("ProgressDeadlineExceeded", `no progress within progressDeadlineSeconds (${spec.progressDeadlineSeconds}s): ${why}`);
+      }
+      this.setPhase("Progressing", plan.limitedBy === "budget" ? "WaitingForBudget" : "WaitingForPods", `${plan.remaining} pod(s) to move; waiting: ${why}`);
+      return this.done(NONE, REQUEUE.waitBudget);
+    }
+    const number = (status.wavesCompleted ?? 0) + 1;
+    const names = plan.pods.map((p) => p.name);
+    status.updatedOrdinals = appendOrdinals(status.updatedOrdinals ?? [], plan.pods.map((p) => p.ordinal));
+    status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "forward" };
+    this.event("Normal", "WaveStarted", `wave ${number}: ${names.join(", ")} (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`);
+    this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: ${names.join(", ")}`);
+    return this.done(NONE, REQUEUE.recordedWave);
+  }
+
+  private terminal(): Decision {
+    const callback = this.callbackStep();
+    return this.done(callback ?? NONE, undefined);
+  }
+
+  private callbackPending(): boolean {
+    return this.callbackStep() !== undefined;
+  }
+
+  private callbackStep(): Step | undefined {
+    const { rollout, status } = this;
+    const bapi = rollout.spec.bapi;
+    const phase = status.phase;
+    if (!bapi || (phase !== "RolloutDone" && phase !== "RolloutFailed")) return undefined;
+    if (status.lastCallbackStageId === bapi.stageId) return undefined;
+    if (status.lastCallbackError?.startsWith(`${bapi.stageId}: `)) return undefined;
+    const payload: CallbackPayload = {
+      stageId: bapi.stageId,
+      namespace: rollout.metadata.namespace ?? "",
+      name: rollout.metadata.name,
+      phase,
+      percent: rollout.spec.percent,
+      replicas: this.world.statefulSet?.replicas ?? 0,
+      updatedReplicas: status.updatedReplicas ?? 0,
+      readyReplicas: status.readyReplicas ?? 0,
+      finishedAt: this.nowIso,
+    };
+    if (rollout.spec.rolloutIdentity !== undefined) payload.rolloutIdentity = rollout.spec.rolloutIdentity;
+    if (status.reason !== undefined) payload.reason = status.reason;
+    if (status.currentRevision !== undefined) payload.currentRevision = status.currentRevision;
+    if (status.updateRevision !== undefined) payload.updateRevision = status.updateRevision;
+    if (status.attemptStartedAt !== undefined) payload.startedAt = status.attemptStartedAt;
+    return { kind: "callback", url: bapi.bapiUrl, payload };
+  }
+
+  private fail(code: string, message: string): Decision {
+    this.event("Warning", "RolloutFailed", message);
+    this.status.paused = false;
+    this.setPhase("RolloutFailed", code, message);
+    return this.done(NONE, this.callbackPending() ? REQUEUE.now : undefined);
+  }
+
+  // --- helpers --------------------------------------------------------------------------
+
+  /** Observed fields every pass refreshes: pods, readiness, Consul. */
+  private observe(): void {
+    const { status, world } = this;
+    const stsName = statefulSetName(this.rollout);
+    status.statefulsetName = stsName;
+    const passing = world.health?.ok ? new Set(world.health.passingPods) : undefined;
+    status.pods = [...world.pods]
+      .sort((a, b) => a.ordinal - b.ordinal)
+      .map((p) => {
+        const entry: PodStatus = { name: p.name, ordinal: p.ordinal, ready: p.ready };
+        if (p.revision !== undefined) entry.revision = p.revision;
+        if (p.problem !== undefined) entry.stuck = p.problem;
+        if (passing) entry.consulPassing = passing.has(p.name);
+        return entry;
+      });
+    status.readyReplicas = world.pods.filter((p) => p.ready && !p.terminating).length;
+    if (world.health?.ok) {
+      status.readyReplicasServiceDiscovery = world.pods.filter((p) => passing!.has(p.name)).length;
+      status.consulServices = [...world.health.services];
+    }
+  }
+
+  private livePods(): ObservedPod[] {
+    return this.world.pods.filter((p) => !p.terminating);
+  }
+
+  private healthy(pod: ObservedPod): boolean {
+    const health = this.world.health;
+    if (!health) return true;
+    return health.ok && health.passingPods.includes(pod.name);
+  }
+
+  private podState(pod: ObservedPod, goalRevision: string): string {
+    if (pod.terminating) return "is terminating";
+    if (pod.revision !== goalRevision) return `is still on revision ${pod.revision ?? "?"}`;
+    if (!pod.ready) return `is not Ready${pod.problem ? ` (${pod.problem})` : ""}`;
+    if (!this.healthy(pod)) {
+      const health = this.world.health;
+      return health && !health.ok ? `cannot be checked in Consul (${health.error})` : "is not passing in Consul";
+    }
+    return "is ready";
+  }
+
+  private phaseOr(fallback: RolloutPhase): RolloutPhase {
+    const phase = this.status.phase;
+    return phase === undefined || isTerminal(phase) ? fallback : phase;
+  }
+
+  private event(type: DecisionEvent["type"], reason: string, note: string): void {
+    this.events.push({ type, reason, note });
+  }
+
+  private setPhase(phase: RolloutPhase, code: string, message: string): void {
+    if (this.status.phase !== phase && phase !== "RolloutDone" && phase !== "RolloutFailed" && phase !== "Paused") {
+      this.event("Normal", phase, message);
+    }
+    this.status.phase = phase;
+    this.status.reason = message;
+    this.code = code;
+    this.refreshConditions();
+  }
+
+  private code = "";
+
+  private refreshConditions(): void {
+    const phase = this.status.phase;
+    const message = this.status.reason ?? "";
+    const code = this.code || phase || "Unknown";
+    this.status.conditions = mergeConditions(
+      this.prev.conditions ?? [],
+      [
+        { type: "Progressing", status: phase === "Progressing" || phase === "Pending" ? "True" : "False", reason: code, message },
+        { type: "Complete", status: phase === "RolloutDone" ? "True" : "False", reason: code, message },
+        { type: "Failed", status: phase === "RolloutFailed" ? "True" : "False", reason: code, message },
+      ],
+      this.nowIso,
+      this.rollout.metadata.generation,
+    );
+  }
+
+  private done(step: Step, requeueAfterMs: number | undefined): Decision {
+    const status = this.status;
+    if (requeueAfterMs === undefined) delete status.reconcileAfter;
+    else status.reconcileAfter = new Date(this.now.getTime() + Math.max(0, requeueAfterMs)).toISOString();
+    if (statusChanged(this.prev, status)) status.lastUpdated = this.nowIso;
+    const decision: Decision = { step, status, events: this.events };
+    if (requeueAfterMs !== undefined) decision.requeueAfterMs = Math.max(0, Math.round(requeueAfterMs));
+    return decision;
+  }
+}
+
+/** The percent this pass works towards: the current entry of spec.phases (capped by spec.percent), or spec.percent. */
+export function effectivePercent(rollout: StatefulsetRollout, status: RolloutStatus): number {
+  const phases = rollout.spec.phases;
+  if (!phases || phases.length === 0) return rollout.spec.percent;
+  const index = Math.min(status.phaseIndex ?? 0, phases.length - 1);
+  return Math.min(phases[index] ?? 100, rollout.spec.percent);
+}
+
+/** Keeps lastTransitionTime when a condition's status did not change. */
+export function mergeConditions(previous: readonly Condition[], next: Array<Omit<Condition, "lastTransitionTime">>, nowIso: string, generation?: number): Condition[] {
+  return next.map((c) => {
+    const before = previous.find((p) => p.type === c.type);
+    const merged: Condition = { ...c, lastTransitionTime: before && before.status === c.status ? (before.lastTransitionTime ?? nowIso) : nowIso };
+    if (generation !== undefined) merged.observedGeneration = generation;
+    return merged;
+  });
+}
+
+/** Whether a status write is needed: anything but lastUpdated and reconcileAfter changed. */
+export function statusChanged(previous: RolloutStatus | undefined, next: RolloutStatus): boolean {
+  const strip = (s: RolloutStatus | undefined) => {
+    const copy: RolloutStatus = { ...(s ?? {}) };
+    delete copy.lastUpdated;
+    delete copy.reconcileAfter;
+    return canonicalJson(copy);
+  };
+  return strip(previous) !== strip(next);
+}
+
+/** The revision most old pods run: what a first rollout moves pods away from. */
+function dominantRevision(pods: readonly ObservedPod[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const p of pods) if (p.revision) counts.set(p.revision, (counts.get(p.revision) ?? 0) + 1);
+  let best: string | undefined;
+  let bestCount = 0;
+  for (const [rev, n] of [...counts].sort(([a], [b]) => a.localeCompare(b))) {
+    if (n > bestCount) {
+      best = rev;
+      bestCount = n;
+    }
+  }
+  return best;
+}

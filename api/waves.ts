@@ -1,0 +1,153 @@
+// Wave planning: which old-revision pods the next wave moves to the update revision.
+// Pure and deterministic so a restarted reconciler plans exactly what the previous one would.
+//
+// Order (documented contract, DESIGN.md §2):
+//   1. unready old pods first — replacing them costs no availability, and a rollback must get
+//      rid of stuck (crash-looping, Pending) pods without waiting for them to become Ready;
+//   2. then highest ordinal first — the StatefulSet's own convention (RollingUpdate and
+//      partition both move the highest ordinals first), so ordinal 0 (often a leader or seed)
+//      moves last.
+// Size: min(pods still to move, maxParallel) where only *ready* pods consume the PDB's
+// disruptionsAllowed. The PDB Bulkhead writes has unhealthyPodEvictionPolicy AlwaysAllow, so
+// the Eviction API also lets unready pods go regardless of the budget.
+
+export interface WavePod {
+  name: string;
+  ordinal: number;
+  revision?: string;
+  ready: boolean;
+  terminating: boolean;
+}
+
+export interface WaveInput {
+  replicas: number;
+  /** Pods that should run the update revision: targetUpdatedCount(replicas, percent). */
+  target: number;
+  /** Ordinals already moved (status.updatedOrdinals, plus pods found on the update revision). */
+  updatedOrdinals: readonly number[];
+  updateRevision: string;
+  pods: readonly WavePod[];
+  /** The PDB's live status.disruptionsAllowed. */
+  disruptionsAllowed: number;
+  maxParallel?: number;
+}
+
+export type WaveLimit = "remaining" | "budget" | "maxParallel" | "candidates";
+
+export interface WavePlan {
+  /** Pods to move, in eviction order. */
+  pods: WavePod[];
+  /** Pods still to move before this wave (target − updated, never negative). */
+  remaining: number;
+  /** What stopped the wave from being larger. */
+  limitedBy: WaveLimit;
+}
+
+/** Old pods that a forward wave may move: on another revision, not yet moved, not going away. */
+export function forwardCandidates(input: Pick<WaveInput, "replicas" | "updatedOrdinals" | "updateRevision" | "pods">): WavePod[] {
+  const moved = new Set(input.updatedOrdinals);
+  return input.pods
+    .filter((p) => p.ordinal < input.replicas && !moved.has(p.ordinal) && !p.terminating && p.revision !== input.updateRevision)
+    .sort(compareForEviction);
+}
+
+/** Unready first, then highest ordinal first. */
+export function compareForEviction(a: WavePod, b: WavePod): number {
+  if (a.ready !== b.ready) return a.ready ? 1 : -1;
+  return b.ordinal - a.ordinal;
+}
+
+export function countUpdated(updatedOrdinals: readonly number[], replicas: number): number {
+  return new Set(updatedOrdinals.filter((o) => o < replicas)).size;
+}
+
+export function planWave(input: WaveInput): WavePlan {
+  const remaining = Math.max(0, input.target - countUpdated(input.updatedOrdinals, input.replicas));
+  const candidates = forwardCandidates(input);
+  const cap = Math.min(remaining, input.maxParallel ?? Number.POSITIVE_INFINITY);
+  let budget = Math.max(0, input.disruptionsAllowed);
+  const chosen: WavePod[] = [];
+  let limitedBy: WaveLimit = remaining === 0 ? "remaining" : "candidates";
+  for (const pod of candidates) {
+    if (chosen.length >= cap) {
+      limitedBy = cap < remaining ? "maxParallel" : "remaining";
+      break;
+    }
+    if (pod.ready) {
+      if (budget === 0) {
+        limitedBy = "budget";
+        break;
+      }
+      budget -= 1;
+    }
+    chosen.push(pod);
+  }
+  if (chosen.length === cap && chosen.length > 0) limitedBy = cap < remaining ? "maxParallel" : "remaining";
+  return { pods: chosen, remaining, limitedBy };
+}
+
+/** Appends ordinals not yet present, keeping the order in which they were moved. */
+export function appendOrdinals(list: readonly number[], add: readonly number[]): number[] {
+  const out = [...new Set(list)];
+  const seen = new Set(out);
+  for (const o of add) {
+    if (!seen.has(o)) {
+      out.push(o);
+      seen.add(o);
+    }
+  }
+  return out;
+}
+
+/**
+ * The moved ordinals a target keeps: the first `target` in move order (below replicas). When
+ * percent is lowered the most recently moved go back first — the same rule as the pinning
+ * webhook's keptUpdatedOrdinals (api/revisions.ts), so both agree which pods must go back.
+ */
+export function keptOrdinals(updatedOrdinals: readonly number[], replicas: number, target: number): number[] {
+  return [...new Set(updatedOrdinals)].filter((o) => o < replicas).slice(0, Math.max(0, target));
+}
+
+export interface BackWaveInput {
+  replicas: number;
+  target: number;
+  /** status.updatedOrdinals, in move order. */
+  updatedOrdinals: readonly number[];
+  updateRevision: string;
+  pods: readonly WavePod[];
+  disruptionsAllowed: number;
+  maxParallel?: number;
+}
+
+/**
+ * A wave that moves pods back to the current revision after percent was lowered: the moved
+ * ordinals beyond the target, most recently moved first (unready ones first, free of budget).
+ * Their ordinals leave status.updatedOrdinals before eviction, so pinning recreates them old.
+ */
+export function planBackWave(input: BackWaveInput): WavePlan {
+  const kept = new Set(keptOrdinals(input.updatedOrdinals, input.replicas, input.target));
+  const excess = [...new Set(input.updatedOrdinals)].filter((o) => o < input.replicas && !kept.has(o)).reverse();
+  const byOrdinal = new Map(input.pods.map((p) => [p.ordinal, p]));
+  const candidates = excess
+    .map((o) => byOrdinal.get(o))
+    .filter((p): p is WavePod => p !== undefined && !p.terminating && p.revision === input.updateRevision);
+  // Stable sort keeps "most recently moved first" within each readiness group.
+  candidates.sort((a, b) => (a.ready === b.ready ? 0 : a.ready ? 1 : -1));
+  const cap = Math.min(excess.length, input.maxParallel ?? Number.POSITIVE_INFINITY);
+  let budget = Math.max(0, input.disruptionsAllowed);
+  const chosen: WavePod[] = [];
+  let limitedBy: WaveLimit = excess.length === 0 ? "remaining" : "candidates";
+  for (const pod of candidates) {
+    if (chosen.length >= cap) break;
+    if (pod.ready) {
+      if (budget === 0) {
+        limitedBy = "budget";
+        break;
+      }
+      budget -= 1;
+    }
+    chosen.push(pod);
+  }
+  if (chosen.length === cap && chosen.length > 0) limitedBy = cap < excess.length ? "maxParallel" : "remaining";
+  return { pods: chosen, remaining: excess.length, limitedBy };
+}
