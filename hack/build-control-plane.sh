@@ -99,6 +99,7 @@ prepare_wrapper() {
 finish_component() {
   local c=$1 tmp=$2 start=$3 dir
   dir=$(component_dir "$c")
+  chmod 755 "$tmp"
   rm -rf "$dir"
   mv "$tmp" "$dir"
   local secs=$((SECONDS - start))
@@ -236,6 +237,15 @@ if ((print_only)); then
 fi
 
 mkdir -p "$BIN_ROOT" "$SRC_ROOT"
+all_built=1
+for c in "${components[@]}"; do is_built "$c" || all_built=0; done
+if ((all_built)); then
+  # Fast path (no lock): nothing to build.
+  link_set
+  log "${components[*]} already built; bin dir: $SET_DIR"
+  echo "$SET_DIR"
+  exit 0
+fi
 # One builder at a time per cache (parallel test runs may all call this script).
 exec 9>"$CACHE/.build.lock"
 if ! flock -n 9; then

@@ -4,6 +4,8 @@
 # Lint and typecheck count as one test each; a tier that dies before reporting counts as one failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The Node the project pins (npm package `node`), whoever calls this script.
+export PATH="$PWD/node_modules/.bin:$PATH"
 counts=$(mktemp)
 trap 'rm -f "$counts"' EXIT
 export BULKHEAD_TEST_COUNTS=$counts
