@@ -24,9 +24,9 @@ export interface StatefulSetLike {
   };
   spec?: {
     replicas?: number;
-    template?: { metadata?: { labels?: Record<string, string> } } & Record<string, unknown>;
+    template?: { metadata?: { labels?: Record<string, string> } };
     updateStrategy?: { type?: string; rollingUpdate?: unknown };
-  } & Record<string, unknown>;
+  };
 }
 
 export interface StatefulSetFacts {

@@ -33,7 +33,7 @@ function sts(o: StsOptions = {}): StatefulSetLike {
       ...(o.annotations ? { annotations: o.annotations } : {}),
       ...(o.owned ? { ownerReferences: OWNER } : {}),
     },
-    spec,
+    spec: spec as StatefulSetLike["spec"],
   };
 }
 
@@ -110,7 +110,7 @@ describe("mutateStatefulSet", () => {
 
   it("creates template metadata when the template has none", () => {
     const object = sts();
-    delete (object.spec!.template as Record<string, unknown>).metadata;
+    delete object.spec!.template!.metadata;
     const result = applyPatch(object, patchOf(mutateStatefulSet(request("CREATE", object))));
     expect(result.spec?.template?.metadata?.labels).to.deep.equal({ "bulkhead.dev/managed": "true" });
   });

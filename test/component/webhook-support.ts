@@ -1,0 +1,147 @@
+// Shared by the webhook component tests: a real HTTPS webhook on 127.0.0.1 with a generated
+// certificate, in-memory caches, and a small HTTPS client that trusts the generated CA.
+import { request as httpsRequest } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { pino } from "pino";
+import type { ReadCache } from "../../adapters/kube/cache.js";
+import { generateCertificatePair } from "../../certs/generate.js";
+import type { CertificatePair, ServingCertificate } from "../../certs/pair.js";
+import type { CertificateSource } from "../../certs/source.js";
+import { parseWebhookConfig } from "../../webhook/config.js";
+import type { RouteTable, WebhookCaches } from "../../webhook/context.js";
+import { createWebhookMetrics, type WebhookMetrics } from "../../webhook/metrics.js";
+import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
+
+const DAY = 24 * 3600 * 1000;
+
+export function testPair(): CertificatePair {
+  return generateCertificatePair({ serviceName: "bulkhead-webhook", namespace: "bulkhead-system" }, { caValidityMs: 30 * DAY, servingValidityMs: 10 * DAY });
+}
+
+/** A ReadCache over a fixed list, with a switch for "synced". */
+export class StaticCache<T extends { metadata?: { name?: string; namespace?: string } }> implements ReadCache<T> {
+  constructor(
+    public items: T[] = [],
+    public syncedNow = true,
+  ) {}
+  get(namespace: string, name: string): T | undefined {
+    return this.items.find((i) => i.metadata?.namespace === namespace && i.metadata?.name === name);
+  }
+  list(namespace?: string): readonly T[] {
+    return namespace === undefined ? this.items : this.items.filter((i) => i.metadata?.namespace === namespace);
+  }
+  readonly synced = Promise.resolve();
+  isSynced(): boolean {
+    return this.syncedNow;
+  }
+  onChange(): void {}
+  async stop(): Promise<void> {}
+}
+
+export function emptyCaches(): WebhookCaches & Record<keyof WebhookCaches, StaticCache<never>> {
+  return {
+    managedPods: new StaticCache(),
+    managedStatefulSets: new StaticCache(),
+    rollouts: new StaticCache(),
+    controllerRevisions: new StaticCache(),
+    pdbs: new StaticCache(),
+  };
+}
+
+/** A certificate source the test drives by hand. */
+export class ManualCertificateSource implements CertificateSource {
+  private listeners: Array<(c: ServingCertificate) => void> = [];
+  constructor(private cert: ServingCertificate | undefined) {}
+  current() {
+    return this.cert;
+  }
+  onChange(listener: (c: ServingCertificate) => void) {
+    this.listeners.push(listener);
+  }
+  async start() {
+    return this.cert!;
+  }
+  stop() {}
+  set(cert: ServingCertificate) {
+    this.cert = cert;
+    for (const l of this.listeners) l(cert);
+  }
+}
+
+export const testConfig = parseWebhookConfig({});
+export const silentLogger = pino({ level: "silent" });
+
+export interface TestWebhook {
+  port: number;
+  pair: CertificatePair;
+  metrics: WebhookMetrics;
+  server: RunningServer;
+  certificates: ManualCertificateSource;
+  ready: { reasons: string[] };
+}
+
+export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?: string; shutdownTimeoutMs?: number } = {}): Promise<TestWebhook> {
+  const pair = testPair();
+  const metrics = createWebhookMetrics();
+  const certificates = new ManualCertificateSource(pair);
+  const ready = { reasons: [] as string[] };
+  let draining = false;
+  const app = createApp({
+    routes,
+    metrics,
+    logger: silentLogger,
+    bodyLimit: options.bodyLimit ?? "3mb",
+    isDraining: () => draining,
+    readiness: { notReadyReasons: () => ready.reasons },
+  });
+  const server = await startHttpsServer({
+    app,
+    certificates,
+    host: "127.0.0.1",
+    port: 0,
+    logger: silentLogger,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 5000,
+    onDrain: () => (draining = true),
+  });
+  return { port: server.port, pair, metrics, server, certificates, ready };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: () => unknown;
+  /** Serial number of the certificate the server presented. */
+  peerSerial: string;
+}
+
+export function call(
+  port: number,
+  ca: string,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  contentType = "application/json",
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", port, method, path, ca, agent: false, headers: body === undefined ? {} : { "content-type": contentType } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const peerSerial = (res.socket as TLSSocket).getPeerCertificate().serialNumber ?? "";
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as unknown, peerSerial });
+        });
+      },
+    );
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+export function admissionReview(request: Record<string, unknown>): Record<string, unknown> {
+  return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request };
+}

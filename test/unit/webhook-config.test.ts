@@ -1,0 +1,69 @@
+import { expect } from "chai";
+import { parseDuration, parseWebhookConfig } from "../../webhook/config.js";
+
+describe("webhook config", () => {
+  it("fills every default from an empty environment", () => {
+    const config = parseWebhookConfig({});
+    expect(config).to.deep.include({
+      kubeconfig: undefined,
+      namespace: "bulkhead-system",
+      port: 8443,
+      host: "0.0.0.0",
+      serviceName: "bulkhead-webhook",
+      certSecret: "bulkhead-webhook-tls",
+      certDir: undefined,
+      certRenewBeforeMs: 720 * 3600 * 1000,
+      reconcilerUsername: "system:serviceaccount:bulkhead-system:bulkhead-reconciler",
+      defaultLeakProtection: "enforce",
+      bodyLimit: "3mb",
+      logLevel: "info",
+    });
+  });
+
+  it("reads the variables the chart sets; empty strings count as unset", () => {
+    const config = parseWebhookConfig({
+      BULKHEAD_WEBHOOK_PORT: "9443",
+      BULKHEAD_CERT_DIR: "/etc/bulkhead/certs",
+      BULKHEAD_CERT_RENEW_BEFORE: "48h",
+      BULKHEAD_DEFAULT_LEAK_PROTECTION: "pin",
+      SLACK_API_URL: "http://127.0.0.1:9999/api/",
+      SLACK_TOKEN: "",
+      KUBECONFIG: "",
+    });
+    expect(config.port).to.equal(9443);
+    expect(config.certDir).to.equal("/etc/bulkhead/certs");
+    expect(config.certRenewBeforeMs).to.equal(48 * 3600 * 1000);
+    expect(config.defaultLeakProtection).to.equal("pin");
+    expect(config.slackApiUrl).to.equal("http://127.0.0.1:9999/api/");
+    expect(config.slackToken).to.equal(undefined);
+    expect(config.kubeconfig).to.equal(undefined);
+  });
+
+  const bad: Array<[env: Record<string, string>, message: RegExp]> = [
+    [{ BULKHEAD_WEBHOOK_PORT: "70000" }, /BULKHEAD_WEBHOOK_PORT/],
+    [{ BULKHEAD_WEBHOOK_PORT: "https" }, /BULKHEAD_WEBHOOK_PORT/],
+    [{ BULKHEAD_CERT_RENEW_BEFORE: "a month" }, /BULKHEAD_CERT_RENEW_BEFORE: "a month" is not a duration/],
+    [{ BULKHEAD_CERT_RENEW_BEFORE: "9000h" }, /BULKHEAD_CERT_RENEW_BEFORE: must be shorter than BULKHEAD_CERT_VALIDITY/],
+    [{ BULKHEAD_DEFAULT_LEAK_PROTECTION: "strict" }, /BULKHEAD_DEFAULT_LEAK_PROTECTION/],
+    [{ LOG_LEVEL: "verbose" }, /LOG_LEVEL/],
+    [{ SLACK_API_URL: "not a url" }, /SLACK_API_URL/],
+    [{ BULKHEAD_BODY_LIMIT: "lots" }, /BULKHEAD_BODY_LIMIT/],
+  ];
+  for (const [env, message] of bad) {
+    it(`rejects ${JSON.stringify(env)} naming the variable`, () => {
+      expect(() => parseWebhookConfig(env)).to.throw(message);
+    });
+  }
+
+  it("lists every bad variable at once", () => {
+    expect(() => parseWebhookConfig({ BULKHEAD_WEBHOOK_PORT: "0", LOG_LEVEL: "loud" })).to.throw(/BULKHEAD_WEBHOOK_PORT[\s\S]*LOG_LEVEL/);
+  });
+
+  const durations: Array<[string, number | undefined]> = [
+    ["720h", 720 * 3600_000], ["1h30m", 5400_000], ["90s", 90_000], ["500ms", 500], ["7d", 7 * 86_400_000],
+    ["0s", undefined], ["", undefined], ["1.5h", undefined], ["h", undefined], ["10", undefined], ["-1h", undefined],
+  ];
+  for (const [text, ms] of durations) {
+    it(`parseDuration(${JSON.stringify(text)}) → ${ms}`, () => expect(parseDuration(text)).to.equal(ms));
+  }
+});
