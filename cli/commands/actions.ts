@@ -1,0 +1,138 @@
+// pause, resume, promote, rollback, retry: read the rollout, let api/cli-actions.ts decide,
+// send its merge patch (which carries the resourceVersion it was decided on), and on a 409
+// read again and decide again: the refusal or the change is always about the current object.
+import type { Command } from "commander";
+import { Option } from "commander";
+import { isConflict } from "../../adapters/kube/client.js";
+import { parsePercent, pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../../api/cli-actions.js";
+import type { ActionResult } from "../../api/cli-actions.js";
+import type { StatefulsetRollout } from "../../api/rollout.js";
+import { apiError, CliError, rolloutRef, usageError } from "../errors.js";
+import { formatObject } from "../session.js";
+import type { ObjectFormat, Session } from "../session.js";
+
+const ATTEMPTS = 3;
+
+interface ActionOptions {
+  output?: ObjectFormat;
+}
+
+/** Decides on the current object and patches; `verb` is the past tense for the message. */
+export async function runAction(
+  session: Session,
+  name: string,
+  verb: string,
+  decide: (rollout: StatefulsetRollout) => ActionResult,
+  options: ActionOptions,
+): Promise<void> {
+  const namespace = session.namespace();
+  const what = rolloutRef(namespace, name);
+  for (let attempt = 1; ; attempt++) {
+    const { rollout } = await session.getRollout(name);
+    const decision = decide(rollout);
+    if (!decision.ok) throw new CliError(decision.error);
+    let updated: unknown;
+    try {
+      updated = await session.cluster().rollouts.patch(namespace, name, decision.plan.patch);
+    } catch (err) {
+      if (isConflict(err) && attempt < ATTEMPTS) continue;
+      throw apiError(err, { what });
+    }
+    if (options.output) {
+      session.out(formatObject(updated, options.output));
+      return;
+    }
+    const lines = [`statefulsetrollout.bulkhead.dev/${name} ${verb}`, ...decision.plan.changes.map((c) => `  ${c}`)];
+    session.out(lines.join("\n") + "\n");
+    for (const note of decision.plan.notes) session.err(`note: ${note}\n`);
+    return;
+  }
+}
+
+const outputOption = () => new Option("-o, --output <format>", "print the updated object").choices(["yaml", "json"]);
+
+export function registerActions(program: Command, session: () => Session): void {
+  program
+    .command("pause")
+    .description("Pause a rollout after its current wave (spec.pauseRequested: true)")
+    .argument("<name>", "the StatefulsetRollout")
+    .addOption(outputOption())
+    .addHelpText(
+      "after",
+      `
+Leak protection keeps the split stable while the rollout is paused: old pods that are
+evicted or deleted come back on the old revision.
+
+Examples:
+  kubectl sroll pause web-dev
+  kubectl sroll pause web-dev -n payments`,
+    )
+    .action((name: string, options: ActionOptions) => runAction(session(), name, "paused", pausePlan, options));
+
+  program
+    .command("resume")
+    .description("Resume a paused rollout (spec.pauseRequested: false)")
+    .argument("<name>", "the StatefulsetRollout")
+    .addOption(outputOption())
+    .addHelpText("after", "\nExamples:\n  kubectl sroll resume web-dev\n  kubectl sroll resume web-dev && kubectl sroll status web-dev -w")
+    .action((name: string, options: ActionOptions) => runAction(session(), name, "resumed", resumePlan, options));
+
+  program
+    .command("promote")
+    .description("Move a rollout to its next phase (spec.phases), or to the given percent")
+    .argument("<name>", "the StatefulsetRollout")
+    .argument("[percent]", "the new spec.percent (0-100); default: the next of spec.phases")
+    .addOption(outputOption())
+    .addHelpText(
+      "after",
+      `
+A failed rollout is not promoted: retry it or roll it back first. Promote only moves forward.
+
+Examples:
+  kubectl sroll promote web-dev        # phases [1, 50, 100] at 1% → 50%
+  kubectl sroll promote web-dev 100    # straight to every pod`,
+    )
+    .action(async (name: string, percentText: string | undefined, options: ActionOptions) => {
+      let percent: number | undefined;
+      if (percentText !== undefined) {
+        const parsed = parsePercent(percentText);
+        if (!parsed.ok) throw usageError(parsed.error);
+        percent = parsed.value;
+      }
+      await runAction(session(), name, "promoted", (r) => promotePlan(r, percent), options);
+    });
+
+  program
+    .command("rollback")
+    .description("Roll back to the previous template the rollout's status remembers, on every pod")
+    .argument("<name>", "the StatefulsetRollout")
+    .addOption(outputOption())
+    .addHelpText(
+      "after",
+      `
+Applies status.previousTemplate as spec.statefulset.spec.template, sets percent 100, clears a
+pause and gives the rollout a new identity. Pods stuck on the bad version (CrashLoopBackOff,
+Pending) are replaced without waiting for them to become Ready.
+
+Examples:
+  kubectl sroll rollback web-dev
+  kubectl sroll rollback web-dev && kubectl sroll status web-dev -w`,
+    )
+    .action((name: string, options: ActionOptions) => {
+      const s = session();
+      const identity = s.deps.randomIdentity();
+      return runAction(s, name, "rolled back", (r) => rollbackPlan(r, identity), options);
+    });
+
+  program
+    .command("retry")
+    .description("Retry a failed rollout: the same spec with a new random rolloutIdentity")
+    .argument("<name>", "the StatefulsetRollout")
+    .addOption(outputOption())
+    .addHelpText("after", "\nExamples:\n  kubectl sroll retry web-dev\n  kubectl sroll retry web-dev && kubectl sroll status web-dev -w")
+    .action((name: string, options: ActionOptions) => {
+      const s = session();
+      const identity = s.deps.randomIdentity();
+      return runAction(s, name, "retried", (r) => retryPlan(r, identity), options);
+    });
+}
