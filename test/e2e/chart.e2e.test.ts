@@ -1,0 +1,597 @@
+// The Helm chart on the real control plane: lint, render (default and non-default values), a
+// values typo refused by the schema, install (every object accepted by the apiserver), the RBAC
+// of each ServiceAccount checked with that account's own token (everything the code needs is
+// allowed, the rest refused), upgrade with changed values, and uninstall leaving no webhook
+// configuration behind.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1ResourceAttributes } from "@kubernetes/client-node";
+import { expect } from "chai";
+import { parseAllDocuments } from "yaml";
+import {
+  REPO_ROOT,
+  admissionApi,
+  appsApi,
+  binDir,
+  coreApi,
+  kubeConfigForToken,
+  kubeconfigPath,
+  kubectl,
+  newNamespace,
+  rbacApi,
+  waitFor,
+} from "./support/cluster.js";
+import { parseWebhookConfig } from "../../webhook/config.js";
+
+/** BULKHEAD_E2E_CHART tests another copy of the chart (an unpacked release, say) instead of the clone's. */
+const CHART = process.env.BULKHEAD_E2E_CHART ?? join(REPO_ROOT, "charts/bulkhead");
+
+// ---------------------------------------------------------------------------------------------
+// helm
+
+function helmBinary(): string {
+  const fromCluster = join(binDir(), "helm");
+  if (existsSync(fromCluster)) return fromCluster;
+  const versions = readFileSync(join(REPO_ROOT, "hack/versions.env"), "utf8");
+  const version = /^HELM_VERSION=(\S+)/m.exec(versions)?.[1];
+  const cached = join(process.env.BULKHEAD_CACHE ?? join(homedir(), ".cache/bulkhead"), "bin", `helm-${version}`, "helm");
+  if (!existsSync(cached)) throw new Error(`helm not built: run hack/build-control-plane.sh helm (looked in ${fromCluster} and ${cached})`);
+  return cached;
+}
+
+interface HelmResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs helm asynchronously (so in-process servers keep answering) against the e2e cluster. */
+function helm(args: string[], timeoutMs = 120_000): Promise<HelmResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(helmBinary(), [...args, "--kubeconfig", kubeconfigPath()], {
+      env: { ...process.env, HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache", HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config", HELM_DATA_HOME: "/tmp/bulkhead-helm/data" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+async function helmOk(args: string[]): Promise<string> {
+  const r = await helm(args);
+  if (r.code !== 0) throw new Error(`helm ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+const setArgs = (values: Record<string, string | number | boolean>): string[] =>
+  Object.entries(values).flatMap(([k, v]) => ["--set", `${k}=${String(v)}`]);
+
+// ---------------------------------------------------------------------------------------------
+// rendered manifests
+
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: unknown;
+};
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+interface Webhook {
+  name: string;
+  clientConfig: { url?: string; caBundle?: string; service?: { name: string; namespace: string; path: string; port: number } };
+  rules: Array<{ apiGroups: string[]; apiVersions: string[]; resources: string[]; operations: string[]; scope: string }>;
+  namespaceSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
+  objectSelector?: { matchLabels: Record<string, string> };
+  failurePolicy: string;
+  sideEffects: string;
+  admissionReviewVersions: string[];
+  timeoutSeconds: number;
+}
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }>;
+  ports: Array<{ name: string; containerPort: number }>;
+  readinessProbe: { httpGet: { path: string; port: string; scheme?: string } };
+  livenessProbe: { httpGet: { path: string; port: string; scheme?: string } };
+  securityContext: Record<string, unknown>;
+  resources: Record<string, unknown>;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  affinity?: Record<string, unknown>;
+  containers: Container[];
+  volumes?: Array<{ name: string; secret?: { secretName: string } }>;
+}
+
+function parseManifests(text: string): Obj[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => !!o);
+}
+async function render(values: Record<string, string | number | boolean> = {}, extra: string[] = []): Promise<Obj[]> {
+  return parseManifests(await helmOk(["template", "bh", CHART, "--namespace", "bulkhead-system", ...setArgs(values), ...extra]));
+}
+function one(objs: Obj[], kind: string, nameSuffix = ""): Obj {
+  const found = objs.filter((o) => o.kind === kind && o.metadata.name.endsWith(nameSuffix));
+  expect(found, `${kind} *${nameSuffix}`).to.have.length(1);
+  return found[0]!;
+}
+const webhooksOf = (o: Obj): Webhook[] => o.webhooks as Webhook[];
+const podSpec = (o: Obj): PodSpec => (o.spec as { template: { spec: PodSpec } }).template.spec;
+const envOf = (c: Container): Record<string, string> =>
+  Object.fromEntries(c.env.map((e) => [e.name, e.value ?? (e.valueFrom?.secretKeyRef ? `secret:${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}` : `field:${e.valueFrom?.fieldRef?.fieldPath}`)]));
+
+/** DESIGN.md §2's endpoint table: path → what the apiserver must send there. */
+const ENDPOINTS: Record<string, { kind: "Mutating" | "Validating"; resource: string; operations: string[]; objectSelector: boolean }> = {
+  "/mutate/statefulset": { kind: "Mutating", resource: "apps/v1/statefulsets", operations: ["CREATE", "UPDATE"], objectSelector: true },
+  "/validate/statefulset": { kind: "Validating", resource: "apps/v1/statefulsets", operations: ["CREATE", "UPDATE"], objectSelector: true },
+  "/mutate/pdb": { kind: "Mutating", resource: "policy/v1/poddisruptionbudgets", operations: ["CREATE", "UPDATE"], objectSelector: false },
+  "/validate/pdb": { kind: "Validating", resource: "policy/v1/poddisruptionbudgets", operations: ["CREATE", "UPDATE"], objectSelector: false },
+  // objectSelector on pods/eviction would match the Eviction's labels, not the pod's.
+  "/validate/eviction": { kind: "Validating", resource: "/v1/pods/eviction", operations: ["CREATE"], objectSelector: false },
+  "/validate/pod-delete": { kind: "Validating", resource: "/v1/pods", operations: ["DELETE"], objectSelector: true },
+  "/mutate/pod": { kind: "Mutating", resource: "/v1/pods", operations: ["CREATE"], objectSelector: true },
+};
+
+function endpointPath(w: Webhook): string {
+  if (w.clientConfig.service) return w.clientConfig.service.path;
+  return new URL(w.clientConfig.url!).pathname;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("Helm chart: lint and render", function () {
+  this.timeout(120_000);
+
+  it("passes helm lint --strict with default and non-default values", async () => {
+    await helmOk(["lint", "--strict", CHART]);
+    await helmOk(["lint", "--strict", CHART, ...setArgs({ "certManager.enabled": true, "metrics.serviceMonitor.enabled": true, "slack.tokenSecret.name": "slack" })]);
+  });
+
+  it("renders the webhook configurations of DESIGN.md §2 for an in-cluster webhook", async () => {
+    const objs = await render();
+    const mutating = one(objs, "MutatingWebhookConfiguration");
+    const validating = one(objs, "ValidatingWebhookConfiguration");
+    const all = [...webhooksOf(mutating).map((w) => ({ w, kind: "Mutating" })), ...webhooksOf(validating).map((w) => ({ w, kind: "Validating" }))];
+    expect(all.map(({ w }) => endpointPath(w)).sort()).to.deep.equal(Object.keys(ENDPOINTS).sort());
+    for (const { w, kind } of all) {
+      const path = endpointPath(w);
+      const want = ENDPOINTS[path]!;
+      expect(kind, path).to.equal(want.kind);
+      expect(w.rules, path).to.have.length(1);
+      const rule = w.rules[0]!;
+      expect(`${rule.apiGroups[0]}/${rule.apiVersions[0]}/${rule.resources[0]}`, path).to.equal(want.resource);
+      expect(rule.operations, path).to.deep.equal(want.operations);
+      expect(w.clientConfig.service, path).to.deep.equal({ name: "bh-bulkhead-webhook", namespace: "bulkhead-system", path, port: 443 });
+      expect(w.namespaceSelector.matchExpressions, path).to.deep.include({ key: "bulkhead.dev/enabled", operator: "In", values: ["true"] });
+      expect(w.namespaceSelector.matchExpressions, path).to.deep.include({ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["bulkhead-system"] });
+      if (want.objectSelector) expect(w.objectSelector, path).to.deep.equal({ matchLabels: { "bulkhead.dev/managed": "true" } });
+      else expect(w.objectSelector, path).to.equal(undefined);
+      expect(w.admissionReviewVersions, path).to.deep.equal(["v1"]);
+      expect(w.timeoutSeconds, path).to.equal(5);
+      expect(w.sideEffects, path).to.equal(path === "/validate/eviction" || path === "/validate/pod-delete" ? "NoneOnDryRun" : "None");
+    }
+    const policy = Object.fromEntries(all.map(({ w }) => [endpointPath(w), w.failurePolicy]));
+    expect(policy).to.deep.equal({
+      "/mutate/statefulset": "Fail",
+      "/validate/statefulset": "Fail",
+      "/mutate/pdb": "Ignore",
+      "/validate/pdb": "Ignore",
+      "/validate/eviction": "Ignore",
+      "/validate/pod-delete": "Ignore",
+      "/mutate/pod": "Fail",
+    });
+    for (const config of [mutating, validating]) {
+      expect(config.metadata.labels?.["bulkhead.dev/inject-ca"]).to.equal("true");
+      expect(config.metadata.annotations?.["cert-manager.io/inject-ca-from"]).to.equal(undefined);
+    }
+  });
+
+  it("renders only the webhook configurations, pointed at an out-of-cluster URL, for other tests", async () => {
+    const ca = Buffer.from("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").toString("base64");
+    const objs = await render({ "webhook.url": "https://127.0.0.1:18443", "webhook.caBundle": ca }, ["--show-only", "templates/webhook-configurations.yaml"]);
+    expect(objs.map((o) => o.kind).sort()).to.deep.equal(["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]);
+    for (const config of objs) {
+      // The CA was given: no injector may overwrite it.
+      expect(config.metadata.labels?.["bulkhead.dev/inject-ca"]).to.equal(undefined);
+      for (const w of webhooksOf(config)) {
+        expect(w.clientConfig.service).to.equal(undefined);
+        expect(w.clientConfig.caBundle).to.equal(ca);
+        expect(w.clientConfig.url).to.match(/^https:\/\/127\.0\.0\.1:18443\/(mutate|validate)\//);
+      }
+    }
+  });
+
+  it("renders hardened Deployments that start the right entry point with the right environment", async () => {
+    const objs = await render();
+    const webhook = one(objs, "Deployment", "-webhook");
+    const reconciler = one(objs, "Deployment", "-reconciler");
+    for (const d of [webhook, reconciler]) {
+      const spec = podSpec(d);
+      expect((d.spec as { replicas: number }).replicas).to.equal(2);
+      expect(spec.securityContext).to.include({ runAsNonRoot: true });
+      expect(spec.securityContext.seccompProfile).to.deep.equal({ type: "RuntimeDefault" });
+      const c = spec.containers[0]!;
+      expect(c.securityContext).to.deep.include({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect(c.securityContext.capabilities).to.deep.equal({ drop: ["ALL"] });
+      expect(c.resources).to.have.property("requests");
+      expect(spec.affinity).to.have.property("podAntiAffinity");
+    }
+    const w = podSpec(webhook).containers[0]!;
+    expect(w.args).to.deep.equal(["dist/webhook/main.js"]);
+    expect(podSpec(webhook).serviceAccountName).to.equal("bh-bulkhead-webhook");
+    expect(w.readinessProbe.httpGet).to.deep.equal({ path: "/readyz", port: "https", scheme: "HTTPS" });
+    expect(w.livenessProbe.httpGet).to.deep.equal({ path: "/healthz", port: "https", scheme: "HTTPS" });
+    expect(envOf(w)).to.deep.equal({
+      BULKHEAD_NAMESPACE: "field:metadata.namespace",
+      BULKHEAD_WEBHOOK_PORT: "8443",
+      BULKHEAD_SERVICE_NAME: "bh-bulkhead-webhook",
+      BULKHEAD_CERT_SECRET: "bh-bulkhead-webhook-cert",
+      BULKHEAD_CERT_VALIDITY: "8760h",
+      BULKHEAD_CERT_RENEW_BEFORE: "720h",
+      BULKHEAD_RECONCILER_USERNAME: "system:serviceaccount:bulkhead-system:bh-bulkhead-reconciler",
+      BULKHEAD_DEFAULT_LEAK_PROTECTION: "enforce",
+      LOG_LEVEL: "info",
+    });
+    // The webhook's own parser accepts what the chart sets, and reads every variable of it.
+    const parsed = parseWebhookConfig({ ...envOf(w), BULKHEAD_NAMESPACE: "bulkhead-system" });
+    expect(parsed).to.deep.include({
+      namespace: "bulkhead-system",
+      port: 8443,
+      serviceName: "bh-bulkhead-webhook",
+      certSecret: "bh-bulkhead-webhook-cert",
+      certDir: undefined,
+      certRenewBeforeMs: 720 * 3600_000,
+      certValidityMs: 8760 * 3600_000,
+      reconcilerUsername: "system:serviceaccount:bulkhead-system:bh-bulkhead-reconciler",
+      defaultLeakProtection: "enforce",
+      logLevel: "info",
+    });
+    const webhookConfigSource = readFileSync(join(REPO_ROOT, "webhook/config.ts"), "utf8");
+    for (const name of Object.keys(envOf(w))) expect(webhookConfigSource, `webhook/config.ts reads ${name}`).to.include(`${name}:`);
+    const r = podSpec(reconciler).containers[0]!;
+    expect(r.args).to.deep.equal(["dist/reconciler/main.js"]);
+    expect(podSpec(reconciler).serviceAccountName).to.equal("bh-bulkhead-reconciler");
+    expect(r.readinessProbe.httpGet).to.deep.equal({ path: "/readyz", port: "metrics" });
+    expect(r.livenessProbe.httpGet).to.deep.equal({ path: "/healthz", port: "metrics" });
+    expect(envOf(r)).to.deep.equal({
+      BULKHEAD_NAMESPACE: "field:metadata.namespace",
+      POD_NAME: "field:metadata.name",
+      BULKHEAD_LEASE_NAME: "bh-bulkhead-reconciler",
+      BULKHEAD_METRICS_PORT: "8080",
+      LOG_LEVEL: "info",
+    });
+    const pdb = one(objs, "PodDisruptionBudget");
+    expect(pdb.spec).to.deep.include({ maxUnavailable: 1 });
+  });
+
+  it("renders Secrets, Consul, cert-manager and a ServiceMonitor when asked", async () => {
+    const objs = await render({
+      "certManager.enabled": true,
+      "metrics.serviceMonitor.enabled": true,
+      "slack.tokenSecret.name": "slack",
+      "slack.apiUrl": "http://127.0.0.1:9999/api/",
+      "consul.address": "https://consul.example:8501",
+      "consul.tokenSecret.name": "consul",
+      "consul.caSecret.name": "consul-ca",
+      "callback.secret.name": "release-api",
+      leakProtection: "pin",
+      logLevel: "debug",
+      "namespaceOptIn.labelKey": "example.com/bulkhead",
+      "webhook.timeoutSeconds": 10,
+      "webhook.failurePolicy.eviction": "Fail",
+    });
+    const w = podSpec(one(objs, "Deployment", "-webhook")).containers[0]!;
+    expect(envOf(w)).to.include({
+      BULKHEAD_CERT_DIR: "/etc/bulkhead/certs",
+      SLACK_TOKEN: "secret:slack/token",
+      SLACK_API_URL: "http://127.0.0.1:9999/api/",
+      BULKHEAD_DEFAULT_LEAK_PROTECTION: "pin",
+      LOG_LEVEL: "debug",
+    });
+    expect(envOf(w)).not.to.have.any.keys("BULKHEAD_CERT_SECRET");
+    expect(parseWebhookConfig({ ...envOf(w), BULKHEAD_NAMESPACE: "bulkhead-system", SLACK_TOKEN: "xoxb-1" })).to.deep.include({
+      certDir: "/etc/bulkhead/certs",
+      slackApiUrl: "http://127.0.0.1:9999/api/",
+      defaultLeakProtection: "pin",
+    });
+    expect(podSpec(one(objs, "Deployment", "-webhook")).volumes).to.deep.include({ name: "certs", secret: { secretName: "bh-bulkhead-webhook-cert" } });
+    const r = podSpec(one(objs, "Deployment", "-reconciler")).containers[0]!;
+    expect(envOf(r)).to.include({
+      CONSUL_HTTP_ADDR: "https://consul.example:8501",
+      CONSUL_HTTP_TOKEN: "secret:consul/token",
+      CONSUL_CACERT: "/etc/bulkhead/consul/ca.crt",
+      BULKHEAD_CALLBACK_SECRET: "secret:release-api/secret",
+      SLACK_TOKEN: "secret:slack/token",
+    });
+    expect(r.volumeMounts).to.deep.include({ name: "consul-ca", mountPath: "/etc/bulkhead/consul", readOnly: true });
+    const cert = one(objs, "Certificate");
+    expect(cert.spec).to.deep.include({ secretName: "bh-bulkhead-webhook-cert" });
+    expect((cert.spec as { dnsNames: string[] }).dnsNames).to.include("bh-bulkhead-webhook.bulkhead-system.svc");
+    one(objs, "Issuer");
+    expect(objs.filter((o) => o.kind === "ServiceMonitor").map((o) => o.metadata.name).sort()).to.deep.equal(["bh-bulkhead-reconciler", "bh-bulkhead-webhook"]);
+    for (const config of [one(objs, "MutatingWebhookConfiguration"), one(objs, "ValidatingWebhookConfiguration")]) {
+      expect(config.metadata.annotations?.["cert-manager.io/inject-ca-from"]).to.equal("bulkhead-system/bh-bulkhead-webhook");
+      expect(config.metadata.labels?.["bulkhead.dev/inject-ca"]).to.equal(undefined);
+      for (const hook of webhooksOf(config)) {
+        expect(hook.timeoutSeconds).to.equal(10);
+        expect(hook.namespaceSelector.matchExpressions[0]!.key).to.equal("example.com/bulkhead");
+      }
+    }
+    const eviction = webhooksOf(one(objs, "ValidatingWebhookConfiguration")).find((h) => h.name.startsWith("eviction."))!;
+    expect(eviction.failurePolicy).to.equal("Fail");
+    // cert-manager mode: the webhook neither writes a Secret nor patches webhook configurations.
+    expect(objs.filter((o) => o.kind === "Role" && o.metadata.name.endsWith("-webhook"))).to.deep.equal([]);
+    const webhookRules = one(objs, "ClusterRole", "-webhook").rules as Rule[];
+    expect(webhookRules.some((rule) => rule.apiGroups.includes("admissionregistration.k8s.io"))).to.equal(false);
+  });
+
+  it("grants no wildcard, no delete and no Secret read beyond the webhook's own", async () => {
+    const objs = await render();
+    for (const role of objs.filter((o) => o.kind === "ClusterRole" || o.kind === "Role")) {
+      for (const rule of role.rules as Rule[]) {
+        const where = `${role.kind}/${role.metadata.name} ${JSON.stringify(rule)}`;
+        expect([...rule.apiGroups, ...rule.resources, ...rule.verbs], where).not.to.include("*");
+        expect(rule.verbs.filter((v) => ["delete", "deletecollection", "escalate", "bind", "impersonate"].includes(v)), where).to.deep.equal([]);
+        if (rule.resources.includes("secrets")) {
+          expect(role.kind, where).to.equal("Role");
+          if (rule.verbs.some((v) => v !== "create")) expect(rule.resourceNames, where).to.deep.equal(["bh-bulkhead-webhook-cert"]);
+        }
+      }
+    }
+  });
+
+  it("refuses a values typo with a message naming the key", async () => {
+    const r = await helm(["template", "bh", CHART, "--set", "webhook.timeoutSecond=3"]);
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.match(/at '\/webhook': additional properties 'timeoutSecond' not allowed/);
+    const mode = await helm(["template", "bh", CHART, "--set", "leakProtection=block"]);
+    expect(mode.code).to.not.equal(0);
+    expect(mode.stderr).to.match(/at '\/leakProtection': value must be one of 'enforce', 'flag', 'pin', 'off'/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** One RBAC question, asked with the ServiceAccount's own token (SelfSubjectAccessReview). */
+type Access = Omit<V1ResourceAttributes, "namespace"> & { namespace?: "release" | "other" };
+
+async function allowed(kc: KubeConfig, a: Access, releaseNs: string, otherNs: string): Promise<boolean> {
+  const api = kc.makeApiClient(AuthorizationV1Api);
+  const namespace = a.namespace === "release" ? releaseNs : a.namespace === "other" ? otherNs : undefined;
+  const review = await api.createSelfSubjectAccessReview({
+    body: { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes: { ...a, namespace } } },
+  });
+  return review.status?.allowed === true;
+}
+const describeAccess = (a: Access): string =>
+  `${a.verb} ${a.group ? `${a.group}/` : ""}${a.resource}${a.subresource ? `/${a.subresource}` : ""}${a.name ? ` ${a.name}` : ""}${a.namespace ? ` in ${a.namespace} namespace` : " cluster-wide"}`;
+
+const RELEASE = "chart-e2e";
+const CERT_SECRET = `${RELEASE}-bulkhead-webhook-cert`;
+const LEASE = `${RELEASE}-bulkhead-reconciler`;
+/** Its own label key, so this release's webhooks never intercept other tests' namespaces. */
+const OPT_IN_KEY = "chart-e2e.bulkhead.dev/enabled";
+
+const readVerbs = ["get", "list", "watch"];
+const reads = (group: string, resource: string): Access[] => readVerbs.map((verb) => ({ verb, group, resource, namespace: "other" as const }));
+
+/** What webhook/ and certs/ call (DESIGN.md §2, certs/secret-store.ts, certs/ca-injector.ts, adapters/kube/events.ts). */
+const WEBHOOK_NEEDS: Access[] = [
+  ...reads("", "pods"),
+  ...reads("apps", "statefulsets"),
+  ...reads("apps", "controllerrevisions"),
+  ...reads("policy", "poddisruptionbudgets"),
+  ...reads("bulkhead.dev", "statefulsetrollouts"),
+  ...["pods", "statefulsets", "controllerrevisions", "poddisruptionbudgets", "statefulsetrollouts"].map((resource) => ({
+    verb: "watch",
+    group: { pods: "", statefulsets: "apps", controllerrevisions: "apps", poddisruptionbudgets: "policy", statefulsetrollouts: "bulkhead.dev" }[resource]!,
+    resource,
+  })),
+  { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
+  { verb: "get", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
+  { verb: "create", group: "", resource: "secrets", namespace: "release" },
+  { verb: "update", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
+  { verb: "list", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations" },
+  { verb: "list", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations" },
+  { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+  { verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+];
+const WEBHOOK_MUST_NOT: Access[] = [
+  { verb: "delete", group: "", resource: "pods", namespace: "other" },
+  { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
+  { verb: "update", group: "apps", resource: "statefulsets", namespace: "other" },
+  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
+  { verb: "get", group: "", resource: "secrets", name: "someone-elses", namespace: "release" },
+  { verb: "list", group: "", resource: "secrets", namespace: "release" },
+  { verb: "create", group: "", resource: "secrets", namespace: "other" },
+  { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: "another-product" },
+  { verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+  { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
+];
+/** What reconciler/ calls (DESIGN.md §2: create/adopt the StatefulSet and PDB, evict waves, status, Events, leader election). */
+const RECONCILER_NEEDS: Access[] = [
+  ...reads("bulkhead.dev", "statefulsetrollouts"),
+  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
+  { verb: "patch", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
+  ...reads("apps", "statefulsets"),
+  ...["create", "update", "patch"].map((verb) => ({ verb, group: "apps", resource: "statefulsets", namespace: "other" as const })),
+  ...reads("", "pods"),
+  { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
+  ...reads("policy", "poddisruptionbudgets"),
+  ...["create", "update", "patch"].map((verb) => ({ verb, group: "policy", resource: "poddisruptionbudgets", namespace: "other" as const })),
+  ...reads("apps", "controllerrevisions"),
+  { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
+  { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "release" },
+  { verb: "get", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
+  { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
+];
+const RECONCILER_MUST_NOT: Access[] = [
+  { verb: "delete", group: "", resource: "pods", namespace: "other" },
+  { verb: "delete", group: "apps", resource: "statefulsets", namespace: "other" },
+  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
+  { verb: "create", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
+  { verb: "get", group: "", resource: "secrets", namespace: "other" },
+  { verb: "update", group: "apps", resource: "controllerrevisions", namespace: "other" },
+  { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "other" },
+  { verb: "update", group: "coordination.k8s.io", resource: "leases", name: "kube-controller-manager", namespace: "release" },
+  { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+];
+
+describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
+  this.timeout(180_000);
+  let releaseNs = "";
+  let otherNs = "";
+  const tokens: Record<"webhook" | "reconciler", KubeConfig | undefined> = { webhook: undefined, reconciler: undefined };
+  let installed = false;
+
+  before(async () => {
+    releaseNs = await newNamespace("bulkhead-chart");
+    otherNs = await newNamespace("chart-workload", { labels: { [OPT_IN_KEY]: "true" } });
+  });
+
+  beforeEach(function () {
+    // Later tests need the release; say so once instead of failing each in its own confusing way.
+    if (!installed && this.currentTest?.title.startsWith("installs") === false) throw new Error("the chart is not installed: see the install test's failure");
+  });
+
+  after(async () => {
+    // Leave nothing cluster-scoped behind even when a test failed half-way.
+    await helm(["uninstall", RELEASE, "--namespace", releaseNs, "--wait"]).catch(() => undefined);
+  });
+
+  it("installs: every object is accepted by the apiserver", async () => {
+    await helmOk(["install", RELEASE, CHART, "--namespace", releaseNs, ...setArgs({ "namespaceOptIn.labelKey": OPT_IN_KEY })]);
+    const status = JSON.parse(await helmOk(["status", RELEASE, "--namespace", releaseNs, "-o", "json"])) as { info: { status: string } };
+    expect(status.info.status).to.equal("deployed");
+    const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
+    expect(manifest.length).to.be.greaterThan(10);
+    for (const o of manifest) {
+      const group = o.apiVersion.includes("/") ? `.${o.apiVersion.split("/")[0]}` : "";
+      const r = await kubectl(["get", `${o.kind}${group}`, o.metadata.name, ...(o.metadata.namespace ? ["-n", o.metadata.namespace] : []), "-o", "name"]);
+      expect(r.code, `${o.kind}/${o.metadata.name}: ${r.stderr}`).to.equal(0);
+    }
+    const crd = await kubectl(["get", "crd", "statefulsetrollouts.bulkhead.dev", "-o", "name"]);
+    expect(crd.code, crd.stderr).to.equal(0);
+    const mutating = await admissionApi().readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
+    expect(mutating.webhooks?.map((w) => w.name)).to.have.members(["statefulset.mutate.bulkhead.dev", "pdb.mutate.bulkhead.dev", "pod.mutate.bulkhead.dev"]);
+    installed = true;
+  });
+
+  it("gives each process a token for its own ServiceAccount", async () => {
+    for (const which of ["webhook", "reconciler"] as const) {
+      const r = await kubectl(["create", "token", `${RELEASE}-bulkhead-${which}`, "-n", releaseNs, "--duration", "1h"], { check: true });
+      tokens[which] = kubeConfigForToken(r.stdout.trim(), `${RELEASE}-${which}`);
+      const review = await tokens[which]!.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+      });
+      expect(review.status?.userInfo?.username).to.equal(`system:serviceaccount:${releaseNs}:${RELEASE}-bulkhead-${which}`);
+    }
+  });
+
+  for (const [who, needs, mustNot] of [
+    ["webhook", WEBHOOK_NEEDS, WEBHOOK_MUST_NOT],
+    ["reconciler", RECONCILER_NEEDS, RECONCILER_MUST_NOT],
+  ] as const) {
+    it(`lets the ${who} do everything its code does`, async () => {
+      const refused: string[] = [];
+      for (const a of needs) if (!(await allowed(tokens[who]!, a, releaseNs, otherNs))) refused.push(describeAccess(a));
+      expect(refused).to.deep.equal([]);
+    });
+
+    it(`refuses the ${who} anything beyond that`, async () => {
+      const granted: string[] = [];
+      for (const a of mustNot) if (await allowed(tokens[who]!, a, releaseNs, otherNs)) granted.push(describeAccess(a));
+      expect(granted).to.deep.equal([]);
+    });
+  }
+
+  it("refuses a real pod delete made with the webhook's token, and allows reading it", async () => {
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "victim", namespace: otherNs },
+      spec: { containers: [{ name: "c", image: "registry.example/none:1" }] },
+    };
+    await coreApi().createNamespacedPod({ namespace: otherNs, body: pod });
+    const asWebhook = tokens.webhook!.makeApiClient(CoreV1Api);
+    const read = await asWebhook.readNamespacedPod({ name: "victim", namespace: otherNs });
+    expect(read.metadata?.name).to.equal("victim");
+    const err = await asWebhook.deleteNamespacedPod({ name: "victim", namespace: otherNs }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: number },
+    );
+    expect(err?.code, "delete as the webhook").to.equal(403);
+    const asReconciler = tokens.reconciler!.makeApiClient(CoreV1Api);
+    const err2 = await asReconciler.deleteNamespacedPod({ name: "victim", namespace: otherNs }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: number },
+    );
+    expect(err2?.code, "delete as the reconciler").to.equal(403);
+    await coreApi().readNamespacedPod({ name: "victim", namespace: otherNs });
+  });
+
+  it("upgrades with changed values and keeps an injected CA bundle", async () => {
+    // What certs/ca-injector.ts does at start-up: patch the CA into the labelled configurations.
+    const ca = Buffer.from("-----BEGIN CERTIFICATE-----\ninjected\n-----END CERTIFICATE-----\n").toString("base64");
+    const admission = admissionApi();
+    const before = await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
+    const ops = (before.webhooks ?? []).map((_w, i) => ({ op: "add", path: `/webhooks/${i}/clientConfig/caBundle`, value: ca }));
+    await admission.patchValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead`, body: ops });
+
+    await helmOk([
+      "upgrade",
+      RELEASE,
+      CHART,
+      "--namespace",
+      releaseNs,
+      ...setArgs({ "namespaceOptIn.labelKey": OPT_IN_KEY, leakProtection: "flag", logLevel: "debug", "webhook.timeoutSeconds": 9, "webhook.replicas": 3 }),
+    ]);
+    const after = await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
+    for (const w of after.webhooks ?? []) {
+      expect(w.timeoutSeconds, w.name).to.equal(9);
+      expect(w.clientConfig.caBundle, `${w.name} keeps the injected CA`).to.equal(ca);
+    }
+    const deployment = await appsApi().readNamespacedDeployment({ name: `${RELEASE}-bulkhead-webhook`, namespace: releaseNs });
+    expect(deployment.spec?.replicas).to.equal(3);
+    const env = Object.fromEntries((deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env).to.include({ BULKHEAD_DEFAULT_LEAK_PROTECTION: "flag", LOG_LEVEL: "debug" });
+  });
+
+  it("uninstalls without leaving a webhook configuration or cluster role behind", async () => {
+    await helmOk(["uninstall", RELEASE, "--namespace", releaseNs, "--wait"]);
+    const admission = admissionApi();
+    const leftovers = [
+      ...(await admission.listMutatingWebhookConfiguration()).items,
+      ...(await admission.listValidatingWebhookConfiguration()).items,
+    ].filter((c) => c.metadata?.name === `${RELEASE}-bulkhead` || c.metadata?.labels?.["app.kubernetes.io/instance"] === RELEASE);
+    expect(leftovers.map((c) => c.metadata?.name)).to.deep.equal([]);
+    const roles = (await rbacApi().listClusterRole()).items.filter((r) => r.metadata?.name?.startsWith(`${RELEASE}-bulkhead`));
+    expect(roles.map((r) => r.metadata?.name)).to.deep.equal([]);
+    await waitFor(async () => (await coreApi().listNamespacedServiceAccount({ namespace: releaseNs })).items.every((sa) => sa.metadata?.name === "default"), {
+      what: "the chart's ServiceAccounts to be gone",
+    });
+    // The CRD stays: Helm never deletes CRDs, so uninstalling never deletes users' rollouts.
+    const crd = await kubectl(["get", "crd", "statefulsetrollouts.bulkhead.dev", "-o", "name"]);
+    expect(crd.code).to.equal(0);
+  });
+});
