@@ -3,49 +3,34 @@
 import { hostname } from "node:os";
 import { pino } from "pino";
 import { collectDefaultMetrics } from "prom-client";
-import {
-  controllerRevisionsCache,
-  managedPodsCache,
-  managedStatefulSetsCache,
-  poddisruptionBudgetsCache,
-  rolloutsCache,
-} from "../adapters/kube/cache.js";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
 import { createSlackClient } from "../adapters/slack/client.js";
+import { startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
-import { ConfigError, parseWebhookConfig } from "./config.js";
-import { allCachesSynced, type RouteTable, type WebhookCaches, type WebhookContext } from "./context.js";
-import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler } from "./leak-guard/index.js";
+import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js";
+import { allCachesSynced, type WebhookContext } from "./context.js";
 import { createWebhookMetrics } from "./metrics.js";
-import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
-import { policyRoutes } from "./policy-routes.js";
+import { webhookRoutes } from "./routes.js";
 import { createApp, startHttpsServer } from "./server.js";
 
-async function main(): Promise<void> {
-  let config;
+function configOrExit(): WebhookConfig {
   try {
-    config = parseWebhookConfig(process.env);
+    return parseWebhookConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
   }
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit();
   const logger = pino({ level: config.logLevel, base: { component: "webhook" } });
   const clients = makeClients(loadKubeConfig(config.kubeconfig));
   const metrics = createWebhookMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-
-  const cacheError = (cache: string) => (err: unknown) => logger.warn({ err, cache }, "informer error; it reconnects by itself");
-  const caches: WebhookCaches = {
-    managedPods: managedPodsCache(clients.kc, cacheError("pods")),
-    managedStatefulSets: managedStatefulSetsCache(clients.kc, cacheError("statefulsets")),
-    rollouts: rolloutsCache(clients.kc, cacheError("rollouts")),
-    controllerRevisions: controllerRevisionsCache(clients.kc, cacheError("controllerrevisions")),
-    pdbs: poddisruptionBudgetsCache(clients.kc, cacheError("pdbs")),
-  };
+  const caches = startWebhookCaches(clients.kc, logger);
   const ctx: WebhookContext = { config, caches, logger, metrics };
 
   const instance = process.env.HOSTNAME ?? hostname();
@@ -53,40 +38,11 @@ async function main(): Promise<void> {
   const slack = config.slackToken
     ? createSlackClient({ token: config.slackToken, ...(config.slackApiUrl ? { apiUrl: config.slackApiUrl } : {}), logger, registry: metrics.registry })
     : undefined;
-  const leakAlerts = createLeakAlerter({ events, ...(slack ? { slack } : {}), logger, registry: metrics.registry });
-  const leakGuardDeps = {
-    pods: caches.managedPods,
-    statefulSets: caches.managedStatefulSets,
-    rollouts: caches.rollouts,
-    reconcilerUsername: config.reconcilerUsername,
-    defaultLeakProtection: config.defaultLeakProtection,
-    alerts: leakAlerts,
-    logger,
-    registry: metrics.registry,
-  };
-  const routes: RouteTable = {
-    ...policyRoutes(ctx),
-    "/validate/eviction": createEvictionHandler(leakGuardDeps),
-    "/validate/pod-delete": createPodDeleteHandler(leakGuardDeps),
-    "/mutate/pod": createPodPinningHandler({
-      caches: { statefulSets: caches.managedStatefulSets, rollouts: caches.rollouts, controllerRevisions: caches.controllerRevisions },
-      events,
-      logger,
-      // A pod that could not be pinned: log it and tell the rollout's channel, never block the pod.
-      alerts: {
-        async alert(alert) {
-          logger.warn({ alert }, "pod could not be pinned to its revision");
-          if (slack && alert.channel) await slack.post(alert.channel, alert.message).catch(() => undefined);
-        },
-      },
-      metrics: podPinningMetrics(metrics.registry),
-    }),
-  };
 
   const certificates = certificateSource(config, clients, logger);
   let draining = false;
   const app = createApp({
-    routes,
+    routes: webhookRoutes({ ctx, events, ...(slack ? { slack } : {}) }),
     metrics,
     logger,
     bodyLimit: config.bodyLimit,
@@ -108,7 +64,7 @@ async function main(): Promise<void> {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     onDrain: () => (draining = true),
   });
-  Promise.all(Object.values(caches).map((c) => c.synced)).then(
+  Promise.all(Object.values(caches).map((c: WebhookContext["caches"][keyof WebhookContext["caches"]]) => c.synced)).then(
     () => logger.info("informer caches synced"),
     (err: unknown) => logger.error({ err }, "an informer cache failed its first list"),
   );
@@ -117,7 +73,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "shutting down: finishing in-flight reviews");
     await server.shutdown();
     certificates.stop();
-    await Promise.allSettled(Object.values(caches).map((c) => c.stop()));
+    await stopWebhookCaches(caches);
     logger.info("stopped");
     process.exit(0);
   };
