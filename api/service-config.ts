@@ -288,7 +288,7 @@ export interface RenderOptions {
   defaultNamespace?: string;
   /** Image key → reference, winning over images.<key>.image. */
   images?: Record<string, string>;
-  /** Initial spec.percent; default the first of the stage's phases, else 100. */
+  /** Initial spec.percent; default the first of the stage's phases (the last with auto_promote_seconds), else 100. */
   percent?: number;
   rolloutIdentity?: string;
   bapi?: { bapiUrl: string; stageId: string };
@@ -394,7 +394,9 @@ function renderOne(
 
   const orchestration = stage.orchestration ?? {};
   const phases = orchestration.phases;
-  const startPercent = options.percent ?? phases?.[0] ?? 100;
+  // Without auto-promotion a rollout stops at the first phase and `promote` moves it on; with
+  // it, spec.percent is the last phase and the reconciler walks the phases by itself.
+  const startPercent = options.percent ?? (orchestration.auto_promote_seconds !== undefined ? phases?.at(-1) : phases?.[0]) ?? 100;
   const notify = stage.notify_settings?.launch ?? service.notify_settings?.launch;
   const disruption = stage.disruption_policy ?? service.disruption_policy;
   const discovery = service.service_discovery;

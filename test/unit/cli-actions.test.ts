@@ -97,6 +97,12 @@ describe("cli actions: promote", () => {
     ["no phases and no percent", rollout({}, done), undefined, /has no spec.phases.*kubectl sroll promote web 100/],
     ["at the last phase", rollout({ phases: [1, 50, 100], percent: 100 }, done), undefined, /already at its last phase \(100% of phases 1, 50, 100\)/],
     ["same percent", rollout({}, progressing), 50, /already at 50%/],
+    [
+      "auto-promoting through phases",
+      rollout({ phases: [1, 50, 100], percent: 100, autoPromoteSeconds: 600 }, { phase: "Progressing", phaseIndex: 1 }),
+      undefined,
+      /already heads for 100% and moves through its phases by itself after autoPromoteSeconds \(600s\) at each; it is at phase 2 of 3 \(50%\)/,
+    ],
     ["backwards", rollout({}, progressing), 10, /promote only moves forward: .* at 50%, 10% is lower .*rollback/],
   ];
   for (const [name, r, target, pattern] of refusals) it(`refuses: ${name}`, () => expectRefusal(promotePlan(r, target), pattern));

@@ -205,7 +205,7 @@ describe("service config: the rest of the format", () => {
     expect(r.metadata.namespace).to.equal("ctx-ns");
     expect(r.spec).to.deep.include({
       channel: "#api-prod",
-      percent: 10,
+      percent: 100, // auto_promote_seconds: the reconciler walks the phases up to the last
       autoPromoteSeconds: 600,
       progressDeadlineSeconds: 300,
       maxParallel: 5,
@@ -213,6 +213,12 @@ describe("service config: the rest of the format", () => {
     });
     expect(r.spec.notifyLevel).to.equal(undefined);
     expect(r.spec.disruptionPolicy).to.deep.equal({ maxUnavailable: "10%" });
+  });
+
+  it("starts at the first phase without auto-promotion, or at a given percent", () => {
+    const manual = FULL.replace("          auto_promote_seconds: 600\n", "");
+    expect(render(manual, { stage: "prod" }).rollouts[0]!.rollout.spec.percent).to.equal(10);
+    expect(render(FULL, { stage: "prod", percent: 10 }).rollouts[0]!.rollout.spec.percent).to.equal(10);
   });
 
   it("--image wins over images.<name>.image", () => {
