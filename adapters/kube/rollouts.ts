@@ -1,0 +1,183 @@
+// The reconciler's writes to the cluster, behind small interfaces so the loop is tested with
+// fakes: rollout status (status subresource, 409 → re-read and retry), the StatefulSet, its
+// PodDisruptionBudget, and evictions through the Eviction API (429 = the budget says wait).
+import type * as k8s from "@kubernetes/client-node";
+import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
+import { API_VERSION, PLURAL } from "../../api/labels.js";
+import type { RolloutStatus } from "../../api/rollout.js";
+import { apiStatusCode, isConflict, isNotFound } from "./client.js";
+
+const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
+
+/** A StatefulsetRollout as read from the API (unparsed). */
+export interface RawRollout {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; generation?: number; uid?: string; deletionTimestamp?: unknown };
+  status?: unknown;
+  [key: string]: unknown;
+}
+
+/** The two calls the status writer needs; kubeRolloutApi wraps CustomObjectsApi. */
+export interface RolloutApi {
+  get(namespace: string, name: string): Promise<RawRollout | undefined>;
+  replaceStatus(namespace: string, name: string, body: RawRollout): Promise<RawRollout>;
+}
+
+export function kubeRolloutApi(custom: k8s.CustomObjectsApi): RolloutApi {
+  return {
+    async get(namespace, name) {
+      try {
+        return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as RawRollout;
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    async replaceStatus(namespace, name, body) {
+      return (await custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body })) as RawRollout;
+    },
+  };
+}
+
+export type StatusWriteResult =
+  | { outcome: "written"; rollout: RawRollout }
+  /** The spec changed since the decision was made: decide again instead of writing. */
+  | { outcome: "specChanged" }
+  | { outcome: "gone" };
+
+/**
+ * Writes status through the status subresource with the resourceVersion that was read. On a
+ * 409 it re-reads: if only metadata/status moved (same generation) the decision still holds and
+ * the write is retried on the fresh object; if the spec moved, the caller decides again.
+ */
+export async function writeStatus(api: RolloutApi, read: RawRollout, status: RolloutStatus, maxAttempts = 4): Promise<StatusWriteResult> {
+  const namespace = read.metadata?.namespace ?? "";
+  const name = read.metadata?.name ?? "";
+  let base = read;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const written = await api.replaceStatus(namespace, name, { ...base, status });
+      return { outcome: "written", rollout: written };
+    } catch (err) {
+      if (isNotFound(err)) return { outcome: "gone" };
+      if (!isConflict(err) || attempt >= maxAttempts) throw err;
+      const fresh = await api.get(namespace, name);
+      if (!fresh) return { outcome: "gone" };
+      if (fresh.metadata?.generation !== read.metadata?.generation) return { outcome: "specChanged" };
+      base = fresh;
+    }
+  }
+}
+
+export type EvictionResult = "evicted" | "blocked" | "gone";
+
+/** Cluster writes of one reconcile step. */
+export interface ClusterWriter {
+  createStatefulSet(namespace: string, body: Record<string, unknown>): Promise<void>;
+  updateStatefulSet(namespace: string, name: string, changes: StatefulSetChanges): Promise<void>;
+  applyPdb(namespace: string, pdb: DesiredPdb): Promise<void>;
+  /** Evicts the pod only if it is still the same pod (uid precondition): a recreated pod is never evicted by mistake. */
+  evict(namespace: string, name: string, uid: string): Promise<EvictionResult>;
+}
+
+export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, core: k8s.CoreV1Api, conflictRetries = 3): ClusterWriter {
+  return {
+    async createStatefulSet(namespace, body) {
+      try {
+        await apps.createNamespacedStatefulSet({ namespace, body: body as k8s.V1StatefulSet });
+      } catch (err) {
+        // Already there (a stale cache, or another writer): the next pass reads and adopts it.
+        if (apiStatusCode(err) !== 409) throw err;
+      }
+    },
+
+    async updateStatefulSet(namespace, name, changes) {
+      for (let attempt = 1; ; attempt++) {
+        const live = await apps.readNamespacedStatefulSet({ name, namespace });
+        const body = applyStatefulSetChanges(live, changes);
+        try {
+          await apps.replaceNamespacedStatefulSet({ name, namespace, body });
+          return;
+        } catch (err) {
+          if (!isConflict(err) || attempt >= conflictRetries) throw err;
+        }
+      }
+    },
+
+    async applyPdb(namespace, pdb) {
+      for (let attempt = 1; ; attempt++) {
+        let live: k8s.V1PodDisruptionBudget | undefined;
+        try {
+          live = await policy.readNamespacedPodDisruptionBudget({ name: pdb.name, namespace });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        try {
+          if (!live) await policy.createNamespacedPodDisruptionBudget({ namespace, body: pdbBody(namespace, pdb) });
+          else await policy.replaceNamespacedPodDisruptionBudget({ name: pdb.name, namespace, body: mergePdb(live, pdb) });
+          return;
+        } catch (err) {
+          if (!isConflict(err) || attempt >= conflictRetries) throw err;
+        }
+      }
+    },
+
+    async evict(namespace, name, uid) {
+      try {
+        await core.createNamespacedPodEviction({
+          name,
+          namespace,
+          body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name, namespace }, deleteOptions: { preconditions: { uid } } },
+        });
+        return "evicted";
+      } catch (err) {
+        const code = apiStatusCode(err);
+        if (code === 429) return "blocked";
+        // 404: already gone; 409: the uid precondition failed — a new pod has this name.
+        if (code === 404 || code === 409) return "gone";
+        throw err;
+      }
+    },
+  };
+}
+
+/** Copies the fields the reconciler owns onto a clone of the live StatefulSet. */
+export function applyStatefulSetChanges(live: k8s.V1StatefulSet, changes: StatefulSetChanges): k8s.V1StatefulSet {
+  const body = structuredClone(live);
+  body.metadata = body.metadata ?? {};
+  body.metadata.labels = { ...(body.metadata.labels ?? {}), ...changes.labels };
+  body.metadata.annotations = { ...(body.metadata.annotations ?? {}), ...changes.annotations };
+  const owners = body.metadata.ownerReferences ?? [];
+  if (!owners.some((o) => o.uid === changes.ownerReference.uid)) {
+    // Only one controller owner is allowed: ours replaces a previous controller flag.
+    body.metadata.ownerReferences = [...owners.map((o) => ({ ...o, controller: false })), changes.ownerReference];
+  }
+  body.spec = body.spec ?? ({} as k8s.V1StatefulSetSpec);
+  body.spec.replicas = changes.replicas;
+  body.spec.updateStrategy = { type: changes.updateStrategy.type };
+  if (changes.template) body.spec.template = changes.template as k8s.V1PodTemplateSpec;
+  return body;
+}
+
+function pdbBody(namespace: string, pdb: DesiredPdb): k8s.V1PodDisruptionBudget {
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: { name: pdb.name, namespace, labels: pdb.labels, ownerReferences: [pdb.ownerReference] },
+    spec: {
+      maxUnavailable: pdb.maxUnavailable as k8s.IntOrString,
+      selector: { matchLabels: pdb.selector },
+      unhealthyPodEvictionPolicy: pdb.unhealthyPodEvictionPolicy,
+    },
+  };
+}
+
+function mergePdb(live: k8s.V1PodDisruptionBudget, pdb: DesiredPdb): k8s.V1PodDisruptionBudget {
+  const body = structuredClone(live);
+  const fresh = pdbBody(body.metadata?.namespace ?? "", pdb);
+  body.metadata = { ...body.metadata, labels: { ...(body.metadata?.labels ?? {}), ...pdb.labels } };
+  if (!(body.metadata.ownerReferences ?? []).some((o) => o.uid === pdb.ownerReference.uid)) {
+    body.metadata.ownerReferences = [...(body.metadata.ownerReferences ?? []), { ...pdb.ownerReference, controller: !(body.metadata.ownerReferences ?? []).some((o) => o.controller) }];
+  }
+  body.spec = fresh.spec;
+  return body;
+}

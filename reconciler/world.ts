@@ -1,0 +1,28 @@
+// Where a pass reads the world from: the StatefulSet live (an adopted one may not be in the
+// managed cache yet, and a just-written template must be seen), pods and PDBs from caches.
+import type * as k8s from "@kubernetes/client-node";
+import { isNotFound } from "../adapters/kube/client.js";
+import type { ReadCache } from "../adapters/kube/cache.js";
+import type { PdbObject, PodObject, StatefulSetObject } from "../api/observe.js";
+import { podOrdinal } from "../api/revisions.js";
+
+export interface WorldSource {
+  statefulSet(namespace: string, name: string): Promise<StatefulSetObject | undefined>;
+  pods(namespace: string, statefulSetName: string): readonly PodObject[];
+  pdb(namespace: string, name: string): PdbObject | undefined;
+}
+
+export function cachedWorld(apps: k8s.AppsV1Api, pods: ReadCache<k8s.V1Pod>, pdbs: ReadCache<k8s.V1PodDisruptionBudget>): WorldSource {
+  return {
+    async statefulSet(namespace, name) {
+      try {
+        return await apps.readNamespacedStatefulSet({ name, namespace });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    pods: (namespace, stsName) => pods.list(namespace).filter((p) => podOrdinal(p.metadata?.name ?? "", stsName) !== undefined),
+    pdb: (namespace, name) => pdbs.get(namespace, name),
+  };
+}

@@ -1,0 +1,272 @@
+// The reconcile loop (queue + pass + decide) against an in-memory cluster: no HTTP.
+import { expect } from "chai";
+import pino from "pino";
+import type { EventRecorder } from "../../adapters/kube/events.js";
+import { writeStatus, type RawRollout, type RolloutApi } from "../../adapters/kube/rollouts.js";
+import type { CallbackPayload, CallbackSender } from "../../api/integrations.js";
+import { Reconciler } from "../../reconciler/controller.js";
+import { createMetrics } from "../../reconciler/metrics.js";
+import { KeyedQueue } from "../../reconciler/queue.js";
+import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+
+const KEY = "ns/web";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Harness {
+  cluster: FakeCluster;
+  queue: KeyedQueue;
+  events: Array<{ reason: string; note: string }>;
+  reconciler: Reconciler;
+  stop(): Promise<void>;
+}
+
+function harness(cluster: FakeCluster, extra: { callbacks?: CallbackSender } = {}): Harness {
+  const events: Harness["events"] = [];
+  const recorder: EventRecorder = { record: async (_ref, _type, reason, note) => void events.push({ reason, note }) };
+  const reconciler = new Reconciler({
+    rollouts: cluster,
+    world: cluster,
+    writer: cluster,
+    events: recorder,
+    metrics: createMetrics(() => [], false),
+    log: pino({ enabled: false }),
+    ...extra,
+  });
+  const queue = new KeyedQueue((key) => reconciler.reconcile(key), { baseBackoffMs: 20 });
+  cluster.onChange = (key) => queue.add(key);
+  return {
+    cluster,
+    queue,
+    events,
+    reconciler,
+    async stop() {
+      await queue.stop();
+      cluster.stop();
+    },
+  };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function evictionsPerPod(cluster: FakeCluster, revision?: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of cluster.evictions) if (!revision || e.revision === revision) counts.set(e.pod, (counts.get(e.pod) ?? 0) + 1);
+  return counts;
+}
+
+describe("reconcile loop on a fake cluster", function () {
+  this.timeout(20_000);
+
+  it("creates the StatefulSet and PDB, then rolls a new template out in budget-sized waves", async () => {
+    const h = harness(new FakeCluster({ readyDelayMs: 20 }));
+    try {
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v1"));
+      await until("first rollout done", () => h.cluster.status().phase === "RolloutDone");
+      expect(h.cluster.evictions).to.have.length(0);
+      const v1 = h.cluster.status().updateRevision;
+
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v2"));
+      await until("v2 done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updateRevision !== v1);
+      const status = h.cluster.status();
+      expect(status.updatedReplicas).to.equal(6);
+      expect(status.wavesCompleted).to.equal(3);
+      expect(status.previousTemplate).to.deep.include({ spec: { containers: [{ name: "app", image: "app:v1" }] } });
+      // Every pod evicted exactly once, never beyond the budget, highest ordinal first.
+      expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1)).to.equal(true);
+      expect(h.cluster.evictions.map((e) => e.pod)).to.deep.equal(["web-5", "web-4", "web-3", "web-2", "web-1", "web-0"]);
+      expect(Math.max(...h.cluster.evictions.map((e) => e.unavailableBefore))).to.be.below(2);
+      expect(h.events.map((e) => e.reason)).to.include.members(["RolloutStarted", "WaveStarted", "WaveCompleted", "RolloutDone"]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("percent 25 of 4 leaves exactly one pod on the new revision; raising to 100 finishes", async () => {
+    const h = harness(new FakeCluster({ readyDelayMs: 10, pinning: true }));
+    try {
+      h.cluster.putRollout(rolloutObject({ percent: 25 }, 4, "app:v1"));
+      await until("created", () => h.cluster.status().phase === "RolloutDone");
+      h.cluster.putRollout(rolloutObject({ percent: 25 }, 4, "app:v2"));
+      await until("25% done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().wavesCompleted === 1);
+      const s = h.cluster.status();
+      expect(s.updatedReplicas).to.equal(1);
+      expect(s.updatedOrdinals).to.deep.equal([3]);
+      expect(s.percentDeployed).to.equal(25);
+      h.cluster.putRollout(rolloutObject({ percent: 100 }, 4, "app:v2"));
+      await until("100% done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 4);
+      expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1)).to.equal(true);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("lowering percent moves the most recently moved pods back (with pinning)", async () => {
+    const h = harness(new FakeCluster({ readyDelayMs: 10, pinning: true }));
+    try {
+      h.cluster.putRollout(rolloutObject({ percent: 100 }, 4, "app:v1"));
+      await until("created", () => h.cluster.status().phase === "RolloutDone");
+      h.cluster.putRollout(rolloutObject({ percent: 75, disruptionPolicy: { maxUnavailable: 3 } }, 4, "app:v2"));
+      await until("75%", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 3);
+      h.cluster.putRollout(rolloutObject({ percent: 25, disruptionPolicy: { maxUnavailable: 3 } }, 4, "app:v2"));
+      await until("back to 25%", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 1, 10_000);
+      expect(h.cluster.status().updatedOrdinals).to.deep.equal([3]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("pause stops after the current wave; resume finishes", async () => {
+    const h = harness(new FakeCluster({ readyDelayMs: 30 }));
+    try {
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 } }, 4, "app:v1"));
+      await until("created", () => h.cluster.status().phase === "RolloutDone");
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 } }, 4, "app:v2"));
+      await until("first wave recorded", () => h.cluster.status().currentWave?.number === 1);
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: true }, 4, "app:v2"));
+      await until("paused", () => h.cluster.status().phase === "Paused");
+      const paused = h.cluster.status();
+      expect(paused.paused).to.equal(true);
+      expect(paused.wavesCompleted).to.equal(1);
+      await sleep(300);
+      expect(h.cluster.evictions).to.have.length(1);
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: false }, 4, "app:v2"));
+      await until("done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 4);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("a new pod that never gets Ready fails the rollout at the deadline; rollback replaces it without waiting", async () => {
+    const h = harness(new FakeCluster({ readyDelayMs: 10, neverReady: "never-ready" }));
+    try {
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:v1"));
+      await until("created", () => h.cluster.status().phase === "RolloutDone");
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:never-ready"));
+      await until("failed", () => h.cluster.status().phase === "RolloutFailed", 8000);
+      expect(h.cluster.status().reason).to.match(/web-3.*progressDeadlineSeconds/);
+      // Roll back: apply the previous template (what `kubectl sroll rollback` does), percent 100.
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:v1"));
+      await until("rolled back", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().rollback === true, 8000);
+      expect(h.cluster.status().updatedReplicas).to.equal(4);
+      // The stuck pod was evicted while not Ready (budget 0 would otherwise block it).
+      const stuck = h.cluster.evictions.find((e) => e.pod === "web-3" && e.revision !== h.cluster.status().updateRevision);
+      expect(stuck).to.not.equal(undefined);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("a restart mid-wave (new reconciler instance) resumes from status with no pod evicted twice", async () => {
+    const cluster = new FakeCluster({ readyDelayMs: 40 });
+    let h = harness(cluster);
+    try {
+      cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v1"));
+      await until("created", () => cluster.status().phase === "RolloutDone");
+      cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v2"));
+      // Kill it just after the wave is recorded, before its evictions.
+      await until("wave recorded", () => cluster.status().currentWave?.number === 1);
+      await h.queue.stop();
+      expect(cluster.evictions).to.have.length(0);
+      h = harness(cluster);
+      h.queue.add(KEY);
+      await until("mid wave 2", () => (cluster.status().currentWave?.number ?? 0) >= 2 && cluster.evictions.length >= 3);
+      await h.queue.stop();
+      h = harness(cluster);
+      h.queue.add(KEY);
+      await until("done", () => cluster.status().phase === "RolloutDone" && cluster.status().updatedReplicas === 6);
+      expect([...evictionsPerPod(cluster).values()].every((n) => n === 1)).to.equal(true);
+      expect(cluster.evictions).to.have.length(6);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("sends the release callback once per stage id, recording it after success", async () => {
+    const sent: CallbackPayload[] = [];
+    const callbacks: CallbackSender = { send: async (_url, payload) => (sent.push(payload), { ok: true, status: 200 }) };
+    const h = harness(new FakeCluster({ readyDelayMs: 10 }), { callbacks });
+    try {
+      const bapi = { bapiUrl: "http://release.local/cb", stageId: "stage-1" };
+      h.cluster.putRollout(rolloutObject({ bapi }, 2, "app:v1"));
+      await until("callback recorded", () => h.cluster.status().lastCallbackStageId === "stage-1");
+      h.queue.add(KEY);
+      await sleep(100);
+      await h.queue.idle();
+      expect(sent).to.have.length(1);
+      expect(sent[0]).to.include({ stageId: "stage-1", phase: "RolloutDone" });
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe("status writes", () => {
+  function api(live: RawRollout, conflicts: number, bumpGeneration = false): RolloutApi & { writes: number } {
+    let remaining = conflicts;
+    const state = { live, writes: 0 };
+    return {
+      get writes() {
+        return state.writes;
+      },
+      async get() {
+        return structuredClone(state.live);
+      },
+      async replaceStatus(_ns, _name, body) {
+        if (remaining > 0) {
+          remaining--;
+          state.live = { ...state.live, metadata: { ...state.live.metadata, resourceVersion: `${Number(state.live.metadata?.resourceVersion) + 1}`, generation: (state.live.metadata?.generation ?? 1) + (bumpGeneration ? 1 : 0) } };
+          throw Object.assign(new Error("Operation cannot be fulfilled: the object has been modified"), { code: 409 });
+        }
+        if (body.metadata?.resourceVersion !== state.live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+        state.writes++;
+        state.live = { ...body };
+        return body;
+      },
+    };
+  }
+  const read: RawRollout = { metadata: { name: "web", namespace: "ns", resourceVersion: "7", generation: 3 }, spec: {} };
+
+  it("409 with the same generation: re-reads and writes on the fresh resourceVersion", async () => {
+    const a = api(read, 2);
+    const result = await writeStatus(a, read, { phase: "Progressing" });
+    expect(result.outcome).to.equal("written");
+    expect(a.writes).to.equal(1);
+  });
+
+  it("409 because the spec changed: does not write, asks to decide again", async () => {
+    const a = api(read, 1, true);
+    const result = await writeStatus(a, read, { phase: "Progressing" });
+    expect(result.outcome).to.equal("specChanged");
+    expect(a.writes).to.equal(0);
+  });
+
+  it("gives up after the attempts with the conflict error", async () => {
+    const a = api(read, 10);
+    let error: unknown;
+    try {
+      await writeStatus(a, read, { phase: "Progressing" }, 3);
+    } catch (err) {
+      error = err;
+    }
+    expect((error as { code?: number }).code).to.equal(409);
+  });
+
+  it("the loop retries a pass whose status write conflicts and still converges", async function () {
+    this.timeout(10_000);
+    const h = harness(new FakeCluster({ readyDelayMs: 10 }));
+    try {
+      h.cluster.conflictsToInject = 3;
+      h.cluster.putRollout(rolloutObject({}, 2, "app:v1"));
+      await until("done", () => h.cluster.status().phase === "RolloutDone");
+      expect(h.cluster.conflictsToInject).to.equal(0);
+    } finally {
+      await h.stop();
+    }
+  });
+});
