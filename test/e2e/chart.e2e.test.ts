@@ -3,9 +3,10 @@
 // of each ServiceAccount checked with that account's own token (everything the code needs is
 // allowed, the rest refused), upgrade with changed values, and uninstall leaving no webhook
 // configuration behind.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1ResourceAttributes } from "@kubernetes/client-node";
 import { expect } from "chai";
@@ -457,12 +458,92 @@ const RECONCILER_MUST_NOT: Access[] = [
   { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
 ];
 
+// ---------------------------------------------------------------------------------------------
+// the chart's processes, run locally
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** The environment the chart gives a container, with the downward-API fields filled in as the kubelet would. */
+function chartEnv(manifest: Obj[], deploymentSuffix: string, pod: { namespace: string; name: string }): Record<string, string> {
+  const container = podSpec(one(manifest, "Deployment", deploymentSuffix)).containers[0]!;
+  const env: Record<string, string> = {};
+  for (const e of container.env) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === "metadata.namespace") env[e.name] = pod.namespace;
+    else if (e.valueFrom?.fieldRef?.fieldPath === "metadata.name") env[e.name] = pod.name;
+    else throw new Error(`${deploymentSuffix}: cannot fill ${e.name} locally`);
+  }
+  return env;
+}
+
+interface LocalProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts `tsx <entry>` from the clone with exactly the given environment on top of PATH/HOME. */
+function startLocal(entry: string, env: Record<string, string>): LocalProcess {
+  const bin = join(REPO_ROOT, "node_modules/.bin");
+  const child = spawn(join(bin, "tsx"), [join(REPO_ROOT, entry)], {
+    cwd: REPO_ROOT,
+    env: { PATH: `${bin}:${process.env.PATH ?? ""}`, HOME: process.env.HOME ?? tmpdir(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const keep = (d: string) => (out = (out + d).slice(-20_000));
+  child.stdout!.setEncoding("utf8").on("data", keep);
+  child.stderr!.setEncoding("utf8").on("data", keep);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    child,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+/** A kubeconfig file that authenticates with the ServiceAccount token (the process reads $KUBECONFIG). */
+function writeKubeconfig(dir: string, name: string, kc: KubeConfig): string {
+  const file = join(dir, `${name}.kubeconfig`);
+  writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
+  return file;
+}
+
+async function httpsGet(url: string): Promise<number> {
+  const { request } = await import("node:https");
+  return new Promise((resolve, reject) => {
+    const req = request(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
   this.timeout(180_000);
   let releaseNs = "";
   let otherNs = "";
   const tokens: Record<"webhook" | "reconciler", KubeConfig | undefined> = { webhook: undefined, reconciler: undefined };
   let installed = false;
+  const local: LocalProcess[] = [];
+  const workDir = mkdtempSync(join(tmpdir(), "bulkhead-chart-e2e-"));
+  let webhookUrl = "";
+  const baseValues = (): Record<string, string> => ({ "namespaceOptIn.labelKey": OPT_IN_KEY, ...(webhookUrl ? { "webhook.url": webhookUrl } : {}) });
 
   before(async () => {
     releaseNs = await newNamespace("bulkhead-chart");
@@ -474,13 +555,21 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     if (!installed && this.currentTest?.title.startsWith("installs") === false) throw new Error("the chart is not installed: see the install test's failure");
   });
 
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") {
+      for (const p of local) process.stderr.write(`--- ${p.child.spawnargs.at(-1)} output (tail) ---\n${p.output().slice(-4000)}\n`);
+    }
+  });
+
   after(async () => {
+    await Promise.all(local.map((p) => p.stop()));
     // Leave nothing cluster-scoped behind even when a test failed half-way.
     await helm(["uninstall", RELEASE, "--namespace", releaseNs, "--wait"]).catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
   });
 
   it("installs: every object is accepted by the apiserver", async () => {
-    await helmOk(["install", RELEASE, CHART, "--namespace", releaseNs, ...setArgs({ "namespaceOptIn.labelKey": OPT_IN_KEY })]);
+    await helmOk(["install", RELEASE, CHART, "--namespace", releaseNs, ...setArgs(baseValues())]);
     const status = JSON.parse(await helmOk(["status", RELEASE, "--namespace", releaseNs, "-o", "json"])) as { info: { status: string } };
     expect(status.info.status).to.equal("deployed");
     const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
@@ -550,13 +639,64 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     await coreApi().readNamespacedPod({ name: "victim", namespace: otherNs });
   });
 
-  it("upgrades with changed values and keeps an injected CA bundle", async () => {
-    // What certs/ca-injector.ts does at start-up: patch the CA into the labelled configurations.
-    const ca = Buffer.from("-----BEGIN CERTIFICATE-----\ninjected\n-----END CERTIFICATE-----\n").toString("base64");
+  it("runs the webhook locally on its own token: it creates its certificate Secret, injects the CA, and admits", async () => {
+    const port = await freePort();
+    webhookUrl = `https://127.0.0.1:${port}`;
+    // The apiserver now calls a webhook on loopback; the configurations keep the inject-ca label.
+    await helmOk(["upgrade", RELEASE, CHART, "--namespace", releaseNs, ...setArgs(baseValues())]);
+    const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
+    const env = chartEnv(manifest, "-webhook", { namespace: releaseNs, name: "webhook-local" });
+    const webhook = startLocal("webhook/main.ts", {
+      ...env,
+      KUBECONFIG: writeKubeconfig(workDir, "webhook", tokens.webhook!),
+      BULKHEAD_WEBHOOK_PORT: String(port),
+      BULKHEAD_WEBHOOK_HOST: "127.0.0.1",
+    });
+    local.push(webhook);
+    await waitFor(async () => (await httpsGet(`${webhookUrl}/readyz`)) === 200, { timeoutMs: 60_000, what: "the local webhook to be ready" });
+
+    // create + get of its Secret, list + patch of the two configurations: all with the chart's RBAC.
+    const secret = await coreApi().readNamespacedSecret({ name: CERT_SECRET, namespace: releaseNs });
+    const ca = secret.data?.["ca.crt"];
+    expect(ca, "ca.crt in the certificate Secret").to.be.a("string");
+    const admission = admissionApi();
+    await waitFor(async () => {
+      const configs = [
+        await admission.readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` }),
+        await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` }),
+      ];
+      return configs.every((c) => (c.webhooks ?? []).every((w) => w.clientConfig.caBundle === ca));
+    }, { what: "the CA bundle in every webhook of both configurations" });
+
+    // The apiserver calls it: a managed StatefulSet asking for RollingUpdate is stored as OnDelete.
+    await appsApi().createNamespacedStatefulSet({
+      namespace: otherNs,
+      body: {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: { name: "probe", labels: { "bulkhead.dev/managed": "true" } },
+        spec: {
+          replicas: 0,
+          serviceName: "probe",
+          selector: { matchLabels: { app: "probe" } },
+          updateStrategy: { type: "RollingUpdate" },
+          template: { metadata: { labels: { app: "probe" } }, spec: { containers: [{ name: "c", image: "registry.example/probe:1" }] } },
+        },
+      },
+    });
+    const stored = await appsApi().readNamespacedStatefulSet({ name: "probe", namespace: otherNs });
+    expect(stored.spec?.updateStrategy?.type).to.equal("OnDelete");
+    expect(stored.spec?.template.metadata?.labels?.["bulkhead.dev/managed"]).to.equal("true");
+    expect(webhook.output()).not.to.match(/"level":50/);
+  });
+
+  it("upgrades with changed values and keeps the injected CA bundle", async () => {
+    // Nothing may re-inject during the upgrade, or a bundle wiped by Helm would go unnoticed.
+    await Promise.all(local.map((p) => p.stop()));
     const admission = admissionApi();
     const before = await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
-    const ops = (before.webhooks ?? []).map((_w, i) => ({ op: "add", path: `/webhooks/${i}/clientConfig/caBundle`, value: ca }));
-    await admission.patchValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead`, body: ops });
+    const ca = before.webhooks?.[0]?.clientConfig.caBundle;
+    expect(ca, "a CA bundle injected by the local webhook").to.be.a("string").and.not.equal("");
 
     await helmOk([
       "upgrade",
@@ -564,10 +704,14 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
       CHART,
       "--namespace",
       releaseNs,
-      ...setArgs({ "namespaceOptIn.labelKey": OPT_IN_KEY, leakProtection: "flag", logLevel: "debug", "webhook.timeoutSeconds": 9, "webhook.replicas": 3 }),
+      ...setArgs({ ...baseValues(), leakProtection: "flag", logLevel: "debug", "webhook.timeoutSeconds": 9, "webhook.replicas": 3 }),
     ]);
-    const after = await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
-    for (const w of after.webhooks ?? []) {
+    const after = [
+      ...((await admission.readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` })).webhooks ?? []),
+      ...((await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` })).webhooks ?? []),
+    ];
+    expect(after).to.have.length(7);
+    for (const w of after) {
       expect(w.timeoutSeconds, w.name).to.equal(9);
       expect(w.clientConfig.caBundle, `${w.name} keeps the injected CA`).to.equal(ca);
     }
