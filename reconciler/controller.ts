@@ -187,13 +187,13 @@ export class Reconciler {
     this.deps.metrics.waveDuration.observe({ namespace, rollout: name }, (Date.parse(wave.completedAt) - Date.parse(wave.startedAt)) / 1000);
   }
 
-  /** Posts or updates the rollout's Slack message on a visible change; never fails the pass. */
+  /**
+   * Hands the rollout to the Slack notifier every pass (it sends only what changed and throttles
+   * itself); records the message ref when it is new. Never fails the pass.
+   */
   private async notify(rollout: StatefulsetRollout, status: RolloutStatus, current: RawRollout, log: Logger): Promise<void> {
     const notifier = this.deps.notifier;
-    const before = rollout.status;
     if (!notifier || !rollout.spec.channel) return;
-    const visible = (s: RolloutStatus | undefined) => [s?.phase, s?.paused, s?.currentWave?.number, s?.currentWave?.completedAt, s?.updateRevision].join("|");
-    if (visible(before) === visible(status)) return;
     try {
       const ref = await notifier.publish({ ...rollout, status }, status.slackMessage);
       if (ref && (ref.ts !== status.slackMessage?.ts || ref.channel !== status.slackMessage?.channel || (ref.pageTs ?? []).join() !== (status.slackMessage?.pageTs ?? []).join())) {

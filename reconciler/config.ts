@@ -1,0 +1,71 @@
+// The reconciler's configuration, parsed once from the environment with zod. A bad value fails
+// start-up with a message naming the variable. Integration settings (Slack, Consul, callbacks)
+// are parsed here so the process fails fast, and passed through to their adapters.
+import { hostname } from "node:os";
+import { z } from "zod";
+
+const optional = z.string().min(1).optional();
+
+const envSchema = z.object({
+  KUBECONFIG: optional,
+  BULKHEAD_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace name").default("bulkhead-system"),
+  BULKHEAD_LEASE_NAME: z.string().regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, "a Lease name").default("bulkhead-reconciler"),
+  POD_NAME: optional,
+  BULKHEAD_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  BULKHEAD_METRICS_HOST: z.string().min(1).default("0.0.0.0"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  BULKHEAD_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
+  BULKHEAD_LEASE_DURATION_SECONDS: z.coerce.number().int().min(2).max(300).default(15),
+  BULKHEAD_DISABLE_LEADER_ELECTION: z.enum(["true", "false"]).default("false"),
+  SLACK_TOKEN: optional,
+  SLACK_API_URL: z.url().optional(),
+  CONSUL_HTTP_ADDR: optional,
+  CONSUL_HTTP_TOKEN: optional,
+  CONSUL_CACERT: optional,
+  BULKHEAD_CALLBACK_SECRET: optional,
+});
+
+export interface ReconcilerConfig {
+  kubeconfig?: string;
+  namespace: string;
+  leaseName: string;
+  identity: string;
+  metricsPort: number;
+  metricsHost: string;
+  logLevel: string;
+  workers: number;
+  leaseDurationSeconds: number;
+  leaderElection: boolean;
+  slack?: { token: string; apiUrl?: string };
+  /** Consul is gated only when CONSUL_HTTP_ADDR is set. */
+  consulEnabled: boolean;
+  callbackSecretSet: boolean;
+  /** The raw environment, for the integration adapters' own parsers. */
+  env: Record<string, string | undefined>;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): ReconcilerConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid reconciler configuration: ${fields}`);
+  }
+  const e = parsed.data;
+  const config: ReconcilerConfig = {
+    namespace: e.BULKHEAD_NAMESPACE,
+    leaseName: e.BULKHEAD_LEASE_NAME,
+    identity: e.POD_NAME ?? hostname(),
+    metricsPort: e.BULKHEAD_METRICS_PORT,
+    metricsHost: e.BULKHEAD_METRICS_HOST,
+    logLevel: e.LOG_LEVEL,
+    workers: e.BULKHEAD_WORKERS,
+    leaseDurationSeconds: e.BULKHEAD_LEASE_DURATION_SECONDS,
+    leaderElection: e.BULKHEAD_DISABLE_LEADER_ELECTION !== "true",
+    consulEnabled: e.CONSUL_HTTP_ADDR !== undefined,
+    callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
+    env,
+  };
+  if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;
+  if (e.SLACK_TOKEN) config.slack = e.SLACK_API_URL ? { token: e.SLACK_TOKEN, apiUrl: e.SLACK_API_URL } : { token: e.SLACK_TOKEN };
+  return config;
+}

@@ -1,0 +1,163 @@
+// The reconciler process: the only place that wires real adapters (DESIGN.md §2).
+// Caches start at once (a standby stays warm); the work queue runs only while this replica
+// holds the leader Lease. Informer events only enqueue rollout keys.
+import type * as k8s from "@kubernetes/client-node";
+import { pino } from "pino";
+import { httpCallbackSender } from "../adapters/callbacks/sender.js";
+import { callbackOptionsFromEnv } from "../adapters/callbacks/config.js";
+import { consulOptionsFromEnv } from "../adapters/consul/config.js";
+import { consulHealthGate } from "../adapters/consul/health-gate.js";
+import { managedPodsCache, managedStatefulSetsCache, poddisruptionBudgetsCache, rolloutsCache, type ReadCache } from "../adapters/kube/cache.js";
+import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
+import { kubeEventRecorder } from "../adapters/kube/events.js";
+import { kubeLeaseApi, LeaderElector } from "../adapters/kube/leader-election.js";
+import { kubeClusterWriter, kubeRolloutApi } from "../adapters/kube/rollouts.js";
+import { createSlackClient } from "../adapters/slack/client.js";
+import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
+import type { RolloutNotifier } from "../api/integrations.js";
+import { ROLLOUT_LABEL } from "../api/labels.js";
+import type { RolloutPhase } from "../api/rollout.js";
+import { loadConfig } from "./config.js";
+import { keyOf, Reconciler } from "./controller.js";
+import { createMetrics } from "./metrics.js";
+import { KeyedQueue } from "./queue.js";
+import { startProbeServer } from "./server.js";
+import { cachedWorld } from "./world.js";
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = pino({ level: config.logLevel, base: { component: "reconciler", identity: config.identity } });
+  const kc = loadKubeConfig(config.kubeconfig);
+  const clients = makeClients(kc);
+  const cacheError = (which: string) => (err: unknown) => log.warn({ err, cache: which }, "watch error; reconnecting");
+
+  const rollouts = rolloutsCache(kc, cacheError("rollouts"));
+  const pods = managedPodsCache(kc, cacheError("pods"));
+  const statefulSets = managedStatefulSetsCache(kc, cacheError("statefulsets"));
+  const pdbs = poddisruptionBudgetsCache(kc, cacheError("pdbs"));
+  const caches: Array<ReadCache<k8s.KubernetesObject>> = [rollouts, pods, statefulSets, pdbs];
+
+  const metrics = createMetrics(() => rollouts.list().map((r) => (r as { status?: { phase?: RolloutPhase } }).status?.phase));
+  const logger = log;
+  const health = config.consulEnabled ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry }) : undefined;
+  const callbacks = httpCallbackSender(callbackOptionsFromEnv(config.env), { logger, registry: metrics.registry });
+  let notifier: (RolloutNotifier & { close(): void }) | undefined;
+  if (config.slack) {
+    const client = createSlackClient({ token: config.slack.token, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}), logger, registry: metrics.registry });
+    notifier = slackRolloutNotifier({ client, logger, registry: metrics.registry });
+  }
+  log.info({ consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet }, "integrations");
+
+  const reconciler = new Reconciler({
+    rollouts: kubeRolloutApi(clients.custom),
+    world: cachedWorld(clients.apps, pods, pdbs),
+    writer: kubeClusterWriter(clients.apps, clients.policy, clients.core),
+    events: kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed")),
+    metrics,
+    log,
+    ...(health ? { health } : {}),
+    callbacks,
+    ...(notifier ? { notifier } : {}),
+  });
+
+  let queue: KeyedQueue | undefined;
+  const enqueue = (key: string | undefined) => {
+    if (key && queue) queue.add(key);
+  };
+  // Rollouts: a new object, a spec change (generation) or a deletion; our own status writes do
+  // not change the generation, so they do not wake the loop (it requeues itself).
+  const generations = new Map<string, number | undefined>();
+  rollouts.onChange((obj, event) => {
+    const key = keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
+    if (event === "delete") {
+      generations.delete(key);
+      queue?.forget(key);
+      return;
+    }
+    const generation = obj.metadata?.generation;
+    if (event === "add" || generations.get(key) !== generation) enqueue(key);
+    generations.set(key, generation);
+  });
+  const rolloutOfStatefulSet = (namespace: string | undefined, name: string | undefined) => {
+    const sts = namespace && name ? statefulSets.get(namespace, name) : undefined;
+    const owner = sts?.metadata?.labels?.[ROLLOUT_LABEL];
+    return owner && namespace ? keyOf(namespace, owner) : undefined;
+  };
+  statefulSets.onChange((sts) => enqueue(rolloutOfStatefulSet(sts.metadata?.namespace, sts.metadata?.name)));
+  pods.onChange((pod) => {
+    const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === "StatefulSet");
+    enqueue(rolloutOfStatefulSet(pod.metadata?.namespace, owner?.name));
+  });
+  pdbs.onChange((pdb) => {
+    const owner = pdb.metadata?.labels?.[ROLLOUT_LABEL];
+    if (owner && pdb.metadata?.namespace) enqueue(keyOf(pdb.metadata.namespace, owner));
+  });
+
+  const elector = !config.leaderElection
+    ? undefined
+    : new LeaderElector(
+        kubeLeaseApi(clients.coordination),
+        { namespace: config.namespace, name: config.leaseName, identity: config.identity, leaseDurationSeconds: config.leaseDurationSeconds, renewDeadlineMs: Math.floor(config.leaseDurationSeconds * 666), retryPeriodMs: Math.max(500, Math.floor(config.leaseDurationSeconds * 133)) },
+        {
+          onStartedLeading: () => {
+            log.info({ lease: `${config.namespace}/${config.leaseName}` }, "became leader");
+            startWork().catch((err) => {
+              log.fatal({ err }, "could not start work");
+              void shutdown("startup-error", 1);
+            });
+          },
+          // A replica that lost the Lease may have passes in flight: exit and come back as a standby.
+          onStoppedLeading: () => {
+            log.error("lost the leader Lease; exiting");
+            metrics.leader.set(0);
+            void shutdown("lost-lease", 1);
+          },
+          onNewLeader: (id) => log.info({ leader: id }, "leader observed"),
+          onError: (err) => log.warn({ err: (err as Error).message }, "leader election error"),
+        },
+      );
+  const synced = () => caches.every((c) => c.isSynced());
+  const isLeader = () => (elector ? elector.isLeader() : queue !== undefined);
+  const server = await startProbeServer(metrics.registry, { ready: synced, leader: isLeader }, config.metricsHost, config.metricsPort);
+  log.info({ port: config.metricsPort }, "serving /healthz /readyz /metrics");
+
+  const startWork = async () => {
+    await Promise.all(caches.map((c) => c.synced));
+    metrics.leader.set(1);
+    queue = new KeyedQueue((key) => reconciler.reconcile(key), {
+      workers: config.workers,
+      onError: (key, err, retryInMs) => log.warn({ rollout: key, err: (err as Error).message, retryInMs }, "pass failed; backing off"),
+    });
+    for (const r of rollouts.list()) enqueue(keyOf(r.metadata?.namespace ?? "", r.metadata?.name ?? ""));
+    log.info({ rollouts: rollouts.list().length }, "leading: reconciling");
+  };
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string, code = 0) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, "shutting down");
+    await queue?.stop();
+    await elector?.stop();
+    notifier?.close();
+    health?.close();
+    server.close();
+    await Promise.allSettled(caches.map((c) => c.stop()));
+    process.exit(code);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  if (!elector) {
+    log.warn("leader election disabled (BULKHEAD_DISABLE_LEADER_ELECTION=true): run one replica only");
+    await startWork();
+    return;
+  }
+  elector.start();
+}
+
+main().catch((err: unknown) => {
+  // Config and start-up errors: one clear line, non-zero exit.
+  process.stderr.write(`bulkhead reconciler: ${(err as Error).message}\n`);
+  process.exit(1);
+});
