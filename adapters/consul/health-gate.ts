@@ -3,6 +3,7 @@
 // that exists, GET /v1/health/service/:name?dc= (instances with node and service checks); match.ts
 // says which instance is which pod. It never throws: an unreachable or failing agent is
 // { ok: false, error } — the reconciler waits, backs off and shows the error in status.reason.
+import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { Agent as HttpsAgent } from "node:https";
 import Consul from "consul";
@@ -48,6 +49,21 @@ export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDep
     defaults: { ...(options.token ? { token: options.token } : {}), timeout: options.timeoutMs } as never,
   });
 
+  /** /v1/catalog/services, with whether ACLs may have hidden services from it. */
+  async function catalogServices(dc: string): Promise<{ services: object; filteredByAcls: boolean }> {
+    // The client returns [response, body] when the request context asks for the response.
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    const result: unknown = await client.catalog.service.list({ dc, ctx } as never);
+    const [res, body] = Array.isArray(result) ? (result as [{ headers?: Record<string, unknown> }, unknown]) : [undefined, result];
+    if (!body || typeof body !== "object") throw new Error("unexpected /v1/catalog/services response");
+    const headers = res?.headers ?? {};
+    // Consul marks results it filtered for a token without the permission; for the anonymous
+    // token it does not, so no token and a default-deny policy count as filtered too.
+    const filteredByAcls =
+      headers["x-consul-results-filtered-by-acls"] === "true" || (!options.token && headers["x-consul-default-acl-policy"] === "deny");
+    return { services: body, filteredByAcls };
+  }
+
   async function instancesOf(service: string, dc: string): Promise<ServiceInstance[]> {
     const entries: unknown = await client.health.service({ service, dc });
     if (!Array.isArray(entries)) throw new Error(`unexpected /v1/health/service/${service} response`);
@@ -61,12 +77,18 @@ export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDep
       if (!sd) return { ok: true, report: { passingPods: pods.map((p) => p.name), services: [], missingServices: [] } };
       const key = `${rollout.metadata.namespace ?? ""}/${rollout.metadata.name}`;
       try {
-        const catalog: unknown = await client.catalog.service.list({ dc: sd.dc });
-        if (!catalog || typeof catalog !== "object") throw new Error("unexpected /v1/catalog/services response");
+        const { services: catalog, filteredByAcls } = await catalogServices(sd.dc);
         const known = new Set(Object.keys(catalog));
         const names = [...new Set(sd.serviceNames)];
         const services = names.filter((n) => known.has(n));
         const missingServices = names.filter((n) => !known.has(n));
+        // With ACLs, a token without service:read sees services vanish rather than a 403: say so
+        // instead of reporting them missing.
+        if (missingServices.length > 0 && filteredByAcls) {
+          throw new Error(
+            `${missingServices.join(", ")} not visible: Consul filtered the catalog by ACLs; the token (CONSUL_HTTP_TOKEN) needs service:read`,
+          );
+        }
         const lists = await Promise.all(services.map((s) => instancesOf(s, sd.dc)));
         const byService = new Map(services.map((s, i) => [s, lists[i] ?? []]));
         const passingPods = podsPassingAll(names, byService, pods);

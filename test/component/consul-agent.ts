@@ -41,6 +41,19 @@ export interface RegisteredInstance {
   meta?: Record<string, string>;
 }
 
+/** PEM files for the agent's HTTPS listener. */
+export interface AgentTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export interface AgentOptions {
+  tls?: AgentTls;
+  /** Enables ACLs with default policy deny; this is the management token. */
+  aclManagementToken?: string;
+}
+
 export class ConsulAgent {
   private proc: ChildProcess | undefined;
   private output = "";
@@ -49,17 +62,24 @@ export class ConsulAgent {
   private constructor(
     readonly binary: string,
     readonly httpPort: number,
-    private readonly ports: { serfLan: number; serfWan: number; server: number },
+    private readonly ports: { serfLan: number; serfWan: number; server: number; https?: number },
+    private readonly options: AgentOptions = {},
   ) {}
 
-  static async start(): Promise<ConsulAgent> {
-    const agent = new ConsulAgent(consulBinary(), await freePort(), {
-      serfLan: await freePort(),
-      serfWan: await freePort(),
-      server: await freePort(),
-    });
+  /** Starts an agent; with `tls`, it also serves HTTPS on `httpsPort`. */
+  static async start(options: AgentOptions = {}): Promise<ConsulAgent> {
+    const agent = new ConsulAgent(
+      consulBinary(),
+      await freePort(),
+      { serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), ...(options.tls ? { https: await freePort() } : {}) },
+      options,
+    );
     await agent.run();
     return agent;
+  }
+
+  get httpsPort(): number | undefined {
+    return this.ports.https;
   }
 
   get baseUrl(): string {
@@ -75,6 +95,18 @@ export class ConsulAgent {
       `-serf-lan-port=${this.ports.serfLan}`, `-serf-wan-port=${this.ports.serfWan}`, `-server-port=${this.ports.server}`,
       "-log-level=warn", "-datacenter", this.dc,
     ];
+    const { tls, aclManagementToken } = this.options;
+    if (tls && this.ports.https) {
+      args.push(
+        "-hcl",
+        `ports { https = ${this.ports.https} }\n` +
+          `tls { defaults { ca_file = ${JSON.stringify(tls.caFile)} cert_file = ${JSON.stringify(tls.certFile)} key_file = ${JSON.stringify(tls.keyFile)} verify_incoming = false } }`,
+      );
+    }
+    if (aclManagementToken) {
+      const token = JSON.stringify(aclManagementToken);
+      args.push("-hcl", `acl { enabled = true default_policy = "deny" tokens { initial_management = ${token} agent = ${token} } }`);
+    }
     this.output = "";
     const proc = spawn(this.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.proc = proc;
@@ -87,10 +119,10 @@ export class ConsulAgent {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`consul agent exited with ${proc.exitCode}:\n${this.output}`);
       try {
-        const res = await fetch(`${this.baseUrl}/v1/status/leader`);
+        const res = await fetch(`${this.baseUrl}/v1/status/leader`, { headers: this.authHeaders() });
         // The dev server is usable once it has elected itself and registered its own node.
         if (res.ok && (await res.json()) !== "") {
-          const nodes = await fetch(`${this.baseUrl}/v1/catalog/nodes`);
+          const nodes = await fetch(`${this.baseUrl}/v1/catalog/nodes`, { headers: this.authHeaders() });
           if (nodes.ok && ((await nodes.json()) as unknown[]).length > 0) return;
         }
       } catch {
@@ -113,12 +145,29 @@ export class ConsulAgent {
     clearTimeout(timer);
   }
 
+  private authHeaders(): Record<string, string> {
+    return this.options.aclManagementToken ? { "x-consul-token": this.options.aclManagementToken } : {};
+  }
+
   private async put(path: string, body?: unknown): Promise<void> {
     const res = await fetch(`${this.baseUrl}${path}`, {
       method: "PUT",
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+      headers: { ...this.authHeaders(), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
+  }
+
+  /** Creates an ACL token with a policy of these HCL rules; returns its secret. */
+  async createToken(name: string, rules: string): Promise<string> {
+    const call = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+      const res = await fetch(`${this.baseUrl}${path}`, { method: "PUT", headers: { ...this.authHeaders(), "content-type": "application/json" }, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    await call("/v1/acl/policy", { Name: name, Rules: rules });
+    const token = await call("/v1/acl/token", { Description: name, Policies: [{ Name: name }] });
+    return String(token.SecretID);
   }
 
   /** Registers a service instance with one TTL check (starts critical), id `<instance id>:ttl`. */

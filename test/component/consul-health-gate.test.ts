@@ -1,6 +1,10 @@
 // The Consul health gate against a real Consul agent (consul agent -dev on loopback).
 import { expect } from "chai";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateCertificatePair } from "../../certs/generate.js";
 import { consulHealthGate } from "../../adapters/consul/health-gate.js";
 import type { HealthGate, PodIdentity } from "../../api/integrations.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
@@ -127,5 +131,94 @@ describe("Consul health gate (real agent)", function () {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
     }
+  });
+
+  describe("over HTTPS with CONSUL_CACERT", () => {
+    let dir: string;
+    let tlsAgent: ConsulAgent;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), "consul-tls-"));
+      const pair = generateCertificatePair({ serviceName: "consul", namespace: "test" }, { caValidityMs: 3_600_000, servingValidityMs: 3_600_000 });
+      const files = { caFile: join(dir, "ca.pem"), certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem") };
+      writeFileSync(files.caFile, pair.caBundle);
+      writeFileSync(files.certFile, pair.cert);
+      writeFileSync(files.keyFile, pair.key);
+      tlsAgent = await ConsulAgent.start({ tls: files });
+      await tlsAgent.register({ id: "tls-0", name: "web", address: "10.9.0.10" });
+      await tlsAgent.setCheck("tls-0", "pass");
+    });
+    after(async () => {
+      await tlsAgent?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("verifies the agent's certificate with the configured CA", async () => {
+      const tlsGate = consulHealthGate({ baseUrl: `https://127.0.0.1:${tlsAgent.httpsPort}`, caCertPath: join(dir, "ca.pem"), timeoutMs: 2000 });
+      try {
+        const result = await tlsGate.check(rollout(["web"]), pods);
+        expect(result).to.deep.equal({ ok: true, report: { passingPods: ["web-0"], services: ["web"], missingServices: [] } });
+      } finally {
+        tlsGate.close();
+      }
+    });
+
+    it("refuses an agent whose certificate the CA did not sign", async () => {
+      const untrusted = consulHealthGate({ baseUrl: `https://127.0.0.1:${tlsAgent.httpsPort}`, timeoutMs: 2000 });
+      try {
+        const result = await untrusted.check(rollout(["web"]), pods);
+        expect(result.ok).to.equal(false);
+        if (!result.ok) expect(result.error).to.match(/certificate/i);
+      } finally {
+        untrusted.close();
+      }
+    });
+
+    it("fails fast with the field named when CONSUL_CACERT cannot be read", () => {
+      expect(() => consulHealthGate({ baseUrl: "https://127.0.0.1:1", caCertPath: join(dir, "missing.pem"), timeoutMs: 2000 })).to.throw(/CONSUL_CACERT/);
+    });
+  });
+
+  describe("with ACLs (default deny) and CONSUL_HTTP_TOKEN", () => {
+    let aclAgent: ConsulAgent;
+    const token = "3f8a0c52-6d1e-4a55-9b1e-2d9a7f0c1b77";
+    before(async () => {
+      aclAgent = await ConsulAgent.start({ aclManagementToken: token });
+      await aclAgent.register({ id: "acl-0", name: "web", address: "10.9.0.10" });
+      await aclAgent.setCheck("acl-0", "pass");
+    });
+    after(() => aclAgent?.stop());
+
+    it("sends the token and sees the services", async () => {
+      const withToken = consulHealthGate({ baseUrl: aclAgent.baseUrl, token, timeoutMs: 2000 });
+      try {
+        const result = await withToken.check(rollout(["web"]), pods);
+        expect(result).to.deep.equal({ ok: true, report: { passingPods: ["web-0"], services: ["web"], missingServices: [] } });
+      } finally {
+        withToken.close();
+      }
+    });
+
+    it("without a token, says the services are hidden by ACLs instead of calling them missing", async () => {
+      const noToken = consulHealthGate({ baseUrl: aclAgent.baseUrl, timeoutMs: 2000 });
+      try {
+        const result = await noToken.check(rollout(["web"]), pods);
+        expect(result.ok).to.equal(false);
+        if (!result.ok) expect(result.error).to.match(/web not visible: Consul filtered the catalog by ACLs.*service:read/);
+      } finally {
+        noToken.close();
+      }
+    });
+
+    it("with a token lacking service:read, says so (Consul marks the results as filtered)", async () => {
+      const nodeOnly = await aclAgent.createToken("node-read-only", 'node_prefix "" { policy = "read" }');
+      const weak = consulHealthGate({ baseUrl: aclAgent.baseUrl, token: nodeOnly, timeoutMs: 2000 });
+      try {
+        const result = await weak.check(rollout(["web"]), pods);
+        expect(result.ok).to.equal(false);
+        if (!result.ok) expect(result.error).to.match(/filtered the catalog by ACLs/);
+      } finally {
+        weak.close();
+      }
+    });
   });
 });
