@@ -103,6 +103,16 @@ describe("leak alerts: Events and de-duplicated Slack messages", function () {
     expect(events.recorded.map((e) => e.reason)).to.deep.equal(["LeakGuardDenied", "LeakGuardDenied", "LeakGuardFlagged", "LeakGuardFlagged"]);
   });
 
+  it("a refusal and a later flagged removal of the same pod are separate messages", async () => {
+    alerter.report(leak(), "denied", "refused");
+    await alerter.idle();
+    alerter.report(leak("web-4", { mode: "flag" }), "flagged", "flagged");
+    await alerter.idle();
+    expect(slack.callsOf("chat.postMessage")).to.have.length(2);
+    expect(slack.messages[0]?.text).to.contain("refused");
+    expect(slack.messages[1]?.text).to.contain("allowed (flagged)");
+  });
+
   it("records Events but no Slack message when the rollout has no channel", async () => {
     const { channel: _channel, ...noChannel } = leak();
     alerter.report(noChannel, "denied", "m");

@@ -1,6 +1,6 @@
 // Alerts for denied and flagged removals: an Event on the pod and on the rollout, and a Slack
 // message to the rollout's channel. A drain retries a refused eviction every 5 s for as long as
-// it runs, so alerts are de-duplicated per (pod, rollout) over a window: the first attempt posts
+// it runs, so alerts are de-duplicated per (pod, rollout, decision) over a window: the first attempt posts
 // and records Events, repeats only raise a count that the message shows, updated in place with
 // chat.update at most once per `updateDelayMs`. After the window, the next attempt starts a new
 // message. Nothing here is awaited by the admission path: report() returns at once.
@@ -66,7 +66,8 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
   const entries = new Map<string, Entry>();
   const pendingEvents = new Set<Promise<void>>();
 
-  const keyOf = (leak: LeakContext): string => `${leak.namespace}/${leak.pod}\u0000${leak.rollout}`;
+  // A refusal and a flagged removal are different facts (the mode changed): separate messages.
+  const keyOf = (leak: LeakContext, decision: AlertDecision): string => `${leak.namespace}/${leak.pod}\u0000${leak.rollout}\u0000${decision}`;
 
   function forgetExpired(now: number): void {
     for (const [key, entry] of entries) {
@@ -142,12 +143,11 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
       try {
         const now = clock.now();
         forgetExpired(now);
-        const key = keyOf(leak);
+        const key = keyOf(leak, decision);
         const entry = entries.get(key);
         if (entry) {
           entry.alert.attempts += 1;
           entry.alert.lastAt = new Date(now);
-          entry.alert.decision = decision;
           entry.alert.message = message;
           entry.alert.leak = leak;
           if (leak.caller) entry.callers.add(leak.caller);
