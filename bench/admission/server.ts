@@ -1,0 +1,25 @@
+// The admission server for the benchmark, in its own process (so the load generator does not
+// share its event loop): every real route over HTTPS on 127.0.0.1, answering from synthetic
+// caches. Prints {"port":N,"ca":"PEM"} on stdout once listening.
+import { pino } from "pino";
+import { generateCertificatePair } from "../../certs/generate.js";
+import type { EventRecorder } from "../../adapters/kube/events.js";
+import { parseWebhookConfig } from "../../webhook/config.js";
+import { createWebhookMetrics } from "../../webhook/metrics.js";
+import { webhookRoutes } from "../../webhook/routes.js";
+import { createApp, startHttpsServer } from "../../webhook/server.js";
+import { syntheticCaches } from "./world.js";
+
+const pods = Number(process.env.BENCH_PODS ?? 1000);
+const logger = pino({ level: "silent" });
+const config = parseWebhookConfig({});
+const caches = syntheticCaches(pods);
+const metrics = createWebhookMetrics();
+// Events are the apiserver's business; the benchmark measures the admission path only.
+const events: EventRecorder = { record: async () => {} };
+const app = createApp({ routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
+const pair = generateCertificatePair({ serviceName: "bulkhead-webhook", namespace: "bench" }, { caValidityMs: 86_400_000, servingValidityMs: 86_400_000 });
+const certificates = { current: () => pair, onChange() {}, start: async () => pair, stop() {} };
+const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 1000 });
+process.stdout.write(`${JSON.stringify({ port: server.port, ca: pair.caBundle })}\n`);
+process.on("SIGTERM", () => void server.shutdown().then(() => process.exit(0)));
