@@ -3,7 +3,7 @@
 // additionalProperties beside properties, no $schema; this file converts zod's JSON Schema.
 import { z } from "zod";
 import { GROUP, KIND, PLURAL, SHORT_NAME, SINGULAR, VERSION } from "./labels.js";
-import { rolloutSpecSchema, rolloutStatusSchema } from "./rollout.js";
+import { PERCENT_PATTERN, rolloutSpecSchema, rolloutStatusSchema } from "./rollout.js";
 
 type JsonSchema = { [key: string]: unknown };
 
@@ -24,6 +24,17 @@ export function toStructural(node: JsonSchema): JsonSchema {
     } else {
       out[key] = value;
     }
+  }
+  // Structural schemas forbid types inside anyOf except the bare int-or-string pair, so the
+  // branch validations (minimum, pattern) become one CEL rule with a message people can act on.
+  if (node["x-kubernetes-int-or-string"] === true) {
+    out.anyOf = [{ type: "integer" }, { type: "string" }];
+    out["x-kubernetes-validations"] = [
+      {
+        rule: `type(self) == int ? self >= 0 : self.matches('${PERCENT_PATTERN}')`,
+        message: 'must be a non-negative integer or a percent from "0%" to "100%"',
+      },
+    ];
   }
   // Defaults are applied by the apiserver too, so `kubectl get -o yaml` shows what Bulkhead uses.
   if ("default" in node && node.default !== undefined) out.default = node.default;
