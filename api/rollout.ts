@@ -3,8 +3,11 @@
 // (Slack's Bedrock Rollout Operator) where it has them; DESIGN.md §3 lists the additions.
 import { z } from "zod";
 
+/** "0%" to "100%": the string form of an int-or-percent (the CRD's CEL rule uses it too). */
+export const PERCENT_PATTERN = "^(100|[1-9]?[0-9])%$";
+
 const intOrPercent = z
-  .union([z.number().int().min(0), z.string().regex(/^(100|[1-9]?[0-9])%$/, "a percent such as \"25%\"")])
+  .union([z.number().int().min(0), z.string().regex(new RegExp(PERCENT_PATTERN), "a percent such as \"25%\"")])
   .meta({ "x-kubernetes-int-or-string": true });
 
 const nonNegativeSeconds = z.number().int().min(0);
