@@ -8,7 +8,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1ResourceAttributes } from "@kubernetes/client-node";
+import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1ResourceAttributes,
+} from "@kubernetes/client-node";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 import {
@@ -16,7 +23,9 @@ import {
   admissionApi,
   appsApi,
   binDir,
+  coordinationApi,
   coreApi,
+  customObjectsApi,
   kubeConfigForToken,
   kubeconfigPath,
   kubectl,
@@ -429,18 +438,20 @@ const WEBHOOK_MUST_NOT: Access[] = [
   { verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
   { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
 ];
-/** What reconciler/ calls (DESIGN.md §2: create/adopt the StatefulSet and PDB, evict waves, status, Events, leader election). */
+/**
+ * What reconciler/ calls (adapters/kube/rollouts.ts, leader-election.ts, cache.ts, events.ts):
+ * create/replace the StatefulSet and PDB, evict waves, replace status, Events, the Lease.
+ */
 const RECONCILER_NEEDS: Access[] = [
   ...reads("bulkhead.dev", "statefulsetrollouts"),
   { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
-  { verb: "patch", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
+  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "finalizers", namespace: "other" },
   ...reads("apps", "statefulsets"),
-  ...["create", "update", "patch"].map((verb) => ({ verb, group: "apps", resource: "statefulsets", namespace: "other" as const })),
+  ...["create", "update"].map((verb) => ({ verb, group: "apps", resource: "statefulsets", namespace: "other" as const })),
   ...reads("", "pods"),
   { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
   ...reads("policy", "poddisruptionbudgets"),
-  ...["create", "update", "patch"].map((verb) => ({ verb, group: "policy", resource: "poddisruptionbudgets", namespace: "other" as const })),
-  ...reads("apps", "controllerrevisions"),
+  ...["create", "update"].map((verb) => ({ verb, group: "policy", resource: "poddisruptionbudgets", namespace: "other" as const })),
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
   { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "release" },
   { verb: "get", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
@@ -453,6 +464,8 @@ const RECONCILER_MUST_NOT: Access[] = [
   { verb: "create", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
   { verb: "get", group: "", resource: "secrets", namespace: "other" },
   { verb: "update", group: "apps", resource: "controllerrevisions", namespace: "other" },
+  { verb: "patch", group: "apps", resource: "statefulsets", namespace: "other" },
+  { verb: "delete", group: "policy", resource: "poddisruptionbudgets", namespace: "other" },
   { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "other" },
   { verb: "update", group: "coordination.k8s.io", resource: "leases", name: "kube-controller-manager", namespace: "release" },
   { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
@@ -688,6 +701,102 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     expect(stored.spec?.updateStrategy?.type).to.equal("OnDelete");
     expect(stored.spec?.template.metadata?.labels?.["bulkhead.dev/managed"]).to.equal("true");
     expect(webhook.output()).not.to.match(/"level":50/);
+  });
+
+  it("runs the reconciler locally on its own token: a rollout to 50%, a refused drain, then 100%", async () => {
+    const metricsPort = await freePort();
+    const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
+    const reconciler = startLocal("reconciler/main.ts", {
+      ...chartEnv(manifest, "-reconciler", { namespace: releaseNs, name: "reconciler-local" }),
+      KUBECONFIG: writeKubeconfig(workDir, "reconciler", tokens.reconciler!),
+      BULKHEAD_METRICS_PORT: String(metricsPort),
+      BULKHEAD_METRICS_HOST: "127.0.0.1",
+    });
+    local.push(reconciler);
+    // Leader election on the chart's Lease, in the release namespace.
+    await waitFor(
+      async () => (await coordinationApi().readNamespacedLease({ name: LEASE, namespace: releaseNs })).spec?.holderIdentity === "reconciler-local",
+      { timeoutMs: 60_000, what: `the local reconciler to hold Lease ${LEASE}` },
+    );
+
+    const rollouts = customObjectsApi();
+    const ref = { group: "bulkhead.dev", version: "v1alpha1", namespace: otherNs, plural: "statefulsetrollouts", name: "web" };
+    const template = (image: string) => ({
+      metadata: { labels: { app: "web" } },
+      spec: { containers: [{ name: "web", image }] },
+    });
+    await rollouts.createNamespacedCustomObject({
+      ...ref,
+      body: {
+        apiVersion: "bulkhead.dev/v1alpha1",
+        kind: "StatefulsetRollout",
+        metadata: { name: "web" },
+        spec: {
+          percent: 100,
+          disruptionPolicy: { maxUnavailable: 2 },
+          statefulset: {
+            apiVersion: "apps/v1",
+            kind: "StatefulSet",
+            metadata: { name: "web" },
+            spec: { replicas: 4, serviceName: "web", selector: { matchLabels: { app: "web" } }, template: template("registry.example/web:1") },
+          },
+        },
+      },
+    });
+
+    /** Pods per revision once the rollout is RolloutDone at `percent`, else undefined. */
+    const settled = async (percent: number) => {
+      const rollout = (await rollouts.getNamespacedCustomObject(ref)) as { status?: { phase?: string; percentDeployed?: number } };
+      if (rollout.status?.phase !== "RolloutDone" || rollout.status.percentDeployed !== percent) return undefined;
+      const sts = await appsApi().readNamespacedStatefulSet({ name: "web", namespace: otherNs });
+      const pods = (await coreApi().listNamespacedPod({ namespace: otherNs, labelSelector: "app=web" })).items;
+      const ready = pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+      if (ready.length !== 4) return undefined;
+      const onUpdate = ready.filter((p) => p.metadata?.labels?.["controller-revision-hash"] === sts.status?.updateRevision);
+      return { updated: onUpdate.length, old: ready.filter((p) => !onUpdate.includes(p)) };
+    };
+    const first = await waitFor(() => settled(100), { timeoutMs: 60_000, what: "rollout web done at 100% with 4 Ready pods" });
+    expect(first.updated).to.equal(4);
+
+    await rollouts.patchNamespacedCustomObject({
+      ...ref,
+      body: { spec: { percent: 50, statefulset: { spec: { template: template("registry.example/web:2") } } } },
+    }, setHeaderOptions("Content-Type", "application/merge-patch+json"));
+    const half = await waitFor(async () => {
+      const s = await settled(50);
+      return s && s.updated === 2 ? s : undefined;
+    }, { timeoutMs: 60_000, what: "rollout web done at 50%: 2 of 4 pods on the new revision" });
+
+    // The drain of an old pod's node is refused by the leak guard (the webhook, on its own token).
+    const oldPod = half.old[0]!;
+    const node = oldPod.spec!.nodeName!;
+    try {
+      const drain = await kubectl(["drain", node, "--pod-selector=app=web", "--ignore-daemonsets", "--timeout=5s"], { timeoutMs: 30_000 });
+      expect(drain.code, "kubectl drain").to.not.equal(0);
+      const refused = await coreApi()
+        .createNamespacedPodEviction({
+          name: oldPod.metadata!.name!,
+          namespace: otherNs,
+          body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: oldPod.metadata!.name!, namespace: otherNs } },
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e as { code?: number; body?: unknown },
+        );
+      expect(refused?.code, "eviction of an old pod while split").to.equal(429);
+      expect(String(refused?.body)).to.match(/leak protection/i).and.to.include("web");
+      const still = await coreApi().readNamespacedPod({ name: oldPod.metadata!.name!, namespace: otherNs });
+      expect(still.metadata?.uid).to.equal(oldPod.metadata?.uid);
+    } finally {
+      await kubectl(["uncordon", node]);
+    }
+
+    await rollouts.patchNamespacedCustomObject({ ...ref, body: { spec: { percent: 100 } } }, setHeaderOptions("Content-Type", "application/merge-patch+json"));
+    const done = await waitFor(() => settled(100), { timeoutMs: 60_000, what: "rollout web done at 100%" });
+    expect(done.updated).to.equal(4);
+
+    // Nothing either process did was refused by RBAC.
+    for (const p of local) expect(p.output(), p.child.spawnargs.at(-1)).not.to.match(/"code":\s*403|HTTP-Code: 403|\bforbidden\b/i);
   });
 
   it("upgrades with changed values and keeps the injected CA bundle", async () => {
