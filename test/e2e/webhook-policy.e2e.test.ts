@@ -103,7 +103,7 @@ describe("webhook policy on a real control plane", function () {
     const metrics = createWebhookMetrics();
     certificates = new SecretCertificateManager({
       store: kubeSecretStore(clients.core, systemNs, config.certSecret),
-      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration),
+      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, { name: config.serviceName, namespace: systemNs }),
       identity: { serviceName: config.serviceName, namespace: systemNs },
       renewBeforeMs: config.certRenewBeforeMs,
       servingValidityMs: config.certValidityMs,

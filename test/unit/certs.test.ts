@@ -79,23 +79,32 @@ describe("certs: generated pair", () => {
 });
 
 describe("certs: caBundlePatch", () => {
-  it("patches only webhooks whose caBundle differs, each guarded by a name test", () => {
+  const ours = { name: "bulkhead-webhook", namespace: "bulkhead-system" };
+  const service = { service: { name: "bulkhead-webhook", namespace: "bulkhead-system" } };
+
+  it("patches only our webhooks whose caBundle differs, each guarded by a name test", () => {
     const ops = caBundlePatch(
-      [{ name: "a", clientConfig: { caBundle: "NEW" } }, { name: "b", clientConfig: { caBundle: "OLD" } }, { name: "c", clientConfig: {} }, { name: "d" }],
+      [
+        { name: "a", clientConfig: { ...service, caBundle: "NEW" } },
+        { name: "b", clientConfig: { ...service, caBundle: "OLD" } },
+        { name: "c", clientConfig: { url: "https://127.0.0.1:8443/validate/pdb" } },
+        { name: "other-release", clientConfig: { service: { name: "bulkhead-webhook", namespace: "team-b" }, caBundle: "THEIRS" } },
+        { name: "other-service", clientConfig: { service: { name: "not-us", namespace: "bulkhead-system" } } },
+      ],
       "NEW",
+      ours,
     );
     expect(ops).to.deep.equal([
       { op: "test", path: "/webhooks/1/name", value: "b" },
       { op: "add", path: "/webhooks/1/clientConfig/caBundle", value: "NEW" },
       { op: "test", path: "/webhooks/2/name", value: "c" },
       { op: "add", path: "/webhooks/2/clientConfig/caBundle", value: "NEW" },
-      { op: "test", path: "/webhooks/3/name", value: "d" },
-      { op: "add", path: "/webhooks/3/clientConfig", value: { caBundle: "NEW" } },
     ]);
   });
 
-  it("is empty when every webhook already has the bundle", () => {
-    expect(caBundlePatch([{ name: "a", clientConfig: { caBundle: "X" } }], "X")).to.deep.equal([]);
-    expect(caBundlePatch([], "X")).to.deep.equal([]);
+  it("is empty when every webhook already has the bundle, or none is ours", () => {
+    expect(caBundlePatch([{ name: "a", clientConfig: { ...service, caBundle: "X" } }], "X", ours)).to.deep.equal([]);
+    expect(caBundlePatch([{ name: "a" }], "X", ours)).to.deep.equal([]);
+    expect(caBundlePatch([], "X", ours)).to.deep.equal([]);
   });
 });
