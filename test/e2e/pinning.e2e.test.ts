@@ -7,12 +7,15 @@
 // 127.0.0.1, registered with a url + caBundle MutatingWebhookConfiguration. The reconciler's
 // part (recording the revisions and moved ordinals in status, evicting a wave) is played by the
 // test with the same api/revisions.ts functions the reconciler uses.
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:https";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { EventsV1Api, type V1Pod } from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { review, type AdmissionRequest, type AdmissionReview } from "../../api/admission.js";
 import { buildCrd } from "../../api/crd.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
@@ -22,6 +25,7 @@ import { controllerRevisionsCache, managedStatefulSetsCache, rolloutsCache, type
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { createPodPinningHandler, podPinningMetrics, type PinningAlert } from "../../webhook/pinning/index.js";
 import {
+  REPO_ROOT,
   admissionApi,
   appsApi,
   applyManifest,
@@ -29,6 +33,7 @@ import {
   customObjectsApi,
   issueServingCert,
   kubeConfig,
+  kubeconfigPath,
   kubectl,
   newNamespace,
   waitFor,
@@ -39,7 +44,6 @@ const APP = "pin-web";
 const STS = "web";
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
 const suffix = Math.random().toString(16).slice(2, 8);
-const WEBHOOK = `pin-${suffix}.e2e.bulkhead.dev`;
 const STORAGE_CLASS = `pin-e2e-${suffix}`;
 
 function image(version: string): string {
@@ -103,24 +107,124 @@ function applicableCrd(): unknown {
 const isReady = (pod: V1Pod): boolean =>
   pod.status?.phase === "Running" && (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 
+interface PinningWebhook {
+  rolloutCache: ReadCache<k8s.KubernetesObject>;
+  /** Every pod create the apiserver sent, and whether it was patched. */
+  admitted: Array<{ pod: string; revision?: string; patched: boolean }>;
+  alerts: PinningAlert[];
+  requestedEvents: Array<{ kind: string; name: string; type: string; reason: string; note: string }>;
+  eventErrors: string[];
+  cacheErrors: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The webhook as webhook/main.ts wires it — the real handler on real informer caches and the
+ * real Event recorder — served on 127.0.0.1 and registered for pod creates in `ns` only.
+ */
+async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
+  const name = `pin-${Math.random().toString(16).slice(2, 8)}.e2e.bulkhead.dev`;
+  const kc = kubeConfig();
+  const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
+  const state = { admitted: [], alerts: [], requestedEvents: [], eventErrors: [], cacheErrors: [] } as Omit<PinningWebhook, "rolloutCache" | "stop">;
+  const onError = (which: string) => (err: unknown) => {
+    state.cacheErrors.push(`${which}: ${String((err as Error).message ?? err)}`);
+    logger.error({ err }, `${which} cache`);
+  };
+  const stsCache = managedStatefulSetsCache(kc, onError("statefulsets"));
+  const rolloutCache = rolloutsCache(kc, onError("rollouts"));
+  const revisionCache = controllerRevisionsCache(kc, onError("controllerrevisions"));
+  const caches = [stsCache, rolloutCache, revisionCache] as Array<ReadCache<unknown>>;
+  await Promise.all(caches.map((c) => c.synced));
+  const recorder = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead.dev/webhook", "pinning-e2e", (err) => {
+    state.eventErrors.push(String((err as Error).message ?? err).split("\n")[0] ?? "");
+    logger.error({ err }, "event write failed");
+  });
+  const handler = createPodPinningHandler({
+    caches: { statefulSets: stsCache, rollouts: rolloutCache, controllerRevisions: revisionCache },
+    events: {
+      // The real recorder, with the requests kept for the Events scenario.
+      record: (ref, type, reason, note) => {
+        state.requestedEvents.push({ kind: ref.kind, name: ref.name, type, reason, note });
+        return recorder.record(ref, type, reason, note);
+      },
+    },
+    logger,
+    alerts: { alert: (a) => void state.alerts.push(a) },
+    metrics: podPinningMetrics(new Registry()),
+  });
+  const { certPem, keyPem, caPem } = issueServingCert();
+  const server: Server = createServer({ cert: certPem, key: keyPem }, (req, res) => {
+    let body = "";
+    req.setEncoding("utf8").on("data", (d: string) => (body += d));
+    req.on("end", () => {
+      void (async () => {
+        const request = (JSON.parse(body) as AdmissionReview<AdmissionRequest>).request as AdmissionRequest;
+        const response = await handler(request);
+        const pod = request.object as { metadata?: { name?: string; labels?: Record<string, string> } };
+        state.admitted.push({ pod: pod.metadata?.name ?? "?", revision: pod.metadata?.labels?.["controller-revision-hash"], patched: Boolean(response.patch) });
+        res.setHeader("Content-Type", "application/json");
+        res.end(JSON.stringify(review(response)));
+      })();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  await admissionApi().createMutatingWebhookConfiguration({
+    body: {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: { name },
+      webhooks: [
+        {
+          name,
+          clientConfig: { url: `https://127.0.0.1:${port}/mutate/pod`, caBundle: Buffer.from(caPem).toString("base64") },
+          rules: [{ apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"], scope: "Namespaced" }],
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
+          objectSelector: { matchLabels: { "bulkhead.dev/managed": "true" } },
+          failurePolicy: "Fail",
+          sideEffects: "None",
+          admissionReviewVersions: ["v1"],
+          timeoutSeconds: 10,
+          reinvocationPolicy: "IfNeeded",
+        },
+      ],
+    },
+  });
+  return {
+    ...state,
+    rolloutCache,
+    async stop() {
+      await admissionApi().deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+      await Promise.all(caches.map((c) => c.stop().catch(() => undefined)));
+      server.close();
+    },
+  };
+}
+
+async function applyRolloutCrd(): Promise<void> {
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], { input: JSON.stringify(applicableCrd()), check: true });
+  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/statefulsetrollouts.bulkhead.dev"], { check: true });
+  // Just after a CRD is established its watch can still answer 429 "storage is (re)initializing",
+  // and a @kubernetes/client-node informer stops for good on such an error (reported to the
+  // lead: adapters/kube/cache.ts does not restart it). Start the caches only once a watch works.
+  await waitFor(
+    async () => (await kubectl(["get", "--raw", `/apis/${API_VERSION}/${PLURAL}?watch=1&timeoutSeconds=1`], { timeoutMs: 10_000 })).code === 0,
+    { timeoutMs: 30_000, intervalMs: 500, what: "a working watch on StatefulsetRollouts" },
+  );
+}
+
 describe("revision pinning (/mutate/pod) on a real control plane", function () {
   this.timeout(240_000);
   let ns: string;
-  let server: Server | undefined;
-  let caches: Array<ReadCache<unknown>> = [];
-  let rolloutCache: ReadCache<{ metadata?: { name?: string; namespace?: string } }>;
-  const alerts: PinningAlert[] = [];
-  const cacheErrors: string[] = [];
-  const requestedEvents: Array<{ kind: string; name: string; type: string; reason: string; note: string }> = [];
-  const eventErrors: string[] = [];
-  const admitted: Array<{ pod: string; revision?: string; patched: boolean }> = [];
+  let webhook: PinningWebhook;
+  let rolloutCache: ReadCache<k8s.KubernetesObject>;
   let revisions: { old: string; new: string };
 
   before(async function () {
     this.timeout(180_000);
     ns = await newNamespace("pinning", { optIn: true });
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], { input: JSON.stringify(applicableCrd()), check: true });
-    await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/statefulsetrollouts.bulkhead.dev"], { check: true });
+    await applyRolloutCrd();
 
     // Storage: one pre-bound hostPath PV per ordinal, so the pods carry real claim volumes.
     const pvs = Array.from({ length: REPLICAS }, (_, i) => ({
@@ -147,73 +251,8 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
       }),
     );
 
-    // The webhook: the real handler on real informer caches.
-    const kc = kubeConfig();
-    const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
-    const onError = (which: string) => (err: unknown) => {
-      cacheErrors.push(`${which}: ${String((err as Error).message ?? err)}`);
-      logger.error({ err }, `${which} cache`);
-    };
-    const stsCache = managedStatefulSetsCache(kc, onError("statefulsets"));
-    rolloutCache = rolloutsCache(kc, onError("rollouts"));
-    const revisionCache = controllerRevisionsCache(kc, onError("controllerrevisions"));
-    caches = [stsCache, rolloutCache, revisionCache] as Array<ReadCache<unknown>>;
-    await Promise.all(caches.map((c) => c.synced));
-    const recorder = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead.dev/webhook", "pinning-e2e", (err) => {
-      eventErrors.push(String((err as Error).message ?? err).split("\n")[0] ?? "");
-      logger.error({ err }, "event write failed");
-    });
-    const handler = createPodPinningHandler({
-      caches: { statefulSets: stsCache, rollouts: rolloutCache, controllerRevisions: revisionCache },
-      events: {
-        // The real recorder, with the requests kept for the Events scenario below.
-        record: (ref, type, reason, note) => {
-          requestedEvents.push({ kind: ref.kind, name: ref.name, type, reason, note });
-          return recorder.record(ref, type, reason, note);
-        },
-      },
-      logger,
-      alerts: { alert: (a) => void alerts.push(a) },
-      metrics: podPinningMetrics(new Registry()),
-    });
-    const { certPem, keyPem, caPem } = issueServingCert();
-    server = createServer({ cert: certPem, key: keyPem }, (req, res) => {
-      let body = "";
-      req.setEncoding("utf8").on("data", (d: string) => (body += d));
-      req.on("end", () => {
-        void (async () => {
-          const request = (JSON.parse(body) as AdmissionReview<AdmissionRequest>).request as AdmissionRequest;
-          const response = await handler(request);
-          const pod = request.object as { metadata?: { name?: string; labels?: Record<string, string> } };
-          admitted.push({ pod: pod.metadata?.name ?? "?", revision: pod.metadata?.labels?.["controller-revision-hash"], patched: Boolean(response.patch) });
-          res.setHeader("Content-Type", "application/json");
-          res.end(JSON.stringify(review(response)));
-        })();
-      });
-    });
-    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
-    const port = (server.address() as AddressInfo).port;
-    await admissionApi().createMutatingWebhookConfiguration({
-      body: {
-        apiVersion: "admissionregistration.k8s.io/v1",
-        kind: "MutatingWebhookConfiguration",
-        metadata: { name: WEBHOOK },
-        webhooks: [
-          {
-            name: WEBHOOK,
-            clientConfig: { url: `https://127.0.0.1:${port}/mutate/pod`, caBundle: Buffer.from(caPem).toString("base64") },
-            rules: [{ apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"], scope: "Namespaced" }],
-            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
-            objectSelector: { matchLabels: { "bulkhead.dev/managed": "true" } },
-            failurePolicy: "Fail",
-            sideEffects: "None",
-            admissionReviewVersions: ["v1"],
-            timeoutSeconds: 10,
-            reinvocationPolicy: "IfNeeded",
-          },
-        ],
-      },
-    });
+    webhook = await startPinningWebhook(ns);
+    rolloutCache = webhook.rolloutCache;
 
     // The rollout and its StatefulSet at v1, owned by the rollout like the reconciler makes it.
     const created = (await customObjectsApi().createNamespacedCustomObject({
@@ -271,9 +310,9 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
 
   after(async function () {
     this.timeout(60_000);
-    await admissionApi().deleteMutatingWebhookConfiguration({ name: WEBHOOK }).catch(() => undefined);
-    await Promise.all(caches.map((c) => c.stop().catch(() => undefined)));
-    server?.close();
+    await webhook?.stop();
+    // The rollout this block drove by hand must not be picked up by the reconciler of the next block.
+    await kubectl(["delete", PLURAL + "." + GROUP, STS, "--ignore-not-found", "--wait=false"], { namespace: ns });
     await kubectl(["delete", "pv", "-l", "bulkhead.dev/e2e=true", "--wait=false", "--ignore-not-found"]);
     await kubectl(["delete", "storageclass", STORAGE_CLASS, "--wait=false", "--ignore-not-found"]);
   });
@@ -305,7 +344,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     }
     const want = (await readRollout()).metadata.resourceVersion;
     await waitFor(() => (rolloutCache.get(ns, STS) as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion === want, {
-      what: `the webhook's rollout cache to catch up (cache errors: ${JSON.stringify(cacheErrors)})`,
+      what: `the webhook's rollout cache to catch up (cache errors: ${JSON.stringify(webhook.cacheErrors)})`,
     });
   }
 
@@ -370,7 +409,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
 
   it("holds the 50% split: 4 pods new, 4 pods old", async () => {
     expect(await settled("at 50%")).to.equal(4);
-    expect(admitted.filter((a) => a.patched)).to.have.length(0);
+    expect(webhook.admitted.filter((a) => a.patched)).to.have.length(0);
   });
 
   it("(a) kubectl drain of a node holding old pods completes, and the pods come back on the old revision", async () => {
@@ -383,7 +422,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
       expect(onNew).to.equal(4);
       const after = await uids();
       for (const v of victims) expect(after.get(v), `${v} was recreated`).to.not.equal(before.get(v));
-      expect(admitted.filter((a) => victims.includes(a.pod) && a.patched).length).to.be.at.least(victims.length);
+      expect(webhook.admitted.filter((a) => victims.includes(a.pod) && a.patched).length).to.be.at.least(victims.length);
     } finally {
       await kubectl(["uncordon", node]);
     }
@@ -441,22 +480,16 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   it("records each pinning as an Event on the rollout, and raised no alert", async () => {
     // What the handler asked the Event recorder for. (Whether the apiserver stores them is the
     // recorder's job, adapters/kube/events.ts; its write errors are counted here for the report.)
-    const pinned = requestedEvents.filter((e) => e.reason === "PodPinned");
-    const patchedCreates = admitted.filter((a) => a.patched).length;
+    const pinned = webhook.requestedEvents.filter((e) => e.reason === "PodPinned");
+    const patchedCreates = webhook.admitted.filter((a) => a.patched).length;
     expect(pinned).to.have.length(patchedCreates);
     expect(patchedCreates).to.be.at.least(4);
     for (const e of pinned) {
       expect(e).to.include({ kind: KIND, name: STS, type: "Normal" });
       expect(e.note).to.match(new RegExp(`recreated on the old revision ${revisions.old} instead of ${revisions.new}`));
     }
-    expect(alerts).to.deep.equal([]);
-    if (eventErrors.length > 0) process.stderr.write(`[pinning e2e] ${eventErrors.length} Event writes failed, first: ${eventErrors[0]}\n`);
-  });
-
-  it("resumed to 100% (the reconciler's waves): every pod is new", async () => {
-    await writeRollout({ spec: { percent: 100, pauseRequested: false }, status: { phase: "Progressing", paused: false, updatedOrdinals: [7, 6, 5, 4, 3, 2, 1, 0] } });
-    await deletePods([0, 1, 2, 3]);
-    expect(await settled("at 100%")).to.equal(REPLICAS);
+    expect(webhook.alerts).to.deep.equal([]);
+    if (webhook.eventErrors.length > 0) process.stderr.write(`[pinning e2e] ${webhook.eventErrors.length} Event writes failed, first: ${webhook.eventErrors[0]}\n`);
   });
 
   it("lowered to 25%: the moved pods above the target are evicted, come back pinned, and 2 stay new", async () => {
@@ -464,7 +497,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     await writeRollout({ spec: { percent: 25 } });
     const rollout = await readRollout();
     const back = ordinalsToMoveBack(rollout);
-    expect(back).to.deep.equal([5, 4, 3, 2, 1, 0]);
+    expect(back).to.deep.equal([5, 4]);
     const core = coreApi();
     for (const o of back) {
       await core.createNamespacedPodEviction({
@@ -477,5 +510,158 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     // The reconciler then records the smaller list; nothing moves.
     await writeRollout({ status: { updatedOrdinals: keptUpdatedOrdinals(rollout) } });
     expect(await settled("after the status write at 25%")).to.equal(2);
+  });
+
+  it("resumed to 100% (the reconciler's waves): every pod is new", async () => {
+    await writeRollout({ spec: { percent: 100, pauseRequested: false }, status: { phase: "Progressing", paused: false, updatedOrdinals: [7, 6, 5, 4, 3, 2, 1, 0] } });
+    await deletePods([0, 1, 2, 3, 4, 5]);
+    expect(await settled("at 100%")).to.equal(REPLICAS);
+  });
+});
+
+// The same guarantees with the real reconciler (reconciler/main.ts as a child process) driving
+// the waves: it records the moved ordinals before it evicts, the webhook pins everything else.
+describe("revision pinning with the real reconciler", function () {
+  this.timeout(240_000);
+  const ROLLOUT = "db";
+  let ns: string;
+  let webhook: PinningWebhook;
+  let reconciler: ChildProcess | undefined;
+  let reconcilerLog = "";
+
+  function rolloutManifest(version: string, percent: number) {
+    return {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: ROLLOUT, namespace: ns },
+      spec: {
+        percent,
+        leakProtection: "pin",
+        minPodEvictionIntervalSeconds: 0,
+        statefulset: {
+          metadata: { name: ROLLOUT },
+          spec: {
+            replicas: REPLICAS,
+            serviceName: ROLLOUT,
+            podManagementPolicy: "Parallel",
+            selector: { matchLabels: { app: ROLLOUT } },
+            template: {
+              metadata: { labels: { app: ROLLOUT } },
+              spec: {
+                terminationGracePeriodSeconds: 1,
+                containers: [{ name: "app", image: image(version), env: [{ name: "VERSION", value: version }] }],
+              },
+            },
+          },
+        },
+      },
+    };
+  }
+
+  async function rollout(): Promise<StatefulsetRollout> {
+    const raw = await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: ROLLOUT });
+    const parsed = parseRollout(raw);
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.value;
+  }
+
+  async function pods(): Promise<V1Pod[]> {
+    return (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${ROLLOUT}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  }
+
+  /**
+   * Waits until the reconciler reports the target reached for `percent` (RolloutDone) and every
+   * pod is Ready on the revision api/revisions.ts says for its ordinal; returns the new-pod count.
+   */
+  async function reached(percent: number, what: string, updateVersion = "v2"): Promise<number> {
+    const done = await waitFor(
+      async () => {
+        const r = await rollout();
+        if (r.status?.phase !== "RolloutDone" || r.spec.percent !== percent || r.status.observedGeneration !== r.metadata.generation) return undefined;
+        const now = await pods();
+        const ok =
+          now.length === REPLICAS &&
+          now.every((p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === desiredRevisionName(r, podOrdinalOf(p)));
+        return ok ? { r, now } : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: `${what}: RolloutDone at ${percent}% with every pod on its ordinal's revision (reconciler log tail: ${reconcilerLog.slice(-600)})` },
+    );
+    const update = done.r.status?.updateRevision;
+    for (const p of done.now) {
+      const version = p.metadata?.labels?.["controller-revision-hash"] === update ? updateVersion : "v1";
+      expect(p.spec?.containers[0]?.image, p.metadata?.name).to.equal(image(version));
+    }
+    return done.now.filter((p) => p.metadata?.labels?.["controller-revision-hash"] === update).length;
+  }
+
+  function podOrdinalOf(p: V1Pod): number {
+    return Number((p.metadata?.name ?? "").slice(ROLLOUT.length + 1));
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    ns = await newNamespace("pinning-rc", { optIn: true });
+    await applyRolloutCrd();
+    webhook = await startPinningWebhook(ns);
+    const leaseNs = await newNamespace("pinning-lease");
+    reconciler = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "reconciler/main.ts")], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfigPath(),
+        BULKHEAD_NAMESPACE: leaseNs,
+        BULKHEAD_DISABLE_LEADER_ELECTION: "true",
+        BULKHEAD_METRICS_PORT: "0",
+        BULKHEAD_METRICS_HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const keep = (d: string) => (reconcilerLog = (reconcilerLog + d).slice(-20_000));
+    reconciler.stdout?.setEncoding("utf8").on("data", keep);
+    reconciler.stderr?.setEncoding("utf8").on("data", keep);
+    await applyManifest(JSON.stringify(rolloutManifest("v1", 100)), ns);
+    expect(await reached(100, "v1 rolled out", "v1")).to.equal(REPLICAS);
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    reconciler?.kill("SIGTERM");
+    await webhook?.stop();
+  });
+
+  it("the reconciler stops at 50%: 4 pods new", async () => {
+    await applyManifest(JSON.stringify(rolloutManifest("v2", 50)), ns);
+    expect(await reached(50, "v2 at 50%")).to.equal(4);
+  });
+
+  it("deleting every old pod leaves the split at 4 new pods", async () => {
+    const r = await rollout();
+    const old = (await pods()).filter((p) => p.metadata?.labels?.["controller-revision-hash"] === r.status?.currentRevision).map((p) => p.metadata?.name ?? "");
+    expect(old).to.have.length(4);
+    const before = new Map((await pods()).map((p) => [p.metadata?.name, p.metadata?.uid]));
+    await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], { namespace: ns, check: true, timeoutMs: 90_000 });
+    await waitFor(
+      async () => {
+        const now = await pods();
+        return old.every((n) => now.some((p) => p.metadata?.name === n && p.metadata.uid !== before.get(n) && isReady(p)));
+      },
+      { timeoutMs: 60_000, what: "the deleted pods recreated" },
+    );
+    expect(await reached(50, "after deleting every old pod")).to.equal(4);
+    expect(webhook.admitted.filter((a) => old.includes(a.pod) && a.patched).length).to.be.at.least(4);
+  });
+
+  it("lowered to 25%: the reconciler moves pods back, they return pinned, 2 stay new", async () => {
+    const pinnedBefore = webhook.admitted.filter((a) => a.patched).length;
+    await kubectl(["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 25 } })], { namespace: ns, check: true });
+    expect(await reached(25, "lowered to 25%")).to.equal(2);
+    expect((await rollout()).status?.updatedOrdinals).to.have.length(2);
+    expect(webhook.admitted.filter((a) => a.patched).length - pinnedBefore, "pods the webhook pinned on the way back").to.equal(2);
+  });
+
+  it("resumed to 100%: every pod is new", async () => {
+    await kubectl(["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 100 } })], { namespace: ns, check: true });
+    expect(await reached(100, "resumed to 100%")).to.equal(REPLICAS);
   });
 });
