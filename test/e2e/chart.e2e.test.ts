@@ -559,7 +559,8 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
   const baseValues = (): Record<string, string> => ({ "namespaceOptIn.labelKey": OPT_IN_KEY, ...(webhookUrl ? { "webhook.url": webhookUrl } : {}) });
 
   before(async () => {
-    releaseNs = await newNamespace("bulkhead-chart");
+    // Pod Security "restricted" on the release namespace: the chart's pods must meet it to exist at all.
+    releaseNs = await newNamespace("bulkhead-chart", { labels: { "pod-security.kubernetes.io/enforce": "restricted" } });
     otherNs = await newNamespace("chart-workload", { labels: { [OPT_IN_KEY]: "true" } });
   });
 
@@ -597,6 +598,14 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     const mutating = await admissionApi().readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
     expect(mutating.webhooks?.map((w) => w.name)).to.have.members(["statefulset.mutate.bulkhead.dev", "pdb.mutate.bulkhead.dev", "pod.mutate.bulkhead.dev"]);
     installed = true;
+    // The ReplicaSets' pods pass Pod Security "restricted" (KWOK then runs them without an image).
+    await waitFor(
+      async () => {
+        const pods = (await coreApi().listNamespacedPod({ namespace: releaseNs })).items;
+        return ["webhook", "reconciler"].every((c) => pods.filter((p) => p.metadata?.labels?.["app.kubernetes.io/component"] === c).length === 2);
+      },
+      { timeoutMs: 60_000, what: "2 webhook and 2 reconciler pods admitted under Pod Security restricted" },
+    );
   });
 
   it("gives each process a token for its own ServiceAccount", async () => {
