@@ -33,6 +33,9 @@ import {
   rbacApi,
   waitFor,
 } from "./support/cluster.js";
+import { consulOptionsFromEnv } from "../../adapters/consul/config.js";
+import { callbackOptionsFromEnv } from "../../adapters/callbacks/config.js";
+import { loadConfig as parseReconcilerConfig } from "../../reconciler/config.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 
 /** BULKHEAD_E2E_CHART tests another copy of the chart (an unpacked release, say) instead of the clone's. */
@@ -290,6 +293,18 @@ describe("Helm chart: lint and render", function () {
       BULKHEAD_METRICS_PORT: "8080",
       LOG_LEVEL: "info",
     });
+    const reconcilerConfig = parseReconcilerConfig({ ...envOf(r), BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "bh-bulkhead-reconciler-0" });
+    expect(reconcilerConfig).to.deep.include({
+      namespace: "bulkhead-system",
+      leaseName: "bh-bulkhead-reconciler",
+      identity: "bh-bulkhead-reconciler-0",
+      metricsPort: 8080,
+      leaderElection: true,
+      consulEnabled: false,
+      callbackSecretSet: false,
+    });
+    const reconcilerConfigSource = readFileSync(join(REPO_ROOT, "reconciler/config.ts"), "utf8");
+    for (const name of Object.keys(envOf(r))) expect(reconcilerConfigSource, `reconciler/config.ts reads ${name}`).to.include(`${name}:`);
     const pdb = one(objs, "PodDisruptionBudget");
     expect(pdb.spec).to.deep.include({ maxUnavailable: 1 });
   });
@@ -334,6 +349,12 @@ describe("Helm chart: lint and render", function () {
       SLACK_TOKEN: "secret:slack/token",
     });
     expect(r.volumeMounts).to.deep.include({ name: "consul-ca", mountPath: "/etc/bulkhead/consul", readOnly: true });
+    // The reconciler and its Consul and callback adapters accept what the chart sets.
+    const secrets = { CONSUL_HTTP_TOKEN: "consul-token", BULKHEAD_CALLBACK_SECRET: "a-callback-secret-of-32-characters", SLACK_TOKEN: "xoxb-1" };
+    const renv = { ...envOf(r), ...secrets, BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "p" };
+    expect(parseReconcilerConfig(renv)).to.deep.include({ consulEnabled: true, callbackSecretSet: true, slack: { token: "xoxb-1", apiUrl: "http://127.0.0.1:9999/api/" } });
+    expect(consulOptionsFromEnv(renv)).to.deep.include({ token: "consul-token", caCertPath: "/etc/bulkhead/consul/ca.crt" });
+    expect(callbackOptionsFromEnv(renv)).to.deep.include({ secret: secrets.BULKHEAD_CALLBACK_SECRET });
     const cert = one(objs, "Certificate");
     expect(cert.spec).to.deep.include({ secretName: "bh-bulkhead-webhook-cert" });
     expect((cert.spec as { dnsNames: string[] }).dnsNames).to.include("bh-bulkhead-webhook.bulkhead-system.svc");
