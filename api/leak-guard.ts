@@ -395,7 +395,7 @@ export function leakMessage(leak: LeakContext): string {
     `Rollout ${leak.rollout} is ${state} at ${leak.percent}%${deployed} (${leak.newPods} new, ${leak.oldPods} old pods); ` +
     `under OnDelete the replacement would come back on the new revision and move the rollout past its target. ` +
     `Ways out: resume it (kubectl sroll resume ${leak.rollout} ${ns}), roll it back (kubectl sroll rollback ${leak.rollout} ${ns}), ` +
-    `finish it (set spec.percent to 100), or switch spec.leakProtection (flag, pin or off).`
+    `finish it (kubectl sroll promote ${leak.rollout} 100 ${ns}, which sets spec.percent to 100), or switch spec.leakProtection (flag, pin or off).`
   );
 }
 

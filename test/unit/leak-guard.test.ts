@@ -195,6 +195,7 @@ describe("leak guard decision (DESIGN.md §4 table)", () => {
       `kubectl sroll resume web -n ${NS}`,
       `kubectl sroll rollback web -n ${NS}`,
       "spec.percent to 100",
+      `kubectl sroll promote web 100 -n ${NS}`,
       "spec.leakProtection",
     ]) {
       expect(decision.message).to.contain(part);
