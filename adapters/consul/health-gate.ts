@@ -64,6 +64,15 @@ export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDep
     return { services: body, filteredByAcls };
   }
 
+  // What was last logged per rollout, so a condition that lasts is logged once, not every pass.
+  const lastLogged = new Map<string, string>();
+  function logOnce(key: string, what: string, log: () => void): void {
+    if (lastLogged.get(key) === what) return;
+    lastLogged.set(key, what);
+    if (lastLogged.size > 10_000) lastLogged.delete(lastLogged.keys().next().value as string);
+    log();
+  }
+
   async function instancesOf(service: string, dc: string): Promise<ServiceInstance[]> {
     const entries: unknown = await client.health.service({ service, dc });
     if (!Array.isArray(entries)) throw new Error(`unexpected /v1/health/service/${service} response`);
@@ -93,12 +102,16 @@ export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDep
         const byService = new Map(services.map((s, i) => [s, lists[i] ?? []]));
         const passingPods = podsPassingAll(names, byService, pods);
         queries.inc({ outcome: "ok" });
-        if (missingServices.length > 0) logger.warn({ rollout: key, dc: sd.dc, missingServices }, "Consul services not found");
+        if (missingServices.length > 0) {
+          logOnce(key, `missing:${missingServices.join(",")}`, () => logger.warn({ rollout: key, dc: sd.dc, missingServices }, "Consul services not found"));
+        } else {
+          logOnce(key, "ok", () => logger.info({ rollout: key, dc: sd.dc, services }, "Consul health check ok"));
+        }
         return { ok: true, report: { passingPods, services, missingServices } };
       } catch (err) {
         queries.inc({ outcome: "error" });
         const error = `Consul at ${options.baseUrl} (dc ${sd.dc}): ${describeError(err)}`;
-        logger.warn({ rollout: key, err: error }, "Consul health check failed");
+        logOnce(key, `error:${error}`, () => logger.warn({ rollout: key, err: error }, "Consul health check failed"));
         return { ok: false, error };
       }
     },

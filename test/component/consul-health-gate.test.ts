@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { generateCertificatePair } from "../../certs/generate.js";
 import { consulHealthGate } from "../../adapters/consul/health-gate.js";
 import type { HealthGate, PodIdentity } from "../../api/integrations.js";
@@ -88,6 +90,25 @@ describe("Consul health gate (real agent)", function () {
       ok: true,
       report: { passingPods: [], services: ["web"], missingServices: ["no-such-service"] },
     });
+  });
+
+  it("logs a lasting condition once, not on every pass", async () => {
+    const lines: Array<{ msg: string }> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(JSON.parse(chunk.toString()) as { msg: string });
+        done();
+      },
+    });
+    const logged = consulHealthGate({ baseUrl: agent.baseUrl, timeoutMs: 2000 }, { logger: pino({ level: "info" }, sink) });
+    try {
+      for (let i = 0; i < 3; i++) await logged.check(rollout(["web", "no-such-service"]), pods);
+      for (let i = 0; i < 2; i++) await logged.check(rollout(["web"]), pods);
+      await logged.check(rollout(["web", "no-such-service"]), pods);
+      expect(lines.map((l) => l.msg)).to.deep.equal(["Consul services not found", "Consul health check ok", "Consul services not found"]);
+    } finally {
+      logged.close();
+    }
   });
 
   it("returns an error naming the datacenter when it is unknown", async () => {
