@@ -39,15 +39,17 @@ const show = (value: unknown): string => (value === undefined ? "(unset)" : JSON
 export function pausePlan(rollout: StatefulsetRollout): ActionResult {
   if (rollout.spec.pauseRequested) return refuse(`${describe(rollout)} is already paused (spec.pauseRequested is true); resume it with: kubectl sroll resume ${rollout.metadata.name}`);
   const phase = phaseOf(rollout);
-  if (phase === "RolloutDone") return refuse(`${describe(rollout)} is RolloutDone at ${rollout.spec.percent}%: there is nothing to pause`);
+  const percent = rollout.spec.percent;
+  if (phase === "RolloutDone" && percent >= 100) return refuse(`${describe(rollout)} is RolloutDone at 100%: there is nothing to pause`);
   if (phase === "RolloutFailed") return refuse(`${describe(rollout)} has failed, so nothing is rolling: retry it (kubectl sroll retry) or roll it back (kubectl sroll rollback)`);
+  // Done at a phase below 100%: pausing holds the split, so a promote waits for resume.
+  const note =
+    phase === "RolloutDone"
+      ? `the rollout stays at ${percent}%: a promote waits until it is resumed; leak protection keeps the split`
+      : "the rollout stops after the current wave; leak protection keeps the split while it is paused";
   return {
     ok: true,
-    plan: {
-      patch: specPatch(rollout, { pauseRequested: true }),
-      changes: ["spec.pauseRequested: false → true"],
-      notes: ["the rollout stops after the current wave; leak protection keeps the split while it is paused"],
-    },
+    plan: { patch: specPatch(rollout, { pauseRequested: true }), changes: ["spec.pauseRequested: false → true"], notes: [note] },
   };
 }
 

@@ -118,7 +118,9 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
         (status.readyReplicasServiceDiscovery !== undefined ? ` · ${status.readyReplicasServiceDiscovery} passing in Consul` : ""),
     ],
   );
-  if (status.currentRevision || status.updateRevision) {
+  if (status.currentRevision && status.currentRevision === status.updateRevision) {
+    lines.push(["Revision", `${status.updateRevision} (every pod)`]);
+  } else if (status.currentRevision || status.updateRevision) {
     lines.push(["Revisions", `${status.currentRevision ?? "?"} (current) → ${status.updateRevision ?? "?"} (update)`]);
   }
   lines.push(["Images", templateImages(rollout.spec.statefulset.spec.template)]);
@@ -134,8 +136,9 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
     lines.push(["Consul", `${rollout.spec.serviceDiscovery.serviceNames.join(", ")} in ${rollout.spec.serviceDiscovery.dc}${found.length ? ` (found: ${found.join(", ")})` : ""}`]);
   }
   if (status.revisionMissing) lines.push(["Warning", style.yellow(status.revisionMissing)]);
-  for (const c of status.conditions ?? []) {
-    lines.push([`Condition`, `${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ""}${c.message ? `: ${c.message}` : ""}`]);
+  // The reason already says what the conditions say; list them compactly for scripts' authors.
+  if (status.conditions && status.conditions.length > 0) {
+    lines.push(["Conditions", status.conditions.map((c) => `${c.type}=${c.status}`).join(", ")]);
   }
   // A fixed label column, so the layout does not shift as optional lines come and go.
   const width = 14;

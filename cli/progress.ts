@@ -14,7 +14,7 @@ export function lineProgress(stream: Output, now: () => Date): ProgressView {
   let last = "";
   return {
     update(s) {
-      const line = `${s.updated}/${s.target} updated (${s.percent}% of ${s.total}) · ${s.ready}/${s.total} ready · ${detail(s)}`;
+      const line = `updated ${s.updated}/${s.total} (target ${s.target} at ${s.percent}%) · ready ${s.ready}/${s.total} · ${detail(s)}`;
       if (line === last) return;
       last = line;
       stream.write(`${now().toISOString().slice(11, 19)} ${line}\n`);

@@ -3,7 +3,7 @@
 import { stringify } from "yaml";
 import { parseRollout } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
-import type { CliDeps, Cluster } from "./deps.js";
+import type { CliDeps, Cluster, PodSummary } from "./deps.js";
 import { apiError, CliError, rolloutRef } from "./errors.js";
 import { makeStyle } from "./style.js";
 import type { Style } from "./style.js";
@@ -63,6 +63,18 @@ export class Session {
     const namespace = this.namespace();
     const raw = await this.call(rolloutRef(namespace, name), (c) => c.rollouts.get(namespace, name));
     return toLoaded(raw, rolloutRef(namespace, name));
+  }
+
+  /** The pods of the rollout's StatefulSet; undefined when they cannot be listed (RBAC). */
+  async podsOf(rollout: StatefulsetRollout): Promise<PodSummary[] | undefined> {
+    const selector = rollout.spec.statefulset.spec.selector.matchLabels;
+    if (!selector || Object.keys(selector).length === 0) return undefined;
+    try {
+      return await this.cluster().rollouts.listPods(rollout.metadata.namespace ?? this.namespace(), selector);
+    } catch {
+      // Listing pods needs more RBAC than reading the rollout; the status keeps a pod list too.
+      return undefined;
+    }
   }
 
   out(text: string): void {

@@ -47,7 +47,7 @@ export async function watchRollout(session: Session, name: string, options: Watc
         view.update(snapshotOf(last));
         if (hasEnded(last)) {
           view.stop();
-          session.out(describeRollout(last, undefined, deps.now(), session.style));
+          session.out(describeRollout(last, await session.podsOf(last), deps.now(), session.style));
           if (last.status?.phase === "RolloutFailed") {
             session.err(`rollout ${name} failed: ${last.status.reason ?? "no reason recorded"}\n`);
             return EXIT_FAILED;

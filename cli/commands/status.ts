@@ -2,7 +2,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { describeRollout } from "../describe.js";
-import type { PodSummary } from "../deps.js";
 import { EXIT_FAILED, EXIT_OK, usageError } from "../errors.js";
 import { formatObject } from "../session.js";
 import type { ObjectFormat, Session } from "../session.js";
@@ -30,18 +29,7 @@ export async function showStatus(session: Session, name: string, options: Status
   if (options.output) {
     session.out(formatObject(raw, options.output));
   } else {
-    const namespace = session.namespace();
-    const selector = rollout.spec.statefulset.spec.selector.matchLabels;
-    let pods: PodSummary[] | undefined;
-    if (selector && Object.keys(selector).length > 0) {
-      try {
-        pods = await session.cluster().rollouts.listPods(namespace, selector);
-      } catch {
-        // Listing pods needs more RBAC than reading the rollout; the status keeps a pod list too.
-        pods = undefined;
-      }
-    }
-    session.out(describeRollout(rollout, pods, session.deps.now(), session.style));
+    session.out(describeRollout(rollout, await session.podsOf(rollout), session.deps.now(), session.style));
   }
   return rollout.status?.phase === "RolloutFailed" ? EXIT_FAILED : EXIT_OK;
 }

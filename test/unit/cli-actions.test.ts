@@ -49,12 +49,17 @@ describe("cli actions: pause and resume", () => {
   it("pauses a progressing rollout", () => {
     expect(expectPatch(pausePlan(rollout({}, progressing)), { pauseRequested: true })).to.deep.equal(["spec.pauseRequested: false → true"]);
   });
+  it("pauses a rollout done at a phase below 100%, so that a promote waits", () => {
+    const result = pausePlan(rollout({ phases: [1, 50, 100], percent: 50 }, done));
+    expectPatch(result, { pauseRequested: true });
+    expect(result.ok && result.plan.notes).to.deep.equal(["the rollout stays at 50%: a promote waits until it is resumed; leak protection keeps the split"]);
+  });
   it("pauses a rollout that has no status yet", () => {
     expectPatch(pausePlan(rollout()), { pauseRequested: true });
   });
   const pauseRefusals: Array<[string, StatefulsetRollout, RegExp]> = [
     ["already paused", rollout({ pauseRequested: true }, progressing), /already paused .*kubectl sroll resume web/],
-    ["done", rollout({}, done), /RolloutDone at 50%: there is nothing to pause/],
+    ["done at 100%", rollout({ percent: 100 }, done), /RolloutDone at 100%: there is nothing to pause/],
     ["failed", rollout({}, failed), /has failed, so nothing is rolling: retry it .* or roll it back/],
   ];
   for (const [name, r, pattern] of pauseRefusals) it(`refuses to pause: ${name}`, () => expectRefusal(pausePlan(r), pattern));
