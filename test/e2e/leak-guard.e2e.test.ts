@@ -482,7 +482,8 @@ subjects:
     }
     const output = r.stdout + r.stderr;
     expect(r.code, output).to.equal(0);
-    expect(output).to.contain("Bulkhead leak protection (flag)").and.to.contain("allowed but flagged");
+    // kubectl prints the admission warning whole: the same text as the refusal, ways out included.
+    expect(output).to.contain("Bulkhead leak protection (flag)").and.to.contain("allowed but flagged").and.to.contain("kubectl sroll rollback web");
     await waitFor(async () => {
       await alerter.idle();
       return slack.messages.length >= messagesBefore + oldOnNode.length;
