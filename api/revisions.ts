@@ -35,6 +35,11 @@ export type RevisionReason =
   | "no-split"
   /** The rollout finished at 100%: every ordinal, including new ones from a scale-up, is new. */
   | "rollout-done"
+  /**
+   * A rollback to 100% (status.rollback): the revision being left is the bad one, so a lost pod
+   * may come back on the good revision at once; the reconciler counts it as moved.
+   */
+  | "rollback"
   /** The old ControllerRevision is gone (status.revisionMissing): pinning cannot rebuild the old pod. */
   | "current-revision-missing"
   /** The reconciler moved this ordinal in a wave, and the target still wants it there. */
@@ -110,9 +115,9 @@ export function decideRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: n
   if (status.revisionMissing !== undefined && status.revisionMissing === status.currentRevision) {
     return { revision: "update", reason: "current-revision-missing" };
   }
-  if (status.phase === "RolloutDone" && (rollout.spec?.percent ?? 100) >= 100) {
-    return { revision: "update", reason: "rollout-done" };
-  }
+  const fullTarget = (rollout.spec?.percent ?? 100) >= 100;
+  if (status.phase === "RolloutDone" && fullTarget) return { revision: "update", reason: "rollout-done" };
+  if (status.rollback === true && fullTarget) return { revision: "update", reason: "rollback" };
   if (!(status.updatedOrdinals ?? []).includes(ordinal)) return { revision: "current", reason: "not-moved" };
   return keptUpdatedOrdinals(rollout).includes(ordinal)
     ? { revision: "update", reason: "moved" }

@@ -9,6 +9,7 @@ import {
   targetUpdatedCount,
 } from "../../api/revisions.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
+import { keptOrdinals } from "../../api/waves.js";
 
 describe("targetUpdatedCount", () => {
   const cases: Array<[replicas: number, percent: number, expected: number]> = [
@@ -79,6 +80,8 @@ describe("decideRevisionForOrdinal", () => {
     ["rollout failed: moved ordinal stays new", {}, { ...half, phase: "RolloutFailed" }, 2, "update", "moved"],
     ["rollout failed: others stay pinned", {}, { ...half, phase: "RolloutFailed" }, 6, "current", "not-moved"],
     ["paused: others stay pinned", { pauseRequested: true }, { ...half, paused: true }, 6, "current", "not-moved"],
+    ["rollback to 100%: a lost pod may come back on the good revision", { percent: 100 }, { ...half, rollback: true }, 1, "update", "rollback"],
+    ["rollback held below 100% keeps the split", { percent: 50 }, { ...half, rollback: true }, 5, "current", "not-moved"],
     ["old revision missing: nothing to pin to", {}, { ...half, revisionMissing: "web-old" }, 6, "update", "current-revision-missing"],
     ["stale revisionMissing of another revision", {}, { ...half, revisionMissing: "web-older" }, 6, "current", "not-moved"],
     ["scaled down: removed ordinals do not count against the target", { statefulset: { spec: { replicas: 4, selector: {}, template: {} } } }, { ...split, updatedOrdinals: [7, 6, 5, 4, 3, 2] }, 2, "update", "moved"],
@@ -98,6 +101,19 @@ describe("decideRevisionForOrdinal", () => {
     expect(ordinalsToMoveBack(rollout({ percent: 50 }, half))).to.deep.equal([]);
     expect(ordinalsToMoveBack(rollout({ percent: 0 }, { ...split, updatedOrdinals: [6, 1] }))).to.deep.equal([6, 1]);
     expect(keptUpdatedOrdinals(rollout({ percent: 25 }, { ...split, updatedOrdinals: [6, 1, 4] }))).to.deep.equal([6, 1]);
+  });
+
+  it("the webhook's kept ordinals are the reconciler's (api/waves.ts keptOrdinals) for any list, size and percent", () => {
+    const lists = [[], [7, 6, 5, 4], [0, 1, 2, 3], [9, 3, 3, 1, 12, 0], [5], [2, 7, 4, 6, 1, 0, 3, 5]];
+    for (const replicas of [1, 4, 8, 10]) {
+      for (const percent of [0, 1, 13, 25, 50, 99, 100]) {
+        for (const updatedOrdinals of lists) {
+          const r = rollout({ percent, statefulset: { spec: { replicas, selector: {}, template: {} } } }, { ...split, updatedOrdinals });
+          const label = `${percent}% of ${replicas}, moved ${JSON.stringify(updatedOrdinals)}`;
+          expect(keptUpdatedOrdinals(r), label).to.deep.equal(keptOrdinals(updatedOrdinals, replicas, targetUpdatedCount(replicas, percent)));
+        }
+      }
+    }
   });
 
   it("the webhook and the reconciler agree: exactly the target count of ordinals runs the update revision", () => {
