@@ -1,6 +1,6 @@
 // Records Kubernetes Events (events.k8s.io/v1) on objects. Best effort: a failed Event write is
 // reported to the caller's logger, never thrown, so it cannot fail an admission or a reconcile.
-import type * as k8s from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
 
 export interface ObjectRef {
   apiVersion: string;
@@ -29,8 +29,10 @@ export function kubeEventRecorder(
         await events.createNamespacedEvent({
           namespace: regarding.namespace,
           body: {
-            metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
-            eventTime: now as unknown as k8s.V1MicroTime,
+            // generateName must end in a DNS-label character; "." is refused with 422.
+            metadata: { generateName: `${regarding.name}-`, namespace: regarding.namespace },
+            // The apiserver wants microsecond precision; V1MicroTime serialises with 6 digits.
+            eventTime: new k8s.V1MicroTime(now),
             type,
             reason,
             action,
