@@ -6,21 +6,24 @@
 //
 // Staying inside Slack's limits: a message is only sent when its rendered content changed; one
 // rollout's messages are refreshed at most every `minRefreshIntervalMs` (default 15 s) and with at
-// most `maxCallsPerRefresh` calls (default 6) — pages left over go out at the next refresh — so a
-// rollout costs at most 4 × 6 = 24 calls a minute however fast its waves go. A phase change is
-// sent at once, and the first refresh in a terminal phase sends everything still pending. A
-// publish that is throttled is not lost: a trailing refresh runs when the interval is over, with
-// the latest rollout it was given (it edits messages but posts no new page, whose ts the
-// reconciler could not store; new pages go out with the next publish).
+// most `maxCallsPerRefresh` calls (default 6), so a rollout costs at most 4 × 6 = 24 calls a
+// minute however fast its waves go. A phase change is sent at once, and the first refresh in a
+// terminal phase sends everything still pending.
+// Nothing is lost to the throttle: what a publish could not send (throttled, over the call cap,
+// or over the `maxPublishMs` time budget that keeps a reconcile pass short) is sent by a trailing
+// refresh when the interval is over, with the latest rollout given. The ts of a page posted by a
+// trailing refresh is remembered and returned by the next publish (a restart in between would
+// post that page again).
 // 429 + Retry-After is honoured by the client (bounded). After a failed call, that channel is
 // left alone for `failureBackoffMs` (doubling up to 5 minutes), so an outage costs one slow call
-// per channel per back-off, never a stalled rollout. publish() never throws.
+// per channel per back-off, never a stalled rollout. publish() never throws; on a failed update
+// it returns the ref it was given (the message exists; posting a new one would duplicate it).
 import { createHash } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { RolloutNotifier, SlackMessageRef } from "../../api/integrations.js";
 import { isTerminal, type StatefulsetRollout } from "../../api/rollout.js";
-import { notifyAction, podPages, replicasOf, rolloutSummary, type PodPage, type SlackText } from "../../api/slack-rollout-blocks.js";
+import { notifyAction, podPages, replicasOf, rolloutSummary, type SlackText } from "../../api/slack-rollout-blocks.js";
 import type { SlackClient } from "./client.js";
 
 export interface RolloutNotifierOptions {
@@ -30,8 +33,10 @@ export interface RolloutNotifierOptions {
   now?: () => number;
   minRefreshIntervalMs?: number;
   maxCallsPerRefresh?: number;
+  /** No new call is started once a publish has taken this long (default 10 s). */
+  maxPublishMs?: number;
   failureBackoffMs?: number;
-  /** Run a trailing refresh after a throttled publish (default true). */
+  /** Run a trailing refresh for what a publish left unsent (default true). */
   trailingRefresh?: boolean;
   /** Rollout messages whose last rendered content is remembered (least recently used dropped). */
   maxTrackedMessages?: number;
@@ -72,9 +77,18 @@ interface MessageState {
   lastPhase: string | undefined;
   summaryHash: string | undefined;
   pageHashes: Array<string | undefined>;
-  /** Work on one message's Slack messages runs one at a time. */
+  /** Page ts known here, including pages posted by a trailing refresh. */
+  pageTs: string[];
+  /** Work on one rollout's Slack messages runs one at a time. */
   chain: Promise<unknown>;
   trailing?: { timer: NodeJS.Timeout; rollout: StatefulsetRollout; ref: SlackMessageRef };
+}
+
+interface SendOutcome {
+  ref: SlackMessageRef;
+  result: PublishResult;
+  /** Something is left to send (call cap or time budget reached). */
+  incomplete: boolean;
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -89,6 +103,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
   const log = (options.logger ?? pino({ enabled: false })).child({ component: "slack-rollout" });
   const minInterval = options.minRefreshIntervalMs ?? 15_000;
   const maxCalls = Math.max(1, options.maxCallsPerRefresh ?? 6);
+  const maxPublishMs = options.maxPublishMs ?? 10_000;
   const baseBackoff = options.failureBackoffMs ?? 30_000;
   const trailingEnabled = options.trailingRefresh ?? true;
   const maxTracked = options.maxTrackedMessages ?? 1_000;
@@ -96,11 +111,11 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
   const states = new Map<string, MessageState>();
   const backoff = new Map<string, { until: number; ms: number }>();
 
-  function stateFor(ref: SlackMessageRef): MessageState {
+  function stateFor(ref: { channel: string; ts: string }): MessageState {
     const key = `${ref.channel}/${ref.ts}`;
     let state = states.get(key);
     if (state) states.delete(key);
-    else state = { lastRefreshAt: Number.NEGATIVE_INFINITY, lastPhase: undefined, summaryHash: undefined, pageHashes: [], chain: Promise.resolve() };
+    else state = { lastRefreshAt: Number.NEGATIVE_INFINITY, lastPhase: undefined, summaryHash: undefined, pageHashes: [], pageTs: [], chain: Promise.resolve() };
     states.set(key, state);
     if (states.size > maxTracked) {
       const [oldestKey, oldest] = states.entries().next().value as [string, MessageState];
@@ -125,85 +140,88 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
     backoff.set(channel, { until: now() + ms, ms });
   }
 
+  /** The page ts list: the stored ref's, completed by what this process posted since. */
+  function knownPageTs(ref: SlackMessageRef, state: MessageState): string[] {
+    const stored = ref.pageTs ?? [];
+    const length = Math.max(stored.length, state.pageTs.length);
+    return Array.from({ length }, (_, i) => stored[i] || state.pageTs[i] || "");
+  }
+
+  function withPages(ref: { channel: string; ts: string }, pageTs: string[]): SlackMessageRef {
+    const trimmed = [...pageTs];
+    while (trimmed.length > 0 && trimmed[trimmed.length - 1] === "") trimmed.pop();
+    return trimmed.some((t) => t !== "") ? { channel: ref.channel, ts: ref.ts, pageTs: trimmed } : { channel: ref.channel, ts: ref.ts };
+  }
+
   /**
-   * Posts (when allowed) or updates pages within `budget` calls; stops at the first failure.
-   * Returns the page ts list and the number of calls made.
+   * Brings the summary (unless `summaryDone`) and the pages up to date within `maxCallsNow`
+   * calls and the time budget; stops at the first failed call.
    */
-  async function syncPages(
-    ref: SlackMessageRef,
+  async function send(
+    ref: { channel: string; ts: string; pageTs?: string[] },
     rollout: StatefulsetRollout,
     state: MessageState,
-    budget: number,
-    allowPosts: boolean,
-  ): Promise<{ pageTs: string[]; calls: number }> {
-    const pages: PodPage[] = podPages(rollout);
-    const pageTs = [...(ref.pageTs ?? [])];
+    maxCallsNow: number,
+    started: number,
+  ): Promise<SendOutcome> {
+    const phase = rollout.status?.phase;
+    const pageTs = knownPageTs(ref, state);
     let calls = 0;
-    const send = async (i: number, message: SlackText): Promise<boolean> => {
+    let incomplete = false;
+    const canCall = (): boolean => {
+      if (calls < maxCallsNow && now() - started < maxPublishMs) return true;
+      incomplete = true;
+      return false;
+    };
+    const finish = (result: PublishResult): SendOutcome => {
+      state.pageTs = pageTs;
+      if (calls > 0) state.lastRefreshAt = now();
+      return { ref: withPages(ref, pageTs), result, incomplete };
+    };
+
+    const summary = rolloutSummary(rollout);
+    const summaryHash = hashOf(summary);
+    if (summaryHash !== state.summaryHash) {
+      if (!canCall()) return finish("unchanged");
       calls++;
-      const ts = pageTs[i];
+      if (!(await client.update(ref.channel, ref.ts, summary.text, summary.blocks))) {
+        failed(ref.channel);
+        return finish("failed");
+      }
+      state.summaryHash = summaryHash;
+    }
+    backoff.delete(ref.channel);
+    state.lastPhase = phase;
+
+    const pages = podPages(rollout);
+    const gone: SlackText = { text: `No pods on this page: the StatefulSet has ${replicasOf(rollout)} replicas.`, blocks: [] };
+    const work: Array<{ index: number; message: SlackText }> = [];
+    for (const page of pages) {
+      const ts = pageTs[page.index];
+      if (!ts && !page.shown) continue;
+      if (ts && state.pageHashes[page.index] === hashOf(page.message)) continue;
+      work.push({ index: page.index, message: page.message });
+    }
+    // Pages left over after a scale-down say so, instead of listing pods that are gone.
+    for (let i = pages.length; i < pageTs.length; i++) {
+      if (pageTs[i] && state.pageHashes[i] !== hashOf(gone)) work.push({ index: i, message: gone });
+    }
+    for (const { index, message } of work) {
+      if (!canCall()) break;
+      calls++;
+      const ts = pageTs[index];
       const sent = ts
         ? await client.update(ref.channel, ts, message.text, message.blocks)
         : await client.reply(ref.channel, ref.ts, message.text, message.blocks);
       if (!sent) {
         failed(ref.channel);
-        return false;
+        return finish("failed");
       }
-      while (pageTs.length < i) pageTs.push("");
-      pageTs[i] = sent.ts;
-      state.pageHashes[i] = hashOf(message);
-      return true;
-    };
-    for (const page of pages) {
-      if (calls >= budget) return { pageTs, calls };
-      const ts = pageTs[page.index];
-      if (!ts && (!page.shown || !allowPosts)) continue;
-      if (ts && state.pageHashes[page.index] === hashOf(page.message)) continue;
-      if (!(await send(page.index, page.message))) return { pageTs, calls };
+      while (pageTs.length < index) pageTs.push("");
+      pageTs[index] = sent.ts;
+      state.pageHashes[index] = hashOf(message);
     }
-    // Pages left over after a scale-down say so, instead of listing pods that are gone.
-    const gone: SlackText = { text: `No pods on this page: the StatefulSet has ${replicasOf(rollout)} replicas.`, blocks: [] };
-    for (let i = pages.length; i < pageTs.length && calls < budget; i++) {
-      if (!pageTs[i] || state.pageHashes[i] === hashOf(gone)) continue;
-      if (!(await send(i, gone))) break;
-    }
-    return { pageTs, calls };
-  }
-
-  function withPages(ref: { channel: string; ts: string }, pageTs: string[]): SlackMessageRef {
-    while (pageTs.length > 0 && pageTs[pageTs.length - 1] === "") pageTs.pop();
-    return pageTs.some((t) => t !== "") ? { ...ref, pageTs } : { channel: ref.channel, ts: ref.ts };
-  }
-
-  /** Brings an existing message (and its pages) up to date within the call budget. */
-  async function refresh(
-    existing: SlackMessageRef,
-    rollout: StatefulsetRollout,
-    state: MessageState,
-    allowPosts: boolean,
-  ): Promise<[SlackMessageRef, PublishResult]> {
-    const phase = rollout.status?.phase;
-    const phaseChanged = phase !== state.lastPhase;
-    let budget = isTerminal(phase) && phaseChanged ? Number.POSITIVE_INFINITY : maxCalls;
-    const summary = rolloutSummary(rollout);
-    const summaryHash = hashOf(summary);
-    let calls = 0;
-    if (summaryHash !== state.summaryHash) {
-      budget--;
-      calls++;
-      const updated = await client.update(existing.channel, existing.ts, summary.text, summary.blocks);
-      if (!updated) {
-        failed(existing.channel);
-        return [existing, "failed"];
-      }
-      state.summaryHash = summaryHash;
-    }
-    backoff.delete(existing.channel);
-    state.lastPhase = phase;
-    const pages = await syncPages(existing, rollout, state, budget, allowPosts);
-    calls += pages.calls;
-    if (calls > 0) state.lastRefreshAt = now();
-    return [withPages(existing, pages.pageTs), calls > 0 ? "updated" : "unchanged"];
+    return finish(calls > 0 ? "updated" : "unchanged");
   }
 
   function scheduleTrailing(state: MessageState, rollout: StatefulsetRollout, ref: SlackMessageRef): void {
@@ -218,21 +236,25 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
       const pending = state.trailing;
       state.trailing = undefined;
       if (!pending || backingOff(pending.ref.channel)) return;
-      void serialized(state, () => refresh(pending.ref, pending.rollout, state, false))
-        .then(([, result]) => publishes.inc({ result: result === "updated" ? "trailing" : result }))
-        .catch((err: unknown) => log.error({ err }, "trailing slack refresh failed"));
+      void serialized(state, async () => {
+        const outcome = await send(pending.ref, pending.rollout, state, maxCalls, now());
+        publishes.inc({ result: outcome.result === "updated" ? "trailing" : outcome.result });
+        if (outcome.incomplete) scheduleTrailing(state, pending.rollout, outcome.ref);
+      }).catch((err: unknown) => log.error({ err }, "trailing slack refresh failed"));
     }, delay);
     timer.unref();
     state.trailing = { timer, rollout, ref };
   }
 
   async function publish(rollout: StatefulsetRollout, existing: SlackMessageRef | undefined): Promise<[SlackMessageRef | undefined, PublishResult]> {
+    const started = now();
     const channel = rollout.spec.channel;
     if (!channel) return [existing, "no_channel"];
     const phase = rollout.status?.phase;
     const action = notifyAction(rollout.spec.notifyLevel, phase, existing !== undefined);
     if (action === "skip") return [existing, "level_skip"];
     if (backingOff(existing?.channel ?? channel)) return [existing, "backing_off"];
+    const terminal = isTerminal(phase);
 
     if (action === "post" || !existing) {
       const summary = rolloutSummary(rollout);
@@ -242,26 +264,27 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
         return [undefined, "failed"];
       }
       backoff.delete(channel);
-      const ref = { channel: posted.channel, ts: posted.ts };
-      const state = stateFor(ref);
+      const state = stateFor(posted);
       Object.assign(state, { lastRefreshAt: now(), lastPhase: phase, summaryHash: hashOf(summary) });
-      const budget = isTerminal(phase) ? Number.POSITIVE_INFINITY : maxCalls - 1;
-      const pages = await serialized(state, () => syncPages(ref, rollout, state, budget, true));
-      return [withPages(ref, pages.pageTs), "posted"];
+      const outcome = await serialized(state, () => send(posted, rollout, state, terminal ? Number.POSITIVE_INFINITY : maxCalls - 1, started));
+      if (outcome.incomplete) scheduleTrailing(state, rollout, outcome.ref);
+      return [outcome.ref, outcome.result === "failed" ? "failed" : "posted"];
     }
 
     const state = stateFor(existing);
-    return serialized(state, async () => {
+    return serialized(state, async (): Promise<[SlackMessageRef, PublishResult]> => {
       const phaseChanged = phase !== state.lastPhase;
       if (!phaseChanged && now() - state.lastRefreshAt < minInterval) {
         scheduleTrailing(state, rollout, existing);
-        return [existing, "throttled"] as [SlackMessageRef, PublishResult];
+        return [withPages(existing, knownPageTs(existing, state)), "throttled"];
       }
       if (state.trailing) {
         clearTimeout(state.trailing.timer);
         state.trailing = undefined;
       }
-      return refresh(existing, rollout, state, true);
+      const outcome = await send(existing, rollout, state, terminal && phaseChanged ? Number.POSITIVE_INFINITY : maxCalls, started);
+      if (outcome.incomplete) scheduleTrailing(state, rollout, outcome.ref);
+      return [outcome.ref, outcome.result];
     });
   }
 

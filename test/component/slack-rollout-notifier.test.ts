@@ -293,26 +293,52 @@ describe("Slack rollout notifications (fake Slack)", function () {
     expect(slack.messages[0]?.text).to.match(/Progressing/);
   });
 
-  it("a throttled publish is not lost: a trailing refresh edits the messages when the interval is over", async () => {
+  it("a throttled publish is not lost: a trailing refresh sends it when the interval is over", async () => {
     const notifier = slackRolloutNotifier({ client, minRefreshIntervalMs: 300 });
     try {
       const sim = [...simulateRollout(100, 50, "debug")];
       const recorded = sim.findIndex((s) => s.rollout.status?.currentWave?.number === 1);
       let ref = await notifier.publish(sim[recorded]!.rollout, undefined);
       expect(ref?.pageTs?.filter(Boolean)).to.have.length(1);
-      // Same phase, inside the interval: throttled, nothing sent yet.
-      const later = sim[recorded + 6]!.rollout;
+      // Same phase, inside the interval, wave 2 recorded: throttled, nothing sent yet.
+      const later = sim.find((s) => s.rollout.status?.currentWave?.number === 2)!.rollout;
       const callsBefore = slack.calls.length;
       ref = (await notifier.publish(later, ref)) ?? ref;
       expect(slack.calls.length).to.equal(callsBefore);
       await new Promise((r) => setTimeout(r, 600));
       const main = slack.messages.find((m) => !m.threadTs)!;
       expect(main.text).to.equal(`Rollout shop/web: Progressing, ${later.status?.percentDeployed}% of 100% deployed, ${later.status?.updatedReplicas}/100 pods updated`);
-      expect(slack.messages.find((m) => m.threadTs)?.updates).to.equal(1);
-      // The trailing refresh posted no page (the reconciler could not have stored its ts).
-      expect(slack.messages.filter((m) => m.threadTs)).to.have.length(1);
+      // The trailing refresh posted wave 2's page; the next publish hands its ts to the reconciler.
+      const pages = slack.messages.filter((m) => m.threadTs === main.ts);
+      expect(pages).to.have.length(2);
+      ref = (await notifier.publish(later, ref)) ?? ref;
+      expect(new Set(ref?.pageTs)).to.deep.equal(new Set(pages.map((p) => p.ts)));
+      expect(slack.messages.filter((m) => m.threadTs)).to.have.length(2);
     } finally {
       notifier.close();
+    }
+  });
+
+  it("keeps a publish within its time budget against a slow Slack; a trailing refresh sends the rest", async () => {
+    const notifier = slackRolloutNotifier({ client, minRefreshIntervalMs: 100, maxPublishMs: 250 });
+    try {
+      const sim = [...simulateRollout(500, 250, "info")];
+      slack.setDelay(100);
+      const started = Date.now();
+      // info level, final state: the summary and 10 pages are due at once.
+      const ref = await notifier.publish(sim.at(-1)!.rollout, undefined);
+      const took = Date.now() - started;
+      expect(took).to.be.below(700);
+      const posted = slack.messages.filter((m) => m.threadTs).length;
+      expect(posted).to.be.within(1, 5);
+      expect(ref?.pageTs?.filter(Boolean)).to.have.length(posted);
+      await new Promise((r) => setTimeout(r, 2_500));
+      const pages = slack.messages.filter((m) => m.threadTs);
+      expect(pages).to.have.length(10);
+      expect(new Set(pages.flatMap(podNames)).size).to.equal(500);
+    } finally {
+      notifier.close();
+      slack.setDelay(0);
     }
   });
 
