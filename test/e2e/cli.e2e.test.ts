@@ -63,6 +63,34 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
     return run(join(binDir(), "kubectl"), ["sroll", ...args, "--kubeconfig", kubeconfigPath(), "--context", context, "-n", namespace], env, 150_000);
   }
 
+  /** `kubectl sroll status NAME -w`, interrupted (SIGINT, as Ctrl-C) once it has shown the rollout. */
+  function interruptedWatch(): Promise<RunResult> {
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter), NO_COLOR: "1" };
+    delete env.KUBECONFIG;
+    const args = ["sroll", "status", NAME, "-w", "--kubeconfig", kubeconfigPath(), "--context", context, "-n", namespace];
+    return new Promise((resolve, reject) => {
+      const child = spawn(join(binDir(), "kubectl"), args, { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      let sent = false;
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      child.stderr.setEncoding("utf8").on("data", (d: string) => {
+        stderr += d;
+        // The first progress line means the watch is running; now press Ctrl-C.
+        if (!sent && /updated \d+\/\d+/.test(stderr)) {
+          sent = true;
+          child.kill("SIGINT");
+        }
+      });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      child.on("error", reject);
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      });
+    });
+  }
+
   async function rollout(): Promise<RolloutView> {
     return (await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name: NAME })) as RolloutView;
   }
@@ -188,6 +216,12 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
     const status = await sroll("status", NAME);
     expectOk(status, "status");
     expect(status.stdout).to.match(/Paused: +yes/);
+    // A paused rollout never ends by itself: Ctrl-C leaves the watch with 130, changing nothing.
+    const generation = (await rollout()).metadata.generation;
+    const watch = await interruptedWatch();
+    expect(watch.code, watch.stderr).to.equal(130);
+    expect(watch.stderr).to.include(`interrupted; ${NAME} is Paused`);
+    expect((await rollout()).metadata.generation).to.equal(generation);
   });
 
   it("resume continues to the promoted phase (50%: two pods)", async () => {
