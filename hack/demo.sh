@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# make demo: a local control plane (KWOK nodes), the StatefulsetRollout CRD and the reconciler,
+# then a 30-pod StatefulSet rolled to a new image at 10%, then 50% (paused half-way, resumed),
+# then 100%, printing progress as it goes. Everything is cleaned up at the end.
+#
+# Environment:
+#   CLUSTER_DIR   cluster directory (default .cluster)
+#   DEMO_KEEP=1   leave the cluster and the reconciler running (prints how to stop them)
+#   DEMO_READY_DELAY  how long a new pod takes to become Ready (default 2s)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+DIR=${CLUSTER_DIR:-$ROOT/.cluster}
+READY_DELAY=${DEMO_READY_DELAY:-2s}
+NS=demo
+METRICS_PORT=18089
+RECONCILER_PID=""
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+cleanup() {
+  local rc=$?
+  if [[ ${DEMO_KEEP:-0} == 1 ]]; then
+    say "left running: source $DIR/env; reconciler pid $RECONCILER_PID (log $DIR/logs/reconciler.log); stop with: kill -- -$RECONCILER_PID; hack/cluster-down.sh --dir $DIR"
+    exit $rc
+  fi
+  say "cleaning up"
+  # The reconciler runs in its own process group: tsx and its node child stop together.
+  if [[ -n $RECONCILER_PID ]]; then kill -TERM -- "-$RECONCILER_PID" 2>/dev/null || true; fi
+  hack/cluster-down.sh --dir "$DIR" >/dev/null 2>&1 || true
+  exit $rc
+}
+trap cleanup EXIT
+
+say "starting the control plane (etcd, kube-apiserver, controller-manager, scheduler, KWOK) in $DIR"
+hack/cluster-up.sh --dir "$DIR" >/dev/null
+# shellcheck disable=SC1091
+source "$DIR/env"
+# Node 24 from node_modules first (the cluster env puts its binaries first).
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+say "applying the StatefulsetRollout CRD"
+# The CRD comes from api/crd.ts. Its int-or-string field carries types inside anyOf, which
+# the apiserver rejects as non-structural; they are dropped here until the generator is fixed.
+tsx --eval '
+import { stringify } from "yaml";
+import { buildCrd } from "./api/crd.ts";
+const fix = (n) => {
+  if (Array.isArray(n)) return n.map(fix);
+  if (typeof n !== "object" || n === null) return n;
+  const out = {};
+  for (const [k, v] of Object.entries(n)) out[k] = fix(v);
+  if (out["x-kubernetes-int-or-string"] === true && Array.isArray(out.anyOf)) out.anyOf = out.anyOf.map(({ type, ...rest }) => rest);
+  return out;
+};
+process.stdout.write(stringify(fix(buildCrd())));' | kubectl apply -f - >/dev/null
+kubectl wait --for=condition=Established crd/statefulsetrollouts.bulkhead.dev --timeout=30s >/dev/null
+kubectl create namespace bulkhead-system >/dev/null
+kubectl create namespace "$NS" >/dev/null
+kubectl label namespace "$NS" bulkhead.dev/enabled=true >/dev/null
+
+say "starting the reconciler (log: $DIR/logs/reconciler.log, metrics: http://127.0.0.1:$METRICS_PORT/metrics)"
+BULKHEAD_METRICS_PORT=$METRICS_PORT BULKHEAD_METRICS_HOST=127.0.0.1 POD_NAME=demo-reconciler \
+  setsid node_modules/.bin/tsx reconciler/main.ts >"$DIR/logs/reconciler.log" 2>&1 &
+RECONCILER_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null || { echo "the reconciler did not become ready; see $DIR/logs/reconciler.log" >&2; exit 1; }
+if [[ -f webhook/main.ts ]]; then
+  note "webhook/main.ts exists, but this demo does not run it yet (it needs the chart's webhook"
+  note "configurations and ServiceAccount tokens); leak protection is shown by its own e2e tests."
+fi
+
+# rollout IMAGE PERCENT PAUSE
+rollout() {
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: bulkhead.dev/v1alpha1
+kind: StatefulsetRollout
+metadata: {name: web, namespace: $NS}
+spec:
+  percent: $2
+  pauseRequested: $3
+  disruptionPolicy: {maxUnavailable: "10%"}
+  statefulset:
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: web}
+    spec:
+      replicas: 30
+      serviceName: web
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata:
+          labels: {app: web}
+          annotations: {kwok.bulkhead.dev/ready-delay: "$READY_DELAY"}
+        spec:
+          containers:
+          - {name: app, image: "$1"}
+EOF
+}
+
+status_line() {
+  kubectl -n "$NS" get sroll web -o jsonpath='{.status.phase}|{.status.updatedReplicas}|{.status.targetReplicas}|{.status.readyReplicas}|{.status.currentWave.number}|{.status.reason}' 2>/dev/null
+}
+
+# Prints each change of the rollout's status until `until_cmd` succeeds (or 180 s pass).
+follow() {
+  local until_cmd=$1 last="" line deadline=$((SECONDS + 180))
+  while ((SECONDS < deadline)); do
+    line=$(status_line)
+    if [[ $line != "$last" ]]; then
+      IFS='|' read -r phase updated target ready wave reason <<<"$line"
+      printf '    %-12s updated %2s/%-2s ready %2s/30  wave %-2s %s\n' "$phase" "${updated:-0}" "${target:-?}" "${ready:-0}" "${wave:--}" "$reason"
+      last=$line
+    fi
+    if eval "$until_cmd"; then return 0; fi
+    sleep 0.5
+  done
+  echo "timed out; see $DIR/logs/reconciler.log" >&2
+  return 1
+}
+
+generation() { kubectl -n "$NS" get sroll web -o jsonpath='{.metadata.generation}'; }
+observed() { kubectl -n "$NS" get sroll web -o jsonpath='{.status.observedGeneration}'; }
+phase_is() { [[ $(kubectl -n "$NS" get sroll web -o jsonpath='{.status.phase}') == "$1" && $(observed) == "$(generation)" ]]; }
+
+revisions() {
+  kubectl -n "$NS" get pods -o jsonpath='{range .items[*]}{.metadata.labels.controller-revision-hash}{"\n"}{end}' | sort | uniq -c | sed 's/^/    /'
+}
+
+say "creating a 30-pod StatefulSet through a StatefulsetRollout (image app:v1, PDB maxUnavailable 10%)"
+rollout registry.example/app:v1 100 false
+follow 'phase_is RolloutDone'
+revisions
+
+say "rolling out app:v2 at 10% (ceil(30 x 10%) = 3 pods)"
+rollout registry.example/app:v2 10 false
+follow 'phase_is RolloutDone'
+revisions
+
+say "raising to 50% (15 pods), pausing after a few waves"
+rollout registry.example/app:v2 50 false
+follow '[[ $(kubectl -n $NS get sroll web -o jsonpath="{.status.updatedReplicas}") -ge 8 ]]'
+rollout registry.example/app:v2 50 true
+note "pauseRequested: true (the wave in flight finishes first)"
+follow 'phase_is Paused'
+note "paused; nothing moves for 5 seconds:"
+sleep 5
+follow 'true'
+revisions
+
+say "resuming to 50%"
+rollout registry.example/app:v2 50 false
+follow 'phase_is RolloutDone'
+revisions
+
+say "finishing at 100%"
+rollout registry.example/app:v2 100 false
+follow 'phase_is RolloutDone'
+revisions
+
+say "metrics"
+curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^bulkhead_(rollouts|pods_evicted_total|wave_duration_seconds_(count|sum))' | sed 's/^/    /'
+say "done"
