@@ -60,6 +60,10 @@ export function apiError(err: unknown, context: ApiErrorContext): CliError {
   const detail = statusMessage(err);
   switch (code) {
     case 404:
+      // The path itself is unknown: the CRD is not installed (or another API version is).
+      if (detail && /could not find the requested resource/.test(detail)) {
+        return new CliError(`the API server does not serve statefulsetrollouts.bulkhead.dev/v1alpha1: is Bulkhead's CRD installed in this cluster? (kubectl get crd statefulsetrollouts.bulkhead.dev)`);
+      }
       return new CliError(`${context.what} not found${detail && !/not found/.test(detail) ? ` (${detail})` : ""}`);
     case 401:
       return new CliError(`the API server rejected the credentials for ${context.what} (401 Unauthorized): check --kubeconfig and --context`);

@@ -315,6 +315,14 @@ describe("kubectl-sroll list", () => {
     expect(await h.run("list")).to.equal(1);
     expect(h.stderr.text).to.equal("error: cannot reach the Kubernetes API server at https://127.0.0.1:6443 (ECONNREFUSED): is the cluster up, and is the right --context selected?\n");
   });
+  it("says when the CRD is not installed", async () => {
+    const h = harness();
+    h.api.failWith = apiError(404, "the server could not find the requested resource");
+    expect(await h.run("list")).to.equal(1);
+    expect(h.stderr.text).to.equal(
+      "error: the API server does not serve statefulsetrollouts.bulkhead.dev/v1alpha1: is Bulkhead's CRD installed in this cluster? (kubectl get crd statefulsetrollouts.bulkhead.dev)\n",
+    );
+  });
   it("passes on a 403 with the apiserver's message", async () => {
     const h = harness();
     h.api.failWith = apiError(403, 'statefulsetrollouts.bulkhead.dev is forbidden: User "dev" cannot list resource');
@@ -625,6 +633,21 @@ describe("kubectl-sroll render and apply", () => {
     expect(r.spec).to.deep.include({ percent: 1, minPodEvictionIntervalSeconds: 10, channel: "#devel-rollout-operator-notifications" });
     expect(r.spec.statefulset.spec.replicas).to.equal(2);
     expect(r.spec).not.to.have.property("rolloutIdentity");
+  });
+  it("render prints one YAML document per StatefulSet service", async () => {
+    const two = `images: { app: { image: r/app:1 } }
+services:
+  api: { kind: StatefulSet, containers: [{ image: app }], stages: { dev: { replicas: 1 } } }
+  db: { kind: StatefulSet, containers: [{ image: app }], stages: { dev: { replicas: 3 } } }
+`;
+    const h = harness({ files: { "two.yaml": two } });
+    expect(await h.run("render", "two.yaml")).to.equal(0);
+    const docs = h.stdout.text.split(/^---$/m).map((d) => parseYaml(d) as { metadata: { name: string } });
+    expect(docs.map((d) => d.metadata.name)).to.deep.equal(["api-dev", "db-dev"]);
+    expect(await h.run("render", "two.yaml", "-o", "json")).to.equal(0);
+    expect((JSON.parse(h.stdout.text) as { kind: string; items: unknown[] }).items).to.have.length(2);
+    expect(await h.run("render", "two.yaml", "--service", "db")).to.equal(0);
+    expect((parseYaml(h.stdout.text) as { metadata: { name: string } }).metadata.name).to.equal("db-dev");
   });
   it("render needs --stage when the file has several", async () => {
     const h = harness({ files });
