@@ -6,6 +6,8 @@ import type { StatefulsetRollout } from "./rollout.js";
 export interface PodIdentity {
   name: string;
   namespace: string;
+  /** Tells a recreated StatefulSet pod (same name, maybe the same IP) from the one it replaced. */
+  uid?: string;
   ip?: string;
   nodeName?: string;
 }

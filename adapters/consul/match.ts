@@ -6,9 +6,11 @@
 //      (Consul's "use the node address"), its Node.Address. This is how consul-k8s and agents
 //      running in the pod register, and it tells a replacement pod from the pod it replaced (a
 //      StatefulSet pod keeps its name across recreation but gets a new IP); and
-//   2. if the instance carries the consul-k8s metadata `pod-name` / `k8s-namespace`, they equal
-//      P's name / namespace (guards against an IP reused by another pod before the old
-//      registration was removed).
+//   2. if the instance carries the consul-k8s metadata `pod-name` / `k8s-namespace` / `pod-uid`,
+//      they equal P's name / namespace / UID. The UID matters most: a recreated StatefulSet pod
+//      keeps its name and can get its predecessor's IP back (IPAM reuses freed addresses), and
+//      the old pod's registration, still passing until it is removed, must not count for the
+//      new pod. (The UID is compared when both sides have one.)
 // A pod without an IP yet matches nothing. A pod PASSES a service when at least one instance
 // belongs to it and every check of every instance that belongs to it is "passing" ("warning"
 // counts as not passing, as with Consul's own ?passing filter); the checks include the node's
@@ -61,6 +63,8 @@ export function instanceBelongsToPod(instance: ServiceInstance, pod: PodIdentity
   if (podName !== undefined && podName !== pod.name) return false;
   const namespace = instance.meta["k8s-namespace"];
   if (namespace !== undefined && namespace !== pod.namespace) return false;
+  const uid = instance.meta["pod-uid"];
+  if (uid !== undefined && pod.uid !== undefined && uid !== pod.uid) return false;
   return true;
 }
 

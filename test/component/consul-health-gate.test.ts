@@ -84,6 +84,18 @@ describe("Consul health gate (real agent)", function () {
     expect(result.ok && result.report.passingPods).to.deep.equal([]);
   });
 
+  it("does not count the passing registration of a pod's predecessor (same name, reused IP) for the new pod", async () => {
+    await agent.register({ id: "db-0-old", name: "db", address: "10.9.2.1", meta: { "pod-name": "db-0", "k8s-namespace": "shop", "pod-uid": "uid-old" } });
+    await agent.setCheck("db-0-old", "pass");
+    await agent.register({ id: "db-0-new", name: "db", address: "10.9.2.1", meta: { "pod-name": "db-0", "k8s-namespace": "shop", "pod-uid": "uid-new" } });
+    const recreated: PodIdentity[] = [{ name: "db-0", namespace: "shop", uid: "uid-new", ip: "10.9.2.1" }];
+    const before = await gate.check(rollout(["db"]), recreated);
+    expect(before.ok && before.report.passingPods).to.deep.equal([]);
+    await agent.setCheck("db-0-new", "pass");
+    const after = await gate.check(rollout(["db"]), recreated);
+    expect(after.ok && after.report.passingPods).to.deep.equal(["db-0"]);
+  });
+
   it("reports a service Consul does not know as missing, at once (no pod passes)", async () => {
     const result = await gate.check(rollout(["web", "no-such-service"]), pods);
     expect(result).to.deep.equal({

@@ -1,7 +1,9 @@
 // Integrations end to end: the real reconciler process (reconciler/main.ts) on the real control
 // plane, gated on a real Consul agent, calling back a local release-API receiver and posting to
-// the fake Slack. The test plays consul-k8s: it registers each pod in Consul by pod IP once the
-// pod is Ready, and marks its check passing only after a delay.
+// the fake Slack. The test plays consul-k8s: it registers each pod in Consul by pod IP (with the
+// pod-name, k8s-namespace and pod-uid metadata consul-k8s sets) once the pod is Ready, and marks
+// its check passing only after a delay. KWOK, like real IPAM, may give a recreated pod its
+// predecessor's IP, so the gate must tell them apart by UID (the reconciler passes pod UIDs).
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync } from "node:fs";
@@ -114,7 +116,7 @@ class Registrar {
       live.add(id);
       if (!this.readySince.has(id)) this.readySince.set(id, Date.now());
       if (!registered.has(id)) {
-        await this.agent.register({ id, name: SERVICE, address: pod.status.podIP, meta: { "pod-name": pod.metadata?.name ?? "", "k8s-namespace": this.namespace } });
+        await this.agent.register({ id, name: SERVICE, address: pod.status.podIP, meta: { "pod-name": pod.metadata?.name ?? "", "k8s-namespace": this.namespace, "pod-uid": pod.metadata?.uid ?? "" } });
       }
       if (Date.now() - (this.readySince.get(id) ?? 0) >= PASS_DELAY_MS) {
         await this.agent.setCheck(id, "pass");

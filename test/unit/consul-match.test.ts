@@ -25,6 +25,9 @@ describe("Consul instance matching", () => {
     ["pod-name meta of another pod (reused IP)", inst({ meta: { "pod-name": "web-7" } }), pod, false],
     ["k8s-namespace meta of another namespace", inst({ meta: { "k8s-namespace": "other" } }), pod, false],
     ["k8s-namespace meta equal", inst({ meta: { "pod-name": "web-0", "k8s-namespace": "shop" } }), pod, true],
+    ["pod-uid meta of the pod's predecessor (same name, reused IP)", inst({ meta: { "pod-name": "web-0", "pod-uid": "old" } }), { ...pod, uid: "new" }, false],
+    ["pod-uid meta equal", inst({ meta: { "pod-name": "web-0", "pod-uid": "new" } }), { ...pod, uid: "new" }, true],
+    ["pod-uid meta, pod UID unknown: not compared", inst({ meta: { "pod-uid": "old" } }), pod, true],
   ];
   for (const [name, instance, p, want] of cases) {
     it(name, () => expect(instanceBelongsToPod(instance, p)).to.equal(want));
