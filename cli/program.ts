@@ -24,6 +24,7 @@ function buildProgram(deps: CliDeps, setExit: (code: number) => void): Command {
     .option("--context <name>", "kubeconfig context to use")
     .option("-n, --namespace <namespace>", "namespace (default: the context's, else \"default\")")
     .helpCommand(true)
+    .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)
     .showHelpAfterError("(add --help for usage)")
     .exitOverride()

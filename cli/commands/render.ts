@@ -167,7 +167,7 @@ function addRenderOptions(command: Command): Command {
   return command
     .option("--service <name>", "render only this service (default: every StatefulSet service with the stage)")
     .option("--image <name=ref>", "image reference for images.<name> (repeatable); wins over images.<name>.image", collect)
-    .option("--percent <percent>", "initial spec.percent (default: the stage's first phase, else 100)")
+    .option("--percent <percent>", "initial spec.percent (default: the stage's first phase, the last with auto_promote_seconds, else 100)")
     .option("--rollout-identity <id>", "spec.rolloutIdentity (default for apply: a random one for a new rollout)")
     .option("--callback-url <url>", "release-API callback URL (spec.bapi.bapiUrl); with --stage-id")
     .option("--stage-id <id>", "release stage id the callback reports (spec.bapi.stageId)");
