@@ -636,6 +636,8 @@ describe("revision pinning with the real reconciler", function () {
     this.timeout(30_000);
     reconciler?.kill("SIGTERM");
     await webhook?.stop();
+    // Leave nothing for the reconcilers of later test files to pick up.
+    await kubectl(["delete", `${PLURAL}.${GROUP}`, ROLLOUT, "--ignore-not-found", "--wait=false"], { namespace: ns });
   });
 
   it("the reconciler stops at 50%: 4 pods new", async () => {
