@@ -19,6 +19,11 @@ function output(stream: NodeJS.WriteStream): Output {
   return { write: (text) => void stream.write(text), isTTY: stream.isTTY === true };
 }
 
+// `kubectl sroll list | head`: the reader went away; that is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => process.exit(err.code === "EPIPE" ? 0 : 1));
+}
+
 const interrupt = new AbortController();
 process.once("SIGINT", () => interrupt.abort());
 
