@@ -598,8 +598,10 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
 
   after(async () => {
     await Promise.all(local.map((p) => p.stop()));
-    // Leave nothing cluster-scoped behind even when a test failed half-way.
+    // Leave nothing cluster-scoped behind even when a test failed half-way, and no rollout for
+    // the reconcilers of later test files to pick up.
     await helm(["uninstall", RELEASE, "--namespace", releaseNs, "--wait"]).catch(() => undefined);
+    await kubectl(["delete", "namespace", otherNs, releaseNs, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
   });
 
