@@ -10,4 +10,4 @@ ln -s "$repo/node_modules" "$build/node_modules"
 # Type errors elsewhere in the tree do not stop the emit; the benchmark's own files typecheck.
 "$repo/node_modules/.bin/tsc" -p "$repo/tsconfig.json" --noEmit false --outDir "$build" --sourceMap false >/dev/null || true
 test -f "$build/bench/admission/run.js" || { echo "tsc did not emit bench/admission/run.js" >&2; exit 1; }
-BULKHEAD_REPO=$repo node "$build/bench/admission/run.js" "$@"
+BULKHEAD_REPO=$repo "$repo/node_modules/.bin/node" "$build/bench/admission/run.js" "$@"
