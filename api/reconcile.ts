@@ -368,11 +368,20 @@ class Pass {
       maxParallel: spec.maxParallel,
     });
     if (plan.pods.length === 0) {
-      const why = plan.limitedBy === "budget" ? `PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions` : "no old pod can be moved yet (pods missing or terminating)";
+      if (plan.limitedBy !== "budget") {
+        // Nothing to evict: the pods still to move do not exist yet (the StatefulSet controller
+        // is creating them, on the update revision) or are terminating. A pod that never gets
+        // Ready fails the rollout through its own deadline (brokenNewPod).
+        const existing = this.livePods().filter((p) => p.ordinal < replicas).length;
+        const why = existing < replicas ? `the StatefulSet controller is creating pods (${existing} of ${replicas} exist)` : "the remaining old pods are terminating";
+        this.setPhase("Progressing", "WaitingForPods", `${plan.remaining} pod(s) to go; waiting: ${why}`);
+        return this.done(NONE, REQUEUE.waitPods);
+      }
+      const why = `PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`;
       if (this.now.getTime() - progressSince > spec.progressDeadlineSeconds * 1000) {
         return this.fail("ProgressDeadlineExceeded", `no progress within progressDeadlineSeconds (${spec.progressDeadlineSeconds}s): ${why}`);
       }
-      this.setPhase("Progressing", plan.limitedBy === "budget" ? "WaitingForBudget" : "WaitingForPods", `${plan.remaining} pod(s) to move; waiting: ${why}`);
+      this.setPhase("Progressing", "WaitingForBudget", `${plan.remaining} pod(s) to move; waiting: ${why}`);
       return this.done(NONE, REQUEUE.waitBudget);
     }
     const number = (status.wavesCompleted ?? 0) + 1;

@@ -8,7 +8,7 @@ import { callbackOptionsFromEnv } from "../adapters/callbacks/config.js";
 import { consulOptionsFromEnv } from "../adapters/consul/config.js";
 import { consulHealthGate } from "../adapters/consul/health-gate.js";
 import { managedPodsCache, managedStatefulSetsCache, poddisruptionBudgetsCache, rolloutsCache, type ReadCache } from "../adapters/kube/cache.js";
-import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
+import { apiStatusCode, loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
 import { kubeLeaseApi, LeaderElector } from "../adapters/kube/leader-election.js";
 import { kubeClusterWriter, kubeRolloutApi } from "../adapters/kube/rollouts.js";
@@ -29,7 +29,11 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { component: "reconciler", identity: config.identity } });
   const kc = loadKubeConfig(config.kubeconfig);
   const clients = makeClients(kc);
-  const cacheError = (which: string) => (err: unknown) => log.warn({ err, cache: which }, "watch error; reconnecting");
+  // client-node's ListWatch stops for good after an error (it restarts only after 410 Gone or a
+  // client timeout), so a cache that reports one is dead: exit, and let the supervisor restart
+  // the process (a standby takes over meanwhile) rather than reconcile from a frozen cache.
+  let onCacheDeath: (which: string, err: unknown) => void = () => {};
+  const cacheError = (which: string) => (err: unknown) => onCacheDeath(which, err);
 
   const rollouts = rolloutsCache(kc, cacheError("rollouts"));
   const pods = managedPodsCache(kc, cacheError("pods"));
@@ -113,7 +117,10 @@ async function main(): Promise<void> {
             void shutdown("lost-lease", 1);
           },
           onNewLeader: (id) => log.info({ leader: id }, "leader observed"),
-          onError: (err) => log.warn({ err: (err as Error).message }, "leader election error"),
+          onError: (err) =>
+        apiStatusCode(err) === 404
+          ? log.error(`namespace ${config.namespace} not found: create it, or set BULKHEAD_NAMESPACE to the namespace for the leader Lease`)
+          : log.warn({ err: (err as Error).message }, "leader election error"),
         },
       );
   const synced = () => caches.every((c) => c.isSynced());
@@ -144,6 +151,10 @@ async function main(): Promise<void> {
     server.close();
     await Promise.allSettled(caches.map((c) => c.stop()));
     process.exit(code);
+  };
+  onCacheDeath = (which, err) => {
+    log.fatal({ err: (err as Error).message, cache: which }, "informer cache stopped after a watch/list error; exiting so the process restarts");
+    void shutdown(`cache-error:${which}`, 1);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -31,6 +31,7 @@ const fix = (n) => {
 };
 process.stdout.write(stringify(fix(buildCrd())));' | kubectl apply -f - >/dev/null
 kubectl wait --for=condition=Established crd/statefulsetrollouts.bulkhead.dev --timeout=30s >/dev/null
+for _ in $(seq 1 50); do kubectl get statefulsetrollouts -A >/dev/null 2>&1 && break; sleep 0.2; done
 kubectl create namespace bulkhead-system >/dev/null
 BULKHEAD_METRICS_PORT=0 LOG_LEVEL=warn setsid node_modules/.bin/tsx reconciler/main.ts >"$DIR/logs/reconciler.log" 2>&1 &
 RECONCILER_PID=$!

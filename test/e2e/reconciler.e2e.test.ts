@@ -247,6 +247,8 @@ describe("reconciler on a real control plane", function () {
   before(async function () {
     await applyManifest(stringify(applicableCrd()));
     await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], { check: true });
+    // Established is not yet listable ("storage is (re)initializing"); the reconciler exits on a failed list.
+    await waitFor(async () => (await kubectl(["get", "statefulsetrollouts", "-A"])).code === 0, { what: "the CRD to be listable", timeoutMs: 30_000 });
     const exists = await kubectl(["get", "namespace", CONTROL_NAMESPACE]);
     if (exists.code !== 0) await kubectl(["create", "namespace", CONTROL_NAMESPACE], { check: true });
     reconciler = startReconciler("reconciler-a");

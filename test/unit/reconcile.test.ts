@@ -113,6 +113,20 @@ describe("decide: waves", () => {
     expect(d.status.currentWave).to.equal(undefined);
   });
 
+  it("budget 0 for longer than progressDeadlineSeconds → RolloutFailed saying the PDB blocks", () => {
+    const r = makeRollout({ progressDeadlineSeconds: 60 }, rollingStatus({ attemptStartedAt: at(-61) }));
+    const d = decide(r, world(r, makePods(10), 0), NOW);
+    expect(d.status.phase).to.equal("RolloutFailed");
+    expect(d.status.reason).to.match(/no progress.*allows 0 disruptions/);
+  });
+
+  it("pods still being created are waited for without a no-progress deadline", () => {
+    const r = makeRollout({ progressDeadlineSeconds: 60 }, rollingStatus({ currentRevision: NEW, attemptStartedAt: at(-3600) }), 1, 30);
+    const d = decide(r, world(r, makePods(3, [0, 1, 2]), 3), NOW);
+    expect(d.status.phase).to.equal("Progressing");
+    expect(d.status.reason).to.match(/creating pods \(3 of 30 exist\)/);
+  });
+
   it("records the wave (ordinals + currentWave) before evicting anything", () => {
     const r = makeRollout({}, rollingStatus());
     const d = decide(r, world(r, makePods(10), 3), NOW);
