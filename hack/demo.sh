@@ -56,6 +56,8 @@ const fix = (n) => {
 };
 process.stdout.write(stringify(fix(buildCrd())));' | kubectl apply -f - >/dev/null
 kubectl wait --for=condition=Established crd/statefulsetrollouts.bulkhead.dev --timeout=30s >/dev/null
+# Established is not yet listable ("storage is (re)initializing"): wait until it is.
+for _ in $(seq 1 50); do kubectl get statefulsetrollouts -A >/dev/null 2>&1 && break; sleep 0.2; done
 kubectl create namespace bulkhead-system >/dev/null
 kubectl create namespace "$NS" >/dev/null
 kubectl label namespace "$NS" bulkhead.dev/enabled=true >/dev/null
@@ -91,6 +93,9 @@ spec:
     spec:
       replicas: 30
       serviceName: web
+      # Parallel: the StatefulSet controller creates (and recreates) pods without waiting for
+      # lower ordinals; OrderedReady would serialise the replacements within a wave.
+      podManagementPolicy: Parallel
       selector: {matchLabels: {app: web}}
       template:
         metadata:
@@ -106,17 +111,19 @@ status_line() {
   kubectl -n "$NS" get sroll web -o jsonpath='{.status.phase}|{.status.updatedReplicas}|{.status.targetReplicas}|{.status.readyReplicas}|{.status.currentWave.number}|{.status.reason}' 2>/dev/null
 }
 
-# Prints each change of the rollout's status until `until_cmd` succeeds (or 180 s pass).
+# Prints each change of the rollout's status until the command "$@" succeeds (or 180 s pass).
 follow() {
-  local until_cmd=$1 last="" line deadline=$((SECONDS + 180))
+  local last="" line done_now deadline=$((SECONDS + 180))
   while ((SECONDS < deadline)); do
+    done_now=0
+    "$@" && done_now=1
     line=$(status_line)
     if [[ $line != "$last" ]]; then
       IFS='|' read -r phase updated target ready wave reason <<<"$line"
       printf '    %-12s updated %2s/%-2s ready %2s/30  wave %-2s %s\n' "$phase" "${updated:-0}" "${target:-?}" "${ready:-0}" "${wave:--}" "$reason"
       last=$line
     fi
-    if eval "$until_cmd"; then return 0; fi
+    ((done_now)) && return 0
     sleep 0.5
   done
   echo "timed out; see $DIR/logs/reconciler.log" >&2
@@ -127,39 +134,41 @@ generation() { kubectl -n "$NS" get sroll web -o jsonpath='{.metadata.generation
 observed() { kubectl -n "$NS" get sroll web -o jsonpath='{.status.observedGeneration}'; }
 phase_is() { [[ $(kubectl -n "$NS" get sroll web -o jsonpath='{.status.phase}') == "$1" && $(observed) == "$(generation)" ]]; }
 
+updated_at_least() { (($(kubectl -n "$NS" get sroll web -o jsonpath='{.status.updatedReplicas}') >= $1)); }
+
 revisions() {
   kubectl -n "$NS" get pods -o jsonpath='{range .items[*]}{.metadata.labels.controller-revision-hash}{"\n"}{end}' | sort | uniq -c | sed 's/^/    /'
 }
 
 say "creating a 30-pod StatefulSet through a StatefulsetRollout (image app:v1, PDB maxUnavailable 10%)"
 rollout registry.example/app:v1 100 false
-follow 'phase_is RolloutDone'
+follow phase_is RolloutDone
 revisions
 
 say "rolling out app:v2 at 10% (ceil(30 x 10%) = 3 pods)"
 rollout registry.example/app:v2 10 false
-follow 'phase_is RolloutDone'
+follow phase_is RolloutDone
 revisions
 
 say "raising to 50% (15 pods), pausing after a few waves"
 rollout registry.example/app:v2 50 false
-follow '[[ $(kubectl -n $NS get sroll web -o jsonpath="{.status.updatedReplicas}") -ge 8 ]]'
+follow updated_at_least 8
 rollout registry.example/app:v2 50 true
 note "pauseRequested: true (the wave in flight finishes first)"
-follow 'phase_is Paused'
+follow phase_is Paused
 note "paused; nothing moves for 5 seconds:"
 sleep 5
-follow 'true'
+follow true
 revisions
 
 say "resuming to 50%"
 rollout registry.example/app:v2 50 false
-follow 'phase_is RolloutDone'
+follow phase_is RolloutDone
 revisions
 
 say "finishing at 100%"
 rollout registry.example/app:v2 100 false
-follow 'phase_is RolloutDone'
+follow phase_is RolloutDone
 revisions
 
 say "metrics"
