@@ -12,7 +12,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { verifyCallbackSignature } from "../../adapters/callbacks/signature.js";
-import { buildCrd } from "../../api/crd.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { ConsulAgent, freePort } from "../component/consul-agent.js";
@@ -127,25 +126,6 @@ class Registrar {
   }
 }
 
-/**
- * The CRD from its source of truth (api/crd.ts). An int-or-string field must not declare types
- * inside its anyOf to be structural; the generator currently emits them (reported to the lead),
- * so they are dropped here, as test/e2e/pinning.e2e.test.ts does. Once fixed this changes nothing.
- */
-function applicableCrd(): unknown {
-  const fix = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(fix);
-    if (typeof node !== "object" || node === null) return node;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = fix(v);
-    if (out["x-kubernetes-int-or-string"] === true && Array.isArray(out.anyOf)) {
-      out.anyOf = (out.anyOf as Array<Record<string, unknown>>).map(({ type: _type, ...rest }) => rest);
-    }
-    return out;
-  };
-  return fix(buildCrd());
-}
-
 function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: string): { spec: Record<string, unknown> } & Record<string, unknown> {
   return {
     apiVersion: API_VERSION,
@@ -192,7 +172,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
 
   before(async function () {
     this.timeout(120_000);
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], { input: JSON.stringify(applicableCrd()), check: true });
+    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds")], { check: true });
     await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/statefulsetrollouts.bulkhead.dev"], { check: true });
     ns = await newNamespace("integrations", { optIn: true });
     agent = await ConsulAgent.start();
