@@ -216,6 +216,8 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     await agent?.stop();
     await receiver?.stop();
     await slack?.stop();
+    // Later files run their own reconcilers: leave them no rollout of ours.
+    if (ns) await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]);
   });
 
   it("creates the StatefulSet and finishes only once every pod passes in Consul; one callback", async () => {
