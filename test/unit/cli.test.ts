@@ -4,6 +4,8 @@ import { expect } from "chai";
 import { parse as parseYaml } from "yaml";
 import type { Cluster, CliDeps, Output, PodSummary, ProgressView, RolloutApi, WatchSnapshot } from "../../cli/deps.js";
 import { runCli } from "../../cli/program.js";
+import { lineProgress } from "../../cli/progress.js";
+import { formatAge } from "../../cli/table.js";
 
 type Obj = Record<string, unknown>;
 
@@ -725,5 +727,37 @@ expect(h.stdout.text).to.match(/^statefulsetrollout.bulkhead.dev\/bedrock-tester
     };
     expect(await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1")).to.equal(0);
     expect(h.stdout.text).to.equal("statefulsetrollout.bulkhead.dev/bedrock-tester-sts-dev unchanged\n");
+  });
+});
+
+describe("kubectl-sroll formatting helpers", () => {
+  it("lineProgress prints a line only when what it shows changes", () => {
+    const out = new Capture();
+    const view = lineProgress(out, () => new Date("2026-11-23T10:00:07Z"));
+    const snap: WatchSnapshot = { phase: "Progressing", total: 4, target: 2, updated: 1, ready: 3, percent: 50, paused: false, wave: 1 };
+    view.update(snap);
+    view.update({ ...snap });
+    view.update({ ...snap, updated: 2, reason: "waiting for web-2" });
+    view.stop();
+    expect(out.text).to.equal(
+      [
+        "10:00:07 updated 1/4 (target 2 at 50%) · ready 3/4 · Progressing · wave 1",
+        "10:00:07 updated 2/4 (target 2 at 50%) · ready 3/4 · Progressing · wave 1 · waiting for web-2",
+        "",
+      ].join("\n"),
+    );
+  });
+  it("formatAge reads like kubectl's AGE column", () => {
+    const now = new Date("2026-11-23T12:00:00Z");
+    const cases: Array<[string | undefined, string]> = [
+      ["2026-11-23T11:59:15Z", "45s"],
+      ["2026-11-23T11:48:00Z", "12m"],
+      ["2026-11-23T07:00:00Z", "5h"],
+      ["2026-11-20T12:00:00Z", "3d"],
+      ["2026-11-23T12:00:05Z", "0s"],
+      [undefined, "<unknown>"],
+      ["not a date", "<unknown>"],
+    ];
+    for (const [since, expected] of cases) expect(formatAge(since, now), String(since)).to.equal(expected);
   });
 });
