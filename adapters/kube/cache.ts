@@ -6,8 +6,9 @@ import { API_VERSION, MANAGED_LABEL, PLURAL, TRUE } from "../../api/labels.js";
 export interface ReadCache<T> {
   get(namespace: string, name: string): T | undefined;
   list(namespace?: string): readonly T[];
-  /** Resolves once the first list has been loaded. */
+  /** Resolves once the first list has been loaded (it waits through failed attempts). */
   readonly synced: Promise<void>;
+  /** False until the first list, and again from a watch error until the restarted watch is up. */
   isSynced(): boolean;
   onChange(listener: (obj: T, event: "add" | "update" | "delete") => void): void;
   stop(): Promise<void>;
@@ -24,24 +25,66 @@ export function informerCache<T extends k8s.KubernetesObject>(
 ): ReadCache<T> {
   const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
   const listeners: Array<(obj: T, event: "add" | "update" | "delete") => void> = [];
-  let synced = false;
   informer.on(k8s.ADD, (obj) => listeners.forEach((l) => l(obj, "add")));
   informer.on(k8s.UPDATE, (obj) => listeners.forEach((l) => l(obj, "update")));
   informer.on(k8s.DELETE, (obj) => listeners.forEach((l) => l(obj, "delete")));
-  // ListWatch reconnects by itself after an error; we only report it.
-  informer.on(k8s.ERROR, (err) => onError(err));
-  const started = informer.start().then(() => {
-    synced = true;
-  });
+
+  // client-node's ListWatch gives up for good on any error but 410 Gone and client timeouts
+  // (a 429 "storage is initializing", a 404 before the CRD exists, a dropped connection), and
+  // its start() resolves even when the first list failed. So the cache tracks errors itself,
+  // reports them as not synced, and restarts the informer with capped exponential backoff.
+  let synced = false;
+  let stopped = false;
+  let failedSinceStart = false;
+  let restartDelayMs = RESTART_BASE_MS;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let markFirstSync!: () => void;
+  const firstSync = new Promise<void>((resolve) => (markFirstSync = resolve));
+
+  const run = (): void => {
+    failedSinceStart = false;
+    informer.start().then(
+      () => {
+        if (failedSinceStart || stopped) return;
+        synced = true;
+        restartDelayMs = RESTART_BASE_MS;
+        markFirstSync();
+      },
+      (err: unknown) => restartAfterError(err),
+    );
+  };
+  const restartAfterError = (err: unknown): void => {
+    failedSinceStart = true;
+    synced = false;
+    onError(err);
+    if (stopped || restartTimer) return;
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (!stopped) run();
+    }, restartDelayMs);
+    restartTimer.unref();
+    restartDelayMs = Math.min(restartDelayMs * 2, RESTART_MAX_MS);
+  };
+  informer.on(k8s.ERROR, restartAfterError);
+  run();
+
   return {
     get: (namespace, name) => informer.get(name, namespace),
     list: (namespace) => informer.list(namespace),
-    synced: started,
+    synced: firstSync,
     isSynced: () => synced,
     onChange: (listener) => listeners.push(listener),
-    stop: () => informer.stop(),
+    stop: async () => {
+      stopped = true;
+      synced = false;
+      if (restartTimer) clearTimeout(restartTimer);
+      await informer.stop();
+    },
   };
 }
+
+const RESTART_BASE_MS = 500;
+const RESTART_MAX_MS = 30_000;
 
 const MANAGED = `${MANAGED_LABEL}=${TRUE}`;
 

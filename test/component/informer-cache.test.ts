@@ -1,0 +1,117 @@
+// The informer cache against a local HTTP server that speaks just enough of the Kubernetes list
+// and watch API: a failed first list or a dropped watch must not leave a dead, "synced" cache.
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as k8s from "@kubernetes/client-node";
+import { expect } from "chai";
+import { informerCache, type ReadCache } from "../../adapters/kube/cache.js";
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const configMap = (name: string, rv: string) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", resourceVersion: rv } });
+
+function kubeConfigFor(server: Server): k8s.KubeConfig {
+  const { port } = server.address() as AddressInfo;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "fake", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: "u", token: "t" }],
+    contexts: [{ name: "c", cluster: "fake", user: "u" }],
+    currentContext: "c",
+  });
+  return kc;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("informer cache recovery", function () {
+  this.timeout(15000);
+  let server: Server;
+  let handler: Handler;
+  let cache: ReadCache<k8s.KubernetesObject> | undefined;
+  const openWatches: ServerResponse[] = [];
+
+  beforeEach(async () => {
+    server = createServer((req, res) => handler(req, res));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+  });
+
+  afterEach(async () => {
+    await cache?.stop();
+    cache = undefined;
+    openWatches.splice(0).forEach((res) => res.destroy());
+    server.closeAllConnections();
+    server.close();
+  });
+
+  function start(): ReadCache<k8s.KubernetesObject> {
+    const kc = kubeConfigFor(server);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    cache = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces());
+    return cache;
+  }
+
+  it("is not synced while the first list fails, and syncs once a retried list succeeds", async () => {
+    let lists = 0;
+    handler = (req, res) => {
+      if (req.url?.includes("watch=true")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.flushHeaders();
+        openWatches.push(res);
+        return;
+      }
+      lists += 1;
+      if (lists === 1) {
+        res.writeHead(429, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 429, message: "storage is (re)initializing" }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+    };
+    const c = start();
+    await until(() => lists >= 1, "the first list");
+    expect(c.isSynced()).to.equal(false);
+    await c.synced;
+    expect(lists).to.equal(2);
+    expect(c.isSynced()).to.equal(true);
+    expect(c.get("ns", "a")?.metadata?.name).to.equal("a");
+  });
+
+  it("reports a dropped watch as not synced and resumes watching with the same data", async () => {
+    let lists = 0;
+    let watches = 0;
+    handler = (req, res) => {
+      if (req.url?.includes("watch=true")) {
+        watches += 1;
+        if (watches === 1) {
+          res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 500, message: "boom" }));
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write(`${JSON.stringify({ type: "ADDED", object: configMap("b", "6") })}\n`);
+        openWatches.push(res);
+        return;
+      }
+      lists += 1;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+    };
+    const errors: unknown[] = [];
+    const kc = kubeConfigFor(server);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    cache = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, (e) => errors.push(e));
+    await until(() => watches >= 2 && cache!.get("ns", "b") !== undefined, "the restarted watch to deliver b");
+    expect(errors).to.have.length.greaterThan(0);
+    expect(cache.get("ns", "a"), "objects from the first list survive the restart").to.not.equal(undefined);
+    await until(() => cache!.isSynced(), "synced again");
+    expect(lists, "it resumes from the last resourceVersion rather than listing again").to.equal(1);
+  });
+});
