@@ -163,6 +163,8 @@ export interface ObservedPdb {
   selector: Record<string, string>;
   unhealthyPodEvictionPolicy?: string;
   disruptionsAllowed: number;
+  /** Pods the disruption controller counted healthy when it computed disruptionsAllowed. */
+  currentHealthy: number;
   labels: Record<string, string>;
 }
 
@@ -176,6 +178,7 @@ export function observePdb(pdb: PdbObject): ObservedPdb {
     selector: { ...(pdb.spec?.selector?.matchLabels ?? {}) },
     unhealthyPodEvictionPolicy: pdb.spec?.unhealthyPodEvictionPolicy,
     disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
+    currentHealthy: pdb.status?.currentHealthy ?? 0,
     labels: { ...(pdb.metadata?.labels ?? {}) },
   };
 }

@@ -66,6 +66,9 @@ export const REQUEUE = {
 
 const NONE: Step = { kind: "none" };
 
+/** How long after a wave a stale PDB status is waited for before it is used as it is. */
+const STALE_BUDGET_MAX_WAIT_MS = 10_000;
+
 export function decide(rollout: StatefulsetRollout, world: World, now: Date): Decision {
   return new Pass(rollout, world, now).run();
 }
@@ -331,6 +334,8 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
+    const stale = this.staleBudget();
+    if (stale) return stale;
     const plan = planBackWave({ replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0, maxParallel: spec.maxParallel });
     if (plan.pods.length === 0) {
       this.setPhase("Progressing", "WaitingForBudget", `percent lowered to ${spec.percent}%: ${plan.remaining} pod(s) to move back; waiting: PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`);
@@ -358,6 +363,8 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
+    const stale = this.staleBudget();
+    if (stale) return stale;
     const plan = planWave({
       replicas,
       target,
@@ -391,6 +398,22 @@ class Pass {
     this.event("Normal", "WaveStarted", `wave ${number}: ${names.join(", ")} (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`);
     this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: ${names.join(", ")}`);
     return this.done(NONE, REQUEUE.recordedWave);
+  }
+
+  /**
+   * The PDB's disruptionsAllowed lags the pods: right after a wave its replacements are Ready
+   * here before the disruption controller counts them. Sizing the next wave from that stale
+   * budget makes a small extra wave, so wait (briefly) until the PDB has caught up.
+   */
+  private staleBudget(): Decision | undefined {
+    const pdb = this.world.pdb;
+    if (!pdb) return undefined;
+    const ready = this.livePods().filter((p) => p.ready).length;
+    const last = this.status.currentWave?.completedAt;
+    const waitedMs = last ? this.now.getTime() - Date.parse(last) : Number.POSITIVE_INFINITY;
+    if (pdb.currentHealthy >= ready || waitedMs > STALE_BUDGET_MAX_WAIT_MS) return undefined;
+    this.setPhase("Progressing", "WaitingForDisruptionController", `waiting for PodDisruptionBudget ${pdb.name} to count ${ready} Ready pods (it counts ${pdb.currentHealthy})`);
+    return this.done(NONE, REQUEUE.controllerLag);
   }
 
   private terminal(): Decision {

@@ -112,7 +112,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
 
   pdb(_namespace: string, name: string): PdbObject | undefined {
     if (!this.pdbObj || this.pdbObj.metadata?.name !== name) return undefined;
-    return { ...structuredClone(this.pdbObj), status: { observedGeneration: this.pdbObj.metadata?.generation ?? 1, disruptionsAllowed: this.disruptionsAllowed() } };
+    return { ...structuredClone(this.pdbObj), status: { observedGeneration: this.pdbObj.metadata?.generation ?? 1, disruptionsAllowed: this.disruptionsAllowed(), currentHealthy: this.healthy() } };
   }
 
   // --- writes (ClusterWriter) -----------------------------------------------------------
@@ -164,6 +164,11 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const replicas = this.sts?.obj.spec.replicas ?? 0;
     const mu = this.pdbObj?.spec.maxUnavailable ?? 0;
     return typeof mu === "number" ? mu : Math.ceil((replicas * Number(mu.replace("%", ""))) / 100);
+  }
+
+  healthy(): number {
+    const replicas = this.sts?.obj.spec.replicas ?? 0;
+    return [...this.podMap.values()].filter((p) => p.ready && p.ordinal < replicas).length;
   }
 
   unavailable(): number {

@@ -85,6 +85,7 @@ export function makePdb(rollout: StatefulsetRollout, disruptionsAllowed: number,
     selector: want.selector,
     unhealthyPodEvictionPolicy: "AlwaysAllow",
     disruptionsAllowed,
+    currentHealthy: 1_000_000,
     labels: want.labels,
     ...over,
   };

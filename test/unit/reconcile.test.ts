@@ -127,6 +127,20 @@ describe("decide: waves", () => {
     expect(d.status.reason).to.match(/creating pods \(3 of 30 exist\)/);
   });
 
+  it("waits for the PDB to count the last wave's pods before sizing the next wave", () => {
+    const status = rollingStatus({ updatedOrdinals: [9, 8], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-10), completedAt: at(-1) } });
+    const r = makeRollout({}, status);
+    const w = world(r, makePods(10, [8, 9]), 0);
+    w.pdb = makePdb(r, 0, { currentHealthy: 8 });
+    const d = decide(r, w, NOW);
+    expect(d.step.kind).to.equal("none");
+    expect(d.status.currentWave?.number).to.equal(1);
+    expect(d.status.reason).to.match(/to count 10 Ready pods \(it counts 8\)/);
+    // After 10 s the budget is used as it is (a PDB that selects other pods must not block forever).
+    const later = decide(makeRollout({}, { ...status, currentWave: { ...status.currentWave!, completedAt: at(-11) } }), { ...w, pdb: makePdb(r, 2, { currentHealthy: 8 }) }, NOW);
+    expect(later.status.currentWave?.number).to.equal(2);
+  });
+
   it("records the wave (ordinals + currentWave) before evicting anything", () => {
     const r = makeRollout({}, rollingStatus());
     const d = decide(r, world(r, makePods(10), 3), NOW);
