@@ -691,6 +691,12 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     await helmOk(["upgrade", RELEASE, CHART, "--namespace", releaseNs, ...setArgs(baseValues())]);
     const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
     const env = chartEnv(manifest, "-webhook", { namespace: releaseNs, name: "webhook-local" });
+    // Right after the CRD is created its storage answers 429 "(re)initializing" for a moment; an
+    // informer whose first list fails that way does not recover (adapters/kube/cache.ts), so wait
+    // until the resource is served, as it is long before a real Deployment's pods start.
+    await waitFor(() => customObjectsApi().listClusterCustomObject({ group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" }), {
+      what: "statefulsetrollouts to be served",
+    });
     const webhook = startLocal("webhook/main.ts", {
       ...env,
       KUBECONFIG: writeKubeconfig(workDir, "webhook", tokens.webhook!),
@@ -804,7 +810,7 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     const node = oldPod.spec!.nodeName!;
     try {
       const drain = await kubectl(["drain", node, "--pod-selector=app=web", "--ignore-daemonsets", "--timeout=5s"], { timeoutMs: 30_000 });
-      expect(drain.code, "kubectl drain").to.not.equal(0);
+      expect(drain.code, `kubectl drain should fail: ${drain.stdout} ${drain.stderr}`).to.not.equal(0);
       const refused = await coreApi()
         .createNamespacedPodEviction({
           name: oldPod.metadata!.name!,
