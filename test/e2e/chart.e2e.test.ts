@@ -691,9 +691,9 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     await helmOk(["upgrade", RELEASE, CHART, "--namespace", releaseNs, ...setArgs(baseValues())]);
     const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
     const env = chartEnv(manifest, "-webhook", { namespace: releaseNs, name: "webhook-local" });
-    // Right after the CRD is created its storage answers 429 "(re)initializing" for a moment; an
-    // informer whose first list fails that way does not recover (adapters/kube/cache.ts), so wait
-    // until the resource is served, as it is long before a real Deployment's pods start.
+    // Right after the CRD is created its storage answers 429 "(re)initializing" for a moment. Start
+    // the processes once the resource is served, as a real Deployment's pods would (image pull),
+    // so this test is about RBAC and not about informer retries.
     await waitFor(() => customObjectsApi().listClusterCustomObject({ group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" }), {
       what: "statefulsetrollouts to be served",
     });
