@@ -60,7 +60,9 @@ export interface SlackMessageRef {
 export interface RolloutNotifier {
   /**
    * Posts the rollout's message, or updates it in place when `existing` is given. Never throws:
-   * a Slack failure is logged and counted, and the returned ref is undefined.
+   * a Slack failure is logged and counted. Returns the ref to keep in status.slackMessage:
+   * undefined when nothing could be posted, `existing` (with any new page ts) otherwise — also
+   * when an update failed, since the message exists and posting another would duplicate it.
    */
   publish(rollout: StatefulsetRollout, existing: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined>;
 }
