@@ -24,11 +24,14 @@ typecheck: deps
 unit: deps
 	hack/run-tests.sh unit
 
-component: deps
+component: deps control-plane
 	hack/run-tests.sh component
 
+# The Kubernetes control plane, KWOK, Helm and a Consul agent, built from the Go module proxy
+# into ~/.cache/bulkhead (BULKHEAD_CACHE) the first time; later runs take well under a second.
 control-plane:
 	hack/build-control-plane.sh
+	hack/build-consul.sh
 
 e2e: deps control-plane
 	hack/run-tests.sh e2e
