@@ -12,6 +12,7 @@ import {
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
+  EventsV1Api,
   setHeaderOptions,
   type KubeConfig,
   type V1ResourceAttributes,
@@ -26,6 +27,7 @@ import {
   coordinationApi,
   coreApi,
   customObjectsApi,
+  kubeConfig,
   kubeConfigForToken,
   kubeconfigPath,
   kubectl,
@@ -832,6 +834,15 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     await rollouts.patchNamespacedCustomObject({ ...ref, body: { spec: { percent: 100 } } }, setHeaderOptions("Content-Type", "application/merge-patch+json"));
     const done = await waitFor(() => settled(100), { timeoutMs: 60_000, what: "rollout web done at 100%" });
     expect(done.updated).to.equal(4);
+
+    // Both processes recorded Events (events.k8s.io create) with their own accounts.
+    const events = kubeConfig().makeApiClient(EventsV1Api);
+    await waitFor(async () => {
+      const list = (await events.listNamespacedEvent({ namespace: otherNs })).items;
+      const denied = list.some((e) => e.reason === "LeakGuardDenied" && e.regarding?.name === oldPod.metadata!.name);
+      const byReconciler = list.some((e) => e.regarding?.kind === "StatefulsetRollout" && e.reportingController?.includes("reconciler"));
+      return denied && byReconciler;
+    }, { what: "a LeakGuardDenied Event on the old pod and a reconciler Event on the rollout" });
 
     // Nothing either process did was refused by RBAC.
     for (const p of local) expect(p.output(), p.child.spawnargs.at(-1)).not.to.match(/"code":\s*403|HTTP-Code: 403|\bforbidden\b/i);
