@@ -85,6 +85,9 @@ function helm(args: string[], timeoutMs = 120_000): Promise<HelmResult> {
 async function helmOk(args: string[]): Promise<string> {
   const r = await helm(args);
   if (r.code !== 0) throw new Error(`helm ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  // The apiserver drops fields its schema does not know and only warns: a misspelt field in a
+  // template would otherwise go unnoticed.
+  if (/unknown field/.test(r.stderr)) throw new Error(`helm ${args[0]}: the apiserver dropped fields: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
@@ -895,5 +898,96 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     // The CRD stays: Helm never deletes CRDs, so uninstalling never deletes users' rollouts.
     const crd = await kubectl(["get", "crd", "statefulsetrollouts.bulkhead.dev", "-o", "name"]);
     expect(crd.code).to.equal(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** CRDs of the optional integrations, from their Go modules (the module proxy), to validate against. */
+const OPTIONAL_CRDS = [
+  { module: "github.com/cert-manager/cert-manager", version: "v1.21.2", files: ["deploy/crds/cert-manager.io_certificates.yaml", "deploy/crds/cert-manager.io_issuers.yaml"] },
+  { module: "github.com/prometheus-operator/prometheus-operator", version: "v0.85.0", files: ["example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"] },
+];
+
+function goModuleDir(module: string, version: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("go", ["mod", "download", "-json", `${module}@${version}`], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const dir = code === 0 ? (JSON.parse(out) as { Dir?: string }).Dir : undefined;
+      if (dir) resolve(dir);
+      else reject(new Error(`go mod download ${module}@${version} exited ${code}: ${err || out}`));
+    });
+  });
+}
+
+describe("Helm chart: cert-manager and ServiceMonitor objects against their real CRDs", function () {
+  this.timeout(300_000);
+  const release = "chart-e2e-cm";
+  let ns = "";
+  const crdNames: string[] = [];
+
+  before(async () => {
+    ns = await newNamespace("bulkhead-chart-cm");
+    for (const { module, version, files } of OPTIONAL_CRDS) {
+      const dir = await goModuleDir(module, version);
+      for (const file of files) {
+        const text = readFileSync(join(dir, file), "utf8");
+        crdNames.push(...parseManifests(text).map((o) => o.metadata.name));
+        await kubectl(["apply", "--server-side", "-f", "-"], { input: text, check: true });
+      }
+    }
+    for (const name of crdNames) await kubectl(["wait", "--for=condition=Established", `crd/${name}`, "--timeout=60s"], { check: true });
+  });
+
+  after(async () => {
+    await helm(["uninstall", release, "--namespace", ns, "--wait"]).catch(() => undefined);
+    await kubectl(["delete", "crd", ...crdNames, "--ignore-not-found", "--wait=false"]).catch(() => undefined);
+    await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
+  });
+
+  it("installs with certManager.enabled and ServiceMonitors: the apiserver accepts every object", async () => {
+    await helmOk([
+      "install",
+      release,
+      CHART,
+      "--namespace",
+      ns,
+      ...setArgs({
+        "namespaceOptIn.labelKey": "chart-e2e-cm.bulkhead.dev/enabled",
+        "certManager.enabled": true,
+        "metrics.serviceMonitor.enabled": true,
+        "metrics.serviceMonitor.labels.release": "prometheus",
+        "slack.tokenSecret.name": "slack",
+        "consul.address": "consul.example:8501",
+        "consul.caSecret.name": "consul-ca",
+      }),
+    ]);
+    const manifest = parseManifests(await helmOk(["get", "manifest", release, "--namespace", ns]));
+    expect(manifest.map((o) => o.kind)).to.include.members(["Certificate", "Issuer", "ServiceMonitor"]);
+    for (const o of manifest.filter((m) => ["Certificate", "Issuer", "ServiceMonitor"].includes(m.kind))) {
+      const group = o.apiVersion.split("/")[0];
+      const r = await kubectl(["get", `${o.kind}.${group}`, o.metadata.name, "-n", ns, "-o", "json"]);
+      expect(r.code, `${o.kind}/${o.metadata.name}: ${r.stderr}`).to.equal(0);
+    }
+    const mutating = await admissionApi().readMutatingWebhookConfiguration({ name: `${release}-bulkhead` });
+    expect(mutating.metadata?.annotations?.["cert-manager.io/inject-ca-from"]).to.equal(`${ns}/${release}-bulkhead-webhook`);
+    expect(mutating.metadata?.labels?.["bulkhead.dev/inject-ca"]).to.equal(undefined);
+    // The Certificate the CA injector reads is the one the annotation names.
+    const cert = JSON.parse((await kubectl(["get", "certificate.cert-manager.io", `${release}-bulkhead-webhook`, "-n", ns, "-o", "json"], { check: true })).stdout) as {
+      spec: { secretName: string; dnsNames: string[] };
+    };
+    expect(cert.spec.secretName).to.equal(`${release}-bulkhead-webhook-cert`);
+    expect(cert.spec.dnsNames).to.include(`${release}-bulkhead-webhook.${ns}.svc`);
+  });
+
+  it("uninstalls cleanly", async () => {
+    await helmOk(["uninstall", release, "--namespace", ns, "--wait"]);
+    const left = await kubectl(["get", "certificate.cert-manager.io,issuer.cert-manager.io,servicemonitor.monitoring.coreos.com", "-n", ns, "-o", "name"], { check: true });
+    expect(left.stdout.trim()).to.equal("");
   });
 });
