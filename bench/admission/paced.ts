@@ -25,6 +25,9 @@ export interface PacedResult {
   p99ms: number;
   p999ms: number;
   maxMs: number;
+  /** The same from the moment the request was actually sent: the difference is client-side lag. */
+  fromSendP50ms: number;
+  fromSendP99ms: number;
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -38,6 +41,7 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   const body = Buffer.from(o.body);
   const total = Math.round(o.rate * o.seconds);
   const latencies = new Float64Array(total);
+  const fromSend = new Float64Array(total);
   let sent = 0;
   let completed = 0;
   let errors = 0;
@@ -46,22 +50,25 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
 
-  const finish = (i: number, due: number, ok: boolean, status?: number) => {
-    latencies[i] = performance.now() - due;
+  const finish = (i: number, due: number, sentAt: number, ok: boolean, status?: number) => {
+    const now = performance.now();
+    latencies[i] = now - due;
+    fromSend[i] = now - sentAt;
     if (!ok) errors++;
     else if (status !== 200) non200++;
     if (++completed === total) resolveDone();
   };
   const send = (i: number) => {
     const due = start + (i * 1000) / o.rate;
+    const sentAt = performance.now();
     const req = request(
       { host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
       (res) => {
         res.resume();
-        res.on("end", () => finish(i, due, true, res.statusCode));
+        res.on("end", () => finish(i, due, sentAt, true, res.statusCode));
       },
     );
-    req.on("error", () => finish(i, due, false));
+    req.on("error", () => finish(i, due, sentAt, false));
     req.end(body);
   };
   // A 1 ms tick sends every request that has come due (timers cannot fire each 1/rate s exactly).
@@ -78,6 +85,7 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
   const sorted = latencies.slice().sort();
+  const sortedFromSend = fromSend.slice().sort();
   return {
     sent,
     completed,
@@ -89,6 +97,8 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
     p99ms: round(percentile(sorted, 0.99)),
     p999ms: round(percentile(sorted, 0.999)),
     maxMs: round(sorted[sorted.length - 1] ?? NaN),
+    fromSendP50ms: round(percentile(sortedFromSend, 0.5)),
+    fromSendP99ms: round(percentile(sortedFromSend, 0.99)),
   };
 }
 

@@ -12,6 +12,7 @@ import { dirname, extname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { handlerMicroseconds } from "./handler-cost.js";
 import { pacedLoad } from "./paced.js";
 import { syntheticCaches, evictionReview, statefulSetReview } from "./world.js";
 
@@ -81,7 +82,8 @@ try {
     await pacedLoad({ url, ca, body: s.body, rate, seconds: 3, connections }); // warm-up: JIT, TLS, caches
     const atRate = await pacedLoad({ url, ca, body: s.body, rate, seconds: duration, connections });
     const unthrottled = row(await ceiling(s, Math.max(5, Math.round(duration / 2)), connections));
-    const result = { scenario: s.name, path: s.path, bodyBytes: Buffer.byteLength(s.body), atRate, unthrottled };
+    const handlerUs = await handlerMicroseconds(pods, s.path, s.body);
+    const result = { scenario: s.name, path: s.path, bodyBytes: Buffer.byteLength(s.body), handlerUs, atRate, unthrottled };
     results.push(result);
     console.log(JSON.stringify(result));
   }
