@@ -418,13 +418,15 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     const saved = await core.readNode({ name: node });
     await core.deleteNode({ name: node });
     try {
-      // Pod GC collects pods of a missing node after a 40 s quarantine, checked every 20 s.
+      // Pod GC collects pods of a missing node after a 40 s quarantine, checked every 20 s. Wait
+      // for every pod of the lost node (new-revision ones too) to be recreated elsewhere.
       await waitFor(
         async () => {
           const now = await uids();
-          return victims.every((v) => now.has(v) && now.get(v) !== before.get(v));
+          const offLostNode = (await listPods()).every((p) => p.spec?.nodeName !== node);
+          return offLostNode && victims.every((v) => now.has(v) && now.get(v) !== before.get(v));
         },
-        { timeoutMs: 150_000, intervalMs: 1000, what: `pods ${victims.join(", ")} of lost node ${node} recreated` },
+        { timeoutMs: 150_000, intervalMs: 1000, what: `every pod of lost node ${node} (old: ${victims.join(", ")}) recreated elsewhere` },
       );
       const onNew = await settled(`after losing node ${node} (${victims.join(", ")})`);
       expect(onNew).to.equal(4);
