@@ -365,6 +365,8 @@ class Pass {
     }
     const stale = this.staleBudget();
     if (stale) return stale;
+    const ungated = this.serviceDiscoveryBlocks(progressSince);
+    if (ungated) return ungated;
     const plan = planWave({
       replicas,
       target,
@@ -449,6 +451,25 @@ class Pass {
     if (status.updateRevision !== undefined) payload.updateRevision = status.updateRevision;
     if (status.attemptStartedAt !== undefined) payload.startedAt = status.attemptStartedAt;
     return { kind: "callback", url: bapi.bapiUrl, payload };
+  }
+
+  /**
+   * No wave starts while Consul cannot be asked, or lacks a service the rollout names: both
+   * wait (with the reason in status) and fail the rollout only past progressDeadlineSeconds.
+   */
+  private serviceDiscoveryBlocks(progressSince: number): Decision | undefined {
+    const health = this.world.health;
+    const dc = this.rollout.spec.serviceDiscovery?.dc ?? "";
+    let why: string | undefined;
+    if (health && !health.ok) why = `Consul cannot be checked (${health.error})`;
+    else if (health && health.missingServices.length > 0) why = `Consul datacenter ${dc} has no service ${health.missingServices.join(", ")}`;
+    if (!why) return undefined;
+    const deadlineSeconds = this.rollout.spec.progressDeadlineSeconds;
+    if (this.now.getTime() - progressSince > deadlineSeconds * 1000) {
+      return this.fail("ServiceDiscoveryUnavailable", `no progress within progressDeadlineSeconds (${deadlineSeconds}s): ${why}`);
+    }
+    this.setPhase("Progressing", "WaitingForServiceDiscovery", `next wave waits: ${why}`);
+    return this.done(NONE, REQUEUE.waitPods);
   }
 
   private fail(code: string, message: string): Decision {
@@ -551,10 +572,14 @@ class Pass {
   }
 }
 
-/** The percent this pass works towards: the current entry of spec.phases (capped by spec.percent), or spec.percent. */
+/**
+ * The percent this pass works towards: the current entry of spec.phases (capped by
+ * spec.percent), or spec.percent. A rollback skips the phases: it goes straight to
+ * spec.percent, so no pod is left on the bad revision (DESIGN.md §2).
+ */
 export function effectivePercent(rollout: StatefulsetRollout, status: RolloutStatus): number {
   const phases = rollout.spec.phases;
-  if (!phases || phases.length === 0) return rollout.spec.percent;
+  if (!phases || phases.length === 0 || status.rollback) return rollout.spec.percent;
   const index = Math.min(status.phaseIndex ?? 0, phases.length - 1);
   return Math.min(phases[index] ?? 100, rollout.spec.percent);
 }

@@ -125,7 +125,8 @@ export class Reconciler {
     try {
       const result = await gate.check(
         rollout,
-        pods.map((p) => ({ name: p.name, namespace, ...(p.ip ? { ip: p.ip } : {}), ...(p.nodeName ? { nodeName: p.nodeName } : {}) })),
+        // The uid tells a recreated pod from its predecessor when it gets the same IP.
+        pods.map((p) => ({ name: p.name, namespace, ...(p.uid ? { uid: p.uid } : {}), ...(p.ip ? { ip: p.ip } : {}), ...(p.nodeName ? { nodeName: p.nodeName } : {}) })),
       );
       return result.ok ? { ok: true, ...result.report } : { ok: false, error: result.error };
     } catch (err) {

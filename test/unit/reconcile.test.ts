@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { TEMPLATE_HASH_ANNOTATION } from "../../api/desired.js";
 import { decide, effectivePercent, statusChanged, type Decision } from "../../api/reconcile.js";
+import type { World } from "../../api/observe.js";
 import type { RolloutStatus } from "../../api/rollout.js";
 import { at, makePdb, makePod, makePods, makeRollout, makeSts, NEW, NOW, OLD, rollingStatus, UID, world } from "./reconcile.fixtures.js";
 
@@ -220,6 +221,32 @@ describe("decide: waves", () => {
     expect(passing.status.readyReplicasServiceDiscovery).to.equal(1);
   });
 
+  describe("no wave starts while service discovery blocks it", () => {
+    const sd = { serviceDiscovery: { dc: "dc1", serviceNames: ["web", "web-admin"] }, progressDeadlineSeconds: 60 };
+    const cases: Array<{ name: string; health: World["health"]; startedSecondsAgo: number; phase: string; reason: RegExp }> = [
+      { name: "Consul unreachable → waits, saying why", health: { ok: false, error: "ECONNREFUSED" }, startedSecondsAgo: 5, phase: "Progressing", reason: /Consul cannot be checked \(ECONNREFUSED\)/ },
+      { name: "Consul unreachable past the deadline → RolloutFailed", health: { ok: false, error: "ECONNREFUSED" }, startedSecondsAgo: 61, phase: "RolloutFailed", reason: /progressDeadlineSeconds.*ECONNREFUSED/ },
+      { name: "a service Consul does not know → waits, naming it and the datacenter", health: { ok: true, passingPods: [], services: ["web"], missingServices: ["web-admin"] }, startedSecondsAgo: 5, phase: "Progressing", reason: /datacenter dc1 has no service web-admin/ },
+      { name: "a missing service past the deadline → RolloutFailed naming it", health: { ok: true, passingPods: [], services: ["web"], missingServices: ["web-admin"] }, startedSecondsAgo: 61, phase: "RolloutFailed", reason: /no service web-admin/ },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        const r = makeRollout(sd, rollingStatus({ attemptStartedAt: at(-c.startedSecondsAgo) }));
+        const d = decide(r, world(r, makePods(10), 3, { health: c.health }), NOW);
+        expect(evicted(d)).to.deep.equal([]);
+        expect(d.status.currentWave).to.equal(undefined);
+        expect(d.status.phase).to.equal(c.phase);
+        expect(d.status.reason).to.match(c.reason);
+      });
+    }
+
+    it("Consul healthy and every service known → the wave is recorded", () => {
+      const r = makeRollout(sd, rollingStatus());
+      const d = decide(r, world(r, makePods(10), 3, { health: { ok: true, passingPods: [], services: ["web", "web-admin"], missingServices: [] } }), NOW);
+      expect(d.status.currentWave?.pods).to.have.length.greaterThan(0);
+    });
+  });
+
   it("honours minPodEvictionIntervalSeconds between waves", () => {
     const status = rollingStatus({ updatedOrdinals: [9], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-4) } });
     const r = makeRollout({ minPodEvictionIntervalSeconds: 10 }, status);
@@ -319,6 +346,12 @@ describe("decide: pause, phases, done", () => {
   it("phases never go beyond spec.percent", () => {
     const r = makeRollout({ phases: [10, 50, 100], percent: 30 });
     expect(effectivePercent(r, { phaseIndex: 2 })).to.equal(30);
+  });
+
+  it("a rollback skips the phases: it aims at spec.percent at once, so no pod stays on the bad revision", () => {
+    const r = makeRollout({ phases: [25, 50, 100], percent: 100 });
+    expect(effectivePercent(r, { phaseIndex: 0 })).to.equal(25);
+    expect(effectivePercent(r, { phaseIndex: 0, rollback: true })).to.equal(100);
   });
 
   it("target reached and Ready → RolloutDone, no requeue, current revision advanced at 100%", () => {
