@@ -151,7 +151,8 @@ export class Reconciler {
         return undefined;
       case "evict": {
         const blocked: string[] = [];
-        for (const pod of step.pods) {
+        // A wave of 100 pods is 100 API calls: run them a few at a time, not one by one.
+        await forEachLimited(step.pods, EVICTION_CONCURRENCY, async (pod) => {
           const result = await deps.writer.evict(namespace, pod.name, pod.uid);
           if (result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
           if (result === "blocked") {
@@ -159,7 +160,7 @@ export class Reconciler {
             deps.metrics.evictionsBlocked.inc({ namespace, rollout: name });
           }
           log.info({ pod: pod.name, wave: step.wave, result }, "eviction");
-        }
+        });
         if (blocked.length > 0) {
           await deps.events.record(refOf(rollout), "Normal", "EvictionBlocked", `wave ${step.wave}: eviction of ${blocked.join(", ")} refused (429); retrying`);
         }
@@ -204,6 +205,17 @@ export class Reconciler {
       log.warn({ err }, "Slack notification failed");
     }
   }
+}
+
+const EVICTION_CONCURRENCY = 10;
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function refOf(raw: RawRollout | StatefulsetRollout): ObjectRef {
