@@ -32,6 +32,7 @@ export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
     "/validate/pod-delete": createPodDeleteHandler(leakGuard),
     "/mutate/pod": createPodPinningHandler({
       caches: { statefulSets: caches.managedStatefulSets, rollouts: caches.rollouts, controllerRevisions: caches.controllerRevisions },
+      defaultLeakProtection: config.defaultLeakProtection,
       events,
       logger,
       // A pod that could not be pinned: log it and tell the rollout's channel; never block the pod.

@@ -187,6 +187,7 @@ function setup(rollout: unknown = rolloutObject({}), opts: { synced?: boolean; r
       controllerRevisions: revisions,
     },
     events: recorder,
+    defaultLeakProtection: "enforce",
     logger: pino({ level: "silent" }),
     alerts: { alert: (a) => void alerts.push(a) },
     metrics: podPinningMetrics(registry),
@@ -244,6 +245,20 @@ describe("/mutate/pod revision pinning handler", () => {
     expect(events[0]).to.deep.include({ type: "Normal", reason: "PodPinned" });
     expect(events[0]!.ref).to.deep.include({ kind: "StatefulsetRollout", name: "web", namespace: NS, uid: "rollout-uid" });
     expect(await metric("pinned", "not-moved")).to.equal(1);
+  });
+
+  it("pins in every mode but \"off\", where the pod is created as the StatefulSet controller made it", async () => {
+    for (const mode of ["enforce", "flag", "pin"]) {
+      const { call } = setup(rolloutObject({}, { leakProtection: mode }));
+      const response = await call(podCreateReview(2, "web-58f7d9c6b4", NEW));
+      expect(response.patch, mode).to.be.a("string");
+    }
+    const { call, events, metric } = setup(rolloutObject({}, { leakProtection: "off" }));
+    const response = await call(podCreateReview(2, "web-58f7d9c6b4", NEW));
+    expect(response).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    await tick();
+    expect(events).to.have.length(0);
+    expect(await metric("not-pinned", "protection-off")).to.equal(1);
   });
 
   it("lets a moved ordinal be created on the update revision (no patch)", async () => {

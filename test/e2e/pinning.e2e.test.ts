@@ -123,6 +123,7 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
   });
   const handler = createPodPinningHandler({
     caches: { statefulSets: stsCache, rollouts: rolloutCache, controllerRevisions: revisionCache },
+    defaultLeakProtection: "enforce",
     events: {
       // The real recorder, with the requests kept for the Events scenario.
       record: (ref, type, reason, note) => {

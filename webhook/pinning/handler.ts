@@ -16,7 +16,7 @@ import { allowed, patched, type AdmissionRequest, type AdmissionResponse } from 
 import { API_VERSION, KIND } from "../../api/labels.js";
 import { rewritePodToRevision, type PodJson } from "../../api/pod-rewrite.js";
 import { decideRevisionForOrdinal, podOrdinal, podRevision } from "../../api/revisions.js";
-import type { StatefulsetRollout } from "../../api/rollout.js";
+import { leakProtectionOf, type LeakProtectionMode, type StatefulsetRollout } from "../../api/rollout.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
 import { findRollout, findStatefulSet, revisionTemplate, sourceTemplate, type PinningCaches } from "./lookup.js";
 import type { PinningMetrics, PinningOutcome } from "./metrics.js";
@@ -43,6 +43,8 @@ export interface PinningAlertSink {
 
 export interface PodPinningDeps {
   caches: PinningCaches;
+  /** The installation's mode for rollouts that set no spec.leakProtection; "off" also turns pinning off. */
+  defaultLeakProtection: LeakProtectionMode;
   events: EventRecorder;
   logger: Logger;
   alerts: PinningAlertSink;
@@ -100,6 +102,9 @@ function decide(deps: PodPinningDeps, request: AdmissionRequest): AdmissionRespo
   const rolloutFound = findRollout(caches, sts);
   if (!rolloutFound.ok) return skip(rolloutFound.reason === "no-rollout" ? "not-pinned" : "fail-safe", rolloutFound.reason, rolloutFound.detail);
   const rollout = rolloutFound.value;
+  if (leakProtectionOf(rollout, deps.defaultLeakProtection) === "off") {
+    return skip("not-pinned", "protection-off", `rollout ${rollout.metadata.name} has leakProtection "off": pods are created as the StatefulSet controller made them`);
+  }
 
   const decision = decideRevisionForOrdinal(rollout, ordinal);
   if (decision.revision === "update") return skip("not-pinned", decision.reason, `ordinal ${ordinal} runs the update revision (${decision.reason})`);
