@@ -46,7 +46,9 @@ component_version() {
     etcd) echo "$ETCD_VERSION" ;;
     kube) echo "$KUBE_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
-    helm) echo "$HELM_VERSION" ;;
+    # Helm's offline default Kubernetes version (helm template, kubeVersion checks) is baked
+    # in by ldflags, so the Kubernetes version is part of its cache key.
+    helm) echo "${HELM_VERSION}_kube${KUBE_VERSION}" ;;
     *) die "unknown component: $1" ;;
   esac
 }
@@ -198,7 +200,10 @@ build_helm() {
   wrapper=$(prepare_wrapper "helm-$ver" helm.sh/helm/v3 "$ver" helm.sh/helm/v3/cmd/helm)
   copy_module_replaces "$wrapper" "$gomod"
   (cd "$wrapper" && go mod tidy)
+  local kube_minor=${KUBE_VERSION#v1.}
+  kube_minor=${kube_minor%%.*}
   local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$ver -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kube_minor"
   tmp=$(mktemp -d "$BIN_ROOT/.helm-$ver.XXXXXX")
   log "helm $ver: compiling"
   (cd "$wrapper" && go build -trimpath -ldflags "$ld" -o "$tmp/" helm.sh/helm/v3/cmd/helm)
