@@ -4,9 +4,9 @@
 // allowed, the rest refused), upgrade with changed values, and uninstall leaving no webhook
 // configuration behind.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   AuthenticationV1Api,
@@ -23,10 +23,10 @@ import {
   REPO_ROOT,
   admissionApi,
   appsApi,
-  binDir,
   coordinationApi,
   coreApi,
   customObjectsApi,
+  helmBinary,
   kubeConfig,
   kubeConfigForToken,
   kubeconfigPath,
@@ -46,15 +46,6 @@ const CHART = process.env.BULKHEAD_E2E_CHART ?? join(REPO_ROOT, "charts/bulkhead
 // ---------------------------------------------------------------------------------------------
 // helm
 
-function helmBinary(): string {
-  const fromCluster = join(binDir(), "helm");
-  if (existsSync(fromCluster)) return fromCluster;
-  const versions = readFileSync(join(REPO_ROOT, "hack/versions.env"), "utf8");
-  const version = /^HELM_VERSION=(\S+)/m.exec(versions)?.[1];
-  const cached = join(process.env.BULKHEAD_CACHE ?? join(homedir(), ".cache/bulkhead"), "bin", `helm-${version}`, "helm");
-  if (!existsSync(cached)) throw new Error(`helm not built: run hack/build-control-plane.sh helm (looked in ${fromCluster} and ${cached})`);
-  return cached;
-}
 
 interface HelmResult {
   code: number;

@@ -4,8 +4,6 @@
 // writes — as admin, as a normal user (alice) and as the reconciler.
 import { expect } from "chai";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { kubeSecretStore } from "../../certs/secret-store.js";
@@ -19,20 +17,12 @@ import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
-import { REPO_ROOT, admissionApi, appsApi, binDir, coreApi, customObjectsApi, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
+import { REPO_ROOT, admissionApi, appsApi, coreApi, customObjectsApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
 
 const RELEASE = "bulkhead-e2e-policy";
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
 const DAY = 24 * 3600 * 1000;
 
-function helmBinary(): string {
-  const fromCluster = join(binDir(), "helm");
-  if (existsSync(fromCluster)) return fromCluster;
-  const version = /^HELM_VERSION=(\S+)/m.exec(readFileSync(join(REPO_ROOT, "hack/versions.env"), "utf8"))?.[1];
-  const cached = join(process.env.BULKHEAD_CACHE ?? join(homedir(), ".cache/bulkhead"), "bin", `helm-${version}`, "helm");
-  if (!existsSync(cached)) throw new Error(`helm not built: run hack/build-control-plane.sh helm (looked in ${fromCluster} and ${cached})`);
-  return cached;
-}
 
 /** `helm template` of the chart's webhook configurations, pointed at our in-process server. */
 function renderWebhookConfigurations(namespace: string, url: string): Promise<string> {

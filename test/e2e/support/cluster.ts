@@ -115,6 +115,16 @@ export function kubeConfigForToken(token: string, user = "token-user"): KubeConf
   return kc;
 }
 
+/** The helm binary hack/build-control-plane.sh built (`make control-plane` builds it). */
+export function helmBinary(): string {
+  const beside = join(binDir(), "helm");
+  if (existsSync(beside)) return beside;
+  const printed = spawnSync(join(HACK, "build-control-plane.sh"), ["--print-bin-dir"], { encoding: "utf8" });
+  const fromBuild = join(printed.stdout.trim().split("\n").pop() ?? "", "helm");
+  if (printed.status === 0 && existsSync(fromBuild)) return fromBuild;
+  throw new Error(`helm not built: run \`make control-plane\` (looked in ${beside} and ${fromBuild})`);
+}
+
 export interface RunResult {
   code: number;
   stdout: string;
