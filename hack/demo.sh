@@ -14,7 +14,10 @@ DIR=${CLUSTER_DIR:-$ROOT/.cluster}
 READY_DELAY=${DEMO_READY_DELAY:-2s}
 NS=demo
 METRICS_PORT=18089
+WEBHOOK_PORT=18443
 RECONCILER_PID=""
+WEBHOOK_PID=""
+WEBHOOK=0
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -22,12 +25,13 @@ note() { printf '    %s\n' "$*"; }
 cleanup() {
   local rc=$?
   if [[ ${DEMO_KEEP:-0} == 1 ]]; then
-    say "left running: source $DIR/env; reconciler pid $RECONCILER_PID (log $DIR/logs/reconciler.log); stop with: kill -- -$RECONCILER_PID; hack/cluster-down.sh --dir $DIR"
+    say "left running: source $DIR/env; reconciler pid $RECONCILER_PID, webhook pid ${WEBHOOK_PID:-none} (logs in $DIR/logs); stop with: kill -- -PID; hack/cluster-down.sh --dir $DIR"
     exit $rc
   fi
   say "cleaning up"
   # The reconciler runs in its own process group: tsx and its node child stop together.
   if [[ -n $RECONCILER_PID ]]; then kill -TERM -- "-$RECONCILER_PID" 2>/dev/null || true; fi
+  if [[ -n $WEBHOOK_PID ]]; then kill -TERM -- "-$WEBHOOK_PID" 2>/dev/null || true; fi
   hack/cluster-down.sh --dir "$DIR" >/dev/null 2>&1 || true
   exit $rc
 }
@@ -62,8 +66,57 @@ kubectl create namespace bulkhead-system >/dev/null
 kubectl create namespace "$NS" >/dev/null
 kubectl label namespace "$NS" bulkhead.dev/enabled=true >/dev/null
 
+# The webhook (when webhook/main.ts exists) runs on this host: it creates its certificate
+# Secret and injects the CA into the chart's webhook configurations, rendered with
+# webhook.url. It recognises the reconciler by its ServiceAccount, so the reconciler runs
+# on a token of bulkhead-system/bulkhead-reconciler (bound to cluster-admin for the demo only;
+# the chart's least-privilege RBAC is checked by the chart's e2e test).
+RECONCILER_KUBECONFIG=$KUBECONFIG
+start_webhook() {
+  kubectl -n bulkhead-system create serviceaccount bulkhead-reconciler >/dev/null
+  kubectl create clusterrolebinding bulkhead-demo-reconciler --clusterrole=cluster-admin --serviceaccount=bulkhead-system:bulkhead-reconciler >/dev/null
+  local token
+  token=$(kubectl -n bulkhead-system create token bulkhead-reconciler --duration=2h)
+  RECONCILER_KUBECONFIG=$DIR/reconciler.kubeconfig
+  kubectl config --kubeconfig="$RECONCILER_KUBECONFIG" set-cluster demo --server="$BULKHEAD_APISERVER" --certificate-authority="$BULKHEAD_CA_CERT" --embed-certs >/dev/null
+  kubectl config --kubeconfig="$RECONCILER_KUBECONFIG" set-credentials reconciler --token="$token" >/dev/null
+  kubectl config --kubeconfig="$RECONCILER_KUBECONFIG" set-context demo --cluster=demo --user=reconciler >/dev/null
+  kubectl config --kubeconfig="$RECONCILER_KUBECONFIG" use-context demo >/dev/null
+  # The configurations first: the webhook injects its CA into them when it starts.
+  helm template bulkhead charts/bulkhead --namespace bulkhead-system --set "webhook.url=https://127.0.0.1:$WEBHOOK_PORT" \
+    --show-only templates/webhook-configurations.yaml | kubectl apply -f - >/dev/null
+  BULKHEAD_NAMESPACE=bulkhead-system BULKHEAD_WEBHOOK_PORT=$WEBHOOK_PORT BULKHEAD_WEBHOOK_HOST=127.0.0.1 \
+    setsid node_modules/.bin/tsx webhook/main.ts >"$DIR/logs/webhook.log" 2>&1 &
+  WEBHOOK_PID=$!
+  for _ in $(seq 1 150); do
+    curl -skf "https://127.0.0.1:$WEBHOOK_PORT/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -skf "https://127.0.0.1:$WEBHOOK_PORT/readyz" >/dev/null 2>&1 || return 1
+  for _ in $(seq 1 150); do
+    [[ -n $(kubectl get mutatingwebhookconfiguration bulkhead -o jsonpath='{.webhooks[0].clientConfig.caBundle}') &&
+      -n $(kubectl get validatingwebhookconfiguration bulkhead -o jsonpath='{.webhooks[0].clientConfig.caBundle}') ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+if [[ -f webhook/main.ts && ${DEMO_WEBHOOK:-1} == 1 ]]; then
+  say "starting the webhook on https://127.0.0.1:$WEBHOOK_PORT (log: $DIR/logs/webhook.log)"
+  if start_webhook; then
+    WEBHOOK=1
+    note "webhook configurations applied (namespaces labelled bulkhead.dev/enabled=true), CA injected"
+  else
+    note "the webhook did not come up (see $DIR/logs/webhook.log); continuing without it"
+    kubectl delete mutatingwebhookconfiguration bulkhead --ignore-not-found >/dev/null
+    kubectl delete validatingwebhookconfiguration bulkhead --ignore-not-found >/dev/null
+    if [[ -n $WEBHOOK_PID ]]; then kill -TERM -- "-$WEBHOOK_PID" 2>/dev/null || true; WEBHOOK_PID=""; fi
+    RECONCILER_KUBECONFIG=$KUBECONFIG
+  fi
+fi
+
 say "starting the reconciler (log: $DIR/logs/reconciler.log, metrics: http://127.0.0.1:$METRICS_PORT/metrics)"
-BULKHEAD_METRICS_PORT=$METRICS_PORT BULKHEAD_METRICS_HOST=127.0.0.1 POD_NAME=demo-reconciler \
+KUBECONFIG=$RECONCILER_KUBECONFIG BULKHEAD_METRICS_PORT=$METRICS_PORT BULKHEAD_METRICS_HOST=127.0.0.1 POD_NAME=demo-reconciler \
   setsid node_modules/.bin/tsx reconciler/main.ts >"$DIR/logs/reconciler.log" 2>&1 &
 RECONCILER_PID=$!
 for _ in $(seq 1 100); do
@@ -71,10 +124,6 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 curl -sf "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null || { echo "the reconciler did not become ready; see $DIR/logs/reconciler.log" >&2; exit 1; }
-if [[ -f webhook/main.ts ]]; then
-  note "webhook/main.ts exists, but this demo does not run it yet (it needs the chart's webhook"
-  note "configurations and ServiceAccount tokens); leak protection is shown by its own e2e tests."
-fi
 
 # rollout IMAGE PERCENT PAUSE
 rollout() {
@@ -160,6 +209,15 @@ note "paused; nothing moves for 5 seconds:"
 sleep 5
 follow true
 revisions
+if ((WEBHOOK)); then
+  old_pod=$(kubectl -n "$NS" get sroll web -o jsonpath='{.status.pods[0].name}')
+  note "leak guard: deleting old pod $old_pod while the rollout is split and paused:"
+  if out=$(kubectl -n "$NS" delete pod "$old_pod" --wait=false 2>&1); then
+    note "  (allowed: $out)"
+  else
+    printf '%s\n' "$out" | fold -s -w 100 | sed 's/^/      /'
+  fi
+fi
 
 say "resuming to 50%"
 rollout registry.example/app:v2 50 false
