@@ -128,6 +128,9 @@ export async function startHttpsServer(options: HttpsOptions): Promise<RunningSe
   // Below the apiserver's default webhook timeout; a stuck client must not hold a socket forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  // Outlive the apiserver's idle keep-alive (Go's 90 s): if we closed first, a review sent on the
+  // closing connection fails, and Go does not retry a POST.
+  server.keepAliveTimeout = 120_000;
   certificates.onChange((cert) => {
     try {
       server.setSecureContext({ cert: cert.cert, key: cert.key, minVersion: "TLSv1.2" });

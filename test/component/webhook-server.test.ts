@@ -148,6 +148,10 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       expect(text).to.match(/bulkhead_webhook_admission_duration_seconds_bucket\{le="0.005",path="\/mutate\/statefulset"\} [1-9]/);
     });
 
+    it("keeps idle connections open longer than the apiserver's client does (90 s)", () => {
+      expect(hook.server.server.keepAliveTimeout).to.be.greaterThan(90_000);
+    });
+
     it("an unknown path is a 404 counted under path=\"other\"", async () => {
       const res = await post("/validate/nothing-here", {});
       expect(res.status).to.equal(404);
