@@ -1,5 +1,6 @@
 // webhook/main.ts as a real process: configuration errors stop it with the variable named;
-// in cert-manager mode it serves the mounted certificate and exits cleanly on SIGTERM.
+// in cert-manager mode it serves the mounted certificate, is live but not ready while its caches
+// cannot sync, and exits cleanly on SIGTERM.
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -60,14 +61,14 @@ describe("webhook main process", function () {
     expect(proc.output()).to.match(/invalid webhook configuration:[\s\S]*BULKHEAD_WEBHOOK_PORT[\s\S]*BULKHEAD_DEFAULT_LEAK_PROTECTION/);
   });
 
-  it("serves the mounted certificate, answers reviews, and drains on SIGTERM", async () => {
+  it("serves the mounted certificate, is live but not ready without caches, and drains on SIGTERM", async () => {
     const pair = testPair();
     const certs = join(dir, "certs");
     await rm(certs, { recursive: true, force: true });
     await mkdir(certs);
     await writeFile(join(certs, "tls.crt"), pair.cert);
     await writeFile(join(certs, "tls.key"), pair.key);
-    // A kubeconfig whose apiserver does not answer: in cert-manager mode nothing here needs it.
+    // A kubeconfig whose apiserver does not answer: the informers cannot sync.
     const kubeconfig = join(dir, "kubeconfig");
     await writeFile(
       kubeconfig,
@@ -85,6 +86,9 @@ describe("webhook main process", function () {
     try {
       await until("the listening log line", proc, () => proc.output().includes("webhook listening"));
       expect((await call(port, pair.caBundle, "GET", "/healthz")).status).to.equal(200);
+      const ready = await call(port, pair.caBundle, "GET", "/readyz");
+      expect(ready.status).to.equal(503);
+      expect(ready.text).to.equal("not ready: informer caches not synced");
       const review = await call(port, pair.caBundle, "POST", "/validate/statefulset", "{}");
       expect(review.status).to.equal(400);
 
