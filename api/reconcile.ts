@@ -67,7 +67,7 @@ export const REQUEUE = {
 const NONE: Step = { kind: "none" };
 
 /** How long after a wave a stale PDB status is waited for before it is used as it is. */
-const STALE_BUDGET_MAX_WAIT_MS = 10_000;
+const STALE_BUDGET_MAX_WAIT_MS = 2_000;
 
 export function decide(rollout: StatefulsetRollout, world: World, now: Date): Decision {
   return new Pass(rollout, world, now).run();
@@ -334,9 +334,10 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
-    const stale = this.staleBudget();
+    const backInput = { replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0, maxParallel: spec.maxParallel };
+    const plan = planBackWave(backInput);
+    const stale = this.staleBudget((budget) => planBackWave({ ...backInput, disruptionsAllowed: budget }).pods.length, plan.pods.length);
     if (stale) return stale;
-    const plan = planBackWave({ replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0, maxParallel: spec.maxParallel });
     if (plan.pods.length === 0) {
       this.setPhase("Progressing", "WaitingForBudget", `percent lowered to ${spec.percent}%: ${plan.remaining} pod(s) to move back; waiting: PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`);
       return this.done(NONE, REQUEUE.waitBudget);
@@ -363,11 +364,7 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
-    const stale = this.staleBudget();
-    if (stale) return stale;
-    const ungated = this.serviceDiscoveryBlocks(progressSince);
-    if (ungated) return ungated;
-    const plan = planWave({
+    const waveInput = {
       replicas,
       target,
       updatedOrdinals: status.updatedOrdinals ?? [],
@@ -375,7 +372,12 @@ class Pass {
       pods: this.livePods(),
       disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0,
       maxParallel: spec.maxParallel,
-    });
+    };
+    const plan = planWave(waveInput);
+    const stale = this.staleBudget((budget) => planWave({ ...waveInput, disruptionsAllowed: budget }).pods.length, plan.pods.length);
+    if (stale) return stale;
+    const ungated = this.serviceDiscoveryBlocks(progressSince);
+    if (ungated) return ungated;
     if (plan.pods.length === 0) {
       if (plan.limitedBy !== "budget") {
         // Nothing to evict: the pods still to move do not exist yet (the StatefulSet controller
@@ -404,18 +406,21 @@ class Pass {
 
   /**
    * The PDB's disruptionsAllowed lags the pods: right after a wave its replacements are Ready
-   * here before the disruption controller counts them. Sizing the next wave from that stale
-   * budget makes a small extra wave, so wait (briefly) until the PDB has caught up.
+   * here before the disruption controller counts them. When that stale budget would make the
+   * next wave smaller than a caught-up one, wait briefly (at most 2 s after the last wave) for
+   * the PDB to catch up; then use it as it is (under load it can stay a few pods short).
    */
-  private staleBudget(): Decision | undefined {
+  private staleBudget(waveSizeWith: (budget: number) => number, planned: number): Decision | undefined {
     const pdb = this.world.pdb;
     if (!pdb) return undefined;
     const ready = this.livePods().filter((p) => p.ready).length;
+    const uncounted = ready - pdb.currentHealthy;
+    if (uncounted <= 0) return undefined;
     const last = this.status.currentWave?.completedAt;
     const waitedMs = last ? this.now.getTime() - Date.parse(last) : Number.POSITIVE_INFINITY;
-    if (pdb.currentHealthy >= ready || waitedMs > STALE_BUDGET_MAX_WAIT_MS) return undefined;
+    if (waitedMs > STALE_BUDGET_MAX_WAIT_MS || waveSizeWith(pdb.disruptionsAllowed + uncounted) <= planned) return undefined;
     this.setPhase("Progressing", "WaitingForDisruptionController", `waiting for PodDisruptionBudget ${pdb.name} to count ${ready} Ready pods (it counts ${pdb.currentHealthy})`);
-    return this.done(NONE, REQUEUE.controllerLag);
+    return this.done(NONE, Math.min(REQUEUE.controllerLag, STALE_BUDGET_MAX_WAIT_MS - waitedMs + 1));
   }
 
   private terminal(): Decision {

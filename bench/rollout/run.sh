@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Rollout benchmark: Bulkhead vs native RollingUpdate (see bench/rollout/run.ts).
-# Usage: bench/rollout/run.sh [PODS (default 100,1000)] [READY_DELAY_SECONDS (default 2)]
+# Usage: bench/rollout/run.sh [PODS (default 100,1000)] [READY_DELAY_SECONDS (default 2)] [METHODS]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 PODS=${1:-100,1000}
 DELAY=${2:-2}
+METHODS=${3:-bulkhead,native-10,native-1}
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-bench-rollout-XXXXXX")
 RECONCILER_PID=""
 cleanup() {
@@ -36,4 +37,4 @@ kubectl create namespace bulkhead-system >/dev/null
 BULKHEAD_METRICS_PORT=0 LOG_LEVEL=warn setsid node_modules/.bin/tsx reconciler/main.ts >"$DIR/logs/reconciler.log" 2>&1 &
 RECONCILER_PID=$!
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%FT%TZ); pods $PODS; KWOK ready delay ${DELAY}s" >&2
-tsx bench/rollout/run.ts --pods "$PODS" --delay-seconds "$DELAY"
+tsx bench/rollout/run.ts --pods "$PODS" --delay-seconds "$DELAY" --methods "$METHODS"

@@ -137,9 +137,18 @@ describe("decide: waves", () => {
     expect(d.step.kind).to.equal("none");
     expect(d.status.currentWave?.number).to.equal(1);
     expect(d.status.reason).to.match(/to count 10 Ready pods \(it counts 8\)/);
-    // After 10 s the budget is used as it is (a PDB that selects other pods must not block forever).
-    const later = decide(makeRollout({}, { ...status, currentWave: { ...status.currentWave!, completedAt: at(-11) } }), { ...w, pdb: makePdb(r, 2, { currentHealthy: 8 }) }, NOW);
+    // After 2 s the budget is used as it is (a PDB that never catches up must not stall waves).
+    const later = decide(makeRollout({}, { ...status, currentWave: { ...status.currentWave!, completedAt: at(-3) } }), { ...w, pdb: makePdb(r, 2, { currentHealthy: 8 }) }, NOW);
     expect(later.status.currentWave?.number).to.equal(2);
+  });
+
+  it("does not wait for a stale PDB when the wave would be no larger anyway", () => {
+    const status = rollingStatus({ updatedOrdinals: [9, 8], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-10), completedAt: at(-1) } });
+    const r = makeRollout({ maxParallel: 2 }, status);
+    const w = world(r, makePods(10, [8, 9]), 2);
+    w.pdb = makePdb(r, 2, { currentHealthy: 8 });
+    const d = decide(r, w, NOW);
+    expect(d.status.currentWave?.number).to.equal(2);
   });
 
   it("records the wave (ordinals + currentWave) before evicting anything", () => {
