@@ -321,12 +321,15 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
   if (revision === updateRevision) {
     return allow("update-revision", `pod ${key} is on the update revision ${updateRevision}; its replacement cannot leak`);
   }
-  const siblings = world.pods(req.namespace).filter((p) => belongsTo(p, sts, stsName));
-  const newPods = siblings.filter((p) => podRevision(p) === updateRevision).length;
-  const oldPods = siblings.filter((p) => {
+  // One pass over the namespace's managed pods: this runs on every eviction of an old pod.
+  let newPods = 0;
+  let oldPods = 0;
+  for (const p of world.pods(req.namespace)) {
     const r = podRevision(p);
-    return r !== undefined && r !== updateRevision;
-  }).length;
+    if (r === undefined || !belongsTo(p, sts, stsName)) continue;
+    if (r === updateRevision) newPods += 1;
+    else oldPods += 1;
+  }
   const held = rolloutHeld(rollout);
   const leak: LeakContext = {
     via: req.via,
