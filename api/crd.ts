@@ -31,8 +31,8 @@ export function toStructural(node: JsonSchema): JsonSchema {
     out.anyOf = [{ type: "integer" }, { type: "string" }];
     out["x-kubernetes-validations"] = [
       {
-        rule: `type(self) == int ? self >= 0 : self.matches('${PERCENT_PATTERN}')`,
-        message: 'must be a non-negative integer or a percent from "0%" to "100%"',
+        rule: `type(self) == int ? self >= 1 : self.matches('${PERCENT_PATTERN}')`,
+        message: 'must be a positive integer or a percent from "1%" to "100%": a budget of 0 would block every wave',
       },
     ];
   }

@@ -3,11 +3,12 @@
 // (Slack's Bedrock Rollout Operator) where it has them; DESIGN.md §3 lists the additions.
 import { z } from "zod";
 
-/** "0%" to "100%": the string form of an int-or-percent (the CRD's CEL rule uses it too). */
-export const PERCENT_PATTERN = "^(100|[1-9]?[0-9])%$";
+/** "1%" to "100%": the string form of a budget (the CRD's CEL rule uses it too). */
+export const PERCENT_PATTERN = "^(100|[1-9][0-9]?)%$";
 
+// A budget of 0 would block every wave (and the PDB webhook refuses it), so it starts at 1.
 const intOrPercent = z
-  .union([z.number().int().min(0), z.string().regex(new RegExp(PERCENT_PATTERN), "a percent such as \"25%\"")])
+  .union([z.number().int().min(1), z.string().regex(new RegExp(PERCENT_PATTERN), "a percent from \"1%\" to \"100%\"")])
   .meta({ "x-kubernetes-int-or-string": true });
 
 const nonNegativeSeconds = z.number().int().min(0);

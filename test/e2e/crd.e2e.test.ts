@@ -52,8 +52,10 @@ describe("StatefulsetRollout CRD on the real apiserver", () => {
     ["a negative interval", { statefulset, minPodEvictionIntervalSeconds: -5 }, /spec\.minPodEvictionIntervalSeconds.*greater than or equal to 0/],
     ["a missing statefulset", { percent: 10 }, /spec\.statefulset: Required value/],
     ["an unknown leakProtection", { statefulset, leakProtection: "block" }, /spec\.leakProtection: Unsupported value: "block"/],
-    ["maxUnavailable 150%", { statefulset, disruptionPolicy: { maxUnavailable: "150%" } }, /spec\.disruptionPolicy\.maxUnavailable.*percent from "0%" to "100%"/],
-    ["a negative maxUnavailable", { statefulset, disruptionPolicy: { maxUnavailable: -1 } }, /spec\.disruptionPolicy\.maxUnavailable.*non-negative integer/],
+    ["maxUnavailable 150%", { statefulset, disruptionPolicy: { maxUnavailable: "150%" } }, /spec\.disruptionPolicy\.maxUnavailable.*percent from "1%" to "100%"/],
+    ["a negative maxUnavailable", { statefulset, disruptionPolicy: { maxUnavailable: -1 } }, /spec\.disruptionPolicy\.maxUnavailable.*positive integer/],
+    ["maxUnavailable 0, which blocks every wave", { statefulset, disruptionPolicy: { maxUnavailable: 0 } }, /spec\.disruptionPolicy\.maxUnavailable.*would block every wave/],
+    ["maxUnavailable \"0%\"", { statefulset, disruptionPolicy: { maxUnavailable: "0%" } }, /spec\.disruptionPolicy\.maxUnavailable.*would block every wave/],
   ];
   for (const [what, spec, message] of refusals) {
     it(`refuses ${what} with a message naming the field`, async () => {

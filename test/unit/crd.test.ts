@@ -52,6 +52,9 @@ describe("parseRollout", () => {
     { name: "unknown leakProtection", spec: { statefulset, leakProtection: "block" }, error: /leakProtection/ },
     { name: "bad maxUnavailable", spec: { statefulset, disruptionPolicy: { maxUnavailable: "150%" } }, error: /maxUnavailable/ },
     { name: "maxUnavailable percent", spec: { statefulset, disruptionPolicy: { maxUnavailable: "10%" } } },
+    { name: "maxUnavailable 0 blocks every wave", spec: { statefulset, disruptionPolicy: { maxUnavailable: 0 } }, error: /maxUnavailable/ },
+    { name: "maxUnavailable 0%", spec: { statefulset, disruptionPolicy: { maxUnavailable: "0%" } }, error: /maxUnavailable/ },
+    { name: "maxUnavailable 100%", spec: { statefulset, disruptionPolicy: { maxUnavailable: "100%" } } },
   ];
   for (const c of cases) {
     it(c.name, () => {
