@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { expect } from "chai";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
-import { binDir, coreApi, customObjectsApi, kubeConfig, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, waitFor, type RunResult } from "./support/cluster.js";
+import { binDir, coreApi, customObjectsApi, installRolloutCrd, kubeConfig, kubeconfigPath, newNamespace, REPO_ROOT, waitFor, type RunResult } from "./support/cluster.js";
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
 const NAME = "web-e2e";
@@ -128,8 +128,7 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
 
   before(async function () {
     this.timeout(120_000);
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds/")], { check: true });
-    await waitFor(async () => (await kubectl(["get", PLURAL])).code === 0, { what: "the StatefulsetRollout CRD to be served" });
+    await installRolloutCrd();
     namespace = await newNamespace("sroll-cli");
     context = kubeConfig().getCurrentContext();
 

@@ -1,9 +1,7 @@
 // The generated CRD on the real apiserver: it is accepted, and bad input is refused at
 // `kubectl apply` time with a message that names the field.
 import { expect } from "chai";
-import { kubectl, newNamespace } from "./support/cluster.js";
-
-const CRD_DIR = "charts/bulkhead/crds/";
+import { installRolloutCrd, kubectl, newNamespace } from "./support/cluster.js";
 
 function rollout(spec: Record<string, unknown>): string {
   return JSON.stringify({
@@ -30,8 +28,7 @@ describe("StatefulsetRollout CRD on the real apiserver", () => {
   let namespace: string;
 
   before(async () => {
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR], { check: true });
-    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], { check: true });
+    await installRolloutCrd();
     namespace = await newNamespace("crd");
   });
 

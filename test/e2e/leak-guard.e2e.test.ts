@@ -2,13 +2,10 @@
 // the new revision, owned by a rollout paused at 50%. The webhook runs in-process over HTTPS on
 // 127.0.0.1 and the apiserver calls it for pods/eviction CREATE and pods DELETE. Each case ends
 // by checking the split: no old pod replaced by a new one unless the mode allowed it.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { CoreV1Api, EventsV1Api, type KubernetesObject, type V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { parse as parseYaml } from "yaml";
 import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { createSlackClient } from "../../adapters/slack/client.js";
@@ -18,12 +15,12 @@ import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { createApp, type RunningServer, startHttpsServer } from "../../webhook/server.js";
 import { FakeSlack } from "../support/fake-slack.js";
 import {
-  REPO_ROOT,
   admissionApi,
   appsApi,
   applyManifest,
   coreApi,
   customObjectsApi,
+  installRolloutCrd,
   issueServingCert,
   kubeConfig,
   kubeConfigForToken,
@@ -35,25 +32,6 @@ import {
 const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
 const REPLICAS = 6;
 const CHANNEL = "#deploys";
-
-/**
- * The chart's CRD. An int-or-string field must not declare types inside its anyOf to be
- * structural; the generator currently emits them (reported to the lead), so they are dropped
- * here, as test/e2e/pinning.e2e.test.ts does. Once the generator is fixed this changes nothing.
- */
-function applicableCrd(): unknown {
-  const fix = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(fix);
-    if (typeof node !== "object" || node === null) return node;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = fix(v);
-    if (out["x-kubernetes-int-or-string"] === true && Array.isArray(out.anyOf)) {
-      out.anyOf = (out.anyOf as Array<Record<string, unknown>>).map(({ type: _type, ...rest }) => rest);
-    }
-    return out;
-  };
-  return fix(parseYaml(readFileSync(join(REPO_ROOT, "charts/bulkhead/crds/statefulsetrollouts.bulkhead.dev.yaml"), "utf8")));
-}
 
 interface PodState {
   uid: string;
@@ -163,8 +141,7 @@ describe("leak guard on a real control plane", function () {
 
   before(async function () {
     this.timeout(300_000);
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], { input: JSON.stringify(applicableCrd()), check: true });
-    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], { check: true });
+    await installRolloutCrd();
     ns = await newNamespace("leak-guard", { optIn: true });
     app = `lg-${ns}`;
     webhookName = `leak-guard-${ns}.e2e.bulkhead.dev`;

@@ -30,6 +30,7 @@ import {
   applyManifest,
   coreApi,
   customObjectsApi,
+  installRolloutCrd,
   issueServingCert,
   kubeConfig,
   kubeconfigPath,
@@ -185,17 +186,6 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
   };
 }
 
-async function applyRolloutCrd(): Promise<void> {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds/statefulsetrollouts.bulkhead.dev.yaml")], { check: true });
-  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/statefulsetrollouts.bulkhead.dev"], { check: true });
-  // Just after a CRD is established its watch can still answer 429 "storage is (re)initializing",
-  // and a @kubernetes/client-node informer stops for good on such an error (reported to the
-  // lead: adapters/kube/cache.ts does not restart it). Start the caches only once a watch works.
-  await waitFor(
-    async () => (await kubectl(["get", "--raw", `/apis/${API_VERSION}/${PLURAL}?watch=1&timeoutSeconds=1`], { timeoutMs: 10_000 })).code === 0,
-    { timeoutMs: 30_000, intervalMs: 500, what: "a working watch on StatefulsetRollouts" },
-  );
-}
 
 describe("revision pinning (/mutate/pod) on a real control plane", function () {
   this.timeout(240_000);
@@ -207,7 +197,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   before(async function () {
     this.timeout(180_000);
     ns = await newNamespace("pinning", { optIn: true });
-    await applyRolloutCrd();
+    await installRolloutCrd();
 
     // Storage: one pre-bound hostPath PV per ordinal, so the pods carry real claim volumes.
     const pvs = Array.from({ length: REPLICAS }, (_, i) => ({
@@ -612,7 +602,7 @@ describe("revision pinning with the real reconciler", function () {
   before(async function () {
     this.timeout(120_000);
     ns = await newNamespace("pinning-rc", { optIn: true });
-    await applyRolloutCrd();
+    await installRolloutCrd();
     webhook = await startPinningWebhook(ns);
     const leaseNs = await newNamespace("pinning-lease");
     reconciler = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "reconciler/main.ts")], {

@@ -115,6 +115,17 @@ export function kubeConfigForToken(token: string, user = "token-user"): KubeConf
   return kc;
 }
 
+/**
+ * Applies the chart's StatefulsetRollout CRD (generated from api/rollout.ts) and waits until
+ * it is served: Established alone is not enough, its storage may still answer 429.
+ */
+export async function installRolloutCrd(): Promise<void> {
+  const crd = "crd/statefulsetrollouts.bulkhead.dev";
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds/")], { check: true });
+  await kubectl(["wait", "--for=condition=Established", crd, "--timeout=60s"], { check: true });
+  await waitFor(async () => (await kubectl(["get", "statefulsetrollouts", "-A"])).code === 0, { timeoutMs: 30_000, what: "StatefulsetRollouts to be served" });
+}
+
 /** The helm binary hack/build-control-plane.sh built (`make control-plane` builds it). */
 export function helmBinary(): string {
   const beside = join(binDir(), "helm");
