@@ -163,13 +163,13 @@ export interface ObservedPdb {
   selector: Record<string, string>;
   unhealthyPodEvictionPolicy?: string;
   disruptionsAllowed: number;
-  /** Pods the disruption controller counted healthy when it computed disruptionsAllowed. */
-  currentHealthy: number;
+  /** Pods the disruption controller counted healthy when it computed disruptionsAllowed (unset: not reported). */
+  currentHealthy?: number;
   labels: Record<string, string>;
 }
 
 export function observePdb(pdb: PdbObject): ObservedPdb {
-  return {
+  const observed: ObservedPdb = {
     name: pdb.metadata?.name ?? "",
     generation: pdb.metadata?.generation ?? 0,
     observedGeneration: pdb.status?.observedGeneration ?? 0,
@@ -178,9 +178,10 @@ export function observePdb(pdb: PdbObject): ObservedPdb {
     selector: { ...(pdb.spec?.selector?.matchLabels ?? {}) },
     unhealthyPodEvictionPolicy: pdb.spec?.unhealthyPodEvictionPolicy,
     disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
-    currentHealthy: pdb.status?.currentHealthy ?? 0,
     labels: { ...(pdb.metadata?.labels ?? {}) },
   };
+  if (pdb.status?.currentHealthy !== undefined) observed.currentHealthy = pdb.status.currentHealthy;
+  return observed;
 }
 
 /** Consul's view, when spec.serviceDiscovery is set: pods passing every check, or why we cannot tell. */

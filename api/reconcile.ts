@@ -66,9 +66,6 @@ export const REQUEUE = {
 
 const NONE: Step = { kind: "none" };
 
-/** How long after a wave a stale PDB status is waited for before it is used as it is. */
-const STALE_BUDGET_MAX_WAIT_MS = 2_000;
-
 export function decide(rollout: StatefulsetRollout, world: World, now: Date): Decision {
   return new Pass(rollout, world, now).run();
 }
@@ -334,10 +331,7 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
-    const backInput = { replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0, maxParallel: spec.maxParallel };
-    const plan = planBackWave(backInput);
-    const stale = this.staleBudget((budget) => planBackWave({ ...backInput, disruptionsAllowed: budget }).pods.length, plan.pods.length);
-    if (stale) return stale;
+    const plan = planBackWave({ replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: this.budget(), maxParallel: spec.maxParallel });
     if (plan.pods.length === 0) {
       this.setPhase("Progressing", "WaitingForBudget", `percent lowered to ${spec.percent}%: ${plan.remaining} pod(s) to move back; waiting: PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`);
       return this.done(NONE, REQUEUE.waitBudget);
@@ -364,18 +358,15 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
-    const waveInput = {
+    const plan = planWave({
       replicas,
       target,
       updatedOrdinals: status.updatedOrdinals ?? [],
       updateRevision,
       pods: this.livePods(),
-      disruptionsAllowed: world.pdb?.disruptionsAllowed ?? 0,
+      disruptionsAllowed: this.budget(),
       maxParallel: spec.maxParallel,
-    };
-    const plan = planWave(waveInput);
-    const stale = this.staleBudget((budget) => planWave({ ...waveInput, disruptionsAllowed: budget }).pods.length, plan.pods.length);
-    if (stale) return stale;
+    });
     const ungated = this.serviceDiscoveryBlocks(progressSince);
     if (ungated) return ungated;
     if (plan.pods.length === 0) {
@@ -405,22 +396,17 @@ class Pass {
   }
 
   /**
-   * The PDB's disruptionsAllowed lags the pods: right after a wave its replacements are Ready
-   * here before the disruption controller counts them. When that stale budget would make the
-   * next wave smaller than a caught-up one, wait briefly (at most 2 s after the last wave) for
-   * the PDB to catch up; then use it as it is (under load it can stay a few pods short).
+   * The budget a wave is sized from: the PDB's disruptionsAllowed, corrected by the pods Ready
+   * here that the disruption controller has not counted yet (or no longer counts). Its status
+   * lags the pods — under load by seconds — and a stale-low budget makes small extra waves; a
+   * stale-high one is made conservative. The Eviction API still enforces the PDB itself.
    */
-  private staleBudget(waveSizeWith: (budget: number) => number, planned: number): Decision | undefined {
+  private budget(): number {
     const pdb = this.world.pdb;
-    if (!pdb) return undefined;
+    if (!pdb) return 0;
+    if (pdb.currentHealthy === undefined) return Math.max(0, pdb.disruptionsAllowed);
     const ready = this.livePods().filter((p) => p.ready).length;
-    const uncounted = ready - pdb.currentHealthy;
-    if (uncounted <= 0) return undefined;
-    const last = this.status.currentWave?.completedAt;
-    const waitedMs = last ? this.now.getTime() - Date.parse(last) : Number.POSITIVE_INFINITY;
-    if (waitedMs > STALE_BUDGET_MAX_WAIT_MS || waveSizeWith(pdb.disruptionsAllowed + uncounted) <= planned) return undefined;
-    this.setPhase("Progressing", "WaitingForDisruptionController", `waiting for PodDisruptionBudget ${pdb.name} to count ${ready} Ready pods (it counts ${pdb.currentHealthy})`);
-    return this.done(NONE, Math.min(REQUEUE.controllerLag, STALE_BUDGET_MAX_WAIT_MS - waitedMs + 1));
+    return Math.max(0, pdb.disruptionsAllowed + ready - pdb.currentHealthy);
   }
 
   private terminal(): Decision {

@@ -85,7 +85,6 @@ export function makePdb(rollout: StatefulsetRollout, disruptionsAllowed: number,
     selector: want.selector,
     unhealthyPodEvictionPolicy: "AlwaysAllow",
     disruptionsAllowed,
-    currentHealthy: 1_000_000,
     labels: want.labels,
     ...over,
   };

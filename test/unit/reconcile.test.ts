@@ -128,27 +128,21 @@ describe("decide: waves", () => {
     expect(d.status.reason).to.match(/creating pods \(3 of 30 exist\)/);
   });
 
-  it("waits for the PDB to count the last wave's pods before sizing the next wave", () => {
+  it("sizes a wave from the PDB budget corrected by Ready pods the PDB has not counted yet", () => {
     const status = rollingStatus({ updatedOrdinals: [9, 8], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-10), completedAt: at(-1) } });
     const r = makeRollout({}, status);
-    const w = world(r, makePods(10, [8, 9]), 0);
-    w.pdb = makePdb(r, 0, { currentHealthy: 8 });
-    const d = decide(r, w, NOW);
-    expect(d.step.kind).to.equal("none");
-    expect(d.status.currentWave?.number).to.equal(1);
-    expect(d.status.reason).to.match(/to count 10 Ready pods \(it counts 8\)/);
-    // After 2 s the budget is used as it is (a PDB that never catches up must not stall waves).
-    const later = decide(makeRollout({}, { ...status, currentWave: { ...status.currentWave!, completedAt: at(-3) } }), { ...w, pdb: makePdb(r, 2, { currentHealthy: 8 }) }, NOW);
-    expect(later.status.currentWave?.number).to.equal(2);
+    // 10 Ready here; the PDB still counts 8 healthy and allows 1: the real budget is 3.
+    const d = decide(r, { ...world(r, makePods(10, [8, 9])), pdb: makePdb(r, 1, { currentHealthy: 8 }) }, NOW);
+    expect(d.status.currentWave).to.deep.include({ number: 2, pods: ["web-7", "web-6", "web-5"] });
   });
 
-  it("does not wait for a stale PDB when the wave would be no larger anyway", () => {
-    const status = rollingStatus({ updatedOrdinals: [9, 8], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-10), completedAt: at(-1) } });
-    const r = makeRollout({ maxParallel: 2 }, status);
-    const w = world(r, makePods(10, [8, 9]), 2);
-    w.pdb = makePdb(r, 2, { currentHealthy: 8 });
-    const d = decide(r, w, NOW);
-    expect(d.status.currentWave?.number).to.equal(2);
+  it("a PDB that still counts pods no longer Ready makes the wave smaller, never larger", () => {
+    const r = makeRollout({}, rollingStatus());
+    const pods = makePods(10, [], { 0: { ready: false }, 1: { ready: false } });
+    // The PDB counted 10 healthy and allows 3; 2 pods have since gone unready: 1 ready pod may go.
+    const d = decide(r, { ...world(r, pods), pdb: makePdb(r, 3, { currentHealthy: 10 }) }, NOW);
+    // Unready old pods cost no budget and go first; then one ready pod.
+    expect(d.status.currentWave?.pods).to.deep.equal(["web-1", "web-0", "web-9"]);
   });
 
   it("records the wave (ordinals + currentWave) before evicting anything", () => {
