@@ -192,7 +192,12 @@ class Pass {
     if (broken) return broken;
 
     const wave = status.currentWave;
-    if (wave && !wave.completedAt) return this.continueWave(updateRevision);
+    if (wave && !wave.completedAt) {
+      // A wave that completes here falls through: the same pass pauses, records the next
+      // wave or finishes (all status-only), saving a round trip per wave.
+      const inFlight = this.continueWave(updateRevision);
+      if (inFlight) return inFlight;
+    }
 
     if (spec.pauseRequested) {
       if (!this.prev.paused) this.event("Normal", "Paused", `paused with ${updated} of ${replicas} pods on revision ${updateRevision}`);
@@ -250,7 +255,8 @@ class Pass {
     return undefined;
   }
 
-  private continueWave(updateRevision: string): Decision {
+  /** Evicts or waits for the wave in flight; undefined once it has just completed. */
+  private continueWave(updateRevision: string): Decision | undefined {
     const { status, rollout } = this;
     const wave = status.currentWave!;
     const back = wave.direction === "back";
@@ -274,7 +280,7 @@ class Pass {
       status.wavesCompleted = (status.wavesCompleted ?? 0) + 1;
       this.event("Normal", "WaveCompleted", `wave ${wave.number}: ${members.length} pod(s) on revision ${goal}`);
       this.setPhase("Progressing", "WaveCompleted", `wave ${wave.number} complete: ${members.join(", ") || "no pod left to move"}`);
-      return this.done(NONE, REQUEUE.now);
+      return undefined;
     }
     if (back) {
       // A pod recreated after the wave began but on the update revision again: nothing pins.

@@ -90,7 +90,7 @@ export class Reconciler {
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info({ step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason }, "reconcile step");
     }
-    this.recordWave(rollout.status, decision.status, namespace, name);
+    this.recordWave(rollout.status, decision.status, namespace, name, this.now());
     const after = await this.execute(decision.step, rollout, namespace, name, log);
     let status = decision.status;
     if (after) {
@@ -183,10 +183,11 @@ export class Reconciler {
     }
   }
 
-  private recordWave(before: RolloutStatus | undefined, after: RolloutStatus, namespace: string, name: string): void {
-    const wave = after.currentWave;
-    if (!wave?.completedAt || before?.currentWave?.completedAt) return;
-    this.deps.metrics.waveDuration.observe({ namespace, rollout: name }, (Date.parse(wave.completedAt) - Date.parse(wave.startedAt)) / 1000);
+  /** A wave completed in this pass (the next may already be recorded): observe its duration. */
+  private recordWave(before: RolloutStatus | undefined, after: RolloutStatus, namespace: string, name: string, now: Date): void {
+    const wave = before?.currentWave;
+    if (!wave || wave.completedAt || (after.wavesCompleted ?? 0) <= (before?.wavesCompleted ?? 0)) return;
+    this.deps.metrics.waveDuration.observe({ namespace, rollout: name }, (now.getTime() - Date.parse(wave.startedAt)) / 1000);
   }
 
   /**

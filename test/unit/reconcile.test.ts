@@ -207,8 +207,11 @@ describe("decide: waves", () => {
     expect(notReady.step.kind).to.equal("none");
     expect(notReady.status.currentWave?.completedAt).to.equal(undefined);
     const ready = decide(r, world(r, makePods(10, [9])), NOW);
-    expect(ready.status.currentWave?.completedAt).to.equal(NOW.toISOString());
     expect(ready.status.wavesCompleted).to.equal(1);
+    // The same pass records the next wave (status only; its evictions come a pass later).
+    expect(ready.status.currentWave).to.deep.include({ number: 2, pods: ["web-8", "web-7", "web-6"] });
+    expect(ready.step.kind).to.equal("none");
+    expect(ready.events.map((e) => e.reason)).to.include.members(["WaveCompleted", "WaveStarted"]);
   });
 
   it("with serviceDiscovery, a Ready pod must also pass in Consul", () => {
@@ -220,7 +223,7 @@ describe("decide: waves", () => {
     const down = decide(r, world(r, makePods(10, [9]), 3, { health: { ok: false, error: "connection refused" } }), NOW);
     expect(down.status.reason).to.match(/connection refused/);
     const passing = decide(r, world(r, makePods(10, [9]), 3, { health: { ok: true, passingPods: ["web-9"], services: ["web"], missingServices: [] } }), NOW);
-    expect(passing.status.currentWave?.completedAt).to.equal(NOW.toISOString());
+    expect(passing.status.wavesCompleted).to.equal(1);
     expect(passing.status.readyReplicasServiceDiscovery).to.equal(1);
   });
 
@@ -313,6 +316,14 @@ describe("decide: waves", () => {
 });
 
 describe("decide: pause, phases, done", () => {
+  it("a wave completing while pause is requested → Paused in the same pass", () => {
+    const status = rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } });
+    const r = makeRollout({ pauseRequested: true }, status);
+    const d = decide(r, world(r, makePods(10, [9])), NOW);
+    expect(d.status).to.deep.include({ phase: "Paused", paused: true, wavesCompleted: 1 });
+    expect(d.status.currentWave?.completedAt).to.equal(NOW.toISOString());
+  });
+
   it("pause mid-wave finishes the wave first, then reports paused", () => {
     const status = rollingStatus({ updatedOrdinals: [8, 9], currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) } });
     const r = makeRollout({ pauseRequested: true }, status);
