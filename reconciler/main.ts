@@ -24,16 +24,18 @@ import { KeyedQueue } from "./queue.js";
 import { startProbeServer } from "./server.js";
 import { cachedWorld } from "./world.js";
 
+/** How long a pass waits for a cache that is re-syncing after a watch error. */
+const CACHE_RESYNC_WAIT_MS = 1000;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { component: "reconciler", identity: config.identity } });
   const kc = loadKubeConfig(config.kubeconfig);
   const clients = makeClients(kc);
-  // client-node's ListWatch stops for good after an error (it restarts only after 410 Gone or a
-  // client timeout), so a cache that reports one is dead: exit, and let the supervisor restart
-  // the process (a standby takes over meanwhile) rather than reconcile from a frozen cache.
-  let onCacheDeath: (which: string, err: unknown) => void = () => {};
-  const cacheError = (which: string) => (err: unknown) => onCacheDeath(which, err);
+  // The caches restart themselves after a list/watch error (adapters/kube/cache.ts) and report
+  // not-synced meanwhile; passes wait for them rather than act on a stale view of the world.
+  const cacheError = (which: string) => (err: unknown) =>
+    log.warn({ err: (err as Error).message, cache: which }, "informer cache error; it restarts with backoff");
 
   const rollouts = rolloutsCache(kc, cacheError("rollouts"));
   const pods = managedPodsCache(kc, cacheError("pods"));
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
   const startWork = async () => {
     await Promise.all(caches.map((c) => c.synced));
     metrics.leader.set(1);
-    queue = new KeyedQueue((key) => reconciler.reconcile(key), {
+    queue = new KeyedQueue(async (key) => (synced() ? reconciler.reconcile(key) : CACHE_RESYNC_WAIT_MS), {
       workers: config.workers,
       onError: (key, err, retryInMs) => log.warn({ rollout: key, err: (err as Error).message, retryInMs }, "pass failed; backing off"),
     });
@@ -151,10 +153,6 @@ async function main(): Promise<void> {
     server.close();
     await Promise.allSettled(caches.map((c) => c.stop()));
     process.exit(code);
-  };
-  onCacheDeath = (which, err) => {
-    log.fatal({ err: (err as Error).message, cache: which }, "informer cache stopped after a watch/list error; exiting so the process restarts");
-    void shutdown(`cache-error:${which}`, 1);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -19,18 +19,7 @@ BULKHEAD_KWOK_POD_READY_DELAY=${DELAY}s hack/cluster-up.sh --dir "$DIR" --nodes 
 # shellcheck disable=SC1091
 source "$DIR/env"
 export PATH="$ROOT/node_modules/.bin:$PATH"
-tsx --eval '
-import { stringify } from "yaml";
-import { buildCrd } from "./api/crd.ts";
-const fix = (n) => {
-  if (Array.isArray(n)) return n.map(fix);
-  if (typeof n !== "object" || n === null) return n;
-  const out = {};
-  for (const [k, v] of Object.entries(n)) out[k] = fix(v);
-  if (out["x-kubernetes-int-or-string"] === true && Array.isArray(out.anyOf)) out.anyOf = out.anyOf.map(({ type, ...rest }) => rest);
-  return out;
-};
-process.stdout.write(stringify(fix(buildCrd())));' | kubectl apply -f - >/dev/null
+kubectl apply --server-side --force-conflicts -f charts/bulkhead/crds/ >/dev/null
 kubectl wait --for=condition=Established crd/statefulsetrollouts.bulkhead.dev --timeout=30s >/dev/null
 for _ in $(seq 1 50); do kubectl get statefulsetrollouts -A >/dev/null 2>&1 && break; sleep 0.2; done
 kubectl create namespace bulkhead-system >/dev/null

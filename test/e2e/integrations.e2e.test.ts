@@ -16,7 +16,7 @@ import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { ConsulAgent, freePort } from "../component/consul-agent.js";
 import { FakeSlack } from "../support/fake-slack.js";
-import { REPO_ROOT, coreApi, customObjectsApi, kubeconfigPath, kubectl, newNamespace, sleep, waitFor } from "./support/cluster.js";
+import { REPO_ROOT, coreApi, customObjectsApi, installRolloutCrd, kubeconfigPath, kubectl, newNamespace, sleep, waitFor } from "./support/cluster.js";
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
 const SECRET = "e2e-callback-secret-0123456789";
@@ -172,8 +172,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
 
   before(async function () {
     this.timeout(120_000);
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds")], { check: true });
-    await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/statefulsetrollouts.bulkhead.dev"], { check: true });
+    await installRolloutCrd();
     ns = await newNamespace("integrations", { optIn: true });
     agent = await ConsulAgent.start();
     receiver = new CallbackReceiver();

@@ -11,30 +11,11 @@ import { join } from "node:path";
 import { Watch, type V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { stringify } from "yaml";
-import { buildCrd } from "../../api/crd.js";
 import { parseRollout, type RolloutStatus } from "../../api/rollout.js";
-import { applyManifest, coreApi, customObjectsApi, kubeConfig, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, sleep, waitFor } from "./support/cluster.js";
+import { applyManifest, coreApi, customObjectsApi, installRolloutCrd, kubeConfig, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, sleep, waitFor } from "./support/cluster.js";
 
 const CONTROL_NAMESPACE = "bulkhead-system";
 const LOG_DIR = mkdtempSync(join(tmpdir(), "bulkhead-reconciler-e2e-"));
-
-/**
- * The CRD from api/crd.ts. The generator puts `type` inside the int-or-string anyOf, which the
- * apiserver rejects as non-structural (reported to the lead); dropped here until it is fixed.
- */
-function applicableCrd(): unknown {
-  const fix = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(fix);
-    if (typeof node !== "object" || node === null) return node;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = fix(v);
-    if (out["x-kubernetes-int-or-string"] === true && Array.isArray(out.anyOf)) {
-      out.anyOf = (out.anyOf as Array<Record<string, unknown>>).map(({ type: _type, ...rest }) => rest);
-    }
-    return out;
-  };
-  return fix(buildCrd());
-}
 
 // --- the reconciler process -----------------------------------------------------------------
 
@@ -245,10 +226,7 @@ describe("reconciler on a real control plane", function () {
   let reconciler: RunningReconciler;
 
   before(async function () {
-    await applyManifest(stringify(applicableCrd()));
-    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], { check: true });
-    // Established is not yet listable ("storage is (re)initializing"); the reconciler exits on a failed list.
-    await waitFor(async () => (await kubectl(["get", "statefulsetrollouts", "-A"])).code === 0, { what: "the CRD to be listable", timeoutMs: 30_000 });
+    await installRolloutCrd();
     const exists = await kubectl(["get", "namespace", CONTROL_NAMESPACE]);
     if (exists.code !== 0) await kubectl(["create", "namespace", CONTROL_NAMESPACE], { check: true });
     reconciler = startReconciler("reconciler-a");
