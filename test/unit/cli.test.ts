@@ -6,6 +6,7 @@ import type { Cluster, CliDeps, Output, PodSummary, ProgressView, RolloutApi, Wa
 import { runCli } from "../../cli/program.js";
 import { lineProgress } from "../../cli/progress.js";
 import { formatAge } from "../../cli/table.js";
+import { SEED_BEDROCK_YAML } from "./seed-bedrock.js";
 
 type Obj = Record<string, unknown>;
 
@@ -596,30 +597,8 @@ describe("kubectl-sroll pause, resume, promote, rollback, retry", () => {
   });
 });
 
-const SEED = `images:
- bedrock-tester:
-   dockerfile: Dockerfile
-services:
- bedrock-tester-sts:
-   notify_settings:
-     launch:
-       level: "debug"
-       channel: "#devel-rollout-operator-notifications"
-   kind: StatefulSet
-   disruption_policy:
-     max_unavailable: 50%
-   containers:
-     - image: bedrock-tester
-   stages:
-     dev:
-       strategy: OnDelete
-       orchestration:
-         min_pod_eviction_interval_seconds: 10
-         phases: [1, 50, 100]
-       clusters:
-         - playground
-       replicas: 2
-     prod:
+// The seed's bedrock.yaml with a second stage.
+const SEED = `${SEED_BEDROCK_YAML}     prod:
        replicas: 20
        clusters: [prod-east]
 `;
@@ -666,7 +645,7 @@ services:
   it("render reports config errors with file, line and field, exit 1", async () => {
     const h = harness({ files });
     expect(await h.run("render", "bad.yaml", "--stage", "dev")).to.equal(1);
-    expect(h.stderr.text).to.equal("error: bad.yaml:23: services.bedrock-tester-sts.stages.dev.replicas: must be at least 0\n");
+    expect(h.stderr.text).to.equal("error: bad.yaml:28: services.bedrock-tester-sts.stages.dev.replicas: must be at least 0\n");
   });
   it("render reports a missing file", async () => {
     const h = harness({ files });
@@ -709,7 +688,7 @@ expect(h.stdout.text).to.match(/^statefulsetrollout.bulkhead.dev\/bedrock-tester
     const h = harness({ files, clusterName: "kind-local" });
     expect(await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1")).to.equal(1);
     expect(h.stderr.text).to.equal(
-      'error: bedrock.yaml:21: stage clusters are playground, but the current context\'s cluster is "kind-local": pick a context with --context, or pass --ignore-clusters\n',
+      'error: bedrock.yaml:26: stage clusters are playground, but the current context\'s cluster is "kind-local": pick a context with --context, or pass --ignore-clusters\n',
     );
     expect(await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1", "--ignore-clusters")).to.equal(0);
   });

@@ -2,37 +2,8 @@ import { expect } from "chai";
 import { parseRollout } from "../../api/rollout.js";
 import { clusterAllowed, fieldName, loadServiceConfig, parseImageFlags, renderServiceConfig } from "../../api/service-config.js";
 import type { LoadedServiceConfig, RenderOptions, RenderResult } from "../../api/service-config.js";
+import { SEED_BEDROCK_YAML } from "./seed-bedrock.js";
 
-// The seed's bedrock.yaml, verbatim (one-space indentation included).
-const SEED_BEDROCK_YAML = `images:
- bedrock-tester:
-   dockerfile: Dockerfile
-
-
-services:
- bedrock-tester-sts:
-   notify_settings:
-     launch:
-       level: "debug"
-       channel: "#devel-rollout-operator-notifications"
-   kind: StatefulSet
-   disruption_policy:
-     max_unavailable: 50%
-   containers:
-     - image: bedrock-tester
-   stages:
-     dev:
-       strategy: OnDelete
-       orchestration:
-         min_pod_eviction_interval_seconds: 10
-         phases:
-           - 1
-           - 50
-           - 100
-       clusters:
-         - playground
-       replicas: 2
-`;
 
 const IMAGE = "account-id.dkr.ecr.us-east-1.amazonaws.com/bedrock-tester@sha256:0123abcd";
 
