@@ -13,6 +13,7 @@
 //   target reached → wait for readiness, advance spec.phases, or RolloutDone.
 // A wave is recorded in status (updatedOrdinals, currentWave) one pass *before* its pods are
 // evicted: the pinning webhook lets only recorded ordinals come back on the new revision.
+import { buildCallbackPayload, callbackDue } from "./callback-payload.js";
 import type { CallbackPayload } from "./integrations.js";
 import {
   canonicalJson,
@@ -427,27 +428,12 @@ class Pass {
   private callbackStep(): Step | undefined {
     const { rollout, status } = this;
     const bapi = rollout.spec.bapi;
-    const phase = status.phase;
-    if (!bapi || (phase !== "RolloutDone" && phase !== "RolloutFailed")) return undefined;
-    if (status.lastCallbackStageId === bapi.stageId) return undefined;
+    const decided: StatefulsetRollout = { ...rollout, status };
+    if (!bapi || !callbackDue(decided)) return undefined;
+    // A stage whose callback failed for good is not retried by later passes.
     if (status.lastCallbackError?.startsWith(`${bapi.stageId}: `)) return undefined;
-    const payload: CallbackPayload = {
-      stageId: bapi.stageId,
-      namespace: rollout.metadata.namespace ?? "",
-      name: rollout.metadata.name,
-      phase,
-      percent: rollout.spec.percent,
-      replicas: this.world.statefulSet?.replicas ?? 0,
-      updatedReplicas: status.updatedReplicas ?? 0,
-      readyReplicas: status.readyReplicas ?? 0,
-      finishedAt: this.nowIso,
-    };
-    if (rollout.spec.rolloutIdentity !== undefined) payload.rolloutIdentity = rollout.spec.rolloutIdentity;
-    if (status.reason !== undefined) payload.reason = status.reason;
-    if (status.currentRevision !== undefined) payload.currentRevision = status.currentRevision;
-    if (status.updateRevision !== undefined) payload.updateRevision = status.updateRevision;
-    if (status.attemptStartedAt !== undefined) payload.startedAt = status.attemptStartedAt;
-    return { kind: "callback", url: bapi.bapiUrl, payload };
+    const payload = buildCallbackPayload(decided, this.nowIso, status.attemptStartedAt);
+    return payload ? { kind: "callback", url: bapi.bapiUrl, payload } : undefined;
   }
 
   /**
