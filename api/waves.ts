@@ -23,7 +23,7 @@ export interface WaveInput {
   replicas: number;
   /** Pods that should run the update revision: targetUpdatedCount(replicas, percent). */
   target: number;
-  /** Ordinals already moved (status.updatedOrdinals, plus pods found on the update revision). */
+  /** Ordinals already moved, in move order (status.updatedOrdinals, plus pods found on the update revision). */
   updatedOrdinals: readonly number[];
   updateRevision: string;
   pods: readonly WavePod[];
@@ -108,23 +108,12 @@ export function keptOrdinals(updatedOrdinals: readonly number[], replicas: numbe
   return [...new Set(updatedOrdinals)].filter((o) => o < replicas).slice(0, Math.max(0, target));
 }
 
-export interface BackWaveInput {
-  replicas: number;
-  target: number;
-  /** status.updatedOrdinals, in move order. */
-  updatedOrdinals: readonly number[];
-  updateRevision: string;
-  pods: readonly WavePod[];
-  disruptionsAllowed: number;
-  maxParallel?: number;
-}
-
 /**
  * A wave that moves pods back to the current revision after percent was lowered: the moved
  * ordinals beyond the target, most recently moved first (unready ones first, free of budget).
  * Their ordinals leave status.updatedOrdinals before eviction, so pinning recreates them old.
  */
-export function planBackWave(input: BackWaveInput): WavePlan {
+export function planBackWave(input: WaveInput): WavePlan {
   const kept = new Set(keptOrdinals(input.updatedOrdinals, input.replicas, input.target));
   const excess = [...new Set(input.updatedOrdinals)].filter((o) => o < input.replicas && !kept.has(o)).reverse();
   const byOrdinal = new Map(input.pods.map((p) => [p.ordinal, p]));
