@@ -656,11 +656,18 @@ describe("revision pinning with the real reconciler", function () {
   });
 
   it("lowered to 25%: the reconciler moves pods back, they return pinned, 2 stay new", async () => {
-    const pinnedBefore = webhook.admitted.filter((a) => a.patched).length;
+    const movedBefore = (await rollout()).status?.updatedOrdinals ?? [];
+    const since = webhook.admitted.length;
     await kubectl(["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 25 } })], { namespace: ns, check: true });
     expect(await reached(25, "lowered to 25%")).to.equal(2);
-    expect((await rollout()).status?.updatedOrdinals).to.have.length(2);
-    expect(webhook.admitted.filter((a) => a.patched).length - pinnedBefore, "pods the webhook pinned on the way back").to.equal(2);
+    const movedAfter = (await rollout()).status?.updatedOrdinals ?? [];
+    expect(movedAfter).to.have.length(2);
+    // Each pod moved back was recreated through the webhook and pinned. Checked by name, not by
+    // count: KWOK can delete a just-recreated pod once more, which adds another pinned create.
+    const movedBack = movedBefore.filter((o) => !movedAfter.includes(o)).map((o) => `${ROLLOUT}-${o}`);
+    expect(movedBack).to.have.length(2);
+    const pinned = new Set(webhook.admitted.slice(since).filter((a) => a.patched).map((a) => a.pod));
+    for (const pod of movedBack) expect(pinned.has(pod), `${pod} pinned on its way back`).to.equal(true);
   });
 
   it("resumed to 100%: every pod is new", async () => {
