@@ -64,15 +64,20 @@ export function countUpdated(updatedOrdinals: readonly number[], replicas: numbe
 export function planWave(input: WaveInput): WavePlan {
   const remaining = Math.max(0, input.target - countUpdated(input.updatedOrdinals, input.replicas));
   const candidates = forwardCandidates(input);
+  return takeWithinBudget(candidates, remaining, input);
+}
+
+/**
+ * Takes candidates in order up to min(remaining, maxParallel); an unready pod costs no budget
+ * (its eviction removes nothing that is serving), a Ready one costs one disruption.
+ */
+function takeWithinBudget(candidates: readonly WavePod[], remaining: number, input: Pick<WaveInput, "disruptionsAllowed" | "maxParallel">): WavePlan {
   const cap = Math.min(remaining, input.maxParallel ?? Number.POSITIVE_INFINITY);
   let budget = Math.max(0, input.disruptionsAllowed);
   const chosen: WavePod[] = [];
   let limitedBy: WaveLimit = remaining === 0 ? "remaining" : "candidates";
   for (const pod of candidates) {
-    if (chosen.length >= cap) {
-      limitedBy = cap < remaining ? "maxParallel" : "remaining";
-      break;
-    }
+    if (chosen.length >= cap) break;
     if (pod.ready) {
       if (budget === 0) {
         limitedBy = "budget";
@@ -122,21 +127,5 @@ export function planBackWave(input: WaveInput): WavePlan {
     .filter((p): p is WavePod => p !== undefined && !p.terminating && p.revision === input.updateRevision);
   // Stable sort keeps "most recently moved first" within each readiness group.
   candidates.sort((a, b) => (a.ready === b.ready ? 0 : a.ready ? 1 : -1));
-  const cap = Math.min(excess.length, input.maxParallel ?? Number.POSITIVE_INFINITY);
-  let budget = Math.max(0, input.disruptionsAllowed);
-  const chosen: WavePod[] = [];
-  let limitedBy: WaveLimit = excess.length === 0 ? "remaining" : "candidates";
-  for (const pod of candidates) {
-    if (chosen.length >= cap) break;
-    if (pod.ready) {
-      if (budget === 0) {
-        limitedBy = "budget";
-        break;
-      }
-      budget -= 1;
-    }
-    chosen.push(pod);
-  }
-  if (chosen.length === cap && chosen.length > 0) limitedBy = cap < excess.length ? "maxParallel" : "remaining";
-  return { pods: chosen, remaining: excess.length, limitedBy };
+  return takeWithinBudget(candidates, excess.length, input);
 }
