@@ -4,7 +4,8 @@
 // failed) moves the rollout by itself: the "version leak". The world (caches) is read through the
 // small GuardWorld view so the whole table is testable without I/O.
 import type { AdmissionRequest, UserInfo } from "./admission.js";
-import { GROUP, KIND, ROLLOUT_LABEL, isManaged } from "./labels.js";
+import { isManaged } from "./labels.js";
+import { isOwnedBy, owningRollout, owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
 import { podRevision } from "./revisions.js";
 import { type LeakProtectionMode, type StatefulsetRollout, leakProtectionOf, parseRollout } from "./rollout.js";
 
@@ -28,20 +29,12 @@ export type ParsedDisruption =
   /** Malformed: answered 400. */
   | { kind: "malformed"; error: string };
 
-interface OwnerReference {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-  uid?: string;
-  controller?: boolean;
-}
-
 interface ObjectMeta {
   name?: string;
   namespace?: string;
   uid?: string;
   labels?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
+  ownerReferences?: OwnerReferenceLike[];
   deletionTimestamp?: unknown;
 }
 
@@ -240,19 +233,6 @@ function nodeLost(pod: GuardPod, world: GuardWorld): boolean {
   return state === "missing" || state === "notReady";
 }
 
-function controllerOf(meta: ObjectMeta | undefined, kind: string, group: string): OwnerReference | undefined {
-  const refs = meta?.ownerReferences ?? [];
-  const matches = (r: OwnerReference): boolean => r.kind === kind && (r.apiVersion ?? "").split("/")[0] === group;
-  return refs.find((r) => matches(r) && r.controller === true) ?? refs.find(matches);
-}
-
-function belongsTo(pod: GuardPod, sts: GuardStatefulSet, stsName: string): boolean {
-  const ref = controllerOf(pod.metadata, "StatefulSet", "apps");
-  if (!ref) return false;
-  const uid = sts.metadata?.uid;
-  return uid && ref.uid ? ref.uid === uid : ref.name === stsName;
-}
-
 /** The DESIGN.md §4 table. Never throws. */
 export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, policy: GuardPolicy): LeakGuardDecision {
   const key = `${req.namespace}/${req.podName}`;
@@ -287,7 +267,7 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
     // instant ago, too new to have a replacement problem).
     return allow("pod-not-managed", `pod ${key} is not a managed pod`);
   }
-  const stsRef = controllerOf(pod.metadata, "StatefulSet", "apps");
+  const stsRef = owningStatefulSet(pod);
   if (!stsRef?.name) return allow("pod-not-managed", `pod ${key} belongs to no StatefulSet`);
   const stsName = stsRef.name;
   const sts = world.statefulSet(req.namespace, stsName);
@@ -300,7 +280,7 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
   if (nodeLost(pod, world)) {
     return allow("node-lost", `pod ${key} is on a lost node (${pod.spec?.nodeName ?? "unknown"}); pinning keeps its revision`);
   }
-  const rolloutName = controllerOf(sts.metadata, KIND, GROUP)?.name ?? sts.metadata?.labels?.[ROLLOUT_LABEL];
+  const rolloutName = owningRollout(sts)?.name;
   if (!rolloutName) {
     return allow("no-rollout", `StatefulSet ${req.namespace}/${stsName} has no StatefulsetRollout, so nothing rolls it`);
   }
@@ -326,7 +306,7 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
   let oldPods = 0;
   for (const p of world.pods(req.namespace)) {
     const r = podRevision(p);
-    if (r === undefined || !belongsTo(p, sts, stsName)) continue;
+    if (r === undefined || !isOwnedBy(owningStatefulSet(p), { name: stsName, uid: sts.metadata?.uid })) continue;
     if (r === updateRevision) newPods += 1;
     else oldPods += 1;
   }

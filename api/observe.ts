@@ -1,6 +1,7 @@
 // The reconciler's view of the world: small plain records built from Kubernetes objects, so the
 // decision (api/reconcile.ts) is a pure function of (rollout, world, now). The input types are
 // structural — they accept @kubernetes/client-node objects without importing the client here.
+import { owningStatefulSet } from "./ownership.js";
 import { podOrdinal, podRevision } from "./revisions.js";
 
 type Time = string | Date;
@@ -64,8 +65,8 @@ export function observePod(pod: PodObject, statefulSetName: string): ObservedPod
   if (!name) return undefined;
   const ordinal = podOrdinal(name, statefulSetName);
   if (ordinal === undefined) return undefined;
-  const owners = pod.metadata?.ownerReferences ?? [];
-  if (owners.length > 0 && !owners.some((o) => o.kind === "StatefulSet" && o.name === statefulSetName)) return undefined;
+  // A pod with owners must be controlled by this StatefulSet; one with none is an orphan of its name.
+  if ((pod.metadata?.ownerReferences?.length ?? 0) > 0 && owningStatefulSet(pod)?.name !== statefulSetName) return undefined;
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
   const stuck = statuses.find((c) => STUCK_REASONS.has(c.state?.waiting?.reason ?? ""));
   const reason = stuck?.state?.waiting?.reason;

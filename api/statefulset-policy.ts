@@ -12,6 +12,7 @@ import {
   TRUE,
   isManaged,
 } from "./labels.js";
+import { owningRollout, type OwnerReferenceLike } from "./ownership.js";
 
 /** The parts of an apps/v1 StatefulSet this policy reads; everything else is carried along. */
 export interface StatefulSetLike {
@@ -20,7 +21,7 @@ export interface StatefulSetLike {
     namespace?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: Array<{ apiVersion?: string; kind?: string; name?: string; controller?: boolean }>;
+    ownerReferences?: OwnerReferenceLike[];
   };
   spec?: {
     replicas?: number;
@@ -38,12 +39,6 @@ export interface StatefulSetFacts {
 
 function asStatefulSet(value: unknown): StatefulSetLike | undefined {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as StatefulSetLike) : undefined;
-}
-
-/** The name of the StatefulsetRollout that owns this StatefulSet, from its ownerReferences. */
-export function rolloutOwnerOf(sts: StatefulSetLike | undefined): string | undefined {
-  const ref = sts?.metadata?.ownerReferences?.find((r) => r.kind === KIND && r.apiVersion === API_VERSION && r.name);
-  return ref?.name;
 }
 
 /** "3", "25%", "100%": what a PDB's maxUnavailable accepts. */
@@ -106,7 +101,7 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   const what = describe(request, sts);
   const isReconciler = request.userInfo?.username === facts.reconcilerUsername;
   // Ownership is judged on the stored object: a user cannot escape it by dropping the reference.
-  const owner = rolloutOwnerOf(old) ?? rolloutOwnerOf(sts);
+  const owner = (owningRollout(old) ?? owningRollout(sts))?.name;
   const namespace = sts.metadata?.namespace ?? request.namespace ?? "";
 
   if (!isManaged(sts.metadata?.labels)) {

@@ -15,7 +15,7 @@ import { kubeClusterWriter, kubeRolloutApi } from "../adapters/kube/rollouts.js"
 import { createSlackClient } from "../adapters/slack/client.js";
 import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
 import type { RolloutNotifier } from "../api/integrations.js";
-import { ROLLOUT_LABEL } from "../api/labels.js";
+import { owningRollout, owningStatefulSet } from "../api/ownership.js";
 import type { RolloutPhase } from "../api/rollout.js";
 import { loadConfig } from "./config.js";
 import { keyOf, Reconciler } from "./controller.js";
@@ -86,16 +86,15 @@ async function main(): Promise<void> {
   });
   const rolloutOfStatefulSet = (namespace: string | undefined, name: string | undefined) => {
     const sts = namespace && name ? statefulSets.get(namespace, name) : undefined;
-    const owner = sts?.metadata?.labels?.[ROLLOUT_LABEL];
+    const owner = owningRollout(sts)?.name;
     return owner && namespace ? keyOf(namespace, owner) : undefined;
   };
   statefulSets.onChange((sts) => enqueue(rolloutOfStatefulSet(sts.metadata?.namespace, sts.metadata?.name)));
   pods.onChange((pod) => {
-    const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === "StatefulSet");
-    enqueue(rolloutOfStatefulSet(pod.metadata?.namespace, owner?.name));
+    enqueue(rolloutOfStatefulSet(pod.metadata?.namespace, owningStatefulSet(pod)?.name));
   });
   pdbs.onChange((pdb) => {
-    const owner = pdb.metadata?.labels?.[ROLLOUT_LABEL];
+    const owner = owningRollout(pdb)?.name;
     if (owner && pdb.metadata?.namespace) enqueue(keyOf(pdb.metadata.namespace, owner));
   });
 

@@ -1,7 +1,8 @@
 // /mutate/statefulset and /validate/statefulset: the pure policy of api/statefulset-policy.ts, fed
 // with the one fact it needs from the caches (does a StatefulsetRollout exist for it?).
 import type * as k8s from "@kubernetes/client-node";
-import { mutateStatefulSet, rolloutOwnerOf, validateStatefulSet, type StatefulSetLike } from "../api/statefulset-policy.js";
+import { owningRollout } from "../api/ownership.js";
+import { mutateStatefulSet, validateStatefulSet, type StatefulSetLike } from "../api/statefulset-policy.js";
 import type { ReadCache } from "../adapters/kube/cache.js";
 import type { AdmissionHandler, WebhookContext } from "./context.js";
 
@@ -13,7 +14,7 @@ interface RolloutLike {
 
 /** Owner reference first; else a rollout in the namespace whose StatefulSet has this name. */
 export function rolloutExistsFor(rollouts: ReadCache<k8s.KubernetesObject>, namespace: string, sts: StatefulSetLike): boolean {
-  const owner = rolloutOwnerOf(sts);
+  const owner = owningRollout(sts)?.name;
   if (owner && rollouts.get(namespace, owner)) return true;
   const name = sts.metadata?.name;
   if (!name) return false;

@@ -244,7 +244,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
         uid: p.uid,
         labels: { "controller-revision-hash": p.revision },
         creationTimestamp: new Date(p.createdAt).toISOString(),
-        ownerReferences: [{ kind: "StatefulSet", name: "web", uid: "uid-sts" }],
+        ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "uid-sts", controller: true }],
       },
       status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False" }] },
     };

@@ -145,14 +145,16 @@ const cases: Case[] = [
     expected: { verdict: "allow", reason: "revision-unknown", failSafe: true },
   },
   {
-    name: "rollout found through the label when the owner reference is missing",
+    // api/ownership.ts: a label anyone can write is a selector, not proof of ownership (the
+    // reference itself cannot be removed: /validate/statefulset refuses that).
+    name: "a rollout label without the controller owner reference does not make a rollout own the StatefulSet",
     request: evictionRequest("web-4"),
     world: withWorld((w) => {
       const sts = statefulSet("web", null);
       sts.metadata!.labels!["bulkhead.dev/rollout"] = "web";
       w.statefulSets = [sts];
     }),
-    expected: { verdict: "deny" },
+    expected: { verdict: "allow", reason: "no-rollout" },
   },
   {
     name: "pod already terminating",

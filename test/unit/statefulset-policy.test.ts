@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import jsonpatch from "fast-json-patch";
 import type { AdmissionRequest, AdmissionResponse, JsonPatchOperation, Operation } from "../../api/admission.js";
-import { mutateStatefulSet, rolloutOwnerOf, validateStatefulSet, type StatefulSetLike } from "../../api/statefulset-policy.js";
+import { mutateStatefulSet, validateStatefulSet, type StatefulSetLike } from "../../api/statefulset-policy.js";
 
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
 const OWNER = [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "u1", controller: true }];
@@ -219,14 +219,5 @@ describe("validateStatefulSet", () => {
     const object = sts({ strategy: { type: "RollingUpdate", rollingUpdate: { partition: 3 } } });
     const mutated = applyPatch(object, patchOf(mutateStatefulSet(request("CREATE", object))));
     expect(validateStatefulSet(request("CREATE", mutated), facts()).allowed).to.equal(true);
-  });
-});
-
-describe("rolloutOwnerOf", () => {
-  it("finds the StatefulsetRollout owner and ignores others", () => {
-    expect(rolloutOwnerOf(sts({ owned: true }))).to.equal("web");
-    expect(rolloutOwnerOf(sts())).to.equal(undefined);
-    expect(rolloutOwnerOf({ metadata: { ownerReferences: [{ apiVersion: "other.dev/v1", kind: "StatefulsetRollout", name: "x" }] } })).to.equal(undefined);
-    expect(rolloutOwnerOf(undefined)).to.equal(undefined);
   });
 });

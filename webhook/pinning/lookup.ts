@@ -2,7 +2,7 @@
 // pod templates of its revisions. Every miss is a value, never a throw, so the handler can fail
 // open with a reason.
 import type * as k8s from "@kubernetes/client-node";
-import { GROUP, KIND, ROLLOUT_LABEL } from "../../api/labels.js";
+import { owningRollout, owningStatefulSet, type OwnerReferenceLike } from "../../api/ownership.js";
 import { templateFromRevisionData, type PodTemplate } from "../../api/pod-rewrite.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 
@@ -23,18 +23,10 @@ export interface PinningCaches {
 
 type Found<T> = { ok: true; value: T } | { ok: false; reason: string; detail: string };
 
-interface OwnerRef {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-}
 
-function controllerOwner(owners: OwnerRef[] | undefined, kind: string, group: string): OwnerRef | undefined {
-  return (owners ?? []).find((o) => o.kind === kind && (o.apiVersion ?? "").split("/")[0] === group && Boolean(o.name));
-}
 
-export function findStatefulSet(caches: PinningCaches, namespace: string, owners: OwnerRef[] | undefined): Found<k8s.V1StatefulSet> {
-  const owner = controllerOwner(owners, "StatefulSet", "apps");
+export function findStatefulSet(caches: PinningCaches, namespace: string, owners: OwnerReferenceLike[] | undefined): Found<k8s.V1StatefulSet> {
+  const owner = owningStatefulSet({ metadata: { ownerReferences: owners } });
   if (!owner?.name) return { ok: false, reason: "not-statefulset-pod", detail: "the pod has no StatefulSet owner" };
   const sts = caches.statefulSets.get(namespace, owner.name);
   if (!sts) return { ok: false, reason: "statefulset-not-found", detail: `StatefulSet ${namespace}/${owner.name} is not in the managed StatefulSets cache` };
@@ -43,7 +35,7 @@ export function findStatefulSet(caches: PinningCaches, namespace: string, owners
 
 export function findRollout(caches: PinningCaches, sts: k8s.V1StatefulSet): Found<StatefulsetRollout> {
   const namespace = sts.metadata?.namespace ?? "";
-  const name = controllerOwner(sts.metadata?.ownerReferences, KIND, GROUP)?.name ?? sts.metadata?.labels?.[ROLLOUT_LABEL];
+  const name = owningRollout(sts)?.name;
   if (!name) return { ok: false, reason: "no-rollout", detail: `StatefulSet ${namespace}/${sts.metadata?.name} has no StatefulsetRollout` };
   const raw = caches.rollouts.get(namespace, name);
   if (!raw) return { ok: false, reason: "rollout-not-found", detail: `StatefulsetRollout ${namespace}/${name} is not in the cache` };
