@@ -1,7 +1,7 @@
 // The reconciler's view of the world: small plain records built from Kubernetes objects, so the
 // decision (api/reconcile.ts) is a pure function of (rollout, world, now). The input types are
 // structural — they accept @kubernetes/client-node objects without importing the client here.
-import { owningStatefulSet } from "./ownership.js";
+import { owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
 import { podOrdinal, podRevision } from "./revisions.js";
 
 type Time = string | Date;
@@ -13,7 +13,7 @@ export interface PodObject {
     labels?: Record<string, string>;
     creationTimestamp?: Time;
     deletionTimestamp?: Time;
-    ownerReferences?: Array<{ kind?: string; name?: string; uid?: string }>;
+    ownerReferences?: OwnerReferenceLike[];
   };
   spec?: { nodeName?: string };
   status?: {

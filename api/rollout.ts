@@ -45,6 +45,9 @@ export const LEAK_PROTECTION_MODES = ["enforce", "flag", "pin", "off"] as const;
 export type LeakProtectionMode = (typeof LEAK_PROTECTION_MODES)[number];
 export const DEFAULT_LEAK_PROTECTION: LeakProtectionMode = "enforce";
 
+export const DELETION_POLICIES = ["Orphan", "Delete"] as const;
+export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
+
 export const NOTIFY_LEVELS = ["debug", "info", "error"] as const;
 export type NotifyLevel = (typeof NOTIFY_LEVELS)[number];
 
@@ -90,6 +93,14 @@ export const rolloutSpecSchema = z.object({
       "What happens to an eviction or delete of an old pod while the rollout is split: enforce, flag, pin or \"off\" (quote it in YAML). Unset: the installation's default (enforce).",
     ),
   maxParallel: z.number().int().min(1).optional().describe("Upper bound on pods evicted in one wave."),
+  adoptExisting: z
+    .boolean()
+    .default(false)
+    .describe("Take over a StatefulSet of that name that already exists and that nothing owns. Without it such a rollout is refused."),
+  deletionPolicy: z
+    .enum(DELETION_POLICIES)
+    .default("Orphan")
+    .describe("What deleting this rollout does to its StatefulSet, pods and PDB: Orphan (default) leaves them running, unowned; Delete removes them."),
 });
 
 export const ROLLOUT_PHASES = [
