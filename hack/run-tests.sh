@@ -9,7 +9,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 counts=$(mktemp)
 trap 'rm -f "$counts"' EXIT
 export BULKHEAD_TEST_COUNTS=$counts
-mocha=(mocha --node-option import=tsx --reporter ./test/support/summary-reporter.cjs)
+mocha=(mocha --reporter ./test/support/summary-reporter.cjs)
 
 check() { # name, command...
   local name=$1; shift
