@@ -51,8 +51,6 @@ export interface GuardStatefulSet {
   status?: { updateRevision?: string };
 }
 
-export type NodeState = "ready" | "notReady" | "missing" | "unknown";
-
 /** A read-only view of the caches. */
 export interface GuardWorld {
   /** All caches have loaded their first list. */
@@ -65,8 +63,6 @@ export interface GuardWorld {
   pods(namespace: string): readonly GuardPod[];
   /** A StatefulsetRollout as stored (unparsed). */
   rollout(namespace: string, name: string): unknown;
-  /** What is known of a node; "unknown" when nodes are not watched. */
-  nodeState(name: string): NodeState;
 }
 
 export interface GuardPolicy {
@@ -221,16 +217,14 @@ export function isSystemController(user: UserInfo): boolean {
 /** Disruption reasons set on a pod by the controllers that remove pods of lost nodes. */
 const NODE_LOSS_CONDITION_REASONS = new Set(["DeletionByTaintManager", "DeletionByPodGC"]);
 
-function nodeLost(pod: GuardPod, world: GuardWorld): boolean {
+/** What the node lifecycle controllers write on the pod itself; the webhook watches no nodes. */
+function nodeLost(pod: GuardPod): boolean {
   if (pod.status?.reason === "NodeLost") return true;
-  const lostCondition = pod.status?.conditions?.some(
-    (c) => c.type === "DisruptionTarget" && c.status === "True" && c.reason !== undefined && NODE_LOSS_CONDITION_REASONS.has(c.reason),
+  return (
+    pod.status?.conditions?.some(
+      (c) => c.type === "DisruptionTarget" && c.status === "True" && c.reason !== undefined && NODE_LOSS_CONDITION_REASONS.has(c.reason),
+    ) ?? false
   );
-  if (lostCondition) return true;
-  const node = pod.spec?.nodeName;
-  if (!node) return false;
-  const state = world.nodeState(node);
-  return state === "missing" || state === "notReady";
 }
 
 /** The DESIGN.md §4 table. Never throws. */
@@ -277,7 +271,7 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
       `StatefulSet ${req.namespace}/${stsName} of pod ${key} is not a managed StatefulSet in the cache (unmanaged, or not seen yet)`,
     );
   }
-  if (nodeLost(pod, world)) {
+  if (nodeLost(pod)) {
     return allow("node-lost", `pod ${key} is on a lost node (${pod.spec?.nodeName ?? "unknown"}); pinning keeps its revision`);
   }
   const rolloutName = owningRollout(sts)?.name;

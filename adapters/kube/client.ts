@@ -46,5 +46,3 @@ export function apiStatusCode(err: unknown): number | undefined {
 
 export const isNotFound = (err: unknown): boolean => apiStatusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => apiStatusCode(err) === 409;
-export const isAlreadyExists = (err: unknown): boolean => apiStatusCode(err) === 409;
-export const isTooManyRequests = (err: unknown): boolean => apiStatusCode(err) === 429;

@@ -26,12 +26,11 @@ function recordingSink(): LeakAlertSink & { reports: Array<{ leak: LeakContext; 
   return { reports, report: (leak, decision, message) => void reports.push({ leak, decision, message }) };
 }
 
-function depsFor(world: WorldFixture, alerts: LeakAlertSink, registry: Registry, defaultMode: LeakProtectionMode = "enforce", nodes?: k8s.V1Node[]): LeakGuardDeps {
+function depsFor(world: WorldFixture, alerts: LeakAlertSink, registry: Registry, defaultMode: LeakProtectionMode = "enforce"): LeakGuardDeps {
   return {
     pods: fakeCache(world.pods as k8s.V1Pod[], world.synced),
     statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
     rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
-    ...(nodes ? { nodes: fakeCache(nodes) } : {}),
     reconcilerUsername: RECONCILER,
     defaultLeakProtection: defaultMode,
     alerts,
@@ -104,12 +103,6 @@ describe("leak-guard admission handlers", () => {
     const handle = createEvictionHandler(depsFor(world, sink, registry));
     expect((await handle(evictionRequest("web-4"))).allowed).to.equal(true);
     expect(await counter(registry, "bulkhead_leak_guard_fail_safe_total", { reason: "caches-not-synced" })).to.equal(1);
-  });
-
-  it("allows pods on a NotReady node (from the optional nodes cache)", async () => {
-    const node = { metadata: { name: "node-1" }, status: { conditions: [{ type: "Ready", status: "Unknown" }] } } as k8s.V1Node;
-    const handle = createEvictionHandler(depsFor(splitWorld(), sink, registry, "enforce", [node]));
-    expect((await handle(evictionRequest("web-4"))).allowed).to.equal(true);
   });
 
   it("answers 400 to a malformed eviction and allows, with a warning, what it does not guard", async () => {

@@ -1,7 +1,7 @@
 // Fixtures shared by the leak-guard unit and component tests: a managed StatefulSet "web" of 6
 // pods, 3 on the new revision, owned by rollout "web" paused at 50% (DESIGN.md §4's split).
 import type { AdmissionRequest } from "../../api/admission.js";
-import type { GuardPod, GuardStatefulSet, GuardWorld, NodeState } from "../../api/leak-guard.js";
+import type { GuardPod, GuardStatefulSet, GuardWorld } from "../../api/leak-guard.js";
 
 export const NS = "shop";
 export const OLD = "web-6c4d8f";
@@ -69,7 +69,6 @@ export interface WorldFixture {
   pods: GuardPod[];
   statefulSets: GuardStatefulSet[];
   rollouts: Array<Record<string, unknown>>;
-  nodes: Record<string, NodeState>;
 }
 
 /** The split: web-0..2 new, web-3..5 old, rollout paused at 50%, mode from the rollout or default. */
@@ -79,7 +78,6 @@ export function splitWorld(rolloutFixture: RolloutFixture = {}): WorldFixture {
     pods: [0, 1, 2, 3, 4, 5].map((i) => pod(`web-${i}`, i < 3 ? NEW : OLD)),
     statefulSets: [statefulSet()],
     rollouts: [rollout("web", rolloutFixture)],
-    nodes: {},
   };
 }
 
@@ -92,7 +90,6 @@ export function worldOf(f: WorldFixture): GuardWorld {
     statefulSet: (ns, name) => named(f.statefulSets, ns, name),
     pods: (ns) => f.pods.filter((p) => (p.metadata?.namespace ?? NS) === ns),
     rollout: (ns, name) => named(f.rollouts as Array<{ metadata?: { name?: string; namespace?: string } }>, ns, name),
-    nodeState: (name) => f.nodes[name] ?? "unknown",
   };
 }
 

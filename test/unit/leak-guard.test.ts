@@ -97,9 +97,12 @@ const cases: Case[] = [
   { name: "pod garbage collector", request: deleteRequest(oldPod(), { username: "system:serviceaccount:kube-system:pod-garbage-collector" }), expected: { verdict: "allow", reason: "system-controller" } },
   { name: "a kubelet", request: deleteRequest(oldPod(), { username: "system:node:node-1" }), expected: { verdict: "allow", reason: "system-controller" } },
   // Lost nodes.
-  { name: "pod on a NotReady node", request: evictionRequest("web-4"), world: withWorld((w) => (w.nodes["node-1"] = "notReady")), expected: { verdict: "allow", reason: "node-lost" } },
-  { name: "pod on a missing node", request: evictionRequest("web-4"), world: withWorld((w) => (w.nodes["node-1"] = "missing")), expected: { verdict: "allow", reason: "node-lost" } },
-  { name: "pod on a Ready node is guarded", request: evictionRequest("web-4"), world: withWorld((w) => (w.nodes["node-1"] = "ready")), expected: { verdict: "deny" } },
+  { name: "pod whose status says NodeLost", request: deleteRequest(pod("web-4", OLD, { status: { reason: "NodeLost" } })), expected: { verdict: "allow", reason: "node-lost" } },
+  {
+    name: "pod marked for deletion by the pod garbage collector",
+    request: deleteRequest(pod("web-4", OLD, { status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByPodGC" }] } })),
+    expected: { verdict: "allow", reason: "node-lost" },
+  },
   {
     name: "pod marked for deletion by the taint manager",
     request: deleteRequest(pod("web-4", OLD, { status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager" }] } })),
