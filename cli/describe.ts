@@ -1,5 +1,6 @@
 // The text of `kubectl sroll status NAME`: the rollout, its waves and a per-pod view.
-import { podOrdinal } from "../api/revisions.js";
+import { desiredReplicas, statefulSetName } from "../api/desired.js";
+import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
 import { templateImages } from "../api/cli-actions.js";
@@ -22,7 +23,7 @@ export interface PodRow {
  * cannot be listed (RBAC), the status' own pod list.
  */
 export function podRows(rollout: StatefulsetRollout, pods: PodSummary[] | undefined): PodRow[] {
-  const stsName = rollout.spec.statefulset.metadata?.name ?? rollout.metadata.name;
+  const stsName = statefulSetName(rollout);
   const recorded = new Map((rollout.status?.pods ?? []).map((p) => [p.name, p]));
   const rows: PodRow[] = [];
   if (pods) {
@@ -72,12 +73,12 @@ function pausedLine(rollout: StatefulsetRollout): string {
 
 export function snapshotOf(rollout: StatefulsetRollout): WatchSnapshot {
   const status = rollout.status ?? {};
-  const total = rollout.spec.statefulset.spec.replicas ?? 1;
+  const total = desiredReplicas(rollout);
   return {
     phase: status.phase ?? "Pending",
     ...(status.reason ? { reason: status.reason } : {}),
     total,
-    target: status.targetReplicas ?? Math.ceil((total * rollout.spec.percent) / 100),
+    target: status.targetReplicas ?? targetUpdatedCount(total, rollout.spec.percent),
     updated: status.updatedReplicas ?? 0,
     ready: status.readyReplicas ?? 0,
     percent: rollout.spec.percent,

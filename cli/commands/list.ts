@@ -1,6 +1,7 @@
 // `kubectl sroll list`: one line per rollout, like `kubectl get`.
 import type { Command } from "commander";
 import { Option } from "commander";
+import { desiredReplicas } from "../../api/desired.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
 import { rolloutRef } from "../errors.js";
 import { formatList, toLoaded } from "../session.js";
@@ -13,7 +14,7 @@ export type ListFormat = "wide" | "yaml" | "json" | "name";
 
 export function rolloutRow(rollout: StatefulsetRollout, now: Date, style: Style, wide: boolean): string[] {
   const status = rollout.status ?? {};
-  const replicas = rollout.spec.statefulset.spec.replicas ?? 1;
+  const replicas = desiredReplicas(rollout);
   const row = [
     rollout.metadata.name,
     phaseText(style, status.phase ?? "Pending"),
