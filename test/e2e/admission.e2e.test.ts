@@ -186,8 +186,9 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
     const routes = {
-      ...webhookRoutes({ ctx, events, rolloutApi }),
-      // The same handler main.ts wires, with the install settings held here so a test can switch modes.
+      ...webhookRoutes({ ctx, events }),
+      // The handler main.ts wires (through webhookRoutes), with the install settings held here so a
+      // test can switch modes.
       "/validate/statefulsetrollout": createRolloutValidateHandler({ ...rolloutApi, install, statefulSets: caches.managedStatefulSets, logger, registry: metrics.registry }),
     };
     const app = createApp({ routes, metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
