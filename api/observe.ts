@@ -196,4 +196,6 @@ export interface World {
   pdb?: ObservedPdb;
   /** Undefined when the rollout has no serviceDiscovery (or no health gate is configured). */
   health?: ObservedHealth;
+  /** Set when spec.serviceDiscovery asks for a health gate this install cannot check (api/rollout-admission.ts healthGateOf). */
+  healthGateUnchecked?: string;
 }

@@ -4,7 +4,8 @@
 import jsonpatch from "fast-json-patch";
 import { allowed, denied, patched, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
 import { ALLOW_ZERO_BUDGET_ANNOTATION, DEFAULT_MAX_UNAVAILABLE, MAX_UNAVAILABLE_ANNOTATION, TRUE } from "./labels.js";
-import { isIntOrPercent, type StatefulSetLike } from "./statefulset-policy.js";
+import { checkBudget, isZeroBudget } from "./budget.js";
+import type { StatefulSetLike } from "./statefulset-policy.js";
 
 export interface LabelSelectorRequirement {
   key: string;
@@ -74,9 +75,8 @@ function asPdb(value: unknown): PdbLike | undefined {
 /** The budget the covered StatefulSets ask for: their shared annotation, else Bulkhead's default. */
 function defaultBudget(covered: readonly StatefulSetLike[]): number | string {
   const asked = new Set(covered.map((s) => s.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION] ?? DEFAULT_MAX_UNAVAILABLE));
-  const only = asked.size === 1 ? [...asked][0]! : DEFAULT_MAX_UNAVAILABLE;
-  if (!isIntOrPercent(only)) return DEFAULT_MAX_UNAVAILABLE;
-  return only.endsWith("%") ? only : Number(only);
+  const verdict = checkBudget(asked.size === 1 ? [...asked][0]! : DEFAULT_MAX_UNAVAILABLE);
+  return verdict.ok ? verdict.value : DEFAULT_MAX_UNAVAILABLE;
 }
 
 function pdbName(request: AdmissionRequest, pdb: PdbLike): string {
@@ -108,10 +108,6 @@ export function mutatePdb(request: AdmissionRequest, managedInNamespace: readonl
   return patched(request, jsonpatch.compare(pdb, next));
 }
 
-function isZero(value: number | string | undefined): boolean {
-  return value === 0 || value === "0" || value === "0%";
-}
-
 /** minAvailable that leaves no pod to disrupt: "100%", or a count at least the covered replicas. */
 function minAvailableBlocksAll(value: number | string | undefined, covered: readonly StatefulSetLike[]): boolean {
   if (value === "100%") return true;
@@ -136,7 +132,7 @@ export function validatePdb(request: AdmissionRequest, managedInNamespace: reado
   const spec = pdb.spec ?? {};
 
   if (!zeroAllowed) {
-    const blocks = isZero(spec.maxUnavailable)
+    const blocks = isZeroBudget(spec.maxUnavailable)
       ? `maxUnavailable ${JSON.stringify(spec.maxUnavailable)}`
       : spec.maxUnavailable === undefined && minAvailableBlocksAll(spec.minAvailable, covered)
         ? `minAvailable ${JSON.stringify(spec.minAvailable)}`

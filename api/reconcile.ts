@@ -27,6 +27,7 @@ import {
 } from "./desired.js";
 import type { ObservedPod, World } from "./observe.js";
 import { podOrdinal, targetUpdatedCount } from "./revisions.js";
+import { HEALTH_GATE_UNCHECKED_CONDITION } from "./rollout-admission.js";
 import { isTerminal, type Condition, type PodStatus, type RolloutPhase, type RolloutStatus, type StatefulsetRollout } from "./rollout.js";
 import { appendOrdinals, countUpdated, keptOrdinals, planBackWave, planWave } from "./waves.js";
 
@@ -532,12 +533,19 @@ class Pass {
     const phase = this.status.phase;
     const message = this.status.reason ?? "";
     const code = this.code || phase || "Unknown";
+    const unchecked = this.world.healthGateUnchecked;
+    // Admission refuses such a rollout (or, in a report-only install, warns); one that got in anyway
+    // is not stopped here — stranding a split on an install setting would be worse — but status says it.
+    if (unchecked && !(this.prev.conditions ?? []).some((c) => c.type === HEALTH_GATE_UNCHECKED_CONDITION && c.status === "True")) {
+      this.event("Warning", HEALTH_GATE_UNCHECKED_CONDITION, unchecked);
+    }
     this.status.conditions = mergeConditions(
       this.prev.conditions ?? [],
       [
         { type: "Progressing", status: phase === "Progressing" || phase === "Pending" ? "True" : "False", reason: code, message },
         { type: "Complete", status: phase === "RolloutDone" ? "True" : "False", reason: code, message },
         { type: "Failed", status: phase === "RolloutFailed" ? "True" : "False", reason: code, message },
+        ...(unchecked ? [{ type: HEALTH_GATE_UNCHECKED_CONDITION, status: "True" as const, reason: "NoConsulConfigured", message: unchecked }] : []),
       ],
       this.nowIso,
       this.rollout.metadata.generation,

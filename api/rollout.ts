@@ -5,6 +5,8 @@ import { z } from "zod";
 
 /** "1%" to "100%": the string form of a budget (the CRD's CEL rule uses it too). */
 export const PERCENT_PATTERN = "^(100|[1-9][0-9]?)%$";
+/** A budget written as text (an annotation): a positive count or "1%" to "100%" (api/budget.ts). */
+export const BUDGET_TEXT_PATTERN = "^([1-9][0-9]*|(100|[1-9][0-9]?)%)$";
 
 // A budget of 0 would block every wave (and the PDB webhook refuses it), so it starts at 1.
 const intOrPercent = z
@@ -38,8 +40,22 @@ export const embeddedStatefulSetSchema = z
       .meta({ "x-kubernetes-preserve-unknown-fields": true }),
   })
   .loose()
-  .meta({ "x-kubernetes-preserve-unknown-fields": true })
-  .describe("The full apps/v1 StatefulSet to roll out. Its template is applied by the reconciler; edit it here, not on the StatefulSet.");
+  .meta({
+    "x-kubernetes-preserve-unknown-fields": true,
+    "x-kubernetes-validations": [
+      {
+        rule:
+          "!has(self.metadata) || !has(self.metadata.annotations) || !('bulkhead.dev/max-unavailable' in self.metadata.annotations) || " +
+          `self.metadata.annotations['bulkhead.dev/max-unavailable'].matches('${BUDGET_TEXT_PATTERN}')`,
+        message:
+          'annotation bulkhead.dev/max-unavailable must be a positive count or a percent from "1%" to "100%": a budget of 0 would block every wave',
+      },
+    ],
+  })
+  .describe(
+    "The full apps/v1 StatefulSet to roll out. Its template is applied by the reconciler; edit it here, not on the StatefulSet. " +
+      "Admission dry-runs it against the apiserver, so an invalid StatefulSet is refused with the apiserver's own message.",
+  );
 
 export const LEAK_PROTECTION_MODES = ["enforce", "flag", "pin", "off"] as const;
 export type LeakProtectionMode = (typeof LEAK_PROTECTION_MODES)[number];
@@ -82,8 +98,17 @@ export const rolloutSpecSchema = z.object({
     .describe("Becomes the PodDisruptionBudget that sizes each wave."),
   phases: z
     .array(z.number().int().min(0).max(100))
+    .max(101)
     .optional()
-    .describe("Percents to advance through, e.g. [1, 50, 100]; used with autoPromoteSeconds."),
+    .meta({
+      "x-kubernetes-validations": [
+        { rule: "self.isSorted() && self.all(p, self.indexOf(p) == self.lastIndexOf(p))", message: "phases must be strictly increasing, e.g. [1, 50, 100]" },
+      ],
+    })
+    .describe(
+      "Percents to advance through, e.g. [1, 50, 100]; used with autoPromoteSeconds. Strictly increasing, and the last phase is at " +
+        "least percent: each phase is capped at percent and the rollout ends at percent (phases above it are skipped).",
+    ),
   autoPromoteSeconds: nonNegativeSeconds.optional().describe("Time spent at a completed phase before moving to the next."),
   progressDeadlineSeconds: z.number().int().min(1).default(600).describe("A new pod not Ready within this fails the rollout."),
   leakProtection: z
@@ -101,6 +126,18 @@ export const rolloutSpecSchema = z.object({
     .enum(DELETION_POLICIES)
     .default("Orphan")
     .describe("What deleting this rollout does to its StatefulSet, pods and PDB: Orphan (default) leaves them running, unowned; Delete removes them."),
+}).meta({
+  "x-kubernetes-validations": [
+    {
+      // Ratcheted: an update that leaves percent and phases as they were is not judged again, so
+      // a rollout stored before this rule can still be paused or edited.
+      rule:
+        "(oldSelf.hasValue() && oldSelf.value().percent == self.percent && oldSelf.value().?phases == self.?phases) || " +
+        "!has(self.phases) || size(self.phases) == 0 || self.phases.max() >= self.percent",
+      optionalOldSelf: true,
+      message: "the last of spec.phases is below spec.percent: the rollout would stop there and report done; add percent as the last phase",
+    },
+  ],
 });
 
 export const ROLLOUT_PHASES = [

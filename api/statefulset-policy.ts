@@ -12,7 +12,9 @@ import {
   TRUE,
   isManaged,
 } from "./labels.js";
-import { owningRollout, type OwnerReferenceLike } from "./ownership.js";
+import { checkBudget } from "./budget.js";
+import { isOwnedBy, owningRollout, type OwnerName, type OwnerReferenceLike } from "./ownership.js";
+import type { DeletionPolicy } from "./rollout.js";
 
 /** The parts of an apps/v1 StatefulSet this policy reads; everything else is carried along. */
 export interface StatefulSetLike {
@@ -35,15 +37,22 @@ export interface StatefulSetFacts {
   reconcilerUsername: string;
   /** A StatefulsetRollout exists for this StatefulSet (owner or a rollout naming it). */
   rolloutExists: boolean;
+  /** The owning rollout's spec.deletionPolicy, when the cache has it: denial messages say what deleting it does. */
+  ownerDeletionPolicy?: DeletionPolicy;
 }
+
+/**
+ * Users besides the reconciler that may drop a rollout's ownerReference: the garbage collector
+ * does it for `kubectl delete --cascade=orphan` (with --use-service-account-credentials it runs
+ * as its own ServiceAccount, without it as the controller manager).
+ */
+export const OWNER_REFERENCE_REMOVERS: readonly string[] = [
+  "system:serviceaccount:kube-system:generic-garbage-collector",
+  "system:kube-controller-manager",
+];
 
 function asStatefulSet(value: unknown): StatefulSetLike | undefined {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as StatefulSetLike) : undefined;
-}
-
-/** "3", "25%", "100%": what a PDB's maxUnavailable accepts. */
-export function isIntOrPercent(value: string): boolean {
-  return /^(0|[1-9][0-9]*)$/.test(value) || /^(100|[1-9]?[0-9])%$/.test(value);
 }
 
 function describe(request: AdmissionRequest, sts: StatefulSetLike | undefined): string {
@@ -80,6 +89,22 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse 
   return patched(request, jsonpatch.compare(sts, next));
 }
 
+/** What `kubectl delete` of the owning rollout does, so no message tells people to delete blindly. */
+export function deleteRolloutAdvice(namespace: string, owner: string, policy: DeletionPolicy | undefined): string {
+  const command = `kubectl delete ${SHORT_NAME} ${owner} -n ${namespace}`;
+  if (policy === "Delete") {
+    return `Deleting the rollout (${command}) would also DELETE the StatefulSet, its pods and its PDB, because it has deletionPolicy: Delete; ` +
+      `set spec.deletionPolicy: Orphan on it first to keep them running.`;
+  }
+  const how = policy === "Orphan" ? "it has deletionPolicy: Orphan" : "unless the rollout sets deletionPolicy: Delete";
+  return `To stop managing it, delete the rollout (${command}): the StatefulSet, its pods and its PDB keep running, unowned (${how}).`;
+}
+
+function sameOwner(a: OwnerName | undefined, b: OwnerName | undefined): boolean {
+  if (!a || !b) return a === b;
+  return isOwnedBy(a, b) && a.name === b.name;
+}
+
 function sameJson(a: unknown, b: unknown): boolean {
   return jsonpatch.compare((a ?? {}) as object, (b ?? {}) as object).length === 0;
 }
@@ -99,17 +124,28 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
     return denied(request, "request.oldObject is missing or not an object: a StatefulSet UPDATE carries the stored StatefulSet", 400);
   }
   const what = describe(request, sts);
-  const isReconciler = request.userInfo?.username === facts.reconcilerUsername;
+  const username = request.userInfo?.username ?? "";
+  const isReconciler = username === facts.reconcilerUsername;
   // Ownership is judged on the stored object: a user cannot escape it by dropping the reference.
-  const owner = (owningRollout(old) ?? owningRollout(sts))?.name;
+  const storedOwner = owningRollout(old);
+  const owner = (storedOwner ?? owningRollout(sts))?.name;
   const namespace = sts.metadata?.namespace ?? request.namespace ?? "";
+  const advice = owner ? deleteRolloutAdvice(namespace, owner, facts.ownerDeletionPolicy) : "";
+
+  // Two-step bypass: drop (or swap) the rollout's ownerReference, then edit the template.
+  if (storedOwner && !sameOwner(storedOwner, owningRollout(sts)) && !isReconciler && !OWNER_REFERENCE_REMOVERS.includes(username)) {
+    return denied(
+      request,
+      `${what} is owned by StatefulsetRollout ${storedOwner.name}; only the Bulkhead reconciler may remove or change that ownerReference ` +
+        `(it would take the StatefulSet out of its rollout's protection). ${advice}`,
+    );
+  }
 
   if (!isManaged(sts.metadata?.labels)) {
     if (owner && old && isManaged(old.metadata?.labels) && !isReconciler) {
       return denied(
         request,
-        `${what} is owned by StatefulsetRollout ${owner}; removing the ${MANAGED_LABEL} label would drop its rollout protection. ` +
-          `To stop managing it, delete the rollout (kubectl delete ${SHORT_NAME} ${owner} -n ${namespace}).`,
+        `${what} is owned by StatefulsetRollout ${owner}; removing the ${MANAGED_LABEL} label would drop its rollout protection. ${advice}`,
       );
     }
     return allowed(request);
@@ -126,8 +162,9 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   }
 
   const budget = sts.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION];
-  if (budget !== undefined && !isIntOrPercent(budget)) {
-    return denied(request, `${what}: annotation ${MAX_UNAVAILABLE_ANNOTATION}="${budget}" is not a count or a percent such as "25%".`);
+  const budgetVerdict = budget === undefined ? undefined : checkBudget(budget);
+  if (budgetVerdict && !budgetVerdict.ok) {
+    return denied(request, `${what}: annotation ${MAX_UNAVAILABLE_ANNOTATION}: ${budgetVerdict.problem}.`);
   }
 
   if (owner && old && !isReconciler && !sameJson(old.spec?.template, sts.spec?.template)) {

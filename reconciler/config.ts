@@ -3,6 +3,7 @@
 // are parsed here so the process fails fast, and passed through to their adapters.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { UNCHECKED_HEALTH_GATE_MODES, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 
 const optional = z.string().min(1).optional();
 
@@ -22,6 +23,7 @@ const envSchema = z.object({
   CONSUL_HTTP_ADDR: optional,
   CONSUL_HTTP_TOKEN: optional,
   CONSUL_CACERT: optional,
+  BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: z.enum(UNCHECKED_HEALTH_GATE_MODES).default("refuse"),
   BULKHEAD_CALLBACK_SECRET: optional,
 });
 
@@ -39,6 +41,8 @@ export interface ReconcilerConfig {
   slack?: { token: string; apiUrl?: string };
   /** Consul is gated only when CONSUL_HTTP_ADDR is set. */
   consulEnabled: boolean;
+  /** serviceDiscovery without Consul: refused at admission, or only reported (a status condition either way). */
+  uncheckedServiceDiscovery: UncheckedHealthGateMode;
   callbackSecretSet: boolean;
   /** The raw environment, for the integration adapters' own parsers. */
   env: Record<string, string | undefined>;
@@ -62,6 +66,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseDurationSeconds: e.BULKHEAD_LEASE_DURATION_SECONDS,
     leaderElection: e.BULKHEAD_DISABLE_LEADER_ELECTION !== "true",
     consulEnabled: e.CONSUL_HTTP_ADDR !== undefined,
+    uncheckedServiceDiscovery: e.BULKHEAD_UNCHECKED_SERVICE_DISCOVERY,
     callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
     env,
   };

@@ -9,6 +9,7 @@ import type { CallbackSender, HealthGate, RolloutNotifier } from "../api/integra
 import { API_VERSION, KIND } from "../api/labels.js";
 import { observePdb, observePod, observeStatefulSet, type ObservedHealth, type ObservedPod, type World } from "../api/observe.js";
 import { decide, statusChanged, type Step } from "../api/reconcile.js";
+import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";
 import type { ReconcilerMetrics } from "./metrics.js";
 import type { WorldSource } from "./world.js";
@@ -23,6 +24,8 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** Absent when Consul is not configured: serviceDiscovery is then reported, not gated. */
   health?: HealthGate;
+  /** The install's consul.uncheckedServiceDiscovery (default refuse); the condition is written either way. */
+  uncheckedServiceDiscovery?: UncheckedHealthGateMode;
   callbacks?: CallbackSender;
   notifier?: RolloutNotifier;
 }
@@ -116,6 +119,8 @@ export class Reconciler {
     if (pdb) world.pdb = observePdb(pdb);
     const health = await this.checkHealth(rollout, pods, namespace);
     if (health) world.health = health;
+    const gate = healthGateOf(rollout.spec, { consulConfigured: deps.health !== undefined, unchecked: deps.uncheckedServiceDiscovery ?? "refuse" });
+    if (gate.verdict === "unchecked") world.healthGateUnchecked = gate.message;
     return world;
   }
 

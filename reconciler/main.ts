@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     metrics,
     log,
     ...(health ? { health } : {}),
+    uncheckedServiceDiscovery: config.uncheckedServiceDiscovery,
     callbacks,
     ...(notifier ? { notifier } : {}),
   });

@@ -1,6 +1,7 @@
 // The webhook's configuration, parsed once from the environment. A bad value stops the process at
 // start with a message naming the variable.
 import { z } from "zod";
+import { UNCHECKED_HEALTH_GATE_MODES } from "../api/rollout-admission.js";
 import { LEAK_PROTECTION_MODES } from "../api/rollout.js";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -52,6 +53,11 @@ const envSchema = z
       .regex(/^[1-9][0-9]*(b|kb|mb)$/i, 'a size such as "3mb", "512kb" or "1048576b"')
       .default("3mb"),
     BULKHEAD_SHUTDOWN_TIMEOUT: duration("25s"),
+    // Below the rollout webhook's timeoutSeconds (30 in the chart), so the dry-run answers first.
+    BULKHEAD_DRY_RUN_TIMEOUT: duration("20s"),
+    // Read for its presence only, as the reconciler does: is there a Consul health gate at all?
+    CONSUL_HTTP_ADDR: optionalNonEmpty,
+    BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: z.enum(UNCHECKED_HEALTH_GATE_MODES).default("refuse"),
     SLACK_TOKEN: optionalNonEmpty,
     SLACK_API_URL: optionalNonEmpty.pipe(z.url({ message: "an http(s) URL" }).optional()),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -77,6 +83,10 @@ export interface WebhookConfig {
   defaultLeakProtection: (typeof LEAK_PROTECTION_MODES)[number];
   bodyLimit: string;
   shutdownTimeoutMs: number;
+  dryRunTimeoutMs: number;
+  /** The reconciler has Consul (same rule as reconciler/config.ts: CONSUL_HTTP_ADDR is set). */
+  consulConfigured: boolean;
+  uncheckedServiceDiscovery: (typeof UNCHECKED_HEALTH_GATE_MODES)[number];
   slackToken: string | undefined;
   slackApiUrl: string | undefined;
   logLevel: string;
@@ -111,6 +121,9 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     defaultLeakProtection: e.BULKHEAD_DEFAULT_LEAK_PROTECTION,
     bodyLimit: e.BULKHEAD_BODY_LIMIT,
     shutdownTimeoutMs: e.BULKHEAD_SHUTDOWN_TIMEOUT,
+    dryRunTimeoutMs: e.BULKHEAD_DRY_RUN_TIMEOUT,
+    consulConfigured: e.CONSUL_HTTP_ADDR !== undefined,
+    uncheckedServiceDiscovery: e.BULKHEAD_UNCHECKED_SERVICE_DISCOVERY,
     slackToken: e.SLACK_TOKEN,
     slackApiUrl: e.SLACK_API_URL,
     logLevel: e.LOG_LEVEL,

@@ -4,6 +4,8 @@ import { hostname } from "node:os";
 import { pino } from "pino";
 import { collectDefaultMetrics } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
+import { kubeDryRunCreate } from "../adapters/kube/dry-run.js";
+import { liveStatefulSetReader } from "./rollout-handlers.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
 import { createSlackClient } from "../adapters/slack/client.js";
 import { startWebhookCaches, stopWebhookCaches } from "./caches.js";
@@ -42,7 +44,12 @@ async function main(): Promise<void> {
   const certificates = certificateSource(config, clients, logger);
   let draining = false;
   const app = createApp({
-    routes: webhookRoutes({ ctx, events, ...(slack ? { slack } : {}) }),
+    routes: webhookRoutes({
+      ctx,
+      events,
+      ...(slack ? { slack } : {}),
+      rolloutApi: { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) },
+    }),
     metrics,
     logger,
     bodyLimit: config.bodyLimit,

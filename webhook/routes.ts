@@ -6,15 +6,18 @@ import type { RouteTable, WebhookContext } from "./context.js";
 import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler } from "./leak-guard/index.js";
 import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
 import { policyRoutes } from "./policy-routes.js";
+import { createRolloutValidateHandler, type RolloutAdmissionDeps } from "./rollout-handlers.js";
 
 export interface RouteDeps {
   ctx: WebhookContext;
   events: EventRecorder;
   /** Undefined when SLACK_TOKEN is not set: alerts go to Events and logs only. */
   slack?: SlackClient;
+  /** The live reads /validate/statefulsetrollout needs (main.ts builds them); without them that route is not served. */
+  rolloutApi?: Pick<RolloutAdmissionDeps, "readStatefulSet" | "dryRunCreate">;
 }
 
-export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
+export function webhookRoutes({ ctx, events, slack, rolloutApi }: RouteDeps): RouteTable {
   const { caches, config, logger, metrics } = ctx;
   const leakGuard = {
     pods: caches.managedPods,
@@ -28,6 +31,17 @@ export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
   };
   return {
     ...policyRoutes(ctx),
+    ...(rolloutApi
+      ? {
+          "/validate/statefulsetrollout": createRolloutValidateHandler({
+            ...rolloutApi,
+            install: { consulConfigured: config.consulConfigured, unchecked: config.uncheckedServiceDiscovery },
+            statefulSets: caches.managedStatefulSets,
+            logger,
+            registry: metrics.registry,
+          }),
+        }
+      : {}),
     "/validate/eviction": createEvictionHandler(leakGuard),
     "/validate/pod-delete": createPodDeleteHandler(leakGuard),
     "/mutate/pod": createPodPinningHandler({

@@ -2,7 +2,8 @@
 // with the one fact it needs from the caches (does a StatefulsetRollout exist for it?).
 import type * as k8s from "@kubernetes/client-node";
 import { owningRollout } from "../api/ownership.js";
-import { mutateStatefulSet, validateStatefulSet, type StatefulSetLike } from "../api/statefulset-policy.js";
+import { parseRollout } from "../api/rollout.js";
+import { mutateStatefulSet, validateStatefulSet, type StatefulSetFacts, type StatefulSetLike } from "../api/statefulset-policy.js";
 import type { ReadCache } from "../adapters/kube/cache.js";
 import type { AdmissionHandler, WebhookContext } from "./context.js";
 
@@ -33,6 +34,11 @@ export function createStatefulSetValidateHandler(ctx: Pick<WebhookContext, "conf
     const sts = (request.object ?? undefined) as StatefulSetLike | undefined;
     const namespace = request.namespace ?? sts?.metadata?.namespace ?? "";
     const rolloutExists = sts !== undefined && typeof sts === "object" && rolloutExistsFor(ctx.caches.rollouts, namespace, sts);
-    return validateStatefulSet(request, { reconcilerUsername: ctx.config.reconcilerUsername, rolloutExists });
+    const facts: StatefulSetFacts = { reconcilerUsername: ctx.config.reconcilerUsername, rolloutExists };
+    // What deleting the owning rollout would do, for the denial messages.
+    const owner = owningRollout((request.oldObject ?? request.object) as StatefulSetLike | undefined)?.name;
+    const ownerRollout = owner ? parseRollout(ctx.caches.rollouts.get(namespace, owner)) : undefined;
+    if (ownerRollout?.ok) facts.ownerDeletionPolicy = ownerRollout.value.spec.deletionPolicy;
+    return validateStatefulSet(request, facts);
   };
 }

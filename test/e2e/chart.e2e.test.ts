@@ -159,6 +159,9 @@ const ENDPOINTS: Record<string, { kind: "Mutating" | "Validating"; resource: str
   "/validate/eviction": { kind: "Validating", resource: "/v1/pods/eviction", operations: ["CREATE"], objectSelector: false },
   "/validate/pod-delete": { kind: "Validating", resource: "/v1/pods", operations: ["DELETE"], objectSelector: true },
   "/mutate/pod": { kind: "Mutating", resource: "/v1/pods", operations: ["CREATE"], objectSelector: true },
+  // For UPDATE the objectSelector matches the old or the new pod: removing the label still reaches it.
+  "/validate/pod-update": { kind: "Validating", resource: "/v1/pods", operations: ["UPDATE"], objectSelector: true },
+  "/validate/statefulsetrollout": { kind: "Validating", resource: "bulkhead.dev/v1alpha1/statefulsetrollouts", operations: ["CREATE", "UPDATE"], objectSelector: false },
 };
 
 function endpointPath(w: Webhook): string {
@@ -196,7 +199,8 @@ describe("Helm chart: lint and render", function () {
       if (want.objectSelector) expect(w.objectSelector, path).to.deep.equal({ matchLabels: { "bulkhead.dev/managed": "true" } });
       else expect(w.objectSelector, path).to.equal(undefined);
       expect(w.admissionReviewVersions, path).to.deep.equal(["v1"]);
-      expect(w.timeoutSeconds, path).to.equal(5);
+      // The rollout webhook dry-runs a StatefulSet (which calls the StatefulSet webhooks): it gets the most time.
+      expect(w.timeoutSeconds, path).to.equal(path === "/validate/statefulsetrollout" ? 30 : 5);
       // The leak guard and pinning record Events and alerts, for real requests only.
       expect(w.sideEffects, path).to.equal(["/validate/eviction", "/validate/pod-delete", "/mutate/pod"].includes(path) ? "NoneOnDryRun" : "None");
     }
@@ -209,6 +213,8 @@ describe("Helm chart: lint and render", function () {
       "/validate/eviction": "Ignore",
       "/validate/pod-delete": "Ignore",
       "/mutate/pod": "Fail",
+      "/validate/pod-update": "Ignore",
+      "/validate/statefulsetrollout": "Ignore",
     });
     for (const config of [mutating, validating]) {
       expect(config.metadata.labels?.["bulkhead.dev/inject-ca"]).to.equal("true");
@@ -260,6 +266,7 @@ describe("Helm chart: lint and render", function () {
       BULKHEAD_CERT_RENEW_BEFORE: "720h",
       BULKHEAD_RECONCILER_USERNAME: "system:serviceaccount:bulkhead-system:bh-bulkhead-reconciler",
       BULKHEAD_DEFAULT_LEAK_PROTECTION: "enforce",
+      BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "refuse",
       LOG_LEVEL: "info",
     });
     // The webhook's own parser accepts what the chart sets, and reads every variable of it.
@@ -274,6 +281,8 @@ describe("Helm chart: lint and render", function () {
       certValidityMs: 8760 * 3600_000,
       reconcilerUsername: "system:serviceaccount:bulkhead-system:bh-bulkhead-reconciler",
       defaultLeakProtection: "enforce",
+      consulConfigured: false,
+      uncheckedServiceDiscovery: "refuse",
       logLevel: "info",
     });
     const webhookConfigSource = readFileSync(join(REPO_ROOT, "webhook/config.ts"), "utf8");
@@ -288,6 +297,7 @@ describe("Helm chart: lint and render", function () {
       POD_NAME: "field:metadata.name",
       BULKHEAD_LEASE_NAME: "bh-bulkhead-reconciler",
       BULKHEAD_METRICS_PORT: "8080",
+      BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "refuse",
       LOG_LEVEL: "info",
     });
     const reconcilerConfig = parseReconcilerConfig({ ...envOf(r), BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "bh-bulkhead-reconciler-0" });
@@ -321,9 +331,13 @@ describe("Helm chart: lint and render", function () {
       "namespaceOptIn.labelKey": "example.com/bulkhead",
       "webhook.timeoutSeconds": 10,
       "webhook.failurePolicy.eviction": "Fail",
+      "consul.uncheckedServiceDiscovery": "report",
     });
     const w = podSpec(one(objs, "Deployment", "-webhook")).containers[0]!;
     expect(envOf(w)).to.include({
+      // The one install-level value both processes read; the webhook only asks whether Consul is set.
+      CONSUL_HTTP_ADDR: "https://consul.example:8501",
+      BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "report",
       BULKHEAD_CERT_DIR: "/etc/bulkhead/certs",
       SLACK_TOKEN: "secret:slack/token",
       SLACK_API_URL: "http://127.0.0.1:9999/api/",
@@ -335,6 +349,8 @@ describe("Helm chart: lint and render", function () {
       certDir: "/etc/bulkhead/certs",
       slackApiUrl: "http://127.0.0.1:9999/api/",
       defaultLeakProtection: "pin",
+      consulConfigured: true,
+      uncheckedServiceDiscovery: "report",
     });
     expect(podSpec(one(objs, "Deployment", "-webhook")).volumes).to.deep.include({ name: "certs", secret: { secretName: "bh-bulkhead-webhook-cert" } });
     const r = podSpec(one(objs, "Deployment", "-reconciler")).containers[0]!;
@@ -344,12 +360,13 @@ describe("Helm chart: lint and render", function () {
       CONSUL_CACERT: "/etc/bulkhead/consul/ca.crt",
       BULKHEAD_CALLBACK_SECRET: "secret:release-api/secret",
       SLACK_TOKEN: "secret:slack/token",
+      BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "report",
     });
     expect(r.volumeMounts).to.deep.include({ name: "consul-ca", mountPath: "/etc/bulkhead/consul", readOnly: true });
     // The reconciler and its Consul and callback adapters accept what the chart sets.
     const secrets = { CONSUL_HTTP_TOKEN: "consul-token", BULKHEAD_CALLBACK_SECRET: "a-callback-secret-of-32-characters", SLACK_TOKEN: "xoxb-1" };
     const renv = { ...envOf(r), ...secrets, BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "p" };
-    expect(parseReconcilerConfig(renv)).to.deep.include({ consulEnabled: true, callbackSecretSet: true, slack: { token: "xoxb-1", apiUrl: "http://127.0.0.1:9999/api/" } });
+    expect(parseReconcilerConfig(renv)).to.deep.include({ consulEnabled: true, uncheckedServiceDiscovery: "report", callbackSecretSet: true, slack: { token: "xoxb-1", apiUrl: "http://127.0.0.1:9999/api/" } });
     expect(consulOptionsFromEnv(renv)).to.deep.include({ token: "consul-token", caCertPath: "/etc/bulkhead/consul/ca.crt" });
     expect(callbackOptionsFromEnv(renv)).to.deep.include({ secret: secrets.BULKHEAD_CALLBACK_SECRET });
     const cert = one(objs, "Certificate");
@@ -436,6 +453,8 @@ const WEBHOOK_NEEDS: Access[] = [
     resource,
   })),
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
+  // The dry-run of a rollout's StatefulSet (dryRun=All; RBAC cannot tell it from a real create).
+  { verb: "create", group: "apps", resource: "statefulsets", namespace: "other" },
   { verb: "get", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
   { verb: "create", group: "", resource: "secrets", namespace: "release" },
   { verb: "update", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },

@@ -11,10 +11,12 @@ import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
 import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { makeClients } from "../../adapters/kube/client.js";
+import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
 import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
+import { liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
 import { REPO_ROOT, admissionApi, appsApi, coreApi, customObjectsApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
@@ -104,7 +106,9 @@ describe("webhook policy on a real control plane", function () {
     await certificates.start();
     const ctx = { config, caches, logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
-    const app = createApp({ routes: webhookRoutes({ ctx, events }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
+    // Every route main.ts serves, /validate/statefulsetrollout (with its real dry-run) included.
+    const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
+    const app = createApp({ routes: webhookRoutes({ ctx, events, rolloutApi }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
     server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000 });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 

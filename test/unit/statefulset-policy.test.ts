@@ -171,10 +171,44 @@ describe("validateStatefulSet", () => {
       message: /owned by StatefulsetRollout web/,
     },
     {
+      name: "user drops only the owner reference (step one of the bypass)",
+      req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, "alice"),
+      allowed: false,
+      message: /only the Bulkhead reconciler may remove or change that ownerReference.*keep running, unowned/,
+    },
+    {
+      name: "user makes the owner reference a non-controller one",
+      req: request("UPDATE", { ...managedOwned, metadata: { ...managedOwned.metadata, ownerReferences: [{ ...OWNER[0], controller: false }] } }, managedOwned, "alice"),
+      allowed: false,
+      message: /may remove or change that ownerReference/,
+    },
+    {
+      name: "user swaps in another rollout's owner reference",
+      req: request("UPDATE", { ...managedOwned, metadata: { ...managedOwned.metadata, ownerReferences: [{ ...OWNER[0], name: "other", uid: "u2" }] } }, managedOwned, "alice"),
+      allowed: false,
+      message: /owned by StatefulsetRollout web/,
+    },
+    {
+      name: "the garbage collector orphans it (kubectl delete --cascade=orphan)",
+      req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, "system:serviceaccount:kube-system:generic-garbage-collector"),
+      allowed: true,
+    },
+    {
+      name: "the controller manager (no per-controller credentials) orphans it",
+      req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, "system:kube-controller-manager"),
+      allowed: true,
+    },
+    { name: "the reconciler's finalizer drops the owner reference", req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, RECONCILER), allowed: true },
+    {
+      name: "the reconciler adds its owner reference (adoption)",
+      req: request("UPDATE", managedOwned, sts({ templateManagedLabel: true }), RECONCILER),
+      allowed: true,
+    },
+    {
       name: "user removes the managed label from a rollout-owned StatefulSet",
       req: request("UPDATE", sts({ managed: false, owned: true, templateManagedLabel: true }), managedOwned, "alice"),
       allowed: false,
-      message: /removing the bulkhead\.dev\/managed label/,
+      message: /removing the bulkhead\.dev\/managed label.*kubectl delete sroll web -n shop\): the StatefulSet, its pods and its PDB keep running, unowned/,
     },
     {
       name: "reconciler removes the managed label",
@@ -194,7 +228,19 @@ describe("validateStatefulSet", () => {
       name: "bad max-unavailable annotation",
       req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "lots" } })),
       allowed: false,
-      message: /bulkhead\.dev\/max-unavailable="lots"/,
+      message: /bulkhead\.dev\/max-unavailable: "lots" is not a budget/,
+    },
+    {
+      name: "zero max-unavailable annotation",
+      req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "0" } })),
+      allowed: false,
+      message: /"0" allows no pod to be disrupted/,
+    },
+    {
+      name: "zero percent max-unavailable annotation",
+      req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "0%" } })),
+      allowed: false,
+      message: /"0%" allows no pod to be disrupted/,
     },
     { name: "good percent annotation", req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "10%" } })), allowed: true },
     { name: "DELETE", req: request("DELETE", undefined, managedOwned), allowed: true },
@@ -214,6 +260,15 @@ describe("validateStatefulSet", () => {
       else expect(response.warnings).to.equal(undefined);
     });
   }
+
+  it("says what deleting the owning rollout does, by its deletionPolicy", () => {
+    const req = request("UPDATE", sts({ managed: false, owned: true, templateManagedLabel: true }), managedOwned, "alice");
+    const orphan = validateStatefulSet(req, { ...facts(), ownerDeletionPolicy: "Orphan" }).status?.message ?? "";
+    const cascade = validateStatefulSet(req, { ...facts(), ownerDeletionPolicy: "Delete" }).status?.message ?? "";
+    expect(orphan).to.match(/keep running, unowned \(it has deletionPolicy: Orphan\)/);
+    expect(cascade).to.match(/would also DELETE the StatefulSet, its pods and its PDB.*set spec\.deletionPolicy: Orphan/);
+    expect(`${orphan}${cascade}`).not.to.match(/to stop managing it, delete the rollout \(kubectl delete sroll web -n shop\)\.$/);
+  });
 
   it("the mutated object always passes the updateStrategy rule", () => {
     const object = sts({ strategy: { type: "RollingUpdate", rollingUpdate: { partition: 3 } } });
