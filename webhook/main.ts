@@ -1,7 +1,8 @@
 // The webhook process: parse config, start the informer caches and the certificate source, serve
 // HTTPS, and shut down gracefully on SIGTERM. The only place real adapters are wired.
 import { hostname } from "node:os";
-import { pino } from "pino";
+import { getHeapStatistics } from "node:v8";
+import { pino, type Logger } from "pino";
 import { collectDefaultMetrics } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
@@ -12,7 +13,7 @@ import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js
 import { allCachesSynced, type WebhookContext } from "./context.js";
 import { createWebhookMetrics } from "./metrics.js";
 import { webhookRoutes } from "./routes.js";
-import { createApp, startHttpsServer } from "./server.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type AdmissionLimits } from "./server.js";
 
 function configOrExit(): WebhookConfig {
   try {
@@ -21,6 +22,24 @@ function configOrExit(): WebhookConfig {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
+  }
+}
+
+/**
+ * The chart sizes the heap from the container's memory limit (NODE_OPTIONS
+ * --max-old-space-size-percentage, which V8 applies to the cgroup limit). Say what came out, and
+ * warn when the heap alone could reach the container's limit (the kernel would kill the process
+ * before V8 could refuse an allocation).
+ */
+function logHeapSizing(logger: Logger, limits: AdmissionLimits): void {
+  const heapLimitBytes = getHeapStatistics().heap_size_limit;
+  const constrained = process.constrainedMemory();
+  const containerLimitBytes = constrained > 0 && constrained < Number.MAX_SAFE_INTEGER ? constrained : undefined;
+  const facts = { heapLimitBytes, containerLimitBytes, ...limits };
+  if (containerLimitBytes !== undefined && heapLimitBytes > containerLimitBytes * 0.75) {
+    logger.warn(facts, "the heap limit is over 75% of the container's memory limit: set NODE_OPTIONS=--max-old-space-size-percentage=50 (the chart does)");
+  } else {
+    logger.info(facts, "memory limits");
   }
 }
 
@@ -39,13 +58,15 @@ async function main(): Promise<void> {
     ? createSlackClient({ token: config.slackToken, ...(config.slackApiUrl ? { apiUrl: config.slackApiUrl } : {}), logger, registry: metrics.registry })
     : undefined;
 
+  const limits = admissionLimits(config);
+  logHeapSizing(logger, limits);
   const certificates = certificateSource(config, clients, logger);
   let draining = false;
   const app = createApp({
     routes: webhookRoutes({ ctx, events, ...(slack ? { slack } : {}) }),
     metrics,
     logger,
-    bodyLimit: config.bodyLimit,
+    limits,
     isDraining: () => draining,
     readiness: {
       notReadyReasons: () => [
@@ -62,6 +83,7 @@ async function main(): Promise<void> {
     port: config.port,
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    timeouts: serverTimeouts(config),
     onDrain: () => (draining = true),
   });
   Promise.all(Object.values(caches).map((c: WebhookContext["caches"][keyof WebhookContext["caches"]]) => c.synced)).then(

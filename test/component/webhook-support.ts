@@ -8,9 +8,17 @@ import { generateCertificatePair } from "../../certs/generate.js";
 import type { CertificatePair, ServingCertificate } from "../../certs/pair.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import type { RouteTable, WebhookCaches } from "../../webhook/context.js";
+import type { AdmissionHandler, RouteTable, ServedRoute, WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics, type WebhookMetrics } from "../../webhook/metrics.js";
-import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
+import {
+  admissionLimits,
+  createApp,
+  serverTimeouts,
+  startHttpsServer,
+  type AdmissionLimits,
+  type RunningServer,
+  type ServerTimeouts,
+} from "../../webhook/server.js";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -80,7 +88,18 @@ export interface TestWebhook {
   ready: { reasons: string[] };
 }
 
-export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?: string; shutdownTimeoutMs?: number } = {}): Promise<TestWebhook> {
+/** A route for a test handler, with a small body limit unless given. */
+export function testRoute(path: string, handler: AdmissionHandler, maxBodyBytes = 64 * 1024): ServedRoute {
+  return { path, handler, maxBodyBytes };
+}
+
+export interface TestWebhookOptions {
+  limits?: Partial<AdmissionLimits>;
+  timeouts?: Partial<ServerTimeouts>;
+  shutdownTimeoutMs?: number;
+}
+
+export async function startTestWebhook(routes: RouteTable, options: TestWebhookOptions = {}): Promise<TestWebhook> {
   const pair = testPair();
   const metrics = createWebhookMetrics();
   const certificates = new ManualCertificateSource(pair);
@@ -90,7 +109,7 @@ export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?
     routes,
     metrics,
     logger: silentLogger,
-    bodyLimit: options.bodyLimit ?? "3mb",
+    limits: { ...admissionLimits(testConfig), ...options.limits },
     isDraining: () => draining,
     readiness: { notReadyReasons: () => ready.reasons },
   });
@@ -101,6 +120,7 @@ export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?
     port: 0,
     logger: silentLogger,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 5000,
+    timeouts: { ...serverTimeouts(testConfig), ...options.timeouts },
     onDrain: () => (draining = true),
   });
   return { port: server.port, pair, metrics, server, certificates, ready };

@@ -16,7 +16,7 @@ import { parseWebhookConfig } from "../../webhook/config.js";
 import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
 import { REPO_ROOT, admissionApi, appsApi, coreApi, customObjectsApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
 
 const RELEASE = "bulkhead-e2e-policy";
@@ -104,8 +104,8 @@ describe("webhook policy on a real control plane", function () {
     await certificates.start();
     const ctx = { config, caches, logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
-    const app = createApp({ routes: webhookRoutes({ ctx, events }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000 });
+    const app = createApp({ routes: webhookRoutes({ ctx, events }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
+    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 
     // Register the chart's configurations (no caBundle: they carry bulkhead.dev/inject-ca), then
