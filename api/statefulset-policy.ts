@@ -42,8 +42,14 @@ function asStatefulSet(value: unknown): StatefulSetLike | undefined {
 
 /** The name of the StatefulsetRollout that owns this StatefulSet, from its ownerReferences. */
 export function rolloutOwnerOf(sts: StatefulSetLike | undefined): string | undefined {
-  const ref = sts?.metadata?.ownerReferences?.find((r) => r.kind === KIND && r.apiVersion === API_VERSION && r.name);
-  return ref?.name;
+  // The object comes from the request: ownerReferences may be anything, not only an array.
+  const refs: unknown = sts?.metadata?.ownerReferences;
+  if (!Array.isArray(refs)) return undefined;
+  for (const ref of refs as unknown[]) {
+    const r = asStatefulSet(ref) as { kind?: unknown; apiVersion?: unknown; name?: unknown } | undefined;
+    if (r?.kind === KIND && r.apiVersion === API_VERSION && typeof r.name === "string" && r.name !== "") return r.name;
+  }
+  return undefined;
 }
 
 /** "3", "25%", "100%": what a PDB's maxUnavailable accepts. */
@@ -73,12 +79,19 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse 
 
   const next = structuredClone(sts) as StatefulSetLike & { spec: NonNullable<StatefulSetLike["spec"]> };
   next.spec.updateStrategy = { type: "OnDelete" };
+  // Fields of the wrong type are left alone: the apiserver's validation rejects the object after
+  // admission, with its own message.
   const template = next.spec.template;
-  if (template && typeof template === "object") {
-    template.metadata ??= {};
-    template.metadata.labels = { ...template.metadata.labels, [MANAGED_LABEL]: TRUE };
+  if (asStatefulSet(template)) {
+    template!.metadata ??= {};
+    const labels = template!.metadata.labels;
+    if (asStatefulSet(template!.metadata) && (labels === undefined || asStatefulSet(labels))) {
+      template!.metadata.labels = { ...labels, [MANAGED_LABEL]: TRUE };
+    }
   }
   next.metadata ??= {};
+  const annotations: unknown = next.metadata.annotations;
+  if (annotations !== undefined && !asStatefulSet(annotations)) return patched(request, jsonpatch.compare(sts, next));
   if (next.metadata.annotations?.[MAX_UNAVAILABLE_ANNOTATION] === undefined) {
     next.metadata.annotations = { ...next.metadata.annotations, [MAX_UNAVAILABLE_ANNOTATION]: DEFAULT_MAX_UNAVAILABLE };
   }

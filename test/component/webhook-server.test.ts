@@ -270,6 +270,12 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
         status: 400,
         message: /request\.kind is missing.*request\.operation/,
       },
+      {
+        name: "an object nested 200 levels deep",
+        body: JSON.stringify(good).replace('"dryRun":false', `"dryRun":false,"x":${"[".repeat(200)}${"]".repeat(200)}`),
+        status: 400,
+        message: /nested deeper than 128 levels at request\.x\.0\.0.*no Kubernetes object nests that deep/,
+      },
       { name: "non-JSON content type", body: JSON.stringify(good), contentType: "text/plain", status: 415, message: /Content-Type must be application\/json, got text\/plain/ },
       { name: "YAML content type", body: "apiVersion: x", contentType: "application/yaml", status: 415, message: /got application\/yaml/ },
     ];
