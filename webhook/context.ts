@@ -37,7 +37,3 @@ export interface WebhookContext {
   /** Handlers may register their own metrics on metrics.registry. */
   metrics: WebhookMetrics;
 }
-
-export function allCachesSynced(caches: WebhookCaches): boolean {
-  return Object.values(caches).every((cache: ReadCache<unknown>) => cache.isSynced());
-}

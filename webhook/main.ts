@@ -7,10 +7,10 @@ import { collectDefaultMetrics } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
 import { createSlackClient } from "../adapters/slack/client.js";
-import { startWebhookCaches, stopWebhookCaches } from "./caches.js";
+import { cachesNotLoaded, registerCacheStaleness, startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
 import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js";
-import { allCachesSynced, type WebhookContext } from "./context.js";
+import type { WebhookContext } from "./context.js";
 import { createWebhookMetrics } from "./metrics.js";
 import { webhookRoutes } from "./routes.js";
 import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type AdmissionLimits } from "./server.js";
@@ -49,7 +49,8 @@ async function main(): Promise<void> {
   const clients = makeClients(loadKubeConfig(config.kubeconfig));
   const metrics = createWebhookMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-  const caches = startWebhookCaches(clients.kc, logger);
+  const caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
+  registerCacheStaleness(metrics.registry, caches);
   const ctx: WebhookContext = { config, caches, logger, metrics };
 
   const instance = process.env.HOSTNAME ?? hostname();
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     isDraining: () => draining,
     readiness: {
       notReadyReasons: () => [
-        ...(allCachesSynced(caches) ? [] : ["informer caches not synced"]),
+        ...(cachesNotLoaded(caches).length === 0 ? [] : [`informer caches not loaded yet: ${cachesNotLoaded(caches).join(", ")}`]),
         ...(certificates.current() ? [] : ["no certificate loaded"]),
       ],
     },

@@ -89,7 +89,7 @@ describe("webhook policy on a real control plane", function () {
     const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
     const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
     const clients = makeClients(kubeConfig());
-    caches = startWebhookCaches(clients.kc, logger);
+    caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
     const metrics = createWebhookMetrics();
     certificates = new SecretCertificateManager({
       store: kubeSecretStore(clients.core, systemNs, config.certSecret),
