@@ -78,6 +78,8 @@ const envSchema = z
     BULKHEAD_BODY_TIMEOUT: duration("10s"),
     BULKHEAD_IDLE_TIMEOUT: duration("120s"),
     BULKHEAD_CACHE_MAX_STALENESS: duration("5m"),
+    BULKHEAD_EVENT_WINDOW: duration("10m"),
+    BULKHEAD_EVENT_MAX_KEYS: z.coerce.number().int().min(1).max(100_000).default(1000),
     BULKHEAD_SHUTDOWN_TIMEOUT: duration("25s"),
     SLACK_TOKEN: optionalNonEmpty,
     SLACK_API_URL: optionalNonEmpty.pipe(z.url({ message: "an http(s) URL" }).optional()),
@@ -121,6 +123,10 @@ export interface WebhookConfig {
   idleTimeoutMs: number;
   /** How long a cache whose watch is down still counts as synced (DESIGN.md §4 fails open beyond it). */
   cacheMaxStalenessMs: number;
+  /** One Event per object and reason per window... */
+  eventWindowMs: number;
+  /** ...for at most this many objects and reasons per window. */
+  eventMaxKeys: number;
   shutdownTimeoutMs: number;
   slackToken: string | undefined;
   slackApiUrl: string | undefined;
@@ -160,6 +166,8 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     bodyTimeoutMs: e.BULKHEAD_BODY_TIMEOUT,
     idleTimeoutMs: e.BULKHEAD_IDLE_TIMEOUT,
     cacheMaxStalenessMs: e.BULKHEAD_CACHE_MAX_STALENESS,
+    eventWindowMs: e.BULKHEAD_EVENT_WINDOW,
+    eventMaxKeys: e.BULKHEAD_EVENT_MAX_KEYS,
     shutdownTimeoutMs: e.BULKHEAD_SHUTDOWN_TIMEOUT,
     slackToken: e.SLACK_TOKEN,
     slackApiUrl: e.SLACK_API_URL,

@@ -3,9 +3,9 @@
 import { hostname } from "node:os";
 import { getHeapStatistics } from "node:v8";
 import { pino, type Logger } from "pino";
-import { collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Counter } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
-import { kubeEventRecorder } from "../adapters/kube/events.js";
+import { kubeEventRecorder, rateLimitedEventRecorder } from "../adapters/kube/events.js";
 import { createSlackClient } from "../adapters/slack/client.js";
 import { cachesNotLoaded, registerCacheStaleness, startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
@@ -54,7 +54,16 @@ async function main(): Promise<void> {
   const ctx: WebhookContext = { config, caches, logger, metrics };
 
   const instance = process.env.HOSTNAME ?? hostname();
-  const events = kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event"));
+  const suppressedEvents = new Counter({
+    name: "bulkhead_webhook_events_suppressed_total",
+    help: "Events not written because one for the same object and reason was written within BULKHEAD_EVENT_WINDOW (or too many objects had Events).",
+    labelNames: ["reason"],
+    registers: [metrics.registry],
+  });
+  const events = rateLimitedEventRecorder(
+    kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event")),
+    { windowMs: config.eventWindowMs, maxKeys: config.eventMaxKeys, onSuppressed: (reason) => suppressedEvents.inc({ reason }) },
+  );
   const slack = config.slackToken
     ? createSlackClient({ token: config.slackToken, ...(config.slackApiUrl ? { apiUrl: config.slackApiUrl } : {}), logger, registry: metrics.registry })
     : undefined;

@@ -224,4 +224,30 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
       expect(failures, failures.join("\n")).to.deep.equal([]);
     });
   }
+
+  it("forged reviews naming unmanaged namespaces and pods add no metric series", async () => {
+    const before = (await get(hook, agent, "/metrics")).split("\n").length;
+    for (let i = 0; i < 50; i++) {
+      const forged = { ...evictionRequest(`pod-${i}`, { namespace: `forged-${i}` }), uid: `forged-${i}` };
+      expect((await post(hook, agent, "/validate/eviction", JSON.stringify(admissionReview(forged)))).status).to.equal(200);
+      const deleted = { ...deleteRequest(pod(`pod-${i}`, "rev")), namespace: `forged-${i}`, uid: `forged-d-${i}` };
+      expect((await post(hook, agent, "/validate/pod-delete", JSON.stringify(admissionReview(deleted)))).status).to.equal(200);
+    }
+    const text = await get(hook, agent, "/metrics");
+    expect(text).not.to.contain("forged-");
+    expect(text.split("\n").length - before, "no new series per forged namespace").to.be.below(10);
+  });
 });
+
+function get(hook: TestWebhook, agent: Agent, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port: hook.port, method: "GET", path, ca: hook.pair.caBundle, agent }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d));
+      res.on("end", () => resolve(text));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+

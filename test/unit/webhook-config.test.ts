@@ -21,6 +21,8 @@ describe("webhook config", () => {
       bodyTimeoutMs: 10_000,
       idleTimeoutMs: 120_000,
       cacheMaxStalenessMs: 300_000,
+      eventWindowMs: 600_000,
+      eventMaxKeys: 1000,
       logLevel: "info",
     });
   });

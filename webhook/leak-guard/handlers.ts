@@ -60,7 +60,7 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     const decision = decideLeakGuard(req, world, policy);
     const context = { uid: request.uid, pod: `${req.namespace}/${req.podName}`, via: req.via, caller: req.caller.username, dryRun: req.dryRun };
     logDecision(log, context, decision);
-    if (!req.dryRun) sideEffects(deps, metrics, req.namespace, decision);
+    if (!req.dryRun) sideEffects(deps, metrics, decision);
     switch (decision.verdict) {
       case "deny":
         return denied(request, decision.message, decision.code);
@@ -72,8 +72,10 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
   };
 }
 
-function sideEffects(deps: LeakGuardDeps, metrics: LeakGuardMetrics, namespace: string, decision: LeakGuardDecision): void {
-  metrics.decision(namespace, decision.leak?.rollout ?? "", decision);
+function sideEffects(deps: LeakGuardDeps, metrics: LeakGuardMetrics, decision: LeakGuardDecision): void {
+  // Labels only from a rollout found in the cache: a request's own namespace is input, and
+  // forged reviews naming new namespaces must not add series.
+  metrics.decision(decision.leak?.namespace ?? "", decision.leak?.rollout ?? "", decision);
   if (decision.verdict === "deny") deps.alerts.report(decision.leak, "denied", decision.message);
   if (decision.verdict === "flag") deps.alerts.report(decision.leak, "flagged", decision.message);
 }
