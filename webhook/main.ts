@@ -37,7 +37,7 @@ function logHeapSizing(logger: Logger, limits: AdmissionLimits): void {
   const containerLimitBytes = constrained > 0 && constrained < Number.MAX_SAFE_INTEGER ? constrained : undefined;
   const facts = { heapLimitBytes, containerLimitBytes, ...limits };
   if (containerLimitBytes !== undefined && heapLimitBytes > containerLimitBytes * 0.75) {
-    logger.warn(facts, "the heap limit is over 75% of the container's memory limit: set NODE_OPTIONS=--max-old-space-size-percentage=50 (the chart does)");
+    logger.warn(facts, "the heap limit is over 75% of the container's memory limit: set NODE_OPTIONS=\"--max-old-space-size-percentage=40 --max-semi-space-size=8\" (the chart does)");
   } else {
     logger.info(facts, "memory limits");
   }
