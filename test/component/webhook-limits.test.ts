@@ -188,14 +188,26 @@ describe("webhook resource bounds", function () {
       await once(socket, "close");
     });
 
-    it("an idle keep-alive connection is closed after the idle timeout", async () => {
-      const socket = await tlsConnect(hook.port, hook.pair.caBundle);
-      let received = "";
-      socket.setEncoding("utf8").on("data", (d: string) => (received += d));
-      const body = JSON.stringify(evictionReview("ka-1"));
-      socket.write(`POST /test/quick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-      await once(socket, "close");
-      expect(received).to.match(/^HTTP\/1\.1 200 /);
+    it("an idle keep-alive connection outlives the headers timeout and is closed after the idle timeout", async () => {
+      const idleTimeoutMs = 1500;
+      const keepAlive = await startTestWebhook([testRoute("/test/quick", async (request) => allowed(request))], {
+        timeouts: { headersTimeoutMs: 200, bodyTimeoutMs: 200, idleTimeoutMs },
+      });
+      try {
+        const socket = await tlsConnect(keepAlive.port, keepAlive.pair.caBundle);
+        let received = "";
+        socket.setEncoding("utf8").on("data", (d: string) => (received += d));
+        const body = JSON.stringify(evictionReview("ka-1"));
+        socket.write(`POST /test/quick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        const sent = Date.now();
+        await once(socket, "close");
+        expect(received).to.match(/^HTTP\/1\.1 200 /);
+        // A lower bound only: the apiserver reuses idle connections for 90 s, so closing at the
+        // headers timeout instead of the idle timeout would break reviews sent on them.
+        expect(Date.now() - sent).to.be.at.least(idleTimeoutMs);
+      } finally {
+        await keepAlive.server.shutdown();
+      }
     });
 
     it("the chart's default idle timeout still outlives the apiserver's 90 s keep-alive", () => {
