@@ -6,6 +6,7 @@ import { once } from "node:events";
 import { request as httpsRequest } from "node:https";
 import { connect, type TLSSocket } from "node:tls";
 import { gzipSync } from "node:zlib";
+import { pino } from "pino";
 import { allowed, type AdmissionResponse } from "../../api/admission.js";
 import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
@@ -157,6 +158,35 @@ describe("webhook resource bounds", function () {
       expect((await post("/test/quick", reviewOfSize(3_000))).status, "a small one still fits").to.equal(200);
       held.splice(0).forEach((release) => release());
       expect((await big).status).to.equal(200);
+    });
+  });
+
+  describe("handler errors", () => {
+    it("are answered HTTP 500 with one error log line and one count, whatever the hook's failurePolicy", async () => {
+      const lines: Array<{ level: number; msg: string; uid?: string }> = [];
+      const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; uid?: string }) });
+      const hook = await startTestWebhook(
+        [
+          testRoute("/test/type-error", async (request) => {
+            const object = request.object as { metadata: { labels: Record<string, string> } };
+            return allowed(request, [object.metadata.labels.app!]);
+          }),
+        ],
+        { logger },
+      );
+      try {
+        const res = await postRaw(hook, "/test/type-error", JSON.stringify({ ...evictionReview("te-1"), request: { ...(evictionReview("te-1").request as object), object: null } }));
+        expect(res.status).to.equal(500);
+        expect((res.json() as { message: string }).message).to.match(/^bulkhead webhook \/test\/type-error failed on review te-1: Cannot read properties of null/);
+        const errors = lines.filter((l) => l.level >= 50);
+        expect(errors).to.have.length(1);
+        expect(errors[0]).to.include({ uid: "te-1" });
+        const text = (await call(hook.port, hook.pair.caBundle, "GET", "/metrics")).text;
+        expect(text).to.match(/bulkhead_webhook_handler_errors_total\{path="\/test\/type-error"\} 1/);
+        expect(text).not.to.match(/bulkhead_webhook_decisions_total\{path="\/test\/type-error"/);
+      } finally {
+        await hook.server.shutdown();
+      }
     });
   });
 

@@ -2,7 +2,7 @@
 // certificate, in-memory caches, and a small HTTPS client that trusts the generated CA.
 import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import type { ReadCache } from "../../adapters/kube/cache.js";
 import { generateCertificatePair } from "../../certs/generate.js";
 import type { CertificatePair, ServingCertificate } from "../../certs/pair.js";
@@ -94,6 +94,7 @@ export function testRoute(path: string, handler: AdmissionHandler, maxBodyBytes 
 }
 
 export interface TestWebhookOptions {
+  logger?: Logger;
   limits?: Partial<AdmissionLimits>;
   timeouts?: Partial<ServerTimeouts>;
   shutdownTimeoutMs?: number;
@@ -108,7 +109,7 @@ export async function startTestWebhook(routes: RouteTable, options: TestWebhookO
   const app = createApp({
     routes,
     metrics,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     limits: { ...admissionLimits(testConfig), ...options.limits },
     isDraining: () => draining,
     readiness: { notReadyReasons: () => ready.reasons },
