@@ -102,11 +102,6 @@ export function patched(
   );
 }
 
-/** The handler failed: the apiserver applies the webhook's failurePolicy to a 500. */
-export function errored(request: Pick<AdmissionRequest, "uid">, message: string): AdmissionResponse {
-  return { uid: request.uid, allowed: false, status: { code: 500, reason: "InternalError", message } };
-}
-
 function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {
   return warnings.length > 0 ? { ...response, warnings } : response;
 }

@@ -173,7 +173,7 @@ export function parsePodDeleteRequest(request: AdmissionRequest): ParsedDisrupti
       warning: `bulkhead leak guard: /validate/pod-delete only guards pods DELETE, not ${describeTarget(request)}; check the webhook configuration`,
     };
   }
-  const pod = asRecord(request.oldObject) as GuardPod | undefined;
+  const pod = guardPodOf(request.oldObject);
   const podName = request.name || pod?.metadata?.name;
   const namespace = request.namespace || pod?.metadata?.namespace;
   if (!podName) return { kind: "malformed", error: "the delete names no pod (request.name and oldObject.metadata.name are empty)" };
@@ -385,6 +385,56 @@ export interface LeakAlert {
   firstAt: Date;
   lastAt: Date;
   callers: string[];
+}
+
+function stringMapOf(value: unknown): Record<string, string> | undefined {
+  const record = asRecord(value);
+  if (!record) return undefined;
+  return Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
+}
+
+function ownerReferencesOf(value: unknown): OwnerReferenceLike[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return (value as unknown[]).flatMap((item) => {
+    const r = asRecord(item);
+    if (!r) return [];
+    const ref: OwnerReferenceLike = {};
+    for (const key of ["apiVersion", "kind", "name", "uid"] as const) if (typeof r[key] === "string") ref[key] = r[key];
+    if (typeof r.controller === "boolean") ref.controller = r.controller;
+    return [ref];
+  });
+}
+
+/**
+ * The pod of a DELETE review (oldObject), read through typed guards: the request is input, so a
+ * field of the wrong type is dropped here rather than met as a TypeError in the decision.
+ */
+export function guardPodOf(value: unknown): GuardPod | undefined {
+  const pod = asRecord(value);
+  if (!pod) return undefined;
+  const meta = asRecord(pod.metadata);
+  const spec = asRecord(pod.spec);
+  const status = asRecord(pod.status);
+  const metadata: ObjectMeta = {};
+  for (const key of ["name", "namespace", "uid"] as const) if (typeof meta?.[key] === "string") metadata[key] = meta[key];
+  const labels = stringMapOf(meta?.labels);
+  if (labels) metadata.labels = labels;
+  const ownerReferences = ownerReferencesOf(meta?.ownerReferences);
+  if (ownerReferences) metadata.ownerReferences = ownerReferences;
+  if (meta?.deletionTimestamp !== undefined && meta.deletionTimestamp !== null) metadata.deletionTimestamp = meta.deletionTimestamp;
+  const guardPod: GuardPod = { metadata };
+  if (typeof spec?.nodeName === "string") guardPod.spec = { nodeName: spec.nodeName };
+  if (status) {
+    const conditions = Array.isArray(status.conditions)
+      ? (status.conditions as unknown[]).flatMap((c) => {
+          const r = asRecord(c);
+          if (typeof r?.type !== "string" || typeof r.status !== "string") return [];
+          return [{ type: r.type, status: r.status, ...(typeof r.reason === "string" ? { reason: r.reason } : {}) }];
+        })
+      : undefined;
+    guardPod.status = { ...(typeof status.reason === "string" ? { reason: status.reason } : {}), ...(conditions ? { conditions } : {}) };
+  }
+  return guardPod;
 }
 
 function isDryRun(value: unknown): boolean {

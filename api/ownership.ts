@@ -23,9 +23,11 @@ export interface OwnerName {
   uid?: string;
 }
 
-const groupOf = (apiVersion: string | undefined): string => {
-  const slash = (apiVersion ?? "").indexOf("/");
-  return slash < 0 ? "" : (apiVersion ?? "").slice(0, slash);
+// Owner references come from request bodies too: any field may be of any type.
+const groupOf = (apiVersion: unknown): string | undefined => {
+  if (typeof apiVersion !== "string") return undefined;
+  const slash = apiVersion.indexOf("/");
+  return slash < 0 ? "" : apiVersion.slice(0, slash);
 };
 
 /** The controller ownerReference of `kind` in API group `group` ("" for the core group). */

@@ -77,12 +77,19 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse 
 
   const next = structuredClone(sts) as StatefulSetLike & { spec: NonNullable<StatefulSetLike["spec"]> };
   next.spec.updateStrategy = { type: "OnDelete" };
+  // Fields of the wrong type are left alone: the apiserver's validation rejects the object after
+  // admission, with its own message.
   const template = next.spec.template;
-  if (template && typeof template === "object") {
-    template.metadata ??= {};
-    template.metadata.labels = { ...template.metadata.labels, [MANAGED_LABEL]: TRUE };
+  if (asStatefulSet(template)) {
+    template!.metadata ??= {};
+    const labels = template!.metadata.labels;
+    if (asStatefulSet(template!.metadata) && (labels === undefined || asStatefulSet(labels))) {
+      template!.metadata.labels = { ...labels, [MANAGED_LABEL]: TRUE };
+    }
   }
   next.metadata ??= {};
+  const annotations: unknown = next.metadata.annotations;
+  if (annotations !== undefined && !asStatefulSet(annotations)) return patched(request, jsonpatch.compare(sts, next));
   if (next.metadata.annotations?.[MAX_UNAVAILABLE_ANNOTATION] === undefined) {
     next.metadata.annotations = { ...next.metadata.annotations, [MAX_UNAVAILABLE_ANNOTATION]: DEFAULT_MAX_UNAVAILABLE };
   }

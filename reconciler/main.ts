@@ -37,10 +37,10 @@ async function main(): Promise<void> {
   const cacheError = (which: string) => (err: unknown) =>
     log.warn({ err: (err as Error).message, cache: which }, "informer cache error; it restarts with backoff");
 
-  const rollouts = rolloutsCache(kc, cacheError("rollouts"));
-  const pods = managedPodsCache(kc, cacheError("pods"));
-  const statefulSets = managedStatefulSetsCache(kc, cacheError("statefulsets"));
-  const pdbs = poddisruptionBudgetsCache(kc, cacheError("pdbs"));
+  const rollouts = rolloutsCache(kc, { onError: cacheError("rollouts") });
+  const pods = managedPodsCache(kc, { onError: cacheError("pods") });
+  const statefulSets = managedStatefulSetsCache(kc, { onError: cacheError("statefulsets") });
+  const pdbs = poddisruptionBudgetsCache(kc, { onError: cacheError("pdbs") });
   const caches: Array<ReadCache<k8s.KubernetesObject>> = [rollouts, pods, statefulSets, pdbs];
 
   const metrics = createMetrics(() => rollouts.list().map((r) => (r as { status?: { phase?: RolloutPhase } }).status?.phase));

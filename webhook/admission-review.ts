@@ -1,5 +1,7 @@
 // Validates an incoming AdmissionReview (admission.k8s.io/v1 only). A malformed review is the
 // caller's fault: the route answers HTTP 400 with the message built here, naming each bad field.
+// The objects inside (object, oldObject) stay unknown here: each policy's parser in api/ reads
+// them through typed guards.
 import { z } from "zod";
 import type { AdmissionRequest } from "../api/admission.js";
 
@@ -50,9 +52,35 @@ const reviewSchema = z.object({
 
 export type ParsedReview = { ok: true; request: AdmissionRequest } | { ok: false; error: string };
 
+/**
+ * Kubernetes objects nest about 20 levels (a pod template inside a StatefulSet inside a rollout
+ * is under 40). Deeper input is refused here, before handlers, clones and JSON patch diffs
+ * recurse into it and run out of stack.
+ */
+export const MAX_NESTING_DEPTH = 128;
+
+/** The path to the first value nested deeper than maxDepth, or undefined. Iterative: no recursion. */
+export function tooDeep(value: unknown, maxDepth = MAX_NESTING_DEPTH): string | undefined {
+  const stack: Array<{ value: unknown; depth: number; path: string }> = [{ value, depth: 0, path: "" }];
+  while (stack.length > 0) {
+    const { value: node, depth, path } = stack.pop()!;
+    if (node === null || typeof node !== "object") continue;
+    if (depth >= maxDepth) return path || "(root)";
+    for (const [key, child] of Object.entries(node)) {
+      if (child !== null && typeof child === "object") stack.push({ value: child, depth: depth + 1, path: path ? `${path}.${key}` : key });
+    }
+  }
+  return undefined;
+}
+
 export function parseAdmissionReview(body: unknown): ParsedReview {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     return { ok: false, error: "invalid AdmissionReview: the body must be a JSON object" };
+  }
+  const deepAt = tooDeep(body);
+  if (deepAt !== undefined) {
+    const shown = deepAt.length > 120 ? `${deepAt.slice(0, 120)}...` : deepAt;
+    return { ok: false, error: `invalid AdmissionReview: nested deeper than ${MAX_NESTING_DEPTH} levels at ${shown}; no Kubernetes object nests that deep` };
   }
   const result = reviewSchema.safeParse(body);
   if (result.success) return { ok: true, request: result.data.request as AdmissionRequest };

@@ -1,14 +1,17 @@
-// Wraps an AdmissionHandler as an express route: parse and validate the review, call the handler,
-// turn any throw into errored() (a handler never takes the server down), record metrics and log.
+// The admission kernel: every admission path goes through here. It decodes the review once (the
+// body is already JSON-parsed and size-limited by server.ts), calls the handler, and checks that
+// the answer carries the request's uid. A handler that throws, or answers without the uid, is a
+// bug, not a decision: the kernel answers HTTP 500 so the apiserver applies the hook's
+// failurePolicy (an HTTP 200 with allowed:false would be a denial, even on an Ignore hook).
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
-import { errored, review, type AdmissionResponse } from "../api/admission.js";
+import { review, type AdmissionResponse } from "../api/admission.js";
 import { parseAdmissionReview } from "./admission-review.js";
 import type { AdmissionHandler } from "./context.js";
 import type { Decision, WebhookMetrics } from "./metrics.js";
 
 function decisionOf(response: AdmissionResponse): Decision {
-  if (!response.allowed) return response.status?.code === 500 ? "errored" : "denied";
+  if (!response.allowed) return "denied";
   return response.patch ? "patched" : "allowed";
 }
 
@@ -16,6 +19,7 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
   return async (req: Request, res: Response): Promise<void> => {
     const parsed = parseAdmissionReview(req.body);
     if (!parsed.ok) {
+      metrics.rejections.inc({ path, reason: "malformed-review" });
       logger.warn({ path, error: parsed.error }, "malformed AdmissionReview");
       res.status(400).json({ code: 400, message: parsed.error });
       return;
@@ -36,8 +40,12 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
         throw new Error(`handler returned ${response ? `uid ${JSON.stringify(response.uid)}` : "no response"} for uid ${request.uid}`);
       }
     } catch (err) {
-      log.error({ err }, "admission handler failed");
-      response = errored(request, `bulkhead webhook ${path} failed: ${err instanceof Error ? err.message : String(err)}`);
+      stopTimer();
+      metrics.handlerErrors.inc({ path });
+      log.error({ err }, "admission handler failed; answering HTTP 500 so the webhook's failurePolicy applies");
+      const reason = err instanceof Error ? err.message : String(err);
+      res.status(500).json({ code: 500, message: `bulkhead webhook ${path} failed on review ${request.uid}: ${reason}` });
+      return;
     }
     stopTimer();
     const decision = decisionOf(response);

@@ -28,11 +28,35 @@ const duration = (fallback: string) =>
     });
 
 const port = z.coerce.number().int().min(1).max(65535);
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** "512KiB", "16MiB", "1048576b" → bytes; undefined when it is not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = /^([1-9][0-9]*)(b|kib|mib|gib)$/i.exec(text.trim());
+  return m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : undefined;
+}
+
+const size = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined) return undefined;
+    const bytes = parseSize(text);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is not a size such as 16MiB, 512KiB or 1048576b` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
 const nonEmpty = z.string().trim().min(1);
 const optionalNonEmpty = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+/** Go's http.Transport IdleConnTimeout, which the apiserver's webhook client uses. */
+export const APISERVER_IDLE_TIMEOUT_MS = 90_000;
 
 const envSchema = z
   .object({
@@ -48,10 +72,15 @@ const envSchema = z
     BULKHEAD_CERT_CHECK_INTERVAL: duration("1m"),
     BULKHEAD_RECONCILER_USERNAME: nonEmpty.default("system:serviceaccount:bulkhead-system:bulkhead-reconciler"),
     BULKHEAD_DEFAULT_LEAK_PROTECTION: z.enum(LEAK_PROTECTION_MODES).default("enforce"),
-    BULKHEAD_BODY_LIMIT: z
-      .string()
-      .regex(/^[1-9][0-9]*(b|kb|mb)$/i, 'a size such as "3mb", "512kb" or "1048576b"')
-      .default("3mb"),
+    // Per-path body limits are fixed in the route table (webhook/routes.ts); these bound the process.
+    BULKHEAD_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
+    BULKHEAD_IN_FLIGHT_BODY_BYTES: size,
+    BULKHEAD_HEADERS_TIMEOUT: duration("10s"),
+    BULKHEAD_BODY_TIMEOUT: duration("10s"),
+    BULKHEAD_IDLE_TIMEOUT: duration("120s"),
+    BULKHEAD_CACHE_MAX_STALENESS: duration("5m"),
+    BULKHEAD_EVENT_WINDOW: duration("10m"),
+    BULKHEAD_EVENT_MAX_KEYS: z.coerce.number().int().min(1).max(100_000).default(1000),
     BULKHEAD_SHUTDOWN_TIMEOUT: duration("25s"),
     // Below the rollout webhook's timeoutSeconds (30 in the chart), so the dry-run answers first.
     BULKHEAD_DRY_RUN_TIMEOUT: duration("20s"),
@@ -65,7 +94,12 @@ const envSchema = z
   .refine((env) => env.BULKHEAD_CERT_RENEW_BEFORE < env.BULKHEAD_CERT_VALIDITY, {
     path: ["BULKHEAD_CERT_RENEW_BEFORE"],
     message: "must be shorter than BULKHEAD_CERT_VALIDITY, or the certificate would be renewed on every check",
+  })
+  .refine((env) => env.BULKHEAD_IDLE_TIMEOUT > APISERVER_IDLE_TIMEOUT_MS, {
+    path: ["BULKHEAD_IDLE_TIMEOUT"],
+    message: "must be longer than the apiserver's 90s idle keep-alive: if the webhook closed first, a review sent on the closing connection would fail",
   });
+
 
 export interface WebhookConfig {
   kubeconfig: string | undefined;
@@ -81,7 +115,24 @@ export interface WebhookConfig {
   certCheckIntervalMs: number;
   reconcilerUsername: string;
   defaultLeakProtection: (typeof LEAK_PROTECTION_MODES)[number];
-  bodyLimit: string;
+  /** Admission requests served at once; more are answered 503. */
+  maxInFlight: number;
+  /**
+   * Sum of the bodies (as declared, or the path's limit when undeclared) of the requests in
+   * flight; more is answered 503. Undefined: derived from the heap limit at start (main.ts).
+   */
+  inFlightBodyBytes: number | undefined;
+  headersTimeoutMs: number;
+  /** The whole request (headers and body) must arrive within this, however slowly it trickles. */
+  bodyTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this; longer than the apiserver's 90 s. */
+  idleTimeoutMs: number;
+  /** How long a cache whose watch is down still counts as synced (DESIGN.md §4 fails open beyond it). */
+  cacheMaxStalenessMs: number;
+  /** One Event per object and reason per window... */
+  eventWindowMs: number;
+  /** ...for at most this many objects and reasons per window. */
+  eventMaxKeys: number;
   shutdownTimeoutMs: number;
   dryRunTimeoutMs: number;
   /** The reconciler has Consul (same rule as reconciler/config.ts: CONSUL_HTTP_ADDR is set). */
@@ -119,7 +170,14 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     certCheckIntervalMs: e.BULKHEAD_CERT_CHECK_INTERVAL,
     reconcilerUsername: e.BULKHEAD_RECONCILER_USERNAME,
     defaultLeakProtection: e.BULKHEAD_DEFAULT_LEAK_PROTECTION,
-    bodyLimit: e.BULKHEAD_BODY_LIMIT,
+    maxInFlight: e.BULKHEAD_MAX_IN_FLIGHT,
+    inFlightBodyBytes: e.BULKHEAD_IN_FLIGHT_BODY_BYTES,
+    headersTimeoutMs: e.BULKHEAD_HEADERS_TIMEOUT,
+    bodyTimeoutMs: e.BULKHEAD_BODY_TIMEOUT,
+    idleTimeoutMs: e.BULKHEAD_IDLE_TIMEOUT,
+    cacheMaxStalenessMs: e.BULKHEAD_CACHE_MAX_STALENESS,
+    eventWindowMs: e.BULKHEAD_EVENT_WINDOW,
+    eventMaxKeys: e.BULKHEAD_EVENT_MAX_KEYS,
     shutdownTimeoutMs: e.BULKHEAD_SHUTDOWN_TIMEOUT,
     dryRunTimeoutMs: e.BULKHEAD_DRY_RUN_TIMEOUT,
     consulConfigured: e.CONSUL_HTTP_ADDR !== undefined,

@@ -1,5 +1,6 @@
 // What every admission handler may use, bundled once in main.ts. Handlers read only caches (never
-// a list call per request) and never throw: the route wrapper turns a throw into errored().
+// a list call per request). A handler that throws is a bug: the admission kernel
+// (admission-route.ts) answers HTTP 500 so the apiserver applies the hook's failurePolicy.
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AdmissionRequest, AdmissionResponse } from "../api/admission.js";
@@ -9,8 +10,16 @@ import type { WebhookMetrics } from "./metrics.js";
 
 export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionResponse>;
 
-/** URL path (e.g. "/validate/eviction") → handler. */
-export type RouteTable = Readonly<Record<string, AdmissionHandler>>;
+/** One admission path as the server serves it (webhook/routes.ts declares the full rules). */
+export interface ServedRoute {
+  /** URL path, e.g. "/validate/eviction". */
+  path: string;
+  /** Bodies over this are answered 413 before they are parsed (decompressed size for gzip). */
+  maxBodyBytes: number;
+  handler: AdmissionHandler;
+}
+
+export type RouteTable = readonly ServedRoute[];
 
 export interface WebhookCaches {
   managedPods: ReadCache<k8s.V1Pod>;
@@ -27,8 +36,4 @@ export interface WebhookContext {
   logger: Logger;
   /** Handlers may register their own metrics on metrics.registry. */
   metrics: WebhookMetrics;
-}
-
-export function allCachesSynced(caches: WebhookCaches): boolean {
-  return Object.values(caches).every((cache: ReadCache<unknown>) => cache.isSynced());
 }

@@ -1,20 +1,21 @@
 // The webhook process: parse config, start the informer caches and the certificate source, serve
 // HTTPS, and shut down gracefully on SIGTERM. The only place real adapters are wired.
 import { hostname } from "node:os";
-import { pino } from "pino";
-import { collectDefaultMetrics } from "prom-client";
+import { getHeapStatistics } from "node:v8";
+import { pino, type Logger } from "pino";
+import { collectDefaultMetrics, Counter } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeDryRunCreate } from "../adapters/kube/dry-run.js";
 import { liveStatefulSetReader } from "./rollout-handlers.js";
-import { kubeEventRecorder } from "../adapters/kube/events.js";
+import { kubeEventRecorder, rateLimitedEventRecorder } from "../adapters/kube/events.js";
 import { createSlackClient } from "../adapters/slack/client.js";
-import { startWebhookCaches, stopWebhookCaches } from "./caches.js";
+import { cachesNotLoaded, registerCacheStaleness, startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
 import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js";
-import { allCachesSynced, type WebhookContext } from "./context.js";
+import type { WebhookContext } from "./context.js";
 import { createWebhookMetrics } from "./metrics.js";
 import { webhookRoutes } from "./routes.js";
-import { createApp, startHttpsServer } from "./server.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type AdmissionLimits } from "./server.js";
 
 function configOrExit(): WebhookConfig {
   try {
@@ -26,21 +27,51 @@ function configOrExit(): WebhookConfig {
   }
 }
 
+/**
+ * The chart sizes the heap from the container's memory limit (NODE_OPTIONS
+ * --max-old-space-size-percentage, which V8 applies to the cgroup limit). Say what came out, and
+ * warn when the heap alone could reach the container's limit (the kernel would kill the process
+ * before V8 could refuse an allocation).
+ */
+function logHeapSizing(logger: Logger, limits: AdmissionLimits): void {
+  const heapLimitBytes = getHeapStatistics().heap_size_limit;
+  const constrained = process.constrainedMemory();
+  const containerLimitBytes = constrained > 0 && constrained < Number.MAX_SAFE_INTEGER ? constrained : undefined;
+  const facts = { heapLimitBytes, containerLimitBytes, ...limits };
+  if (containerLimitBytes !== undefined && heapLimitBytes > containerLimitBytes * 0.75) {
+    logger.warn(facts, "the heap limit is over 75% of the container's memory limit: set NODE_OPTIONS=\"--max-old-space-size-percentage=40 --max-semi-space-size=8\" (the chart does)");
+  } else {
+    logger.info(facts, "memory limits");
+  }
+}
+
 async function main(): Promise<void> {
   const config = configOrExit();
   const logger = pino({ level: config.logLevel, base: { component: "webhook" } });
   const clients = makeClients(loadKubeConfig(config.kubeconfig));
   const metrics = createWebhookMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-  const caches = startWebhookCaches(clients.kc, logger);
+  const caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
+  registerCacheStaleness(metrics.registry, caches);
   const ctx: WebhookContext = { config, caches, logger, metrics };
 
   const instance = process.env.HOSTNAME ?? hostname();
-  const events = kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event"));
+  const suppressedEvents = new Counter({
+    name: "bulkhead_webhook_events_suppressed_total",
+    help: "Events not written because one for the same object and reason was written within BULKHEAD_EVENT_WINDOW (or too many objects had Events).",
+    labelNames: ["reason"],
+    registers: [metrics.registry],
+  });
+  const events = rateLimitedEventRecorder(
+    kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event")),
+    { windowMs: config.eventWindowMs, maxKeys: config.eventMaxKeys, onSuppressed: (reason) => suppressedEvents.inc({ reason }) },
+  );
   const slack = config.slackToken
     ? createSlackClient({ token: config.slackToken, ...(config.slackApiUrl ? { apiUrl: config.slackApiUrl } : {}), logger, registry: metrics.registry })
     : undefined;
 
+  const limits = admissionLimits(config);
+  logHeapSizing(logger, limits);
   const certificates = certificateSource(config, clients, logger);
   let draining = false;
   const app = createApp({
@@ -52,11 +83,11 @@ async function main(): Promise<void> {
     }),
     metrics,
     logger,
-    bodyLimit: config.bodyLimit,
+    limits,
     isDraining: () => draining,
     readiness: {
       notReadyReasons: () => [
-        ...(allCachesSynced(caches) ? [] : ["informer caches not synced"]),
+        ...(cachesNotLoaded(caches).length === 0 ? [] : [`informer caches not loaded yet: ${cachesNotLoaded(caches).join(", ")}`]),
         ...(certificates.current() ? [] : ["no certificate loaded"]),
       ],
     },
@@ -69,6 +100,7 @@ async function main(): Promise<void> {
     port: config.port,
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    timeouts: serverTimeouts(config),
     onDrain: () => (draining = true),
   });
   Promise.all(Object.values(caches).map((c: WebhookContext["caches"][keyof WebhookContext["caches"]]) => c.synced)).then(

@@ -1,12 +1,17 @@
-// Every admission endpoint of DESIGN.md §2, path → handler: the StatefulSet/PDB policy, the leak
-// guard (§4) and revision pinning (§4).
+// Every admission endpoint of DESIGN.md §2 in one table: what the chart registers it for (rules,
+// objectSelector, failurePolicy), how large a body it accepts, and how its handler is built.
+// test/unit/webhook-routes-chart.test.ts checks templates/webhook-configurations.yaml against this
+// table, so adding an endpoint is one entry here plus its webhook in the chart.
+import type { Operation } from "../api/admission.js";
 import type { EventRecorder } from "../adapters/kube/events.js";
 import type { SlackClient } from "../adapters/slack/client.js";
-import type { RouteTable, WebhookContext } from "./context.js";
-import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler } from "./leak-guard/index.js";
+import type { AdmissionHandler, RouteTable, WebhookContext } from "./context.js";
+import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakGuardDeps } from "./leak-guard/index.js";
+import { createPdbMutateHandler, createPdbValidateHandler } from "./pdb-handlers.js";
 import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
-import { policyRoutes } from "./policy-routes.js";
+import { createPodUpdateValidateHandler } from "./pod-update-handlers.js";
 import { createRolloutValidateHandler, type RolloutAdmissionDeps } from "./rollout-handlers.js";
+import { createStatefulSetMutateHandler, createStatefulSetValidateHandler } from "./statefulset-handlers.js";
 
 export interface RouteDeps {
   ctx: WebhookContext;
@@ -17,46 +22,201 @@ export interface RouteDeps {
   rolloutApi?: Pick<RolloutAdmissionDeps, "readStatefulSet" | "dryRunCreate">;
 }
 
-export function webhookRoutes({ ctx, events, slack, rolloutApi }: RouteDeps): RouteTable {
-  const { caches, config, logger, metrics } = ctx;
-  const leakGuard = {
-    pods: caches.managedPods,
-    statefulSets: caches.managedStatefulSets,
-    rollouts: caches.rollouts,
-    reconcilerUsername: config.reconcilerUsername,
-    defaultLeakProtection: config.defaultLeakProtection,
-    alerts: createLeakAlerter({ events, ...(slack ? { slack } : {}), logger, registry: metrics.registry }),
-    logger,
-    registry: metrics.registry,
-  };
-  return {
-    ...policyRoutes(ctx),
-    ...(rolloutApi
-      ? {
-          "/validate/statefulsetrollout": createRolloutValidateHandler({
-            ...rolloutApi,
-            install: { consulConfigured: config.consulConfigured, unchecked: config.uncheckedServiceDiscovery },
-            statefulSets: caches.managedStatefulSets,
-            logger,
-            registry: metrics.registry,
-          }),
-        }
-      : {}),
-    "/validate/eviction": createEvictionHandler(leakGuard),
-    "/validate/pod-delete": createPodDeleteHandler(leakGuard),
-    "/mutate/pod": createPodPinningHandler({
-      caches: { statefulSets: caches.managedStatefulSets, rollouts: caches.rollouts, controllerRevisions: caches.controllerRevisions },
-      defaultLeakProtection: config.defaultLeakProtection,
-      events,
-      logger,
-      // A pod that could not be pinned: log it and tell the rollout's channel; never block the pod.
-      alerts: {
-        async alert(alert) {
-          logger.warn({ alert }, "pod could not be pinned to its revision");
-          if (slack && alert.channel) await slack.post(alert.channel, alert.message).catch(() => undefined);
+/** One webhook entry of the chart's (Mutating|Validating)WebhookConfiguration. */
+export interface WebhookRegistration {
+  /** webhooks[].name */
+  name: string;
+  configuration: "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration";
+  rule: { apiGroups: string[]; apiVersions: string[]; resources: string[]; operations: Operation[] };
+  /** objectSelector bulkhead.dev/managed=true: unmanaged objects never reach the handler. */
+  managedOnly: boolean;
+  /** Key under webhook.failurePolicy in values.yaml, and its default there. */
+  failurePolicy: { value: string; default: "Fail" | "Ignore" };
+}
+
+export interface AdmissionRouteSpec {
+  path: string;
+  registration: WebhookRegistration;
+  /** Bodies over this are answered 413 before they are parsed. */
+  maxBodyBytes: number;
+  /** Undefined: the route cannot be served with these deps (and is left out). */
+  build(deps: RouteDeps, shared: SharedDeps): AdmissionHandler | undefined;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** etcd's default --max-request-bytes: no stored object is larger. */
+const MAX_OBJECT = 1.5 * MiB;
+/** The review around the object(s): uid, kinds, userInfo with groups and extra, options. */
+const ENVELOPE = 64 * KiB;
+
+/** Built once per table and shared by the routes that need it (the leak guard's two paths). */
+interface SharedDeps {
+  leakGuard(): LeakGuardDeps;
+}
+
+export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
+  {
+    path: "/mutate/statefulset",
+    registration: {
+      name: "statefulset.mutate.bulkhead.dev",
+      configuration: "MutatingWebhookConfiguration",
+      rule: { apiGroups: ["apps"], apiVersions: ["v1"], resources: ["statefulsets"], operations: ["CREATE", "UPDATE"] },
+      managedOnly: true,
+      failurePolicy: { value: "statefulset", default: "Fail" },
+    },
+    // UPDATE carries the object and the old object.
+    maxBodyBytes: 2 * MAX_OBJECT + ENVELOPE,
+    build: () => createStatefulSetMutateHandler(),
+  },
+  {
+    path: "/validate/statefulset",
+    registration: {
+      name: "statefulset.validate.bulkhead.dev",
+      configuration: "ValidatingWebhookConfiguration",
+      rule: { apiGroups: ["apps"], apiVersions: ["v1"], resources: ["statefulsets"], operations: ["CREATE", "UPDATE"] },
+      managedOnly: true,
+      failurePolicy: { value: "statefulset", default: "Fail" },
+    },
+    maxBodyBytes: 2 * MAX_OBJECT + ENVELOPE,
+    build: ({ ctx }) => createStatefulSetValidateHandler(ctx),
+  },
+  {
+    path: "/mutate/pdb",
+    registration: {
+      name: "pdb.mutate.bulkhead.dev",
+      configuration: "MutatingWebhookConfiguration",
+      rule: { apiGroups: ["policy"], apiVersions: ["v1"], resources: ["poddisruptionbudgets"], operations: ["CREATE", "UPDATE"] },
+      managedOnly: false,
+      failurePolicy: { value: "pdb", default: "Ignore" },
+    },
+    // A PDB is small, but its annotations may hold up to 256 KiB; object and old object.
+    maxBodyBytes: 1 * MiB,
+    build: ({ ctx }) => createPdbMutateHandler(ctx),
+  },
+  {
+    path: "/validate/pdb",
+    registration: {
+      name: "pdb.validate.bulkhead.dev",
+      configuration: "ValidatingWebhookConfiguration",
+      rule: { apiGroups: ["policy"], apiVersions: ["v1"], resources: ["poddisruptionbudgets"], operations: ["CREATE", "UPDATE"] },
+      managedOnly: false,
+      failurePolicy: { value: "pdb", default: "Ignore" },
+    },
+    maxBodyBytes: 1 * MiB,
+    build: ({ ctx }) => createPdbValidateHandler(ctx),
+  },
+  {
+    path: "/mutate/pod",
+    registration: {
+      name: "pod.mutate.bulkhead.dev",
+      configuration: "MutatingWebhookConfiguration",
+      rule: { apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"] },
+      managedOnly: true,
+      failurePolicy: { value: "podCreate", default: "Fail" },
+    },
+    // CREATE: the new pod only.
+    maxBodyBytes: MAX_OBJECT + ENVELOPE,
+    build: ({ ctx, events, slack }) =>
+      createPodPinningHandler({
+        caches: { statefulSets: ctx.caches.managedStatefulSets, rollouts: ctx.caches.rollouts, controllerRevisions: ctx.caches.controllerRevisions },
+        defaultLeakProtection: ctx.config.defaultLeakProtection,
+        events,
+        logger: ctx.logger,
+        // A pod that could not be pinned: log it and tell the rollout's channel; never block the pod.
+        alerts: {
+          async alert(alert) {
+            ctx.logger.warn({ alert }, "pod could not be pinned to its revision");
+            if (slack && alert.channel) await slack.post(alert.channel, alert.message).catch(() => undefined);
+          },
         },
-      },
-      metrics: podPinningMetrics(metrics.registry),
-    }),
+        metrics: podPinningMetrics(ctx.metrics.registry),
+      }),
+  },
+  {
+    path: "/validate/eviction",
+    registration: {
+      name: "eviction.validate.bulkhead.dev",
+      configuration: "ValidatingWebhookConfiguration",
+      rule: { apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], operations: ["CREATE"] },
+      // The objectSelector would match the Eviction's labels, not the pod's (DESIGN.md §2).
+      managedOnly: false,
+      failurePolicy: { value: "eviction", default: "Ignore" },
+    },
+    // An Eviction is a name and DeleteOptions; the rest is the envelope.
+    maxBodyBytes: 16 * KiB,
+    build: (_deps, shared) => createEvictionHandler(shared.leakGuard()),
+  },
+  {
+    path: "/validate/pod-delete",
+    registration: {
+      name: "pod-delete.validate.bulkhead.dev",
+      configuration: "ValidatingWebhookConfiguration",
+      rule: { apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["DELETE"] },
+      managedOnly: true,
+      failurePolicy: { value: "podDelete", default: "Ignore" },
+    },
+    // DELETE carries the pod being deleted as oldObject. A managed pod is its StatefulSet's
+    // template plus status: tens of KiB at most; over the limit the hook's Ignore applies.
+    maxBodyBytes: 256 * KiB,
+    build: (_deps, shared) => createPodDeleteHandler(shared.leakGuard()),
+  },
+  {
+    path: "/validate/pod-update",
+    registration: {
+      name: "pod-update.validate.bulkhead.dev",
+      configuration: "ValidatingWebhookConfiguration",
+      rule: { apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["UPDATE"] },
+      // For UPDATE the objectSelector matches the old or the new pod: removing the label still arrives.
+      managedOnly: true,
+      failurePolicy: { value: "podUpdate", default: "Ignore" },
+    },
+    // UPDATE: the pod and the old pod.
+    maxBodyBytes: 2 * MAX_OBJECT + ENVELOPE,
+    build: ({ ctx }) => createPodUpdateValidateHandler(ctx),
+  },
+  {
+    path: "/validate/statefulsetrollout",
+    registration: {
+      name: "statefulsetrollout.validate.bulkhead.dev",
+      configuration: "ValidatingWebhookConfiguration",
+      rule: { apiGroups: ["bulkhead.dev"], apiVersions: ["v1alpha1"], resources: ["statefulsetrollouts"], operations: ["CREATE", "UPDATE"] },
+      managedOnly: false,
+      failurePolicy: { value: "rollout", default: "Ignore" },
+    },
+    // UPDATE: the rollout (a whole StatefulSet inside) and the old rollout.
+    maxBodyBytes: 2 * MAX_OBJECT + ENVELOPE,
+    build: ({ ctx, rolloutApi }) =>
+      rolloutApi &&
+      createRolloutValidateHandler({
+        ...rolloutApi,
+        install: { consulConfigured: ctx.config.consulConfigured, unchecked: ctx.config.uncheckedServiceDiscovery },
+        statefulSets: ctx.caches.managedStatefulSets,
+        logger: ctx.logger,
+        registry: ctx.metrics.registry,
+      }),
+  },
+];
+
+/** The routes the server serves, handlers built once. */
+export function webhookRoutes(deps: RouteDeps, specs: readonly AdmissionRouteSpec[] = ADMISSION_ROUTES): RouteTable {
+  const { ctx, events, slack } = deps;
+  let leakGuard: LeakGuardDeps | undefined;
+  const shared: SharedDeps = {
+    leakGuard: () =>
+      (leakGuard ??= {
+        pods: ctx.caches.managedPods,
+        statefulSets: ctx.caches.managedStatefulSets,
+        rollouts: ctx.caches.rollouts,
+        reconcilerUsername: ctx.config.reconcilerUsername,
+        defaultLeakProtection: ctx.config.defaultLeakProtection,
+        alerts: createLeakAlerter({ events, ...(slack ? { slack } : {}), logger: ctx.logger, registry: ctx.metrics.registry }),
+        logger: ctx.logger,
+        registry: ctx.metrics.registry,
+      }),
   };
+  return specs.flatMap((spec) => {
+    const handler = spec.build(deps, shared);
+    return handler ? [{ path: spec.path, maxBodyBytes: spec.maxBodyBytes, handler }] : [];
+  });
 }

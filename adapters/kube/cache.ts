@@ -8,10 +8,35 @@ export interface ReadCache<T> {
   list(namespace?: string): readonly T[];
   /** Resolves once the first list has been loaded (it waits through failed attempts). */
   readonly synced: Promise<void>;
-  /** False until the first list, and again from a watch error until the restarted watch is up. */
+  /**
+   * False until the first list. After a watch error it stays true while the data is no older
+   * than the cache's staleness bound (0, the default: false from the error until the restarted
+   * watch is up).
+   */
   isSynced(): boolean;
   onChange(listener: (obj: T, event: "add" | "update" | "delete") => void): void;
   stop(): Promise<void>;
+}
+
+/** How current an informer cache is; for readiness and the staleness gauge. */
+export interface CacheHealth {
+  /** The first list has been loaded (the data may since have gone stale). */
+  hasLoaded(): boolean;
+  /** Milliseconds since the watch went down; 0 while it is up (or before the first load). */
+  stalenessMs(): number;
+}
+
+export type WatchedCache<T> = ReadCache<T> & CacheHealth;
+
+export interface CacheOptions {
+  onError?: (err: unknown) => void;
+  /**
+   * While the watch is down, the last-known data still counts as synced for this long: a watch
+   * reconnect (an apiserver restart) does not throw away a valid cache. 0: not at all.
+   */
+  maxStalenessMs?: number;
+  /** Milliseconds now; injected so tests can move time. */
+  now?: () => number;
 }
 
 type ListFn<T extends k8s.KubernetesObject> = () => Promise<k8s.KubernetesListObject<T>>;
@@ -21,8 +46,9 @@ export function informerCache<T extends k8s.KubernetesObject>(
   path: string,
   listFn: ListFn<T>,
   labelSelector?: string,
-  onError: (err: unknown) => void = () => {},
-): ReadCache<T> {
+  options: CacheOptions = {},
+): WatchedCache<T> {
+  const { onError = () => {}, maxStalenessMs = 0, now = Date.now } = options;
   const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
   const listeners: Array<(obj: T, event: "add" | "update" | "delete") => void> = [];
   informer.on(k8s.ADD, (obj) => listeners.forEach((l) => l(obj, "add")));
@@ -31,9 +57,13 @@ export function informerCache<T extends k8s.KubernetesObject>(
 
   // client-node's ListWatch gives up for good on any error but 410 Gone and client timeouts
   // (a 429 "storage is initializing", a 404 before the CRD exists, a dropped connection), and
-  // its start() resolves even when the first list failed. So the cache tracks errors itself,
-  // reports them as not synced, and restarts the informer with capped exponential backoff.
-  let synced = false;
+  // its start() resolves even when the first list failed. So the cache tracks errors itself and
+  // restarts the informer with capped exponential backoff. The informer keeps its objects
+  // across a restart, so until the staleness bound they are still answered from.
+  let loaded = false;
+  let watching = false;
+  /** When the watch went down; undefined while it is up. */
+  let downSince: number | undefined;
   let stopped = false;
   let failedSinceStart = false;
   let restartDelayMs = RESTART_BASE_MS;
@@ -46,7 +76,9 @@ export function informerCache<T extends k8s.KubernetesObject>(
     informer.start().then(
       () => {
         if (failedSinceStart || stopped) return;
-        synced = true;
+        loaded = true;
+        watching = true;
+        downSince = undefined;
         restartDelayMs = RESTART_BASE_MS;
         markFirstSync();
       },
@@ -55,7 +87,8 @@ export function informerCache<T extends k8s.KubernetesObject>(
   };
   const restartAfterError = (err: unknown): void => {
     failedSinceStart = true;
-    synced = false;
+    if (watching || downSince === undefined) downSince = now();
+    watching = false;
     onError(err);
     if (stopped || restartTimer) return;
     restartTimer = setTimeout(() => {
@@ -72,11 +105,12 @@ export function informerCache<T extends k8s.KubernetesObject>(
     get: (namespace, name) => informer.get(name, namespace),
     list: (namespace) => informer.list(namespace),
     synced: firstSync,
-    isSynced: () => synced,
+    isSynced: () => loaded && !stopped && (watching || (maxStalenessMs > 0 && now() - (downSince ?? now()) <= maxStalenessMs)),
+    hasLoaded: () => loaded,
+    stalenessMs: () => (loaded && !watching && downSince !== undefined ? Math.max(0, now() - downSince) : 0),
     onChange: (listener) => listeners.push(listener),
     stop: async () => {
       stopped = true;
-      synced = false;
       if (restartTimer) clearTimeout(restartTimer);
       await informer.stop();
     },
@@ -89,34 +123,34 @@ const RESTART_MAX_MS = 30_000;
 const MANAGED = `${MANAGED_LABEL}=${TRUE}`;
 
 /** The caches Bulkhead needs, cluster-wide. Pods and StatefulSets are filtered to managed ones. */
-export function managedPodsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => void): ReadCache<k8s.V1Pod> {
+export function managedPodsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1Pod> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  return informerCache(kc, "/api/v1/pods", () => core.listPodForAllNamespaces({ labelSelector: MANAGED }), MANAGED, onError);
+  return informerCache(kc, "/api/v1/pods", () => core.listPodForAllNamespaces({ labelSelector: MANAGED }), MANAGED, options);
 }
 
-export function managedStatefulSetsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => void): ReadCache<k8s.V1StatefulSet> {
+export function managedStatefulSetsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1StatefulSet> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   return informerCache(
     kc,
     "/apis/apps/v1/statefulsets",
     () => apps.listStatefulSetForAllNamespaces({ labelSelector: MANAGED }),
     MANAGED,
-    onError,
+    options,
   );
 }
 
-export function controllerRevisionsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => void): ReadCache<k8s.V1ControllerRevision> {
+export function controllerRevisionsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1ControllerRevision> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
-  return informerCache(kc, "/apis/apps/v1/controllerrevisions", () => apps.listControllerRevisionForAllNamespaces(), undefined, onError);
+  return informerCache(kc, "/apis/apps/v1/controllerrevisions", () => apps.listControllerRevisionForAllNamespaces(), undefined, options);
 }
 
-export function poddisruptionBudgetsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => void): ReadCache<k8s.V1PodDisruptionBudget> {
+export function poddisruptionBudgetsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1PodDisruptionBudget> {
   const policy = kc.makeApiClient(k8s.PolicyV1Api);
-  return informerCache(kc, "/apis/policy/v1/poddisruptionbudgets", () => policy.listPodDisruptionBudgetForAllNamespaces(), undefined, onError);
+  return informerCache(kc, "/apis/policy/v1/poddisruptionbudgets", () => policy.listPodDisruptionBudgetForAllNamespaces(), undefined, options);
 }
 
 /** StatefulsetRollouts as raw objects; callers parse them with api/rollout.ts parseRollout. */
-export function rolloutsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => void): ReadCache<k8s.KubernetesObject> {
+export function rolloutsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.KubernetesObject> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const [group, version] = API_VERSION.split("/") as [string, string];
   return informerCache<k8s.KubernetesObject>(
@@ -124,6 +158,6 @@ export function rolloutsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => vo
     `/apis/${API_VERSION}/${PLURAL}`,
     async () => (await custom.listClusterCustomObject({ group, version, plural: PLURAL })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
     undefined,
-    onError,
+    options,
   );
 }

@@ -49,3 +49,47 @@ export function kubeEventRecorder(
     },
   };
 }
+
+export interface EventRateLimit {
+  /** One Event per object and reason within this window. */
+  windowMs: number;
+  /** At most this many (object, reason) keys remembered; while full, new keys are dropped. */
+  maxKeys: number;
+  now?: () => number;
+  /** Called for each Event not written (for a counter). */
+  onSuppressed?: (reason: string) => void;
+}
+
+/**
+ * Bounds the Events a flood of (forged or repeated) reviews can write: one per regarding object
+ * and reason per window, and at most maxKeys distinct ones per window. A full map drops new keys
+ * instead of evicting old ones, so cycling through names cannot write more than maxKeys Events
+ * per window.
+ */
+export function rateLimitedEventRecorder(inner: EventRecorder, limit: EventRateLimit): EventRecorder {
+  const now = limit.now ?? Date.now;
+  const lastWritten = new Map<string, number>();
+  const forget = (t: number) => {
+    for (const [key, at] of lastWritten) if (t - at >= limit.windowMs) lastWritten.delete(key);
+  };
+  return {
+    async record(regarding, type, reason, note, action) {
+      const t = now();
+      const key = `${regarding.kind}/${regarding.namespace}/${regarding.name}/${regarding.uid ?? ""}/${reason}`;
+      const last = lastWritten.get(key);
+      if (last !== undefined && t - last < limit.windowMs) {
+        limit.onSuppressed?.(reason);
+        return;
+      }
+      if (last === undefined && lastWritten.size >= limit.maxKeys) {
+        forget(t);
+        if (lastWritten.size >= limit.maxKeys) {
+          limit.onSuppressed?.(reason);
+          return;
+        }
+      }
+      lastWritten.set(key, t);
+      await inner.record(regarding, type, reason, note, action);
+    },
+  };
+}

@@ -7,7 +7,7 @@ import type { EventRecorder } from "../../adapters/kube/events.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { createApp, startHttpsServer } from "../../webhook/server.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
 import { syntheticCaches } from "./world.js";
 
 const pods = Number(process.env.BENCH_PODS ?? 1000);
@@ -17,9 +17,9 @@ const caches = syntheticCaches(pods);
 const metrics = createWebhookMetrics();
 // Events are the apiserver's business; the benchmark measures the admission path only.
 const events: EventRecorder = { record: async () => {} };
-const app = createApp({ routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
+const app = createApp({ routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
 const pair = generateCertificatePair({ serviceName: "bulkhead-webhook", namespace: "bench" }, { caValidityMs: 86_400_000, servingValidityMs: 86_400_000 });
 const certificates = { current: () => pair, onChange() {}, start: async () => pair, stop() {} };
-const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 1000 });
+const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 1000, timeouts: serverTimeouts(config) });
 process.stdout.write(`${JSON.stringify({ port: server.port, ca: pair.caBundle })}\n`);
 process.on("SIGTERM", () => void server.shutdown().then(() => process.exit(0)));

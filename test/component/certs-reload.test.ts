@@ -10,8 +10,8 @@ import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import type { SecretStore, StoredPair } from "../../certs/secret-store.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { createApp, startHttpsServer } from "../../webhook/server.js";
-import { call, silentLogger, testPair } from "./webhook-support.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
+import { call, silentLogger, testConfig, testPair } from "./webhook-support.js";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -30,8 +30,8 @@ function memoryStore(): SecretStore & { stored?: StoredPair } {
 }
 
 async function serve(certificates: CertificateSource) {
-  const app = createApp({ routes: {}, metrics: createWebhookMetrics(), logger: silentLogger, bodyLimit: "1mb", readiness: { notReadyReasons: () => [] } });
-  return startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger: silentLogger, shutdownTimeoutMs: 1000 });
+  const app = createApp({ routes: [], metrics: createWebhookMetrics(), logger: silentLogger, limits: admissionLimits(testConfig), readiness: { notReadyReasons: () => [] } });
+  return startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger: silentLogger, shutdownTimeoutMs: 1000, timeouts: serverTimeouts(testConfig) });
 }
 
 describe("certs: hot reload into the HTTPS server", () => {

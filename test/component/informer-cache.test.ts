@@ -107,11 +107,59 @@ describe("informer cache recovery", function () {
     const errors: unknown[] = [];
     const kc = kubeConfigFor(server);
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    cache = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, (e) => errors.push(e));
+    cache = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, { onError: (e) => errors.push(e) });
     await until(() => watches >= 2 && cache!.get("ns", "b") !== undefined, "the restarted watch to deliver b");
     expect(errors).to.have.length.greaterThan(0);
     expect(cache.get("ns", "a"), "objects from the first list survive the restart").to.not.equal(undefined);
     await until(() => cache!.isSynced(), "synced again");
     expect(lists, "it resumes from the last resourceVersion rather than listing again").to.equal(1);
   });
+
+  it("keeps answering from the last-known data while the apiserver is down, up to the staleness bound", async () => {
+    let down = false;
+    handler = (req, res) => {
+      if (down) {
+        res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 503, message: "apiserver restarting" }));
+        return;
+      }
+      if (req.url?.includes("watch=true")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.flushHeaders();
+        openWatches.push(res);
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+    };
+    let clock = 1_000_000;
+    const errors: unknown[] = [];
+    const kc = kubeConfigFor(server);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const watched = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, {
+      onError: (e) => errors.push(e),
+      maxStalenessMs: 60_000,
+      now: () => clock,
+    });
+    cache = watched;
+    await watched.synced;
+    await until(() => openWatches.length > 0, "the watch to open");
+    expect([watched.isSynced(), watched.hasLoaded(), watched.stalenessMs()]).to.deep.equal([true, true, 0]);
+
+    // The apiserver goes away: the open watch drops and every list and watch fails.
+    down = true;
+    openWatches.splice(0).forEach((res) => res.destroy());
+    await until(() => errors.length > 0, "the watch error");
+    expect(watched.isSynced(), "a fresh outage keeps the cache usable").to.equal(true);
+    expect(watched.get("ns", "a"), "the last-known data is still answered").to.not.equal(undefined);
+    clock += 30_000;
+    expect([watched.isSynced(), watched.stalenessMs()]).to.deep.equal([true, 30_000]);
+    clock += 30_001;
+    expect(watched.isSynced(), "stale beyond the bound: callers fail open").to.equal(false);
+    expect(watched.hasLoaded(), "still loaded: readiness does not drop").to.equal(true);
+    expect(watched.get("ns", "a"), "the data is kept for when the watch is back").to.not.equal(undefined);
+
+    down = false;
+    await until(() => watched.isSynced() && watched.stalenessMs() === 0, "the restarted watch");
+  });
 });
+

@@ -12,7 +12,9 @@ import type { StatefulSetSeen } from "../../api/ownership.js";
 import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
 import { createPodUpdateValidateHandler } from "../../webhook/pod-update-handlers.js";
 import { createRolloutValidateHandler } from "../../webhook/rollout-handlers.js";
-import { StaticCache, admissionReview, call, silentLogger, startTestWebhook, testConfig, type TestWebhook } from "./webhook-support.js";
+import { StaticCache, admissionReview, call, silentLogger, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
+
+const MiB = 1024 * 1024;
 
 interface SeenRequest {
   method: string;
@@ -118,13 +120,15 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
       dryRunCreate: kubeDryRunCreate(kubeConfigFor(`http://127.0.0.1:${port}`), 1000),
       logger: silentLogger,
     };
-    hook = await startTestWebhook({
-      "/validate/statefulsetrollout": createRolloutValidateHandler({ ...deps, install: { consulConfigured: false, unchecked: "refuse" }, registry: new Registry() }),
-      "/validate/pod-update": createPodUpdateValidateHandler({ config: testConfig }),
-    });
-    reportHook = await startTestWebhook({
-      "/validate/statefulsetrollout": createRolloutValidateHandler({ ...deps, install: { consulConfigured: false, unchecked: "report" }, registry: new Registry() }),
-    });
+    hook = await startTestWebhook(
+      [
+        testRoute("/validate/statefulsetrollout", createRolloutValidateHandler({ ...deps, install: { consulConfigured: false, unchecked: "refuse" }, registry: new Registry() }), MiB),
+        testRoute("/validate/pod-update", createPodUpdateValidateHandler({ config: testConfig }), MiB),
+      ],
+    );
+    reportHook = await startTestWebhook([
+      testRoute("/validate/statefulsetrollout", createRolloutValidateHandler({ ...deps, install: { consulConfigured: false, unchecked: "report" }, registry: new Registry() }), MiB),
+    ]);
   });
   after(async () => {
     await hook.server.shutdown();

@@ -88,7 +88,7 @@ describe("webhook main process", function () {
       expect((await call(port, pair.caBundle, "GET", "/healthz")).status).to.equal(200);
       const ready = await call(port, pair.caBundle, "GET", "/readyz");
       expect(ready.status).to.equal(503);
-      expect(ready.text).to.equal("not ready: informer caches not synced");
+      expect(ready.text).to.equal("not ready: informer caches not loaded yet: managedPods, managedStatefulSets, rollouts, controllerRevisions, pdbs");
       const review = await call(port, pair.caBundle, "POST", "/validate/statefulset", "{}");
       expect(review.status).to.equal(400);
 

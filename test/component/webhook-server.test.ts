@@ -4,10 +4,11 @@ import { expect } from "chai";
 import { request as httpsRequest } from "node:https";
 import type { AdmissionReview, AdmissionResponse, JsonPatchOperation } from "../../api/admission.js";
 import { allowed } from "../../api/admission.js";
-import type { AdmissionHandler } from "../../webhook/context.js";
-import { policyRoutes } from "../../webhook/policy-routes.js";
-import type { StaticCache} from "./webhook-support.js";
-import { admissionReview, call, emptyCaches, startTestWebhook, testConfig, type TestWebhook } from "./webhook-support.js";
+import type { WebhookContext } from "../../webhook/context.js";
+import { createWebhookMetrics } from "../../webhook/metrics.js";
+import { webhookRoutes } from "../../webhook/routes.js";
+import type { StaticCache } from "./webhook-support.js";
+import { admissionReview, call, emptyCaches, silentLogger, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
 
 const RECONCILER = testConfig.reconcilerUsername;
 
@@ -93,21 +94,25 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
   let hook: TestWebhook;
   const caches = emptyCaches();
   let release: (() => void) | undefined;
-  const extraRoutes: Record<string, AdmissionHandler> = {
-    "/test/throws": async () => {
+  const extraRoutes = [
+    testRoute("/test/throws", async () => {
       throw new Error("boom");
-    },
-    "/test/wrong-uid": async () => allowed({ uid: "someone-else" }),
-    "/test/slow": (request) =>
-      new Promise((resolve) => {
-        release = () => resolve(allowed(request));
-      }),
-  };
+    }),
+    testRoute("/test/wrong-uid", async () => allowed({ uid: "someone-else" })),
+    testRoute(
+      "/test/slow",
+      (request) =>
+        new Promise((resolve) => {
+          release = () => resolve(allowed(request));
+        }),
+    ),
+  ];
 
   before(async () => {
     const managed = statefulSet({ strategy: { type: "OnDelete" }, templateManaged: true });
     (caches.managedStatefulSets as StaticCache<object>).items = [managed];
-    hook = await startTestWebhook({ ...policyRoutes({ config: testConfig, caches }), ...extraRoutes }, { bodyLimit: "64kb" });
+    const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
+    hook = await startTestWebhook([...webhookRoutes({ ctx, events: { record: async () => {} } }), ...extraRoutes]);
   });
   after(async () => {
     await hook.server.shutdown();
@@ -145,7 +150,7 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       expect(text).to.match(/bulkhead_webhook_requests_total\{path="\/mutate\/statefulset",code="200"\} [1-9]/);
       expect(text).to.match(/bulkhead_webhook_requests_total\{path="\/validate\/statefulset",code="400"\} [1-9]/);
       expect(text).to.match(/bulkhead_webhook_decisions_total\{path="\/mutate\/statefulset",decision="patched"\} [1-9]/);
-      expect(text).to.match(/bulkhead_webhook_admission_duration_seconds_bucket\{le="0.005",path="\/mutate\/statefulset"\} [1-9]/);
+      expect(text).to.match(/bulkhead_webhook_admission_duration_seconds_bucket\{le="\+Inf",path="\/mutate\/statefulset"\} [1-9]/);
     });
 
     it("keeps idle connections open longer than the apiserver's client does (90 s)", () => {
@@ -265,9 +270,14 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
         status: 400,
         message: /request\.kind is missing.*request\.operation/,
       },
+      {
+        name: "an object nested 200 levels deep",
+        body: JSON.stringify(good).replace('"dryRun":false', `"dryRun":false,"x":${"[".repeat(200)}${"]".repeat(200)}`),
+        status: 400,
+        message: /nested deeper than 128 levels at request\.x\.0\.0.*no Kubernetes object nests that deep/,
+      },
       { name: "non-JSON content type", body: JSON.stringify(good), contentType: "text/plain", status: 415, message: /Content-Type must be application\/json, got text\/plain/ },
       { name: "YAML content type", body: "apiVersion: x", contentType: "application/yaml", status: 415, message: /got application\/yaml/ },
-      { name: "over-limit body", body: JSON.stringify({ ...good, padding: "x".repeat(70 * 1024) }), status: 413, message: /over the limit of 65536 bytes/ },
     ];
     for (const c of cases) {
       it(`${c.name} → ${c.status}`, async () => {
@@ -278,22 +288,21 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       });
     }
 
-    it("a handler that throws becomes an errored response with the uid", async () => {
+    it("a handler that throws is an HTTP 500 (the hook's failurePolicy applies), counted, not a denial", async () => {
       const res = await post("/test/throws", admissionReview({ ...(good.request as object), uid: "t-1" }));
-      expect(res.status).to.equal(200);
-      expect(responseOf(res)).to.deep.equal({
-        uid: "t-1",
-        allowed: false,
-        status: { code: 500, reason: "InternalError", message: "bulkhead webhook /test/throws failed: boom" },
-      });
-      expect((await get("/metrics")).text).to.match(/bulkhead_webhook_decisions_total\{path="\/test\/throws",decision="errored"\} 1/);
+      expect(res.status).to.equal(500);
+      expect(res.json()).to.deep.equal({ code: 500, message: "bulkhead webhook /test/throws failed on review t-1: boom" });
+      const metrics = (await get("/metrics")).text;
+      expect(metrics).to.match(/bulkhead_webhook_handler_errors_total\{path="\/test\/throws"\} 1/);
+      expect(metrics).not.to.match(/bulkhead_webhook_decisions_total\{path="\/test\/throws"/);
       await stillServing();
     });
 
-    it("a handler answering with another uid becomes an errored response", async () => {
-      const response = responseOf(await post("/test/wrong-uid", admissionReview({ ...(good.request as object), uid: "t-2" })));
-      expect(response.uid).to.equal("t-2");
-      expect(response.status?.message).to.match(/handler returned uid "someone-else" for uid t-2/);
+    it("a handler answering with another uid is an HTTP 500 naming both uids", async () => {
+      const res = await post("/test/wrong-uid", admissionReview({ ...(good.request as object), uid: "t-2" }));
+      expect(res.status).to.equal(500);
+      expect((res.json() as { message: string }).message).to.match(/handler returned uid "someone-else" for uid t-2/);
+      expect((await get("/metrics")).text).to.match(/bulkhead_webhook_handler_errors_total\{path="\/test\/wrong-uid"\} 1/);
     });
   });
 

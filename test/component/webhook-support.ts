@@ -2,15 +2,24 @@
 // certificate, in-memory caches, and a small HTTPS client that trusts the generated CA.
 import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import type { ReadCache } from "../../adapters/kube/cache.js";
 import { generateCertificatePair } from "../../certs/generate.js";
 import type { CertificatePair, ServingCertificate } from "../../certs/pair.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import type { RouteTable, WebhookCaches } from "../../webhook/context.js";
+import type { AdmissionHandler, RouteTable, ServedRoute, WebhookCaches } from "../../webhook/context.js";
+import type { RouteDeps } from "../../webhook/routes.js";
 import { createWebhookMetrics, type WebhookMetrics } from "../../webhook/metrics.js";
-import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
+import {
+  admissionLimits,
+  createApp,
+  serverTimeouts,
+  startHttpsServer,
+  type AdmissionLimits,
+  type RunningServer,
+  type ServerTimeouts,
+} from "../../webhook/server.js";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -80,7 +89,28 @@ export interface TestWebhook {
   ready: { reasons: string[] };
 }
 
-export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?: string; shutdownTimeoutMs?: number } = {}): Promise<TestWebhook> {
+/**
+ * The live reads of /validate/statefulsetrollout without an apiserver: no StatefulSet exists and
+ * every dry-run is valid, so webhookRoutes() serves that route too.
+ */
+export const offlineRolloutApi: NonNullable<RouteDeps["rolloutApi"]> = {
+  readStatefulSet: async () => undefined,
+  dryRunCreate: async () => ({ outcome: "valid" }),
+};
+
+/** A route for a test handler, with a small body limit unless given. */
+export function testRoute(path: string, handler: AdmissionHandler, maxBodyBytes = 64 * 1024): ServedRoute {
+  return { path, handler, maxBodyBytes };
+}
+
+export interface TestWebhookOptions {
+  logger?: Logger;
+  limits?: Partial<AdmissionLimits>;
+  timeouts?: Partial<ServerTimeouts>;
+  shutdownTimeoutMs?: number;
+}
+
+export async function startTestWebhook(routes: RouteTable, options: TestWebhookOptions = {}): Promise<TestWebhook> {
   const pair = testPair();
   const metrics = createWebhookMetrics();
   const certificates = new ManualCertificateSource(pair);
@@ -89,8 +119,8 @@ export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?
   const app = createApp({
     routes,
     metrics,
-    logger: silentLogger,
-    bodyLimit: options.bodyLimit ?? "3mb",
+    logger: options.logger ?? silentLogger,
+    limits: { ...admissionLimits(testConfig), ...options.limits },
     isDraining: () => draining,
     readiness: { notReadyReasons: () => ready.reasons },
   });
@@ -101,6 +131,7 @@ export async function startTestWebhook(routes: RouteTable, options: { bodyLimit?
     port: 0,
     logger: silentLogger,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 5000,
+    timeouts: { ...serverTimeouts(testConfig), ...options.timeouts },
     onDrain: () => (draining = true),
   });
   return { port: server.port, pair, metrics, server, certificates, ready };

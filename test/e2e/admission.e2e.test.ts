@@ -20,7 +20,7 @@ import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { createRolloutValidateHandler, liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
 import { REPO_ROOT, admissionApi, appsApi, coreApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
 
 const RELEASE = "bulkhead-e2e-admission";
@@ -169,7 +169,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
     const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
     const clients = makeClients(kubeConfig());
-    caches = startWebhookCaches(clients.kc, logger);
+    caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
     const metrics = createWebhookMetrics();
     certificates = new SecretCertificateManager({
       store: kubeSecretStore(clients.core, systemNs, config.certSecret),
@@ -185,14 +185,18 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     const ctx = { config, caches, logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
-    const routes = {
+    const routes = [
       ...webhookRoutes({ ctx, events }),
       // The handler main.ts wires (through webhookRoutes), with the install settings held here so a
       // test can switch modes.
-      "/validate/statefulsetrollout": createRolloutValidateHandler({ ...rolloutApi, install, statefulSets: caches.managedStatefulSets, logger, registry: metrics.registry }),
-    };
-    const app = createApp({ routes, metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000 });
+      {
+        path: "/validate/statefulsetrollout",
+        maxBodyBytes: 4 * 1024 * 1024,
+        handler: createRolloutValidateHandler({ ...rolloutApi, install, statefulSets: caches.managedStatefulSets, logger, registry: metrics.registry }),
+      },
+    ];
+    const app = createApp({ routes, metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
+    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 
     const manifest = await renderWebhookConfigurations(systemNs, `https://127.0.0.1:${server.port}`);

@@ -12,7 +12,8 @@ import { createSlackClient } from "../../adapters/slack/client.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakAlerter } from "../../webhook/leak-guard/index.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { createApp, type RunningServer, startHttpsServer } from "../../webhook/server.js";
+import { parseWebhookConfig } from "../../webhook/config.js";
+import { admissionLimits, createApp, type RunningServer, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
 import { FakeSlack } from "../support/fake-slack.js";
 import {
   admissionApi,
@@ -271,11 +272,14 @@ subjects:
       registry,
     };
     const expressApp = createApp({
-      routes: { "/validate/eviction": createEvictionHandler(deps), "/validate/pod-delete": createPodDeleteHandler(deps) },
+      routes: [
+        { path: "/validate/eviction", maxBodyBytes: 16 * 1024, handler: createEvictionHandler(deps) },
+        { path: "/validate/pod-delete", maxBodyBytes: 256 * 1024, handler: createPodDeleteHandler(deps) },
+      ],
       metrics,
       logger,
       readiness: { notReadyReasons: () => [] },
-      bodyLimit: "3mb",
+      limits: admissionLimits(parseWebhookConfig({})),
     });
     const cert = issueServingCert();
     const certificates: CertificateSource = {
@@ -284,7 +288,7 @@ subjects:
       start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
       stop: () => {},
     };
-    server = await startHttpsServer({ app: expressApp, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000 });
+    server = await startHttpsServer({ app: expressApp, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(parseWebhookConfig({})) });
 
     const caBundle = Buffer.from(cert.caPem).toString("base64");
     const common = {

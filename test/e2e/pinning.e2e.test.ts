@@ -113,9 +113,9 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
     state.cacheErrors.push(`${which}: ${String((err as Error).message ?? err)}`);
     logger.error({ err }, `${which} cache`);
   };
-  const stsCache = managedStatefulSetsCache(kc, onError("statefulsets"));
-  const rolloutCache = rolloutsCache(kc, onError("rollouts"));
-  const revisionCache = controllerRevisionsCache(kc, onError("controllerrevisions"));
+  const stsCache = managedStatefulSetsCache(kc, { onError: onError("statefulsets") });
+  const rolloutCache = rolloutsCache(kc, { onError: onError("rollouts") });
+  const revisionCache = controllerRevisionsCache(kc, { onError: onError("controllerrevisions") });
   const caches = [stsCache, rolloutCache, revisionCache] as Array<ReadCache<unknown>>;
   await Promise.all(caches.map((c) => c.synced));
   const recorder = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead.dev/webhook", "pinning-e2e", (err) => {

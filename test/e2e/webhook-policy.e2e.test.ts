@@ -18,7 +18,7 @@ import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { createApp, startHttpsServer, type RunningServer } from "../../webhook/server.js";
+import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
 import { REPO_ROOT, admissionApi, appsApi, coreApi, customObjectsApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
 
 const RELEASE = "bulkhead-e2e-policy";
@@ -91,7 +91,7 @@ describe("webhook policy on a real control plane", function () {
     const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
     const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
     const clients = makeClients(kubeConfig());
-    caches = startWebhookCaches(clients.kc, logger);
+    caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
     const metrics = createWebhookMetrics();
     certificates = new SecretCertificateManager({
       store: kubeSecretStore(clients.core, systemNs, config.certSecret),
@@ -108,8 +108,8 @@ describe("webhook policy on a real control plane", function () {
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     // Every route main.ts serves, /validate/statefulsetrollout (with its real dry-run) included.
     const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
-    const app = createApp({ routes: webhookRoutes({ ctx, events, rolloutApi }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000 });
+    const app = createApp({ routes: webhookRoutes({ ctx, events, rolloutApi }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
+    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 
     // Register the chart's configurations (no caBundle: they carry bulkhead.dev/inject-ca), then

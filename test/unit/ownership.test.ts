@@ -9,6 +9,7 @@ describe("ownership: controller references", () => {
   const cases: Array<{ name: string; object: unknown; rollout?: string; statefulSet?: string }> = [
     { name: "no metadata", object: undefined },
     { name: "null owner list (hostile input)", object: { metadata: { ownerReferences: null } } },
+    { name: "a non-string apiVersion is no owner (hostile input)", object: { metadata: { ownerReferences: [{ ...rolloutRef("db", "u1"), apiVersion: {} }] } } },
     { name: "null entries are skipped", object: { metadata: { ownerReferences: [null, rolloutRef("db", "u1")] } }, rollout: "db" },
     { name: "the rollout controller", object: meta(rolloutRef("db", "u1")), rollout: "db" },
     { name: "a non-controller rollout reference is not ownership", object: meta(rolloutRef("db", "u1", false)) },

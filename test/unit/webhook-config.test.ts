@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { parseDuration, parseWebhookConfig } from "../../webhook/config.js";
+import { parseDuration, parseSize, parseWebhookConfig } from "../../webhook/config.js";
 
 describe("webhook config", () => {
   it("fills every default from an empty environment", () => {
@@ -15,7 +15,14 @@ describe("webhook config", () => {
       certRenewBeforeMs: 720 * 3600 * 1000,
       reconcilerUsername: "system:serviceaccount:bulkhead-system:bulkhead-reconciler",
       defaultLeakProtection: "enforce",
-      bodyLimit: "3mb",
+      maxInFlight: 64,
+      inFlightBodyBytes: undefined,
+      headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 10_000,
+      idleTimeoutMs: 120_000,
+      cacheMaxStalenessMs: 300_000,
+      eventWindowMs: 600_000,
+      eventMaxKeys: 1000,
       logLevel: "info",
     });
   });
@@ -47,12 +54,39 @@ describe("webhook config", () => {
     [{ BULKHEAD_DEFAULT_LEAK_PROTECTION: "strict" }, /BULKHEAD_DEFAULT_LEAK_PROTECTION/],
     [{ LOG_LEVEL: "verbose" }, /LOG_LEVEL/],
     [{ SLACK_API_URL: "not a url" }, /SLACK_API_URL/],
-    [{ BULKHEAD_BODY_LIMIT: "lots" }, /BULKHEAD_BODY_LIMIT/],
+    [{ BULKHEAD_MAX_IN_FLIGHT: "0" }, /BULKHEAD_MAX_IN_FLIGHT/],
+    [{ BULKHEAD_IN_FLIGHT_BODY_BYTES: "lots" }, /BULKHEAD_IN_FLIGHT_BODY_BYTES: "lots" is not a size/],
+    [{ BULKHEAD_BODY_TIMEOUT: "soon" }, /BULKHEAD_BODY_TIMEOUT/],
+    [{ BULKHEAD_IDLE_TIMEOUT: "60s" }, /BULKHEAD_IDLE_TIMEOUT: must be longer than the apiserver's 90s idle keep-alive/],
+    [{ BULKHEAD_CACHE_MAX_STALENESS: "a while" }, /BULKHEAD_CACHE_MAX_STALENESS/],
   ];
   for (const [env, message] of bad) {
     it(`rejects ${JSON.stringify(env)} naming the variable`, () => {
       expect(() => parseWebhookConfig(env)).to.throw(message);
     });
+  }
+
+  it("reads the resource limits the chart sets", () => {
+    const config = parseWebhookConfig({
+      BULKHEAD_MAX_IN_FLIGHT: "16",
+      BULKHEAD_IN_FLIGHT_BODY_BYTES: "16MiB",
+      BULKHEAD_HEADERS_TIMEOUT: "5s",
+      BULKHEAD_BODY_TIMEOUT: "2s",
+      BULKHEAD_IDLE_TIMEOUT: "95s",
+      BULKHEAD_CACHE_MAX_STALENESS: "1m",
+    });
+    expect(config).to.deep.include({
+      maxInFlight: 16,
+      inFlightBodyBytes: 16 * 1024 * 1024,
+      headersTimeoutMs: 5000,
+      bodyTimeoutMs: 2000,
+      idleTimeoutMs: 95_000,
+      cacheMaxStalenessMs: 60_000,
+    });
+  });
+
+  for (const [text, bytes] of [["1048576b", 1048576], ["512KiB", 512 * 1024], ["16mib", 16 * 1024 * 1024], ["1GiB", 1024 ** 3], ["3mb", undefined], ["0b", undefined]] as const) {
+    it(`parseSize(${JSON.stringify(text)}) → ${bytes}`, () => expect(parseSize(text)).to.equal(bytes));
   }
 
   it("lists every bad variable at once", () => {

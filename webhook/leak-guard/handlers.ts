@@ -3,7 +3,7 @@
 // for an alert: Events and Slack run behind report(), which returns at once.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { type AdmissionRequest, type AdmissionResponse, allowed, denied, errored } from "../../api/admission.js";
+import { type AdmissionRequest, type AdmissionResponse, allowed, denied } from "../../api/admission.js";
 import {
   type GuardPolicy,
   type LeakGuardDecision,
@@ -44,40 +44,38 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
   const metrics = leakGuardMetrics(deps.registry);
   const log = deps.logger.child({ component: "leak-guard" });
 
+  // decideLeakGuard does not throw; should something unforeseen (a cache bug) throw here, the
+  // admission kernel answers HTTP 500 and the hook's failurePolicy (Ignore) applies.
   return async (request) => {
-    try {
-      const parsed = parse(request);
-      if (parsed.kind === "malformed") {
-        log.warn({ uid: request.uid, error: parsed.error }, "malformed leak-guard request");
-        return denied(request, `bulkhead leak guard: ${parsed.error}`, 400);
-      }
-      if (parsed.kind === "ignored") {
-        log.warn({ uid: request.uid, warning: parsed.warning }, "request not guarded by this endpoint");
-        return allowed(request, [parsed.warning]);
-      }
-      const req = parsed.request;
-      const decision = decideLeakGuard(req, world, policy);
-      const context = { uid: request.uid, pod: `${req.namespace}/${req.podName}`, via: req.via, caller: req.caller.username, dryRun: req.dryRun };
-      logDecision(log, context, decision);
-      if (!req.dryRun) sideEffects(deps, metrics, req.namespace, decision);
-      switch (decision.verdict) {
-        case "deny":
-          return denied(request, decision.message, decision.code);
-        case "flag":
-          return allowed(request, [decision.message]);
-        case "allow":
-          return allowed(request);
-      }
-    } catch (err) {
-      // decideLeakGuard does not throw; this guards against the unforeseen (a cache bug).
-      log.error({ err, uid: request.uid }, "leak guard failed");
-      return errored(request, `bulkhead leak guard failed: ${err instanceof Error ? err.message : String(err)}`);
+    const parsed = parse(request);
+    if (parsed.kind === "malformed") {
+      log.warn({ uid: request.uid, error: parsed.error }, "malformed leak-guard request");
+      return denied(request, `bulkhead leak guard: ${parsed.error}`, 400);
+    }
+    if (parsed.kind === "ignored") {
+      log.warn({ uid: request.uid, warning: parsed.warning }, "request not guarded by this endpoint");
+      return allowed(request, [parsed.warning]);
+    }
+    const req = parsed.request;
+    const decision = decideLeakGuard(req, world, policy);
+    const context = { uid: request.uid, pod: `${req.namespace}/${req.podName}`, via: req.via, caller: req.caller.username, dryRun: req.dryRun };
+    logDecision(log, context, decision);
+    if (!req.dryRun) sideEffects(deps, metrics, decision);
+    switch (decision.verdict) {
+      case "deny":
+        return denied(request, decision.message, decision.code);
+      case "flag":
+        return allowed(request, [decision.message]);
+      case "allow":
+        return allowed(request);
     }
   };
 }
 
-function sideEffects(deps: LeakGuardDeps, metrics: LeakGuardMetrics, namespace: string, decision: LeakGuardDecision): void {
-  metrics.decision(namespace, decision.leak?.rollout ?? "", decision);
+function sideEffects(deps: LeakGuardDeps, metrics: LeakGuardMetrics, decision: LeakGuardDecision): void {
+  // Labels only from a rollout found in the cache: a request's own namespace is input, and
+  // forged reviews naming new namespaces must not add series.
+  metrics.decision(decision.leak?.namespace ?? "", decision.leak?.rollout ?? "", decision);
   if (decision.verdict === "deny") deps.alerts.report(decision.leak, "denied", decision.message);
   if (decision.verdict === "flag") deps.alerts.report(decision.leak, "flagged", decision.message);
 }
