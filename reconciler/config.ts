@@ -3,8 +3,13 @@
 // are parsed here so the process fails fast, and passed through to their adapters.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { DEFAULT_BUILD_METADATA_KEYS, type BuildMetadataKeys } from "../api/build-metadata.js";
 
 const optional = z.string().min(1).optional();
+/** An annotation key: an optional DNS-subdomain prefix and a name (as Kubernetes checks it). */
+const annotationKey = z
+  .string()
+  .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, "an annotation key such as example.com/git.branch");
 
 const envSchema = z.object({
   KUBECONFIG: optional,
@@ -23,6 +28,9 @@ const envSchema = z.object({
   CONSUL_HTTP_TOKEN: optional,
   CONSUL_CACERT: optional,
   BULKHEAD_CALLBACK_SECRET: optional,
+  BULKHEAD_BUILD_BRANCH_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.branch),
+  BULKHEAD_BUILD_COMMIT_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.commit),
+  BULKHEAD_BUILD_ORIGIN_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.origin),
 });
 
 export interface ReconcilerConfig {
@@ -40,6 +48,8 @@ export interface ReconcilerConfig {
   /** Consul is gated only when CONSUL_HTTP_ADDR is set. */
   consulEnabled: boolean;
   callbackSecretSet: boolean;
+  /** Annotations status.buildMetadata reads git branch, commit and origin from. */
+  buildMetadataKeys: BuildMetadataKeys;
   /** The raw environment, for the integration adapters' own parsers. */
   env: Record<string, string | undefined>;
 }
@@ -63,6 +73,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaderElection: e.BULKHEAD_DISABLE_LEADER_ELECTION !== "true",
     consulEnabled: e.CONSUL_HTTP_ADDR !== undefined,
     callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
+    buildMetadataKeys: { branch: e.BULKHEAD_BUILD_BRANCH_ANNOTATION, commit: e.BULKHEAD_BUILD_COMMIT_ANNOTATION, origin: e.BULKHEAD_BUILD_ORIGIN_ANNOTATION },
     env,
   };
   if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;

@@ -14,7 +14,7 @@ import { kubeLeaseApi, LeaderElector } from "../adapters/kube/leader-election.js
 import { kubeClusterWriter, kubeRolloutApi } from "../adapters/kube/rollouts.js";
 import { createSlackClient } from "../adapters/slack/client.js";
 import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
-import type { RolloutNotifier } from "../api/integrations.js";
+import { createRolloutOutbox, type RolloutOutbox } from "../adapters/slack/rollout-outbox.js";
 import { ROLLOUT_LABEL } from "../api/labels.js";
 import type { RolloutPhase } from "../api/rollout.js";
 import { loadConfig } from "./config.js";
@@ -47,15 +47,18 @@ async function main(): Promise<void> {
   const logger = log;
   const health = config.consulEnabled ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry }) : undefined;
   const callbacks = httpCallbackSender(callbackOptionsFromEnv(config.env), { logger, registry: metrics.registry });
-  let notifier: (RolloutNotifier & { close(): void }) | undefined;
+  const rolloutApi = kubeRolloutApi(clients.custom);
+  // Slack runs beside the passes, never inside them: the pass hands the newest state to the outbox.
+  let notifier: RolloutOutbox | undefined;
   if (config.slack) {
     const client = createSlackClient({ token: config.slack.token, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}), logger, registry: metrics.registry });
-    notifier = slackRolloutNotifier({ client, logger, registry: metrics.registry });
+    const publisher = slackRolloutNotifier({ client, logger, registry: metrics.registry });
+    notifier = createRolloutOutbox({ publisher, rollouts: rolloutApi, logger, registry: metrics.registry });
   }
   log.info({ consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet }, "integrations");
 
   const reconciler = new Reconciler({
-    rollouts: kubeRolloutApi(clients.custom),
+    rollouts: rolloutApi,
     world: cachedWorld(clients.apps, pods, pdbs),
     writer: kubeClusterWriter(clients.apps, clients.policy, clients.core),
     events: kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed")),
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
     ...(health ? { health } : {}),
     callbacks,
     ...(notifier ? { notifier } : {}),
+    buildMetadataKeys: config.buildMetadataKeys,
   });
 
   let queue: KeyedQueue | undefined;

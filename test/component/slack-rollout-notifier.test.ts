@@ -5,8 +5,8 @@ import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createSlackClient, type SlackClient } from "../../adapters/slack/client.js";
-import { slackRolloutNotifier } from "../../adapters/slack/rollout-notifier.js";
-import type { RolloutNotifier, SlackMessageRef } from "../../api/integrations.js";
+import { slackRolloutNotifier, type RolloutPublisher } from "../../adapters/slack/rollout-notifier.js";
+import type { SlackMessageRef } from "../../api/slack-rollout-blocks.js";
 import { parseRollout, type NotifyLevel, type PodStatus, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { FakeSlack, type FakeSlackMessage } from "../support/fake-slack.js";
 
@@ -92,7 +92,7 @@ interface Run {
   ref: SlackMessageRef | undefined;
 }
 
-async function runSimulation(slack: FakeSlack, notifier: RolloutNotifier, clock: { t: number }, sim: Iterable<{ t: number; rollout: StatefulsetRollout }>): Promise<Run> {
+async function runSimulation(slack: FakeSlack, notifier: RolloutPublisher, clock: { t: number }, sim: Iterable<{ t: number; rollout: StatefulsetRollout }>): Promise<Run> {
   const callTimes: number[] = [];
   let ref: SlackMessageRef | undefined;
   for (const { t, rollout } of sim) {
@@ -198,7 +198,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
     expect(blocks).to.match(/Pods ready \/ total\*\\n\d+ \/ 200/);
     expect(blocks).to.include("alice");
     expect(blocks).to.include("<https://ci.local/builds/812|buildUrl>");
-    expect(blocks).to.include("*commit*: 3f2a9c1");
+    // The commit is shown under the version, not again among the links.
+    expect(blocks).to.match(/Version\*\\n`web:v2.3.1`\\n`3f2a9c1`/);
+    expect(blocks).to.not.include("*commit*");
   });
 
   it("notifyLevel info: posts at the start and updates at the end, nothing in between", async () => {

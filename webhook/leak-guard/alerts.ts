@@ -12,7 +12,7 @@ import { leakAlertMessage } from "../../adapters/slack/leak-alert.js";
 import { type SendQueue, createSendQueue } from "../../adapters/slack/queue.js";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { type Clock, type Timer, systemClock } from "./clock.js";
+import { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
 
 export type AlertDecision = "denied" | "flagged";
 
