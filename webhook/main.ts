@@ -4,8 +4,8 @@ import { hostname } from "node:os";
 import { pino } from "pino";
 import { collectDefaultMetrics } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
+import { kubeAlertEvents } from "../adapters/kube/alert-events.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
-import { createSlackClient } from "../adapters/slack/client.js";
 import { startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
 import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js";
@@ -35,14 +35,13 @@ async function main(): Promise<void> {
 
   const instance = process.env.HOSTNAME ?? hostname();
   const events = kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event"));
-  const slack = config.slackToken
-    ? createSlackClient({ token: config.slackToken, ...(config.slackApiUrl ? { apiUrl: config.slackApiUrl } : {}), logger, registry: metrics.registry })
-    : undefined;
+  // Slack alerts are sent by the leader-elected reconciler from these Events, once across replicas.
+  const alertEvents = kubeAlertEvents(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot write alert Event"));
 
   const certificates = certificateSource(config, clients, logger);
   let draining = false;
   const app = createApp({
-    routes: webhookRoutes({ ctx, events, ...(slack ? { slack } : {}) }),
+    routes: webhookRoutes({ ctx, events, alertEvents }),
     metrics,
     logger,
     bodyLimit: config.bodyLimit,

@@ -1,7 +1,7 @@
 // Every admission endpoint of DESIGN.md §2, path → handler: the StatefulSet/PDB policy, the leak
 // guard (§4) and revision pinning (§4).
+import type { AlertEventApi } from "../adapters/kube/alert-events.js";
 import type { EventRecorder } from "../adapters/kube/events.js";
-import type { SlackClient } from "../adapters/slack/client.js";
 import type { RouteTable, WebhookContext } from "./context.js";
 import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler } from "./leak-guard/index.js";
 import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
@@ -10,19 +10,24 @@ import { policyRoutes } from "./policy-routes.js";
 export interface RouteDeps {
   ctx: WebhookContext;
   events: EventRecorder;
-  /** Undefined when SLACK_TOKEN is not set: alerts go to Events and logs only. */
-  slack?: SlackClient;
+  /**
+   * Alert Events; the leader-elected reconciler turns them into Slack alerts (api/alert-events.ts).
+   * Absent (benchmarks, tests of other routes): plain Events only.
+   */
+  alertEvents?: AlertEventApi;
 }
 
-export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
+export function webhookRoutes({ ctx, events, alertEvents }: RouteDeps): RouteTable {
   const { caches, config, logger, metrics } = ctx;
+  // One alerter for refusals and pin failures: one alert Event per pod, rollout and decision per window.
+  const alerts = createLeakAlerter({ events, ...(alertEvents ? { alertEvents } : {}), logger });
   const leakGuard = {
     pods: caches.managedPods,
     statefulSets: caches.managedStatefulSets,
     rollouts: caches.rollouts,
     reconcilerUsername: config.reconcilerUsername,
     defaultLeakProtection: config.defaultLeakProtection,
-    alerts: createLeakAlerter({ events, ...(slack ? { slack } : {}), logger, registry: metrics.registry }),
+    alerts,
     logger,
     registry: metrics.registry,
   };
@@ -35,13 +40,8 @@ export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
       defaultLeakProtection: config.defaultLeakProtection,
       events,
       logger,
-      // A pod that could not be pinned: log it and tell the rollout's channel; never block the pod.
-      alerts: {
-        async alert(alert) {
-          logger.warn({ alert }, "pod could not be pinned to its revision");
-          if (slack && alert.channel) await slack.post(alert.channel, alert.message).catch(() => undefined);
-        },
-      },
+      // A pod that could not be pinned: an alert Event (the rollout's channel hears of it); never block the pod.
+      alerts,
       metrics: podPinningMetrics(metrics.registry),
     }),
   };
