@@ -2,6 +2,7 @@
 import { expect } from "chai";
 import { buildMetadata, DEFAULT_BUILD_METADATA_KEYS, type BuildMetadataKeys } from "../../api/build-metadata.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
+import { loadConfig } from "../../reconciler/config.js";
 
 type Meta = { labels?: Record<string, string>; annotations?: Record<string, string> };
 
@@ -52,4 +53,17 @@ describe("buildMetadata", () => {
   for (const c of cases) {
     it(c.name, () => expect(buildMetadata(rollout(c.own, c.sts), c.keys ?? DEFAULT_BUILD_METADATA_KEYS)).to.deep.equal(c.want));
   }
+});
+
+describe("reconciler config: the build-metadata annotation keys", () => {
+  it("default to the seed's names", () => {
+    expect(loadConfig({}).buildMetadataKeys).to.deep.equal(DEFAULT_BUILD_METADATA_KEYS);
+  });
+  it("are configurable", () => {
+    const config = loadConfig({ BULKHEAD_BUILD_BRANCH_ANNOTATION: "ci.example.com/branch", BULKHEAD_BUILD_COMMIT_ANNOTATION: "sha", BULKHEAD_BUILD_ORIGIN_ANNOTATION: "ci.example.com/repo" });
+    expect(config.buildMetadataKeys).to.deep.equal({ branch: "ci.example.com/branch", commit: "sha", origin: "ci.example.com/repo" });
+  });
+  it("a key that is no annotation key fails start-up, naming the variable", () => {
+    expect(() => loadConfig({ BULKHEAD_BUILD_COMMIT_ANNOTATION: "not a key/" })).to.throw(/BULKHEAD_BUILD_COMMIT_ANNOTATION: an annotation key/);
+  });
 });
