@@ -232,8 +232,18 @@ function podLine(
   return { text: `${icon} ${name} ${parts.join(" · ")}`, interesting };
 }
 
-/** The summary message: posted once per rollout, then updated in place. */
-export function rolloutSummary(rollout: StatefulsetRollout): SlackText {
+/** How a rollout left before it ended is described: the newer rollout (rolloutRunOf) that replaced it. */
+export function supersededNote(nextRun: string): string {
+  const [generation, identity] = [nextRun.slice(0, nextRun.indexOf("/")), nextRun.slice(nextRun.indexOf("/") + 1)];
+  return `Superseded before it ended by a newer rollout (spec generation ${generation}${identity ? `, rolloutIdentity ${identity}` : ""}); its message follows. This is the last state of this rollout.`;
+}
+
+/**
+ * The summary message: posted once per rollout, then updated in place. `supersededBy` (the
+ * newer rollout's rolloutRunOf) marks the last update of a rollout replaced before it ended, so
+ * its message does not read as still in progress.
+ */
+export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: string): SlackText {
   const { spec } = rollout;
   const status = rollout.status ?? {};
   const key = `${rollout.metadata.namespace ?? "default"}/${rollout.metadata.name}`;
@@ -246,13 +256,14 @@ export function rolloutSummary(rollout: StatefulsetRollout): SlackText {
   const percent = status.percentDeployed ?? 0;
   const wave = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
   const pausedNote = status.paused ? " (paused)" : "";
-  const text = `${phase === "RolloutFailed" ? "Rollout failed" : "Rollout"} ${key}: ${phase}${pausedNote}, ${percent}% of ${spec.percent}% deployed, ${status.updatedReplicas ?? 0}/${replicas} pods updated`;
+  const title = supersededBy ? "Rollout superseded" : phase === "RolloutFailed" ? "Rollout failed" : "Rollout";
+  const text = `${title} ${key}: ${phase}${pausedNote}, ${percent}% of ${spec.percent}% deployed, ${status.updatedReplicas ?? 0}/${replicas} pods updated`;
 
   const git = gitText(meta);
   const duration = durationText(status);
   const fields = [
     `*Version*\n\`${escapeMrkdwn(clip(version, 80))}\`${git ? `\n${git}` : ""}`,
-    `*Phase*\n${PHASE_ICON[phase]} ${phase}${pausedNote}`,
+    `*Phase*\n${supersededBy ? ":fast_forward: superseded at " : `${PHASE_ICON[phase]} `}${phase}${pausedNote}`,
     `*Percent*\n${percent}% deployed of ${spec.percent}%${spec.phases ? ` (phases ${spec.phases.join(", ")})` : ""}`,
     `*Waves done*\n${status.wavesCompleted ?? 0}${wave ? ` (wave ${wave.number}: ${wave.pods.length} pods in flight)` : ""}`,
     `*Pods ready / total*\n${status.readyReplicas ?? 0} / ${replicas}`,
@@ -265,10 +276,11 @@ export function rolloutSummary(rollout: StatefulsetRollout): SlackText {
   }
   if (image) fields.push(`*Image*\n\`${escapeMrkdwn(clip(image, 120))}\``);
   const blocks: Block[] = [
-    { type: "header", text: { type: "plain_text", text: clip(`${phase === "RolloutFailed" ? "Rollout failed" : "Rollout"}: ${key}`, 150) } },
+    { type: "header", text: { type: "plain_text", text: clip(`${title}: ${key}`, 150) } },
     // A section holds at most 10 fields.
     { type: "section", fields: fields.slice(0, 10).map((t) => ({ type: "mrkdwn", text: t })) },
   ];
+  if (supersededBy) blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Superseded*: ${escapeMrkdwn(supersededNote(supersededBy))}` } });
   if (status.reason) {
     blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Reason*: ${escapeMrkdwn(clip(status.reason, 2_800))}` } });
   }

@@ -90,6 +90,8 @@ interface MessageState {
   /** Work on one rollout's Slack messages runs one at a time. */
   chain: Promise<unknown>;
   trailing?: { timer: NodeJS.Timeout; rollout: StatefulsetRollout; ref: SlackMessageRef };
+  /** The last state sent, to mark the message superseded when a newer rollout replaces it. */
+  lastRollout?: StatefulsetRollout;
 }
 
 interface SendOutcome {
@@ -183,6 +185,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     };
     const finish = (result: PublishResult): SendOutcome => {
       state.pageTs = pageTs;
+      if (result !== "failed") state.lastRollout = rollout;
       if (calls > 0) state.lastRefreshAt = now();
       return { ref: withPages(ref, pageTs), result, incomplete };
     };
@@ -262,7 +265,30 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     const { action, existing, run } = planMessage(rollout, known);
     if (action === "skip") return [known, "level_skip"];
     const [ref, result] = await postOrUpdate(rollout, existing, action, channel, started, phase);
+    if (action === "post" && result !== "failed" && known && known.rollout !== run) await markSuperseded(known, run);
     return [ref ? { ...ref, rollout: run } : ref, result];
+  }
+
+  /**
+   * A newer rollout posted its own message: the previous one, if it was left mid-way, gets one
+   * last update saying so (from the last state sent; after a restart that state is not known and
+   * the message stays as it was).
+   */
+  async function markSuperseded(previous: SlackMessageRef, nextRun: string): Promise<void> {
+    const state = states.get(`${previous.channel}/${previous.ts}`);
+    const last = state?.lastRollout;
+    if (!state || !last || isTerminal(last.status?.phase) || backingOff(previous.channel)) return;
+    if (state.trailing) {
+      clearTimeout(state.trailing.timer);
+      state.trailing = undefined;
+    }
+    await serialized(state, async () => {
+      const summary = rolloutSummary(last, nextRun);
+      if (await client.update(previous.channel, previous.ts, summary.text, summary.blocks)) {
+        state.summaryHash = hashOf(summary);
+        state.lastRollout = undefined;
+      } else failed(previous.channel);
+    });
   }
 
   async function postOrUpdate(

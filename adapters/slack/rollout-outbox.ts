@@ -92,12 +92,17 @@ export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbo
     if (known.size > maxKnown) known.delete(known.keys().next().value as string);
   }
 
-  /** This rollout's ref: status's if it is for this rollout, else the one kept here if it is. */
+  /**
+   * This rollout's ref (kept here or in status); failing that, the latest earlier rollout's, which
+   * the publisher does not update but marks superseded when it posts the new rollout's message.
+   */
   function refFor(key: string, rollout: StatefulsetRollout): SlackMessageRef | undefined {
     const run = rolloutRunOf(rollout);
     const mine = known.get(key);
+    const stored = rollout.status?.slackMessage;
     if (mine?.rollout === run) return mine;
-    return rollout.status?.slackMessage;
+    if (stored?.rollout === run) return stored;
+    return mine ?? stored;
   }
 
   function checkIdle(): void {

@@ -344,6 +344,32 @@ describe("Slack rollout notifications (fake Slack)", function () {
     }
   });
 
+  it("a new rollout posts its own message; the previous one, left mid-way, is marked superseded, a finished one is left as it was", async () => {
+    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const sim = [...simulateRollout(100, 50, "debug")];
+    const gen = (s: StatefulsetRollout, generation: number): StatefulsetRollout => ({ ...s, metadata: { ...s.metadata, generation } });
+    let ref: SlackMessageRef | undefined;
+    // Generation 1 is replaced mid-way (a new spec) by generation 2, which finishes.
+    for (const s of sim.slice(0, 4)) ref = (await notifier.publish(gen(s.rollout, 1), ref)) ?? ref;
+    clock.t += 60_000;
+    for (const s of sim) {
+      clock.t += 20_000;
+      ref = (await notifier.publish(gen(s.rollout, 2), ref)) ?? ref;
+    }
+    let top = slack.messages.filter((m) => !m.threadTs);
+    expect(top).to.have.length(2);
+    expect(top[0]?.text).to.match(/^Rollout superseded shop\/web: Progressing/);
+    expect(JSON.stringify(top[0]?.blocks)).to.contain("Superseded before it ended by a newer rollout (spec generation 2, rolloutIdentity r-7)");
+    expect(top[1]?.text).to.match(/RolloutDone/);
+    expect(ref).to.deep.include({ ts: top[1]?.ts, rollout: "2/r-7" });
+    // Generation 3 after 2 finished: 2's message keeps its final state.
+    const doneText = top[1]?.text;
+    ref = await notifier.publish(gen(sim[0]!.rollout, 3), ref);
+    top = slack.messages.filter((m) => !m.threadTs);
+    expect(top).to.have.length(3);
+    expect(top[1]?.text).to.equal(doneText);
+  });
+
   it("makes no call without a channel", async () => {
     const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
     const rollout = [...simulateRollout(10, 5, "debug")][0]!.rollout;

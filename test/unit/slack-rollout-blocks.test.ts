@@ -131,6 +131,19 @@ describe("duration in the summary", () => {
   });
 });
 
+describe("a superseded rollout's last message", () => {
+  it("says it was superseded, by which rollout, in the text, header, phase and a section", () => {
+    const summary = rolloutSummary(rollout(4, { phase: "Progressing", percentDeployed: 25 }), "5/r-9");
+    expect(summary.text).to.match(/^Rollout superseded data\/db: Progressing/);
+    const blocks = JSON.stringify(summary.blocks);
+    expect(blocks).to.contain("Rollout superseded: data/db").and.to.contain("superseded at Progressing");
+    expect(blocks).to.contain("Superseded before it ended by a newer rollout (spec generation 5, rolloutIdentity r-9)");
+  });
+  it("without an identity, only the generation", () => {
+    expect(JSON.stringify(rolloutSummary(rollout(4, { phase: "Paused" }), "7/").blocks)).to.contain("(spec generation 7)");
+  });
+});
+
 describe("podPages", () => {
   const cases: Array<[number, number]> = [
     [0, 0],
