@@ -192,8 +192,11 @@ export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbo
       try {
         if (closed || !rollout.spec.channel) return;
         const key = keyOf(rollout);
-        // Skip early what the channel's level does not want (no queue slot, no worker).
-        if (planMessage(rollout, refFor(key, rollout)).action === "skip" && !waiting.has(key)) return;
+        // Skip early what the channel's level does not want (no queue slot, no worker) — unless
+        // status lost the ref kept here (a pass wrote over it): the publish writes it back.
+        const mine = known.get(key);
+        const refLost = mine?.rollout === rolloutRunOf(rollout) && !sameRef(mine, rollout.status?.slackMessage);
+        if (planMessage(rollout, refFor(key, rollout)).action === "skip" && !waiting.has(key) && !refLost) return;
         if (!waiting.has(key) && waiting.size >= maxPending) {
           dropped?.inc();
           log.warn({ rollout: key, waiting: waiting.size }, "slack outbox full; notification dropped");

@@ -164,6 +164,28 @@ describe("Slack rollout outbox", function () {
     expect(cluster.status().slackMessage).to.deep.equal(ref);
   });
 
+  it("at notifyLevel info a state with nothing to send is skipped, but one whose status lost the ref still writes it back", async () => {
+    cluster.putRollout(rolloutObject({ channel: "#deploys", notifyLevel: "info" }));
+    const progressing = (reason: string) => {
+      const r = state(cluster, reason);
+      return { ...r, status: { ...r.status, phase: "Progressing" as const } };
+    };
+    outbox.notify(progressing("start"));
+    const ref = publisher.answer(0);
+    await outbox.idle();
+    clock.advance(1_000);
+    outbox.notify(progressing("mid-way"));
+    expect(publisher.calls).to.have.length(1);
+    const live = cluster.rollouts.get(KEY)!;
+    const { slackMessage: _dropped, ...rest } = parsed(live).status ?? {};
+    await cluster.replaceStatus("ns", "web", { ...live, status: rest });
+    outbox.notify(progressing("mid-way, ref lost"));
+    expect(publisher.calls).to.have.length(2);
+    publisher.calls[1]!.release(publisher.calls[1]!.known);
+    await outbox.idle();
+    expect(cluster.status().slackMessage).to.deep.equal(ref);
+  });
+
   it("a ref for an earlier rollout is not written once the spec moved on (its message is that rollout's record)", async () => {
     outbox.notify(state(cluster, "generation 1"));
     cluster.putRollout(rolloutObject({ channel: "#deploys", notifyLevel: "debug" }, 4, "app:v2"));
