@@ -51,18 +51,11 @@ export interface CallbackSender {
   send(url: string, payload: CallbackPayload): Promise<CallbackResult>;
 }
 
-export interface SlackMessageRef {
-  channel: string;
-  ts: string;
-  pageTs?: string[];
-}
-
 export interface RolloutNotifier {
   /**
-   * Posts the rollout's message, or updates it in place when `existing` is given. Never throws:
-   * a Slack failure is logged and counted. Returns the ref to keep in status.slackMessage:
-   * undefined when nothing could be posted, `existing` (with any new page ts) otherwise — also
-   * when an update failed, since the message exists and posting another would duplicate it.
+   * Hands the newest state of a rollout to the Slack notifier. Returns at once and never throws:
+   * Slack is called outside the reconcile pass (adapters/slack/rollout-outbox.ts), so a slow or
+   * rate-limited Slack changes no rollout's timing.
    */
-  publish(rollout: StatefulsetRollout, existing: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined>;
+  notify(rollout: StatefulsetRollout): void;
 }

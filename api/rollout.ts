@@ -190,9 +190,15 @@ export const rolloutStatusSchema = z.object({
   reconcileAfter: z.string().optional(),
   lastUpdated: z.string().optional(),
   lastCallbackStageId: z.string().optional(),
+  /** version, branch, commit, origin from the rollout's labels and annotations (api/build-metadata.ts). */
   buildMetadata: z.record(z.string(), z.string()).optional(),
+  /**
+   * The Slack summary message, its thread pages, and `rollout`: the rollout they belong to
+   * ("generation/rolloutIdentity", api/slack-rollout-blocks.ts rolloutRunOf). A new rollout
+   * posts a new message; a ref for an earlier one is that rollout's record.
+   */
   slackMessage: z
-    .object({ channel: z.string(), ts: z.string(), pageTs: z.array(z.string()).optional() })
+    .object({ channel: z.string(), ts: z.string(), pageTs: z.array(z.string()).optional(), rollout: z.string().optional() })
     .optional(),
   consulServices: z.array(z.string()).optional(),
   statefulsetName: z.string().optional(),

@@ -7,7 +7,7 @@
 // page is shown once it has something to say: a pod moved to (or on) the update revision, or a
 // pod not Ready or stuck. Pods on pages not shown are on the old revision and Ready; the summary
 // says so. At the end of a 100% rollout every page is shown, so every pod is listed exactly once.
-import type { NotifyLevel, PodStatus, RolloutPhase, StatefulsetRollout } from "./rollout.js";
+import type { NotifyLevel, PodStatus, RolloutPhase, RolloutStatus, StatefulsetRollout } from "./rollout.js";
 
 /** A Block Kit block, structurally (the Slack client's SlackBlock). */
 export interface Block {
@@ -43,6 +43,38 @@ export function notifyAction(level: NotifyLevel, phase: RolloutPhase | undefined
   }
 }
 
+/** status.slackMessage: the summary message and its thread pages, and the rollout they belong to. */
+export type SlackMessageRef = NonNullable<RolloutStatus["slackMessage"]>;
+
+/**
+ * Which rollout a message belongs to: the spec generation and the rollout identity. A new
+ * spec (a new version, percent or pause) or a new rolloutIdentity is a new rollout with its
+ * own top-level message; the previous rollout's message is left as its record.
+ */
+export function rolloutRunOf(rollout: StatefulsetRollout): string {
+  return `${rollout.metadata.generation ?? 0}/${rollout.spec.rolloutIdentity ?? ""}`;
+}
+
+export interface MessagePlan {
+  action: NotifyAction;
+  /** The message to update; undefined when the action posts a new one (or skips). */
+  existing: SlackMessageRef | undefined;
+  /** The rollout the message is (or will be) for: rolloutRunOf(). */
+  run: string;
+}
+
+/**
+ * What to do with Slack for this state of the rollout: a ref kept for an earlier rollout (or
+ * without a run, written before refs were keyed) is not this rollout's message, so the
+ * channel's notifyLevel decides as if there were none.
+ */
+export function planMessage(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): MessagePlan {
+  const run = rolloutRunOf(rollout);
+  const existing = known && known.rollout === run ? known : undefined;
+  const action = rollout.spec.channel ? notifyAction(rollout.spec.notifyLevel, rollout.status?.phase, existing !== undefined) : "skip";
+  return { action, existing: action === "post" ? undefined : existing, run };
+}
+
 /** Slack mrkdwn needs &, < and > escaped. */
 export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -73,6 +105,8 @@ export function imageOf(rollout: StatefulsetRollout): string | undefined {
 
 const TRIGGER_KEYS = ["triggeredBy", "triggered_by", "trigger", "author", "user"];
 const VERSION_KEYS = ["version", "tag", "release"];
+/** Shown in their own fields, not again in the context line. */
+const GIT_KEYS = ["branch", "commit", "origin"];
 
 function firstOf(meta: Record<string, string>, keys: string[]): string | undefined {
   for (const k of keys) if (meta[k]) return meta[k];
@@ -81,6 +115,43 @@ function firstOf(meta: Record<string, string>, keys: string[]): string | undefin
 
 function isUrl(value: string): boolean {
   return /^https?:\/\/\S+$/.test(value);
+}
+
+/** "1h 2m 3s", "4m 5s", "6s". */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (h > 0) return `${h}h ${m}m ${s}s`;
+  if (m > 0) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+/**
+ * How long the rollout took (terminal: from attemptStartedAt to the Complete/Failed condition's
+ * transition) or since when it runs (a Slack date, so the message needs no refresh to stay true).
+ */
+export function durationText(status: RolloutStatus): string | undefined {
+  const started = status.attemptStartedAt ? Date.parse(status.attemptStartedAt) : Number.NaN;
+  if (Number.isNaN(started)) return undefined;
+  const endType = status.phase === "RolloutDone" ? "Complete" : status.phase === "RolloutFailed" ? "Failed" : undefined;
+  if (endType) {
+    const end = status.conditions?.find((c) => c.type === endType && c.status === "True")?.lastTransitionTime;
+    const ended = end ? Date.parse(end) : Number.NaN;
+    if (!Number.isNaN(ended)) return `${formatDuration(ended - started)} (${status.phase === "RolloutDone" ? "done" : "failed"} at ${new Date(ended).toISOString()})`;
+  }
+  const epoch = Math.floor(started / 1000);
+  return `running since <!date^${epoch}^{date_short_pretty} {time}|${new Date(started).toISOString()}>`;
+}
+
+/** The git line of the summary: branch, short commit and origin from status.buildMetadata. */
+function gitText(meta: Record<string, string>): string | undefined {
+  const parts: string[] = [];
+  if (meta.branch) parts.push(`\`${escapeMrkdwn(clip(meta.branch, 80))}\``);
+  if (meta.commit) parts.push(`\`${escapeMrkdwn(meta.commit.slice(0, 12))}\``);
+  if (meta.origin) parts.push(escapeMrkdwn(clip(meta.origin, 120)));
+  return parts.length > 0 ? parts.join(" · ") : undefined;
 }
 
 /** Number of pages for `replicas` pods. */
@@ -161,8 +232,18 @@ function podLine(
   return { text: `${icon} ${name} ${parts.join(" · ")}`, interesting };
 }
 
-/** The summary message: posted once per rollout, then updated in place. */
-export function rolloutSummary(rollout: StatefulsetRollout): SlackText {
+/** How a rollout left before it ended is described: the newer rollout (rolloutRunOf) that replaced it. */
+export function supersededNote(nextRun: string): string {
+  const [generation, identity] = [nextRun.slice(0, nextRun.indexOf("/")), nextRun.slice(nextRun.indexOf("/") + 1)];
+  return `Superseded before it ended by a newer rollout (spec generation ${generation}${identity ? `, rolloutIdentity ${identity}` : ""}); its message follows. This is the last state of this rollout.`;
+}
+
+/**
+ * The summary message: posted once per rollout, then updated in place. `supersededBy` (the
+ * newer rollout's rolloutRunOf) marks the last update of a rollout replaced before it ended, so
+ * its message does not read as still in progress.
+ */
+export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: string): SlackText {
   const { spec } = rollout;
   const status = rollout.status ?? {};
   const key = `${rollout.metadata.namespace ?? "default"}/${rollout.metadata.name}`;
@@ -175,31 +256,36 @@ export function rolloutSummary(rollout: StatefulsetRollout): SlackText {
   const percent = status.percentDeployed ?? 0;
   const wave = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
   const pausedNote = status.paused ? " (paused)" : "";
-  const text = `${phase === "RolloutFailed" ? "Rollout failed" : "Rollout"} ${key}: ${phase}${pausedNote}, ${percent}% of ${spec.percent}% deployed, ${status.updatedReplicas ?? 0}/${replicas} pods updated`;
+  const title = supersededBy ? "Rollout superseded" : phase === "RolloutFailed" ? "Rollout failed" : "Rollout";
+  const text = `${title} ${key}: ${phase}${pausedNote}, ${percent}% of ${spec.percent}% deployed, ${status.updatedReplicas ?? 0}/${replicas} pods updated`;
 
+  const git = gitText(meta);
+  const duration = durationText(status);
   const fields = [
-    `*Version*\n\`${escapeMrkdwn(clip(version, 80))}\``,
-    `*Phase*\n${PHASE_ICON[phase]} ${phase}${pausedNote}`,
+    `*Version*\n\`${escapeMrkdwn(clip(version, 80))}\`${git ? `\n${git}` : ""}`,
+    `*Phase*\n${supersededBy ? ":fast_forward: superseded at " : `${PHASE_ICON[phase]} `}${phase}${pausedNote}`,
     `*Percent*\n${percent}% deployed of ${spec.percent}%${spec.phases ? ` (phases ${spec.phases.join(", ")})` : ""}`,
     `*Waves done*\n${status.wavesCompleted ?? 0}${wave ? ` (wave ${wave.number}: ${wave.pods.length} pods in flight)` : ""}`,
     `*Pods ready / total*\n${status.readyReplicas ?? 0} / ${replicas}`,
     `*Pods updated / target*\n${status.updatedReplicas ?? 0} / ${status.targetReplicas ?? replicas}`,
     `*Triggered by*\n${escapeMrkdwn(clip(trigger, 120))}`,
   ];
+  if (duration) fields.push(`*Duration*\n${duration}`);
   if (spec.serviceDiscovery) {
     fields.push(`*Passing in Consul*\n${status.readyReplicasServiceDiscovery ?? 0} / ${replicas} (${escapeMrkdwn(spec.serviceDiscovery.serviceNames.join(", "))})`);
   }
   if (image) fields.push(`*Image*\n\`${escapeMrkdwn(clip(image, 120))}\``);
   const blocks: Block[] = [
-    { type: "header", text: { type: "plain_text", text: clip(`${phase === "RolloutFailed" ? "Rollout failed" : "Rollout"}: ${key}`, 150) } },
+    { type: "header", text: { type: "plain_text", text: clip(`${title}: ${key}`, 150) } },
     // A section holds at most 10 fields.
     { type: "section", fields: fields.slice(0, 10).map((t) => ({ type: "mrkdwn", text: t })) },
   ];
+  if (supersededBy) blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Superseded*: ${escapeMrkdwn(supersededNote(supersededBy))}` } });
   if (status.reason) {
     blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Reason*: ${escapeMrkdwn(clip(status.reason, 2_800))}` } });
   }
   const links = Object.entries(meta)
-    .filter(([k]) => !TRIGGER_KEYS.includes(k))
+    .filter(([k]) => !TRIGGER_KEYS.includes(k) && !GIT_KEYS.includes(k) && k !== "version")
     .slice(0, 10)
     .map(([k, v]) => (isUrl(v) ? `<${v.replace(/[<>|]/g, "")}|${escapeMrkdwn(k)}>` : `*${escapeMrkdwn(k)}*: ${escapeMrkdwn(clip(v, 100))}`));
   if (links.length > 0) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: clip(links.join("  ·  "), 2_900) }] });

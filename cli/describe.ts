@@ -71,6 +71,14 @@ function pausedLine(rollout: StatefulsetRollout): string {
   return "no";
 }
 
+/** status.buildMetadata (api/build-metadata.ts): version, then branch@commit, then origin. */
+export function buildLine(meta: Record<string, string> | undefined): string | undefined {
+  if (!meta) return undefined;
+  const git = [meta.branch, meta.commit ? meta.commit.slice(0, 12) : undefined].filter(Boolean).join("@");
+  const parts = [meta.version, git, meta.origin].filter((p): p is string => Boolean(p));
+  return parts.length > 0 ? parts.join(" · ") : undefined;
+}
+
 export function snapshotOf(rollout: StatefulsetRollout): WatchSnapshot {
   const status = rollout.status ?? {};
   const total = desiredReplicas(rollout);
@@ -125,6 +133,8 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
     lines.push(["Revisions", `${status.currentRevision ?? "?"} (current) → ${status.updateRevision ?? "?"} (update)`]);
   }
   lines.push(["Images", templateImages(rollout.spec.statefulset.spec.template)]);
+  const build = buildLine(status.buildMetadata);
+  if (build) lines.push(["Build", build]);
   if (status.previousTemplate && Object.keys(status.previousTemplate).length > 0) {
     lines.push(["Rollback to", templateImages(status.previousTemplate)]);
   }

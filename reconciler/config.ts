@@ -4,8 +4,13 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { UNCHECKED_HEALTH_GATE_MODES, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
+import { DEFAULT_BUILD_METADATA_KEYS, type BuildMetadataKeys } from "../api/build-metadata.js";
 
 const optional = z.string().min(1).optional();
+/** An annotation key: an optional DNS-subdomain prefix and a name (as Kubernetes checks it). */
+const annotationKey = z
+  .string()
+  .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, "an annotation key such as example.com/git.branch");
 
 const envSchema = z.object({
   KUBECONFIG: optional,
@@ -25,6 +30,9 @@ const envSchema = z.object({
   CONSUL_CACERT: optional,
   BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: z.enum(UNCHECKED_HEALTH_GATE_MODES).default("refuse"),
   BULKHEAD_CALLBACK_SECRET: optional,
+  BULKHEAD_BUILD_BRANCH_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.branch),
+  BULKHEAD_BUILD_COMMIT_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.commit),
+  BULKHEAD_BUILD_ORIGIN_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.origin),
 });
 
 export interface ReconcilerConfig {
@@ -44,6 +52,8 @@ export interface ReconcilerConfig {
   /** serviceDiscovery without Consul: refused at admission, or only reported (a status condition either way). */
   uncheckedServiceDiscovery: UncheckedHealthGateMode;
   callbackSecretSet: boolean;
+  /** Annotations status.buildMetadata reads git branch, commit and origin from. */
+  buildMetadataKeys: BuildMetadataKeys;
   /** The raw environment, for the integration adapters' own parsers. */
   env: Record<string, string | undefined>;
 }
@@ -68,6 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     consulEnabled: e.CONSUL_HTTP_ADDR !== undefined,
     uncheckedServiceDiscovery: e.BULKHEAD_UNCHECKED_SERVICE_DISCOVERY,
     callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
+    buildMetadataKeys: { branch: e.BULKHEAD_BUILD_BRANCH_ANNOTATION, commit: e.BULKHEAD_BUILD_COMMIT_ANNOTATION, origin: e.BULKHEAD_BUILD_ORIGIN_ANNOTATION },
     env,
   };
   if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;

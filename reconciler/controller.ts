@@ -1,9 +1,11 @@
 // One reconcile pass for one rollout: read the rollout (live: status is the memory and must not
 // be stale) and the world, decide (api/reconcile.ts), write status if it changed, then take the
-// one step. Slack and callbacks are called through the api/integrations.ts interfaces.
+// one step. Slack and callbacks are called through the api/integrations.ts interfaces; Slack
+// only gets the newest state handed over (it is sent outside the pass).
 import type { Logger } from "pino";
 import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
 import { writeStatus, type ClusterWriter, type RawRollout, type RolloutApi } from "../adapters/kube/rollouts.js";
+import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
 import { statefulSetName } from "../api/desired.js";
 import type { CallbackSender, HealthGate, RolloutNotifier } from "../api/integrations.js";
 import { API_VERSION, KIND } from "../api/labels.js";
@@ -28,6 +30,8 @@ export interface ReconcilerDeps {
   uncheckedServiceDiscovery?: UncheckedHealthGateMode;
   callbacks?: CallbackSender;
   notifier?: RolloutNotifier;
+  /** Annotations status.buildMetadata reads git branch, commit and origin from (default: the seed's). */
+  buildMetadataKeys?: BuildMetadataKeys;
 }
 
 export const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -80,6 +84,7 @@ export class Reconciler {
     const rollout = parsed.value;
     const world = await this.observe(rollout, namespace);
     const decision = decide(rollout, world, this.now());
+    this.recordBuildMetadata(rollout, decision.status);
     let current: RawRollout = raw;
     if (statusChanged(rollout.status, decision.status)) {
       const written = await writeStatus(deps.rollouts, raw, decision.status);
@@ -101,7 +106,8 @@ export class Reconciler {
       const written = await writeStatus(deps.rollouts, current, status);
       if (written.outcome === "written") current = written.rollout;
     }
-    await this.notify(rollout, status, current, log);
+    // Handed over, not awaited: Slack never delays a pass.
+    deps.notifier?.notify({ ...rollout, status });
     return decision.requeueAfterMs;
   }
 
@@ -195,21 +201,11 @@ export class Reconciler {
     this.deps.metrics.waveDuration.observe({ namespace, rollout: name }, (now.getTime() - Date.parse(wave.startedAt)) / 1000);
   }
 
-  /**
-   * Hands the rollout to the Slack notifier every pass (it sends only what changed and throttles
-   * itself); records the message ref when it is new. Never fails the pass.
-   */
-  private async notify(rollout: StatefulsetRollout, status: RolloutStatus, current: RawRollout, log: Logger): Promise<void> {
-    const notifier = this.deps.notifier;
-    if (!notifier || !rollout.spec.channel) return;
-    try {
-      const ref = await notifier.publish({ ...rollout, status }, status.slackMessage);
-      if (ref && (ref.ts !== status.slackMessage?.ts || ref.channel !== status.slackMessage?.channel || (ref.pageTs ?? []).join() !== (status.slackMessage?.pageTs ?? []).join())) {
-        await writeStatus(this.deps.rollouts, current, { ...status, slackMessage: ref });
-      }
-    } catch (err) {
-      log.warn({ err }, "Slack notification failed");
-    }
+  /** status.buildMetadata follows the rollout's labels and annotations (api/build-metadata.ts). */
+  private recordBuildMetadata(rollout: StatefulsetRollout, status: RolloutStatus): void {
+    const meta = buildMetadata(rollout, this.deps.buildMetadataKeys);
+    if (meta) status.buildMetadata = meta;
+    else delete status.buildMetadata;
   }
 }
 

@@ -7,15 +7,18 @@ import { httpCallbackSender } from "../adapters/callbacks/sender.js";
 import { callbackOptionsFromEnv } from "../adapters/callbacks/config.js";
 import { consulOptionsFromEnv } from "../adapters/consul/config.js";
 import { consulHealthGate } from "../adapters/consul/health-gate.js";
+import { alertEventsCache, kubeAlertEvents } from "../adapters/kube/alert-events.js";
 import { managedPodsCache, managedStatefulSetsCache, poddisruptionBudgetsCache, rolloutsCache, type ReadCache } from "../adapters/kube/cache.js";
 import { apiStatusCode, loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
 import { kubeLeaseApi, LeaderElector } from "../adapters/kube/leader-election.js";
 import { kubeClusterWriter, kubeRolloutApi } from "../adapters/kube/rollouts.js";
+import { createAlertNotifier, type AlertNotifier } from "../adapters/slack/alert-notifier.js";
 import { createSlackClient } from "../adapters/slack/client.js";
 import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
-import type { RolloutNotifier } from "../api/integrations.js";
 import { owningRollout, owningStatefulSet } from "../api/ownership.js";
+import { createRolloutOutbox, type RolloutOutbox } from "../adapters/slack/rollout-outbox.js";
+import type { AlertEventObject } from "../api/alert-events.js";
 import type { RolloutPhase } from "../api/rollout.js";
 import { loadConfig } from "./config.js";
 import { keyOf, Reconciler } from "./controller.js";
@@ -47,15 +50,27 @@ async function main(): Promise<void> {
   const logger = log;
   const health = config.consulEnabled ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry }) : undefined;
   const callbacks = httpCallbackSender(callbackOptionsFromEnv(config.env), { logger, registry: metrics.registry });
-  let notifier: (RolloutNotifier & { close(): void }) | undefined;
+  const rolloutApi = kubeRolloutApi(clients.custom);
+  // Slack runs beside the passes, never inside them: the pass hands the newest state to the outbox.
+  let notifier: RolloutOutbox | undefined;
+  // Leak and pin-failure alerts: the webhook replicas write alert Events; the leader turns them
+  // into one Slack message per alert (api/alert-events.ts). Their cache does not gate passes.
+  let alerts: { notifier: AlertNotifier; cache: ReadCache<k8s.EventsV1Event> } | undefined;
   if (config.slack) {
     const client = createSlackClient({ token: config.slack.token, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}), logger, registry: metrics.registry });
-    notifier = slackRolloutNotifier({ client, logger, registry: metrics.registry });
+    const publisher = slackRolloutNotifier({ client, logger, registry: metrics.registry });
+    notifier = createRolloutOutbox({ publisher, rollouts: rolloutApi, logger, registry: metrics.registry });
+    const alertEvents = kubeAlertEvents(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "cannot annotate alert Event"));
+    const channelOf = (namespace: string, name: string) => (rollouts.get(namespace, name) as { spec?: { channel?: string } } | undefined)?.spec?.channel;
+    alerts = {
+      notifier: createAlertNotifier({ client, alertEvents, channelOf, logger, registry: metrics.registry }),
+      cache: alertEventsCache(kc, cacheError("alert-events")),
+    };
   }
   log.info({ consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet }, "integrations");
 
   const reconciler = new Reconciler({
-    rollouts: kubeRolloutApi(clients.custom),
+    rollouts: rolloutApi,
     world: cachedWorld(clients.apps, pods, pdbs),
     writer: kubeClusterWriter(clients.apps, clients.policy, clients.core),
     events: kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed")),
@@ -65,6 +80,7 @@ async function main(): Promise<void> {
     uncheckedServiceDiscovery: config.uncheckedServiceDiscovery,
     callbacks,
     ...(notifier ? { notifier } : {}),
+    buildMetadataKeys: config.buildMetadataKeys,
   });
 
   let queue: KeyedQueue | undefined;
@@ -130,6 +146,18 @@ async function main(): Promise<void> {
   const server = await startProbeServer(metrics.registry, { ready: synced, leader: isLeader }, config.metricsHost, config.metricsPort);
   log.info({ port: config.metricsPort }, "serving /healthz /readyz /metrics");
 
+  // Only the leader sends alerts: it replays the alert Events it has, then follows changes.
+  let alertsStarted = false;
+  const startAlerts = () => {
+    if (!alerts || alertsStarted) return;
+    alertsStarted = true;
+    const { notifier: alertNotifier, cache } = alerts;
+    cache.onChange((event, change) => alertNotifier.observe(event as AlertEventObject, change));
+    void cache.synced.then(() => {
+      for (const event of cache.list()) alertNotifier.observe(event as AlertEventObject, "add");
+    });
+  };
+
   const startWork = async () => {
     await Promise.all(caches.map((c) => c.synced));
     metrics.leader.set(1);
@@ -139,6 +167,7 @@ async function main(): Promise<void> {
     });
     for (const r of rollouts.list()) enqueue(keyOf(r.metadata?.namespace ?? "", r.metadata?.name ?? ""));
     log.info({ rollouts: rollouts.list().length }, "leading: reconciling");
+    startAlerts();
   };
 
   let shuttingDown = false;
@@ -149,6 +178,8 @@ async function main(): Promise<void> {
     await queue?.stop();
     await elector?.stop();
     notifier?.close();
+    alerts?.notifier.close();
+    await alerts?.cache.stop();
     health?.close();
     server.close();
     await Promise.allSettled(caches.map((c) => c.stop()));

@@ -5,10 +5,10 @@ import { getHeapStatistics } from "node:v8";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Counter } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
+import { kubeAlertEvents } from "../adapters/kube/alert-events.js";
 import { kubeDryRunCreate } from "../adapters/kube/dry-run.js";
 import { liveStatefulSetReader } from "./rollout-handlers.js";
 import { kubeEventRecorder, rateLimitedEventRecorder } from "../adapters/kube/events.js";
-import { createSlackClient } from "../adapters/slack/client.js";
 import { cachesNotLoaded, registerCacheStaleness, startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
 import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js";
@@ -66,9 +66,8 @@ async function main(): Promise<void> {
     kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event")),
     { windowMs: config.eventWindowMs, maxKeys: config.eventMaxKeys, onSuppressed: (reason) => suppressedEvents.inc({ reason }) },
   );
-  const slack = config.slackToken
-    ? createSlackClient({ token: config.slackToken, ...(config.slackApiUrl ? { apiUrl: config.slackApiUrl } : {}), logger, registry: metrics.registry })
-    : undefined;
+  // Slack alerts are sent by the leader-elected reconciler from these Events, once across replicas.
+  const alertEvents = kubeAlertEvents(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot write alert Event"));
 
   const limits = admissionLimits(config);
   logHeapSizing(logger, limits);
@@ -78,7 +77,7 @@ async function main(): Promise<void> {
     routes: webhookRoutes({
       ctx,
       events,
-      ...(slack ? { slack } : {}),
+      alertEvents,
       rolloutApi: { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) },
     }),
     metrics,

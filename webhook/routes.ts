@@ -4,9 +4,9 @@
 // table, so adding an endpoint is one entry here plus its webhook in the chart.
 import type { Operation } from "../api/admission.js";
 import type { EventRecorder } from "../adapters/kube/events.js";
-import type { SlackClient } from "../adapters/slack/client.js";
+import type { AlertEventApi } from "../adapters/kube/alert-events.js";
 import type { AdmissionHandler, RouteTable, WebhookContext } from "./context.js";
-import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakGuardDeps } from "./leak-guard/index.js";
+import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakAlerter, type LeakGuardDeps } from "./leak-guard/index.js";
 import { createPdbMutateHandler, createPdbValidateHandler } from "./pdb-handlers.js";
 import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
 import { createPodUpdateValidateHandler } from "./pod-update-handlers.js";
@@ -16,8 +16,11 @@ import { createStatefulSetMutateHandler, createStatefulSetValidateHandler } from
 export interface RouteDeps {
   ctx: WebhookContext;
   events: EventRecorder;
-  /** Undefined when SLACK_TOKEN is not set: alerts go to Events and logs only. */
-  slack?: SlackClient;
+  /**
+   * Alert Events; the leader-elected reconciler turns them into Slack alerts (api/alert-events.ts).
+   * Absent (benchmarks, tests of other routes): plain Events only.
+   */
+  alertEvents?: AlertEventApi;
   /** The live reads /validate/statefulsetrollout needs (main.ts builds them); without them that route is not served. */
   rolloutApi?: Pick<RolloutAdmissionDeps, "readStatefulSet" | "dryRunCreate">;
 }
@@ -53,6 +56,8 @@ const ENVELOPE = 64 * KiB;
 /** Built once per table and shared by the routes that need it (the leak guard's two paths). */
 interface SharedDeps {
   leakGuard(): LeakGuardDeps;
+  /** One alerter for refusals and pin failures: one alert Event per pod, rollout and decision per window. */
+  alerts(): LeakAlerter;
 }
 
 export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
@@ -117,19 +122,14 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     },
     // CREATE: the new pod only.
     maxBodyBytes: MAX_OBJECT + ENVELOPE,
-    build: ({ ctx, events, slack }) =>
+    build: ({ ctx, events }, shared) =>
       createPodPinningHandler({
         caches: { statefulSets: ctx.caches.managedStatefulSets, rollouts: ctx.caches.rollouts, controllerRevisions: ctx.caches.controllerRevisions },
         defaultLeakProtection: ctx.config.defaultLeakProtection,
         events,
         logger: ctx.logger,
-        // A pod that could not be pinned: log it and tell the rollout's channel; never block the pod.
-        alerts: {
-          async alert(alert) {
-            ctx.logger.warn({ alert }, "pod could not be pinned to its revision");
-            if (slack && alert.channel) await slack.post(alert.channel, alert.message).catch(() => undefined);
-          },
-        },
+        // A pod that could not be pinned: an alert Event (the rollout's channel hears of it); never block the pod.
+        alerts: shared.alerts(),
         metrics: podPinningMetrics(ctx.metrics.registry),
       }),
   },
@@ -200,9 +200,11 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
 
 /** The routes the server serves, handlers built once. */
 export function webhookRoutes(deps: RouteDeps, specs: readonly AdmissionRouteSpec[] = ADMISSION_ROUTES): RouteTable {
-  const { ctx, events, slack } = deps;
+  const { ctx, events, alertEvents } = deps;
   let leakGuard: LeakGuardDeps | undefined;
+  let alerts: LeakAlerter | undefined;
   const shared: SharedDeps = {
+    alerts: () => (alerts ??= createLeakAlerter({ events, ...(alertEvents ? { alertEvents } : {}), logger: ctx.logger })),
     leakGuard: () =>
       (leakGuard ??= {
         pods: ctx.caches.managedPods,
@@ -210,7 +212,7 @@ export function webhookRoutes(deps: RouteDeps, specs: readonly AdmissionRouteSpe
         rollouts: ctx.caches.rollouts,
         reconcilerUsername: ctx.config.reconcilerUsername,
         defaultLeakProtection: ctx.config.defaultLeakProtection,
-        alerts: createLeakAlerter({ events, ...(slack ? { slack } : {}), logger: ctx.logger, registry: ctx.metrics.registry }),
+        alerts: shared.alerts(),
         logger: ctx.logger,
         registry: ctx.metrics.registry,
       }),

@@ -1,5 +1,7 @@
 // Block Kit for a leak alert (DESIGN.md §4): what was refused or flagged, how many attempts the
-// message covers, and the same text the caller saw in the denial or warning.
+// message covers, and the same text the caller saw in the denial or warning; and for a pod that
+// could not be pinned. Sent by alert-notifier.ts, once across webhook replicas.
+import type { PinAlertDetail } from "../../api/alert-events.js";
 import type { LeakAlert } from "../../api/leak-guard.js";
 import type { SlackBlock } from "./client.js";
 
@@ -49,6 +51,44 @@ export function leakAlertMessage(alert: LeakAlert): SlackText {
       type: "context",
       elements: [{ type: "mrkdwn", text: `${attempts} ${window} by ${callers || "unknown"}` }],
     },
+  ];
+  return { text: headline, blocks };
+}
+
+export interface PinFailureAlert {
+  detail: PinAlertDetail;
+  message: string;
+  attempts: number;
+  firstAt: Date;
+  lastAt: Date;
+}
+
+/** A pod that could not be pinned to the old revision: the leak is open for it. */
+export function pinFailureMessage(alert: PinFailureAlert): SlackText {
+  const { detail } = alert;
+  const podKey = `${detail.namespace}/${detail.pod}`;
+  const attempts = alert.attempts === 1 ? "1 time" : `${alert.attempts} times`;
+  const headline = `Pod ${podKey} could not be pinned to revision ${detail.wantedRevision} (${detail.reason}); it runs ${detail.actualRevision} — rollout ${detail.rollout} (${attempts})`;
+  const window =
+    alert.attempts === 1 ? `at ${alert.firstAt.toISOString()}` : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
+  const blocks: SlackBlock[] = [
+    {
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: `:rotating_light: *Pod \`${escapeMrkdwn(podKey)}\` could not be pinned* — rollout \`${escapeMrkdwn(detail.rollout)}\` (\`${detail.reason}\`)`,
+      },
+    },
+    {
+      type: "section",
+      fields: [
+        { type: "mrkdwn", text: `*Wanted revision*\n\`${escapeMrkdwn(detail.wantedRevision)}\` (old)` },
+        { type: "mrkdwn", text: `*Created on*\n\`${escapeMrkdwn(detail.actualRevision)}\`` },
+        { type: "mrkdwn", text: `*StatefulSet*\n\`${escapeMrkdwn(detail.statefulSet)}\`` },
+      ],
+    },
+    { type: "section", text: { type: "mrkdwn", text: escapeMrkdwn(alert.message).slice(0, 2_900) } },
+    { type: "context", elements: [{ type: "mrkdwn", text: `${attempts} ${window}` }] },
   ];
   return { text: headline, blocks };
 }

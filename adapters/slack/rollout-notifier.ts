@@ -21,9 +21,8 @@
 import { createHash } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
-import type { RolloutNotifier, SlackMessageRef } from "../../api/integrations.js";
-import { isTerminal, type StatefulsetRollout } from "../../api/rollout.js";
-import { notifyAction, podPages, replicasOf, rolloutSummary, type SlackText } from "../../api/slack-rollout-blocks.js";
+import { isTerminal, type RolloutPhase, type StatefulsetRollout } from "../../api/rollout.js";
+import { planMessage, podPages, replicasOf, rolloutSummary, type SlackMessageRef, type SlackText } from "../../api/slack-rollout-blocks.js";
 import type { SlackClient } from "./client.js";
 
 export interface RolloutNotifierOptions {
@@ -42,7 +41,16 @@ export interface RolloutNotifierOptions {
   maxTrackedMessages?: number;
 }
 
-export interface ClosableRolloutNotifier extends RolloutNotifier {
+/** Sends one state of a rollout to Slack. Called by rollout-outbox.ts, outside the reconcile pass. */
+export interface RolloutPublisher {
+  /**
+   * Posts the rollout's message, or updates it in place when `known` is this rollout's message
+   * (api/slack-rollout-blocks.ts planMessage). Never throws: a Slack failure is logged and
+   * counted. Returns the ref to keep in status.slackMessage, stamped with the rollout it is for:
+   * undefined when nothing could be posted, the message (with any new page ts) otherwise — also
+   * when an update failed, since the message exists and posting another would duplicate it.
+   */
+  publish(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined>;
   /** Cancels pending trailing refreshes (shutdown, tests). */
   close(): void;
 }
@@ -82,6 +90,8 @@ interface MessageState {
   /** Work on one rollout's Slack messages runs one at a time. */
   chain: Promise<unknown>;
   trailing?: { timer: NodeJS.Timeout; rollout: StatefulsetRollout; ref: SlackMessageRef };
+  /** The last state sent, to mark the message superseded when a newer rollout replaces it. */
+  lastRollout?: StatefulsetRollout;
 }
 
 interface SendOutcome {
@@ -97,7 +107,7 @@ function hashOf(message: SlackText): string {
   return createHash("sha256").update(JSON.stringify(message)).digest("base64url");
 }
 
-export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableRolloutNotifier {
+export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPublisher {
   const { client } = options;
   const now = options.now ?? Date.now;
   const log = (options.logger ?? pino({ enabled: false })).child({ component: "slack-rollout" });
@@ -175,6 +185,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
     };
     const finish = (result: PublishResult): SendOutcome => {
       state.pageTs = pageTs;
+      if (result !== "failed") state.lastRollout = rollout;
       if (calls > 0) state.lastRefreshAt = now();
       return { ref: withPages(ref, pageTs), result, incomplete };
     };
@@ -246,13 +257,48 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): ClosableR
     state.trailing = { timer, rollout, ref };
   }
 
-  async function publish(rollout: StatefulsetRollout, existing: SlackMessageRef | undefined): Promise<[SlackMessageRef | undefined, PublishResult]> {
+  async function publish(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): Promise<[SlackMessageRef | undefined, PublishResult]> {
     const started = now();
     const channel = rollout.spec.channel;
-    if (!channel) return [existing, "no_channel"];
+    if (!channel) return [known, "no_channel"];
     const phase = rollout.status?.phase;
-    const action = notifyAction(rollout.spec.notifyLevel, phase, existing !== undefined);
-    if (action === "skip") return [existing, "level_skip"];
+    const { action, existing, run } = planMessage(rollout, known);
+    if (action === "skip") return [known, "level_skip"];
+    const [ref, result] = await postOrUpdate(rollout, existing, action, channel, started, phase);
+    if (action === "post" && result !== "failed" && known && known.rollout !== run) await markSuperseded(known, run);
+    return [ref ? { ...ref, rollout: run } : ref, result];
+  }
+
+  /**
+   * A newer rollout posted its own message: the previous one, if it was left mid-way, gets one
+   * last update saying so (from the last state sent; after a restart that state is not known and
+   * the message stays as it was).
+   */
+  async function markSuperseded(previous: SlackMessageRef, nextRun: string): Promise<void> {
+    const state = states.get(`${previous.channel}/${previous.ts}`);
+    const last = state?.lastRollout;
+    if (!state || !last || isTerminal(last.status?.phase) || backingOff(previous.channel)) return;
+    if (state.trailing) {
+      clearTimeout(state.trailing.timer);
+      state.trailing = undefined;
+    }
+    await serialized(state, async () => {
+      const summary = rolloutSummary(last, nextRun);
+      if (await client.update(previous.channel, previous.ts, summary.text, summary.blocks)) {
+        state.summaryHash = hashOf(summary);
+        state.lastRollout = undefined;
+      } else failed(previous.channel);
+    });
+  }
+
+  async function postOrUpdate(
+    rollout: StatefulsetRollout,
+    existing: SlackMessageRef | undefined,
+    action: "post" | "update",
+    channel: string,
+    started: number,
+    phase: RolloutPhase | undefined,
+  ): Promise<[SlackMessageRef | undefined, PublishResult]> {
     if (backingOff(existing?.channel ?? channel)) return [existing, "backing_off"];
     const terminal = isTerminal(phase);
 

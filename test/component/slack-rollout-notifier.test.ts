@@ -5,8 +5,8 @@ import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createSlackClient, type SlackClient } from "../../adapters/slack/client.js";
-import { slackRolloutNotifier } from "../../adapters/slack/rollout-notifier.js";
-import type { RolloutNotifier, SlackMessageRef } from "../../api/integrations.js";
+import { slackRolloutNotifier, type RolloutPublisher } from "../../adapters/slack/rollout-notifier.js";
+import type { SlackMessageRef } from "../../api/slack-rollout-blocks.js";
 import { parseRollout, type NotifyLevel, type PodStatus, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { FakeSlack, type FakeSlackMessage } from "../support/fake-slack.js";
 
@@ -92,7 +92,7 @@ interface Run {
   ref: SlackMessageRef | undefined;
 }
 
-async function runSimulation(slack: FakeSlack, notifier: RolloutNotifier, clock: { t: number }, sim: Iterable<{ t: number; rollout: StatefulsetRollout }>): Promise<Run> {
+async function runSimulation(slack: FakeSlack, notifier: RolloutPublisher, clock: { t: number }, sim: Iterable<{ t: number; rollout: StatefulsetRollout }>): Promise<Run> {
   const callTimes: number[] = [];
   let ref: SlackMessageRef | undefined;
   for (const { t, rollout } of sim) {
@@ -198,7 +198,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
     expect(blocks).to.match(/Pods ready \/ total\*\\n\d+ \/ 200/);
     expect(blocks).to.include("alice");
     expect(blocks).to.include("<https://ci.local/builds/812|buildUrl>");
-    expect(blocks).to.include("*commit*: 3f2a9c1");
+    // The commit is shown under the version, not again among the links.
+    expect(blocks).to.match(/Version\*\\n`web:v2.3.1`\\n`3f2a9c1`/);
+    expect(blocks).to.not.include("*commit*");
   });
 
   it("notifyLevel info: posts at the start and updates at the end, nothing in between", async () => {
@@ -340,6 +342,32 @@ describe("Slack rollout notifications (fake Slack)", function () {
       notifier.close();
       slack.setDelay(0);
     }
+  });
+
+  it("a new rollout posts its own message; the previous one, left mid-way, is marked superseded, a finished one is left as it was", async () => {
+    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const sim = [...simulateRollout(100, 50, "debug")];
+    const gen = (s: StatefulsetRollout, generation: number): StatefulsetRollout => ({ ...s, metadata: { ...s.metadata, generation } });
+    let ref: SlackMessageRef | undefined;
+    // Generation 1 is replaced mid-way (a new spec) by generation 2, which finishes.
+    for (const s of sim.slice(0, 4)) ref = (await notifier.publish(gen(s.rollout, 1), ref)) ?? ref;
+    clock.t += 60_000;
+    for (const s of sim) {
+      clock.t += 20_000;
+      ref = (await notifier.publish(gen(s.rollout, 2), ref)) ?? ref;
+    }
+    let top = slack.messages.filter((m) => !m.threadTs);
+    expect(top).to.have.length(2);
+    expect(top[0]?.text).to.match(/^Rollout superseded shop\/web: Progressing/);
+    expect(JSON.stringify(top[0]?.blocks)).to.contain("Superseded before it ended by a newer rollout (spec generation 2, rolloutIdentity r-7)");
+    expect(top[1]?.text).to.match(/RolloutDone/);
+    expect(ref).to.deep.include({ ts: top[1]?.ts, rollout: "2/r-7" });
+    // Generation 3 after 2 finished: 2's message keeps its final state.
+    const doneText = top[1]?.text;
+    ref = await notifier.publish(gen(sim[0]!.rollout, 3), ref);
+    top = slack.messages.filter((m) => !m.threadTs);
+    expect(top).to.have.length(3);
+    expect(top[1]?.text).to.equal(doneText);
   });
 
   it("makes no call without a channel", async () => {

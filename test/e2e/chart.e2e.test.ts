@@ -455,6 +455,8 @@ const WEBHOOK_NEEDS: Access[] = [
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
   // The dry-run of a rollout's StatefulSet (dryRun=All; RBAC cannot tell it from a real create).
   { verb: "create", group: "apps", resource: "statefulsets", namespace: "other" },
+  // Alert Events: their count is raised by read + replace (adapters/kube/alert-events.ts).
+  ...["get", "update"].map((verb) => ({ verb, group: "events.k8s.io", resource: "events", namespace: "other" as const })),
   { verb: "get", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
   { verb: "create", group: "", resource: "secrets", namespace: "release" },
   { verb: "update", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
@@ -490,6 +492,8 @@ const RECONCILER_NEEDS: Access[] = [
   ...reads("policy", "poddisruptionbudgets"),
   ...["create", "update"].map((verb) => ({ verb, group: "policy", resource: "poddisruptionbudgets", namespace: "other" as const })),
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
+  // Alert Events become Slack alerts; the message ts is written back (adapters/slack/alert-notifier.ts).
+  ...[...readVerbs, "update"].map((verb) => ({ verb, group: "events.k8s.io", resource: "events", namespace: "other" as const })),
   { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "release" },
   { verb: "get", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
   { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },

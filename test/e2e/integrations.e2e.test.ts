@@ -4,19 +4,47 @@
 // pod-name, k8s-namespace and pod-uid metadata consul-k8s sets) once the pod is Ready, and marks
 // its check passing only after a delay. KWOK, like real IPAM, may give a recreated pod its
 // predecessor's IP, so the gate must tell them apart by UID (the reconciler passes pod UIDs).
+// Then Slack as people see it: two rollouts are two messages, and a drain refused for a minute
+// by two webhook replicas (behind a round-robin TCP balancer, like a Service) is one alert per
+// pod, sent by the reconciler from the replicas' alert Events, updated with the attempt count.
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createTcpServer, connect, type Server as TcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { V1Pod } from "@kubernetes/client-node";
+import { EventsV1Api, type V1Pod } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { Registry } from "prom-client";
 import { verifyCallbackSignature } from "../../adapters/callbacks/signature.js";
+import { kubeAlertEvents } from "../../adapters/kube/alert-events.js";
+import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import { kubeEventRecorder } from "../../adapters/kube/events.js";
+import { ALERT_LABEL } from "../../api/alert-events.js";
+import type { CertificateSource } from "../../certs/source.js";
+import { createEvictionHandler, createLeakAlerter, type LeakAlerter } from "../../webhook/leak-guard/index.js";
+import { createWebhookMetrics } from "../../webhook/metrics.js";
+import { parseWebhookConfig } from "../../webhook/config.js";
+import { admissionLimits, createApp, type RunningServer, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { ConsulAgent, freePort } from "../component/consul-agent.js";
 import { FakeSlack } from "../support/fake-slack.js";
-import { REPO_ROOT, coreApi, customObjectsApi, installRolloutCrd, kubeconfigPath, kubectl, newNamespace, sleep, waitFor } from "./support/cluster.js";
+import {
+  REPO_ROOT,
+  admissionApi,
+  coreApi,
+  customObjectsApi,
+  installRolloutCrd,
+  issueServingCert,
+  kubeConfig,
+  kubeconfigPath,
+  kubectl,
+  newNamespace,
+  sleep,
+  waitFor,
+} from "./support/cluster.js";
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
 const SECRET = "e2e-callback-secret-0123456789";
@@ -126,11 +154,20 @@ class Registrar {
   }
 }
 
-function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: string): { spec: Record<string, unknown> } & Record<string, unknown> {
+const ORIGIN = "git@internal-github.com:slack/web.git";
+
+/** The rollout as Bedrock's API writes it: the version label and the git annotations of the seed. */
+function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: string, percent = 100): { spec: Record<string, unknown>; metadata: Record<string, unknown> } & Record<string, unknown> {
+  const version = image.slice(image.lastIndexOf(":") + 1);
   return {
     apiVersion: API_VERSION,
     kind: KIND,
-    metadata: { name: NAME, namespace: ns },
+    metadata: {
+      name: NAME,
+      namespace: ns,
+      labels: { app: NAME, "app.kubernetes.io/version": version },
+      annotations: { "slack.com/bedrock.git.branch": "master", "slack.com/bedrock.git.origin": ORIGIN, "slack.com/bedrock.git.commit": `sha-${version}` },
+    },
     spec: {
       statefulset: {
         metadata: { name: NAME },
@@ -141,7 +178,7 @@ function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: st
           template: { metadata: { labels: { app: NAME } }, spec: { containers: [{ name: "app", image }] } },
         },
       },
-      percent: 100,
+      percent,
       disruptionPolicy: { maxUnavailable: 1 },
       serviceDiscovery: { dc: "dc1", serviceNames: [SERVICE] },
       bapi: { bapiUrl, stageId },
@@ -153,6 +190,50 @@ function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: st
   };
 }
 
+
+/**
+ * A round-robin TCP balancer in front of the webhook replicas, like a Service: TLS passes through
+ * untouched; each connection goes to the next replica and is closed shortly after the replica
+ * last answered, so the apiserver's keep-alive does not pin every call to one replica.
+ */
+class RoundRobin {
+  private readonly server: TcpServer;
+  private next = 0;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  constructor(private readonly backends: () => number[]) {
+    this.server = createTcpServer((client) => {
+      const ports = this.backends();
+      const backend = connect(ports[this.next++ % ports.length]!, "127.0.0.1");
+      this.sockets.add(client).add(backend);
+      let idle: NodeJS.Timeout | undefined;
+      const close = () => {
+        clearTimeout(idle);
+        client.destroy();
+        backend.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(backend);
+      };
+      client.pipe(backend);
+      backend.pipe(client);
+      backend.on("data", () => {
+        clearTimeout(idle);
+        idle = setTimeout(close, 200);
+      });
+      client.on("error", close).on("close", close);
+      backend.on("error", close).on("close", close);
+    });
+  }
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", () => r()));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
 describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconciler)", function () {
   this.timeout(240_000);
   let ns: string;
@@ -162,6 +243,9 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
   let registrar: Registrar;
   let reconciler: ChildProcess | undefined;
   let logFile: string;
+  const replicas: Array<{ alerter: LeakAlerter; server: RunningServer; registry: Registry }> = [];
+  const webhookCaches: Array<ReadCache<unknown>> = [];
+  let balancer: RoundRobin | undefined;
 
   async function readRollout(): Promise<StatefulsetRollout> {
     const raw = await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: NAME });
@@ -205,6 +289,13 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
   });
 
   after(async () => {
+    await admissionApi().deleteValidatingWebhookConfiguration({ name: `bulkhead-integrations-${ns}` }).catch(() => undefined);
+    for (const r of replicas) {
+      r.alerter.close();
+      await r.server.shutdown();
+    }
+    await balancer?.stop();
+    await Promise.allSettled(webhookCaches.map((c) => c.stop()));
     registrar?.stop();
     if (reconciler && reconciler.exitCode === null) {
       const exited = new Promise((r) => reconciler!.once("exit", r));
@@ -253,7 +344,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     await kubectl(
       [
         "patch", `${PLURAL}.${GROUP}`, NAME, "--type=merge", "-p",
-        JSON.stringify({ spec: rolloutManifest(ns, "registry.example/web:v2", "stage-v2", receiver.url).spec }),
+        JSON.stringify((({ spec, metadata }) => ({ spec, metadata: { labels: metadata.labels, annotations: metadata.annotations } }))(rolloutManifest(ns, "registry.example/web:v2", "stage-v2", receiver.url))),
       ],
       { namespace: ns, check: true },
     );
@@ -325,10 +416,170 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     expect((await readRollout()).status?.lastCallbackStageId).to.equal("stage-v2");
     expect(receiver.forStage("stage-v1")).to.have.length(1);
 
-    // Slack: one summary message per rollout, updated in place, ending at RolloutDone.
-    const top = slack.messages.filter((m) => !m.threadTs);
-    expect(top.length).to.be.within(1, 2);
-    expect(top.at(-1)?.text).to.match(/RolloutDone/);
+    // status.buildMetadata from the labels and annotations.
+    expect(done.status?.buildMetadata).to.deep.equal({ version: "v2", branch: "master", commit: "sha-v2", origin: ORIGIN });
+
+    // Slack: two rollouts (v1, then v2), two top-level messages, each with its own thread page
+    // and updated in place; the first is left at its final state as v1's record.
+    const [first, second] = await waitFor(
+      () => {
+        const top = slack.messages.filter((m) => !m.threadTs);
+        return top.length === 2 && /RolloutDone/.test(top[1]!.text) ? top : undefined;
+      },
+      { timeoutMs: 30_000, what: "v2's message at RolloutDone" },
+    );
+    await sleep(2_000);
+    expect(slack.messages.filter((m) => !m.threadTs), "top-level messages for two rollouts").to.have.length(2);
+    expect(first!.text).to.match(/RolloutDone/);
+    expect(JSON.stringify(first!.blocks)).to.contain("`v1`").and.to.contain("`sha-v1`").and.to.not.contain("`v2`");
+    expect(JSON.stringify(second!.blocks)).to.contain("`v2`").and.to.contain("`master`").and.to.contain(ORIGIN);
+    expect(first!.updates).to.be.above(0);
+    expect(second!.updates).to.be.above(0);
+    for (const top of [first!, second!]) {
+      expect(slack.messages.filter((m) => m.threadTs === top.ts), `thread pages of ${top.ts}`).to.have.length.above(0);
+    }
+    // status.slackMessage is v2's message, keyed to v2's rollout (generation, identity).
+    const final = await readRollout();
+    expect(final.status?.slackMessage).to.deep.include({ ts: second!.ts, rollout: `${final.metadata.generation}/id-stage-v2` });
     expect(slack.calls.every((c) => c.status === 200)).to.equal(true);
+  });
+  it("a drain refused for a minute by two webhook replicas: exactly one Slack alert per pod, updated with the attempt count", async () => {
+    // Split the StatefulSet: v3 at 50% (RolloutDone with half the pods on the old revision).
+    const v2 = (await readRollout()).status?.updateRevision;
+    await kubectl(
+      ["patch", `${PLURAL}.${GROUP}`, NAME, "--type=merge", "-p", JSON.stringify({ spec: rolloutManifest(ns, "registry.example/web:v3", "stage-v3", receiver.url, 50).spec })],
+      { namespace: ns, check: true },
+    );
+    const split = await waitFor(
+      async () => {
+        const r = await readRollout();
+        return r.status?.phase === "RolloutDone" && r.status.updateRevision !== v2 ? r : undefined;
+      },
+      { timeoutMs: 120_000, what: "v3 done at 50%" },
+    );
+    expect(split.status?.updatedReplicas).to.equal(REPLICAS / 2);
+    const oldRevision = split.status?.currentRevision;
+
+    // Two webhook replicas in this process (separate alerters, caches and metrics, as two pods
+    // would have), behind the balancer.
+    const kc = kubeConfig();
+    const podsCache = managedPodsCache(kc);
+    const stsCache = managedStatefulSetsCache(kc);
+    const rolloutCache = rolloutsCache(kc);
+    webhookCaches.push(podsCache, stsCache, rolloutCache);
+    await Promise.all(webhookCaches.map((c) => c.synced));
+    const logger = pino({ level: "silent" });
+    const cert = issueServingCert();
+    const certificates: CertificateSource = {
+      current: () => ({ cert: cert.certPem, key: cert.keyPem }),
+      onChange: () => {},
+      start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
+      stop: () => {},
+    };
+    const eventsApi = kc.makeApiClient(EventsV1Api);
+    for (const instance of ["webhook-a", "webhook-b"]) {
+      const registry = new Registry();
+      const alerter = createLeakAlerter({
+        events: kubeEventRecorder(eventsApi, "bulkhead-webhook", instance, () => undefined),
+        alertEvents: kubeAlertEvents(eventsApi, "bulkhead-webhook", instance, () => undefined),
+        logger,
+        updateDelayMs: 2_000,
+      });
+      const handler = createEvictionHandler({
+        pods: podsCache,
+        statefulSets: stsCache,
+        rollouts: rolloutCache,
+        reconcilerUsername: "system:serviceaccount:bulkhead-system:bulkhead-reconciler",
+        defaultLeakProtection: "enforce",
+        alerts: alerter,
+        logger,
+        registry,
+      });
+      const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: "bulkhead-system" });
+      const app = createApp({
+        routes: [{ path: "/validate/eviction", maxBodyBytes: 64 * 1024, handler }],
+        metrics: createWebhookMetrics(registry),
+        logger,
+        readiness: { notReadyReasons: () => [] },
+        limits: admissionLimits(config),
+      });
+      const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(config) });
+      replicas.push({ alerter, server, registry });
+    }
+    balancer = new RoundRobin(() => replicas.map((r) => r.server.port));
+    await balancer.start();
+    await admissionApi().createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name: `bulkhead-integrations-${ns}` },
+        webhooks: [
+          {
+            name: "eviction.integrations.bulkhead.dev",
+            clientConfig: { url: `https://127.0.0.1:${balancer.port}/validate/eviction`, caBundle: Buffer.from(cert.caPem).toString("base64") },
+            rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
+            admissionReviewVersions: ["v1"],
+            sideEffects: "NoneOnDryRun",
+            failurePolicy: "Fail",
+            timeoutSeconds: 5,
+          },
+        ],
+      },
+    });
+
+    // A node with old pods, drained for a minute: kubectl retries each refused eviction every 5 s.
+    const pods = (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${NAME}` })).items;
+    const oldPod = pods.find((p) => p.metadata?.labels?.["controller-revision-hash"] === oldRevision)!;
+    const node = oldPod.spec!.nodeName!;
+    const refused = pods.filter((p) => p.spec?.nodeName === node && p.metadata?.labels?.["controller-revision-hash"] === oldRevision).map((p) => p.metadata!.name!);
+    // Wait for the webhook to be in force (a dry-run eviction is refused).
+    await waitFor(
+      async () => {
+        const r = await kubectl(["create", "--raw", `/api/v1/namespaces/${ns}/pods/${oldPod.metadata!.name}/eviction`, "-f", "-"], {
+          input: JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: oldPod.metadata!.name, namespace: ns }, deleteOptions: { dryRun: ["All"] } }),
+        });
+        return r.code !== 0 && r.stderr.includes("Bulkhead leak protection");
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: "the leak guard refusing a dry-run eviction" },
+    );
+    let drain;
+    try {
+      drain = await kubectl(["drain", node, `--pod-selector=app=${NAME}`, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s"], { timeoutMs: 120_000 });
+    } finally {
+      await kubectl(["uncordon", node], { check: true });
+    }
+    expect(drain.code, drain.stdout + drain.stderr).to.not.equal(0);
+    expect(drain.stdout + drain.stderr).to.contain("will retry after 5s");
+    for (const r of replicas) await r.alerter.idle();
+
+    // Both replicas refused attempts (each wrote its own alert Events).
+    const alertEvents = async () => (await eventsApi.listNamespacedEvent({ namespace: ns, labelSelector: ALERT_LABEL })).items;
+    const instances = new Set((await alertEvents()).map((e) => e.reportingInstance));
+    expect([...instances].sort(), "replicas that refused attempts").to.deep.equal(["webhook-a", "webhook-b"]);
+    const denied = async (): Promise<number> => {
+      let n = 0;
+      for (const r of replicas) {
+        const metric = await r.registry.getSingleMetric("bulkhead_leak_guard_decisions_total")?.get();
+        for (const v of metric?.values ?? []) if (v.labels.decision === "denied") n += v.value;
+      }
+      return n;
+    };
+    const attempts = await denied();
+    expect(attempts, "refusals over the minute").to.be.at.least(refused.length * 5);
+
+    // The reconciler (the one leader) keeps one message per pod; once every count has reached
+    // the Events (2 s) and the message (its 30 s update interval), the messages add up to every refusal.
+    const alertsFor = (pod: string) => slack.messages.filter((m) => !m.threadTs && m.text.includes(`${ns}/${pod}`) && m.text.includes("refused"));
+    const countOf = (text: string) => Number(/\((\d+) attempts?\)/.exec(text)?.[1] ?? 0);
+    await waitFor(() => refused.reduce((sum, pod) => sum + alertsFor(pod).reduce((n, m) => n + countOf(m.text), 0), 0) === attempts, {
+      timeoutMs: 90_000,
+      intervalMs: 1_000,
+      what: `Slack alerts counting all ${attempts} refusals`,
+    });
+    for (const pod of refused) {
+      const messages = alertsFor(pod);
+      expect(messages, `alerts for ${pod}`).to.have.length(1);
+      expect(messages[0]!.updates, `updates of the alert for ${pod}`).to.be.above(0);
+      expect(countOf(messages[0]!.text)).to.be.above(1);
+    }
   });
 });

@@ -7,8 +7,11 @@ import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import { alertEventsCache, kubeAlertEvents } from "../../adapters/kube/alert-events.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
+import { createAlertNotifier, type AlertNotifier } from "../../adapters/slack/alert-notifier.js";
 import { createSlackClient } from "../../adapters/slack/client.js";
+import type { AlertEventObject } from "../../api/alert-events.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakAlerter } from "../../webhook/leak-guard/index.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
@@ -48,6 +51,12 @@ describe("leak guard on a real control plane", function () {
   let server: RunningServer;
   let slack: FakeSlack;
   let alerter: LeakAlerter;
+  let alertNotifier: AlertNotifier;
+  /** The webhook's Event writes, then the reconciler's Slack sends (alerts go webhook → Events → reconciler → Slack). */
+  const alertsIdle = async () => {
+    await alertsIdle();
+    await alertNotifier.idle();
+  };
   let registry: Registry;
   const caches: Array<ReadCache<unknown>> = [];
   let oldRevision: string;
@@ -243,7 +252,8 @@ subjects:
       "status",
     );
 
-    // The webhook, in-process: real informer caches, Events, a local Slack.
+    // The webhook, in-process: real informer caches and Events; the reconciler's alert notifier
+    // following the alert Events, and a local Slack.
     const kc = kubeConfig();
     const podsCache = managedPodsCache(kc);
     const stsCache = managedStatefulSetsCache(kc);
@@ -254,13 +264,23 @@ subjects:
     registry = new Registry();
     const metrics = createWebhookMetrics(registry);
     const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) => logger.warn({ err }, "event"));
+    const eventsApi = kc.makeApiClient(EventsV1Api);
     alerter = createLeakAlerter({
       events,
-      slack: createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger }),
+      alertEvents: kubeAlertEvents(eventsApi, "bulkhead-webhook", "e2e", (err) => logger.warn({ err }, "alert event")),
       logger,
-      registry,
       updateDelayMs: 2_000,
     });
+    const alertCache = alertEventsCache(kc);
+    caches.push(alertCache);
+    alertNotifier = createAlertNotifier({
+      client: createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger }),
+      alertEvents: kubeAlertEvents(eventsApi, "bulkhead.dev/reconciler", "e2e", (err) => logger.warn({ err }, "alert event")),
+      channelOf: (namespace, name) => (rolloutCache.get(namespace, name) as { spec?: { channel?: string } } | undefined)?.spec?.channel,
+      logger,
+      updateDelayMs: 2_000,
+    });
+    alertCache.onChange((e, change) => alertNotifier.observe(e as AlertEventObject, change));
     const deps = {
       pods: podsCache,
       statefulSets: stsCache,
@@ -330,6 +350,7 @@ subjects:
   after(async function () {
     await admissionApi().deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
     alerter?.close();
+    alertNotifier?.close();
     await server?.shutdown();
     await Promise.allSettled(caches.map((c) => c.stop()));
     await slack?.stop();
@@ -344,7 +365,7 @@ subjects:
     const r = await evictWithKubectl(target, { dryRun: true, user: "jane" });
     expect(r.code).to.not.equal(0);
     expect(r.stderr).to.contain("Bulkhead leak protection (enforce)");
-    await alerter.idle();
+    await alertsIdle();
     expect(slack.messages).to.have.length(0);
     expect(await leakEvents("LeakGuardDenied")).to.have.length(0);
     expect(await decisions("denied")).to.equal(0);
@@ -383,7 +404,7 @@ subjects:
 
     // One alert for all those retries, Events on the pod and the rollout, counted.
     await waitFor(async () => {
-      await alerter.idle();
+      await alertsIdle();
       return slack.messages.length > 0;
     }, { what: "a Slack leak alert" });
     const forTarget = slack.messages.filter((m) => m.text.includes(`${ns}/${target}`));
@@ -399,7 +420,7 @@ subjects:
     // The message is updated in place with the attempt count.
     await waitFor(async () => {
       await new Promise((res) => setTimeout(res, 500));
-      await alerter.idle();
+      await alertsIdle();
       const m = slack.messages.find((x) => x.text.includes(`${ns}/${target}`));
       return m && m.updates > 0 && /\d+ attempts/.test(m.text) ? m : undefined;
     }, { what: "the alert updated with its attempt count", timeoutMs: 10_000 });
@@ -466,7 +487,7 @@ subjects:
     // kubectl prints the admission warning whole: the same text as the refusal, ways out included.
     expect(output).to.contain("Bulkhead leak protection (flag)").and.to.contain("allowed but flagged").and.to.contain("kubectl sroll rollback web");
     await waitFor(async () => {
-      await alerter.idle();
+      await alertsIdle();
       return slack.messages.length >= messagesBefore + oldOnNode.length;
     }, { what: "a flagged alert per old pod drained" });
     const flagged = slack.messages.slice(messagesBefore);

@@ -31,7 +31,11 @@ export class FakeSlack {
   readonly calls: FakeSlackCall[] = [];
   private server: Server | undefined;
   private faults: Fault[] = [];
+  private alwaysRateLimit: number | undefined;
   private delayMs = 0;
+  private held = new Set<() => void>();
+  /** Requests received, answered or not (a held-back answer counts at once). */
+  received = 0;
   private seq = 0;
   private channelIds = new Map<string, string>();
 
@@ -50,6 +54,9 @@ export class FakeSlack {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
+    // Held-back answers are released (their connections are closed below) so no timer outlives the test.
+    for (const release of this.held) release();
+    this.held.clear();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -65,6 +72,11 @@ export class FakeSlack {
     for (let i = 0; i < count; i++) this.faults.push({ kind: "rate_limit", retryAfterSeconds });
   }
 
+  /** Every call from now on answers 429 with Retry-After (a Slack that keeps rate-limiting). */
+  rateLimitAlways(retryAfterSeconds: number): void {
+    this.alwaysRateLimit = retryAfterSeconds;
+  }
+
   /** The next `count` calls answer this HTTP status. */
   failNext(count: number, status = 503): void {
     for (let i = 0; i < count; i++) this.faults.push({ kind: "http", status });
@@ -75,7 +87,7 @@ export class FakeSlack {
     this.faults.push({ kind: "platform", error });
   }
 
-  /** Every answer is held back this long (a slow Slack). */
+  /** Every answer is held back this long (a slow Slack); Infinity holds answers until releaseHeld(). */
   setDelay(ms: number): void {
     this.delayMs = ms;
   }
@@ -98,7 +110,9 @@ export class FakeSlack {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.url ?? "").replace(/^\/api\//, "").split("?")[0] ?? "";
     const args = parseBody(await readBody(req), req.headers["content-type"] ?? "");
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    this.received += 1;
+    if (this.delayMs > 0) await this.hold(this.delayMs);
+    if (!this.server) return;
     const record = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void => {
       this.calls.push({
         method,
@@ -113,7 +127,7 @@ export class FakeSlack {
     if (req.method !== "POST") return record(405, { ok: false, error: "method_not_allowed" });
     const auth = req.headers.authorization ?? (typeof args.token === "string" ? `Bearer ${args.token}` : "");
     if (auth !== `Bearer ${this.token}`) return record(200, { ok: false, error: "invalid_auth" });
-    const fault = this.faults.shift();
+    const fault: Fault | undefined = this.alwaysRateLimit !== undefined ? { kind: "rate_limit", retryAfterSeconds: this.alwaysRateLimit } : this.faults.shift();
     if (fault?.kind === "rate_limit") {
       return record(429, { ok: false, error: "ratelimited" }, { "retry-after": String(fault.retryAfterSeconds) });
     }
@@ -127,6 +141,23 @@ export class FakeSlack {
       default:
         return record(200, { ok: false, error: "unknown_method" });
     }
+  }
+
+  /** Answers every held-back call now. */
+  releaseHeld(): void {
+    for (const release of [...this.held]) release();
+  }
+
+  private hold(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const release = (): void => {
+        if (timer) clearTimeout(timer);
+        this.held.delete(release);
+        resolve();
+      };
+      const timer = Number.isFinite(ms) ? setTimeout(release, ms) : undefined;
+      this.held.add(release);
+    });
   }
 
   private postMessage(args: Record<string, unknown>): Record<string, unknown> {

@@ -349,6 +349,7 @@ describe("kubectl-sroll status", () => {
     wavesCompleted: 1,
     currentWave: { number: 2, pods: ["web-2"], startedAt: "2026-11-23T10:04:30Z" },
     readyReplicasServiceDiscovery: 2,
+    buildMetadata: { version: "v1.custom-1709074522", branch: "master", commit: "3f2a9c1d0e4b5a69", origin: "git@internal-github.com:slack/web.git" },
     pods: [
       { name: "web-0", ordinal: 0, ready: true, consulPassing: true },
       { name: "web-1", ordinal: 1, ready: true, consulPassing: true },
@@ -367,6 +368,7 @@ describe("kubectl-sroll status", () => {
     expect(out).to.include("Replicas:     4 total · 2 to update · 2 updated · 3 ready · 2 passing in Consul");
     expect(out).to.include("Revisions:    web-old (current) → web-new (update)");
     expect(out).to.include("Images:       web=web:2");
+    expect(out).to.include("Build:        v1.custom-1709074522 · master@3f2a9c1d0e4b · git@internal-github.com:slack/web.git");
     expect(out).to.include("Rollback to:  web=web:1");
     expect(out).to.include("Waves:        1 completed · wave 2 started 30s ago: web-2");
     expect(out).to.include("Consul:       web in cloud1");

@@ -1,6 +1,17 @@
 // Rollout notification content and level decisions (api/slack-rollout-blocks.ts), table-driven.
 import { expect } from "chai";
-import { notifyAction, pageCount, podPages, rolloutSummary, type NotifyAction } from "../../api/slack-rollout-blocks.js";
+import {
+  durationText,
+  formatDuration,
+  notifyAction,
+  pageCount,
+  planMessage,
+  podPages,
+  rolloutRunOf,
+  rolloutSummary,
+  type NotifyAction,
+  type SlackMessageRef,
+} from "../../api/slack-rollout-blocks.js";
 import { parseRollout, type NotifyLevel, type RolloutPhase, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 
 function rollout(replicas: number | undefined, status: RolloutStatus = {}): StatefulsetRollout {
@@ -33,6 +44,104 @@ describe("notifyAction", () => {
   for (const [level, phase, has, want] of cases) {
     it(`${level}, ${phase ?? "no phase"}, ${has ? "posted" : "not posted"} -> ${want}`, () => expect(notifyAction(level, phase, has)).to.equal(want));
   }
+});
+
+describe("planMessage: which message a state of the rollout goes to", () => {
+  function at(generation: number, identity: string | undefined, level: NotifyLevel, phase: RolloutPhase, slackMessage?: SlackMessageRef, channel: string | undefined = "#deploys"): StatefulsetRollout {
+    const parsed = parseRollout({
+      metadata: { name: "db", namespace: "data", generation },
+      spec: { statefulset: { spec: { selector: {}, template: {} } }, ...(channel ? { channel } : {}), notifyLevel: level, ...(identity ? { rolloutIdentity: identity } : {}) },
+      status: { phase, ...(slackMessage ? { slackMessage } : {}) },
+    });
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.value;
+  }
+  const ref = (rollout?: string): SlackMessageRef => ({ channel: "C1", ts: "1.1", ...(rollout !== undefined ? { rollout } : {}) });
+  const cases: Array<{ name: string; rollout: StatefulsetRollout; known?: SlackMessageRef; action: NotifyAction; existing: boolean }> = [
+    { name: "first rollout, info: post", rollout: at(1, "r1", "info", "Progressing"), action: "post", existing: false },
+    { name: "same rollout, info, in progress: skip", rollout: at(1, "r1", "info", "Progressing"), known: ref("1/r1"), action: "skip", existing: true },
+    { name: "same rollout, info, done: update it", rollout: at(1, "r1", "info", "RolloutDone"), known: ref("1/r1"), action: "update", existing: true },
+    { name: "new spec generation, info: post a new message (the old one is the record)", rollout: at(2, "r1", "info", "Progressing"), known: ref("1/r1"), action: "post", existing: false },
+    { name: "new rolloutIdentity, same spec, info: post", rollout: at(1, "r2", "info", "Progressing"), known: ref("1/r1"), action: "post", existing: false },
+    { name: "new rollout that is already done (a fast one), info: post its own", rollout: at(3, "", "info", "RolloutDone"), known: ref("2/"), action: "post", existing: false },
+    { name: "new rollout, debug: post", rollout: at(2, "r1", "debug", "Pending"), known: ref("1/r1"), action: "post", existing: false },
+    { name: "same rollout, debug: update", rollout: at(2, "r1", "debug", "Progressing"), known: ref("2/r1"), action: "update", existing: true },
+    { name: "new rollout, error, progressing: skip (nothing to update either)", rollout: at(2, "r1", "error", "Progressing"), known: ref("1/r1"), action: "skip", existing: false },
+    { name: "new rollout, error, failed: post", rollout: at(2, "r1", "error", "RolloutFailed"), known: ref("1/r1"), action: "post", existing: false },
+    { name: "a ref without a rollout (kept before refs were keyed): not this rollout's", rollout: at(1, "r1", "debug", "Progressing"), known: ref(), action: "post", existing: false },
+    { name: "no channel: skip", rollout: at(1, "r1", "debug", "Progressing", undefined, ""), action: "skip", existing: false },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = planMessage(c.rollout, c.known);
+      expect(plan.action).to.equal(c.action);
+      expect(plan.existing !== undefined).to.equal(c.existing);
+      expect(plan.run).to.equal(rolloutRunOf(c.rollout));
+    });
+  }
+  it("the rollout is its spec generation and rollout identity", () => {
+    expect(rolloutRunOf(at(4, "r9", "info", "Pending"))).to.equal("4/r9");
+    expect(rolloutRunOf(at(4, undefined, "info", "Pending"))).to.equal("4/");
+  });
+});
+
+describe("duration in the summary", () => {
+  const cases: Array<[number, string]> = [
+    [0, "0s"],
+    [59_400, "59s"],
+    [61_000, "1m 1s"],
+    [3_723_000, "1h 2m 3s"],
+  ];
+  for (const [ms, want] of cases) it(`${ms} ms -> ${want}`, () => expect(formatDuration(ms)).to.equal(want));
+
+  it("a finished rollout: start to the Complete transition", () => {
+    const text = durationText({
+      phase: "RolloutDone",
+      attemptStartedAt: "2026-11-30T10:00:00.000Z",
+      conditions: [{ type: "Complete", status: "True", lastTransitionTime: "2026-11-30T10:04:30.000Z" }],
+    });
+    expect(text).to.equal("4m 30s (done at 2026-11-30T10:04:30.000Z)");
+  });
+  it("a failed rollout: start to the Failed transition", () => {
+    const text = durationText({
+      phase: "RolloutFailed",
+      attemptStartedAt: "2026-11-30T10:00:00.000Z",
+      conditions: [{ type: "Failed", status: "True", lastTransitionTime: "2026-11-30T10:00:09.000Z" }],
+    });
+    expect(text).to.equal("9s (failed at 2026-11-30T10:00:09.000Z)");
+  });
+  it("a running rollout: since when, as a Slack date", () => {
+    expect(durationText({ phase: "Progressing", attemptStartedAt: "2026-11-30T10:00:00.000Z" })).to.match(new RegExp(`^running since <!date\\^${Date.parse("2026-11-30T10:00:00.000Z") / 1000}\\^`));
+  });
+  it("unknown start: no duration", () => expect(durationText({ phase: "Progressing" })).to.equal(undefined));
+  it("the final message shows phase, percent, pods moved, trigger and duration", () => {
+    const done = rollout(4, {
+      phase: "RolloutDone",
+      percentDeployed: 50,
+      updatedReplicas: 2,
+      targetReplicas: 2,
+      attemptStartedAt: "2026-11-30T10:00:00.000Z",
+      conditions: [{ type: "Complete", status: "True", lastTransitionTime: "2026-11-30T10:01:00.000Z" }],
+      buildMetadata: { version: "v1.2.3", branch: "master", commit: "0123456789abcdef", origin: "git@x:y.git" },
+    });
+    const blocks = JSON.stringify(rolloutSummary(done).blocks);
+    for (const want of ["RolloutDone", "50% deployed of 50%", "Pods updated / target*\\n2 / 2", "Triggered by", "1m 0s", "`v1.2.3`", "`master`", "`0123456789ab`", "git@x:y.git"]) {
+      expect(blocks).to.include(want);
+    }
+  });
+});
+
+describe("a superseded rollout's last message", () => {
+  it("says it was superseded, by which rollout, in the text, header, phase and a section", () => {
+    const summary = rolloutSummary(rollout(4, { phase: "Progressing", percentDeployed: 25 }), "5/r-9");
+    expect(summary.text).to.match(/^Rollout superseded data\/db: Progressing/);
+    const blocks = JSON.stringify(summary.blocks);
+    expect(blocks).to.contain("Rollout superseded: data/db").and.to.contain("superseded at Progressing");
+    expect(blocks).to.contain("Superseded before it ended by a newer rollout (spec generation 5, rolloutIdentity r-9)");
+  });
+  it("without an identity, only the generation", () => {
+    expect(JSON.stringify(rolloutSummary(rollout(4, { phase: "Paused" }), "7/").blocks)).to.contain("(spec generation 7)");
+  });
 });
 
 describe("podPages", () => {

@@ -1,18 +1,21 @@
-// Alerts for denied and flagged removals: an Event on the pod and on the rollout, and a Slack
-// message to the rollout's channel. A drain retries a refused eviction every 5 s for as long as
-// it runs, so alerts are de-duplicated per (pod, rollout, decision) over a window: the first attempt posts
-// and records Events, repeats only raise a count that the message shows, updated in place with
-// chat.update at most once per `updateDelayMs`. After the window, the next attempt starts a new
-// message. Nothing here is awaited by the admission path: report() returns at once.
+// Alerts for denied and flagged removals and for pods that could not be pinned. This replica
+// writes them as alert Events (api/alert-events.ts says why Events, and how the leader-elected
+// reconciler turns the Events of every replica into exactly one Slack message per alert).
+//
+// A drain retries a refused eviction every 5 s for as long as it runs, so per (pod, rollout,
+// decision) and window this replica writes one alert Event (on the pod, related to the
+// rollout) and one plain Event on the rollout (for `kubectl describe`); repeats only raise a
+// count, written to the alert Event's series at most once per `updateDelayMs`. After the
+// window, the next attempt starts a new alert. Nothing here is awaited by the admission path:
+// report() returns at once.
+import type { AlertEventApi } from "../../adapters/kube/alert-events.js";
+import type { EventRecorder, ObjectRef } from "../../adapters/kube/events.js";
+import { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
+import { ALERT_WINDOW_MS, type AlertDetail, alertKey, encodeAlertDetail } from "../../api/alert-events.js";
 import { API_VERSION, KIND } from "../../api/labels.js";
-import { type LeakAlert, type LeakContext } from "../../api/leak-guard.js";
-import type { EventRecorder } from "../../adapters/kube/events.js";
-import type { SlackClient, SlackMessage } from "../../adapters/slack/client.js";
-import { leakAlertMessage } from "../../adapters/slack/leak-alert.js";
-import { type SendQueue, createSendQueue } from "../../adapters/slack/queue.js";
+import type { LeakContext } from "../../api/leak-guard.js";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
-import { type Clock, type Timer, systemClock } from "./clock.js";
+import type { PinningAlert } from "../pinning/handler.js";
 
 export type AlertDecision = "denied" | "flagged";
 
@@ -22,24 +25,24 @@ export interface LeakAlertSink {
 }
 
 export interface LeakAlerter extends LeakAlertSink {
-  /** Resolves when queued Slack messages and pending Events are done (tests, shutdown). */
+  /** A pod that could not be pinned (the pinning handler's PinningAlertSink). Never throws. */
+  alert(alert: PinningAlert): void;
+  /** Resolves when pending Event writes are done (tests, shutdown). */
   idle(): Promise<void>;
-  /** Cancels pending message updates. */
+  /** Cancels pending count updates. */
   close(): void;
 }
 
 export interface LeakAlerterOptions {
+  /** Plain Events on the rollout, for people reading `kubectl describe`. */
   events: EventRecorder;
-  /** Undefined when Slack is not configured: Events only. */
-  slack?: SlackClient;
+  /** The alert Events the reconciler reads; absent: plain Events only (no Slack alerts). */
+  alertEvents?: AlertEventApi;
   logger: Logger;
-  registry?: Registry;
-  /** Shared with other Slack senders if given; otherwise one is made. */
-  queue?: SendQueue;
   clock?: Clock;
-  /** One message per (pod, rollout) per window (default 5 minutes). */
+  /** One alert per (pod, rollout, decision) per window (default 5 minutes). */
   windowMs?: number;
-  /** Least time between two updates of one message (default 30 s). */
+  /** Least time between two count updates of one alert Event (default 30 s). */
   updateDelayMs?: number;
   /** Windows tracked at once; the oldest are forgotten beyond this (default 10,000). */
   maxEntries?: number;
@@ -47,31 +50,36 @@ export interface LeakAlerterOptions {
 
 interface Entry {
   windowStart: number;
-  alert: LeakAlert;
-  callers: Set<string>;
-  /** The posted message; undefined until posted (or when posting failed). */
-  message?: SlackMessage;
-  /** Attempts the posted message shows. */
-  shownAttempts: number;
+  detail: AlertDetail;
+  attempts: number;
+  lastAt: number;
+  /** The alert Event: a promise of its name (undefined when the write failed). */
+  eventName: Promise<string | undefined>;
+  /** Attempts the Event shows. */
+  written: number;
   updateTimer?: Timer;
 }
 
+const MAX_CALLERS = 20;
+
 export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
   const clock = options.clock ?? systemClock;
-  const windowMs = options.windowMs ?? 5 * 60_000;
+  const windowMs = options.windowMs ?? ALERT_WINDOW_MS;
   const updateDelayMs = options.updateDelayMs ?? 30_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const log = options.logger.child({ component: "leak-alerts" });
-  const queue = options.queue ?? createSendQueue({ logger: options.logger, ...(options.registry ? { registry: options.registry } : {}) });
   const entries = new Map<string, Entry>();
-  const pendingEvents = new Set<Promise<void>>();
+  const pending = new Set<Promise<unknown>>();
 
-  // A refusal and a flagged removal are different facts (the mode changed): separate messages.
-  const keyOf = (leak: LeakContext, decision: AlertDecision): string => `${leak.namespace}/${leak.pod}\u0000${leak.rollout}\u0000${decision}`;
+  function track<T>(work: Promise<T>): Promise<T> {
+    const done = work.finally(() => pending.delete(done));
+    pending.add(done);
+    return work;
+  }
 
   function forgetExpired(now: number): void {
     for (const [key, entry] of entries) {
-      // A pending update still fires, so the expired message shows its final count.
+      // A pending update still runs, so the expired alert shows its final count.
       if (now - entry.windowStart >= windowMs) entries.delete(key);
     }
     // Map order is insertion order: the oldest windows go first.
@@ -82,103 +90,112 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
     }
   }
 
-  function recordEvents(alert: LeakAlert): void {
-    const { leak } = alert;
-    const reason = alert.decision === "denied" ? "LeakGuardDenied" : "LeakGuardFlagged";
-    const action = leak.via === "eviction" ? "Evict" : "Delete";
-    const note = `${alert.message} (by ${leak.caller || "unknown"})`;
-    const writes = [
-      options.events.record(
-        { apiVersion: "v1", kind: "Pod", name: leak.pod, namespace: leak.namespace, ...(leak.podUid ? { uid: leak.podUid } : {}) },
-        "Warning",
-        reason,
-        note,
-        action,
-      ),
-      options.events.record(
-        { apiVersion: API_VERSION, kind: KIND, name: leak.rollout, namespace: leak.namespace, ...(leak.rolloutUid ? { uid: leak.rolloutUid } : {}) },
-        "Warning",
-        reason,
-        note,
-        action,
-      ),
-    ];
-    const done: Promise<void> = Promise.allSettled(writes).then(() => {
-      pendingEvents.delete(done);
-    });
-    pendingEvents.add(done);
+  function flush(entry: Entry, namespace: string): void {
+    if (entry.attempts === entry.written) return;
+    const attempts = entry.attempts;
+    const lastAt = entry.lastAt;
+    const detail = encodeAlertDetail(entry.detail);
+    void track(
+      entry.eventName.then(async (name) => {
+        if (!name || !options.alertEvents) return;
+        await options.alertEvents.update(namespace, name, { count: attempts, lastObservedAt: new Date(lastAt), detail });
+        entry.written = Math.max(entry.written, attempts);
+      }),
+    );
   }
 
-  function post(entry: Entry): void {
-    const slack = options.slack;
-    const channel = entry.alert.leak.channel;
-    if (!slack || !channel) return;
-    const key = `${entry.alert.leak.namespace}/${entry.alert.leak.pod}`;
-    queue.enqueue(`leak alert ${key}`, async () => {
-      // Read the entry when the task runs: repeats that arrived meanwhile are included.
-      const attempts = entry.alert.attempts;
-      const { text, blocks } = leakAlertMessage(snapshot(entry));
-      const sent = entry.message
-        ? await slack.update(entry.message.channel, entry.message.ts, text, blocks)
-        : await slack.post(channel, text, blocks);
-      if (sent) {
-        entry.message = sent;
-        entry.shownAttempts = attempts;
-      } else {
-        log.warn({ pod: key, rollout: entry.alert.leak.rollout, channel }, "leak alert not delivered to Slack");
-      }
-    });
-  }
-
-  function scheduleUpdate(entry: Entry): void {
+  function scheduleUpdate(entry: Entry, namespace: string): void {
     if (entry.updateTimer) return;
     entry.updateTimer = clock.setTimer(() => {
       entry.updateTimer = undefined;
-      if (entry.alert.attempts !== entry.shownAttempts) post(entry);
+      flush(entry, namespace);
     }, updateDelayMs);
   }
+
+  /** Counts one occurrence; the first of a window writes the Events. */
+  function occurrence(
+    detail: AlertDetail,
+    namespace: string,
+    first: () => { regarding: ObjectRef; related: ObjectRef; reason: string; action: string; note: string; rolloutEvent: boolean },
+  ): void {
+    const now = clock.now();
+    forgetExpired(now);
+    const key = alertKey(detail);
+    const entry = entries.get(key);
+    if (entry) {
+      entry.attempts += 1;
+      entry.lastAt = now;
+      if (detail.kind === "leak" && entry.detail.kind === "leak") {
+        const callers = entry.detail.callers;
+        const caller = detail.leak.caller;
+        if (caller && !callers.includes(caller) && callers.length < MAX_CALLERS) callers.push(caller);
+        entry.detail = { ...detail, callers };
+      }
+      scheduleUpdate(entry, namespace);
+      return;
+    }
+    const e = first();
+    const alertEvents = options.alertEvents;
+    const eventName = alertEvents
+      ? track(alertEvents.create({ kind: detail.kind, regarding: e.regarding, related: e.related, type: "Warning", reason: e.reason, action: e.action, note: e.note, detail: encodeAlertDetail(detail), at: new Date(now) }))
+      : Promise.resolve(undefined);
+    entries.set(key, { windowStart: now, detail, attempts: 1, lastAt: now, eventName, written: 1 });
+    // Without alert Events, the pod still gets a plain one.
+    if (!alertEvents) void track(options.events.record(e.regarding, "Warning", e.reason, e.note, e.action));
+    if (e.rolloutEvent) void track(options.events.record(e.related, "Warning", e.reason, e.note, e.action));
+  }
+
+  const rolloutRef = (namespace: string, name: string, uid?: string): ObjectRef => ({ apiVersion: API_VERSION, kind: KIND, name, namespace, ...(uid ? { uid } : {}) });
 
   return {
     report(leak, decision, message) {
       try {
-        const now = clock.now();
-        forgetExpired(now);
-        const key = keyOf(leak, decision);
-        const entry = entries.get(key);
-        if (entry) {
-          entry.alert.attempts += 1;
-          entry.alert.lastAt = new Date(now);
-          entry.alert.message = message;
-          entry.alert.leak = leak;
-          if (leak.caller) entry.callers.add(leak.caller);
-          scheduleUpdate(entry);
-          return;
-        }
-        const fresh: Entry = {
-          windowStart: now,
-          alert: { leak, decision, message, attempts: 1, firstAt: new Date(now), lastAt: new Date(now), callers: [] },
-          callers: new Set(leak.caller ? [leak.caller] : []),
-          shownAttempts: 0,
-        };
-        entries.set(key, fresh);
-        recordEvents(fresh.alert);
-        post(fresh);
-        if (!leak.channel) log.info({ pod: `${leak.namespace}/${leak.pod}`, rollout: leak.rollout }, "rollout has no spec.channel; no Slack alert");
+        const { channel: _channel, podUid, rolloutUid, ...context } = leak;
+        const detail: AlertDetail = { kind: "leak", decision, leak: context, callers: leak.caller ? [leak.caller] : [] };
+        occurrence(detail, leak.namespace, () => ({
+          regarding: { apiVersion: "v1", kind: "Pod", name: leak.pod, namespace: leak.namespace, ...(podUid ? { uid: podUid } : {}) },
+          related: rolloutRef(leak.namespace, leak.rollout, rolloutUid),
+          reason: decision === "denied" ? "LeakGuardDenied" : "LeakGuardFlagged",
+          action: leak.via === "eviction" ? "Evict" : "Delete",
+          note: `${message} (by ${leak.caller || "unknown"})`,
+          rolloutEvent: true,
+        }));
       } catch (err) {
         log.error({ err }, "leak alert failed");
       }
     },
+    alert(alert) {
+      try {
+        const detail: AlertDetail = {
+          kind: "pin-failure",
+          reason: alert.reason,
+          namespace: alert.namespace,
+          pod: alert.pod,
+          rollout: alert.rollout,
+          statefulSet: alert.statefulSet,
+          wantedRevision: alert.wantedRevision,
+          actualRevision: alert.actualRevision,
+        };
+        occurrence(detail, alert.namespace, () => ({
+          // The pod is being created: it has a name but no uid yet.
+          regarding: { apiVersion: "v1", kind: "Pod", name: alert.pod, namespace: alert.namespace },
+          related: rolloutRef(alert.namespace, alert.rollout),
+          reason: alert.reason === "revision-missing" ? "RevisionMissing" : "PinningFailed",
+          action: "Pin",
+          note: alert.message,
+          // The pinning handler records every failure on the rollout itself.
+          rolloutEvent: false,
+        }));
+      } catch (err) {
+        log.error({ err }, "pinning alert failed");
+      }
+    },
     async idle() {
-      await Promise.allSettled([...pendingEvents]);
-      await queue.idle();
+      while (pending.size > 0) await Promise.allSettled([...pending]);
     },
     close() {
       for (const entry of entries.values()) entry.updateTimer?.cancel();
       entries.clear();
     },
   };
-}
-
-function snapshot(entry: Entry): LeakAlert {
-  return { ...entry.alert, callers: [...entry.callers] };
 }

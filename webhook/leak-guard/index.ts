@@ -2,5 +2,5 @@
 // they report to.
 export { type AdmissionHandler, type LeakGuardDeps, createEvictionHandler, createPodDeleteHandler } from "./handlers.js";
 export { type AlertDecision, type LeakAlertSink, type LeakAlerter, type LeakAlerterOptions, createLeakAlerter } from "./alerts.js";
-export { type Clock, type Timer, systemClock } from "./clock.js";
+export { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
 export { type LeakGuardCaches } from "./world.js";

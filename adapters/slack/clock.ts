@@ -1,4 +1,5 @@
-// Time as the alert de-duplication sees it, so tests can move it by hand.
+// Time as Slack's queues and alert de-duplication see it (the one clock seam of the Slack
+// senders in both processes), so tests can move it by hand.
 export interface Timer {
   cancel(): void;
 }

@@ -1,0 +1,227 @@
+// The reconciler's RolloutNotifier: a queue between the reconcile pass and Slack, so Slack never
+// delays a pass. The pass calls notify(rollout) and returns at once; a few workers here send
+// through the publisher (rollout-notifier.ts) on their own time.
+//
+// - Coalesced per rollout: only the newest state of a rollout waits; a state that arrives while
+//   an older one waits replaces it (Slack shows the present, not history).
+// - Rate-limited per channel: at most one publish in flight per channel, and the next starts
+//   `minChannelIntervalMs` after the last ended (Slack allows about one message a second per
+//   channel). A Retry-After or a 10 s timeout delays that channel's messages, no pass.
+// - Bounded: at most `maxPending` rollouts wait; beyond that new ones are dropped and counted
+//   (their next state, one pass later, tries again).
+// - The message ref reaches status.slackMessage without a write on every pass: the publisher
+//   returns a ref, and only when it differs from the rollout's status does this write it, with
+//   a status update on a fresh read (re-read on conflict). The ref is also kept here (bounded),
+//   so a pass that overwrote status from an older read does not make the next publish post a
+//   second message; the next notify writes it back.
+import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
+import { isConflict, isNotFound } from "../kube/client.js";
+import type { RawRollout, RolloutApi } from "../kube/rollouts.js";
+import type { RolloutNotifier } from "../../api/integrations.js";
+import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
+import { planMessage, rolloutRunOf, type SlackMessageRef } from "../../api/slack-rollout-blocks.js";
+import { type Clock, type Timer, systemClock } from "./clock.js";
+import type { RolloutPublisher } from "./rollout-notifier.js";
+
+export interface RolloutOutboxOptions {
+  publisher: RolloutPublisher;
+  /** Reads and writes rollout status (the ref goes to status.slackMessage). */
+  rollouts: RolloutApi;
+  logger: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  /** Least time between the end of one publish and the start of the next in a channel (default 1 s). */
+  minChannelIntervalMs?: number;
+  /** Rollouts waiting at once; beyond that new ones are dropped (default 1,000). */
+  maxPending?: number;
+  /** Publishes in flight at once, each in its own channel (default 4). */
+  maxInFlight?: number;
+  /** Message refs remembered (least recently used forgotten; default 1,000). */
+  maxKnownRefs?: number;
+}
+
+export interface RolloutOutbox extends RolloutNotifier {
+  /** Resolves when nothing waits and nothing is in flight (tests, shutdown). */
+  idle(): Promise<void>;
+  /** Drops what waits and stops timers; publishes in flight finish. */
+  close(): void;
+  readonly pending: number;
+}
+
+const DROPPED_METRIC = "bulkhead_slack_rollout_outbox_dropped_total";
+const STATUS_ATTEMPTS = 3;
+
+function droppedCounter(registry: Registry | undefined): Counter | undefined {
+  if (!registry) return undefined;
+  const existing = registry.getSingleMetric(DROPPED_METRIC);
+  if (existing) return existing as Counter;
+  return new Counter({ name: DROPPED_METRIC, help: "Rollout notifications dropped because the Slack outbox was full.", registers: [registry] });
+}
+
+const sameRef = (a: SlackMessageRef | undefined, b: SlackMessageRef | undefined): boolean =>
+  a?.channel === b?.channel && a?.ts === b?.ts && a?.rollout === b?.rollout && (a?.pageTs ?? []).join() === (b?.pageTs ?? []).join();
+
+export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbox {
+  const { publisher, rollouts } = options;
+  const clock = options.clock ?? systemClock;
+  const minInterval = options.minChannelIntervalMs ?? 1_000;
+  const maxPending = options.maxPending ?? 1_000;
+  const maxInFlight = Math.max(1, options.maxInFlight ?? 4);
+  const maxKnown = options.maxKnownRefs ?? 1_000;
+  const log = options.logger.child({ component: "slack-outbox" });
+  const dropped = droppedCounter(options.registry);
+
+  /** Newest state per rollout key, in arrival order of the key. */
+  const waiting = new Map<string, StatefulsetRollout>();
+  const inFlight = new Set<string>();
+  const busyChannels = new Set<string>();
+  /** When each channel may be used again (entries in the past are pruned). */
+  const channelFreeAt = new Map<string, number>();
+  /** Last ref per rollout key (LRU). */
+  const known = new Map<string, SlackMessageRef>();
+  let wakeTimer: { at: number; timer: Timer } | undefined;
+  let closed = false;
+  let idleWaiters: Array<() => void> = [];
+
+  const keyOf = (r: StatefulsetRollout): string => `${r.metadata.namespace ?? ""}/${r.metadata.name}`;
+
+  function remember(key: string, ref: SlackMessageRef): void {
+    known.delete(key);
+    known.set(key, ref);
+    if (known.size > maxKnown) known.delete(known.keys().next().value as string);
+  }
+
+  /**
+   * This rollout's ref (kept here or in status); failing that, the latest earlier rollout's, which
+   * the publisher does not update but marks superseded when it posts the new rollout's message.
+   */
+  function refFor(key: string, rollout: StatefulsetRollout): SlackMessageRef | undefined {
+    const run = rolloutRunOf(rollout);
+    const mine = known.get(key);
+    const stored = rollout.status?.slackMessage;
+    if (mine?.rollout === run) return mine;
+    if (stored?.rollout === run) return stored;
+    return mine ?? stored;
+  }
+
+  function checkIdle(): void {
+    if (waiting.size > 0 || inFlight.size > 0) return;
+    const done = idleWaiters;
+    idleWaiters = [];
+    done.forEach((w) => w());
+  }
+
+  function pump(): void {
+    if (closed) return;
+    const now = clock.now();
+    for (const [channel, at] of channelFreeAt) if (at <= now) channelFreeAt.delete(channel);
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [key, rollout] of waiting) {
+      if (inFlight.size >= maxInFlight) break;
+      if (inFlight.has(key)) continue;
+      const channel = rollout.spec.channel ?? "";
+      if (busyChannels.has(channel)) continue;
+      const freeAt = channelFreeAt.get(channel) ?? 0;
+      if (freeAt > now) {
+        earliest = Math.min(earliest, freeAt);
+        continue;
+      }
+      waiting.delete(key);
+      inFlight.add(key);
+      busyChannels.add(channel);
+      void run(key, channel, rollout);
+    }
+    if (earliest !== Number.POSITIVE_INFINITY && (!wakeTimer || wakeTimer.at > earliest)) {
+      wakeTimer?.timer.cancel();
+      wakeTimer = {
+        at: earliest,
+        timer: clock.setTimer(() => {
+          wakeTimer = undefined;
+          pump();
+        }, earliest - now),
+      };
+    }
+    checkIdle();
+  }
+
+  async function run(key: string, channel: string, rollout: StatefulsetRollout): Promise<void> {
+    try {
+      const before = refFor(key, rollout);
+      const ref = await publisher.publish(rollout, before);
+      if (ref && ref.rollout === rolloutRunOf(rollout)) {
+        remember(key, ref);
+        if (!sameRef(ref, rollout.status?.slackMessage)) await recordRef(rollout, ref);
+      }
+    } catch (err) {
+      log.warn({ rollout: key, err }, "slack rollout notification failed");
+    } finally {
+      inFlight.delete(key);
+      busyChannels.delete(channel);
+      channelFreeAt.set(channel, clock.now() + minInterval);
+      pump();
+    }
+  }
+
+  /**
+   * Writes the ref to status.slackMessage on a fresh read, only while the live rollout is still
+   * the rollout the message is for (a newer rollout has, or will post, its own message).
+   */
+  async function recordRef(rollout: StatefulsetRollout, ref: SlackMessageRef): Promise<void> {
+    const namespace = rollout.metadata.namespace ?? "";
+    const name = rollout.metadata.name;
+    for (let attempt = 1; attempt <= STATUS_ATTEMPTS; attempt++) {
+      const raw = await rollouts.get(namespace, name);
+      if (!raw || raw.metadata?.deletionTimestamp) return;
+      const live = parseRollout(raw);
+      if (!live.ok || rolloutRunOf(live.value) !== ref.rollout) return;
+      if (sameRef(live.value.status?.slackMessage, ref)) return;
+      try {
+        const status = { ...((raw.status as Record<string, unknown> | undefined) ?? {}), slackMessage: ref };
+        await rollouts.replaceStatus(namespace, name, { ...raw, status } as RawRollout);
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        if (!isConflict(err) || attempt === STATUS_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  return {
+    notify(rollout) {
+      try {
+        if (closed || !rollout.spec.channel) return;
+        const key = keyOf(rollout);
+        // Skip early what the channel's level does not want (no queue slot, no worker) — unless
+        // status lost the ref kept here (a pass wrote over it): the publish writes it back.
+        const mine = known.get(key);
+        const refLost = mine?.rollout === rolloutRunOf(rollout) && !sameRef(mine, rollout.status?.slackMessage);
+        if (planMessage(rollout, refFor(key, rollout)).action === "skip" && !waiting.has(key) && !refLost) return;
+        if (!waiting.has(key) && waiting.size >= maxPending) {
+          dropped?.inc();
+          log.warn({ rollout: key, waiting: waiting.size }, "slack outbox full; notification dropped");
+          return;
+        }
+        waiting.set(key, rollout);
+        pump();
+      } catch (err) {
+        log.error({ err }, "slack outbox failed");
+      }
+    },
+    idle() {
+      if (waiting.size === 0 && inFlight.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+    close() {
+      closed = true;
+      wakeTimer?.timer.cancel();
+      wakeTimer = undefined;
+      waiting.clear();
+      publisher.close();
+      checkIdle();
+    },
+    get pending() {
+      return waiting.size;
+    },
+  };
+}
