@@ -34,10 +34,12 @@ control-plane:
 	hack/build-consul.sh
 
 e2e: deps control-plane
+	hack/install-browser.sh >/dev/null
 	hack/run-tests.sh e2e
 
 # Everything CI runs; the last line is "N passed, N failed".
 test: deps control-plane
+	hack/install-browser.sh >/dev/null
 	hack/run-tests.sh lint typecheck unit component e2e
 
 cluster-up: control-plane
