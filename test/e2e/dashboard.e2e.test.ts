@@ -156,6 +156,9 @@ describe("kubectl sroll dashboard in a headless browser", function () {
 
     browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
     page = await browser.newPage();
+    // tsx compiles this file with esbuild's keepNames, which wraps named functions in __name();
+    // the functions handed to the page run there, where __name does not exist.
+    await page.evaluateOnNewDocument("globalThis.__name = (fn) => fn;");
     await page.setViewport({ width: 1280, height: 1000 });
     page.on("pageerror", (err) => pageErrors.push(String(err)));
   });
@@ -209,8 +212,9 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     await page.waitForFunction(
       () => {
         const tiles = [...document.querySelectorAll(".tile[data-ordinal]")];
-        const n = (rev: string) => tiles.filter((t) => t.dataset.rev === rev).length;
-        return n("new") >= 6 && n("old") >= 6 && document.querySelector(".tile.wave") !== null;
+        const onNew = tiles.filter((t) => t.dataset.rev === "new").length;
+        const onOld = tiles.filter((t) => t.dataset.rev === "old").length;
+        return onNew >= 6 && onOld >= 6 && document.querySelector(".tile.wave") !== null;
       },
       { timeout: 120_000, polling: 100 },
     );

@@ -216,7 +216,7 @@ function rolloutPage(r) {
       "div",
       { class: "cols" },
       el("section", { "aria-labelledby": "waves-title" }, el("h2", { id: "waves-title" }, "Waves"), wavesNote, table("waves", ["Wave", "Direction", "Pods", "Started", "Duration"], waves)),
-      el("section", { "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Recent events"), table("events", ["Time", "Type", "Reason", "Message"], events)),
+      el("section", { "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Recent events"), el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": "Recent events, newest first" }, table("events", ["Time", "Type", "Reason", "Message"], events))),
     ),
     el("h2", {}, "History"),
     table("history", ["Started", "Duration", "Outcome", "Trigger", "Revision", "Image", "Percent", "Waves", "Identity", "Reason"], history),
@@ -282,7 +282,7 @@ function rolloutPage(r) {
       el("h1", {}, v.name, " ", el("span", { class: `badge ${v.phase}`, id: "phase" }, v.phase), pausedText ? el("span", { id: "paused", class: "badge Paused" }, pausedText) : ""),
       el("p", { class: "reason", id: "reason" }, v.reason ?? ""),
     );
-    phases.replaceChildren(...v.phases.map((p) => el("li", { class: p.state }, `${p.percent}% · ${p.state === "done" ? "done" : p.state === "current" ? "rolling" : "next"}`)));
+    phases.replaceChildren(...v.phases.map((p) => el("li", { class: p.state }, `${p.percent}% · ${p.state === "done" ? "done" : p.state === "current" ? (v.paused ? "paused" : "rolling") : "next"}`)));
     const row = (k, value) => [el("dt", {}, k), el("dd", {}, value)];
     summary.replaceChildren(
       ...row("Namespace", v.namespace),
