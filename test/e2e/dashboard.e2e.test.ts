@@ -125,6 +125,19 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     });
   }
 
+  /** `kubectl sroll ARGS` (cli/main.ts, as the plugin runs it) against this namespace. */
+  function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "cli/main.ts", ...args, "--kubeconfig", kubeconfigPath(), "-n", namespace], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+  }
+
   const shot = (file: string) => page.screenshot({ path: join(ARTIFACTS, file), fullPage: true });
 
   before(async function () {
@@ -252,6 +265,22 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     expect(await page.$eval("#confirm-refusal", (p) => p.textContent)).to.include("already paused");
     await page.keyboard.press("Escape");
     await shot("paused.png");
+  });
+
+  it("kubectl sroll history lists the three rollouts the page shows", async () => {
+    const r = await runCli(["history", "web", "-o", "json"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const history = JSON.parse(r.stdout) as Array<{ outcome: string; trigger: string; toImage?: string; waves: number }>;
+    expect(history.map((e) => [e.outcome, e.trigger, e.toImage])).to.deep.equal([
+      ["InProgress", "update", `app=${image("v3")}`],
+      ["Done", "update", `app=${image("v2")}`],
+      ["Done", "create", `app=${image("v1")}`],
+    ]);
+    // 30 pods, 3 at a time.
+    expect(history[1]!.waves).to.equal(10);
+    const table = await runCli(["history", "web"]);
+    expect(table.stdout).to.match(/^# +STARTED +DURATION +OUTCOME/);
+    expect(await page.$$("#history tbody tr")).to.have.length(3);
   });
 
   describe("with the leak guard", () => {
