@@ -38,10 +38,12 @@ consul:
 control-plane: kube-plane consul
 
 e2e: deps control-plane
+	hack/install-browser.sh >/dev/null
 	hack/run-tests.sh e2e
 
 # Everything CI runs; the last line is "N passed, N failed".
 test: deps control-plane
+	hack/install-browser.sh >/dev/null
 	hack/run-tests.sh lint typecheck unit component e2e
 
 cluster-up: kube-plane

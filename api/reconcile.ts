@@ -14,6 +14,7 @@
 // A wave is recorded in status (updatedOrdinals, currentWave) one pass *before* its pods are
 // evicted: the pinning webhook lets only recorded ordinals come back on the new revision.
 import { buildCallbackPayload, callbackDue } from "./callback-payload.js";
+import { nextHistory } from "./history.js";
 import type { CallbackPayload } from "./integrations.js";
 import {
   canonicalJson,
@@ -556,6 +557,10 @@ class Pass {
     const status = this.status;
     if (requeueAfterMs === undefined) delete status.reconcileAfter;
     else status.reconcileAfter = new Date(this.now.getTime() + Math.max(0, requeueAfterMs)).toISOString();
+    // Issue 17: every pass records the rollout it worked on in status.history (api/history.ts).
+    const history = nextHistory(this.rollout, this.prev, status, this.nowIso);
+    if (history.length > 0) status.history = history;
+    else delete status.history;
     if (statusChanged(this.prev, status)) status.lastUpdated = this.nowIso;
     const decision: Decision = { step, status, events: this.events };
     if (requeueAfterMs !== undefined) decision.requeueAfterMs = Math.max(0, Math.round(requeueAfterMs));

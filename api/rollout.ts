@@ -126,6 +126,7 @@ export const rolloutSpecSchema = z.object({
     .enum(DELETION_POLICIES)
     .default("Orphan")
     .describe("What deleting this rollout does to its StatefulSet, pods and PDB: Orphan (default) leaves them running, unowned; Delete removes them."),
+  historyLimit: z.number().int().min(0).max(20).optional().describe("How many past rollouts status.history keeps (default 10, at most 20)."),
 }).meta({
   "x-kubernetes-validations": [
     {
@@ -176,6 +177,26 @@ const waveSchema = z.object({
   direction: z.enum(["forward", "back"]).optional(),
   startedAt: z.string(),
   completedAt: z.string().optional(),
+});
+
+/** One rollout in status.history (api/history.ts writes it; strings are cut to 300 characters). */
+const historyEntrySchema = z.object({
+  identity: z.string().max(300).optional(),
+  fromRevision: z.string().max(300).optional(),
+  toRevision: z.string().max(300),
+  /** templateHash of the pod template rolled out: tells a retry from a new template. */
+  template: z.string().max(300),
+  fromImage: z.string().max(300).optional(),
+  toImage: z.string().max(300).optional(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  outcome: z.enum(["InProgress", "Done", "Failed", "Superseded"]),
+  /** The reason when it ended (the failure, or the last status). */
+  reason: z.string().max(300).optional(),
+  waves: z.number().int().min(0),
+  percent: z.number().int().min(0).max(100).optional(),
+  /** create: the first revision; update: a new template; rollback: back to the revision before; retry: same template, new rolloutIdentity. */
+  trigger: z.enum(["create", "update", "rollback", "retry"]),
 });
 
 export const rolloutStatusSchema = z.object({
@@ -231,6 +252,8 @@ export const rolloutStatusSchema = z.object({
   lastCallbackError: z.string().optional(),
   /** Set when a pinned pod could not be rewritten because the old ControllerRevision is gone. */
   revisionMissing: z.string().optional(),
+  /** The last rollouts, newest first (spec.historyLimit, default 10): api/history.ts. */
+  history: z.array(historyEntrySchema).max(20).optional(),
 });
 
 export const rolloutSchema = z.object({
@@ -258,6 +281,7 @@ export type RolloutStatus = z.infer<typeof rolloutStatusSchema>;
 export type PodStatus = z.infer<typeof podStatusSchema>;
 export type Condition = z.infer<typeof conditionSchema>;
 export type Wave = z.infer<typeof waveSchema>;
+export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 export type StatefulsetRollout = z.infer<typeof rolloutSchema>;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };

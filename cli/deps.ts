@@ -1,5 +1,6 @@
 // What the CLI needs from the outside world. main.ts wires the real ones (kubeconfig, the
 // terminal, timers); tests pass fakes, so every command runs without a cluster or a TTY.
+import type { DashboardFeed } from "./dashboard/feed.js";
 
 export interface Output {
   write(text: string): void;
@@ -36,6 +37,8 @@ export interface RolloutApi {
 }
 
 export interface Cluster {
+  /** Watches for `kubectl sroll dashboard`: one namespace, or every one (undefined). */
+  watchDashboard?(namespace: string | undefined): DashboardFeed;
   /** The context's namespace, or "default". */
   defaultNamespace: string;
   /** The kubeconfig name of the context's cluster (for a stage's `clusters`). */

@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { GROUP, PLURAL, VERSION } from "../api/labels.js";
 import { REVISION_LABEL } from "../api/labels.js";
+import { kubeFeed } from "./dashboard/kube-feed.js";
 import type { Cluster, ConnectionOptions, PodSummary, RolloutApi } from "./deps.js";
 
 const MERGE_PATCH = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -59,6 +60,7 @@ export function connectCluster(options: ConnectionOptions): Cluster {
     clusterName: cluster.name,
     server: cluster.server,
     rollouts,
+    watchDashboard: (namespace) => kubeFeed(kc, namespace),
   };
 }
 

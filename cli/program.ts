@@ -2,10 +2,12 @@
 // returns the exit code, so tests drive it with fake deps and main.ts calls process.exit.
 import { Command, CommanderError } from "commander";
 import { registerActions } from "./commands/actions.js";
+import { registerHistory } from "./commands/history.js";
 import { registerList } from "./commands/list.js";
 import { registerRender } from "./commands/render.js";
 import { registerStatus } from "./commands/status.js";
 import type { CliDeps } from "./deps.js";
+import { registerDashboard } from "./dashboard/command.js";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./errors.js";
 import { Session } from "./session.js";
 import type { GlobalOptions } from "./session.js";
@@ -44,12 +46,16 @@ Examples:
   kubectl sroll pause web-dev && kubectl sroll resume web-dev
   kubectl sroll promote web-dev            # next of spec.phases
   kubectl sroll rollback web-dev
+  kubectl sroll history web-dev
+  kubectl sroll dashboard                  # live web UI on http://127.0.0.1:3100/
   kubectl sroll render bedrock.yaml --stage dev --image app=registry.example/app:1.2`,
     );
 
   registerList(program, currentSession);
   registerStatus(program, currentSession, setExit);
+  registerHistory(program, currentSession);
   registerActions(program, currentSession);
+  registerDashboard(program, currentSession, setExit);
   registerRender(program, currentSession);
   return program;
 }

@@ -5,16 +5,50 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { isConflict } from "../../adapters/kube/client.js";
 import { parsePercent, pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../../api/cli-actions.js";
-import type { ActionResult } from "../../api/cli-actions.js";
+import type { ActionPlan, ActionResult } from "../../api/cli-actions.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
 import { apiError, CliError, rolloutRef, usageError } from "../errors.js";
-import { formatObject } from "../session.js";
+import type { Cluster } from "../deps.js";
+import { formatObject, toLoaded } from "../session.js";
 import type { ObjectFormat, Session } from "../session.js";
 
 const ATTEMPTS = 3;
 
 interface ActionOptions {
   output?: ObjectFormat;
+}
+
+export type AppliedAction = { ok: true; plan: ActionPlan; updated: unknown } | { ok: false; error: string };
+
+/**
+ * Reads the rollout, lets `decide` (api/cli-actions.ts) decide on it and sends its patch; on a
+ * 409 reads and decides again. A refusal comes back as { ok: false }; API failures throw.
+ * The CLI actions and the dashboard's buttons both go through here.
+ */
+export async function decideAndPatch(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+  decide: (rollout: StatefulsetRollout) => ActionResult,
+): Promise<AppliedAction> {
+  const what = rolloutRef(namespace, name);
+  for (let attempt = 1; ; attempt++) {
+    let raw: unknown;
+    try {
+      raw = await cluster.rollouts.get(namespace, name);
+    } catch (err) {
+      throw apiError(err, { what, ...(cluster.server ? { server: cluster.server } : {}) });
+    }
+    const decision = decide(toLoaded(raw, what).rollout);
+    if (!decision.ok) return decision;
+    try {
+      const updated = await cluster.rollouts.patch(namespace, name, decision.plan.patch);
+      return { ok: true, plan: decision.plan, updated };
+    } catch (err) {
+      if (isConflict(err) && attempt < ATTEMPTS) continue;
+      throw apiError(err, { what });
+    }
+  }
 }
 
 /** Decides on the current object and patches; `verb` is the past tense for the message. */
@@ -25,28 +59,15 @@ export async function runAction(
   decide: (rollout: StatefulsetRollout) => ActionResult,
   options: ActionOptions,
 ): Promise<void> {
-  const namespace = session.namespace();
-  const what = rolloutRef(namespace, name);
-  for (let attempt = 1; ; attempt++) {
-    const { rollout } = await session.getRollout(name);
-    const decision = decide(rollout);
-    if (!decision.ok) throw new CliError(decision.error);
-    let updated: unknown;
-    try {
-      updated = await session.cluster().rollouts.patch(namespace, name, decision.plan.patch);
-    } catch (err) {
-      if (isConflict(err) && attempt < ATTEMPTS) continue;
-      throw apiError(err, { what });
-    }
-    if (options.output) {
-      session.out(formatObject(updated, options.output));
-      return;
-    }
-    const lines = [`statefulsetrollout.bulkhead.dev/${name} ${verb}`, ...decision.plan.changes.map((c) => `  ${c}`)];
-    session.out(lines.join("\n") + "\n");
-    for (const note of decision.plan.notes) session.err(`note: ${note}\n`);
+  const result = await decideAndPatch(session.cluster(), session.namespace(), name, decide);
+  if (!result.ok) throw new CliError(result.error);
+  if (options.output) {
+    session.out(formatObject(result.updated, options.output));
     return;
   }
+  const lines = [`statefulsetrollout.bulkhead.dev/${name} ${verb}`, ...result.plan.changes.map((c) => `  ${c}`)];
+  session.out(lines.join("\n") + "\n");
+  for (const note of result.plan.notes) session.err(`note: ${note}\n`);
 }
 
 const outputOption = () => new Option("-o, --output <format>", "print the updated object").choices(["yaml", "json"]);
