@@ -3,8 +3,23 @@
 // are parsed here so the process fails fast, and passed through to their adapters.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { parseAllowedCallbackPrefix, type AllowedCallbackPrefix } from "../api/callback-payload.js";
 
 const optional = z.string().min(1).optional();
+
+/** Comma-separated URL prefixes (chart value callback.allowedUrlPrefixes); empty: callbacks off. */
+const allowedPrefixes = z
+  .string()
+  .default("")
+  .transform((text, ctx): AllowedCallbackPrefix[] => {
+    const out: AllowedCallbackPrefix[] = [];
+    for (const entry of text.split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+      const parsed = parseAllowedCallbackPrefix(entry);
+      if (parsed.ok) out.push(parsed.value);
+      else ctx.addIssue({ code: "custom", message: parsed.error });
+    }
+    return out;
+  });
 
 const envSchema = z.object({
   KUBECONFIG: optional,
@@ -23,6 +38,10 @@ const envSchema = z.object({
   CONSUL_HTTP_TOKEN: optional,
   CONSUL_CACERT: optional,
   BULKHEAD_CALLBACK_SECRET: optional,
+  BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: allowedPrefixes,
+  BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
+  BULKHEAD_CALLBACK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  BULKHEAD_CALLBACK_MAX_QUEUED: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 
 export interface ReconcilerConfig {
@@ -40,8 +59,20 @@ export interface ReconcilerConfig {
   /** Consul is gated only when CONSUL_HTTP_ADDR is set. */
   consulEnabled: boolean;
   callbackSecretSet: boolean;
+  callbacks: CallbackQueueConfig;
   /** The raw environment, for the integration adapters' own parsers. */
   env: Record<string, string | undefined>;
+}
+
+/** The callback queue's bounds and the install's allow-list (reconciler/callback-dispatcher.ts). */
+export interface CallbackQueueConfig {
+  allowList: AllowedCallbackPrefix[];
+  /** A callback still failing this long after it was first queued is given up and recorded as failed. */
+  maxRetryAgeMs: number;
+  /** Attempts in flight at once, across all rollouts. */
+  concurrency: number;
+  /** Rollouts with a callback waiting; beyond it a pass is retried later. */
+  maxQueued: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): ReconcilerConfig {
@@ -63,6 +94,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaderElection: e.BULKHEAD_DISABLE_LEADER_ELECTION !== "true",
     consulEnabled: e.CONSUL_HTTP_ADDR !== undefined,
     callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
+    callbacks: {
+      allowList: e.BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES,
+      maxRetryAgeMs: e.BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS * 1000,
+      concurrency: e.BULKHEAD_CALLBACK_CONCURRENCY,
+      maxQueued: e.BULKHEAD_CALLBACK_MAX_QUEUED,
+    },
     env,
   };
   if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;

@@ -17,6 +17,7 @@ import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
 import type { RolloutNotifier } from "../api/integrations.js";
 import { owningRollout, owningStatefulSet } from "../api/ownership.js";
 import type { RolloutPhase } from "../api/rollout.js";
+import { CallbackDispatcher } from "./callback-dispatcher.js";
 import { loadConfig } from "./config.js";
 import { keyOf, Reconciler } from "./controller.js";
 import { createMetrics } from "./metrics.js";
@@ -46,19 +47,25 @@ async function main(): Promise<void> {
   const metrics = createMetrics(() => rollouts.list().map((r) => (r as { status?: { phase?: RolloutPhase } }).status?.phase));
   const logger = log;
   const health = config.consulEnabled ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry }) : undefined;
-  const callbacks = httpCallbackSender(callbackOptionsFromEnv(config.env), { logger, registry: metrics.registry });
+  const rolloutApi = kubeRolloutApi(clients.custom);
+  const events = kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed"));
+  const sender = httpCallbackSender(callbackOptionsFromEnv(config.env), { registry: metrics.registry });
+  const callbacks = new CallbackDispatcher(config.callbacks, { sender, rollouts: rolloutApi, events, log, registry: metrics.registry });
   let notifier: (RolloutNotifier & { close(): void }) | undefined;
   if (config.slack) {
     const client = createSlackClient({ token: config.slack.token, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}), logger, registry: metrics.registry });
     notifier = slackRolloutNotifier({ client, logger, registry: metrics.registry });
   }
-  log.info({ consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet }, "integrations");
+  log.info(
+    { consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet, callbackPrefixes: config.callbacks.allowList.map((p) => p.origin + p.path) },
+    config.callbacks.allowList.length === 0 ? "integrations (callbacks disabled: no allowed URL prefix)" : "integrations",
+  );
 
   const reconciler = new Reconciler({
-    rollouts: kubeRolloutApi(clients.custom),
+    rollouts: rolloutApi,
     world: cachedWorld(clients.apps, pods, pdbs),
     writer: kubeClusterWriter(clients.apps, clients.policy, clients.core),
-    events: kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed")),
+    events,
     metrics,
     log,
     ...(health ? { health } : {}),
@@ -146,6 +153,7 @@ async function main(): Promise<void> {
     shuttingDown = true;
     log.info({ signal }, "shutting down");
     await queue?.stop();
+    await callbacks.stop();
     await elector?.stop();
     notifier?.close();
     health?.close();
