@@ -12,6 +12,7 @@
 // uid. Check: 0 failed admissions.
 import { existsSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
+import { fileURLToPath } from "node:url";
 import { evictionReview } from "../admission/world.js";
 import { intEnv, Managed, report, sleep } from "./support.js";
 
@@ -30,7 +31,11 @@ interface Replica {
 
 async function startReplica(name: string): Promise<Replica> {
   const logFile = `${LOG_DIR}/webhook-${name}.log`;
-  const proc = new Managed(process.execPath, ["--import", "tsx", "bench/admission/server.ts"], { ...process.env, BENCH_PODS: "100" }, logFile);
+  // Compiled (webhook-replica-kill.sh runs tsc first, as bench/admission/run.sh does): under tsx,
+  // esbuild's keepNames helper costs more than some of the admission code.
+  const compiled = import.meta.url.endsWith(".js");
+  const server = fileURLToPath(new URL(compiled ? "../admission/server.js" : "../admission/server.ts", import.meta.url));
+  const proc = new Managed(process.execPath, compiled ? [server] : ["--import", "tsx", server], { ...process.env, BENCH_PODS: "100" }, logFile);
   proc.start();
   // server.ts prints {"port":N,"ca":"PEM"} once listening.
   for (let i = 0; i < 600; i++) {
@@ -38,7 +43,8 @@ async function startReplica(name: string): Promise<Replica> {
     const line = text.split("\n").reverse().find((l) => l.startsWith('{"port"'));
     if (line) {
       const { port, ca } = JSON.parse(line) as { port: number; ca: string };
-      return { name, process: proc, port, agent: new Agent({ keepAlive: true, maxSockets: 64, ca }) };
+      // No client-side queue: the apiserver's transport has no per-host connection limit.
+      return { name, process: proc, port, agent: new Agent({ keepAlive: true, ca }) };
     }
     await sleep(100);
   }
