@@ -6,7 +6,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 FAULTS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-faults-XXXXXX")
-export FAULTS_DIR FAULTS_LOG_DIR=$FAULTS_DIR
+export FAULTS_DIR FAULTS_LOG_DIR=$FAULTS_DIR/logs
+mkdir -p "$FAULTS_DIR/logs"
 FAULTS_PIDS=()
 
 faults_log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date -u +%H:%M:%S)" "$*" >&2; }
