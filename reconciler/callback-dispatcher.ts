@@ -55,6 +55,8 @@ export interface CallbackDispatcherDeps {
   /** [0, 1), for backoff jitter. */
   random?: () => number;
   registry?: Registry;
+  /** Asks for a reconcile pass of a rollout whose outcome could not be recorded: it re-queues the callback. */
+  requeue?: (namespace: string, name: string) => void;
 }
 
 interface Entry {
@@ -244,24 +246,30 @@ export class CallbackDispatcher implements CallbackQueue {
   private async record(entry: Entry, outcome: CallbackOutcome): Promise<void> {
     const { job } = entry;
     const log = this.deps.log.child({ rollout: entry.key, stageId: job.payload.stageId });
-    for (let attempt = 1; attempt <= RECORD_ATTEMPTS && !entry.cancelled; attempt++) {
+    let recorded = false;
+    for (let attempt = 1; attempt <= RECORD_ATTEMPTS && !entry.cancelled && !recorded; attempt++) {
       try {
         const live = await this.deps.rollouts.get(job.namespace, job.name);
         const parsed = live && this.stillWanted(entry, live) ? parseRollout(live) : undefined;
-        if (!live || !parsed?.ok) break;
+        if (!live || !parsed?.ok) {
+          recorded = true; // nothing to record: gone, superseded or already recorded
+          break;
+        }
         const { status, event } = statusWithCallbackOutcome(parsed.value.status ?? {}, job.payload.stageId, outcome, new Date(this.clock.now()).toISOString());
         await this.deps.rollouts.replaceStatus(job.namespace, job.name, { ...live, status });
+        recorded = true;
         this.outcomes.inc({ outcome: outcome.kind });
         const ref = { apiVersion: API_VERSION, kind: KIND, name: job.name, namespace: job.namespace, ...(live.metadata?.uid ? { uid: live.metadata.uid } : {}) };
         await this.deps.events.record(ref, event.type, event.reason, event.note);
-        break;
       } catch (err) {
         // A conflict means another writer got there first: read again and decide again.
         log.warn({ err: (err as Error).message, attempt }, "callback: status write failed; re-reading");
       }
     }
-    // Whatever happened, the entry is done: if the outcome was not recorded, the next pass
-    // finds the callback still due and queues it again (the same Idempotency-Key).
+    // Either way the entry is done: if the outcome could not be recorded, a new pass finds the
+    // callback still due and queues it again (the same Idempotency-Key).
+    const cancelled = entry.cancelled;
     this.drop(entry);
+    if (!recorded && !cancelled && !this.stopped) this.deps.requeue?.(job.namespace, job.name);
   }
 }

@@ -50,7 +50,15 @@ async function main(): Promise<void> {
   const rolloutApi = kubeRolloutApi(clients.custom);
   const events = kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed"));
   const sender = httpCallbackSender(callbackOptionsFromEnv(config.env), { registry: metrics.registry });
-  const callbacks = new CallbackDispatcher(config.callbacks, { sender, rollouts: rolloutApi, events, log, registry: metrics.registry });
+  let queue: KeyedQueue | undefined;
+  const callbacks = new CallbackDispatcher(config.callbacks, {
+    sender,
+    rollouts: rolloutApi,
+    events,
+    log,
+    registry: metrics.registry,
+    requeue: (namespace, name) => queue?.add(keyOf(namespace, name)),
+  });
   let notifier: (RolloutNotifier & { close(): void }) | undefined;
   if (config.slack) {
     const client = createSlackClient({ token: config.slack.token, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}), logger, registry: metrics.registry });
@@ -73,7 +81,6 @@ async function main(): Promise<void> {
     ...(notifier ? { notifier } : {}),
   });
 
-  let queue: KeyedQueue | undefined;
   const enqueue = (key: string | undefined) => {
     if (key && queue) queue.add(key);
   };

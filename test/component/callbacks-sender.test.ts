@@ -517,6 +517,27 @@ describe("callback queue (fake time, local receiver)", function () {
     expect(status.readyReplicas).to.equal(7);
   });
 
+  it("an outcome that cannot be recorded (the apiserver fails every write) asks for a new pass", async () => {
+    const raw = rawRollout(receiver.url);
+    rollouts.put(raw);
+    rollouts.replaceStatus = async () => {
+      throw Object.assign(new Error("etcdserver: request timed out"), { code: 500 });
+    };
+    receiver.plan({ status: 200 });
+    const requeued: string[] = [];
+    const recorder: EventRecorder = { record: async (_ref, type, reason, note) => void events.push({ type, reason, note }) };
+    const d = new CallbackDispatcher(
+      { allowList: prefixes(`http://127.0.0.1:${receiver.port}/callbacks/`), maxRetryAgeMs: 60_000, concurrency: 1, maxQueued: 10 },
+      { sender: httpCallbackSender(fast), rollouts, events: recorder, log: pino({ enabled: false }), clock, requeue: (ns, name) => void requeued.push(`${ns}/${name}`) },
+    );
+    dispatchers.push(d);
+    d.submit(jobFor(raw));
+    await drain(d);
+    expect(requeued).to.deep.equal(["shop/web"]);
+    expect(events).to.have.length(0);
+    expect(d.size).to.equal(0);
+  });
+
   it("bounded: at most maxQueued rollouts wait, and at most `concurrency` attempts are in flight", async () => {
     const sent: string[] = [];
     let inFlight = 0;
