@@ -118,7 +118,8 @@ async function main(): Promise<void> {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: `app-${PODS + 1000}`, namespace: NS, labels: model.metadata?.labels ?? {}, ownerReferences: model.metadata?.ownerReferences ?? [] },
-    spec: { containers: model.spec!.containers, nodeName: undefined },
+    // Only the containers' name and image: the API server adds the token volume itself.
+    spec: { containers: model.spec!.containers.map((c) => ({ name: c.name, image: c.image })) },
   };
   const probeBody = JSON.stringify(probe);
   const createUrl = new URL(`/api/v1/namespaces/${NS}/pods?dryRun=All`, apiserver);
@@ -146,13 +147,16 @@ async function main(): Promise<void> {
   await custom.patchNamespacedCustomObject({ ...CRD, namespace: NS, name: "app", body: [{ op: "replace", path: "/spec/statefulset/spec/template/spec/containers/0/image", value: "registry.example/faults:v2" }] });
   await until("the first v2 wave", async () => ((await status()).wavesCompleted ?? 0) >= 1, TIMEOUT_MS, 250);
 
-  // Stop the apiserver as an operator would (SIGTERM), keep it down, restart it unchanged.
+  // Stop the apiserver, keep it down for the outage, restart it with the same command line.
   const pidFile = `${DIR}/pids/kube-apiserver.pid`;
   const pid = Number(readFileSync(pidFile, "utf8").trim());
   const argv = commandLineOf(pid);
   const stoppedAt = Date.now();
+  // SIGTERM closes its listener at once but drains for up to 60 s: SIGKILL after 5 s.
   process.kill(pid, "SIGTERM");
-  await until("kube-apiserver exited", () => !existsSync(`/proc/${pid}`), 60_000, 100);
+  const gone = () => !existsSync(`/proc/${pid}`) || /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  await until("kube-apiserver exited after SIGTERM", gone, 5000, 100).catch(() => process.kill(pid, "SIGKILL"));
+  await until("kube-apiserver exited", gone, 30_000, 100);
   await sleep(Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt)));
   const log = openSync(`${DIR}/logs/kube-apiserver.log`, "a");
   const restarted = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
