@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 NODES ?= 3
 
-.PHONY: deps build lint typecheck unit component e2e test demo control-plane kube-plane consul cluster-up cluster-down bench clean crd
+.PHONY: deps build lint typecheck unit component e2e test demo control-plane kube-plane consul cluster-up cluster-down bench faults clean crd
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -57,6 +57,10 @@ demo: deps kube-plane
 
 bench: deps kube-plane
 	hack/bench.sh
+
+# The fault suite (bench/faults; minutes, not part of `make test`): hack/faults.sh.
+faults: deps control-plane
+	hack/faults.sh
 
 clean:
 	rm -rf dist

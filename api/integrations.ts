@@ -44,11 +44,39 @@ export interface CallbackPayload {
   finishedAt: string;
 }
 
-export type CallbackResult = { ok: true; status: number } | { ok: false; retryable: boolean; error: string };
+/**
+ * The outcome of one attempt. `error` is a class of failure ("HTTP 503", "timeout", "network
+ * (ECONNREFUSED)", "redirect (HTTP 302) not followed"): never the response body or a Location,
+ * which would hand whatever the URL answered back to the rollout's author.
+ */
+export type CallbackResult =
+  | { ok: true; status: number }
+  | { ok: false; retryable: boolean; error: string; retryAfterMs?: number };
 
 export interface CallbackSender {
-  /** Sends once (with its own bounded retries); the caller records success in status. */
-  send(url: string, payload: CallbackPayload): Promise<CallbackResult>;
+  /** One POST (attempt number `attempt`, from 1), bounded by its own timeout; never throws. */
+  attempt(url: string, payload: CallbackPayload, attempt: number): Promise<CallbackResult>;
+}
+
+/** A callback handed from a reconcile pass to the callback queue. */
+export interface CallbackJob {
+  namespace: string;
+  name: string;
+  /** The rollout's uid: a rollout deleted and re-created under the same name is another one. */
+  uid?: string;
+  url: string;
+  payload: CallbackPayload;
+  /** When the rollout became terminal (ISO-8601): the callback's retry age counts from here. */
+  dueSince?: string;
+}
+
+export interface CallbackQueue {
+  /**
+   * Queues the callback and returns at once (the pass never waits for the release API). A job
+   * already queued for the same rollout and stage is not queued twice. False when the queue is
+   * full: the pass should be retried later.
+   */
+  submit(job: CallbackJob): boolean;
 }
 
 export interface RolloutNotifier {

@@ -432,8 +432,6 @@ class Pass {
     const bapi = rollout.spec.bapi;
     const decided: StatefulsetRollout = { ...rollout, status };
     if (!bapi || !callbackDue(decided)) return undefined;
-    // A stage whose callback failed for good is not retried by later passes.
-    if (status.lastCallbackError?.startsWith(`${bapi.stageId}: `)) return undefined;
     const payload = buildCallbackPayload(decided, this.nowIso, status.attemptStartedAt);
     return payload ? { kind: "callback", url: bapi.bapiUrl, payload } : undefined;
   }

@@ -5,12 +5,27 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { UNCHECKED_HEALTH_GATE_MODES, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { DEFAULT_BUILD_METADATA_KEYS, type BuildMetadataKeys } from "../api/build-metadata.js";
+import { parseAllowedCallbackPrefix, type AllowedCallbackPrefix } from "../api/callback-payload.js";
 
 const optional = z.string().min(1).optional();
 /** An annotation key: an optional DNS-subdomain prefix and a name (as Kubernetes checks it). */
 const annotationKey = z
   .string()
   .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, "an annotation key such as example.com/git.branch");
+
+/** Comma-separated URL prefixes (chart value callback.allowedUrlPrefixes); empty: callbacks off. */
+const allowedPrefixes = z
+  .string()
+  .default("")
+  .transform((text, ctx): AllowedCallbackPrefix[] => {
+    const out: AllowedCallbackPrefix[] = [];
+    for (const entry of text.split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+      const parsed = parseAllowedCallbackPrefix(entry);
+      if (parsed.ok) out.push(parsed.value);
+      else ctx.addIssue({ code: "custom", message: parsed.error });
+    }
+    return out;
+  });
 
 const envSchema = z.object({
   KUBECONFIG: optional,
@@ -33,6 +48,10 @@ const envSchema = z.object({
   BULKHEAD_BUILD_BRANCH_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.branch),
   BULKHEAD_BUILD_COMMIT_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.commit),
   BULKHEAD_BUILD_ORIGIN_ANNOTATION: annotationKey.default(DEFAULT_BUILD_METADATA_KEYS.origin),
+  BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: allowedPrefixes,
+  BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
+  BULKHEAD_CALLBACK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  BULKHEAD_CALLBACK_MAX_QUEUED: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 
 export interface ReconcilerConfig {
@@ -54,8 +73,20 @@ export interface ReconcilerConfig {
   callbackSecretSet: boolean;
   /** Annotations status.buildMetadata reads git branch, commit and origin from. */
   buildMetadataKeys: BuildMetadataKeys;
+  callbacks: CallbackQueueConfig;
   /** The raw environment, for the integration adapters' own parsers. */
   env: Record<string, string | undefined>;
+}
+
+/** The callback queue's bounds and the install's allow-list (reconciler/callback-dispatcher.ts). */
+export interface CallbackQueueConfig {
+  allowList: AllowedCallbackPrefix[];
+  /** A callback still failing this long after it was first queued is given up and recorded as failed. */
+  maxRetryAgeMs: number;
+  /** Attempts in flight at once, across all rollouts. */
+  concurrency: number;
+  /** Rollouts with a callback waiting; beyond it a pass is retried later. */
+  maxQueued: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): ReconcilerConfig {
@@ -79,6 +110,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uncheckedServiceDiscovery: e.BULKHEAD_UNCHECKED_SERVICE_DISCOVERY,
     callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
     buildMetadataKeys: { branch: e.BULKHEAD_BUILD_BRANCH_ANNOTATION, commit: e.BULKHEAD_BUILD_COMMIT_ANNOTATION, origin: e.BULKHEAD_BUILD_ORIGIN_ANNOTATION },
+    callbacks: {
+      allowList: e.BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES,
+      maxRetryAgeMs: e.BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS * 1000,
+      concurrency: e.BULKHEAD_CALLBACK_CONCURRENCY,
+      maxQueued: e.BULKHEAD_CALLBACK_MAX_QUEUED,
+    },
     env,
   };
   if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;

@@ -7,7 +7,8 @@ import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
 import { writeStatus, type ClusterWriter, type RawRollout, type RolloutApi } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
 import { statefulSetName } from "../api/desired.js";
-import type { CallbackSender, HealthGate, RolloutNotifier } from "../api/integrations.js";
+import { callbackDueSince } from "../api/callback-payload.js";
+import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
 import { API_VERSION, KIND } from "../api/labels.js";
 import { observePdb, observePod, observeStatefulSet, type ObservedHealth, type ObservedPod, type World } from "../api/observe.js";
 import { decide, statusChanged, type Step } from "../api/reconcile.js";
@@ -28,7 +29,8 @@ export interface ReconcilerDeps {
   health?: HealthGate;
   /** The install's consul.uncheckedServiceDiscovery (default refuse); the condition is written either way. */
   uncheckedServiceDiscovery?: UncheckedHealthGateMode;
-  callbacks?: CallbackSender;
+  /** The callback queue (callback-dispatcher.ts); a pass only submits to it. */
+  callbacks: CallbackQueue;
   notifier?: RolloutNotifier;
   /** Annotations status.buildMetadata reads git branch, commit and origin from (default: the seed's). */
   buildMetadataKeys?: BuildMetadataKeys;
@@ -85,29 +87,21 @@ export class Reconciler {
     const world = await this.observe(rollout, namespace);
     const decision = decide(rollout, world, this.now());
     this.recordBuildMetadata(rollout, decision.status);
-    let current: RawRollout = raw;
     if (statusChanged(rollout.status, decision.status)) {
       const written = await writeStatus(deps.rollouts, raw, decision.status);
       deps.metrics.statusWrites.inc({ outcome: written.outcome });
       if (written.outcome === "gone") return undefined;
       // The spec moved under us: decide again on the new spec before touching the cluster.
       if (written.outcome === "specChanged") return 0;
-      current = written.rollout;
     }
     for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info({ step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason }, "reconcile step");
     }
     this.recordWave(rollout.status, decision.status, namespace, name, this.now());
-    const after = await this.execute(decision.step, rollout, namespace, name, log);
-    let status = decision.status;
-    if (after) {
-      status = { ...status, ...after };
-      const written = await writeStatus(deps.rollouts, current, status);
-      if (written.outcome === "written") current = written.rollout;
-    }
+    await this.execute(decision.step, rollout, decision.status, namespace, name, log);
     // Handed over, not awaited: Slack never delays a pass.
-    deps.notifier?.notify({ ...rollout, status });
+    deps.notifier?.notify({ ...rollout, status: decision.status });
     return decision.requeueAfterMs;
   }
 
@@ -145,8 +139,8 @@ export class Reconciler {
     }
   }
 
-  /** Runs the step; returns status fields to record after it (callback outcome), if any. */
-  private async execute(step: Step, rollout: StatefulsetRollout, namespace: string, name: string, log: Logger): Promise<Partial<RolloutStatus> | undefined> {
+  /** Runs the step. */
+  private async execute(step: Step, rollout: StatefulsetRollout, status: RolloutStatus, namespace: string, name: string, log: Logger): Promise<void> {
     const { deps } = this;
     switch (step.kind) {
       case "none":
@@ -178,18 +172,13 @@ export class Reconciler {
         return undefined;
       }
       case "callback": {
-        if (!deps.callbacks) {
-          log.warn({ stageId: step.payload.stageId }, "spec.bapi is set but no callback sender is configured");
-          return { lastCallbackError: `${step.payload.stageId}: no callback sender configured` };
-        }
-        const result = await deps.callbacks.send(step.url, step.payload);
-        if (result.ok) {
-          await deps.events.record(refOf(rollout), "Normal", "CallbackSent", `stage ${step.payload.stageId}: ${step.payload.phase} (HTTP ${result.status})`);
-          return { lastCallbackStageId: step.payload.stageId };
-        }
-        if (result.retryable) throw new Error(`callback for stage ${step.payload.stageId} failed: ${result.error}`);
-        await deps.events.record(refOf(rollout), "Warning", "CallbackFailed", `stage ${step.payload.stageId}: ${result.error}`);
-        return { lastCallbackError: `${step.payload.stageId}: ${result.error}` };
+        // Queued, never awaited: the release API cannot hold this worker (callback-dispatcher.ts).
+        const job: CallbackJob = { namespace, name, url: step.url, payload: step.payload };
+        if (rollout.metadata.uid) job.uid = rollout.metadata.uid;
+        const dueSince = callbackDueSince(status);
+        if (dueSince) job.dueSince = dueSince;
+        if (!deps.callbacks.submit(job)) throw new Error(`callback queue full; stage ${step.payload.stageId} is queued by a later pass`);
+        return undefined;
       }
     }
   }

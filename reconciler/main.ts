@@ -20,6 +20,7 @@ import { owningRollout, owningStatefulSet } from "../api/ownership.js";
 import { createRolloutOutbox, type RolloutOutbox } from "../adapters/slack/rollout-outbox.js";
 import type { AlertEventObject } from "../api/alert-events.js";
 import type { RolloutPhase } from "../api/rollout.js";
+import { CallbackDispatcher } from "./callback-dispatcher.js";
 import { loadConfig } from "./config.js";
 import { keyOf, Reconciler } from "./controller.js";
 import { createMetrics } from "./metrics.js";
@@ -49,8 +50,19 @@ async function main(): Promise<void> {
   const metrics = createMetrics(() => rollouts.list().map((r) => (r as { status?: { phase?: RolloutPhase } }).status?.phase));
   const logger = log;
   const health = config.consulEnabled ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry }) : undefined;
-  const callbacks = httpCallbackSender(callbackOptionsFromEnv(config.env), { logger, registry: metrics.registry });
   const rolloutApi = kubeRolloutApi(clients.custom);
+  const events = kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed"));
+  const sender = httpCallbackSender(callbackOptionsFromEnv(config.env), { registry: metrics.registry });
+  let queue: KeyedQueue | undefined;
+  // Callbacks run beside the passes, never inside them: a dead endpoint delays no rollout.
+  const callbacks = new CallbackDispatcher(config.callbacks, {
+    sender,
+    rollouts: rolloutApi,
+    events,
+    log,
+    registry: metrics.registry,
+    requeue: (namespace, name) => queue?.add(keyOf(namespace, name)),
+  });
   // Slack runs beside the passes, never inside them: the pass hands the newest state to the outbox.
   let notifier: RolloutOutbox | undefined;
   // Leak and pin-failure alerts: the webhook replicas write alert Events; the leader turns them
@@ -67,13 +79,16 @@ async function main(): Promise<void> {
       cache: alertEventsCache(kc, cacheError("alert-events")),
     };
   }
-  log.info({ consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet }, "integrations");
+  log.info(
+    { consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet, callbackPrefixes: config.callbacks.allowList.map((p) => p.origin + p.path) },
+    config.callbacks.allowList.length === 0 ? "integrations (callbacks disabled: no allowed URL prefix)" : "integrations",
+  );
 
   const reconciler = new Reconciler({
     rollouts: rolloutApi,
     world: cachedWorld(clients.apps, pods, pdbs),
     writer: kubeClusterWriter(clients.apps, clients.policy, clients.core),
-    events: kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed")),
+    events,
     metrics,
     log,
     ...(health ? { health } : {}),
@@ -83,7 +98,6 @@ async function main(): Promise<void> {
     buildMetadataKeys: config.buildMetadataKeys,
   });
 
-  let queue: KeyedQueue | undefined;
   const enqueue = (key: string | undefined) => {
     if (key && queue) queue.add(key);
   };
@@ -176,6 +190,7 @@ async function main(): Promise<void> {
     shuttingDown = true;
     log.info({ signal }, "shutting down");
     await queue?.stop();
+    await callbacks.stop();
     await elector?.stop();
     notifier?.close();
     alerts?.notifier.close();

@@ -1,149 +1,116 @@
-// Sends the release-API callback (spec.bapi.bapiUrl): one POST of the JSON payload, retried with
-// exponential backoff and jitter on network errors, timeouts, 5xx, 408 and 429 (Retry-After
-// honoured up to maxDelayMs), never on other 4xx or a redirect. Every attempt has its own timeout
-// (AbortController) and the whole send has a time budget, so a reconcile pass is never held for
-// long. Honest result: ok only on a 2xx; the reconciler records status.lastCallbackStageId only
-// then, so a crash between send and record re-sends with the same Idempotency-Key.
+// Sends one attempt of the release-API callback (spec.bapi.bapiUrl): a POST of the JSON payload
+// with its own timeout (AbortController). Retries, their timing and their age bound belong to the
+// reconciler's callback queue (reconciler/callback-dispatcher.ts), so no worker waits on a
+// backoff. Redirects are never followed. The response body is discarded unread and no header of
+// the response is reported except Retry-After: the result names only a class of failure, so a
+// rollout's author cannot use the reconciler to read what an address answers.
 //
 // Headers: Content-Type: application/json; Idempotency-Key (api/callback-payload.ts);
-// X-Bulkhead-Delivery-Attempt: <n>; X-Bulkhead-Timestamp and, with a secret,
-// X-Bulkhead-Signature: sha256=<hex> (signature.ts says how to verify).
-import { pino, type Logger } from "pino";
+// X-Bulkhead-Namespace / X-Bulkhead-Rollout; X-Bulkhead-Delivery-Attempt: <n>;
+// X-Bulkhead-Timestamp and, with a secret, X-Bulkhead-Signature (signature.ts).
 import { Counter, type Registry } from "prom-client";
 import { callbackIdempotencyKey } from "../../api/callback-payload.js";
 import type { CallbackPayload, CallbackResult, CallbackSender } from "../../api/integrations.js";
-import { backoffDelayMs, retryAfterMs } from "./backoff.js";
-import { ATTEMPT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signCallback, TIMESTAMP_HEADER } from "./signature.js";
+import { retryAfterMs } from "./backoff.js";
+import {
+  ATTEMPT_HEADER,
+  IDEMPOTENCY_HEADER,
+  NAMESPACE_HEADER,
+  ROLLOUT_HEADER,
+  SIGNATURE_HEADER,
+  signCallback,
+  TIMESTAMP_HEADER,
+} from "./signature.js";
 
 export interface CallbackSenderOptions {
   /** HMAC secret (BULKHEAD_CALLBACK_SECRET); no signature header without it. */
   secret?: string;
-  /** Timeout of one attempt, response body included. */
+  /** Timeout of one attempt, until the response headers. */
   attemptTimeoutMs: number;
-  maxAttempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** No attempt is started that could end after this much time since send() began. */
-  totalBudgetMs: number;
 }
 
-export const DEFAULT_CALLBACK_OPTIONS: CallbackSenderOptions = {
-  attemptTimeoutMs: 5000,
-  maxAttempts: 5,
-  baseDelayMs: 500,
-  maxDelayMs: 8000,
-  totalBudgetMs: 30_000,
-};
+export const DEFAULT_CALLBACK_OPTIONS: CallbackSenderOptions = { attemptTimeoutMs: 5000 };
 
 export interface CallbackSenderDeps {
   fetch?: typeof fetch;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
   now?: () => number;
-  logger?: Logger;
   /** Where bulkhead_callback_attempts_total is registered; none when omitted. */
   registry?: Registry;
 }
 
-type Attempt =
-  | { kind: "ok"; status: number }
-  | { kind: "fail"; retryable: boolean; error: string; retryAfterMs?: number; label: string };
-
 const USER_AGENT = "bulkhead-callback/1";
+
+/** A network error's cause code (ECONNREFUSED, ENOTFOUND, ...) when it is just a code. */
+function causeCode(err: unknown): string | undefined {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? code : undefined;
+}
 
 export function httpCallbackSender(options: Partial<CallbackSenderOptions> = {}, deps: CallbackSenderDeps = {}): CallbackSender {
   const opts = { ...DEFAULT_CALLBACK_OPTIONS, ...options };
   const doFetch = deps.fetch ?? fetch;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const random = deps.random ?? Math.random;
   const now = deps.now ?? Date.now;
-  const logger = deps.logger ?? pino({ enabled: false });
   const attempts = new Counter({
     name: "bulkhead_callback_attempts_total",
-    help: "Release-API callback attempts, by outcome (success, http_4xx, http_5xx, timeout, network, redirect).",
+    help: "Release-API callback attempts, by outcome (success, http_4xx, http_5xx, timeout, network, redirect, bad_url).",
     labelNames: ["outcome"] as const,
     registers: deps.registry ? [deps.registry] : [],
   });
 
-  async function attempt(url: URL, body: string, key: string, n: number): Promise<Attempt> {
+  async function post(bapiUrl: string, payload: CallbackPayload, n: number): Promise<CallbackResult & { outcome: string }> {
+    let url: URL;
+    try {
+      url = new URL(bapiUrl);
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
+    } catch {
+      return { ok: false, retryable: false, outcome: "bad_url", error: "spec.bapi.bapiUrl is not an http(s) URL" };
+    }
+    const body = JSON.stringify(payload);
+    const idempotencyKey = callbackIdempotencyKey(payload);
     const timestamp = Math.floor(now() / 1000);
     const headers: Record<string, string> = {
       "content-type": "application/json",
       "user-agent": USER_AGENT,
-      [IDEMPOTENCY_HEADER]: key,
+      [IDEMPOTENCY_HEADER]: idempotencyKey,
+      [NAMESPACE_HEADER]: payload.namespace,
+      [ROLLOUT_HEADER]: payload.name,
       [ATTEMPT_HEADER]: String(n),
       [TIMESTAMP_HEADER]: String(timestamp),
     };
-    if (opts.secret) headers[SIGNATURE_HEADER] = signCallback(opts.secret, timestamp, body);
+    if (opts.secret) headers[SIGNATURE_HEADER] = signCallback(opts.secret, { timestamp, namespace: payload.namespace, name: payload.name, idempotencyKey, body });
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), opts.attemptTimeoutMs);
     try {
       const res = await doFetch(url, { method: "POST", headers, body, signal: controller.signal, redirect: "manual" });
-      // Read (and bound) the body under the same timeout, so the connection is released.
-      const text = (await res.text()).slice(0, 300);
-      const detail = text ? `: ${text}` : "";
-      if (res.status >= 200 && res.status < 300) return { kind: "ok", status: res.status };
+      // The body is never read: discard it so the connection is released.
+      await res.body?.cancel().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, outcome: "success" };
       if (res.status >= 300 && res.status < 400) {
-        const to = res.headers.get("location");
-        return { kind: "fail", retryable: false, label: "redirect", error: `HTTP ${res.status} redirect${to ? ` to ${to}` : ""}; set bapiUrl to the final URL` };
+        return { ok: false, retryable: false, outcome: "redirect", error: `redirect (HTTP ${res.status}) not followed; set spec.bapi.bapiUrl to the final URL` };
       }
       const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
       const after = retryAfterMs(res.headers.get("retry-after"), now());
       return {
-        kind: "fail",
+        ok: false,
         retryable,
-        label: res.status >= 500 ? "http_5xx" : "http_4xx",
-        error: `HTTP ${res.status}${detail}`,
+        outcome: res.status >= 500 ? "http_5xx" : "http_4xx",
+        error: `HTTP ${res.status}`,
         ...(after !== undefined ? { retryAfterMs: after } : {}),
       };
     } catch (err) {
-      if (controller.signal.aborted) {
-        return { kind: "fail", retryable: true, label: "timeout", error: `no response within ${opts.attemptTimeoutMs} ms` };
-      }
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      const cause = e.cause?.code ?? e.cause?.message;
-      return { kind: "fail", retryable: true, label: "network", error: `${e.message}${cause ? ` (${cause})` : ""}` };
+      if (controller.signal.aborted) return { ok: false, retryable: true, outcome: "timeout", error: `timeout (no response within ${opts.attemptTimeoutMs} ms)` };
+      const code = causeCode(err);
+      return { ok: false, retryable: true, outcome: "network", error: code ? `network error (${code})` : "network error" };
     } finally {
       clearTimeout(timer);
     }
   }
 
   return {
-    async send(bapiUrl: string, payload: CallbackPayload): Promise<CallbackResult> {
-      let url: URL;
-      try {
-        url = new URL(bapiUrl);
-        if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`unsupported scheme ${url.protocol}`);
-      } catch (err) {
-        return { ok: false, retryable: false, error: `bad bapiUrl "${bapiUrl}": ${(err as Error).message}` };
-      }
-      const body = JSON.stringify(payload);
-      const key = callbackIdempotencyKey(payload);
-      const log = logger.child({ stageId: payload.stageId, rollout: `${payload.namespace}/${payload.name}`, url: url.origin });
-      const started = now();
-      let last: Attempt | undefined;
-      for (let n = 1; n <= opts.maxAttempts; n++) {
-        if (n > 1 && last?.kind === "fail") {
-          const backoff = backoffDelayMs(n - 1, opts.baseDelayMs, opts.maxDelayMs, random);
-          const delay = Math.min(opts.maxDelayMs, Math.max(backoff, last.retryAfterMs ?? 0));
-          if (now() - started + delay + opts.attemptTimeoutMs > opts.totalBudgetMs) {
-            log.warn({ attempts: n - 1 }, "callback retry budget exhausted");
-            break;
-          }
-          await sleep(delay);
-        }
-        last = await attempt(url, body, key, n);
-        if (last.kind === "ok") {
-          attempts.inc({ outcome: "success" });
-          log.info({ attempt: n, status: last.status }, "callback accepted");
-          return { ok: true, status: last.status };
-        }
-        attempts.inc({ outcome: last.label });
-        log.warn({ attempt: n, err: last.error, retryable: last.retryable }, "callback attempt failed");
-        if (!last.retryable) break;
-      }
-      const failure = last?.kind === "fail" ? last : { retryable: true, error: "no attempt made" };
-      return { ok: false, retryable: failure.retryable, error: `callback to ${url.origin}${url.pathname} failed: ${failure.error}` };
+    async attempt(bapiUrl, payload, n) {
+      const { outcome, ...result } = await post(bapiUrl, payload, n);
+      attempts.inc({ outcome });
+      return result;
     },
   };
 }

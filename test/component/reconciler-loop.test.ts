@@ -4,6 +4,8 @@ import pino from "pino";
 import type { EventRecorder } from "../../adapters/kube/events.js";
 import { writeStatus, type RawRollout, type RolloutApi } from "../../adapters/kube/rollouts.js";
 import type { CallbackPayload, CallbackSender } from "../../api/integrations.js";
+import { parseAllowedCallbackPrefix } from "../../api/callback-payload.js";
+import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
 import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
@@ -20,9 +22,22 @@ interface Harness {
   stop(): Promise<void>;
 }
 
-function harness(cluster: FakeCluster, extra: { callbacks?: CallbackSender } = {}): Harness {
+/** The release API the callback test allows; no other test sets spec.bapi. */
+const RELEASE_API = parseAllowedCallbackPrefix("http://release.local/");
+
+function harness(cluster: FakeCluster, extra: { sender?: CallbackSender } = {}): Harness {
   const events: Harness["events"] = [];
   const recorder: EventRecorder = { record: async (_ref, _type, reason, note) => void events.push({ reason, note }) };
+  const unexpected: CallbackSender = {
+    attempt: async () => {
+      throw new Error("this test sends no callback");
+    },
+  };
+  if (!RELEASE_API.ok) throw new Error(RELEASE_API.error);
+  const callbacks = new CallbackDispatcher(
+    { allowList: [RELEASE_API.value], maxRetryAgeMs: 60_000, concurrency: 2, maxQueued: 10, baseDelayMs: 10 },
+    { sender: extra.sender ?? unexpected, rollouts: cluster, events: recorder, log: pino({ enabled: false }) },
+  );
   const reconciler = new Reconciler({
     rollouts: cluster,
     world: cluster,
@@ -30,7 +45,7 @@ function harness(cluster: FakeCluster, extra: { callbacks?: CallbackSender } = {
     events: recorder,
     metrics: createMetrics(() => [], false),
     log: pino({ enabled: false }),
-    ...extra,
+    callbacks,
   });
   const queue = new KeyedQueue((key) => reconciler.reconcile(key), { baseBackoffMs: 20 });
   cluster.onChange = (key) => queue.add(key);
@@ -41,6 +56,7 @@ function harness(cluster: FakeCluster, extra: { callbacks?: CallbackSender } = {
     reconciler,
     async stop() {
       await queue.stop();
+      await callbacks.stop();
       cluster.stop();
     },
   };
@@ -189,8 +205,8 @@ describe("reconcile loop on a fake cluster", function () {
 
   it("sends the release callback once per stage id, recording it after success", async () => {
     const sent: CallbackPayload[] = [];
-    const callbacks: CallbackSender = { send: async (_url, payload) => (sent.push(payload), { ok: true, status: 200 }) };
-    const h = harness(new FakeCluster({ readyDelayMs: 10 }), { callbacks });
+    const sender: CallbackSender = { attempt: async (_url, payload) => (sent.push(payload), { ok: true, status: 200 }) };
+    const h = harness(new FakeCluster({ readyDelayMs: 10 }), { sender });
     try {
       const bapi = { bapiUrl: "http://release.local/cb", stageId: "stage-1" };
       h.cluster.putRollout(rolloutObject({ bapi }, 2, "app:v1"));

@@ -235,6 +235,12 @@ async function drive(slack: FakeSlack | undefined, clock: FakeClock): Promise<Dr
     world: cluster,
     writer: cluster,
     events: noEvents,
+    // This rollout has no bapi stage: a callback here would be a bug.
+    callbacks: {
+      submit: () => {
+        throw new Error("no callback is due in this test");
+      },
+    },
     metrics: createMetrics(() => [], false),
     log: logger,
     now: () => new Date(now),

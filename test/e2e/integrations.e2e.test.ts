@@ -71,7 +71,15 @@ class CallbackReceiver {
       this.received.push({
         body: JSON.parse(raw) as Record<string, unknown>,
         idempotencyKey: h("idempotency-key") ?? "",
-        signatureValid: verifyCallbackSignature({ secret: SECRET, body: raw, signature: h("x-bulkhead-signature"), timestamp: h("x-bulkhead-timestamp") }),
+        signatureValid: verifyCallbackSignature({
+          secret: SECRET,
+          body: raw,
+          signature: h("x-bulkhead-signature"),
+          timestamp: h("x-bulkhead-timestamp"),
+          namespace: h("x-bulkhead-namespace"),
+          name: h("x-bulkhead-rollout"),
+          idempotencyKey: h("idempotency-key"),
+        }),
       });
       res.writeHead(200).end("ok");
     });
@@ -278,6 +286,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
         CONSUL_HTTP_ADDR: `127.0.0.1:${agent.httpPort}`,
         BULKHEAD_CONSUL_TIMEOUT_MS: "1000",
         BULKHEAD_CALLBACK_SECRET: SECRET,
+        BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: receiver.url,
         SLACK_TOKEN: slack.token,
         SLACK_API_URL: slack.apiUrl,
       },

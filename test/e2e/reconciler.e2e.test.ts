@@ -26,6 +26,21 @@ interface RunningReconciler {
 }
 
 const leaseName = `e2e-reconciler-${randomBytes(3).toString("hex")}`;
+
+// The release API the seed's example calls back: started before any reconciler, because the
+// reconciler only calls URLs under its allow-list (BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES).
+const callbacksReceived: unknown[] = [];
+const callbackServer: Server = createServer((req, res) => {
+  let body = "";
+  req.on("data", (c: Buffer) => (body += c.toString()));
+  req.on("end", () => {
+    callbacksReceived.push(JSON.parse(body));
+    res.writeHead(200).end("{}");
+  });
+});
+await new Promise<void>((r) => callbackServer.listen(0, "127.0.0.1", r));
+callbackServer.unref();
+const CALLBACK_URL = `http://127.0.0.1:${(callbackServer.address() as { port: number }).port}/callback`;
 const running: RunningReconciler[] = [];
 
 function startReconciler(identity: string): RunningReconciler {
@@ -44,6 +59,7 @@ function startReconciler(identity: string): RunningReconciler {
       BULKHEAD_METRICS_HOST: "127.0.0.1",
       POD_NAME: identity,
       LOG_LEVEL: "info",
+      BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: CALLBACK_URL,
     },
     stdio: ["ignore", "pipe", "pipe"],
     // Its own process group: a signal reaches tsx's node child too (tsx cannot relay SIGKILL).
@@ -369,18 +385,8 @@ describe("reconciler on a real control plane", function () {
   });
 
   it("the seed's example (4 replicas, percent 25, bapi callback) leaves exactly one pod on the new revision", async () => {
-    const received: unknown[] = [];
-    const server: Server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c: Buffer) => (body += c.toString()));
-      req.on("end", () => {
-        received.push(JSON.parse(body));
-        res.writeHead(200).end("{}");
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const port = (server.address() as { port: number }).port;
-    try {
+    const received = callbacksReceived;
+    {
       const ns = await newNamespace("bedrock-tester");
       const seed = (image: string) => ({
         apiVersion: "bulkhead.dev/v1alpha1",
@@ -392,7 +398,7 @@ describe("reconciler on a real control plane", function () {
           labels: { app: "bedrock-tester-sts-dev", "app.kubernetes.io/version": "v1.custom-1709074522" },
         },
         spec: {
-          bapi: { bapiUrl: `http://127.0.0.1:${port}/callback`, stageId: `2dD2a0GTleDCxkfFXD3n0q9msql-${image}` },
+          bapi: { bapiUrl: CALLBACK_URL, stageId: `2dD2a0GTleDCxkfFXD3n0q9msql-${image}` },
           channel: "#devel-rollout-operator-notifications",
           minPodEvictionIntervalSeconds: 10,
           pauseRequested: false,
@@ -439,8 +445,6 @@ describe("reconciler on a real control plane", function () {
       expect(done.percentDeployed).to.equal(25);
       expect(received).to.have.length(2);
       expect(received[1]).to.include({ phase: "RolloutDone", rolloutIdentity: "GbTdWjQYgiiToKdoWDLN", updatedReplicas: 1, percent: 25 });
-    } finally {
-      server.close();
     }
   });
 });

@@ -1,0 +1,120 @@
+// Shared pieces of the fault scenarios (bench/faults/*.ts): a seeded PRNG, process groups that
+// can be SIGKILLed and restarted, condition waits with a time bound, and the result line every
+// scenario prints. Loopback only.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, readFileSync } from "node:fs";
+
+/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function seedFromEnv(): number {
+  const given = process.env.FAULTS_SEED;
+  if (given !== undefined && given !== "") {
+    if (!/^\d{1,10}$/.test(given)) throw new Error(`FAULTS_SEED must be a non-negative integer (got ${given})`);
+    return Number(given);
+  }
+  return Math.floor(Math.random() * 2 ** 31);
+}
+
+export function intEnv(name: string, fallback: number, min = 0): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`${name} must be an integer >= ${min} (got ${raw})`);
+  return Number(raw);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until true; throws naming `what` after `timeoutMs` (every scenario is bounded). */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await cond()) return;
+    } catch {
+      // Transient (e.g. the apiserver is restarting): poll again.
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** A process in its own process group, so SIGKILL reaches tsx and its node child together. */
+export class Managed {
+  private child: ChildProcess | undefined;
+  starts = 0;
+
+  constructor(
+    private readonly command: string,
+    private readonly args: string[],
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly logFile: string,
+  ) {}
+
+  start(): void {
+    const log = createWriteStream(this.logFile, { flags: "a" });
+    log.write(`--- start ${++this.starts} at ${new Date().toISOString()}\n`);
+    const child = spawn(this.command, this.args, { env: this.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.child = child;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Signals the whole group and waits for the process to exit (bounded). */
+  async stop(signal: NodeJS.Signals = "SIGKILL", timeoutMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      return;
+    }
+    await Promise.race([exited, sleep(timeoutMs)]);
+    this.child = undefined;
+  }
+}
+
+/** The command line of a running process, from /proc (to restart it exactly as it was). */
+export function commandLineOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s !== "");
+}
+
+export function machine(): string {
+  const cpus = readFileSync("/proc/cpuinfo", "utf8").split("\n").filter((l) => l.startsWith("processor")).length;
+  const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+  return `${cpus} cores, ${Math.round(memKb / 1048576)} GiB`;
+}
+
+export function loadAverage(): string {
+  return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+}
+
+export interface Verdict {
+  scenario: string;
+  pass: boolean;
+  checks: Array<{ name: string; pass: boolean; value: string }>;
+  figures: Record<string, string | number>;
+}
+
+/** Prints the verdict (human lines on stderr, one JSON line on stdout) and sets the exit code. */
+export function report(v: Verdict): void {
+  for (const c of v.checks) process.stderr.write(`  ${c.pass ? "PASS" : "FAIL"}  ${c.name}: ${c.value}\n`);
+  process.stderr.write(`  figures: ${JSON.stringify(v.figures)}\n`);
+  process.stderr.write(`${v.scenario}: ${v.pass ? "PASS" : "FAIL"}\n`);
+  process.stdout.write(`${JSON.stringify({ ...v, loadAverage: loadAverage(), machine: machine(), at: new Date().toISOString() })}\n`);
+  process.exitCode = v.pass ? 0 : 1;
+}
