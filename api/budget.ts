@@ -2,9 +2,10 @@
 // budget can be written (the StatefulSet annotation bulkhead.dev/max-unavailable, a PDB's
 // maxUnavailable, the rollout's spec.disruptionPolicy and its embedded StatefulSet's annotation).
 // A budget of 0 ("0", 0, "0%") allows no eviction, so every wave would wait forever.
-import { BUDGET_TEXT_PATTERN } from "./rollout.js";
+import { PERCENT_PATTERN } from "./rollout.js";
 
-const BUDGET_TEXT = new RegExp(BUDGET_TEXT_PATTERN);
+/** A positive count, or PERCENT_PATTERN's "1%" to "100%" (the CRD's CEL rule uses that one). */
+const BUDGET_TEXT = new RegExp(`^[1-9][0-9]*$|${PERCENT_PATTERN}`);
 const ZERO = /^0+%?$/;
 
 export type BudgetVerdict =

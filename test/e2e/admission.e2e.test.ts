@@ -304,7 +304,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     it("refuses a zero budget wherever a rollout can carry one", async () => {
       const onAnnotation = await apply(rollout("zero-a", "zero-a-db", {}, { annotations: { "bulkhead.dev/max-unavailable": "0" } }));
       expect(onAnnotation.code).to.not.equal(0);
-      expect(onAnnotation.stderr).to.contain("annotation bulkhead.dev/max-unavailable must be a positive count");
+      expect(onAnnotation.stderr).to.contain('spec.statefulset.metadata.annotations["bulkhead.dev/max-unavailable"]: "0" allows no pod to be disrupted');
       const onPolicy = await apply(rollout("zero-p", "zero-p-db", { disruptionPolicy: { maxUnavailable: "0%" } }));
       expect(onPolicy.code).to.not.equal(0);
       expect(onPolicy.stderr).to.contain("a budget of 0 would block every wave");
