@@ -228,6 +228,9 @@ describe("status writes", () => {
         state.live = { ...body };
         return body;
       },
+      async replace() {
+        throw new Error("not used: these tests write status only");
+      },
     };
   }
   const read: RawRollout = { metadata: { name: "web", namespace: "ns", resourceVersion: "7", generation: 3 }, spec: {} };

@@ -1,0 +1,110 @@
+// What deleting a rollout does to its workload (DESIGN.md §2 "Lifecycle"), as pure decisions.
+//
+// Every rollout carries the finalizer ROLLOUT_FINALIZER from the reconciler's first pass, before
+// it creates or adopts anything. Deleting the rollout then waits for the reconciler, which
+// releases the StatefulSet and its PDB and only then removes the finalizer:
+//   - deletionPolicy Orphan (the default): Bulkhead's ownerReferences and labels are removed, so
+//     the garbage collector has nothing to cascade to and the webhooks stop guarding the pods.
+//     The pod template keeps the bulkhead.dev/managed label and the StatefulSet keeps
+//     updateStrategy OnDelete: changing either would create a new revision or, with
+//     RollingUpdate, restart every pod of a split StatefulSet at once — the opposite of what a
+//     careful operator wants from "stop managing it". The operator changes them when ready.
+//   - deletionPolicy Delete: nothing is stripped; removing the finalizer lets the garbage
+//     collector cascade through the ownerReference (background: the StatefulSet, then its pods,
+//     and the PDB). The reconciler itself never deletes anything, so it needs no delete verb.
+//   - `kubectl delete --cascade=orphan` (the "orphan" finalizer) always orphans: the user said
+//     so explicitly, and the garbage collector strips the ownerReferences itself.
+// ownerReferences carry blockOwnerDeletion: false. It only matters for a foreground deletion of
+// the rollout, where it would make the rollout wait for its StatefulSet to be gone; the
+// garbage collector deletes foreground dependents whatever the flag says, so it protects
+// nothing, and asking for it needs an extra permission on clusters with the
+// OwnerReferencesPermissionEnforcement plugin.
+import { TEMPLATE_HASH_ANNOTATION } from "./desired.js";
+import { MANAGED_LABEL, ROLLOUT_LABEL } from "./labels.js";
+import type { OwnerReferenceLike } from "./ownership.js";
+import type { DeletionPolicy } from "./rollout.js";
+
+/** On every StatefulsetRollout: the reconciler releases the workload before the rollout goes. */
+export const ROLLOUT_FINALIZER = "bulkhead.dev/release-workload";
+/** Kubernetes' own finalizers for `--cascade=orphan` and `--cascade=foreground`. */
+export const ORPHAN_FINALIZER = "orphan";
+export const FOREGROUND_FINALIZER = "foregroundDeletion";
+
+export interface RolloutMetaLike {
+  name: string;
+  uid?: string;
+  finalizers?: readonly string[] | null;
+  deletionTimestamp?: unknown;
+}
+
+export function hasRolloutFinalizer(meta: RolloutMetaLike): boolean {
+  return (meta.finalizers ?? []).includes(ROLLOUT_FINALIZER);
+}
+
+export function isBeingDeleted(meta: RolloutMetaLike): boolean {
+  return meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
+}
+
+/** The finalizers with ours added (undefined when it is already there). */
+export function withRolloutFinalizer(finalizers: readonly string[] | null | undefined): string[] | undefined {
+  const list = finalizers ?? [];
+  return list.includes(ROLLOUT_FINALIZER) ? undefined : [...list, ROLLOUT_FINALIZER];
+}
+
+/** The finalizers with ours removed (undefined when it is not there). */
+export function withoutRolloutFinalizer(finalizers: readonly string[] | null | undefined): string[] | undefined {
+  const list = finalizers ?? [];
+  return list.includes(ROLLOUT_FINALIZER) ? list.filter((f) => f !== ROLLOUT_FINALIZER) : undefined;
+}
+
+export type ReleaseMode = "orphan" | "cascade";
+
+/** What deleting this rollout does to what it owns. */
+export function releaseMode(policy: DeletionPolicy | undefined, meta: RolloutMetaLike): ReleaseMode {
+  if ((meta.finalizers ?? []).includes(ORPHAN_FINALIZER)) return "orphan";
+  return policy === "Delete" ? "cascade" : "orphan";
+}
+
+export interface ReleasableMeta {
+  labels?: Record<string, string> | null;
+  annotations?: Record<string, string> | null;
+  ownerReferences?: OwnerReferenceLike[] | null;
+}
+
+/** True when a reference points at this rollout (by uid; by name only when it has no uid). */
+function refersTo(ref: OwnerReferenceLike, rollout: RolloutMetaLike): boolean {
+  if (ref.kind !== "StatefulsetRollout") return false;
+  if (ref.uid && rollout.uid) return ref.uid === rollout.uid;
+  return ref.name === rollout.name;
+}
+
+/** Whether this rollout is among the object's owners (controller or not). */
+export function isReleasable(meta: ReleasableMeta | undefined, rollout: RolloutMetaLike): boolean {
+  return (meta?.ownerReferences ?? []).some((ref) => ref !== null && typeof ref === "object" && refersTo(ref, rollout));
+}
+
+/**
+ * The metadata of a StatefulSet or PDB once this rollout lets go of it: its ownerReferences to
+ * the rollout, the managed and rollout labels (only when they name this rollout) and the template
+ * hash are gone; everything else is kept. Undefined when nothing would change.
+ */
+export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike): Required<ReleasableMeta> | undefined {
+  const owners = (meta.ownerReferences ?? []).filter((ref) => !(ref !== null && typeof ref === "object" && refersTo(ref, rollout)));
+  const labels = { ...(meta.labels ?? {}) };
+  const annotations = { ...(meta.annotations ?? {}) };
+  const ours = labels[ROLLOUT_LABEL] === undefined || labels[ROLLOUT_LABEL] === rollout.name;
+  let changed = owners.length !== (meta.ownerReferences ?? []).length;
+  if (ours) {
+    for (const key of [MANAGED_LABEL, ROLLOUT_LABEL]) {
+      if (key in labels) {
+        delete labels[key];
+        changed = true;
+      }
+    }
+    if (TEMPLATE_HASH_ANNOTATION in annotations) {
+      delete annotations[TEMPLATE_HASH_ANNOTATION];
+      changed = true;
+    }
+  }
+  return changed ? { labels, annotations, ownerReferences: owners } : undefined;
+}
