@@ -21,6 +21,7 @@
 // OwnerReferencesPermissionEnforcement plugin.
 import { TEMPLATE_HASH_ANNOTATION } from "./desired.js";
 import { MANAGED_LABEL, ROLLOUT_LABEL } from "./labels.js";
+import { REVISION_HISTORY_ANNOTATION, revisionHistoryChange } from "./revisions.js";
 import type { OwnerReferenceLike } from "./ownership.js";
 import type { DeletionPolicy } from "./rollout.js";
 
@@ -85,8 +86,9 @@ export function isReleasable(meta: ReleasableMeta | undefined, rollout: RolloutM
 
 /**
  * The metadata of a StatefulSet or PDB once this rollout lets go of it: its ownerReferences to
- * the rollout, the managed and rollout labels (only when they name this rollout) and the template
- * hash are gone; everything else is kept. Undefined when nothing would change.
+ * the rollout, the managed and rollout labels (only when they name this rollout), the template
+ * hash and the saved revisionHistoryLimit are gone; everything else is kept. Undefined when
+ * nothing would change.
  */
 export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike): Required<ReleasableMeta> | undefined {
   const owners = (meta.ownerReferences ?? []).filter((ref) => !(ref !== null && typeof ref === "object" && refersTo(ref, rollout)));
@@ -101,10 +103,21 @@ export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike)
         changed = true;
       }
     }
-    if (TEMPLATE_HASH_ANNOTATION in annotations) {
-      delete annotations[TEMPLATE_HASH_ANNOTATION];
-      changed = true;
+    for (const key of [TEMPLATE_HASH_ANNOTATION, REVISION_HISTORY_ANNOTATION]) {
+      if (key in annotations) {
+        delete annotations[key];
+        changed = true;
+      }
     }
   }
   return changed ? { labels, annotations, ownerReferences: owners } : undefined;
+}
+
+/**
+ * The revisionHistoryLimit a released StatefulSet gets back: the one saved when a split raised
+ * it (api/revisions.ts), since nothing keeps the split's history for Bulkhead any more.
+ * Undefined: leave it as it is.
+ */
+export function releasedRevisionHistoryLimit(annotations: Record<string, string> | null | undefined): number | undefined {
+  return revisionHistoryChange(false, { annotations: annotations ?? {} })?.revisionHistoryLimit;
 }

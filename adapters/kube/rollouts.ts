@@ -4,7 +4,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
-import { releasedMetadata, type RolloutMetaLike } from "../../api/lifecycle.js";
+import { releasedMetadata, releasedRevisionHistoryLimit, type RolloutMetaLike } from "../../api/lifecycle.js";
 import type { RolloutStatus } from "../../api/rollout.js";
 import { apiStatusCode, isConflict, isNotFound } from "./client.js";
 
@@ -183,6 +183,10 @@ export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, 
         () => apps.readNamespacedStatefulSet({ name, namespace }),
         (body) => apps.replaceNamespacedStatefulSet({ name, namespace, body }),
         rollout,
+        (live, body) => {
+          const limit = releasedRevisionHistoryLimit(live.metadata?.annotations);
+          if (limit !== undefined && body.spec) body.spec.revisionHistoryLimit = limit;
+        },
       );
     },
 
@@ -203,6 +207,7 @@ async function releaseWith<T extends { metadata?: k8s.V1ObjectMeta }>(
   read: () => Promise<T>,
   replace: (body: T) => Promise<unknown>,
   rollout: RolloutMetaLike,
+  alsoChange: (live: T, body: T) => void = () => {},
 ): Promise<ReleaseResult> {
   for (let attempt = 1; ; attempt++) {
     let live: T;
@@ -217,6 +222,7 @@ async function releaseWith<T extends { metadata?: k8s.V1ObjectMeta }>(
     if (!released) return "untouched";
     const body = structuredClone(live);
     body.metadata = { ...meta, labels: released.labels ?? {}, annotations: released.annotations ?? {}, ownerReferences: (released.ownerReferences ?? []) as k8s.V1OwnerReference[] };
+    alsoChange(live, body);
     try {
       await replace(body);
       return "released";

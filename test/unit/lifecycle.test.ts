@@ -6,6 +6,7 @@ import {
   isReleasable,
   releasedMetadata,
   releaseMode,
+  releasedRevisionHistoryLimit,
   ROLLOUT_FINALIZER,
   withoutRolloutFinalizer,
   withRolloutFinalizer,
@@ -64,6 +65,13 @@ describe("lifecycle: what deleting a rollout does", () => {
       ownerReferences: [other],
     });
     expect(meta.ownerReferences, "input not mutated").to.have.length(2);
+  });
+
+  it("orphaning drops the saved revisionHistoryLimit annotation and says which limit to restore", () => {
+    const meta = { annotations: { [REVISION_HISTORY_ANNOTATION]: "3" }, ownerReferences: [OURS] };
+    expect(releasedMetadata(meta, ROLLOUT)?.annotations).to.deep.equal({});
+    expect(releasedRevisionHistoryLimit(meta.annotations)).to.equal(3);
+    expect(releasedRevisionHistoryLimit({})).to.equal(undefined);
   });
 
   it("a non-controller reference from an earlier version is removed too; another rollout's labels are kept", () => {
