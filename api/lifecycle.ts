@@ -85,29 +85,37 @@ export function isReleasable(meta: ReleasableMeta | undefined, rollout: RolloutM
 }
 
 /**
- * The metadata of a StatefulSet or PDB once this rollout lets go of it: its ownerReferences to
- * the rollout, the managed and rollout labels (only when they name this rollout), the template
- * hash and the saved revisionHistoryLimit are gone; everything else is kept. Undefined when
- * nothing would change.
+ * The metadata of a StatefulSet or PDB once this rollout lets go of it, or undefined when it is
+ * left as it is. It is this rollout's when an ownerReference points at the rollout, or — after
+ * the garbage collector has already removed that reference (`--cascade=orphan`) — when its
+ * bulkhead.dev/rollout label names the rollout. An object that never was this rollout's (a
+ * refused StatefulSet, say) is never touched.
+ *   - orphan: the references to the rollout, the managed and rollout labels, the template hash
+ *     and the saved revisionHistoryLimit are removed; everything else is kept.
+ *   - cascade: an object still referencing the rollout is left for the garbage collector; one
+ *     already orphaned by it is stripped as for orphan.
  */
-export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike): Required<ReleasableMeta> | undefined {
-  const owners = (meta.ownerReferences ?? []).filter((ref) => !(ref !== null && typeof ref === "object" && refersTo(ref, rollout)));
+export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike, mode: ReleaseMode = "orphan"): Required<ReleasableMeta> | undefined {
+  const before = meta.ownerReferences ?? [];
+  const owners = before.filter((ref) => !(ref !== null && typeof ref === "object" && refersTo(ref, rollout)));
+  const referenced = owners.length !== before.length;
   const labels = { ...(meta.labels ?? {}) };
+  if (!referenced && labels[ROLLOUT_LABEL] !== rollout.name) return undefined;
+  if (referenced && mode === "cascade") return undefined;
   const annotations = { ...(meta.annotations ?? {}) };
-  const ours = labels[ROLLOUT_LABEL] === undefined || labels[ROLLOUT_LABEL] === rollout.name;
-  let changed = owners.length !== (meta.ownerReferences ?? []).length;
-  if (ours) {
-    for (const key of [MANAGED_LABEL, ROLLOUT_LABEL]) {
-      if (key in labels) {
-        delete labels[key];
-        changed = true;
-      }
+  let changed = referenced;
+  // Labels naming another rollout are that rollout's business.
+  const labelsOurs = labels[ROLLOUT_LABEL] === undefined || labels[ROLLOUT_LABEL] === rollout.name;
+  for (const key of labelsOurs ? [MANAGED_LABEL, ROLLOUT_LABEL] : []) {
+    if (key in labels) {
+      delete labels[key];
+      changed = true;
     }
-    for (const key of [TEMPLATE_HASH_ANNOTATION, REVISION_HISTORY_ANNOTATION]) {
-      if (key in annotations) {
-        delete annotations[key];
-        changed = true;
-      }
+  }
+  for (const key of [TEMPLATE_HASH_ANNOTATION, REVISION_HISTORY_ANNOTATION]) {
+    if (key in annotations) {
+      delete annotations[key];
+      changed = true;
     }
   }
   return changed ? { labels, annotations, ownerReferences: owners } : undefined;

@@ -139,7 +139,7 @@ class Pass {
     // ------------------------------------------------------------------------------------------
     const wantSelector = spec.statefulset.spec.selector.matchLabels ?? {};
     if (canonicalJson(sts.selector) !== canonicalJson(wantSelector)) {
-      return this.fail("SelectorMismatch", `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: delete the StatefulSet (pods are recreated) or restore the selector`);
+      return this.fail("SelectorMismatch", `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: restore spec.statefulset.spec.selector, or delete the StatefulSet yourself (kubectl delete sts ${stsName} also deletes its pods; the reconciler then creates it anew with new pods)`);
     }
     // While split, the old ControllerRevision is kept (api/revisions.ts revisionHistoryChange).
     const drift = statefulSetDrift(rollout, sts, isSplitRecorded(rollout));

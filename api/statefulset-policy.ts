@@ -109,7 +109,7 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
       return denied(
         request,
         `${what} is owned by StatefulsetRollout ${owner}; removing the ${MANAGED_LABEL} label would drop its rollout protection. ` +
-          `To stop managing it, delete the rollout (kubectl delete ${SHORT_NAME} ${owner} -n ${namespace}).`,
+          `To stop managing it, delete the rollout (kubectl delete ${SHORT_NAME} ${owner} -n ${namespace}): with deletionPolicy Orphan (the default) the StatefulSet and its pods keep running, unmanaged; with Delete they are deleted.`,
       );
     }
     return allowed(request);

@@ -127,20 +127,19 @@ export class Reconciler {
     const namespace = raw.metadata?.namespace ?? "";
     const stsName = parsed.ok ? statefulSetName(parsed.value) : meta.name;
     const ref = refOf(raw);
+    // Cascade: what still references the rollout is left to the garbage collector; what it has
+    // already orphaned (kubectl delete --cascade=orphan raced us) loses Bulkhead's labels.
+    const sts = await deps.writer.releaseStatefulSet(namespace, stsName, meta, mode);
+    const pdb = await deps.writer.releasePdb(namespace, stsName, meta, mode);
+    log.info({ mode, statefulSet: sts, pdb }, "rollout deleted: workload released");
     if (mode === "orphan") {
-      const sts = await deps.writer.releaseStatefulSet(namespace, stsName, meta);
-      const pdb = await deps.writer.releasePdb(namespace, stsName, meta);
-      log.info({ statefulSet: sts, pdb }, "rollout deleted: workload orphaned");
-      if (sts === "released" || pdb === "released") {
-        await deps.events.record(
-          ref,
-          "Normal",
-          "WorkloadOrphaned",
-          `rollout deleted (deletionPolicy Orphan): StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName} keep running, no longer managed by Bulkhead; the StatefulSet keeps updateStrategy OnDelete`,
-        );
-      }
+      await deps.events.record(
+        ref,
+        "Normal",
+        "WorkloadOrphaned",
+        `rollout deleted (deletionPolicy Orphan or --cascade=orphan): StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName} keep running, no longer managed by Bulkhead; the StatefulSet keeps updateStrategy OnDelete`,
+      );
     } else {
-      log.info("rollout deleted: the garbage collector deletes its workload");
       await deps.events.record(ref, "Normal", "WorkloadDeleted", `rollout deleted (deletionPolicy Delete): the garbage collector deletes StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName}`);
     }
     const remaining = withoutRolloutFinalizer(meta.finalizers);

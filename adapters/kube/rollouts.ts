@@ -4,7 +4,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
-import { releasedMetadata, releasedRevisionHistoryLimit, type RolloutMetaLike } from "../../api/lifecycle.js";
+import { releasedMetadata, releasedRevisionHistoryLimit, type ReleaseMode, type RolloutMetaLike } from "../../api/lifecycle.js";
 import type { RolloutStatus } from "../../api/rollout.js";
 import { apiStatusCode, isConflict, isNotFound } from "./client.js";
 
@@ -111,10 +111,10 @@ export interface ClusterWriter {
   applyPdb(namespace: string, pdb: DesiredPdb): Promise<void>;
   /** Evicts the pod only if it is still the same pod (uid precondition): a recreated pod is never evicted by mistake. */
   evict(namespace: string, name: string, uid: string): Promise<EvictionResult>;
-  /** Removes the rollout's ownerReferences and Bulkhead's labels from the StatefulSet (api/lifecycle.ts). */
-  releaseStatefulSet(namespace: string, name: string, rollout: RolloutMetaLike): Promise<ReleaseResult>;
+  /** Removes the rollout's ownerReferences and Bulkhead's labels from the StatefulSet as `mode` says (api/lifecycle.ts releasedMetadata). */
+  releaseStatefulSet(namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult>;
   /** The same for the PodDisruptionBudget. */
-  releasePdb(namespace: string, name: string, rollout: RolloutMetaLike): Promise<ReleaseResult>;
+  releasePdb(namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult>;
 }
 
 export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, core: k8s.CoreV1Api, conflictRetries = 3): ClusterWriter {
@@ -177,12 +177,13 @@ export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, 
       }
     },
 
-    async releaseStatefulSet(namespace, name, rollout) {
+    async releaseStatefulSet(namespace, name, rollout, mode) {
       return releaseWith(
         conflictRetries,
         () => apps.readNamespacedStatefulSet({ name, namespace }),
         (body) => apps.replaceNamespacedStatefulSet({ name, namespace, body }),
         rollout,
+        mode,
         (live, body) => {
           const limit = releasedRevisionHistoryLimit(live.metadata?.annotations);
           if (limit !== undefined && body.spec) body.spec.revisionHistoryLimit = limit;
@@ -190,12 +191,13 @@ export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, 
       );
     },
 
-    async releasePdb(namespace, name, rollout) {
+    async releasePdb(namespace, name, rollout, mode) {
       return releaseWith(
         conflictRetries,
         () => policy.readNamespacedPodDisruptionBudget({ name, namespace }),
         (body) => policy.replaceNamespacedPodDisruptionBudget({ name, namespace, body }),
         rollout,
+        mode,
       );
     },
   };
@@ -207,6 +209,7 @@ async function releaseWith<T extends { metadata?: k8s.V1ObjectMeta }>(
   read: () => Promise<T>,
   replace: (body: T) => Promise<unknown>,
   rollout: RolloutMetaLike,
+  mode: ReleaseMode,
   alsoChange: (live: T, body: T) => void = () => {},
 ): Promise<ReleaseResult> {
   for (let attempt = 1; ; attempt++) {
@@ -218,7 +221,7 @@ async function releaseWith<T extends { metadata?: k8s.V1ObjectMeta }>(
       throw err;
     }
     const meta = live.metadata ?? {};
-    const released = releasedMetadata(meta, rollout);
+    const released = releasedMetadata(meta, rollout, mode);
     if (!released) return "untouched";
     const body = structuredClone(live);
     body.metadata = { ...meta, labels: released.labels ?? {}, annotations: released.annotations ?? {}, ownerReferences: (released.ownerReferences ?? []) as k8s.V1OwnerReference[] };

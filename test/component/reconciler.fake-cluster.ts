@@ -9,7 +9,7 @@ import type { PdbObject, PodObject, StatefulSetObject } from "../../api/observe.
 import { desiredRevisionForOrdinal } from "../../api/revisions.js";
 import { parseRollout } from "../../api/rollout.js";
 import type { ClusterWriter, EvictionResult, RawRollout, ReleaseResult, RolloutApi } from "../../adapters/kube/rollouts.js";
-import { releasedMetadata, type RolloutMetaLike } from "../../api/lifecycle.js";
+import { releasedMetadata, type ReleaseMode, type RolloutMetaLike } from "../../api/lifecycle.js";
 import type { WorldSource } from "../../reconciler/world.js";
 
 interface FakePod {
@@ -198,17 +198,17 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     return "evicted";
   }
 
-  async releaseStatefulSet(_namespace: string, name: string, rollout: RolloutMetaLike): Promise<ReleaseResult> {
+  async releaseStatefulSet(_namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult> {
     if (!this.sts || this.sts.obj.metadata.name !== name) return "gone";
-    const released = releasedMetadata(this.sts.obj.metadata, rollout);
+    const released = releasedMetadata(this.sts.obj.metadata, rollout, mode);
     if (!released) return "untouched";
     Object.assign(this.sts.obj.metadata, released);
     return "released";
   }
 
-  async releasePdb(_namespace: string, name: string, rollout: RolloutMetaLike): Promise<ReleaseResult> {
+  async releasePdb(_namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult> {
     if (!this.pdbObj || this.pdbObj.metadata?.name !== name) return "gone";
-    const released = releasedMetadata(this.pdbObj.metadata, rollout);
+    const released = releasedMetadata(this.pdbObj.metadata, rollout, mode);
     if (!released) return "untouched";
     Object.assign(this.pdbObj.metadata, released);
     return "released";

@@ -79,6 +79,17 @@ describe("lifecycle: what deleting a rollout does", () => {
     expect(releasedMetadata(meta, ROLLOUT)).to.deep.equal({ labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "other" }, annotations: {}, ownerReferences: [] });
   });
 
+  it("cascade: still referenced → left for the garbage collector; already orphaned by it (--cascade=orphan) → labels stripped", () => {
+    const labels = { app: "web", [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "web" };
+    expect(releasedMetadata({ labels, ownerReferences: [OURS] }, ROLLOUT, "cascade")).to.equal(undefined);
+    expect(releasedMetadata({ labels, ownerReferences: [] }, ROLLOUT, "cascade")).to.deep.equal({ labels: { app: "web" }, annotations: {}, ownerReferences: [] });
+  });
+
+  it("a StatefulSet this rollout never owned (refused: unowned, managed, no rollout label) is never touched", () => {
+    expect(releasedMetadata({ labels: { app: "web", [MANAGED_LABEL]: "true" }, ownerReferences: [] }, ROLLOUT)).to.equal(undefined);
+    expect(releasedMetadata({ labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "db-old" }, ownerReferences: [{ ...OURS, name: "db-old", uid: "uid-old" }] }, ROLLOUT)).to.equal(undefined);
+  });
+
   it("an object of another rollout (other uid) or already released is left alone", () => {
     expect(isReleasable({ ownerReferences: [{ ...OURS, uid: "uid-other" }] }, ROLLOUT)).to.equal(false);
     expect(releasedMetadata({ labels: { app: "web" }, ownerReferences: [] }, ROLLOUT)).to.equal(undefined);
