@@ -337,6 +337,24 @@ describe("lifecycle: deleting and adopting never harms the workload", function (
     expect(after.spec?.template.spec?.containers[0]?.image).to.equal("registry.example/app:v1");
   });
 
+  it("docs/install.md's uninstall step: --cascade=orphan on every rollout releases even a deletionPolicy Delete workload", async () => {
+    const ns = await newNamespace("lifecycle-uninstall");
+    await applyManifest(rolloutManifest(ns, { replicas: 2, image: "registry.example/app:v1", extra: { deletionPolicy: "Delete" } }));
+    await waitStatus(ns, "created", (s) => s.phase === "RolloutDone");
+    const pods = await readyPods(ns, 2);
+    const canary = await gcCanary(ns);
+    // Every rollout of the cluster, as the docs say (those of earlier test files too: their
+    // workloads are orphaned, which is what this step promises).
+    await kubectl(["delete", "statefulsetrollouts", "--all", "--all-namespaces", "--cascade=orphan", "--timeout=120s"], { check: true });
+    // The garbage collector orphans every dependent of an --cascade=orphan deletion: the canary too.
+    await waitFor(async () => ((await coreApi().readNamespacedConfigMap({ name: canary, namespace: ns })).metadata?.ownerReferences ?? []).length === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: "the garbage collector to orphan the rollout's dependents",
+    });
+    await expectOrphaned(ns, pods.map((p) => p.metadata!.uid!));
+  });
+
   // Last: it deletes the CRD for the whole cluster (reinstalled in after()).
   it("deleting the CRD orphans every managed StatefulSet instead of deleting it", async () => {
     const ns = await newNamespace("lifecycle-crd");
