@@ -303,9 +303,13 @@ describe("lifecycle: deleting and adopting never harms the workload", function (
 
   it("adopts an unowned StatefulSet only with adoptExisting; a second rollout naming an owned one is refused", async () => {
     const ns = await newNamespace("lifecycle-adopt");
+    // As a released StatefulSet is left (api/lifecycle.ts): OnDelete, and its pod template
+    // labelled managed — so adopting it with the same template makes no new revision.
+    const spec = statefulSetSpec(2, "registry.example/app:v1");
+    spec.template.metadata.labels = { ...spec.template.metadata.labels, "bulkhead.dev/managed": "true" } as typeof spec.template.metadata.labels;
     await appsApi().createNamespacedStatefulSet({
       namespace: ns,
-      body: { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "web" }, spec: { ...statefulSetSpec(2, "registry.example/app:v1"), updateStrategy: { type: "OnDelete" } } },
+      body: { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "web" }, spec: { ...spec, updateStrategy: { type: "OnDelete" } } },
     });
     const pods = await readyPods(ns, 2);
 
