@@ -251,7 +251,7 @@ describe("lifecycle: deleting and adopting never harms the workload", function (
   });
 
   it("deleting a split rollout leaves its StatefulSet, pods and PDB running, unowned, and no longer guarded", async () => {
-    const ns = await newNamespace("lifecycle-orphan", { labels: { [LIFECYCLE_LABEL]: "true" } });
+    const ns = await newNamespace("lifecycle-orphan");
     await applyManifest(rolloutManifest(ns, { replicas: 4, image: "registry.example/app:v1" }));
     await waitStatus(ns, "created at 100%", (s) => s.phase === "RolloutDone");
     expect((await rollout(ns)).metadata.finalizers).to.include(ROLLOUT_FINALIZER);
@@ -265,6 +265,9 @@ describe("lifecycle: deleting and adopting never harms the workload", function (
     const pods = await readyPods(ns, 4);
     const oldPod = pods.find((p) => p.metadata?.labels?.["controller-revision-hash"] === split.currentRevision)!;
     expect(oldPod, "a pod on the old revision").to.not.equal(undefined);
+    // Only now under the file's leak guard: it does not know this reconciler's user, so it would
+    // refuse the rollout's own evictions.
+    await kubectl(["label", "namespace", ns, `${LIFECYCLE_LABEL}=true`], { check: true });
     await waitFor(async () => {
       const r = await evict(ns, oldPod.metadata!.name!, true);
       return r.code !== 0 && r.stderr.includes("Bulkhead leak protection");
