@@ -2,6 +2,7 @@
 // a parsed rollout in, a JSON merge patch (RFC 7386) or a message out. The CLI sends the patch
 // as application/merge-patch+json; the patch carries the resourceVersion the decision was made
 // on, so the apiserver refuses it (409) if the rollout changed in between, and the CLI decides again.
+import { phasePlan } from "./reconcile.js";
 import { isTerminal } from "./rollout.js";
 import type { StatefulsetRollout } from "./rollout.js";
 
@@ -93,11 +94,13 @@ export function promotePlan(rollout: StatefulsetRollout, target?: number): Actio
     percent = nextPhase(rollout);
     if (percent === undefined) {
       // The reconciler walks spec.phases up to spec.percent by itself (status.phaseIndex).
+      // status.phaseIndex indexes the reconciler's plan (api/reconcile.ts phasePlan), not spec.phases.
+      const plan = phasePlan(rollout.spec);
       const index = rollout.status?.phaseIndex;
-      const at = index === undefined ? undefined : rollout.spec.phases[index];
+      const at = index === undefined ? undefined : plan[Math.min(index, plan.length - 1)];
       if (at !== undefined && at < current && !isTerminal(rollout.status?.phase)) {
         const wait = rollout.spec.autoPromoteSeconds === undefined ? "" : ` after autoPromoteSeconds (${rollout.spec.autoPromoteSeconds}s) at each`;
-        return refuse(`${describe(rollout)} already heads for ${current}% and moves through its phases by itself${wait}; it is at phase ${(index as number) + 1} of ${rollout.spec.phases.length} (${at}%)`);
+        return refuse(`${describe(rollout)} already heads for ${current}% and moves through its phases by itself${wait}; it is at phase ${Math.min(index as number, plan.length - 1) + 1} of ${plan.length} (${at}%)`);
       }
       return refuse(`${describe(rollout)} is already at its last phase (${current}% of phases ${rollout.spec.phases.join(", ")})`);
     }

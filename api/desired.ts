@@ -11,6 +11,7 @@ import {
 } from "./labels.js";
 import type { ObservedPdb, ObservedStatefulSet } from "./observe.js";
 import type { StatefulsetRollout } from "./rollout.js";
+import { REVISION_HISTORY_ANNOTATION, revisionHistoryChange } from "./revisions.js";
 
 /**
  * On the StatefulSet: a hash of the template the reconciler last applied. The apiserver fills
@@ -55,6 +56,11 @@ export function statefulSetName(rollout: StatefulsetRollout): string {
   return rollout.spec.statefulset.metadata?.name ?? rollout.metadata.name;
 }
 
+/**
+ * The controller reference to the rollout. blockOwnerDeletion is false: it would only make a
+ * foreground deletion of the rollout wait for the StatefulSet to be deleted, which is never what
+ * Bulkhead wants (api/lifecycle.ts explains the deletion rules).
+ */
 export function ownerReference(rollout: StatefulsetRollout) {
   return {
     apiVersion: API_VERSION,
@@ -62,7 +68,7 @@ export function ownerReference(rollout: StatefulsetRollout) {
     name: rollout.metadata.name,
     uid: rollout.metadata.uid ?? "",
     controller: true,
-    blockOwnerDeletion: true,
+    blockOwnerDeletion: false,
   };
 }
 
@@ -107,10 +113,17 @@ export interface StatefulSetChanges {
   replicas: number;
   template?: Record<string, unknown>;
   updateStrategy: { type: "OnDelete" };
+  /** Raised while a rollout is split, restored after (api/revisions.ts revisionHistoryChange). */
+  revisionHistoryLimit?: number;
+  /** Annotations to remove (set ones are in `annotations`). */
+  removeAnnotations?: string[];
 }
 
-/** What differs between the live StatefulSet and the rollout; undefined when nothing does. */
-export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStatefulSet): { changes: StatefulSetChanges; what: string[] } | undefined {
+/**
+ * What differs between the live StatefulSet and the rollout; undefined when nothing does.
+ * `split`: the rollout's status records a split, so the old revision's history must be kept.
+ */
+export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStatefulSet, split = false): { changes: StatefulSetChanges; what: string[] } | undefined {
   const template = desiredTemplate(rollout);
   const hash = templateHash(template);
   const what: string[] = [];
@@ -119,7 +132,9 @@ export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStat
   if (live.replicas !== desiredReplicas(rollout)) what.push("replicas");
   if (live.labels[MANAGED_LABEL] !== TRUE || live.labels[ROLLOUT_LABEL] !== rollout.metadata.name) what.push("labels");
   if (live.updateStrategy !== "OnDelete") what.push("updateStrategy");
-  if (rollout.metadata.uid && !live.ownerUids.includes(rollout.metadata.uid)) what.push("ownerReference");
+  if (rollout.metadata.uid && !live.ownerReferences.some((o) => o.uid === rollout.metadata.uid)) what.push("ownerReference");
+  const history = revisionHistoryChange(split, live);
+  if (history) what.push("revisionHistoryLimit");
   if (what.length === 0) return undefined;
   const changes: StatefulSetChanges = {
     labels: { [MANAGED_LABEL]: TRUE, [ROLLOUT_LABEL]: rollout.metadata.name },
@@ -129,6 +144,11 @@ export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStat
     updateStrategy: { type: "OnDelete" },
   };
   if (templateChanged) changes.template = template;
+  if (history) {
+    changes.revisionHistoryLimit = history.revisionHistoryLimit;
+    if (history.keepAnnotation === null) changes.removeAnnotations = [REVISION_HISTORY_ANNOTATION];
+    else changes.annotations[REVISION_HISTORY_ANNOTATION] = history.keepAnnotation;
+  }
   return { changes, what };
 }
 

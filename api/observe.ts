@@ -96,11 +96,12 @@ export interface StatefulSetObject {
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: Array<{ uid?: string; controller?: boolean }>;
+    ownerReferences?: OwnerReferenceLike[];
     deletionTimestamp?: Time;
   };
   spec?: {
     replicas?: number;
+    revisionHistoryLimit?: number;
     selector?: { matchLabels?: Record<string, string> };
     template?: object;
     updateStrategy?: { type?: string };
@@ -118,7 +119,10 @@ export interface ObservedStatefulSet {
   currentRevision?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  ownerUids: string[];
+  /** All owner references, for the one-owner rule (api/ownership.ts ownershipOf). */
+  ownerReferences: OwnerReferenceLike[];
+  /** Unset: the apiserver's default (10). */
+  revisionHistoryLimit?: number;
   updateStrategy?: string;
   selector: Record<string, string>;
   template: object;
@@ -136,7 +140,8 @@ export function observeStatefulSet(sts: StatefulSetObject): ObservedStatefulSet 
     currentRevision: sts.status?.currentRevision,
     labels: { ...(sts.metadata?.labels ?? {}) },
     annotations: { ...(sts.metadata?.annotations ?? {}) },
-    ownerUids: (sts.metadata?.ownerReferences ?? []).map((o) => o.uid ?? ""),
+    ownerReferences: (sts.metadata?.ownerReferences ?? []).map((o) => ({ ...o })),
+    ...(sts.spec?.revisionHistoryLimit !== undefined ? { revisionHistoryLimit: sts.spec.revisionHistoryLimit } : {}),
     updateStrategy: sts.spec?.updateStrategy?.type,
     selector: { ...(sts.spec?.selector?.matchLabels ?? {}) },
     template: sts.spec?.template ?? {},
@@ -145,7 +150,7 @@ export function observeStatefulSet(sts: StatefulSetObject): ObservedStatefulSet 
 }
 
 export interface PdbObject {
-  metadata?: { name?: string; generation?: number; labels?: Record<string, string> };
+  metadata?: { name?: string; generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerReferenceLike[] };
   spec?: {
     maxUnavailable?: number | string;
     minAvailable?: number | string;
@@ -198,4 +203,9 @@ export interface World {
   health?: ObservedHealth;
   /** Set when spec.serviceDiscovery asks for a health gate this install cannot check (api/rollout-admission.ts healthGateOf). */
   healthGateUnchecked?: string;
+  /**
+   * The rollout's status.currentRevision when it was looked up (only while split) and its
+   * ControllerRevision no longer exists; undefined when it exists or was not looked up.
+   */
+  revisionGone?: string;
 }

@@ -98,7 +98,7 @@ export function ownershipOf(rollout: RolloutIdentity, stsName: string, sts: Stat
         `${what} is already rolled out by StatefulsetRollout ${rollout.namespace}/${rolloutOwner.name}` +
         (rolloutOwner.name === rollout.name ? ` (an earlier object of that name, uid ${rolloutOwner.uid ?? "unknown"})` : "") +
         `; a StatefulSet has one rollout. Edit that rollout instead, or delete it first ` +
-        `(kubectl delete ${SHORT_NAME} ${rolloutOwner.name} -n ${rollout.namespace} leaves the StatefulSet and its pods running, unowned) ` +
+        `(kubectl delete ${SHORT_NAME} ${rolloutOwner.name} -n ${rollout.namespace} leaves the StatefulSet and its pods running, unowned, unless that rollout sets deletionPolicy: Delete) ` +
         `and then adopt it with spec.adoptExisting: true.`,
     };
   }

@@ -27,7 +27,8 @@ import {
   type StatefulSetChanges,
 } from "./desired.js";
 import type { ObservedPod, World } from "./observe.js";
-import { podOrdinal, targetUpdatedCount } from "./revisions.js";
+import { ownershipOf } from "./ownership.js";
+import { isSplitRecorded, podOrdinal, targetUpdatedCount } from "./revisions.js";
 import { HEALTH_GATE_UNCHECKED_CONDITION } from "./rollout-admission.js";
 import { isTerminal, type Condition, type PodStatus, type RolloutPhase, type RolloutStatus, type StatefulsetRollout } from "./rollout.js";
 import { appendOrdinals, countUpdated, keptOrdinals, planBackWave, planWave } from "./waves.js";
@@ -65,7 +66,15 @@ export const REQUEUE = {
   waitBudget: 3000,
   paused: 30_000,
   idle: 60_000,
+  /** Another owner holds the StatefulSet: only a change on either side resolves it. */
+  ownershipConflict: 60_000,
 } as const;
+
+/** Conditions beside Progressing/Complete/Failed: present once they have been True. */
+export const CONDITION_OWNERSHIP_CONFLICT = "OwnershipConflict";
+export const CONDITION_REVISION_MISSING = "RevisionMissing";
+const FLAG_CONDITIONS = [CONDITION_OWNERSHIP_CONFLICT, CONDITION_REVISION_MISSING] as const;
+type FlagCondition = (typeof FLAG_CONDITIONS)[number];
 
 const NONE: Step = { kind: "none" };
 
@@ -121,11 +130,21 @@ class Pass {
       this.setPhase("Pending", "StatefulSetDeleting", `StatefulSet ${stsName} is being deleted; it is recreated once gone`);
       return this.done(NONE, REQUEUE.apply);
     }
+    // --- ownership (issue 12): one owner per StatefulSet, the same rule as admission ---------
+    const identity = { namespace: rollout.metadata.namespace ?? "", name: rollout.metadata.name, adoptExisting: spec.adoptExisting, ...(rollout.metadata.uid ? { uid: rollout.metadata.uid } : {}) };
+    const ownership = ownershipOf(identity, stsName, { metadata: { ownerReferences: sts.ownerReferences } });
+    if (ownership.verdict === "refuse") return this.ownershipConflict(ownership.message);
+    if (ownership.verdict === "adopt") {
+      if (!status.adoptedAt) this.event("Normal", "Adopting", `adopting StatefulSet ${rollout.metadata.namespace ?? ""}/${stsName} (spec.adoptExisting): it is rolled to spec.statefulset from now on`);
+      status.adoptedAt ??= this.nowIso;
+    }
+    // ------------------------------------------------------------------------------------------
     const wantSelector = spec.statefulset.spec.selector.matchLabels ?? {};
     if (canonicalJson(sts.selector) !== canonicalJson(wantSelector)) {
-      return this.fail("SelectorMismatch", `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: delete the StatefulSet (pods are recreated) or restore the selector`);
+      return this.fail("SelectorMismatch", `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: restore spec.statefulset.spec.selector, or delete the StatefulSet yourself (kubectl delete sts ${stsName} also deletes its pods; the reconciler then creates it anew with new pods)`);
     }
-    const drift = statefulSetDrift(rollout, sts);
+    // While split, the old ControllerRevision is kept (api/revisions.ts revisionHistoryChange).
+    const drift = statefulSetDrift(rollout, sts, isSplitRecorded(rollout));
     status.statefulsetSpecCurrent = drift === undefined;
     if (drift) {
       if (drift.changes.template) status.previousTemplate = structuredClone(sts.template) as Record<string, unknown>;
@@ -161,6 +180,7 @@ class Pass {
     status.updatedOrdinals = appendOrdinals([], pods.filter((p) => p.revision === updateRevision).map((p) => p.ordinal).sort((a, b) => a - b));
     delete status.currentWave;
     delete status.phaseReachedAt;
+    delete status.revisionMissing;
     status.wavesCompleted = 0;
     status.phaseIndex = 0;
     status.attemptStartedAt = this.nowIso;
@@ -176,6 +196,7 @@ class Pass {
     const spec = rollout.spec;
     const pods = this.livePods();
     const split = status.currentRevision !== updateRevision;
+    this.noteRevisionMissing(split);
     // Pods found on the update revision count as moved (appended), so a forward wave never
     // evicts them — except pods a back wave is moving away from it.
     const inFlight = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
@@ -223,9 +244,11 @@ class Pass {
       this.setPhase("Progressing", "WaitingForPods", `waiting for ${notReady.length + Math.max(0, missing)} pod(s): ${why}`);
       return this.done(NONE, REQUEUE.waitPods);
     }
-    const phases = spec.phases ?? [];
-    const index = status.phaseIndex ?? 0;
-    if (!status.rollback && index < phases.length - 1 && (phases[index] ?? 100) < finalPercent) {
+    // Invariant (issue 12): RolloutDone only at the last step of phasePlan, which is
+    // spec.percent itself, with `updated >= target` established above.
+    const phases = phasePlan(spec);
+    const index = Math.min(status.phaseIndex ?? 0, phases.length - 1);
+    if (!status.rollback && index < phases.length - 1) {
       const reached = status.phaseReachedAt ?? this.nowIso;
       status.phaseReachedAt = reached;
       const waitMs = Date.parse(reached) + (spec.autoPromoteSeconds ?? 0) * 1000 - this.now.getTime();
@@ -239,6 +262,10 @@ class Pass {
       this.event("Normal", "PhasePromoted", `phase ${index + 2} of ${phases.length}: ${next}%`);
       this.setPhase("Progressing", "PhasePromoted", `promoted to phase ${index + 2} of ${phases.length} (${next}%)`);
       return this.done(NONE, REQUEUE.now);
+    }
+    if (updated < finalTarget) {
+      // Cannot happen (the target is spec.percent's here); never report done short of it.
+      return this.nextWave(replicas, finalTarget, updateRevision);
     }
     if (updated >= replicas) status.currentRevision = updateRevision;
     this.event("Normal", "RolloutDone", `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`);
@@ -286,6 +313,8 @@ class Pass {
       return undefined;
     }
     if (back) {
+      const gone = this.revisionGoneFailure();
+      if (gone) return gone;
       // A pod recreated after the wave began but on the update revision again: nothing pins.
       const unpinned = pending.find(({ pod }) => pod && !pod.terminating && pod.revision === updateRevision && Date.parse(pod.createdAt ?? "") > Date.parse(wave.startedAt));
       if (unpinned) {
@@ -322,6 +351,8 @@ class Pass {
   private backWave(replicas: number, target: number, updateRevision: string): Decision {
     const { status, rollout, world } = this;
     const spec = rollout.spec;
+    const gone = this.revisionGoneFailure();
+    if (gone) return gone;
     const moved = status.updatedOrdinals ?? [];
     const kept = new Set(keptOrdinals(moved, replicas, target));
     const byOrdinal = new Map(this.livePods().map((p) => [p.ordinal, p]));
@@ -455,6 +486,50 @@ class Pass {
     return this.done(NONE, REQUEUE.waitPods);
   }
 
+  /** Another rollout or controller owns the StatefulSet: touch nothing, say so, retry slowly. */
+  private ownershipConflict(message: string): Decision {
+    const before = (this.prev.conditions ?? []).find((c) => c.type === CONDITION_OWNERSHIP_CONFLICT);
+    if (before?.status !== "True" || before.message !== message) this.event("Warning", "OwnershipConflict", message);
+    // The pods seen are the other owner's: this rollout reports none.
+    delete this.status.pods;
+    delete this.status.readyReplicas;
+    this.flag(CONDITION_OWNERSHIP_CONFLICT, "StatefulSetOwnedElsewhere", message);
+    this.setPhase("Pending", "OwnershipConflict", message);
+    return this.done(NONE, REQUEUE.ownershipConflict);
+  }
+
+  /**
+   * The old ControllerRevision is gone although it was kept (revisionHistoryLimit is raised while
+   * split): record it once. Pinning then lets pods come back on the update revision, and a
+   * back wave fails with this reason.
+   */
+  private noteRevisionMissing(split: boolean): void {
+    const { status, world } = this;
+    if (!split) {
+      delete status.revisionMissing;
+      return;
+    }
+    const gone = world.revisionGone;
+    if (gone === undefined || gone !== status.currentRevision || status.revisionMissing === gone) return;
+    status.revisionMissing = gone;
+    this.event("Warning", "RevisionMissing", this.revisionMissingMessage());
+  }
+
+  private revisionMissingMessage(): string {
+    const rev = this.status.revisionMissing ?? "";
+    return (
+      `ControllerRevision ${rev} (the revision pods are moved away from) no longer exists: it was deleted although Bulkhead raised ` +
+      `revisionHistoryLimit during the split. Pods of revision ${rev} that are deleted now come back on the update revision, ` +
+      `and lowering percent cannot move pods back to it. To go back, apply the old template as a new revision (status.previousTemplate).`
+    );
+  }
+
+  private revisionGoneFailure(): Decision | undefined {
+    const { status } = this;
+    if (!status.revisionMissing || status.revisionMissing !== status.currentRevision) return undefined;
+    return this.fail("RevisionMissing", `percent lowered to ${this.rollout.spec.percent}% but pods cannot be moved back: ${this.revisionMissingMessage()}`);
+  }
+
   private fail(code: string, message: string): Decision {
     this.event("Warning", "RolloutFailed", message);
     this.status.paused = false;
@@ -527,6 +602,25 @@ class Pass {
   }
 
   private code = "";
+  private readonly flags = new Map<FlagCondition, { reason: string; message: string }>();
+
+  private flag(type: FlagCondition, reason: string, message: string): void {
+    this.flags.set(type, { reason, message });
+    this.refreshConditions();
+  }
+
+  /** A flag condition is True while it applies; once it has been set, False after. */
+  private flagConditions(): Array<Omit<Condition, "lastTransitionTime">> {
+    if (this.status.revisionMissing && !this.flags.has(CONDITION_REVISION_MISSING)) {
+      this.flags.set(CONDITION_REVISION_MISSING, { reason: "ControllerRevisionGone", message: this.revisionMissingMessage() });
+    }
+    return FLAG_CONDITIONS.flatMap((type): Array<Omit<Condition, "lastTransitionTime">> => {
+      const set = this.flags.get(type);
+      if (set) return [{ type, status: "True" as const, reason: set.reason, message: set.message }];
+      const before = (this.prev.conditions ?? []).find((c) => c.type === type);
+      return before ? [{ type, status: "False" as const, reason: "Resolved", message: "" }] : [];
+    });
+  }
 
   private refreshConditions(): void {
     const phase = this.status.phase;
@@ -545,6 +639,7 @@ class Pass {
         { type: "Complete", status: phase === "RolloutDone" ? "True" : "False", reason: code, message },
         { type: "Failed", status: phase === "RolloutFailed" ? "True" : "False", reason: code, message },
         ...(unchecked ? [{ type: HEALTH_GATE_UNCHECKED_CONDITION, status: "True" as const, reason: "NoConsulConfigured", message: unchecked }] : []),
+        ...this.flagConditions(),
       ],
       this.nowIso,
       this.rollout.metadata.generation,
@@ -572,10 +667,20 @@ class Pass {
  * spec.percent, so no pod is left on the bad revision (DESIGN.md §2).
  */
 export function effectivePercent(rollout: StatefulsetRollout, status: RolloutStatus): number {
-  const phases = rollout.spec.phases;
-  if (!phases || phases.length === 0 || status.rollback) return rollout.spec.percent;
-  const index = Math.min(status.phaseIndex ?? 0, phases.length - 1);
-  return Math.min(phases[index] ?? 100, rollout.spec.percent);
+  if (status.rollback) return rollout.spec.percent;
+  const plan = phasePlan(rollout.spec);
+  return plan[Math.min(status.phaseIndex ?? 0, plan.length - 1)] ?? rollout.spec.percent;
+}
+
+/**
+ * The percents a rollout moves through (status.phaseIndex indexes this): the entries of
+ * spec.phases below spec.percent, ascending and without repeats, then spec.percent itself. So
+ * whatever order or duplicates spec.phases has, the last step is always spec.percent and a
+ * rollout never ends short of it (`percent: 100, phases: [1, 50]` goes 1 → 50 → 100).
+ */
+export function phasePlan(spec: Pick<StatefulsetRollout["spec"], "percent" | "phases">): number[] {
+  const below = [...new Set(spec.phases ?? [])].filter((p) => p < spec.percent).sort((a, b) => a - b);
+  return [...below, spec.percent];
 }
 
 /** Keeps lastTransitionTime when a condition's status did not change. */

@@ -138,3 +138,41 @@ export function desiredRevisionName(rollout: StatefulsetRollout, ordinal: number
 function dedupe(ordinals: readonly number[]): number[] {
   return [...new Set(ordinals)];
 }
+
+/**
+ * On the StatefulSet while a rollout is split: its revisionHistoryLimit before Bulkhead raised
+ * it, restored when the split ends.
+ */
+export const REVISION_HISTORY_ANNOTATION = "bulkhead.dev/revision-history-limit";
+/** Kubernetes' default revisionHistoryLimit for apps/v1 StatefulSets. */
+export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
+/** While split: keep every revision (int32 max; the API refuses a negative "unlimited"). */
+export const SPLIT_REVISION_HISTORY_LIMIT = 2_147_483_647;
+
+export interface RevisionHistoryChange {
+  revisionHistoryLimit: number;
+  /** The annotation's new value; null: remove it. */
+  keepAnnotation: string | null;
+}
+
+/**
+ * The StatefulSet controller's history truncation (truncateHistory in Kubernetes'
+ * pkg/controller/statefulset) keeps as "live" only the revisions named by its own
+ * status.currentRevision and status.updateRevision and those of pods that exist at that moment;
+ * it deletes the oldest others beyond spec.revisionHistoryLimit. The rollout's old revision is
+ * none of these once no pod runs it — the one old pod being recreated (pinning needs the
+ * revision right then), or every old pod moved and `percent` lowered (a back wave needs it) —
+ * and under OnDelete the controller's status.currentRevision stays on the first revision ever,
+ * not the rollout's. So while a rollout is split its limit is raised to keep every revision,
+ * and the previous value is restored when the split ends. Undefined: nothing to change.
+ */
+export function revisionHistoryChange(split: boolean, live: { revisionHistoryLimit?: number; annotations: Record<string, string> }): RevisionHistoryChange | undefined {
+  const saved = live.annotations[REVISION_HISTORY_ANNOTATION];
+  if (split) {
+    if (live.revisionHistoryLimit === SPLIT_REVISION_HISTORY_LIMIT) return undefined;
+    return { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: saved ?? String(live.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT) };
+  }
+  if (saved === undefined) return undefined;
+  const restored = /^(0|[1-9][0-9]{0,9})$/.test(saved) && Number(saved) <= SPLIT_REVISION_HISTORY_LIMIT ? Number(saved) : DEFAULT_REVISION_HISTORY_LIMIT;
+  return { revisionHistoryLimit: restored, keepAnnotation: null };
+}

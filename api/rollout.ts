@@ -241,10 +241,16 @@ export const rolloutStatusSchema = z.object({
   attemptStartedAt: z.string().optional(),
   /** "stageId: error" when the callback for that stage failed for good (it is not retried). */
   lastCallbackError: z.string().optional(),
-  /** Set when a pinned pod could not be rewritten because the old ControllerRevision is gone. */
+  /**
+   * The name of the old ControllerRevision (status.currentRevision) once the reconciler found it
+   * gone during the split; the RevisionMissing condition says why it matters. Pinning then stops
+   * rewriting pods to it and back waves fail with that reason.
+   */
   revisionMissing: z.string().optional(),
   /** The last rollouts, newest first (spec.historyLimit, default 10): api/history.ts. */
   history: z.array(historyEntrySchema).max(20).optional(),
+  /** When this rollout took over an existing, unowned StatefulSet (spec.adoptExisting). */
+  adoptedAt: z.string().optional(),
 });
 
 export const rolloutSchema = z.object({

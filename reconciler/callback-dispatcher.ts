@@ -48,7 +48,8 @@ export interface CallbackDispatcherOptions extends CallbackQueueConfig {
 
 export interface CallbackDispatcherDeps {
   sender: CallbackSender;
-  rollouts: RolloutApi;
+  // Reads and status writes only.
+  rollouts: Pick<RolloutApi, "get" | "replaceStatus">;
   events: EventRecorder;
   log: Logger;
   clock?: DispatcherClock;

@@ -4,15 +4,17 @@
 // only gets the newest state handed over (it is sent outside the pass).
 import type { Logger } from "pino";
 import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
-import { writeStatus, type ClusterWriter, type RawRollout, type RolloutApi } from "../adapters/kube/rollouts.js";
+import { writeFinalizers, writeStatus, type ClusterWriter, type RawRollout, type RolloutApi } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
 import { statefulSetName } from "../api/desired.js";
 import { callbackDueSince } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
 import { API_VERSION, KIND } from "../api/labels.js";
+import { hasRolloutFinalizer, releaseMode, withoutRolloutFinalizer, withRolloutFinalizer, type RolloutMetaLike } from "../api/lifecycle.js";
 import { observePdb, observePod, observeStatefulSet, type ObservedHealth, type ObservedPod, type World } from "../api/observe.js";
 import { decide, statusChanged, type Step } from "../api/reconcile.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
+import { isSplitRecorded } from "../api/revisions.js";
 import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";
 import type { ReconcilerMetrics } from "./metrics.js";
 import type { WorldSource } from "./world.js";
@@ -74,7 +76,15 @@ export class Reconciler {
   private async pass(namespace: string, name: string, log: Logger): Promise<number | undefined> {
     const { deps } = this;
     const raw = await deps.rollouts.get(namespace, name);
-    if (!raw || raw.metadata?.deletionTimestamp) return undefined;
+    if (!raw) return undefined;
+    if (raw.metadata?.deletionTimestamp) return this.release(raw, log);
+    // The finalizer goes on before anything is created or adopted, so that deleting the rollout
+    // can never cascade to a workload the reconciler has not released (api/lifecycle.ts).
+    const finalizers = withRolloutFinalizer(raw.metadata?.finalizers);
+    if (finalizers) {
+      await writeFinalizers(deps.rollouts, raw, finalizers);
+      return 0;
+    }
     const parsed = parseRollout(raw);
     const ref = refOf(raw);
     if (!parsed.ok) {
@@ -105,6 +115,41 @@ export class Reconciler {
     return decision.requeueAfterMs;
   }
 
+  /**
+   * The rollout is being deleted: let go of its StatefulSet and PDB as deletionPolicy says
+   * (api/lifecycle.ts), then remove the finalizer. Each step is idempotent, so a pass that fails
+   * half-way is simply repeated.
+   */
+  private async release(raw: RawRollout, log: Logger): Promise<number | undefined> {
+    const { deps } = this;
+    const meta: RolloutMetaLike = { name: raw.metadata?.name ?? "", ...(raw.metadata?.uid ? { uid: raw.metadata.uid } : {}), finalizers: raw.metadata?.finalizers ?? [] };
+    if (!hasRolloutFinalizer(meta)) return undefined;
+    const parsed = parseRollout(raw);
+    // An unparsable rollout (cannot pass the CRD's schema) is released the safe way: orphaned.
+    const mode = releaseMode(parsed.ok ? parsed.value.spec.deletionPolicy : "Orphan", meta);
+    const namespace = raw.metadata?.namespace ?? "";
+    const stsName = parsed.ok ? statefulSetName(parsed.value) : meta.name;
+    const ref = refOf(raw);
+    // Cascade: what still references the rollout is left to the garbage collector; what it has
+    // already orphaned (kubectl delete --cascade=orphan raced us) loses Bulkhead's labels.
+    const sts = await deps.writer.releaseStatefulSet(namespace, stsName, meta, mode);
+    const pdb = await deps.writer.releasePdb(namespace, stsName, meta, mode);
+    log.info({ mode, statefulSet: sts, pdb }, "rollout deleted: workload released");
+    if (mode === "orphan") {
+      await deps.events.record(
+        ref,
+        "Normal",
+        "WorkloadOrphaned",
+        `rollout deleted (deletionPolicy Orphan or --cascade=orphan): StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName} keep running, no longer managed by Bulkhead; the StatefulSet keeps updateStrategy OnDelete`,
+      );
+    } else {
+      await deps.events.record(ref, "Normal", "WorkloadDeleted", `rollout deleted (deletionPolicy Delete): the garbage collector deletes StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName}`);
+    }
+    const remaining = withoutRolloutFinalizer(meta.finalizers);
+    if (remaining) await writeFinalizers(deps.rollouts, raw, remaining);
+    return undefined;
+  }
+
   private async observe(rollout: StatefulsetRollout, namespace: string): Promise<World> {
     const { deps } = this;
     const stsName = statefulSetName(rollout);
@@ -117,6 +162,9 @@ export class Reconciler {
     const world: World = { pods };
     if (sts) world.statefulSet = observeStatefulSet(sts);
     if (pdb) world.pdb = observePdb(pdb);
+    // While split, is the old revision still there? (api/revisions.ts revisionHistoryChange)
+    const current = rollout.status?.currentRevision;
+    if (sts && current && isSplitRecorded(rollout) && !(await deps.world.revisionExists(namespace, current))) world.revisionGone = current;
     const health = await this.checkHealth(rollout, pods, namespace);
     if (health) world.health = health;
     const gate = healthGateOf(rollout.spec, { consulConfigured: deps.health !== undefined, unchecked: deps.uncheckedServiceDiscovery ?? "refuse" });

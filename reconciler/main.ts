@@ -112,7 +112,9 @@ async function main(): Promise<void> {
       return;
     }
     const generation = obj.metadata?.generation;
-    if (event === "add" || generations.get(key) !== generation) enqueue(key);
+    // A deletion (deletionTimestamp set) wakes the loop too: the finalizer releases the workload.
+    const deleting = Boolean((obj.metadata as { deletionTimestamp?: unknown } | undefined)?.deletionTimestamp);
+    if (event === "add" || deleting || generations.get(key) !== generation) enqueue(key);
     generations.set(key, generation);
   });
   const rolloutOfStatefulSet = (namespace: string | undefined, name: string | undefined) => {

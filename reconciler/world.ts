@@ -10,6 +10,8 @@ export interface WorldSource {
   statefulSet(namespace: string, name: string): Promise<StatefulSetObject | undefined>;
   pods(namespace: string, statefulSetName: string): readonly PodObject[];
   pdb(namespace: string, name: string): PdbObject | undefined;
+  /** Whether a ControllerRevision of that name exists (a live read, asked only while a rollout is split). */
+  revisionExists(namespace: string, name: string): Promise<boolean>;
 }
 
 export function cachedWorld(apps: k8s.AppsV1Api, pods: ReadCache<k8s.V1Pod>, pdbs: ReadCache<k8s.V1PodDisruptionBudget>): WorldSource {
@@ -24,5 +26,14 @@ export function cachedWorld(apps: k8s.AppsV1Api, pods: ReadCache<k8s.V1Pod>, pdb
     },
     pods: (namespace, stsName) => pods.list(namespace).filter((p) => podOrdinal(p.metadata?.name ?? "", stsName) !== undefined),
     pdb: (namespace, name) => pdbs.get(namespace, name),
+    async revisionExists(namespace, name) {
+      try {
+        await apps.readNamespacedControllerRevision({ name, namespace });
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
   };
 }

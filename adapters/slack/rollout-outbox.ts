@@ -27,7 +27,8 @@ import type { RolloutPublisher } from "./rollout-notifier.js";
 export interface RolloutOutboxOptions {
   publisher: RolloutPublisher;
   /** Reads and writes rollout status (the ref goes to status.slackMessage). */
-  rollouts: RolloutApi;
+  // Reads and status writes only.
+  rollouts: Pick<RolloutApi, "get" | "replaceStatus">;
   logger: Logger;
   registry?: Registry;
   clock?: Clock;

@@ -280,7 +280,7 @@ class FakeClock implements DispatcherClock {
 }
 
 /** An in-memory rollouts API: resourceVersion checks, and 409s injected by "another writer". */
-class Rollouts implements RolloutApi {
+class Rollouts implements Pick<RolloutApi, "get" | "replaceStatus"> {
   private readonly map = new Map<string, RawRollout>();
   private rv = 1;
   /** Each pending entry is applied to the stored status (another writer) and answers one 409. */
@@ -583,7 +583,7 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
     const clusters = new Map<string, FakeCluster>();
     const reconcilers = new Map<string, Reconciler>();
     const events: EventRecorder = { record: async () => undefined };
-    const rolloutsApi: RolloutApi = {
+    const rolloutsApi: Pick<RolloutApi, "get" | "replaceStatus"> = {
       get: (ns, name) => clusters.get(`${ns}/${name}`)!.get(ns, name),
       replaceStatus: (ns, name, body) => clusters.get(`${ns}/${name}`)!.replaceStatus(ns, name, body),
     };

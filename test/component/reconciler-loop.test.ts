@@ -6,6 +6,7 @@ import { writeStatus, type RawRollout, type RolloutApi } from "../../adapters/ku
 import type { CallbackPayload, CallbackSender } from "../../api/integrations.js";
 import { parseAllowedCallbackPrefix } from "../../api/callback-payload.js";
 import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
+import { ROLLOUT_FINALIZER } from "../../api/lifecycle.js";
 import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
@@ -244,6 +245,9 @@ describe("status writes", () => {
         state.live = { ...body };
         return body;
       },
+      async replace() {
+        throw new Error("not used: these tests write status only");
+      },
     };
   }
   const read: RawRollout = { metadata: { name: "web", namespace: "ns", resourceVersion: "7", generation: 3 }, spec: {} };
@@ -281,6 +285,60 @@ describe("status writes", () => {
       h.cluster.putRollout(rolloutObject({}, 2, "app:v1"));
       await until("done", () => h.cluster.status().phase === "RolloutDone");
       expect(h.cluster.conflictsToInject).to.equal(0);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe("reconcile loop: deleting a rollout (finalizer)", function () {
+  this.timeout(20_000);
+
+  for (const c of [
+    { policy: "Orphan", extra: undefined, orphaned: true },
+    { policy: "Delete", extra: undefined, orphaned: false },
+    { policy: "Delete", extra: "orphan", orphaned: true },
+  ] as const) {
+    it(`deletionPolicy ${c.policy}${c.extra ? ` with --cascade=${c.extra}` : ""}: ${c.orphaned ? "orphans" : "leaves the cascade to the garbage collector"}, then the rollout goes`, async () => {
+      const h = harness(new FakeCluster({ readyDelayMs: 10 }));
+      try {
+        h.cluster.putRollout(rolloutObject({ deletionPolicy: c.policy }, 3, "app:v1"));
+        await until("created", () => h.cluster.status().phase === "RolloutDone");
+        expect(h.cluster.rollouts.get(KEY)?.metadata?.finalizers).to.deep.equal([ROLLOUT_FINALIZER]);
+        const sts = h.cluster.sts!.obj.metadata;
+        expect(sts.ownerReferences?.map((o) => o.uid)).to.deep.equal(["uid-rollout"]);
+
+        h.cluster.deleteRollout(KEY, c.extra);
+        // The fake keeps "orphan" (the garbage collector would remove it): wait for ours only.
+        await until("finalizer removed", () => !(h.cluster.rollouts.get(KEY)?.metadata?.finalizers ?? []).includes(ROLLOUT_FINALIZER));
+        if (c.orphaned) {
+          expect(sts.ownerReferences).to.deep.equal([]);
+          expect(sts.labels).to.not.have.any.keys("bulkhead.dev/managed", "bulkhead.dev/rollout");
+          expect(h.cluster.pdbObj?.metadata?.ownerReferences).to.deep.equal([]);
+          expect(h.events.map((e) => e.reason)).to.include("WorkloadOrphaned");
+        } else {
+          expect(sts.ownerReferences?.map((o) => o.uid), "left for the garbage collector").to.deep.equal(["uid-rollout"]);
+          expect(h.events.map((e) => e.reason)).to.include("WorkloadDeleted");
+        }
+        expect(h.cluster.evictions, "nothing evicted by the deletion").to.have.length(0);
+      } finally {
+        await h.stop();
+      }
+    });
+  }
+
+  it("a StatefulSet that exists unowned is not touched without adoptExisting, and adopted with it", async () => {
+    const h = harness(new FakeCluster({ readyDelayMs: 10 }));
+    try {
+      await h.cluster.createStatefulSet("ns", { metadata: { name: "web", labels: { app: "web" } }, spec: { replicas: 2, selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image: "app:v1" }] } } } });
+      h.cluster.putRollout(rolloutObject({}, 2, "app:v1"));
+      await until("refused", () => h.cluster.status().conditions?.some((c) => c.type === "OwnershipConflict" && c.status === "True") === true);
+      expect(h.cluster.sts!.obj.metadata.ownerReferences ?? []).to.deep.equal([]);
+      expect(h.cluster.status().phase).to.equal("Pending");
+      h.cluster.putRollout(rolloutObject({ adoptExisting: true }, 2, "app:v1"));
+      await until("adopted and done", () => h.cluster.status().phase === "RolloutDone");
+      expect(h.cluster.sts!.obj.metadata.ownerReferences?.map((o) => o.uid)).to.deep.equal(["uid-rollout"]);
+      expect(h.cluster.status().adoptedAt).to.be.a("string");
     } finally {
       await h.stop();
     }

@@ -8,7 +8,8 @@ import { canonicalJson, templateHash } from "../../api/desired.js";
 import type { PdbObject, PodObject, StatefulSetObject } from "../../api/observe.js";
 import { desiredRevisionForOrdinal } from "../../api/revisions.js";
 import { parseRollout } from "../../api/rollout.js";
-import type { ClusterWriter, EvictionResult, RawRollout, RolloutApi } from "../../adapters/kube/rollouts.js";
+import type { ClusterWriter, EvictionResult, RawRollout, ReleaseResult, RolloutApi } from "../../adapters/kube/rollouts.js";
+import { releasedMetadata, type ReleaseMode, type RolloutMetaLike } from "../../api/lifecycle.js";
 import type { WorldSource } from "../../reconciler/world.js";
 
 interface FakePod {
@@ -69,9 +70,41 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     this.rollouts.set(key, {
       ...structuredClone(obj),
       status: prev?.status,
-      metadata: { ...obj.metadata, uid: prev?.metadata?.uid ?? "uid-rollout", generation, resourceVersion: String(this.rv++) },
+      metadata: {
+        ...obj.metadata,
+        uid: prev?.metadata?.uid ?? "uid-rollout",
+        generation,
+        resourceVersion: String(this.rv++),
+        ...(prev?.metadata?.finalizers ? { finalizers: prev.metadata.finalizers } : {}),
+      },
     });
     this.onChange(key);
+  }
+
+  /** kubectl delete: with finalizers it only gets a deletionTimestamp (and `extraFinalizer`, e.g. "orphan"). */
+  deleteRollout(key = "ns/web", extraFinalizer?: string): void {
+    const live = this.rollouts.get(key);
+    if (!live) return;
+    const finalizers = [...(live.metadata?.finalizers ?? []), ...(extraFinalizer ? [extraFinalizer] : [])];
+    if (finalizers.length === 0) this.rollouts.delete(key);
+    else this.rollouts.set(key, { ...live, metadata: { ...live.metadata, finalizers, deletionTimestamp: new Date().toISOString(), resourceVersion: String(this.rv++) } });
+    this.onChange(key);
+  }
+
+  async replace(namespace: string, name: string, body: RawRollout): Promise<RawRollout> {
+    const key = `${namespace}/${name}`;
+    const live = this.rollouts.get(key);
+    if (!live) throw Object.assign(new Error("not found"), { code: 404 });
+    if (body.metadata?.resourceVersion !== live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+    const finalizers = [...(body.metadata?.finalizers ?? [])];
+    if (live.metadata?.deletionTimestamp && finalizers.length === 0) {
+      this.rollouts.delete(key);
+      return structuredClone(live);
+    }
+    // Only metadata.finalizers is taken from the body here: what the reconciler may change.
+    const next = { ...live, metadata: { ...live.metadata, finalizers, resourceVersion: String(this.rv++) } };
+    this.rollouts.set(key, next);
+    return structuredClone(next);
   }
 
   async get(namespace: string, name: string): Promise<RawRollout | undefined> {
@@ -110,6 +143,10 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     return [...this.podMap.values()].map((p) => this.podObject(p));
   }
 
+  async revisionExists(_namespace: string, name: string): Promise<boolean> {
+    return this.sts?.revisions.has(name) ?? false;
+  }
+
   pdb(_namespace: string, name: string): PdbObject | undefined {
     if (!this.pdbObj || this.pdbObj.metadata?.name !== name) return undefined;
     return { ...structuredClone(this.pdbObj), status: { observedGeneration: this.pdbObj.metadata?.generation ?? 1, disruptionsAllowed: this.disruptionsAllowed(), currentHealthy: this.healthy() } };
@@ -129,7 +166,9 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const m = sts.obj.metadata;
     m.labels = { ...(m.labels ?? {}), ...changes.labels };
     m.annotations = { ...(m.annotations ?? {}), ...changes.annotations };
-    m.ownerReferences = [changes.ownerReference];
+    for (const key of changes.removeAnnotations ?? []) delete m.annotations[key];
+    if (!(m.ownerReferences ?? []).some((o) => o.uid === changes.ownerReference.uid)) m.ownerReferences = [...(m.ownerReferences ?? []), changes.ownerReference];
+    if (changes.revisionHistoryLimit !== undefined) sts.obj.spec.revisionHistoryLimit = changes.revisionHistoryLimit;
     sts.obj.spec.replicas = changes.replicas;
     sts.obj.spec.updateStrategy = changes.updateStrategy;
     if (changes.template) sts.obj.spec.template = changes.template;
@@ -139,7 +178,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
 
   async applyPdb(_namespace: string, pdb: DesiredPdb): Promise<void> {
     this.pdbObj = {
-      metadata: { name: pdb.name, generation: (this.pdbObj?.metadata?.generation ?? 0) + 1, labels: pdb.labels },
+      metadata: { name: pdb.name, generation: (this.pdbObj?.metadata?.generation ?? 0) + 1, labels: pdb.labels, ownerReferences: [pdb.ownerReference] },
       spec: { maxUnavailable: pdb.maxUnavailable, selector: { matchLabels: pdb.selector }, unhealthyPodEvictionPolicy: pdb.unhealthyPodEvictionPolicy },
     };
     this.changed();
@@ -157,6 +196,27 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     // The StatefulSet controller recreates it shortly after.
     this.later(5, () => this.syncStatefulSet());
     return "evicted";
+  }
+
+  async releaseStatefulSet(_namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult> {
+    if (!this.sts || this.sts.obj.metadata.name !== name) return "gone";
+    const released = releasedMetadata(this.sts.obj.metadata, rollout, mode);
+    if (!released) return "untouched";
+    Object.assign(this.sts.obj.metadata, released);
+    return "released";
+  }
+
+  async releasePdb(_namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult> {
+    if (!this.pdbObj || this.pdbObj.metadata?.name !== name) return "gone";
+    const released = releasedMetadata(this.pdbObj.metadata, rollout, mode);
+    if (!released) return "untouched";
+    Object.assign(this.pdbObj.metadata, released);
+    return "released";
+  }
+
+  /** The StatefulSet controller's history truncation took this revision. */
+  dropRevision(name: string): void {
+    this.sts?.revisions.delete(name);
   }
 
   // --- simulation -------------------------------------------------------------------------

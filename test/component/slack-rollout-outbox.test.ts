@@ -248,7 +248,8 @@ async function drive(slack: FakeSlack | undefined, clock: FakeClock): Promise<Dr
   });
   const spec = { channel: "#deploys", notifyLevel: "debug", disruptionPolicy: { maxUnavailable: 4 } };
   const passes: string[] = [];
-  const settled = () => cluster.podMap.size === 20 && [...cluster.podMap.values()].every((p) => p.ready);
+  // Before the StatefulSet exists (the first pass only adds the finalizer) there is nothing to settle.
+  const settled = () => cluster.sts === undefined || (cluster.podMap.size === 20 && [...cluster.podMap.values()].every((p) => p.ready));
   for (const image of ["app:v1", "app:v2"]) {
     cluster.putRollout(rolloutObject(spec, 20, image));
     for (let i = 0; ; i++) {

@@ -485,6 +485,9 @@ const RECONCILER_NEEDS: Access[] = [
   ...reads("bulkhead.dev", "statefulsetrollouts"),
   { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
   { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "finalizers", namespace: "other" },
+  // metadata.finalizers: the workload is released before a rollout goes (api/lifecycle.ts).
+  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
+  { verb: "get", group: "apps", resource: "controllerrevisions", namespace: "other" },
   ...reads("apps", "statefulsets"),
   ...["create", "update"].map((verb) => ({ verb, group: "apps", resource: "statefulsets", namespace: "other" as const })),
   ...reads("", "pods"),
@@ -501,8 +504,10 @@ const RECONCILER_NEEDS: Access[] = [
 const RECONCILER_MUST_NOT: Access[] = [
   { verb: "delete", group: "", resource: "pods", namespace: "other" },
   { verb: "delete", group: "apps", resource: "statefulsets", namespace: "other" },
-  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
+  { verb: "patch", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
+  { verb: "delete", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
   { verb: "create", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
+  { verb: "list", group: "apps", resource: "controllerrevisions", namespace: "other" },
   { verb: "get", group: "", resource: "secrets", namespace: "other" },
   { verb: "update", group: "apps", resource: "controllerrevisions", namespace: "other" },
   { verb: "patch", group: "apps", resource: "statefulsets", namespace: "other" },

@@ -2,99 +2,12 @@
 // control plane with KWOK pods: creation, percent steps, pause/resume, failure + rollback,
 // SIGKILL mid-wave + restart, and the seed's example rollout. Pods are watched throughout to
 // prove that no ordinal is replaced twice and that the budget is never exceeded.
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdtempSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Watch, type V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { stringify } from "yaml";
 import { parseRollout, type RolloutStatus } from "../../api/rollout.js";
-import { applyManifest, coreApi, customObjectsApi, installRolloutCrd, kubeConfig, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, sleep, waitFor } from "./support/cluster.js";
-
-const CONTROL_NAMESPACE = "bulkhead-system";
-const LOG_DIR = mkdtempSync(join(tmpdir(), "bulkhead-reconciler-e2e-"));
-
-// --- the reconciler process -----------------------------------------------------------------
-
-interface RunningReconciler {
-  child: ChildProcess;
-  logFile: string;
-  exited: Promise<number | null>;
-}
-
-const leaseName = `e2e-reconciler-${randomBytes(3).toString("hex")}`;
-
-// The release API the seed's example calls back: started before any reconciler, because the
-// reconciler only calls URLs under its allow-list (BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES).
-const callbacksReceived: unknown[] = [];
-const callbackServer: Server = createServer((req, res) => {
-  let body = "";
-  req.on("data", (c: Buffer) => (body += c.toString()));
-  req.on("end", () => {
-    callbacksReceived.push(JSON.parse(body));
-    res.writeHead(200).end("{}");
-  });
-});
-await new Promise<void>((r) => callbackServer.listen(0, "127.0.0.1", r));
-callbackServer.unref();
-const CALLBACK_URL = `http://127.0.0.1:${(callbackServer.address() as { port: number }).port}/callback`;
-const running: RunningReconciler[] = [];
-
-function startReconciler(identity: string): RunningReconciler {
-  const logFile = join(LOG_DIR, `${identity}.log`);
-  const out = createWriteStream(logFile);
-  const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), ["reconciler/main.ts"], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      PATH: `${join(REPO_ROOT, "node_modules/.bin")}:${process.env.PATH ?? ""}`,
-      KUBECONFIG: kubeconfigPath(),
-      BULKHEAD_NAMESPACE: CONTROL_NAMESPACE,
-      BULKHEAD_LEASE_NAME: leaseName,
-      BULKHEAD_LEASE_DURATION_SECONDS: "3",
-      BULKHEAD_METRICS_PORT: "0",
-      BULKHEAD_METRICS_HOST: "127.0.0.1",
-      POD_NAME: identity,
-      LOG_LEVEL: "info",
-      BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: CALLBACK_URL,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: a signal reaches tsx's node child too (tsx cannot relay SIGKILL).
-    detached: true,
-  });
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const r = { child, logFile, exited };
-  running.push(r);
-  return r;
-}
-
-async function stopReconciler(r: RunningReconciler, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (r.child.exitCode === null && r.child.signalCode === null) {
-    try {
-      process.kill(-r.child.pid!, signal);
-    } catch {
-      r.child.kill(signal);
-    }
-  }
-  await r.exited;
-  // Wait for the whole group (tsx's child) to be gone.
-  await waitFor(
-    () => {
-      try {
-        process.kill(-r.child.pid!, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    { timeoutMs: 10_000, intervalMs: 50, what: "reconciler process group gone" },
-  );
-}
+import { applyManifest, coreApi, customObjectsApi, installRolloutCrd, kubeConfig, kubectl, newNamespace, sleep, waitFor } from "./support/cluster.js";
+import { CALLBACK_URL, callbacksReceived, ensureControlNamespace, reconcilerLogTails, running, startReconciler, stopReconciler, type RunningReconciler } from "./support/reconciler.js";
 
 // --- rollouts --------------------------------------------------------------------------------
 
@@ -243,18 +156,17 @@ describe("reconciler on a real control plane", function () {
 
   before(async function () {
     await installRolloutCrd();
-    const exists = await kubectl(["get", "namespace", CONTROL_NAMESPACE]);
-    if (exists.code !== 0) await kubectl(["create", "namespace", CONTROL_NAMESPACE], { check: true });
+    await ensureControlNamespace();
     reconciler = startReconciler("reconciler-a");
   });
 
   after(async function () {
-    for (const r of running) await stopReconciler(r);
+    for (const r of [...running]) await stopReconciler(r);
   });
 
   afterEach(function () {
     if (this.currentTest?.state === "failed") {
-      for (const r of running) process.stderr.write(`--- ${r.logFile} (tail)\n${readFileSync(r.logFile, "utf8").split("\n").slice(-30).join("\n")}\n`);
+      process.stderr.write(reconcilerLogTails());
     }
   });
 

@@ -2,6 +2,7 @@
 import { desiredPdb, desiredTemplate, TEMPLATE_HASH_ANNOTATION, templateHash } from "../../api/desired.js";
 import { MANAGED_LABEL, ROLLOUT_LABEL } from "../../api/labels.js";
 import type { ObservedPdb, ObservedPod, ObservedStatefulSet, World } from "../../api/observe.js";
+import { isSplitRecorded, REVISION_HISTORY_ANNOTATION, SPLIT_REVISION_HISTORY_LIMIT } from "../../api/revisions.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 
 export const NOW = new Date("2026-11-23T12:00:00.000Z");
@@ -35,7 +36,9 @@ export function makeRollout(spec: Record<string, unknown> = {}, status?: Rollout
   return parsed.value;
 }
 
+/** Settled: while the rollout's status is split, its revision history limit is already raised. */
 export function makeSts(rollout: StatefulsetRollout, over: Partial<ObservedStatefulSet> = {}): ObservedStatefulSet {
+  const split = isSplitRecorded(rollout);
   return {
     name: "web",
     uid: "uid-sts",
@@ -45,8 +48,9 @@ export function makeSts(rollout: StatefulsetRollout, over: Partial<ObservedState
     updateRevision: NEW,
     currentRevision: OLD,
     labels: { app: "web", [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "web" },
-    annotations: { [TEMPLATE_HASH_ANNOTATION]: templateHash(desiredTemplate(rollout)) },
-    ownerUids: [UID],
+    annotations: { [TEMPLATE_HASH_ANNOTATION]: templateHash(desiredTemplate(rollout)), ...(split ? { [REVISION_HISTORY_ANNOTATION]: "10" } : {}) },
+    ...(split ? { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT } : {}),
+    ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: UID, controller: true }],
     updateStrategy: "OnDelete",
     selector: { app: "web" },
     template: { spec: { containers: [{ name: "app", image: "app:v1" }] } },

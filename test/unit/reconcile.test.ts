@@ -34,10 +34,10 @@ describe("decide: StatefulSet and PDB steps", () => {
     expect(d.status.previousTemplate).to.deep.equal({ spec: { containers: [{ name: "app", image: "app:v1" }] } });
   });
 
-  it("adopts a StatefulSet missing labels/owner/OnDelete without touching its template", () => {
-    const r = makeRollout({}, rollingStatus());
+  it("adopts (spec.adoptExisting) a StatefulSet missing labels/owner/OnDelete without touching its template", () => {
+    const r = makeRollout({ adoptExisting: true }, rollingStatus());
     const w = world(r, makePods(10));
-    w.statefulSet = makeSts(r, { labels: { app: "web" }, ownerUids: [], updateStrategy: "RollingUpdate" });
+    w.statefulSet = makeSts(r, { labels: { app: "web" }, ownerReferences: [], updateStrategy: "RollingUpdate" });
     const d = decide(r, w, NOW);
     expect(d.step.kind).to.equal("updateStatefulSet");
     if (d.step.kind !== "updateStatefulSet") return;
@@ -352,7 +352,7 @@ describe("decide: pause, phases, done", () => {
     expect(reached.status.phaseReachedAt).to.equal(NOW.toISOString());
     expect(reached.requeueAfterMs).to.equal(30_000);
     const later = new Date(NOW.getTime() + 30_000);
-    const promoted = decide(makeRollout(spec, reached.status), world(makeRollout(spec), makePods(10, [9])), later);
+    const promoted = decide(makeRollout(spec, reached.status), world(makeRollout(spec, reached.status), makePods(10, [9])), later);
     expect(promoted.status.phaseIndex).to.equal(1);
     expect(effectivePercent(makeRollout(spec), promoted.status)).to.equal(50);
   });

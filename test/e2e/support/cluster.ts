@@ -444,6 +444,13 @@ export const mochaHooks = {
     if (!c.owned) {
       // Reused cluster: delete what this run created, without waiting.
       for (const ns of state.namespaces) {
+        // A rollout's finalizer (api/lifecycle.ts) is removed only by a running reconciler, and
+        // this run's are stopped: drop it, or the namespace would stay Terminating. Everything
+        // in the namespace is deleted anyway.
+        const rollouts = await kubectl(["get", "statefulsetrollouts", "-n", ns, "-o", "name"]).catch(() => undefined);
+        for (const name of (rollouts?.code === 0 ? rollouts.stdout : "").split("\n").filter(Boolean)) {
+          await kubectl(["patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(() => undefined);
+        }
         await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
       }
       return;
