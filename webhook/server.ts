@@ -209,7 +209,7 @@ export interface HttpsOptions {
 }
 
 export interface ServerTimeouts {
-  /** TLS handshake and request headers must complete within this. */
+  /** Request headers must arrive within this (the TLS handshake within it or 10 s, whichever is longer). */
   headersTimeoutMs: number;
   /** The whole request, body included, must arrive within this, however slowly it trickles in. */
   bodyTimeoutMs: number;
