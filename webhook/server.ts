@@ -209,7 +209,7 @@ export interface HttpsOptions {
 }
 
 export interface ServerTimeouts {
-  /** TLS handshake and request headers must complete within this. */
+  /** Request headers must arrive within this (the TLS handshake within it or 10 s, whichever is longer). */
   headersTimeoutMs: number;
   /** The whole request, body included, must arrive within this, however slowly it trickles in. */
   bodyTimeoutMs: number;
@@ -245,7 +245,9 @@ export async function startHttpsServer(options: HttpsOptions): Promise<RunningSe
       cert: first.cert,
       key: first.key,
       ...tls,
-      handshakeTimeout: headersTimeoutMs,
+      // A handshake is CPU work on both sides; on a loaded node it may take longer than a tight
+      // headers timeout, so it gets at least 10 s.
+      handshakeTimeout: Math.max(headersTimeoutMs, 10_000),
       // Also closes (with 408) a connection that never sends a request.
       headersTimeout: headersTimeoutMs,
       // Node answers 408 and closes a request not fully received in time. It checks on this

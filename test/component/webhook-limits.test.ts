@@ -213,9 +213,12 @@ describe("webhook resource bounds", function () {
     });
 
     it("a connection that never sends a request is closed", async () => {
-      const socket = await tlsConnect(hook.port, hook.pair.caBundle);
+      const socket = connect({ host: "127.0.0.1", port: hook.port, ca: hook.pair.caBundle, servername: "bulkhead-webhook.bulkhead-system.svc" });
+      const closed = once(socket, "close");
+      // Closed before or after the handshake completes: either way the server let it go.
+      socket.on("error", () => {});
       socket.resume();
-      await once(socket, "close");
+      await closed;
     });
 
     it("an idle keep-alive connection outlives the headers timeout and is closed after the idle timeout", async () => {
