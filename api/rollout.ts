@@ -186,6 +186,12 @@ export const rolloutStatusSchema = z.object({
   attemptStartedAt: z.string().optional(),
   /** "stageId: error" when the callback for that stage failed for good (it is not retried). */
   lastCallbackError: z.string().optional(),
+  /**
+   * True from the pass that records the split (currentRevision, updatedOrdinals) before a new
+   * template is applied to the StatefulSet until the pass that records the new updateRevision:
+   * a pod of the new template created meanwhile keeps the revision its ordinal runs.
+   */
+  templatePending: z.boolean().optional(),
   /** Set when a pinned pod could not be rewritten because the old ControllerRevision is gone. */
   revisionMissing: z.string().optional(),
 });

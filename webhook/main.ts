@@ -4,7 +4,9 @@ import { hostname } from "node:os";
 import { pino } from "pino";
 import { collectDefaultMetrics } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
+import { delayedCache } from "../adapters/kube/delayed-cache.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
+import { kubeRolloutApi } from "../adapters/kube/rollouts.js";
 import { createSlackClient } from "../adapters/slack/client.js";
 import { startWebhookCaches, stopWebhookCaches } from "./caches.js";
 import { certificateSource } from "./certificates.js";
@@ -31,6 +33,10 @@ async function main(): Promise<void> {
   const metrics = createWebhookMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   const caches = startWebhookCaches(clients.kc, logger);
+  if (config.testRolloutCacheDelayMs !== undefined) {
+    logger.warn({ delayMs: config.testRolloutCacheDelayMs }, "TEST ONLY: the rollout cache answers behind the watch (BULKHEAD_TEST_ROLLOUT_CACHE_DELAY)");
+    caches.rollouts = delayedCache(caches.rollouts, config.testRolloutCacheDelayMs);
+  }
   const ctx: WebhookContext = { config, caches, logger, metrics };
 
   const instance = process.env.HOSTNAME ?? hostname();
@@ -42,7 +48,7 @@ async function main(): Promise<void> {
   const certificates = certificateSource(config, clients, logger);
   let draining = false;
   const app = createApp({
-    routes: webhookRoutes({ ctx, events, ...(slack ? { slack } : {}) }),
+    routes: webhookRoutes({ ctx, events, liveRollouts: kubeRolloutApi(clients.custom), ...(slack ? { slack } : {}) }),
     metrics,
     logger,
     bodyLimit: config.bodyLimit,

@@ -4,7 +4,7 @@ import type { EventRecorder } from "../adapters/kube/events.js";
 import type { SlackClient } from "../adapters/slack/client.js";
 import type { RouteTable, WebhookContext } from "./context.js";
 import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler } from "./leak-guard/index.js";
-import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
+import { createPodPinningHandler, podPinningMetrics, type LiveRolloutReader } from "./pinning/index.js";
 import { policyRoutes } from "./policy-routes.js";
 
 export interface RouteDeps {
@@ -12,9 +12,11 @@ export interface RouteDeps {
   events: EventRecorder;
   /** Undefined when SLACK_TOKEN is not set: alerts go to Events and logs only. */
   slack?: SlackClient;
+  /** Live reads of rollouts: pinning confirms answers its cache may be behind on. */
+  liveRollouts: LiveRolloutReader;
 }
 
-export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
+export function webhookRoutes({ ctx, events, slack, liveRollouts }: RouteDeps): RouteTable {
   const { caches, config, logger, metrics } = ctx;
   const leakGuard = {
     pods: caches.managedPods,
@@ -32,6 +34,7 @@ export function webhookRoutes({ ctx, events, slack }: RouteDeps): RouteTable {
     "/validate/pod-delete": createPodDeleteHandler(leakGuard),
     "/mutate/pod": createPodPinningHandler({
       caches: { statefulSets: caches.managedStatefulSets, rollouts: caches.rollouts, controllerRevisions: caches.controllerRevisions },
+      liveRollouts,
       defaultLeakProtection: config.defaultLeakProtection,
       events,
       logger,

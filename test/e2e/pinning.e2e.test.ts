@@ -21,7 +21,9 @@ import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { desiredRevisionName, ordinalsToMoveBack, keptUpdatedOrdinals } from "../../api/revisions.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 import { controllerRevisionsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import { delayedCache } from "../../adapters/kube/delayed-cache.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
+import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { createPodPinningHandler, podPinningMetrics, type PinningAlert } from "../../webhook/pinning/index.js";
 import {
   REPO_ROOT,
@@ -97,6 +99,8 @@ interface PinningWebhook {
   requestedEvents: Array<{ kind: string; name: string; type: string; reason: string; note: string }>;
   eventErrors: string[];
   cacheErrors: string[];
+  /** Live reads of the rollout pinning made to confirm an answer of its (possibly lagging) cache. */
+  liveReads: number;
   stop(): Promise<void>;
 }
 
@@ -104,11 +108,11 @@ interface PinningWebhook {
  * The webhook as webhook/main.ts wires it — the real handler on real informer caches and the
  * real Event recorder — served on 127.0.0.1 and registered for pod creates in `ns` only.
  */
-async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
+async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: number } = {}): Promise<PinningWebhook> {
   const name = `pin-${Math.random().toString(16).slice(2, 8)}.e2e.bulkhead.dev`;
   const kc = kubeConfig();
   const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
-  const state = { admitted: [], alerts: [], requestedEvents: [], eventErrors: [], cacheErrors: [] } as Omit<PinningWebhook, "rolloutCache" | "revisionCache" | "stop">;
+  const state = { admitted: [], alerts: [], requestedEvents: [], eventErrors: [], cacheErrors: [], liveReads: 0 } as Omit<PinningWebhook, "rolloutCache" | "revisionCache" | "stop">;
   const onError = (which: string) => (err: unknown) => {
     state.cacheErrors.push(`${which}: ${String((err as Error).message ?? err)}`);
     logger.error({ err }, `${which} cache`);
@@ -122,8 +126,18 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
     state.eventErrors.push(String((err as Error).message ?? err).split("\n")[0] ?? "");
     logger.error({ err }, "event write failed");
   });
+  // The fault of issue 13: the webhook's rollout cache answers behind the watch, as webhook/main.ts
+  // does with BULKHEAD_TEST_ROLLOUT_CACHE_DELAY.
+  const servedRollouts = opts.rolloutCacheDelayMs ? delayedCache(rolloutCache, opts.rolloutCacheDelayMs) : rolloutCache;
+  const live = kubeRolloutApi(customObjectsApi());
   const handler = createPodPinningHandler({
-    caches: { statefulSets: stsCache, rollouts: rolloutCache, controllerRevisions: revisionCache },
+    caches: { statefulSets: stsCache, rollouts: servedRollouts, controllerRevisions: revisionCache },
+    liveRollouts: {
+      get: (namespace, name) => {
+        state.liveReads += 1;
+        return live.get(namespace, name);
+      },
+    },
     defaultLeakProtection: "enforce",
     events: {
       // The real recorder, with the requests kept for the Events scenario.
@@ -175,7 +189,24 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
     },
   });
   return {
-    ...state,
+    get admitted() {
+      return state.admitted;
+    },
+    get alerts() {
+      return state.alerts;
+    },
+    get requestedEvents() {
+      return state.requestedEvents;
+    },
+    get eventErrors() {
+      return state.eventErrors;
+    },
+    get cacheErrors() {
+      return state.cacheErrors;
+    },
+    get liveReads() {
+      return state.liveReads;
+    },
     rolloutCache,
     revisionCache,
     async stop() {

@@ -11,6 +11,7 @@ import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
 import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { makeClients } from "../../adapters/kube/client.js";
+import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 import type { WebhookCaches } from "../../webhook/context.js";
@@ -104,7 +105,7 @@ describe("webhook policy on a real control plane", function () {
     await certificates.start();
     const ctx = { config, caches, logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
-    const app = createApp({ routes: webhookRoutes({ ctx, events }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
+    const app = createApp({ routes: webhookRoutes({ ctx, events, liveRollouts: kubeRolloutApi(clients.custom) }), metrics, logger, bodyLimit: config.bodyLimit, readiness: { notReadyReasons: () => [] } });
     server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000 });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 
