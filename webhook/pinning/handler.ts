@@ -167,7 +167,8 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     `pod pinned to revision ${toRevision}`,
   );
   if (live) {
-    record(deps, rollout, "Normal", "PodPinned", `Pod ${podName} recreated on revision ${toRevision} instead of ${revision}: ${decision.detail}.`);
+    const which = decision.reason === "template-pending" ? "revision" : "the old revision";
+    record(deps, rollout, "Normal", "PodPinned", `Pod ${podName} recreated on ${which} ${toRevision} instead of ${revision}: ${decision.detail}.`);
   }
   return patched(request, operations);
 }
