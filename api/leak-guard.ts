@@ -325,7 +325,10 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
     newPods,
     caller,
   };
-  if (newPods === 0 || oldPods === 0 || !(held.paused || held.partial || held.failed)) {
+  // Split: old and new pods, or old pods while the reconciler applies a new template
+  // (status.templatePending: the split is recorded before any new pod can exist).
+  const splitPods = oldPods > 0 && (newPods > 0 || rollout.status?.templatePending === true);
+  if (!splitPods || !(held.paused || held.partial || held.failed)) {
     return allow("not-split", `rollout ${req.namespace}/${rolloutName} is not split (${oldPods} old, ${newPods} new pods, ${describeHold(rollout)})`);
   }
   switch (leak.mode) {

@@ -4,15 +4,20 @@
 //
 // Order of a pass (the first that applies wins):
 //   terminal phase, unchanged spec and identity → nothing (or the pending release callback);
-//   no StatefulSet → create it;  StatefulSet differs → update it (remember the old template);
+//   no StatefulSet → create it;
+//   a new template, split not yet recorded → record it (status only: templatePending, with
+//     currentRevision/updatedOrdinals as they stand);
+//   StatefulSet differs → update it (remember the old template);
 //   PDB missing/different → apply it;  StatefulSet/PDB controllers behind → wait;
-//   a new update revision → start a rollout (status only);
+//   a new update revision → start a rollout (status only; clears templatePending);
 //   a new-revision pod crash-looping, or not Ready past the deadline → RolloutFailed;
 //   a wave in flight → evict its remaining old pods, or wait for its pods, or complete it;
 //   paused → Paused;  pods still to move → wait for the interval / budget, or record a wave;
 //   target reached → wait for readiness, advance spec.phases, or RolloutDone.
-// A wave is recorded in status (updatedOrdinals, currentWave) one pass *before* its pods are
-// evicted: the pinning webhook lets only recorded ordinals come back on the new revision.
+// No timing assumption between this process and the webhook (DESIGN.md §2): what pinning needs
+// is in status *before* the cluster changes — a wave's ordinals one pass before its evictions,
+// the split (templatePending) one pass before a new template — and the webhook confirms with a
+// live read any answer its cache could be behind on (api/pinning.ts). Nothing waits for caches.
 import { buildCallbackPayload, callbackDue } from "./callback-payload.js";
 import { nextHistory } from "./history.js";
 import type { CallbackPayload } from "./integrations.js";
@@ -58,8 +63,6 @@ export interface Decision {
 /** Requeue delays (ms). Informer events also enqueue a pass, so these are upper bounds. */
 export const REQUEUE = {
   now: 0,
-  /** After recording a wave, before evicting: lets webhook caches see the new ordinals. */
-  recordedWave: 500,
   apply: 1000,
   controllerLag: 1000,
   waitPods: 2000,
@@ -147,6 +150,8 @@ class Pass {
     const drift = statefulSetDrift(rollout, sts, isSplitRecorded(rollout));
     status.statefulsetSpecCurrent = drift === undefined;
     if (drift) {
+      // --- split before template (issue 13) ---
+      if (drift.changes.template && !prev.templatePending) return this.recordSplitBeforeTemplate(sts.updateRevision);
       if (drift.changes.template) status.previousTemplate = structuredClone(sts.template) as Record<string, unknown>;
       const phase = prev.phase === undefined || prev.phase === "Pending" ? "Pending" : "Progressing";
       this.setPhase(phase, "UpdatingStatefulSet", `applying ${drift.what.join(", ")} to StatefulSet ${stsName}`);
@@ -169,6 +174,27 @@ class Pass {
     return this.progress(sts.replicas, sts.updateRevision);
   }
 
+  /**
+   * Before a new template reaches the StatefulSet: record the split as it stands and mark that a
+   * new template is being applied (status only); the next pass applies it. Until the pass that
+   * records the new update revision, pinning gives a pod of the new template the revision its
+   * ordinal runs, and the leak guard counts the rollout as split, so no pod can come up new in
+   * between and count as moved.
+   */
+  private recordSplitBeforeTemplate(liveRevision: string | undefined): Decision {
+    const { status, prev } = this;
+    if (prev.updateRevision === undefined && liveRevision) {
+      // Nothing rolled yet (an adopted StatefulSet): the live revision is the one to keep.
+      status.currentRevision = liveRevision;
+      status.updateRevision = liveRevision;
+    }
+    status.templatePending = true;
+    const stsName = statefulSetName(this.rollout);
+    const phase = prev.phase === undefined || prev.phase === "Pending" ? "Pending" : "Progressing";
+    this.setPhase(phase, "RecordingSplit", `recording the split before applying a new template to StatefulSet ${stsName}`);
+    return this.done(NONE, REQUEUE.now);
+  }
+
   /** A new update revision: reset the per-rollout memory (status only, no cluster change). */
   private startRevision(updateRevision: string): Decision {
     const { status, prev } = this;
@@ -177,6 +203,7 @@ class Pass {
     status.rollback = prev.currentRevision !== undefined && prev.currentRevision !== prev.updateRevision && prev.currentRevision === updateRevision;
     status.updateRevision = updateRevision;
     status.currentRevision = from;
+    delete status.templatePending;
     status.updatedOrdinals = appendOrdinals([], pods.filter((p) => p.revision === updateRevision).map((p) => p.ordinal).sort((a, b) => a - b));
     delete status.currentWave;
     delete status.phaseReachedAt;
@@ -195,6 +222,8 @@ class Pass {
     const { rollout, status } = this;
     const spec = rollout.spec;
     const pods = this.livePods();
+    // The template was applied but made no new revision: nothing is pending any more.
+    delete status.templatePending;
     const split = status.currentRevision !== updateRevision;
     this.noteRevisionMissing(split);
     // Pods found on the update revision count as moved (appended), so a forward wave never
@@ -332,12 +361,6 @@ class Pass {
     // pod already on the update revision.
     const evict = pending.flatMap(({ pod }) => (pod && !pod.terminating && pod.revision !== goal ? [{ name: pod.name, uid: pod.uid }] : []));
     if (evict.length > 0) {
-      const settleMs = Date.parse(wave.startedAt) + REQUEUE.recordedWave - this.now.getTime();
-      if (settleMs > 0) {
-        // The recorded ordinals reach the webhook's caches before the first eviction.
-        this.setPhase("Progressing", "WaveRecorded", `${pause}wave ${wave.number} recorded: ${wave.pods.join(", ")}`);
-        return this.done(NONE, settleMs);
-      }
       this.setPhase("Progressing", "Evicting", `${pause}wave ${wave.number}: evicting ${evict.map((p) => p.name).join(", ")}${back ? ` back to revision ${goal}` : ""}`);
       return this.done({ kind: "evict", wave: wave.number, pods: evict }, REQUEUE.waitPods);
     }
@@ -383,7 +406,7 @@ class Pass {
     status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "back" };
     this.event("Normal", "WaveStarted", `wave ${number} (back to revision ${status.currentRevision ?? "?"}, percent lowered to ${spec.percent}%): ${names.join(", ")}`);
     this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: moving ${names.join(", ")} back to revision ${status.currentRevision ?? "?"}`);
-    return this.done(NONE, REQUEUE.recordedWave);
+    return this.done(NONE, REQUEUE.now);
   }
 
   private nextWave(replicas: number, target: number, updateRevision: string): Decision {
@@ -432,7 +455,7 @@ class Pass {
     status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "forward" };
     this.event("Normal", "WaveStarted", `wave ${number}: ${names.join(", ")} (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`);
     this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: ${names.join(", ")}`);
-    return this.done(NONE, REQUEUE.recordedWave);
+    return this.done(NONE, REQUEUE.now);
   }
 
   /**

@@ -242,6 +242,12 @@ export const rolloutStatusSchema = z.object({
   /** "stageId: error" when the callback for that stage failed for good (it is not retried). */
   lastCallbackError: z.string().optional(),
   /**
+   * True from the pass that records the split (currentRevision, updatedOrdinals) before a new
+   * template is applied to the StatefulSet until the pass that records the new updateRevision:
+   * a pod of the new template created meanwhile keeps the revision its ordinal runs.
+   */
+  templatePending: z.boolean().optional(),
+  /**
    * The name of the old ControllerRevision (status.currentRevision) once the reconciler found it
    * gone during the split; the RevisionMissing condition says why it matters. Pinning then stops
    * rewriting pods to it and back waves fail with that reason.

@@ -1,7 +1,7 @@
 // One reconcile pass for one rollout: read the rollout (live: status is the memory and must not
-// be stale) and the world, decide (api/reconcile.ts), write status if it changed, then take the
-// one step. Slack and callbacks are called through the api/integrations.ts interfaces; Slack
-// only gets the newest state handed over (it is sent outside the pass).
+// be stale) and the world, decide (api/reconcile.ts), write status if it changed (on a conflict:
+// read again and decide again), then take the one step. Slack and callbacks are called through
+// the api/integrations.ts interfaces; both get only a hand-over (they run outside the pass).
 import type { Logger } from "pino";
 import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
 import { writeFinalizers, writeStatus, type ClusterWriter, type RawRollout, type RolloutApi } from "../adapters/kube/rollouts.js";
@@ -12,7 +12,7 @@ import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "..
 import { API_VERSION, KIND } from "../api/labels.js";
 import { hasRolloutFinalizer, releaseMode, withoutRolloutFinalizer, withRolloutFinalizer, type RolloutMetaLike } from "../api/lifecycle.js";
 import { observePdb, observePod, observeStatefulSet, type ObservedHealth, type ObservedPod, type World } from "../api/observe.js";
-import { decide, statusChanged, type Step } from "../api/reconcile.js";
+import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
 import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";
@@ -85,25 +85,9 @@ export class Reconciler {
       await writeFinalizers(deps.rollouts, raw, finalizers);
       return 0;
     }
-    const parsed = parseRollout(raw);
-    const ref = refOf(raw);
-    if (!parsed.ok) {
-      // Cannot happen through the CRD's schema; a spec change enqueues the rollout again.
-      log.error({ error: parsed.error }, "invalid StatefulsetRollout");
-      await deps.events.record(ref, "Warning", "InvalidSpec", parsed.error);
-      return undefined;
-    }
-    const rollout = parsed.value;
-    const world = await this.observe(rollout, namespace);
-    const decision = decide(rollout, world, this.now());
-    this.recordBuildMetadata(rollout, decision.status);
-    if (statusChanged(rollout.status, decision.status)) {
-      const written = await writeStatus(deps.rollouts, raw, decision.status);
-      deps.metrics.statusWrites.inc({ outcome: written.outcome });
-      if (written.outcome === "gone") return undefined;
-      // The spec moved under us: decide again on the new spec before touching the cluster.
-      if (written.outcome === "specChanged") return 0;
-    }
+    const recorded = await this.decideAndRecord(raw, namespace, name, log);
+    if (recorded.kind === "stop") return recorded.requeueAfterMs;
+    const { rollout, decision, ref } = recorded;
     for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info({ step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason }, "reconcile step");
@@ -148,6 +132,42 @@ export class Reconciler {
     const remaining = withoutRolloutFinalizer(meta.finalizers);
     if (remaining) await writeFinalizers(deps.rollouts, raw, remaining);
     return undefined;
+  }
+
+  // --- status conflicts (issue 13) ---
+  /**
+   * Reads the rollout live (status is the memory and must not be stale), decides, and records the
+   * decision's status. A 409 means another writer changed the rollout after the read — a spec
+   * change, or another reconciler's status (a new leader's updatedOrdinals while this one drains
+   * its passes). That update must survive: the pass re-reads and decides again on the fresh
+   * object, never re-applying the stale decision. Bounded; past it the queue retries with backoff.
+   */
+  private async decideAndRecord(first: RawRollout, namespace: string, name: string, log: Logger): Promise<Recorded> {
+    const { deps } = this;
+    for (let attempt = 1; ; attempt++) {
+      const raw = attempt === 1 ? first : await deps.rollouts.get(namespace, name);
+      // Deleted meanwhile: the next pass releases the workload (release()).
+      if (!raw || raw.metadata?.deletionTimestamp) return { kind: "stop", requeueAfterMs: raw ? 0 : undefined };
+      const parsed = parseRollout(raw);
+      const ref = refOf(raw);
+      if (!parsed.ok) {
+        // Cannot happen through the CRD's schema; a spec change enqueues the rollout again.
+        log.error({ error: parsed.error }, "invalid StatefulsetRollout");
+        await deps.events.record(ref, "Warning", "InvalidSpec", parsed.error);
+        return { kind: "stop", requeueAfterMs: undefined };
+      }
+      const rollout = parsed.value;
+      const world = await this.observe(rollout, namespace);
+      const decision = decide(rollout, world, this.now());
+      this.recordBuildMetadata(rollout, decision.status);
+      if (!statusChanged(rollout.status, decision.status)) return { kind: "decided", rollout, decision, ref, current: raw };
+      const written = await writeStatus(deps.rollouts, raw, decision.status);
+      deps.metrics.statusWrites.inc({ outcome: written.outcome });
+      if (written.outcome === "gone") return { kind: "stop", requeueAfterMs: undefined };
+      if (written.outcome === "written") return { kind: "decided", rollout, decision, ref, current: written.rollout };
+      if (attempt >= STATUS_CONFLICT_ATTEMPTS) throw new Error(`status write conflicted ${attempt} times in a row (other writers); retrying the pass`);
+      log.debug({ attempt }, "status write conflicted; deciding again on the fresh rollout");
+    }
   }
 
   private async observe(rollout: StatefulsetRollout, namespace: string): Promise<World> {
@@ -247,6 +267,13 @@ export class Reconciler {
 }
 
 const EVICTION_CONCURRENCY = 10;
+/** Decide-and-write attempts per pass when other writers keep changing the rollout. */
+const STATUS_CONFLICT_ATTEMPTS = 4;
+
+type Recorded =
+  | { kind: "decided"; rollout: StatefulsetRollout; decision: Decision; ref: ObjectRef; current: RawRollout }
+  /** Nothing more to do in this pass; requeueAfterMs as pass() returns it. */
+  | { kind: "stop"; requeueAfterMs: number | undefined };
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -52,7 +52,7 @@ export function createMetrics(phases: () => Iterable<RolloutPhase | undefined>, 
       registers: [registry],
     }),
     reconcileErrors: new Counter({ name: "bulkhead_reconcile_errors_total", help: "Reconcile passes that failed (retried with backoff).", labelNames: ["namespace", "rollout"], registers: [registry] }),
-    statusWrites: new Counter({ name: "bulkhead_status_writes_total", help: "Rollout status writes by outcome (written, specChanged, gone).", labelNames: ["outcome"], registers: [registry] }),
+    statusWrites: new Counter({ name: "bulkhead_status_writes_total", help: "Rollout status writes by outcome (written, conflict: decided again on the fresh rollout, gone).", labelNames: ["outcome"], registers: [registry] }),
     leader: new Gauge({ name: "bulkhead_reconciler_leader", help: "1 while this replica holds the leader Lease.", registers: [registry] }),
   };
 }

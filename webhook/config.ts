@@ -90,6 +90,20 @@ const envSchema = z
     SLACK_TOKEN: optionalNonEmpty,
     SLACK_API_URL: optionalNonEmpty.pipe(z.url({ message: "an http(s) URL" }).optional()),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    // TEST AND FAULT-INJECTION ONLY (adapters/kube/delayed-cache.ts): serve the rollout cache this
+    // much behind the watch. Unset in every real install; the chart has no value for it.
+    BULKHEAD_TEST_ROLLOUT_CACHE_DELAY: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        if (text === undefined) return undefined;
+        const ms = parseDuration(text);
+        if (ms === undefined) {
+          ctx.addIssue({ code: "custom", message: `"${text}" is not a duration such as 2s or 500ms` });
+          return z.NEVER;
+        }
+        return ms;
+      }),
   })
   .refine((env) => env.BULKHEAD_CERT_RENEW_BEFORE < env.BULKHEAD_CERT_VALIDITY, {
     path: ["BULKHEAD_CERT_RENEW_BEFORE"],
@@ -141,6 +155,8 @@ export interface WebhookConfig {
   slackToken: string | undefined;
   slackApiUrl: string | undefined;
   logLevel: string;
+  /** Test and fault injection only: the rollout cache answers this many ms behind the watch. */
+  testRolloutCacheDelayMs: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -185,5 +201,6 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     slackToken: e.SLACK_TOKEN,
     slackApiUrl: e.SLACK_API_URL,
     logLevel: e.LOG_LEVEL,
+    testRolloutCacheDelayMs: e.BULKHEAD_TEST_ROLLOUT_CACHE_DELAY,
   };
 }

@@ -6,7 +6,9 @@ import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Counter } from "prom-client";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeAlertEvents } from "../adapters/kube/alert-events.js";
+import { delayedCache } from "../adapters/kube/delayed-cache.js";
 import { kubeDryRunCreate } from "../adapters/kube/dry-run.js";
+import { kubeRolloutApi } from "../adapters/kube/rollouts.js";
 import { liveStatefulSetReader } from "./rollout-handlers.js";
 import { kubeEventRecorder, rateLimitedEventRecorder } from "../adapters/kube/events.js";
 import { cachesNotLoaded, registerCacheStaleness, startWebhookCaches, stopWebhookCaches } from "./caches.js";
@@ -52,6 +54,10 @@ async function main(): Promise<void> {
   const metrics = createWebhookMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   const caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
+  if (config.testRolloutCacheDelayMs !== undefined) {
+    logger.warn({ delayMs: config.testRolloutCacheDelayMs }, "TEST ONLY: the rollout cache answers behind the watch (BULKHEAD_TEST_ROLLOUT_CACHE_DELAY)");
+    caches.rollouts = delayedCache(caches.rollouts, config.testRolloutCacheDelayMs);
+  }
   registerCacheStaleness(metrics.registry, caches);
   const ctx: WebhookContext = { config, caches, logger, metrics };
 
@@ -78,6 +84,7 @@ async function main(): Promise<void> {
       ctx,
       events,
       alertEvents,
+      liveRollouts: kubeRolloutApi(clients.custom),
       rolloutApi: { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) },
     }),
     metrics,

@@ -8,7 +8,7 @@ import type { AlertEventApi } from "../adapters/kube/alert-events.js";
 import type { AdmissionHandler, RouteTable, WebhookContext } from "./context.js";
 import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakAlerter, type LeakGuardDeps } from "./leak-guard/index.js";
 import { createPdbMutateHandler, createPdbValidateHandler } from "./pdb-handlers.js";
-import { createPodPinningHandler, podPinningMetrics } from "./pinning/index.js";
+import { createPodPinningHandler, podPinningMetrics, type LiveRolloutReader } from "./pinning/index.js";
 import { createPodUpdateValidateHandler } from "./pod-update-handlers.js";
 import { createRolloutValidateHandler, type RolloutAdmissionDeps } from "./rollout-handlers.js";
 import { createStatefulSetMutateHandler, createStatefulSetValidateHandler } from "./statefulset-handlers.js";
@@ -23,6 +23,8 @@ export interface RouteDeps {
   alertEvents?: AlertEventApi;
   /** The live reads /validate/statefulsetrollout needs (main.ts builds them); without them that route is not served. */
   rolloutApi?: Pick<RolloutAdmissionDeps, "readStatefulSet" | "dryRunCreate">;
+  /** Live reads of rollouts: pinning confirms answers its cache may be behind on. */
+  liveRollouts: LiveRolloutReader;
 }
 
 /** One webhook entry of the chart's (Mutating|Validating)WebhookConfiguration. */
@@ -122,9 +124,10 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     },
     // CREATE: the new pod only.
     maxBodyBytes: MAX_OBJECT + ENVELOPE,
-    build: ({ ctx, events }, shared) =>
+    build: ({ ctx, events, liveRollouts }, shared) =>
       createPodPinningHandler({
         caches: { statefulSets: ctx.caches.managedStatefulSets, rollouts: ctx.caches.rollouts, controllerRevisions: ctx.caches.controllerRevisions },
+        liveRollouts,
         defaultLeakProtection: ctx.config.defaultLeakProtection,
         events,
         logger: ctx.logger,

@@ -1,6 +1,7 @@
 // The reconciler's writes to the cluster, behind small interfaces so the loop is tested with
-// fakes: rollout status (status subresource, 409 → re-read and retry), the StatefulSet, its
-// PodDisruptionBudget, and evictions through the Eviction API (429 = the budget says wait).
+// fakes: rollout status (status subresource; a 409 goes back to the caller, which decides again),
+// the StatefulSet, its PodDisruptionBudget, and evictions through the Eviction API (429 = the
+// budget says wait).
 import type * as k8s from "@kubernetes/client-node";
 import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
@@ -71,31 +72,43 @@ export async function writeFinalizers(api: RolloutApi, read: RawRollout, finaliz
 
 export type StatusWriteResult =
   | { outcome: "written"; rollout: RawRollout }
-  /** The spec changed since the decision was made: decide again instead of writing. */
-  | { outcome: "specChanged" }
+  /**
+   * 409: another writer changed the rollout since it was read (a spec change, or another
+   * reconciler's status). The decision was made on a stale object: re-read and decide again.
+   */
+  | { outcome: "conflict" }
   | { outcome: "gone" };
 
 /**
- * Writes status through the status subresource with the resourceVersion that was read. On a
- * 409 it re-reads: if only metadata/status moved (same generation) the decision still holds and
- * the write is retried on the fresh object; if the spec moved, the caller decides again.
+ * Writes a decided status through the status subresource with the resourceVersion that was read.
+ * It never retries by itself: re-applying a decision onto a fresher object would overwrite
+ * another writer's update (a new leader's updatedOrdinals), so a conflict goes back to the caller.
  */
-export async function writeStatus(api: RolloutApi, read: RawRollout, status: RolloutStatus, maxAttempts = 4): Promise<StatusWriteResult> {
-  const namespace = read.metadata?.namespace ?? "";
-  const name = read.metadata?.name ?? "";
+export async function writeStatus(api: RolloutApi, read: RawRollout, status: RolloutStatus): Promise<StatusWriteResult> {
+  try {
+    return { outcome: "written", rollout: await api.replaceStatus(read.metadata?.namespace ?? "", read.metadata?.name ?? "", { ...read, status }) };
+  } catch (err) {
+    if (isNotFound(err)) return { outcome: "gone" };
+    if (isConflict(err)) return { outcome: "conflict" };
+    throw err;
+  }
+}
+
+/**
+ * Records facts of a step that has just happened (a callback's outcome, a Slack message ref): only
+ * `fields` are set, on the stored status. On a conflict it re-reads and sets them on the fresh
+ * status, so every other field keeps what the other writer wrote.
+ */
+export async function writeStatusFields(api: RolloutApi, read: RawRollout, fields: Partial<RolloutStatus>, maxAttempts = 4): Promise<StatusWriteResult> {
   let base = read;
   for (let attempt = 1; ; attempt++) {
-    try {
-      const written = await api.replaceStatus(namespace, name, { ...base, status });
-      return { outcome: "written", rollout: written };
-    } catch (err) {
-      if (isNotFound(err)) return { outcome: "gone" };
-      if (!isConflict(err) || attempt >= maxAttempts) throw err;
-      const fresh = await api.get(namespace, name);
-      if (!fresh) return { outcome: "gone" };
-      if (fresh.metadata?.generation !== read.metadata?.generation) return { outcome: "specChanged" };
-      base = fresh;
-    }
+    const status = { ...((base.status as RolloutStatus | undefined) ?? {}), ...fields };
+    const result = await writeStatus(api, base, status);
+    if (result.outcome !== "conflict") return result;
+    if (attempt >= maxAttempts) return result;
+    const fresh = await api.get(read.metadata?.namespace ?? "", read.metadata?.name ?? "");
+    if (!fresh) return { outcome: "gone" };
+    base = fresh;
   }
 }
 

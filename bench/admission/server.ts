@@ -17,7 +17,9 @@ const caches = syntheticCaches(pods);
 const metrics = createWebhookMetrics();
 // Events are the apiserver's business; the benchmark measures the admission path only.
 const events: EventRecorder = { record: async () => {} };
-const app = createApp({ routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
+// No apiserver here: the synthetic caches are the truth, so pinning's live reads read them.
+const liveRollouts = { get: async (namespace: string, name: string) => caches.rollouts.get(namespace, name) };
+const app = createApp({ routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events, liveRollouts }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
 const pair = generateCertificatePair({ serviceName: "bulkhead-webhook", namespace: "bench" }, { caValidityMs: 86_400_000, servingValidityMs: 86_400_000 });
 const certificates = { current: () => pair, onChange() {}, start: async () => pair, stop() {} };
 const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 1000, timeouts: serverTimeouts(config) });

@@ -8,6 +8,8 @@ import { Registry } from "prom-client";
 import type * as k8s from "@kubernetes/client-node";
 import type { AdmissionRequest, AdmissionReview } from "../../api/admission.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
+import { delayedCache } from "../../adapters/kube/delayed-cache.js";
+import type { WatchedCache } from "../../adapters/kube/cache.js";
 import { createPodPinningHandler, podPinningMetrics, type CacheView, type PinningAlert } from "../../webhook/pinning/index.js";
 
 const NS = "shop";
@@ -170,7 +172,17 @@ interface Recorded {
   note: string;
 }
 
-function setup(rollout: unknown = rolloutObject({}), opts: { synced?: boolean; revisions?: k8s.V1ControllerRevision[] } = {}) {
+interface SetupOptions {
+  synced?: boolean;
+  revisions?: k8s.V1ControllerRevision[];
+  /** The rollout as the apiserver has it now; default: what the cache holds (a cache that is current). */
+  live?: () => unknown;
+  /** The rollout cache; default: a cache holding `rollout`. */
+  rollouts?: CacheView<k8s.KubernetesObject>;
+  statefulSet?: k8s.V1StatefulSet;
+}
+
+function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
   const events: Recorded[] = [];
   const alerts: PinningAlert[] = [];
   const recorder: EventRecorder = {
@@ -180,11 +192,19 @@ function setup(rollout: unknown = rolloutObject({}), opts: { synced?: boolean; r
   };
   const registry = new Registry();
   const revisions = new FakeCache(opts.revisions ?? [revision("web-6d4b9c7f8", OLD, 1), revision("web-58f7d9c6b4", NEW, 2)], opts.synced ?? true);
+  const rollouts = opts.rollouts ?? new FakeCache([rollout as k8s.KubernetesObject], opts.synced ?? true);
+  const liveReads: string[] = [];
   const handler = createPodPinningHandler({
     caches: {
-      statefulSets: new FakeCache([statefulSet], opts.synced ?? true),
-      rollouts: new FakeCache([rollout as k8s.KubernetesObject], opts.synced ?? true),
+      statefulSets: new FakeCache([opts.statefulSet ?? statefulSet], opts.synced ?? true),
+      rollouts,
       controllerRevisions: revisions,
+    },
+    liveRollouts: {
+      get: async (namespace, name) => {
+        liveReads.push(`${namespace}/${name}`);
+        return opts.live ? opts.live() : rollouts.get(namespace, name);
+      },
     },
     events: recorder,
     defaultLeakProtection: "enforce",
@@ -198,7 +218,11 @@ function setup(rollout: unknown = rolloutObject({}), opts: { synced?: boolean; r
     const m = await registry.getSingleMetric("bulkhead_pod_pinning_total")?.get();
     return m?.values.find((v) => v.labels.outcome === outcome && v.labels.reason === reason)?.value ?? 0;
   };
-  return { call, events, alerts, metric, revisions };
+  const liveReadsCounted = async (result: string): Promise<number> => {
+    const m = await registry.getSingleMetric("bulkhead_pod_pinning_live_reads_total")?.get();
+    return m?.values.find((v) => v.labels.result === result)?.value ?? 0;
+  };
+  return { call, events, alerts, metric, revisions, liveReads, liveReadsCounted };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -334,7 +358,7 @@ describe("/mutate/pod revision pinning handler", () => {
     const response = await call(podCreateReview(3, "web-58f7d9c6b4", NEW));
     expect(response).to.include({ allowed: true });
     expect(response.patch).to.equal(undefined);
-    expect(response.warnings?.[0]).to.match(/web-3 should run the old revision web-6d4b9c7f8.*is gone/);
+    expect(response.warnings?.[0]).to.match(/web-3 should run revision web-6d4b9c7f8.*is gone/);
     await tick();
     expect(events.map((e) => [e.type, e.reason])).to.deep.equal([["Warning", "RevisionMissing"]]);
     expect(alerts).to.have.length(1);
@@ -373,5 +397,125 @@ describe("/mutate/pod revision pinning handler", () => {
     const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
     const response = await call({ ...review, request: { ...review.request!, object: { metadata: "x", spec: 7 } } });
     expect(response).to.include({ uid: review.request!.uid, allowed: true });
+  });
+});
+
+/** A rollout cache whose content the test sets, with change listeners (for delayedCache). */
+class WatchedRolloutCache implements WatchedCache<k8s.KubernetesObject> {
+  private readonly items = new Map<string, k8s.KubernetesObject>();
+  private readonly listeners: Array<(obj: k8s.KubernetesObject, event: "add" | "update" | "delete") => void> = [];
+  readonly synced = Promise.resolve();
+  hasLoaded = (): boolean => true;
+  stalenessMs = (): number => 0;
+  set(obj: k8s.KubernetesObject): void {
+    const key = `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+    const event = this.items.has(key) ? "update" : "add";
+    this.items.set(key, obj);
+    this.listeners.forEach((l) => l(obj, event));
+  }
+  get(namespace: string, name: string): k8s.KubernetesObject | undefined {
+    return this.items.get(`${namespace}/${name}`);
+  }
+  list(namespace?: string): readonly k8s.KubernetesObject[] {
+    return [...this.items.values()].filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
+  }
+  isSynced(): boolean {
+    return true;
+  }
+  onChange(listener: (obj: k8s.KubernetesObject, event: "add" | "update" | "delete") => void): void {
+    this.listeners.push(listener);
+  }
+  async stop(): Promise<void> {}
+}
+
+describe("/mutate/pod when the rollout cache lags the reconciler (no timing assumption)", () => {
+  const NEW_REV = "web-58f7d9c6b4";
+  const OLD_REV = "web-6d4b9c7f8";
+  const revisionOf = (review: AdmissionReview<AdmissionRequest>, patch: string | undefined): string =>
+    patch ? applyResponsePatch(review, patch).metadata.labels["controller-revision-hash"]! : NEW_REV;
+
+  it("a wave the cache does not show yet: its pods come up new (confirmed by one live read each)", async () => {
+    const cached = rolloutObject({ phase: "Progressing" }, { percent: 100 });
+    const live = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6, 5, 4, 3, 2] }, { percent: 100 });
+    const { call, liveReads, liveReadsCounted, metric } = setup(cached, { live: () => live });
+    for (const ordinal of [3, 2]) {
+      const review = podCreateReview(ordinal, NEW_REV, NEW);
+      expect(revisionOf(review, (await call(review)).patch), `web-${ordinal}`).to.equal(NEW_REV);
+    }
+    expect(liveReads).to.deep.equal([`${NS}/web`, `${NS}/web`]);
+    expect(await liveReadsCounted("ok")).to.equal(2);
+    expect(await metric("not-pinned", "moved")).to.equal(2);
+    expect(await metric("pinned", "not-moved")).to.equal(0);
+  });
+
+  it("a back wave the cache does not show yet: the pod moved back is pinned to the old revision", async () => {
+    const cached = rolloutObject({ phase: "Progressing" }, { phases: [25, 50] });
+    const live = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6] }, { phases: [25, 50] });
+    const { call, liveReads } = setup(cached, { live: () => live });
+    const review = podCreateReview(5, NEW_REV, NEW);
+    expect(revisionOf(review, (await call(review)).patch)).to.equal(OLD_REV);
+    expect(liveReads).to.have.length(1);
+  });
+
+  it("a pin the live read confirms is made; a pod on the old revision or of a rollout that is not split costs no live read", async () => {
+    const { call, liveReads } = setup();
+    const pinned = podCreateReview(2, NEW_REV, NEW);
+    expect(revisionOf(pinned, (await call(pinned)).patch)).to.equal(OLD_REV);
+    expect(liveReads).to.have.length(1);
+    await call(podCreateReview(2, OLD_REV, OLD));
+    expect(liveReads, "old-revision create").to.have.length(1);
+    const done = setup(rolloutObject({ phase: "RolloutDone", currentRevision: NEW_REV, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] }, { percent: 100 }));
+    expect((await done.call(podCreateReview(2, NEW_REV, NEW))).patch).to.equal(undefined);
+    expect(done.liveReads, "rollout not split").to.have.length(0);
+  });
+
+  it("the live read fails: the cache's pin stands (an extra eviction at worst, never a leak)", async () => {
+    const { call, liveReadsCounted, metric } = setup(rolloutObject({}), {
+      live: () => {
+        throw new Error("apiserver unavailable");
+      },
+    });
+    const review = podCreateReview(2, NEW_REV, NEW);
+    expect(revisionOf(review, (await call(review)).patch)).to.equal(OLD_REV);
+    expect(await liveReadsCounted("failed")).to.equal(1);
+    expect(await metric("pinned", "not-moved")).to.equal(1);
+  });
+
+  it("a new template applied before the cache shows the recorded split: the pod keeps the old revision", async () => {
+    // Done on OLD_REV; the reconciler has recorded templatePending and applied the NEW template.
+    const doneOnOld = { phase: "RolloutDone", currentRevision: OLD_REV, updateRevision: OLD_REV, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] };
+    const cached = rolloutObject(doneOnOld, { percent: 100 });
+    const live = rolloutObject({ ...doneOnOld, phase: "Progressing", templatePending: true }, { percent: 100 });
+    const { call, liveReads, metric } = setup(cached, { live: () => live });
+    const review = podCreateReview(4, NEW_REV, NEW);
+    expect(revisionOf(review, (await call(review)).patch)).to.equal(OLD_REV);
+    expect(liveReads).to.have.length(1);
+    expect(await metric("pinned", "template-pending")).to.equal(1);
+  });
+
+  it("a cache served 2 s behind on a fake clock: through a whole wave, no pod is pinned wrongly", async () => {
+    let now = 0;
+    const watched = new WatchedRolloutCache();
+    const rolloutAt = (updatedOrdinals: number[]) => rolloutObject({ phase: "Progressing", updatedOrdinals }, { percent: 100 }) as unknown as k8s.KubernetesObject;
+    watched.set(rolloutAt([7, 6]));
+    const lagging = delayedCache(watched, 2000, () => now);
+    const { call, liveReads } = setup(undefined, { rollouts: lagging, live: () => watched.get(NS, "web") });
+    // t=100 ms: the reconciler records wave 2 (ordinals 5, 4) and evicts at once: no settle delay.
+    now = 100;
+    watched.set(rolloutAt([7, 6, 5, 4]));
+    now = 300;
+    expect((lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals, "the cache is behind").to.deep.equal([7, 6]);
+    const created: Record<string, string> = {};
+    for (const ordinal of [5, 4]) {
+      const review = podCreateReview(ordinal, NEW_REV, NEW);
+      created[`web-${ordinal}`] = revisionOf(review, (await call(review)).patch);
+    }
+    // A pod of an ordinal no wave moved, lost meanwhile, is still pinned.
+    const lost = podCreateReview(1, NEW_REV, NEW);
+    created["web-1"] = revisionOf(lost, (await call(lost)).patch);
+    expect(created).to.deep.equal({ "web-5": NEW_REV, "web-4": NEW_REV, "web-1": OLD_REV });
+    expect(liveReads).to.have.length(3);
+    now = 2200;
+    expect((lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals, "caught up").to.deep.equal([7, 6, 5, 4]);
   });
 });

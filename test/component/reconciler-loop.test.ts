@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import pino from "pino";
 import type { EventRecorder } from "../../adapters/kube/events.js";
-import { writeStatus, type RawRollout, type RolloutApi } from "../../adapters/kube/rollouts.js";
+import { writeStatus, writeStatusFields, type RawRollout, type RolloutApi } from "../../adapters/kube/rollouts.js";
 import type { CallbackPayload, CallbackSender } from "../../api/integrations.js";
 import { parseAllowedCallbackPrefix } from "../../api/callback-payload.js";
 import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
@@ -185,11 +185,13 @@ describe("reconcile loop on a fake cluster", function () {
     try {
       cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v1"));
       await until("created", () => cluster.status().phase === "RolloutDone");
+      // Kill it just after the wave is recorded, before its evictions (the next pass makes them).
+      cluster.crashOnEviction = true;
       cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v2"));
-      // Kill it just after the wave is recorded, before its evictions.
       await until("wave recorded", () => cluster.status().currentWave?.number === 1);
       await h.queue.stop();
       expect(cluster.evictions).to.have.length(0);
+      cluster.crashOnEviction = false;
       h = harness(cluster);
       h.queue.add(KEY);
       await until("mid wave 2", () => (cluster.status().currentWave?.number ?? 0) >= 2 && cluster.evictions.length >= 3);
@@ -224,12 +226,15 @@ describe("reconcile loop on a fake cluster", function () {
 });
 
 describe("status writes", () => {
-  function api(live: RawRollout, conflicts: number, bumpGeneration = false): RolloutApi & { writes: number } {
+  function api(live: RawRollout, conflicts: number, bumpGeneration = false, otherWriterStatus?: unknown): RolloutApi & { writes: number; live: RawRollout } {
     let remaining = conflicts;
     const state = { live, writes: 0 };
     return {
       get writes() {
         return state.writes;
+      },
+      get live() {
+        return state.live;
       },
       async get() {
         return structuredClone(state.live);
@@ -237,7 +242,11 @@ describe("status writes", () => {
       async replaceStatus(_ns, _name, body) {
         if (remaining > 0) {
           remaining--;
-          state.live = { ...state.live, metadata: { ...state.live.metadata, resourceVersion: `${Number(state.live.metadata?.resourceVersion) + 1}`, generation: (state.live.metadata?.generation ?? 1) + (bumpGeneration ? 1 : 0) } };
+          state.live = {
+            ...state.live,
+            ...(otherWriterStatus ? { status: otherWriterStatus } : {}),
+            metadata: { ...state.live.metadata, resourceVersion: `${Number(state.live.metadata?.resourceVersion) + 1}`, generation: (state.live.metadata?.generation ?? 1) + (bumpGeneration ? 1 : 0) },
+          };
           throw Object.assign(new Error("Operation cannot be fulfilled: the object has been modified"), { code: 409 });
         }
         if (body.metadata?.resourceVersion !== state.live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
@@ -252,29 +261,23 @@ describe("status writes", () => {
   }
   const read: RawRollout = { metadata: { name: "web", namespace: "ns", resourceVersion: "7", generation: 3 }, spec: {} };
 
-  it("409 with the same generation: re-reads and writes on the fresh resourceVersion", async () => {
-    const a = api(read, 2);
+  it("409: writes nothing and hands the conflict back (the caller decides again)", async () => {
+    const a = api(read, 1);
     const result = await writeStatus(a, read, { phase: "Progressing" });
-    expect(result.outcome).to.equal("written");
-    expect(a.writes).to.equal(1);
-  });
-
-  it("409 because the spec changed: does not write, asks to decide again", async () => {
-    const a = api(read, 1, true);
-    const result = await writeStatus(a, read, { phase: "Progressing" });
-    expect(result.outcome).to.equal("specChanged");
+    expect(result.outcome).to.equal("conflict");
     expect(a.writes).to.equal(0);
   });
 
-  it("gives up after the attempts with the conflict error", async () => {
+  it("fields of a finished step (writeStatusFields): on a 409 set on the fresh status, keeping the other writer's fields", async () => {
+    const a = api(read, 1, false, { updatedOrdinals: [5, 4], phase: "Progressing" });
+    const result = await writeStatusFields(a, { ...read, status: { updatedOrdinals: [5] } }, { lastCallbackStageId: "s-1" });
+    expect(result.outcome).to.equal("written");
+    expect(a.live.status).to.deep.equal({ updatedOrdinals: [5, 4], phase: "Progressing", lastCallbackStageId: "s-1" });
+  });
+
+  it("fields of a finished step: gives up after the attempts with a conflict", async () => {
     const a = api(read, 10);
-    let error: unknown;
-    try {
-      await writeStatus(a, read, { phase: "Progressing" }, 3);
-    } catch (err) {
-      error = err;
-    }
-    expect((error as { code?: number }).code).to.equal(409);
+    expect((await writeStatusFields(a, read, { lastCallbackStageId: "s-1" }, 3)).outcome).to.equal("conflict");
   });
 
   it("the loop retries a pass whose status write conflicts and still converges", async function () {
@@ -285,6 +288,35 @@ describe("status writes", () => {
       h.cluster.putRollout(rolloutObject({}, 2, "app:v1"));
       await until("done", () => h.cluster.status().phase === "RolloutDone");
       expect(h.cluster.conflictsToInject).to.equal(0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("another writer's updatedOrdinals, written between the read and the write, survive: the pass decides again", async function () {
+    this.timeout(10_000);
+    const h = harness(new FakeCluster({ readyDelayMs: 10 }));
+    try {
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 } }, 6, "app:v1"));
+      await until("v1 done", () => h.cluster.status().phase === "RolloutDone");
+      // As this reconciler is about to record wave 1, another instance (a new leader) records its own.
+      let theirs: { updatedOrdinals: number[]; currentWave: unknown } | undefined;
+      h.cluster.beforeStatusWrite = (body) => {
+        const status = body.status as { currentWave?: { number: number; completedAt?: string } } | undefined;
+        if (theirs || status?.currentWave?.number !== 1 || status.currentWave.completedAt) return;
+        const stored = h.cluster.status();
+        theirs = { updatedOrdinals: [0], currentWave: { number: 1, pods: ["web-0"], startedAt: new Date().toISOString(), direction: "forward" } };
+        h.cluster.writeStatusAsAnotherWriter({ ...stored, ...theirs });
+      };
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, percent: 50 }, 6, "app:v2"));
+      await until("their wave recorded", () => theirs !== undefined);
+      await until("done at 50%", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().percentDeployed === 50);
+      const final = h.cluster.status();
+      // Their ordinal 0 stayed first: the stale decision (this instance's own wave 1) was never written over it.
+      expect(final.updatedOrdinals?.[0]).to.equal(0);
+      expect(final.updatedOrdinals).to.have.length(3);
+      expect(h.cluster.evictions.map((e) => e.pod)).to.include("web-0");
+      expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1), "no pod evicted twice").to.equal(true);
     } finally {
       await h.stop();
     }

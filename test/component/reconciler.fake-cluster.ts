@@ -55,6 +55,10 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   evictions: EvictionRecord[] = [];
   /** Status write conflicts to inject: each decrements and throws a 409. */
   conflictsToInject = 0;
+  /** Another writer, run once per status write before it lands (it may call writeStatusAsAnotherWriter). */
+  beforeStatusWrite?: (body: RawRollout) => void;
+  /** Evictions throw, as if the reconciler died before making them. */
+  crashOnEviction = false;
   /** Called on every change, like an informer event. */
   onChange: (key: string) => void = () => {};
   private timers: NodeJS.Timeout[] = [];
@@ -116,15 +120,23 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const key = `${namespace}/${name}`;
     const live = this.rollouts.get(key);
     if (!live) throw Object.assign(new Error("not found"), { code: 404 });
+    this.beforeStatusWrite?.(body);
     if (this.conflictsToInject > 0) {
       this.conflictsToInject--;
-      live.metadata!.resourceVersion = String(this.rv++); // someone else wrote meanwhile
+      this.rollouts.get(key)!.metadata!.resourceVersion = String(this.rv++); // someone else wrote meanwhile
       throw Object.assign(new Error("conflict"), { code: 409 });
     }
-    if (body.metadata?.resourceVersion !== live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
-    const next = { ...live, status: structuredClone(body.status), metadata: { ...live.metadata, resourceVersion: String(this.rv++) } };
+    const stored = this.rollouts.get(key)!;
+    if (body.metadata?.resourceVersion !== stored.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+    const next = { ...stored, status: structuredClone(body.status), metadata: { ...stored.metadata, resourceVersion: String(this.rv++) } };
     this.rollouts.set(key, next);
     return structuredClone(next);
+  }
+
+  /** A status write by someone else (another reconciler instance): a new resourceVersion. */
+  writeStatusAsAnotherWriter(status: Record<string, unknown>, key = "ns/web"): void {
+    const live = this.rollouts.get(key)!;
+    this.rollouts.set(key, { ...live, status: structuredClone(status), metadata: { ...live.metadata, resourceVersion: String(this.rv++) } });
   }
 
   status(key = "ns/web") {
@@ -185,6 +197,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   }
 
   async evict(_namespace: string, name: string, uid: string): Promise<EvictionResult> {
+    if (this.crashOnEviction) throw new Error("the reconciler died before this eviction");
     const pod = this.podMap.get(name);
     if (!pod || pod.uid !== uid) return "gone";
     const allowed = this.disruptionsAllowed();

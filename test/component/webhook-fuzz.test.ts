@@ -11,7 +11,7 @@ import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { ADMISSION_ROUTES, webhookRoutes } from "../../webhook/routes.js";
 import { deleteRequest, evictionRequest, NS, pod, splitWorld } from "../unit/leak-guard-fixtures.js";
-import { admissionReview, emptyCaches, silentLogger, offlineRolloutApi, startTestWebhook, testConfig, type StaticCache, type TestWebhook } from "./webhook-support.js";
+import { admissionReview, emptyCaches, silentLogger, offlineRolloutApi, cacheLiveRollouts, startTestWebhook, testConfig, type StaticCache, type TestWebhook } from "./webhook-support.js";
 
 const SEED = Number(process.env.BULKHEAD_FUZZ_SEED ?? Date.now() % 1_000_000);
 const PER_ROUTE = 150;
@@ -217,7 +217,7 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
     (caches.managedStatefulSets as StaticCache<object>).items = [...world.statefulSets, statefulSetObject()];
     (caches.rollouts as StaticCache<object>).items = world.rollouts;
     const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
-    hook = await startTestWebhook(webhookRoutes({ ctx, events: { record: async () => {} }, rolloutApi: offlineRolloutApi }));
+    hook = await startTestWebhook(webhookRoutes({ ctx, events: { record: async () => {} }, rolloutApi: offlineRolloutApi, liveRollouts: cacheLiveRollouts(ctx.caches) }));
   });
   after(async () => {
     agent.destroy();

@@ -11,7 +11,7 @@ import { allowed, type AdmissionResponse } from "../../api/admission.js";
 import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { ADMISSION_ROUTES, webhookRoutes } from "../../webhook/routes.js";
-import { admissionReview, call, emptyCaches, silentLogger, offlineRolloutApi, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
+import { admissionReview, call, emptyCaches, silentLogger, offlineRolloutApi, cacheLiveRollouts, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
 
 function evictionReview(uid: string, padding = ""): Record<string, unknown> {
   return admissionReview({
@@ -53,7 +53,7 @@ describe("webhook resource bounds", function () {
   describe("per-path body limits, from the route table", () => {
     let hook: TestWebhook;
     before(async () => {
-      hook = await startTestWebhook(webhookRoutes({ ctx, events: { record: async () => {} }, rolloutApi: offlineRolloutApi }));
+      hook = await startTestWebhook(webhookRoutes({ ctx, events: { record: async () => {} }, rolloutApi: offlineRolloutApi, liveRollouts: cacheLiveRollouts(ctx.caches) }));
     });
     after(() => hook.server.shutdown());
 

@@ -8,7 +8,7 @@ import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import type { StaticCache } from "./webhook-support.js";
-import { admissionReview, call, emptyCaches, silentLogger, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
+import { admissionReview, cacheLiveRollouts, call, emptyCaches, silentLogger, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
 
 const RECONCILER = testConfig.reconcilerUsername;
 
@@ -112,7 +112,7 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
     const managed = statefulSet({ strategy: { type: "OnDelete" }, templateManaged: true });
     (caches.managedStatefulSets as StaticCache<object>).items = [managed];
     const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
-    hook = await startTestWebhook([...webhookRoutes({ ctx, events: { record: async () => {} } }), ...extraRoutes]);
+    hook = await startTestWebhook([...webhookRoutes({ ctx, events: { record: async () => {} }, liveRollouts: cacheLiveRollouts(ctx.caches) }), ...extraRoutes]);
   });
   after(async () => {
     await hook.server.shutdown();

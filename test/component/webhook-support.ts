@@ -98,6 +98,11 @@ export const offlineRolloutApi: NonNullable<RouteDeps["rolloutApi"]> = {
   dryRunCreate: async () => ({ outcome: "valid" }),
 };
 
+/** Pinning's live reads answered from the test's own rollout cache (no apiserver here). */
+export function cacheLiveRollouts(caches: Pick<WebhookCaches, "rollouts">): RouteDeps["liveRollouts"] {
+  return { get: async (namespace, name) => caches.rollouts.get(namespace, name) };
+}
+
 /** A route for a test handler, with a small body limit unless given. */
 export function testRoute(path: string, handler: AdmissionHandler, maxBodyBytes = 64 * 1024): ServedRoute {
   return { path, handler, maxBodyBytes };

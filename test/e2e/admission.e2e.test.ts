@@ -19,6 +19,7 @@ import { parseWebhookConfig } from "../../webhook/config.js";
 import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { createRolloutValidateHandler, liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
+import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
 import { REPO_ROOT, admissionApi, appsApi, coreApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
@@ -186,7 +187,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
     const routes = [
-      ...webhookRoutes({ ctx, events }),
+      ...webhookRoutes({ ctx, events, liveRollouts: kubeRolloutApi(clients.custom) }),
       // The handler main.ts wires (through webhookRoutes), with the install settings held here so a
       // test can switch modes.
       {

@@ -21,7 +21,9 @@ import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { desiredRevisionName, ordinalsToMoveBack, keptUpdatedOrdinals } from "../../api/revisions.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 import { controllerRevisionsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import { delayedCache } from "../../adapters/kube/delayed-cache.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
+import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { createPodPinningHandler, podPinningMetrics, type PinningAlert } from "../../webhook/pinning/index.js";
 import {
   REPO_ROOT,
@@ -97,6 +99,8 @@ interface PinningWebhook {
   requestedEvents: Array<{ kind: string; name: string; type: string; reason: string; note: string }>;
   eventErrors: string[];
   cacheErrors: string[];
+  /** Live reads of the rollout pinning made to confirm an answer of its (possibly lagging) cache. */
+  liveReads: number;
   stop(): Promise<void>;
 }
 
@@ -104,11 +108,11 @@ interface PinningWebhook {
  * The webhook as webhook/main.ts wires it — the real handler on real informer caches and the
  * real Event recorder — served on 127.0.0.1 and registered for pod creates in `ns` only.
  */
-async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
+async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: number } = {}): Promise<PinningWebhook> {
   const name = `pin-${Math.random().toString(16).slice(2, 8)}.e2e.bulkhead.dev`;
   const kc = kubeConfig();
   const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
-  const state = { admitted: [], alerts: [], requestedEvents: [], eventErrors: [], cacheErrors: [] } as Omit<PinningWebhook, "rolloutCache" | "revisionCache" | "stop">;
+  const state = { admitted: [], alerts: [], requestedEvents: [], eventErrors: [], cacheErrors: [], liveReads: 0 } as Omit<PinningWebhook, "rolloutCache" | "revisionCache" | "stop">;
   const onError = (which: string) => (err: unknown) => {
     state.cacheErrors.push(`${which}: ${String((err as Error).message ?? err)}`);
     logger.error({ err }, `${which} cache`);
@@ -122,8 +126,18 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
     state.eventErrors.push(String((err as Error).message ?? err).split("\n")[0] ?? "");
     logger.error({ err }, "event write failed");
   });
+  // The fault of issue 13: the webhook's rollout cache answers behind the watch, as webhook/main.ts
+  // does with BULKHEAD_TEST_ROLLOUT_CACHE_DELAY.
+  const servedRollouts = opts.rolloutCacheDelayMs ? delayedCache(rolloutCache, opts.rolloutCacheDelayMs) : rolloutCache;
+  const live = kubeRolloutApi(customObjectsApi());
   const handler = createPodPinningHandler({
-    caches: { statefulSets: stsCache, rollouts: rolloutCache, controllerRevisions: revisionCache },
+    caches: { statefulSets: stsCache, rollouts: servedRollouts, controllerRevisions: revisionCache },
+    liveRollouts: {
+      get: (namespace, name) => {
+        state.liveReads += 1;
+        return live.get(namespace, name);
+      },
+    },
     defaultLeakProtection: "enforce",
     events: {
       // The real recorder, with the requests kept for the Events scenario.
@@ -175,7 +189,24 @@ async function startPinningWebhook(ns: string): Promise<PinningWebhook> {
     },
   });
   return {
-    ...state,
+    get admitted() {
+      return state.admitted;
+    },
+    get alerts() {
+      return state.alerts;
+    },
+    get requestedEvents() {
+      return state.requestedEvents;
+    },
+    get eventErrors() {
+      return state.eventErrors;
+    },
+    get cacheErrors() {
+      return state.cacheErrors;
+    },
+    get liveReads() {
+      return state.liveReads;
+    },
     rolloutCache,
     revisionCache,
     async stop() {
@@ -673,5 +704,133 @@ describe("revision pinning with the real reconciler", function () {
   it("resumed to 100%: every pod is new", async () => {
     await kubectl(["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 100 } })], { namespace: ns, check: true });
     expect(await reached(100, "resumed to 100%")).to.equal(REPLICAS);
+  });
+});
+
+// Issue 13, "webhook cache delayed artificially by 2 s": the webhook's rollout cache answers 2 s
+// behind the watch (delayedCache, as BULKHEAD_TEST_ROLLOUT_CACHE_DELAY does in webhook/main.ts)
+// while the real reconciler rolls 8 pods in waves with no settle delay between recording a wave
+// and evicting it. Before issue 13 each replacement would be pinned to the old revision by the
+// stale cache and evicted again; now pinning confirms against a live read.
+describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13)", function () {
+  this.timeout(240_000);
+  const ROLLOUT = "lag";
+  const DELAY_MS = 2000;
+  let ns: string;
+  let webhook: PinningWebhook;
+  let reconciler: ChildProcess | undefined;
+  let reconcilerLog = "";
+  /** Evictions the reconciler made, per pod name (its "eviction" log lines, result "evicted"). */
+  const evictions = new Map<string, number>();
+
+  function manifest(version: string) {
+    return {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: ROLLOUT, namespace: ns },
+      spec: {
+        percent: 100,
+        leakProtection: "pin",
+        minPodEvictionIntervalSeconds: 0,
+        disruptionPolicy: { maxUnavailable: 2 },
+        statefulset: {
+          metadata: { name: ROLLOUT },
+          spec: {
+            replicas: REPLICAS,
+            serviceName: ROLLOUT,
+            podManagementPolicy: "Parallel",
+            selector: { matchLabels: { app: ROLLOUT } },
+            template: {
+              metadata: { labels: { app: ROLLOUT } },
+              spec: { terminationGracePeriodSeconds: 1, containers: [{ name: "app", image: image(version) }] },
+            },
+          },
+        },
+      },
+    };
+  }
+
+  async function rollout(): Promise<StatefulsetRollout> {
+    const parsed = parseRollout(await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: ROLLOUT }));
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.value;
+  }
+
+  /** Waits for RolloutDone at 100% with every pod Ready on the update revision, running `version`. */
+  async function doneOn(version: string): Promise<StatefulsetRollout> {
+    return waitFor(
+      async () => {
+        const r = await rollout();
+        if (r.status?.phase !== "RolloutDone" || r.status.observedGeneration !== r.metadata.generation) return undefined;
+        const pods = (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${ROLLOUT}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+        const ok =
+          pods.length === REPLICAS &&
+          pods.every((p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === r.status?.updateRevision && p.spec?.containers[0]?.image === image(version));
+        return ok ? r : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 500, what: `every pod Ready on ${version} (reconciler log tail: ${reconcilerLog.slice(-600)})` },
+    );
+  }
+
+  before(async function () {
+    this.timeout(150_000);
+    ns = await newNamespace("pinning-lag", { optIn: true });
+    await installRolloutCrd();
+    webhook = await startPinningWebhook(ns, { rolloutCacheDelayMs: DELAY_MS });
+    const leaseNs = await newNamespace("pinning-lag-lease");
+    reconciler = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "reconciler/main.ts")], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfigPath(),
+        BULKHEAD_NAMESPACE: leaseNs,
+        BULKHEAD_DISABLE_LEADER_ELECTION: "true",
+        BULKHEAD_METRICS_PORT: "0",
+        BULKHEAD_METRICS_HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let partial = "";
+    const keep = (d: string) => {
+      reconcilerLog = (reconcilerLog + d).slice(-20_000);
+      const lines = (partial + d).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!line.includes('"eviction"')) continue;
+        const entry = JSON.parse(line) as { msg?: string; pod?: string; result?: string; rollout?: string };
+        if (entry.msg === "eviction" && entry.result === "evicted" && entry.pod && entry.rollout === `${ns}/${ROLLOUT}`) evictions.set(entry.pod, (evictions.get(entry.pod) ?? 0) + 1);
+      }
+    };
+    reconciler.stdout?.setEncoding("utf8").on("data", keep);
+    reconciler.stderr?.setEncoding("utf8").on("data", (d: string) => (reconcilerLog = (reconcilerLog + d).slice(-20_000)));
+    await applyManifest(JSON.stringify(manifest("v1")), ns);
+    await doneOn("v1");
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    reconciler?.kill("SIGTERM");
+    await webhook?.stop();
+    await kubectl(["delete", `${PLURAL}.${GROUP}`, ROLLOUT, "--ignore-not-found", "--wait=false"], { namespace: ns });
+  });
+
+  it("rolls v1 → v2 in waves: no pod pinned wrongly, no pod evicted twice, live reads bounded by the pods moved", async () => {
+    const since = webhook.admitted.length;
+    const readsBefore = webhook.liveReads;
+    evictions.clear();
+    await applyManifest(JSON.stringify(manifest("v2")), ns);
+    const done = await doneOn("v2");
+    const creates = webhook.admitted.slice(since);
+    // At 100% every ordinal is moved by a wave: any pin would be a wrong one.
+    expect(creates.filter((a) => a.patched), "pods pinned").to.deep.equal([]);
+    expect(creates.length, "pod creates seen by the webhook").to.be.at.least(REPLICAS);
+    expect([...evictions.keys()].sort(), "every pod evicted").to.have.length(REPLICAS);
+    expect([...evictions.entries()].filter(([, n]) => n !== 1), "pods evicted more than once").to.deep.equal([]);
+    const waves = done.status?.wavesCompleted ?? 0;
+    const reads = webhook.liveReads - readsBefore;
+    // One live read per pod create at most (the new-revision pods of the split are the waves' pods).
+    expect(reads).to.be.at.most(creates.length);
+    process.stderr.write(`[figures] cache ${DELAY_MS} ms behind: ${waves} waves, ${creates.length} pod creates, ${reads} live reads (${(reads / Math.max(1, waves)).toFixed(1)} per wave), 0 pinned, ${[...evictions.values()].reduce((a, b) => a + b, 0)} evictions for ${REPLICAS} pods\n`);
   });
 });

@@ -12,6 +12,7 @@ import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { makeClients } from "../../adapters/kube/client.js";
 import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
+import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 import type { WebhookCaches } from "../../webhook/context.js";
@@ -108,7 +109,13 @@ describe("webhook policy on a real control plane", function () {
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     // Every route main.ts serves, /validate/statefulsetrollout (with its real dry-run) included.
     const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
-    const app = createApp({ routes: webhookRoutes({ ctx, events, rolloutApi }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
+    const app = createApp({
+      routes: webhookRoutes({ ctx, events, rolloutApi, liveRollouts: kubeRolloutApi(clients.custom) }),
+      metrics,
+      logger,
+      limits: admissionLimits(config),
+      readiness: { notReadyReasons: () => [] },
+    });
     server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 

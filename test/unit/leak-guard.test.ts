@@ -80,6 +80,24 @@ const cases: Case[] = [
     expected: { verdict: "allow", reason: "not-split" },
   },
   {
+    name: "no new pods yet, but a new template is being applied (status.templatePending), partial: split",
+    request: evictionRequest("web-4"),
+    world: withWorld((w) => {
+      w.pods = [0, 1, 2, 3, 4, 5].map((i) => pod(`web-${i}`, OLD));
+      (w.rollouts[0]!.status as Record<string, unknown>).templatePending = true;
+    }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "no new pods yet, a new template is being applied, going to 100%: no split",
+    request: evictionRequest("web-4"),
+    world: withWorld((w) => {
+      w.pods = [0, 1, 2, 3, 4, 5].map((i) => pod(`web-${i}`, OLD));
+      (w.rollouts[0]!.status as Record<string, unknown>).templatePending = true;
+    }, splitWorld({ paused: false, percent: 100, phase: "Progressing" })),
+    expected: { verdict: "allow", reason: "not-split" },
+  },
+  {
     name: "new pods of another StatefulSet do not make a split",
     request: evictionRequest("web-4"),
     world: withWorld((w) => (w.pods = [pod("web-4", OLD), pod("api-0", NEW, {}, "api")])),

@@ -23,8 +23,8 @@ describe("decide: StatefulSet and PDB steps", () => {
     expect(d.requeueAfterMs).to.be.a("number");
   });
 
-  it("applies a changed template and remembers the previous one", () => {
-    const r = makeRollout({}, rollingStatus());
+  it("applies a changed template (once the split is recorded) and remembers the previous one", () => {
+    const r = makeRollout({}, rollingStatus({ templatePending: true }));
     const w = world(r, makePods(10));
     w.statefulSet = makeSts(r, { annotations: { [TEMPLATE_HASH_ANNOTATION]: "0000" } });
     const d = decide(r, w, NOW);
@@ -32,6 +32,62 @@ describe("decide: StatefulSet and PDB steps", () => {
     if (d.step.kind !== "updateStatefulSet") return;
     expect(d.step.changes.template).to.be.an("object");
     expect(d.status.previousTemplate).to.deep.equal({ spec: { containers: [{ name: "app", image: "app:v1" }] } });
+  });
+
+  // --- split before template (issue 13): the split is in status before a new template is applied.
+  describe("a new template: the split is recorded one pass before the template is applied", () => {
+    const changed = (r: ReturnType<typeof makeRollout>, pods = makePods(10, [9, 8])) => {
+      const w = world(r, pods);
+      w.statefulSet = makeSts(r, { annotations: { [TEMPLATE_HASH_ANNOTATION]: "0000" } });
+      return w;
+    };
+
+    it("first pass: status only — templatePending, with currentRevision and updatedOrdinals as they stand", () => {
+      const r = makeRollout({}, rollingStatus({ updatedOrdinals: [9, 8] }));
+      const d = decide(r, changed(r), NOW);
+      expect(d.step.kind).to.equal("none");
+      expect(d.requeueAfterMs).to.equal(0);
+      expect(d.status).to.deep.include({ templatePending: true, currentRevision: OLD, updateRevision: NEW, updatedOrdinals: [9, 8] });
+      expect(d.status.reason).to.match(/recording the split before applying a new template/);
+    });
+
+    it("next pass (templatePending read back): the template is applied, templatePending stays until the new revision is recorded", () => {
+      const first = makeRollout({}, rollingStatus({ updatedOrdinals: [9, 8] }));
+      const recorded = decide(first, changed(first), NOW).status;
+      const r = makeRollout({}, recorded);
+      const d = decide(r, changed(r), NOW);
+      expect(d.step.kind).to.equal("updateStatefulSet");
+      expect(d.status.templatePending).to.equal(true);
+    });
+
+    it("a StatefulSet no rollout has rolled yet: its live revision is recorded as the one to keep", () => {
+      const r = makeRollout({}, { phase: "Pending", observedGeneration: 1 });
+      const w = world(r, makePods(10));
+      w.statefulSet = makeSts(r, { updateRevision: OLD, annotations: { [TEMPLATE_HASH_ANNOTATION]: "0000" } });
+      const d = decide(r, w, NOW);
+      expect(d.step.kind).to.equal("none");
+      expect(d.status).to.deep.include({ templatePending: true, currentRevision: OLD, updateRevision: OLD });
+    });
+
+    it("the new update revision is recorded: templatePending is cleared", () => {
+      const r = makeRollout({}, rollingStatus({ currentRevision: OLD, updateRevision: OLD, templatePending: true }));
+      const d = decide(r, world(r, makePods(10)), NOW);
+      expect(d.status).to.deep.include({ updateRevision: NEW, currentRevision: OLD });
+      expect(d.status.templatePending).to.equal(undefined);
+    });
+
+    it("a template change that made no new revision: templatePending is cleared", () => {
+      const r = makeRollout({}, rollingStatus({ updatedOrdinals: [9], templatePending: true }));
+      const d = decide(r, world(r, makePods(10, [9])), NOW);
+      expect(d.status.templatePending).to.equal(undefined);
+    });
+
+    it("labels, owner or strategy alone need no split record", () => {
+      const r = makeRollout({}, rollingStatus());
+      const w = world(r, makePods(10));
+      w.statefulSet = makeSts(r, { labels: { app: "web" } });
+      expect(decide(r, w, NOW).step.kind).to.equal("updateStatefulSet");
+    });
   });
 
   it("adopts (spec.adoptExisting) a StatefulSet missing labels/owner/OnDelete without touching its template", () => {
@@ -272,11 +328,16 @@ describe("decide: waves", () => {
     expect(d.status.currentWave?.pods).to.deep.equal(["web-8", "web-7", "web-6"]);
   });
 
-  it("a just-recorded wave waits for the webhook caches before evicting", () => {
-    const r = makeRollout({}, rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-0.2) } }));
-    const d = decide(r, world(r, makePods(10)), NOW);
-    expect(d.step.kind).to.equal("none");
-    expect(d.requeueAfterMs).to.equal(300);
+  it("a wave is recorded in one pass (status only, next pass at once) and evicted by the next: no wait for caches", () => {
+    const r = makeRollout({}, rollingStatus());
+    const recorded = decide(r, world(r, makePods(10)), NOW);
+    expect(recorded.step.kind).to.equal("none");
+    expect(recorded.requeueAfterMs).to.equal(0);
+    expect(recorded.status.currentWave).to.deep.include({ number: 1, pods: ["web-9", "web-8", "web-7"] });
+    // Evicted by the pass that reads the recorded wave back, started at the same instant.
+    const next = makeRollout({}, recorded.status);
+    const d = decide(next, world(next, makePods(10)), NOW);
+    expect(evicted(d)).to.deep.equal(["web-9", "web-8", "web-7"]);
   });
 
   it("percent lowered below what is moved → a back wave of the most recently moved, within budget", () => {

@@ -4,21 +4,34 @@
 // every cause of pod loss, including those no webhook sees (node loss, node-pressure eviction,
 // preemption).
 //
+// The decision is api/pinning.ts's table; this file reads the world for it, does the live read
+// of the rollout when the table asks to confirm a cache answer, and rebuilds the pod.
+//
 // Fail direction: whenever something the decision needs is missing (caches not synced, the
 // StatefulSet or rollout not cached, a pod that is not a StatefulSet pod), the pod is allowed
 // unchanged and the miss is logged and counted. Refusing would stop the StatefulSet controller
 // from recreating pods at all, which is worse than a pod on the new revision; the leak guard
 // and the reconciler's status still show the split. When the pod should be pinned but cannot
 // be (the old ControllerRevision is gone), it is also allowed unchanged, loudly: Warning Event
-// on the rollout, an alert, a metric.
+// on the rollout, an alert, a metric. When the live read fails, the cache's answer stands
+// (api/pinning.ts says why that is the safe side).
 import type { Logger } from "pino";
 import { allowed, patched, type AdmissionRequest, type AdmissionResponse } from "../../api/admission.js";
 import { API_VERSION, KIND } from "../../api/labels.js";
 import { rewritePodToRevision, type PodJson } from "../../api/pod-rewrite.js";
-import { decideRevisionForOrdinal, podOrdinal, podRevision } from "../../api/revisions.js";
-import { leakProtectionOf, type LeakProtectionMode, type StatefulsetRollout } from "../../api/rollout.js";
+import type { OwnerReferenceLike } from "../../api/ownership.js";
+import {
+  decidePinning,
+  type FinalPinningDecision,
+  type PinningDecision,
+  type PinningPolicy,
+  type PinningRequest,
+  type PinningWorld,
+} from "../../api/pinning.js";
+import { podRevision } from "../../api/revisions.js";
+import type { LeakProtectionMode, StatefulsetRollout } from "../../api/rollout.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
-import { findRollout, findStatefulSet, revisionTemplate, sourceTemplate, type PinningCaches } from "./lookup.js";
+import { revisionTemplate, sourceTemplate, type PinningCaches } from "./lookup.js";
 import type { PinningMetrics, PinningOutcome } from "./metrics.js";
 
 /** A pod that should have been pinned and was not: for Slack (the rollout's channel) or a pager. */
@@ -28,7 +41,7 @@ export interface PinningAlert {
   channel?: string;
   pod: string;
   statefulSet: string;
-  /** The revision the pod should have been pinned to. */
+  /** The revision the pod should have been pinned to (the old one, or during a template change the one its ordinal runs). */
   wantedRevision: string;
   /** The revision it is created on instead. */
   actualRevision: string;
@@ -41,8 +54,18 @@ export interface PinningAlertSink {
   alert(alert: PinningAlert): Promise<void> | void;
 }
 
+/** A live read of a StatefulsetRollout from the apiserver (adapters/kube/rollouts.ts kubeRolloutApi). */
+export interface LiveRolloutReader {
+  /** The rollout as stored, undefined when it does not exist; throws when it cannot be read. */
+  get(namespace: string, name: string): Promise<unknown>;
+}
+
 export interface PodPinningDeps {
   caches: PinningCaches;
+  /** Confirms answers the rollout cache may be behind on (api/pinning.ts "confirm"). */
+  liveRollouts: LiveRolloutReader;
+  /** Bound on one live read; past it the cache's answer stands. Default 2000 ms. */
+  liveReadTimeoutMs?: number;
   /** The installation's mode for rollouts that set no spec.leakProtection; "off" also turns pinning off. */
   defaultLeakProtection: LeakProtectionMode;
   events: EventRecorder;
@@ -58,7 +81,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler {
   return async (request) => {
     try {
-      return decide(deps, request);
+      return await decide(deps, request);
     } catch (err) {
       // A bug here must not stop pods from being created: fail open, loudly.
       deps.logger.error({ err, uid: request.uid, pod: `${request.namespace}/${request.name}` }, "revision pinning failed unexpectedly; pod allowed unchanged");
@@ -68,7 +91,7 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
   };
 }
 
-function decide(deps: PodPinningDeps, request: AdmissionRequest): AdmissionResponse {
+async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<AdmissionResponse> {
   const { caches, logger } = deps;
   const live = request.dryRun !== true;
   const count = (outcome: PinningOutcome, reason: string): void => {
@@ -83,43 +106,38 @@ function decide(deps: PodPinningDeps, request: AdmissionRequest): AdmissionRespo
   const namespace = request.namespace ?? meta.namespace ?? "";
   const podName = meta.name ?? request.name ?? "";
   const log = logger.child({ uid: request.uid, pod: `${namespace}/${podName}` });
-  const skip = (outcome: PinningOutcome, reason: string, detail: string): AdmissionResponse => {
-    count(outcome, reason);
-    if (outcome === "fail-safe") log.warn({ reason }, `pod allowed unchanged: ${detail}`);
-    else log.debug({ reason }, detail);
-    return allowed(request);
+
+  const pinningRequest: PinningRequest = {
+    namespace,
+    podName,
+    podRevision: podRevision(pod),
+    ownerReferences: Array.isArray(meta.ownerReferences) ? (meta.ownerReferences as OwnerReferenceLike[]) : undefined,
   };
+  const policy = { defaultMode: deps.defaultLeakProtection };
+  const synced = caches.statefulSets.isSynced() && caches.rollouts.isSynced() && caches.controllerRevisions.isSynced();
+  const cached: PinningWorld = {
+    synced,
+    statefulSet: (ns, name) => caches.statefulSets.get(ns, name),
+    rollout: (ns, name) => caches.rollouts.get(ns, name),
+  };
+  let decision = decidePinning(pinningRequest, cached, policy, "cache");
+  if (decision.verdict === "confirm") decision = await confirmLive(deps, log, pinningRequest, cached, policy, decision);
 
-  if (!caches.statefulSets.isSynced() || !caches.rollouts.isSynced() || !caches.controllerRevisions.isSynced()) {
-    return skip("fail-safe", "caches-not-synced", "the informer caches have not loaded yet");
+  if (decision.verdict === "allow") {
+    count(decision.outcome, decision.reason);
+    if (decision.outcome === "fail-safe") log.warn({ reason: decision.reason }, `pod allowed unchanged: ${decision.detail}`);
+    else log.debug({ reason: decision.reason }, decision.detail);
+    return allowed(request);
   }
-  const stsFound = findStatefulSet(caches, namespace, meta.ownerReferences as Array<{ kind?: string; name?: string; apiVersion?: string }> | undefined);
-  if (!stsFound.ok) return skip(stsFound.reason === "not-statefulset-pod" ? "not-pinned" : "fail-safe", stsFound.reason, stsFound.detail);
-  const sts = stsFound.value;
-  const stsName = sts.metadata?.name ?? "";
-  const ordinal = podOrdinal(podName, stsName);
-  if (ordinal === undefined) return skip("not-pinned", "no-ordinal", `pod name ${podName} is not <${stsName}>-<ordinal>`);
-  const rolloutFound = findRollout(caches, sts);
-  if (!rolloutFound.ok) return skip(rolloutFound.reason === "no-rollout" ? "not-pinned" : "fail-safe", rolloutFound.reason, rolloutFound.detail);
-  const rollout = rolloutFound.value;
-  if (leakProtectionOf(rollout, deps.defaultLeakProtection) === "off") {
-    return skip("not-pinned", "protection-off", `rollout ${rollout.metadata.name} has leakProtection "off": pods are created as the StatefulSet controller made them`);
+  const { rollout, ordinal, fromRevision: revision, toRevision } = decision;
+  const sts = caches.statefulSets.get(namespace, decision.statefulSet);
+  if (!sts) {
+    count("fail-safe", "statefulset-not-found");
+    return allowed(request);
   }
-
-  const decision = decideRevisionForOrdinal(rollout, ordinal);
-  if (decision.revision === "update") return skip("not-pinned", decision.reason, `ordinal ${ordinal} runs the update revision (${decision.reason})`);
-  const currentRevision = rollout.status?.currentRevision ?? "";
-  const updateRevision = rollout.status?.updateRevision ?? "";
-  const revision = podRevision(pod) ?? "";
-  if (revision === currentRevision) return skip("unchanged", "already-pinned", `already on ${currentRevision}`);
-  if (revision !== updateRevision) {
-    // The rollout's status is behind the StatefulSet (a newer template): do not guess which
-    // template this pod should have; the reconciler records the new revisions shortly.
-    return skip("fail-safe", "revision-unknown", `pod revision ${revision || "(none)"} is neither ${currentRevision} nor ${updateRevision} of the rollout`);
-  }
-
-  const context = { namespace, rollout, pod: podName, statefulSet: stsName, wantedRevision: currentRevision, actualRevision: revision };
-  const to = revisionTemplate(caches, sts, currentRevision);
+  const stsName = decision.statefulSet;
+  const context = { namespace, rollout, pod: podName, statefulSet: stsName, wantedRevision: toRevision, actualRevision: revision };
+  const to = revisionTemplate(caches, sts, toRevision);
   if (!to.ok) return pinFailed(deps, request, log, context, to.reason as PinningAlert["reason"], to.detail);
   const from = sourceTemplate(caches, sts, revision);
   if (!from.ok) return pinFailed(deps, request, log, context, from.reason as PinningAlert["reason"], from.detail);
@@ -137,7 +155,7 @@ function decide(deps: PodPinningDeps, request: AdmissionRequest): AdmissionRespo
     fromTemplate: from.value,
     fromRevision: revision,
     toTemplate: to.value,
-    toRevision: currentRevision,
+    toRevision,
   });
   if (!rewrite.ok) return pinFailed(deps, request, log, context, "rewrite-failed", rewrite.error);
   // The name and namespace were filled in only to build the rewrite; do not patch them in.
@@ -145,13 +163,49 @@ function decide(deps: PodPinningDeps, request: AdmissionRequest): AdmissionRespo
 
   count("pinned", decision.reason);
   log.info(
-    { rollout: `${namespace}/${rollout.metadata.name}`, ordinal, from: revision, to: currentRevision, reason: decision.reason, operations: operations.length },
-    `pod pinned to the old revision ${currentRevision}`,
+    { rollout: `${namespace}/${rollout.metadata.name}`, ordinal, from: revision, to: toRevision, reason: decision.reason, operations: operations.length },
+    `pod pinned to revision ${toRevision}`,
   );
   if (live) {
-    record(deps, rollout, "Normal", "PodPinned", `Pod ${podName} recreated on the old revision ${currentRevision} instead of ${revision}: ordinal ${ordinal} is ${decision.reason === "above-target" ? "above the rollout's target" : "not moved by the rollout yet"} (${rollout.spec.percent}%).`);
+    const which = decision.reason === "template-pending" ? "revision" : "the old revision";
+    record(deps, rollout, "Normal", "PodPinned", `Pod ${podName} recreated on ${which} ${toRevision} instead of ${revision}: ${decision.detail}.`);
   }
   return patched(request, operations);
+}
+
+/**
+ * Asks the table again on a live read of the rollout. Only the answers a lagging cache could
+ * make wrong get here; if the read fails or times out, the cache's answer stands.
+ */
+async function confirmLive(
+  deps: PodPinningDeps,
+  log: Logger,
+  req: PinningRequest,
+  cached: PinningWorld,
+  policy: PinningPolicy,
+  pending: Extract<PinningDecision, { verdict: "confirm" }>,
+): Promise<FinalPinningDecision> {
+  let fresh: unknown;
+  try {
+    fresh = await withTimeout(deps.liveRollouts.get(req.namespace, pending.rolloutName), deps.liveReadTimeoutMs ?? 2000);
+  } catch (err) {
+    deps.metrics.liveRead("failed");
+    log.warn({ err, rollout: `${req.namespace}/${pending.rolloutName}`, why: pending.why }, `live read of the rollout failed; the cache's answer stands (${pending.unconfirmed.verdict})`);
+    return pending.unconfirmed;
+  }
+  deps.metrics.liveRead("ok");
+  const world: PinningWorld = { ...cached, rollout: (ns, name) => (ns === req.namespace && name === pending.rolloutName ? fresh : cached.rollout(ns, name)) };
+  const decision = decidePinning(req, world, policy, "live");
+  // "live" never asks to confirm; the guard keeps the types honest.
+  return decision.verdict === "confirm" ? decision.unconfirmed : decision;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function pinFailed(
@@ -164,7 +218,7 @@ function pinFailed(
 ): AdmissionResponse {
   const { rollout } = context;
   const message =
-    `Pod ${context.pod} should run the old revision ${context.wantedRevision} but is created on ${context.actualRevision}: ${detail}. ` +
+    `Pod ${context.pod} should run revision ${context.wantedRevision} but is created on ${context.actualRevision}: ${detail}. ` +
     `The version leak is not closed for this pod; finish or roll back the rollout, or raise the StatefulSet's revisionHistoryLimit.`;
   log.error({ rollout: `${context.namespace}/${rollout.metadata.name}`, reason }, message);
   if (request.dryRun !== true) {

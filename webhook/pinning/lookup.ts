@@ -1,10 +1,8 @@
-// Reads what pinning needs from the informer caches: the pod's StatefulSet, its rollout, and the
-// pod templates of its revisions. Every miss is a value, never a throw, so the handler can fail
+// Reads the pod templates of a StatefulSet's revisions from the informer caches (the decision
+// itself is api/pinning.ts). Every miss is a value, never a throw, so the handler can fail
 // open with a reason.
 import type * as k8s from "@kubernetes/client-node";
-import { owningRollout, owningStatefulSet, type OwnerReferenceLike } from "../../api/ownership.js";
 import { templateFromRevisionData, type PodTemplate } from "../../api/pod-rewrite.js";
-import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 
 /** The read side of a cache (adapters/kube/cache.ts ReadCache) that pinning uses. */
 export interface CacheView<T> {
@@ -22,27 +20,6 @@ export interface PinningCaches {
 }
 
 type Found<T> = { ok: true; value: T } | { ok: false; reason: string; detail: string };
-
-
-
-export function findStatefulSet(caches: PinningCaches, namespace: string, owners: OwnerReferenceLike[] | undefined): Found<k8s.V1StatefulSet> {
-  const owner = owningStatefulSet({ metadata: { ownerReferences: owners } });
-  if (!owner?.name) return { ok: false, reason: "not-statefulset-pod", detail: "the pod has no StatefulSet owner" };
-  const sts = caches.statefulSets.get(namespace, owner.name);
-  if (!sts) return { ok: false, reason: "statefulset-not-found", detail: `StatefulSet ${namespace}/${owner.name} is not in the managed StatefulSets cache` };
-  return { ok: true, value: sts };
-}
-
-export function findRollout(caches: PinningCaches, sts: k8s.V1StatefulSet): Found<StatefulsetRollout> {
-  const namespace = sts.metadata?.namespace ?? "";
-  const name = owningRollout(sts)?.name;
-  if (!name) return { ok: false, reason: "no-rollout", detail: `StatefulSet ${namespace}/${sts.metadata?.name} has no StatefulsetRollout` };
-  const raw = caches.rollouts.get(namespace, name);
-  if (!raw) return { ok: false, reason: "rollout-not-found", detail: `StatefulsetRollout ${namespace}/${name} is not in the cache` };
-  const parsed = parseRollout(raw);
-  if (!parsed.ok) return { ok: false, reason: "rollout-invalid", detail: `StatefulsetRollout ${namespace}/${name} does not parse: ${parsed.error}` };
-  return { ok: true, value: parsed.value };
-}
 
 const HASH_LABEL = "controller.kubernetes.io/hash";
 

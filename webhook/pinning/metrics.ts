@@ -17,9 +17,12 @@ export type PinningOutcome =
 
 export interface PinningMetrics {
   outcome(outcome: PinningOutcome, reason: string): void;
+  /** A live read of a rollout to confirm a cache answer (api/pinning.ts "confirm"). */
+  liveRead(result: "ok" | "failed"): void;
 }
 
 const NAME = "bulkhead_pod_pinning_total";
+const LIVE_READS = "bulkhead_pod_pinning_live_reads_total";
 
 export function podPinningMetrics(registry: Registry): PinningMetrics {
   const existing = registry.getSingleMetric(NAME) as Counter<"outcome" | "reason"> | undefined;
@@ -31,5 +34,13 @@ export function podPinningMetrics(registry: Registry): PinningMetrics {
       labelNames: ["outcome", "reason"],
       registers: [registry],
     });
-  return { outcome: (outcome, reason) => counter.inc({ outcome, reason }) };
+  const live =
+    (registry.getSingleMetric(LIVE_READS) as Counter<"result"> | undefined) ??
+    new Counter({
+      name: LIVE_READS,
+      help: "Live reads of a StatefulsetRollout by revision pinning, confirming an answer its cache may be behind on, by result.",
+      labelNames: ["result"],
+      registers: [registry],
+    });
+  return { outcome: (outcome, reason) => counter.inc({ outcome, reason }), liveRead: (result) => live.inc({ result }) };
 }
