@@ -54,7 +54,7 @@ describe("leak guard on a real control plane", function () {
   let alertNotifier: AlertNotifier;
   /** The webhook's Event writes, then the reconciler's Slack sends (alerts go webhook → Events → reconciler → Slack). */
   const alertsIdle = async () => {
-    await alertsIdle();
+    await alerter.idle();
     await alertNotifier.idle();
   };
   let registry: Registry;
