@@ -87,8 +87,6 @@ const envSchema = z
     // Read for its presence only, as the reconciler does: is there a Consul health gate at all?
     CONSUL_HTTP_ADDR: optionalNonEmpty,
     BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: z.enum(UNCHECKED_HEALTH_GATE_MODES).default("refuse"),
-    SLACK_TOKEN: optionalNonEmpty,
-    SLACK_API_URL: optionalNonEmpty.pipe(z.url({ message: "an http(s) URL" }).optional()),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     // TEST AND FAULT-INJECTION ONLY (adapters/kube/delayed-cache.ts): serve the rollout cache this
     // much behind the watch. Unset in every real install; the chart has no value for it.
@@ -152,8 +150,6 @@ export interface WebhookConfig {
   /** The reconciler has Consul (same rule as reconciler/config.ts: CONSUL_HTTP_ADDR is set). */
   consulConfigured: boolean;
   uncheckedServiceDiscovery: (typeof UNCHECKED_HEALTH_GATE_MODES)[number];
-  slackToken: string | undefined;
-  slackApiUrl: string | undefined;
   logLevel: string;
   /** Test and fault injection only: the rollout cache answers this many ms behind the watch. */
   testRolloutCacheDelayMs: number | undefined;
@@ -198,8 +194,6 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     dryRunTimeoutMs: e.BULKHEAD_DRY_RUN_TIMEOUT,
     consulConfigured: e.CONSUL_HTTP_ADDR !== undefined,
     uncheckedServiceDiscovery: e.BULKHEAD_UNCHECKED_SERVICE_DISCOVERY,
-    slackToken: e.SLACK_TOKEN,
-    slackApiUrl: e.SLACK_API_URL,
     logLevel: e.LOG_LEVEL,
     testRolloutCacheDelayMs: e.BULKHEAD_TEST_ROLLOUT_CACHE_DELAY,
   };

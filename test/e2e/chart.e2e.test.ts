@@ -339,15 +339,13 @@ describe("Helm chart: lint and render", function () {
       CONSUL_HTTP_ADDR: "https://consul.example:8501",
       BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "report",
       BULKHEAD_CERT_DIR: "/etc/bulkhead/certs",
-      SLACK_TOKEN: "secret:slack/token",
-      SLACK_API_URL: "http://127.0.0.1:9999/api/",
       BULKHEAD_DEFAULT_LEAK_PROTECTION: "pin",
       LOG_LEVEL: "debug",
     });
-    expect(envOf(w)).not.to.have.any.keys("BULKHEAD_CERT_SECRET");
-    expect(parseWebhookConfig({ ...envOf(w), BULKHEAD_NAMESPACE: "bulkhead-system", SLACK_TOKEN: "xoxb-1" })).to.deep.include({
+    // Slack is the reconciler's alone: the webhook records alert Events (api/alert-events.ts).
+    expect(envOf(w)).not.to.have.any.keys("BULKHEAD_CERT_SECRET", "SLACK_TOKEN", "SLACK_API_URL");
+    expect(parseWebhookConfig({ ...envOf(w), BULKHEAD_NAMESPACE: "bulkhead-system" })).to.deep.include({
       certDir: "/etc/bulkhead/certs",
-      slackApiUrl: "http://127.0.0.1:9999/api/",
       defaultLeakProtection: "pin",
       consulConfigured: true,
       uncheckedServiceDiscovery: "report",

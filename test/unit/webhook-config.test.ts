@@ -33,16 +33,12 @@ describe("webhook config", () => {
       BULKHEAD_CERT_DIR: "/etc/bulkhead/certs",
       BULKHEAD_CERT_RENEW_BEFORE: "48h",
       BULKHEAD_DEFAULT_LEAK_PROTECTION: "pin",
-      SLACK_API_URL: "http://127.0.0.1:9999/api/",
-      SLACK_TOKEN: "",
       KUBECONFIG: "",
     });
     expect(config.port).to.equal(9443);
     expect(config.certDir).to.equal("/etc/bulkhead/certs");
     expect(config.certRenewBeforeMs).to.equal(48 * 3600 * 1000);
     expect(config.defaultLeakProtection).to.equal("pin");
-    expect(config.slackApiUrl).to.equal("http://127.0.0.1:9999/api/");
-    expect(config.slackToken).to.equal(undefined);
     expect(config.kubeconfig).to.equal(undefined);
   });
 
@@ -53,7 +49,6 @@ describe("webhook config", () => {
     [{ BULKHEAD_CERT_RENEW_BEFORE: "9000h" }, /BULKHEAD_CERT_RENEW_BEFORE: must be shorter than BULKHEAD_CERT_VALIDITY/],
     [{ BULKHEAD_DEFAULT_LEAK_PROTECTION: "strict" }, /BULKHEAD_DEFAULT_LEAK_PROTECTION/],
     [{ LOG_LEVEL: "verbose" }, /LOG_LEVEL/],
-    [{ SLACK_API_URL: "not a url" }, /SLACK_API_URL/],
     [{ BULKHEAD_MAX_IN_FLIGHT: "0" }, /BULKHEAD_MAX_IN_FLIGHT/],
     [{ BULKHEAD_IN_FLIGHT_BODY_BYTES: "lots" }, /BULKHEAD_IN_FLIGHT_BODY_BYTES: "lots" is not a size/],
     [{ BULKHEAD_BODY_TIMEOUT: "soon" }, /BULKHEAD_BODY_TIMEOUT/],
