@@ -37,7 +37,19 @@ export interface CacheOptions {
   maxStalenessMs?: number;
   /** Milliseconds now; injected so tests can move time. */
   now?: () => number;
+  /** Schedules informer restarts; injected so tests can run them without waiting. */
+  timers?: RestartTimers;
 }
+
+export interface RestartTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: RestartTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 type ListFn<T extends k8s.KubernetesObject> = () => Promise<k8s.KubernetesListObject<T>>;
 
@@ -48,7 +60,7 @@ export function informerCache<T extends k8s.KubernetesObject>(
   labelSelector?: string,
   options: CacheOptions = {},
 ): WatchedCache<T> {
-  const { onError = () => {}, maxStalenessMs = 0, now = Date.now } = options;
+  const { onError = () => {}, maxStalenessMs = 0, now = Date.now, timers = realTimers } = options;
   const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
   const listeners: Array<(obj: T, event: "add" | "update" | "delete") => void> = [];
   informer.on(k8s.ADD, (obj) => listeners.forEach((l) => l(obj, "add")));
@@ -67,7 +79,7 @@ export function informerCache<T extends k8s.KubernetesObject>(
   let stopped = false;
   let failedSinceStart = false;
   let restartDelayMs = RESTART_BASE_MS;
-  let restartTimer: NodeJS.Timeout | undefined;
+  let restartTimer: unknown;
   let markFirstSync!: () => void;
   const firstSync = new Promise<void>((resolve) => (markFirstSync = resolve));
 
@@ -90,12 +102,11 @@ export function informerCache<T extends k8s.KubernetesObject>(
     if (watching || downSince === undefined) downSince = now();
     watching = false;
     onError(err);
-    if (stopped || restartTimer) return;
-    restartTimer = setTimeout(() => {
+    if (stopped || restartTimer !== undefined) return;
+    restartTimer = timers.setTimeout(() => {
       restartTimer = undefined;
       if (!stopped) run();
     }, restartDelayMs);
-    restartTimer.unref();
     restartDelayMs = Math.min(restartDelayMs * 2, RESTART_MAX_MS);
   };
   informer.on(k8s.ERROR, restartAfterError);
@@ -111,14 +122,18 @@ export function informerCache<T extends k8s.KubernetesObject>(
     onChange: (listener) => listeners.push(listener),
     stop: async () => {
       stopped = true;
-      if (restartTimer) clearTimeout(restartTimer);
+      if (restartTimer !== undefined) timers.clearTimeout(restartTimer);
       await informer.stop();
     },
   };
 }
 
+// The delay doubles with every failed attempt, so it is at its longest exactly when the apiserver
+// comes back: with a 30 s cap a 20 s outage left the reconciler blind for up to 30 s after the
+// apiserver was serving again (a Forbidden while its RBAC loads costs one more step). 5 s bounds
+// that gap; one watch request per cache every 5 s is no load for a recovering apiserver.
 const RESTART_BASE_MS = 500;
-const RESTART_MAX_MS = 30_000;
+export const RESTART_MAX_MS = 5_000;
 
 const MANAGED = `${MANAGED_LABEL}=${TRUE}`;
 

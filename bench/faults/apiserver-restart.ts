@@ -10,11 +10,11 @@
 //     answered and said no, e.g. "failed calling webhook").
 // Checks: the rollout completes; the webhook never reports not-Ready; no stretch of refused
 // creates is longer than the outage.
-import { readFileSync, writeFileSync, existsSync, openSync } from "node:fs";
+import { readFileSync, writeFileSync, openSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { Agent as HttpsAgent, request } from "node:https";
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { commandLineOf, intEnv, Managed, report, sleep, until } from "./support.js";
+import { commandLineOf, ControlPlaneSupervisor, intEnv, isAlive, Managed, report, sleep, until } from "./support.js";
 
 const PODS = intEnv("FAULTS_PODS", 50, 2);
 const BUDGET = intEnv("FAULTS_MAX_UNAVAILABLE", Math.ceil(PODS / 10), 1);
@@ -147,6 +147,9 @@ async function main(): Promise<void> {
   await custom.patchNamespacedCustomObject({ ...CRD, namespace: NS, name: "app", body: [{ op: "replace", path: "/spec/statefulset/spec/template/spec/containers/0/image", value: "registry.example/faults:v2" }] });
   await until("the first v2 wave", async () => ((await status()).wavesCompleted ?? 0) >= 1, TIMEOUT_MS, 250);
 
+  // The other components are supervised from here on, as static pods are by the kubelet.
+  const supervisor = new ControlPlaneSupervisor(DIR, ["kube-controller-manager", "kube-scheduler", "kwok"]);
+  supervisor.start();
   // Stop the apiserver, keep it down for the outage, restart it with the same command line.
   const pidFile = `${DIR}/pids/kube-apiserver.pid`;
   const pid = Number(readFileSync(pidFile, "utf8").trim());
@@ -154,7 +157,7 @@ async function main(): Promise<void> {
   const stoppedAt = Date.now();
   // SIGTERM closes its listener at once but drains for up to 60 s: SIGKILL after 5 s.
   process.kill(pid, "SIGTERM");
-  const gone = () => !existsSync(`/proc/${pid}`) || /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  const gone = () => !isAlive(pid);
   await until("kube-apiserver exited after SIGTERM", gone, 5000, 100).catch(() => process.kill(pid, "SIGKILL"));
   await until("kube-apiserver exited", gone, 30_000, 100);
   await sleep(Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt)));
@@ -178,6 +181,7 @@ async function main(): Promise<void> {
   sampling = false;
   await sampler;
   await reconciler.stop("SIGTERM");
+  supervisor.stop();
 
   const notReady = ready.filter((s) => !s.v).length;
   const longestRefusedMs = longestRun(creates, (v) => v === "refused");
@@ -201,6 +205,7 @@ async function main(): Promise<void> {
       longestNotAdmittedSeconds: Number((longestNotAdmittedMs / 1000).toFixed(1)),
       createSamples: creates.length,
       readySamples: ready.length,
+      controlPlaneRestarts: Object.entries(supervisor.restarts).map(([name, n]) => `${name} x${n}`).join(", ") || "none",
     },
   });
 }

@@ -2,7 +2,7 @@
 // can be SIGKILLed and restarted, condition waits with a time bound, and the result line every
 // scenario prints. Loopback only.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, readFileSync } from "node:fs";
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export function seededRandom(seed: number): () => number {
@@ -117,4 +117,58 @@ export function report(v: Verdict): void {
   process.stderr.write(`${v.scenario}: ${v.pass ? "PASS" : "FAIL"}\n`);
   process.stdout.write(`${JSON.stringify({ ...v, loadAverage: loadAverage(), machine: machine(), at: new Date().toISOString() })}\n`);
   process.exitCode = v.pass ? 0 : 1;
+}
+
+/**
+ * Restarts control-plane components (kube-scheduler, kube-controller-manager, kwok) that exit,
+ * with their original command lines, as the kubelet restarts static pods on a real node. Without
+ * it a component that exits after an apiserver restart (kube-scheduler exits when it finds its
+ * cache inconsistent after re-listing) leaves new pods Pending for ever, and the scenario would
+ * measure the loopback cluster's missing supervisor rather than Bulkhead.
+ */
+export class ControlPlaneSupervisor {
+  /** Restarts so far, by component name. */
+  readonly restarts: Record<string, number> = {};
+  private readonly argv = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly names: readonly string[],
+  ) {
+    for (const name of names) this.argv.set(name, commandLineOf(this.pid(name)));
+  }
+
+  start(everyMs = 500): void {
+    this.timer = setInterval(() => this.check(), everyMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private pid(name: string): number {
+    return Number(readFileSync(`${this.dir}/pids/${name}.pid`, "utf8").trim());
+  }
+
+  private check(): void {
+    for (const name of this.names) {
+      if (isAlive(this.pid(name))) continue;
+      const argv = this.argv.get(name)!;
+      const log = openSync(`${this.dir}/logs/${name}.log`, "a");
+      writeSync(log, `--- ${name} exited; restarted by the fault harness at ${new Date().toISOString()}\n`);
+      const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
+      child.unref();
+      closeSync(log);
+      writeFileSync(`${this.dir}/pids/${name}.pid`, `${child.pid}\n`);
+      this.restarts[name] = (this.restarts[name] ?? 0) + 1;
+      process.stderr.write(`  ${name} exited: restarted (as the kubelet would a static pod)\n`);
+    }
+  }
+}
+
+/** Running and not a zombie. */
+export function isAlive(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}`)) return false;
+  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
 }

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { informerCache, type ReadCache } from "../../adapters/kube/cache.js";
+import { informerCache, RESTART_MAX_MS, type ReadCache, type RestartTimers } from "../../adapters/kube/cache.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -161,5 +161,57 @@ describe("informer cache recovery", function () {
     down = false;
     await until(() => watched.isSynced() && watched.stalenessMs() === 0, "the restarted watch");
   });
-});
 
+  it("retries at most RESTART_MAX_MS apart after a long outage, so it is back soon after the apiserver (403 while RBAC loads)", async () => {
+    // The fault run's sequence: the watch drops, the apiserver refuses connections for a while,
+    // then answers 403 while its RBAC loads, then serves again. Restarts run at once through
+    // injected timers; the test checks the delays the cache asked for.
+    let failuresLeft = 0;
+    let watches = 0;
+    handler = (req, res) => {
+      if (req.url?.includes("watch=true")) {
+        watches += 1;
+        if (failuresLeft > 0) {
+          failuresLeft -= 1;
+          if (failuresLeft > 2) {
+            req.socket.destroy(); // like a refused connection: no HTTP answer at all
+            return;
+          }
+          res.writeHead(403, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden" }));
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" });
+        res.flushHeaders();
+        openWatches.push(res);
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+    };
+    const delays: number[] = [];
+    const immediate: RestartTimers = {
+      setTimeout: (fn, ms) => {
+        delays.push(ms);
+        return setImmediate(fn);
+      },
+      clearTimeout: (handle) => clearImmediate(handle as NodeJS.Immediate),
+    };
+    const kc = kubeConfigFor(server);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const watched = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, { timers: immediate });
+    cache = watched;
+    await watched.synced;
+    await until(() => openWatches.length === 1, "the watch to open");
+
+    failuresLeft = 12;
+    openWatches.splice(0).forEach((res) => res.destroy());
+    await until(() => failuresLeft === 0 && openWatches.length === 1 && watched.isSynced(), "the watch to be back after the failures");
+
+    expect(delays, "one restart per failed attempt, the drop included").to.have.length(13);
+    expect(delays.slice(0, 5), "it still backs off").to.deep.equal([500, 1000, 2000, 4000, RESTART_MAX_MS]);
+    expect(Math.max(...delays), "never more than the cap between attempts").to.equal(RESTART_MAX_MS);
+    expect(RESTART_MAX_MS).to.be.at.most(5000);
+    expect(watched.get("ns", "a"), "the data survived the outage").to.not.equal(undefined);
+    expect(watches).to.equal(14);
+  });
+});
