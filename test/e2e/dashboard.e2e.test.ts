@@ -7,19 +7,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { EventsV1Api } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { pino } from "pino";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { Registry } from "prom-client";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
-import { kubeEventRecorder } from "../../adapters/kube/events.js";
-import type { CertificateSource } from "../../certs/source.js";
-import { createEvictionHandler, createLeakAlerter, type LeakAlerter } from "../../webhook/leak-guard/index.js";
-import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { parseWebhookConfig } from "../../webhook/config.js";
-import { admissionLimits, createApp, type RunningServer, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
-import { admissionApi, coreApi, customObjectsApi, installRolloutCrd, issueServingCert, kubeConfig, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, waitFor } from "./support/cluster.js";
+import { admissionApi, coreApi, customObjectsApi, installRolloutCrd, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, waitFor } from "./support/cluster.js";
+import { startLocalLeakGuard, type LocalLeakGuard } from "./support/local-webhook.js";
 
 const ARTIFACTS = join(REPO_ROOT, "test-artifacts", "dashboard");
 const GROUP = "bulkhead.dev";
@@ -285,61 +277,23 @@ describe("kubectl sroll dashboard in a headless browser", function () {
   });
 
   describe("with the leak guard", () => {
-    let server: RunningServer | undefined;
-    let alerter: LeakAlerter | undefined;
-    const caches: Array<ReadCache<unknown>> = [];
+    let guard: LocalLeakGuard | undefined;
     const webhookName = `dashboard-${Date.now()}.e2e.bulkhead.dev`;
 
     after(async () => {
       await admissionApi().deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
-      alerter?.close();
-      await server?.shutdown();
-      await Promise.allSettled(caches.map((c) => c.stop()));
+      await guard?.stop();
     });
 
     it("a drain refused by the leak guard shows in the Events panel", async () => {
-      const kc = kubeConfig();
-      const pods = managedPodsCache(kc);
-      const statefulSets = managedStatefulSetsCache(kc);
-      const rollouts = rolloutsCache(kc);
-      caches.push(pods, statefulSets, rollouts);
-      await Promise.all(caches.map((c) => c.synced));
-      const registry = new Registry();
-      const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) => logger.warn({ err }, "event"));
-      alerter = createLeakAlerter({ events, logger, updateDelayMs: 2_000 });
-      const deps = {
-        pods,
-        statefulSets,
-        rollouts,
-        reconcilerUsername: `system:serviceaccount:${namespace}:bulkhead-reconciler`,
-        defaultLeakProtection: "enforce" as const,
-        alerts: alerter,
-        logger,
-        registry,
-      };
-      const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: namespace });
-      const app = createApp({
-        routes: [{ path: "/validate/eviction", maxBodyBytes: 64 * 1024, handler: createEvictionHandler(deps) }],
-        metrics: createWebhookMetrics(registry),
-        logger,
-        readiness: { notReadyReasons: () => [] },
-        limits: admissionLimits(config),
-      });
-      const cert = issueServingCert();
-      const certificates: CertificateSource = {
-        current: () => ({ cert: cert.certPem, key: cert.keyPem }),
-        onChange: () => {},
-        start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
-        stop: () => {},
-      };
-      server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(config) });
+      guard = await startLocalLeakGuard(`system:serviceaccount:${namespace}:bulkhead-reconciler`, logger);
       await admissionApi().createValidatingWebhookConfiguration({
         body: {
           metadata: { name: webhookName },
           webhooks: [
             {
               name: `eviction.${webhookName}`,
-              clientConfig: { url: `https://127.0.0.1:${server.port}/validate/eviction`, caBundle: Buffer.from(cert.caPem).toString("base64") },
+              clientConfig: guard.clientConfig("/validate/eviction"),
               rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
               admissionReviewVersions: ["v1"],

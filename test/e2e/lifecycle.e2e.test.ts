@@ -8,36 +8,16 @@
 //   - deleting the CRD (last: it is cluster-wide; the CRD is reinstalled after) orphans too.
 // "The garbage collector had its chance" is a condition, not a sleep: a ConfigMap owned by the
 // rollout is deleted by the garbage collector once it has processed the rollout's deletion.
-import { EventsV1Api, type V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { pino } from "pino";
-import { Registry } from "prom-client";
 import { stringify } from "yaml";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
-import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { ROLLOUT_FINALIZER } from "../../api/lifecycle.js";
 import { CONDITION_OWNERSHIP_CONFLICT } from "../../api/reconcile.js";
 import { SPLIT_REVISION_HISTORY_LIMIT } from "../../api/revisions.js";
 import { parseRollout, type RolloutStatus } from "../../api/rollout.js";
-import type { CertificateSource } from "../../certs/source.js";
-import { createEvictionHandler, createLeakAlerter, type LeakAlerter } from "../../webhook/leak-guard/index.js";
-import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { parseWebhookConfig } from "../../webhook/config.js";
-import { admissionLimits, createApp, type RunningServer, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
-import {
-  admissionApi,
-  appsApi,
-  applyManifest,
-  coreApi,
-  customObjectsApi,
-  installRolloutCrd,
-  issueServingCert,
-  kubeConfig,
-  kubectl,
-  newNamespace,
-  policyApi,
-  waitFor,
-} from "./support/cluster.js";
+import { admissionApi, appsApi, applyManifest, coreApi, customObjectsApi, installRolloutCrd, kubectl, newNamespace, policyApi, waitFor } from "./support/cluster.js";
+import { startLocalLeakGuard, type LocalLeakGuard } from "./support/local-webhook.js";
 import { ensureControlNamespace, reconcilerLogTails, running, startReconciler, stopReconciler } from "./support/reconciler.js";
 
 const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
@@ -177,9 +157,7 @@ function evict(namespace: string, pod: string, dryRun: boolean) {
 
 describe("lifecycle: deleting and adopting never harms the workload", function () {
   this.timeout(300_000);
-  let server: RunningServer | undefined;
-  let alerter: LeakAlerter | undefined;
-  const caches: Array<ReadCache<unknown>> = [];
+  let guard: LocalLeakGuard | undefined;
   const webhookName = `lifecycle-${Date.now().toString(36)}.e2e.bulkhead.dev`;
 
   before(async function () {
@@ -188,50 +166,16 @@ describe("lifecycle: deleting and adopting never harms the workload", function (
     startReconciler("lifecycle-a");
 
     // The leak guard in-process, for this file's namespaces only: it shows that a split rollout
-    // guards its old pods, and that after the rollout is deleted nothing does.
-    const kc = kubeConfig();
-    const pods = managedPodsCache(kc);
-    const statefulSets = managedStatefulSetsCache(kc);
-    const rollouts = rolloutsCache(kc);
-    caches.push(pods, statefulSets, rollouts);
-    await Promise.all(caches.map((c) => c.synced));
-    const registry = new Registry();
-    const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) => logger.warn({ err }, "event"));
-    alerter = createLeakAlerter({ events, logger, updateDelayMs: 2_000 });
-    const deps = {
-      pods,
-      statefulSets,
-      rollouts,
-      // Not this test's user: its evictions must meet the guard like anyone's.
-      reconcilerUsername: "system:serviceaccount:bulkhead-system:not-this-test",
-      defaultLeakProtection: "enforce" as const,
-      alerts: alerter,
-      logger,
-      registry,
-    };
-    const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: "bulkhead-system" });
-    const app = createApp({
-      routes: [{ path: "/validate/eviction", maxBodyBytes: 64 * 1024, handler: createEvictionHandler(deps) }],
-      metrics: createWebhookMetrics(registry),
-      logger,
-      readiness: { notReadyReasons: () => [] },
-      limits: admissionLimits(config),
-    });
-    const cert = issueServingCert();
-    const certificates: CertificateSource = {
-      current: () => ({ cert: cert.certPem, key: cert.keyPem }),
-      onChange: () => {},
-      start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
-      stop: () => {},
-    };
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(config) });
+    // guards its old pods, and that after the rollout is deleted nothing does. Not this test's
+    // user as the reconciler: its evictions must meet the guard like anyone's.
+    guard = await startLocalLeakGuard("system:serviceaccount:bulkhead-system:not-this-test", logger);
     await admissionApi().createValidatingWebhookConfiguration({
       body: {
         metadata: { name: webhookName },
         webhooks: [
           {
             name: `eviction.${webhookName}`,
-            clientConfig: { url: `https://127.0.0.1:${server.port}/validate/eviction`, caBundle: Buffer.from(cert.caPem).toString("base64") },
+            clientConfig: guard.clientConfig("/validate/eviction"),
             rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
             namespaceSelector: { matchLabels: { [LIFECYCLE_LABEL]: "true" } },
             admissionReviewVersions: ["v1"],
@@ -246,9 +190,7 @@ describe("lifecycle: deleting and adopting never harms the workload", function (
 
   after(async function () {
     await admissionApi().deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
-    alerter?.close();
-    await server?.shutdown();
-    await Promise.allSettled(caches.map((c) => c.stop()));
+    await guard?.stop();
     for (const r of [...running]) await stopReconciler(r);
     // The CRD test deletes the CRD: later test files expect it served.
     await installRolloutCrd();

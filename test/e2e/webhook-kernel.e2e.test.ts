@@ -4,18 +4,15 @@
 // a throw was an HTTP 200 denial, which blocked evictions even on Ignore hooks.
 import { expect } from "chai";
 import { pino } from "pino";
-import type { CertificateSource } from "../../certs/source.js";
-import { parseWebhookConfig } from "../../webhook/config.js";
-import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
-import { admissionApi, coreApi, issueServingCert, newNamespace, waitFor } from "./support/cluster.js";
+import { admissionApi, coreApi, newNamespace, waitFor } from "./support/cluster.js";
+import { startLocalWebhook, type LocalWebhook } from "./support/local-webhook.js";
 
 const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
 
 describe("admission kernel on a real control plane: a handler error applies the hook's failurePolicy", function () {
   this.timeout(120_000);
   let ns: string;
-  let server: RunningServer | undefined;
+  let server: LocalWebhook | undefined;
   const webhookName = `kernel-${Date.now()}.e2e.bulkhead.dev`;
   const calls = { eviction: 0, create: 0 };
 
@@ -27,9 +24,8 @@ describe("admission kernel on a real control plane: a handler error applies the 
   before(async () => {
     ns = await newNamespace("kernel");
     await coreApi().createNamespacedPod({ namespace: ns, body: pod("victim") });
-    const config = parseWebhookConfig({});
-    const app = createApp({
-      routes: [
+    server = await startLocalWebhook(
+      [
         {
           path: "/validate/eviction",
           maxBodyBytes: 16 * 1024,
@@ -47,20 +43,8 @@ describe("admission kernel on a real control plane: a handler error applies the 
           },
         },
       ],
-      metrics: createWebhookMetrics(),
       logger,
-      readiness: { notReadyReasons: () => [] },
-      limits: admissionLimits(config),
-    });
-    const cert = issueServingCert();
-    const certificates: CertificateSource = {
-      current: () => ({ cert: cert.certPem, key: cert.keyPem }),
-      onChange: () => {},
-      start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
-      stop: () => {},
-    };
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
-    const caBundle = Buffer.from(cert.caPem).toString("base64");
+    );
     const common = {
       namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
       admissionReviewVersions: ["v1"],
@@ -73,14 +57,14 @@ describe("admission kernel on a real control plane: a handler error applies the 
         webhooks: [
           {
             name: `eviction.${webhookName}`,
-            clientConfig: { url: `https://127.0.0.1:${server.port}/validate/eviction`, caBundle },
+            clientConfig: server.clientConfig("/validate/eviction"),
             rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
             failurePolicy: "Ignore",
             ...common,
           },
           {
             name: `create.${webhookName}`,
-            clientConfig: { url: `https://127.0.0.1:${server.port}/validate/create`, caBundle },
+            clientConfig: server.clientConfig("/validate/create"),
             rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
             objectSelector: { matchLabels: { "e2e.bulkhead.dev/kernel": "fail" } },
             failurePolicy: "Fail",
