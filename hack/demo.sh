@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# make demo: a local control plane (KWOK nodes), the StatefulsetRollout CRD and the reconciler,
-# then a 30-pod StatefulSet rolled to a new image at 10%, then 50% (paused half-way, resumed),
-# then 100%, printing progress as it goes. Everything is cleaned up at the end.
+# make demo: a local control plane (KWOK nodes), the StatefulsetRollout CRD, the webhook and the
+# reconciler, then a 30-pod StatefulSet rolled to a new image at 10%, then 50% (paused half-way,
+# resumed), then 100%, printing progress as it goes. Everything is cleaned up at the end.
+#
+# Usage: hack/demo.sh          run the demo (a demo left running by DEMO_KEEP=1 is stopped first)
+#        hack/demo.sh --stop   stop a demo left running by DEMO_KEEP=1
 #
 # Environment:
 #   CLUSTER_DIR   cluster directory (default .cluster)
-#   DEMO_KEEP=1   leave the cluster and the reconciler running (prints how to stop them)
+#   DEMO_KEEP=1   leave the cluster, the webhook and the reconciler running (prints how to stop them)
 #   DEMO_READY_DELAY  how long a new pod takes to become Ready (default 2s)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 DIR=${CLUSTER_DIR:-$ROOT/.cluster}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+# The demo's own processes (name pid per line), so a later run or --stop can find a kept demo.
+DEMO_PIDS=$DIR/demo.pids
 READY_DELAY=${DEMO_READY_DELAY:-2s}
 NS=demo
-read -r METRICS_PORT WEBHOOK_PORT < <(hack/free-ports.sh 2)
 RECONCILER_PID=""
 WEBHOOK_PID=""
 WEBHOOK=0
@@ -23,17 +29,80 @@ if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
 say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 note() { printf '    %s\n' "$*"; }
 
+# demo_process PID: PID is still a webhook or reconciler started from this checkout (not a
+# reused pid).
+demo_process() {
+  local pid=$1
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$ROOT" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE '(webhook|reconciler)/main\.ts'
+}
+
+# Stops a process group started with setsid (tsx and its node child stop together): SIGTERM,
+# then SIGKILL after 10 s.
+stop_group() {
+  local pid=$1
+  kill -TERM -- "-$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 -- "-$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+# Stops what a demo run with DEMO_KEEP=1 left in $DIR: its webhook, its reconciler and its cluster.
+stop_kept_demo() {
+  local name pid
+  while read -r name pid; do
+    if demo_process "$pid"; then
+      stop_group "$pid"
+      note "stopped the $name (pid $pid)"
+    fi
+  done <"$DEMO_PIDS"
+  hack/cluster-down.sh --dir "$DIR" >/dev/null 2>&1 || true
+  rm -f "$DEMO_PIDS"
+  note "stopped the cluster in $DIR (logs kept in $DIR/logs)"
+}
+
+case ${1:-} in
+  "") ;;
+  --stop)
+    if [[ -f $DEMO_PIDS ]]; then
+      say "stopping the demo left running in $DIR"
+      stop_kept_demo
+    else
+      echo "no demo left running in $DIR (nothing recorded in $DEMO_PIDS)"
+    fi
+    exit 0
+    ;;
+  -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+  *) echo "unknown argument: $1 (usage: hack/demo.sh [--stop])" >&2; exit 2 ;;
+esac
+
+if [[ -f $DEMO_PIDS ]]; then
+  say "a demo left running by DEMO_KEEP=1 is in $DIR: stopping it first"
+  stop_kept_demo
+elif hack/cluster-down.sh --dir "$DIR" --check 2>/dev/null; then
+  # Not ours to stop: the demo starts from an empty cluster and tears it down at the end.
+  echo "a cluster the demo did not start is running in $DIR (make cluster-up?)." >&2
+  echo "Stop it with 'make cluster-down', or give the demo its own directory: CLUSTER_DIR=/tmp/bulkhead-demo make demo" >&2
+  exit 1
+fi
+
+read -r METRICS_PORT WEBHOOK_PORT < <(hack/free-ports.sh 2)
+
 cleanup() {
   local rc=$?
   if [[ ${DEMO_KEEP:-0} == 1 ]]; then
-    say "left running: source $DIR/env; reconciler pid $RECONCILER_PID, webhook pid ${WEBHOOK_PID:-none} (logs in $DIR/logs); stop with: kill -- -PID; hack/cluster-down.sh --dir $DIR"
+    say "left running: source $DIR/env; webhook pid ${WEBHOOK_PID:-none}, reconciler pid ${RECONCILER_PID:-none} (logs in $DIR/logs)"
+    note "stop with: hack/demo.sh --stop (the next make demo also stops it first)"
     exit $rc
   fi
   say "cleaning up"
-  # The reconciler runs in its own process group: tsx and its node child stop together.
-  if [[ -n $RECONCILER_PID ]]; then kill -TERM -- "-$RECONCILER_PID" 2>/dev/null || true; fi
-  if [[ -n $WEBHOOK_PID ]]; then kill -TERM -- "-$WEBHOOK_PID" 2>/dev/null || true; fi
+  if [[ -n $RECONCILER_PID ]]; then stop_group "$RECONCILER_PID"; fi
+  if [[ -n $WEBHOOK_PID ]]; then stop_group "$WEBHOOK_PID"; fi
   hack/cluster-down.sh --dir "$DIR" >/dev/null 2>&1 || true
+  rm -f "$DEMO_PIDS"
   exit $rc
 }
 trap cleanup EXIT
@@ -76,6 +145,7 @@ start_webhook() {
   BULKHEAD_NAMESPACE=bulkhead-system BULKHEAD_WEBHOOK_PORT=$WEBHOOK_PORT BULKHEAD_WEBHOOK_HOST=127.0.0.1 \
     setsid node_modules/.bin/tsx webhook/main.ts >"$DIR/logs/webhook.log" 2>&1 &
   WEBHOOK_PID=$!
+  echo "webhook $WEBHOOK_PID" >>"$DEMO_PIDS"
   for _ in $(seq 1 150); do
     curl -skf "https://127.0.0.1:$WEBHOOK_PORT/readyz" >/dev/null 2>&1 && break
     sleep 0.2
@@ -98,7 +168,7 @@ if [[ -f webhook/main.ts && ${DEMO_WEBHOOK:-1} == 1 ]]; then
     note "the webhook did not come up (see $DIR/logs/webhook.log); continuing without it"
     kubectl delete mutatingwebhookconfiguration bulkhead --ignore-not-found >/dev/null
     kubectl delete validatingwebhookconfiguration bulkhead --ignore-not-found >/dev/null
-    if [[ -n $WEBHOOK_PID ]]; then kill -TERM -- "-$WEBHOOK_PID" 2>/dev/null || true; WEBHOOK_PID=""; fi
+    if [[ -n $WEBHOOK_PID ]]; then stop_group "$WEBHOOK_PID"; WEBHOOK_PID=""; fi
     RECONCILER_KUBECONFIG=$KUBECONFIG
   fi
 fi
@@ -107,6 +177,7 @@ say "starting the reconciler (log: $DIR/logs/reconciler.log, metrics: http://127
 KUBECONFIG=$RECONCILER_KUBECONFIG BULKHEAD_METRICS_PORT=$METRICS_PORT BULKHEAD_METRICS_HOST=127.0.0.1 POD_NAME=demo-reconciler \
   setsid node_modules/.bin/tsx reconciler/main.ts >"$DIR/logs/reconciler.log" 2>&1 &
 RECONCILER_PID=$!
+echo "reconciler $RECONCILER_PID" >>"$DEMO_PIDS"
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && break
   sleep 0.2
