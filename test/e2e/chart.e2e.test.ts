@@ -39,6 +39,7 @@ import { consulOptionsFromEnv } from "../../adapters/consul/config.js";
 import { callbackOptionsFromEnv } from "../../adapters/callbacks/config.js";
 import { loadConfig as parseReconcilerConfig } from "../../reconciler/config.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
+import { ADMISSION_ROUTES } from "../../webhook/routes.js";
 
 /** BULKHEAD_E2E_CHART tests another copy of the chart (an unpacked release, say) instead of the clone's. */
 const CHART = process.env.BULKHEAD_E2E_CHART ?? join(REPO_ROOT, "charts/bulkhead");
@@ -268,6 +269,16 @@ describe("Helm chart: lint and render", function () {
       BULKHEAD_DEFAULT_LEAK_PROTECTION: "enforce",
       BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "refuse",
       LOG_LEVEL: "info",
+      // Read by Node itself: the heap follows the container's memory limit.
+      NODE_OPTIONS: "--max-old-space-size-percentage=40 --max-semi-space-size=8",
+      BULKHEAD_MAX_IN_FLIGHT: "64",
+      BULKHEAD_IN_FLIGHT_BODY_BYTES: "",
+      BULKHEAD_HEADERS_TIMEOUT: "10s",
+      BULKHEAD_BODY_TIMEOUT: "10s",
+      BULKHEAD_IDLE_TIMEOUT: "120s",
+      BULKHEAD_CACHE_MAX_STALENESS: "5m",
+      BULKHEAD_EVENT_WINDOW: "10m",
+      BULKHEAD_EVENT_MAX_KEYS: "1000",
     });
     // The webhook's own parser accepts what the chart sets, and reads every variable of it.
     const parsed = parseWebhookConfig({ ...envOf(w), BULKHEAD_NAMESPACE: "bulkhead-system" });
@@ -286,7 +297,9 @@ describe("Helm chart: lint and render", function () {
       logLevel: "info",
     });
     const webhookConfigSource = readFileSync(join(REPO_ROOT, "webhook/config.ts"), "utf8");
-    for (const name of Object.keys(envOf(w))) expect(webhookConfigSource, `webhook/config.ts reads ${name}`).to.include(`${name}:`);
+    for (const name of Object.keys(envOf(w)).filter((n) => n !== "NODE_OPTIONS")) {
+      expect(webhookConfigSource, `webhook/config.ts reads ${name}`).to.include(`${name}:`);
+    }
     const r = podSpec(reconciler).containers[0]!;
     expect(r.args).to.deep.equal(["dist/reconciler/main.js"]);
     expect(podSpec(reconciler).serviceAccountName).to.equal("bh-bulkhead-reconciler");
@@ -297,7 +310,14 @@ describe("Helm chart: lint and render", function () {
       POD_NAME: "field:metadata.name",
       BULKHEAD_LEASE_NAME: "bh-bulkhead-reconciler",
       BULKHEAD_METRICS_PORT: "8080",
+      BULKHEAD_BUILD_BRANCH_ANNOTATION: "slack.com/bedrock.git.branch",
+      BULKHEAD_BUILD_COMMIT_ANNOTATION: "slack.com/bedrock.git.commit",
+      BULKHEAD_BUILD_ORIGIN_ANNOTATION: "slack.com/bedrock.git.origin",
       BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "refuse",
+      // Empty: callbacks are off until the install names the release API it allows.
+      BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "",
+      BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS: "600",
+      BULKHEAD_CALLBACK_CONCURRENCY: "4",
       LOG_LEVEL: "info",
     });
     const reconcilerConfig = parseReconcilerConfig({ ...envOf(r), BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "bh-bulkhead-reconciler-0" });
@@ -890,9 +910,10 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
       ...((await admission.readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` })).webhooks ?? []),
       ...((await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` })).webhooks ?? []),
     ];
-    expect(after).to.have.length(7);
+    expect(after).to.have.length(ADMISSION_ROUTES.length);
     for (const w of after) {
-      expect(w.timeoutSeconds, w.name).to.equal(9);
+      // The rollout hook keeps its own 30 s: it waits for a server-side dry-run (20 s at most).
+      expect(w.timeoutSeconds, w.name).to.equal(w.name === "statefulsetrollout.validate.bulkhead.dev" ? 30 : 9);
       expect(w.clientConfig.caBundle, `${w.name} keeps the injected CA`).to.equal(ca);
     }
     const deployment = await appsApi().readNamespacedDeployment({ name: `${RELEASE}-bulkhead-webhook`, namespace: releaseNs });
