@@ -12,21 +12,10 @@ import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { ADMISSION_ROUTES, webhookRoutes } from "../../webhook/routes.js";
 import { deleteRequest, evictionRequest, NS, pod, splitWorld } from "../unit/leak-guard-fixtures.js";
 import { admissionReview, emptyCaches, silentLogger, offlineRolloutApi, cacheLiveRollouts, startTestWebhook, testConfig, type StaticCache, type TestWebhook } from "./webhook-support.js";
+import { seededRandom } from "../support/seeded-random.js";
 
 const SEED = Number(process.env.BULKHEAD_FUZZ_SEED ?? Date.now() % 1_000_000);
 const PER_ROUTE = 150;
-
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function deep(levels: number): unknown {
   let value: unknown = "bottom";
@@ -226,7 +215,7 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
 
   for (const route of ADMISSION_ROUTES) {
     it(`${route.path}: ${PER_ROUTE} mutated reviews, no handler failure, every 200 carries the uid`, async () => {
-      const next = random(SEED + route.path.length * 7919);
+      const next = seededRandom(SEED + route.path.length * 7919);
       const failures: string[] = [];
       const unmutated = await post(hook, agent, route.path, JSON.stringify(admissionReview({ ...baseRequest(route.path) })));
       expect(unmutated.status, `the base review of ${route.path} is served: ${unmutated.text}`).to.equal(200);

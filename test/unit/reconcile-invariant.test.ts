@@ -9,18 +9,7 @@ import type { ObservedPod, World } from "../../api/observe.js";
 import { desiredRevisionName, targetUpdatedCount } from "../../api/revisions.js";
 import type { RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 import { makePdb, makePods, makeRollout, makeSts, NEW, NOW, OLD } from "./reconcile.fixtures.js";
-
-/** mulberry32: small, fast, good enough to pick test cases. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../support/seeded-random.js";
 
 interface Case {
   replicas: number;
@@ -140,7 +129,7 @@ describe("decide: RolloutDone never comes short of spec.percent (property)", () 
     // Many full rollouts, each hundreds of decide() passes: not a time bound, just more work.
     this.timeout(0);
     for (const seed of seeds) {
-      const c = generate(random(seed));
+      const c = generate(seededRandom(seed));
       try {
         run(c);
       } catch (err) {

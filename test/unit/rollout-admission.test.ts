@@ -4,18 +4,7 @@ import { effectivePercent } from "../../api/reconcile.js";
 import { checkRolloutSpec, dryRunName, healthGateOf, phasesProblem, type HealthGateInstall } from "../../api/rollout-admission.js";
 import { rolloutSpecSchema, type RolloutSpec } from "../../api/rollout.js";
 import { makeRollout } from "./reconcile.fixtures.js";
-
-/** Deterministic [0, 1) numbers (mulberry32), so a failing generated case can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../support/seeded-random.js";
 
 const spec = (over: Record<string, unknown> = {}): RolloutSpec =>
   rolloutSpecSchema.parse({ statefulset: { metadata: { name: "db" }, spec: { selector: { matchLabels: { app: "db" } }, template: {} } }, ...over });
@@ -49,7 +38,7 @@ describe("phasesProblem", () => {
   }
 
   it("property: an accepted plan always ends exactly at percent (2,000 generated specs)", () => {
-    const random = seeded(12);
+    const random = seededRandom(12);
     let accepted = 0;
     for (let i = 0; i < 2000; i++) {
       const percent = Math.floor(random() * 101);
@@ -127,7 +116,7 @@ describe("checkRolloutSpec", () => {
 });
 
 describe("dryRunName", () => {
-  const random = seeded(7);
+  const random = seededRandom(7);
   for (const name of ["db", "a", "bedrock-tester-sts-dev", "web.v2-a", "x".repeat(63), "y".repeat(64), "a.b-c.d"]) {
     it(`${name.length > 20 ? `${name.slice(0, 12)}… (${name.length})` : name}: same length, same '-' and '.' positions, another name`, () => {
       const generated = dryRunName(name, random);
