@@ -22,6 +22,7 @@ import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { until as waitUntil } from "../support/until.js";
 
 const SECRET = "test-secret-0123456789";
 const INTERNAL_BODY = "internal-service-answer";
@@ -637,10 +638,4 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
   });
 });
 
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, cond: () => boolean): Promise<void> => waitUntil(what, cond, 30_000);

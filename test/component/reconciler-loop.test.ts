@@ -11,6 +11,7 @@ import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { until } from "../support/until.js";
 
 const KEY = "ns/web";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,13 +64,6 @@ function harness(cluster: FakeCluster, extra: { sender?: CallbackSender } = {}):
   };
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function evictionsPerPod(cluster: FakeCluster, revision?: string): Map<string, number> {
   const counts = new Map<string, number>();

@@ -18,17 +18,12 @@ import { createMetrics } from "../../reconciler/metrics.js";
 import { FakeSlack } from "../support/fake-slack.js";
 import { FakeClock } from "./leak-guard-fakes.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { until as waitUntil } from "../support/until.js";
 
 const logger = pino({ level: "silent" });
 const KEY = "ns/web";
 
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+const until = (what: string, cond: () => boolean): Promise<void> => waitUntil(what, cond, 15_000, 2);
 
 /** A publisher whose publishes wait until the test releases them. */
 class HeldPublisher implements RolloutPublisher {
