@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 NODES ?= 3
 
-.PHONY: deps build lint typecheck unit component e2e test demo control-plane kube-plane consul cluster-up cluster-down bench faults clean crd
+.PHONY: deps build lint format typecheck unit component e2e test demo control-plane kube-plane consul cluster-up cluster-down bench faults clean crd
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -17,6 +17,11 @@ build: deps
 
 lint: deps
 	eslint .
+	prettier --check --log-level warn .
+
+# Rewrites every file the formatter covers; `make lint` fails until this has been run.
+format: deps
+	prettier --write --log-level warn .
 
 typecheck: deps
 	tsc -p tsconfig.json --noEmit
@@ -44,7 +49,7 @@ e2e: deps control-plane
 # Everything CI runs; the last line is "N passed, N failed".
 test: deps control-plane
 	hack/install-browser.sh >/dev/null
-	hack/run-tests.sh lint typecheck unit component e2e
+	hack/run-tests.sh lint format typecheck unit component e2e
 
 cluster-up: kube-plane
 	hack/cluster-up.sh --dir $(CLUSTER_DIR) --nodes $(NODES)

@@ -19,19 +19,37 @@ export default tseslint.config(
   {
     // The mocha reporter is CommonJS because mocha loads reporters with require().
     files: ["**/*.cjs"],
-    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", process: "readonly" } },
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { require: "readonly", module: "writable", process: "readonly" },
+    },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
     files: ["api/**/*.ts"],
     rules: forbid(
-      ["**/adapters/**", "**/certs/**", "**/webhook/**", "**/reconciler/**", "**/cli/**", "@kubernetes/client-node", "express", "pino", "@slack/*", "consul", "node:*"],
+      [
+        "**/adapters/**",
+        "**/certs/**",
+        "**/webhook/**",
+        "**/reconciler/**",
+        "**/cli/**",
+        "@kubernetes/client-node",
+        "express",
+        "pino",
+        "@slack/*",
+        "consul",
+        "node:*",
+      ],
       "api/ is pure: schema, labels and decisions only (DESIGN.md §2).",
     ),
   },
   {
     files: ["adapters/**/*.ts", "certs/**/*.ts"],
-    rules: forbid(["**/webhook/**", "**/reconciler/**", "**/cli/**"], "I/O layers may import only api/ (DESIGN.md §2)."),
+    rules: forbid(
+      ["**/webhook/**", "**/reconciler/**", "**/cli/**"],
+      "I/O layers may import only api/ (DESIGN.md §2).",
+    ),
   },
   {
     files: ["webhook/**/*.ts"],
@@ -43,6 +61,9 @@ export default tseslint.config(
   },
   {
     files: ["cli/**/*.ts"],
-    rules: forbid(["**/webhook/**", "**/reconciler/**"], "cli/ is an entry point; share code through api/ or adapters/."),
+    rules: forbid(
+      ["**/webhook/**", "**/reconciler/**"],
+      "cli/ is an entry point; share code through api/ or adapters/.",
+    ),
   },
 );

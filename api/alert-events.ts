@@ -90,12 +90,22 @@ const MAX_CALLER = 200;
 export function encodeAlertDetail(detail: AlertDetail): string {
   if (detail.kind !== "leak") return JSON.stringify(detail);
   const callers = detail.callers.slice(0, 20).map((c) => c.slice(0, MAX_CALLER));
-  return JSON.stringify({ ...detail, callers, leak: { ...detail.leak, caller: detail.leak.caller.slice(0, MAX_CALLER) } });
+  return JSON.stringify({
+    ...detail,
+    callers,
+    leak: { ...detail.leak, caller: detail.leak.caller.slice(0, MAX_CALLER) },
+  });
 }
 
 /** An Event as written by the webhook and read back by the reconciler (events.k8s.io/v1). */
 export interface AlertEventObject {
-  metadata?: { uid?: string; name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata?: {
+    uid?: string;
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   eventTime?: Date | string | null;
   note?: string;
   series?: { count?: number; lastObservedTime?: Date | string | null } | null;
@@ -119,7 +129,8 @@ export interface AlertObservation {
   slack?: { channel: string; ts: string };
 }
 
-const toMs = (value: Date | string | null | undefined): number => (value instanceof Date ? value.getTime() : typeof value === "string" ? Date.parse(value) : Number.NaN);
+const toMs = (value: Date | string | null | undefined): number =>
+  value instanceof Date ? value.getTime() : typeof value === "string" ? Date.parse(value) : Number.NaN;
 
 /** Reads an alert Event; undefined for anything else (or an Event whose details do not parse). */
 export function parseAlertEvent(event: AlertEventObject): AlertObservation | undefined {
@@ -222,7 +233,9 @@ export function groupAlerts(observations: readonly AlertObservation[], windowMs 
         current.detail = o.detail;
         current.message = o.message;
       }
-      if (o.detail.kind === "leak") for (const c of o.detail.callers) if (!current.callers.includes(c) && current.callers.length < 20) current.callers.push(c);
+      if (o.detail.kind === "leak")
+        for (const c of o.detail.callers)
+          if (!current.callers.includes(c) && current.callers.length < 20) current.callers.push(c);
       if (!current.slack && o.slack) current.slack = o.slack;
     }
   }

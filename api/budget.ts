@@ -8,9 +8,7 @@ import { PERCENT_PATTERN } from "./rollout.js";
 const BUDGET_TEXT = new RegExp(`^[1-9][0-9]*$|${PERCENT_PATTERN}`);
 const ZERO = /^0+%?$/;
 
-export type BudgetVerdict =
-  | { ok: true; value: number | string }
-  | { ok: false; zero: boolean; problem: string };
+export type BudgetVerdict = { ok: true; value: number | string } | { ok: false; zero: boolean; problem: string };
 
 /**
  * Checks a budget as written: a positive count (number or decimal string) or "1%" to "100%".

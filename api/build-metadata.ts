@@ -38,7 +38,10 @@ const MAX_VALUE = 256;
  * (the seed's generator puts git.origin on both). Empty values are left out; undefined when
  * nothing is known, so status carries no empty object.
  */
-export function buildMetadata(rollout: StatefulsetRollout, keys: BuildMetadataKeys = DEFAULT_BUILD_METADATA_KEYS): Record<string, string> | undefined {
+export function buildMetadata(
+  rollout: StatefulsetRollout,
+  keys: BuildMetadataKeys = DEFAULT_BUILD_METADATA_KEYS,
+): Record<string, string> | undefined {
   const sources = [rollout.metadata, rollout.spec.statefulset.metadata ?? {}];
   const pick = (kind: "labels" | "annotations", key: string): string | undefined => {
     for (const source of sources) {

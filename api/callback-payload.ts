@@ -20,7 +20,10 @@ export function callbackDue(rollout: StatefulsetRollout): boolean {
  * Whether a queued callback is still wanted by the live rollout: still due, and for the same
  * stage, identity and phase as when it was queued (a spec change supersedes it).
  */
-export function callbackStillWanted(live: StatefulsetRollout, payload: Pick<CallbackPayload, "stageId" | "rolloutIdentity" | "phase">): boolean {
+export function callbackStillWanted(
+  live: StatefulsetRollout,
+  payload: Pick<CallbackPayload, "stageId" | "rolloutIdentity" | "phase">,
+): boolean {
   return (
     callbackDue(live) &&
     live.spec.bapi?.stageId === payload.stageId &&
@@ -31,7 +34,9 @@ export function callbackStillWanted(live: StatefulsetRollout, payload: Pick<Call
 
 /** Since when a callback is due: when the rollout became terminal. Its retry age counts from here. */
 export function callbackDueSince(status: RolloutStatus | undefined): string | undefined {
-  const terminal = status?.conditions?.find((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+  const terminal = status?.conditions?.find(
+    (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
+  );
   return terminal?.lastTransitionTime;
 }
 
@@ -49,7 +54,12 @@ export const CALLBACK_CONDITION = "CallbackDelivered";
  * "<stageId>: <class of failure>" in lastCallbackError. Either sets the CallbackDelivered
  * condition. The messages hold no response body or header: only the status code or error class.
  */
-export function statusWithCallbackOutcome(status: RolloutStatus, stageId: string, outcome: CallbackOutcome, nowIso: string): { status: RolloutStatus; event: { type: "Normal" | "Warning"; reason: string; note: string } } {
+export function statusWithCallbackOutcome(
+  status: RolloutStatus,
+  stageId: string,
+  outcome: CallbackOutcome,
+  nowIso: string,
+): { status: RolloutStatus; event: { type: "Normal" | "Warning"; reason: string; note: string } } {
   const next = structuredClone(status);
   let condition: Omit<Condition, "lastTransitionTime">;
   let event: { type: "Normal" | "Warning"; reason: string; note: string };
@@ -71,7 +81,10 @@ export function statusWithCallbackOutcome(status: RolloutStatus, stageId: string
     event = { type: "Warning", reason: "CallbackRefused", note: message };
   }
   const before = next.conditions?.find((c) => c.type === CALLBACK_CONDITION);
-  const merged: Condition = { ...condition, lastTransitionTime: before && before.status === condition.status ? (before.lastTransitionTime ?? nowIso) : nowIso };
+  const merged: Condition = {
+    ...condition,
+    lastTransitionTime: before && before.status === condition.status ? (before.lastTransitionTime ?? nowIso) : nowIso,
+  };
   if (next.observedGeneration !== undefined) merged.observedGeneration = next.observedGeneration;
   next.conditions = [...(next.conditions ?? []).filter((c) => c.type !== CALLBACK_CONDITION), merged];
   return { status: next, event };
@@ -117,7 +130,9 @@ export function buildCallbackPayload(
  * percent-encoded so the value is a valid header whatever the strings hold. Every retry of one
  * callback, including one re-sent after a reconciler restart, carries the same key.
  */
-export function callbackIdempotencyKey(payload: Pick<CallbackPayload, "stageId" | "rolloutIdentity" | "phase">): string {
+export function callbackIdempotencyKey(
+  payload: Pick<CallbackPayload, "stageId" | "rolloutIdentity" | "phase">,
+): string {
   return [payload.stageId, payload.rolloutIdentity ?? "-", payload.phase].map(encodeURIComponent).join("/");
 }
 
@@ -141,11 +156,16 @@ export function parseAllowedCallbackPrefix(text: string): ParsedAllowedPrefix {
   try {
     url = new URL(text);
   } catch {
-    return { ok: false, error: `"${text}" is not a URL; write scheme://host[:port][/path], e.g. https://release.example.com/callbacks/` };
+    return {
+      ok: false,
+      error: `"${text}" is not a URL; write scheme://host[:port][/path], e.g. https://release.example.com/callbacks/`,
+    };
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return { ok: false, error: `"${text}": only http and https callbacks are sent` };
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return { ok: false, error: `"${text}": only http and https callbacks are sent` };
   if (url.username || url.password) return { ok: false, error: `"${text}": remove the user:password part` };
-  if (url.search || url.hash || text.includes("?") || text.includes("#")) return { ok: false, error: `"${text}": a prefix has no query or fragment` };
+  if (url.search || url.hash || text.includes("?") || text.includes("#"))
+    return { ok: false, error: `"${text}": a prefix has no query or fragment` };
   return { ok: true, value: { origin: url.origin, path: url.pathname } };
 }
 
@@ -159,7 +179,11 @@ export type CallbackDestination = { allowed: true } | { allowed: false; reason: 
  */
 export function callbackDestination(bapiUrl: string, allowList: readonly AllowedCallbackPrefix[]): CallbackDestination {
   if (allowList.length === 0) {
-    return { allowed: false, reason: "callbacks are disabled in this installation (chart value callback.allowedUrlPrefixes is empty); ask the cluster operator to allow the release API's URL" };
+    return {
+      allowed: false,
+      reason:
+        "callbacks are disabled in this installation (chart value callback.allowedUrlPrefixes is empty); ask the cluster operator to allow the release API's URL",
+    };
   }
   let url: URL;
   try {
@@ -167,12 +191,16 @@ export function callbackDestination(bapiUrl: string, allowList: readonly Allowed
   } catch {
     return { allowed: false, reason: "spec.bapi.bapiUrl is not a valid URL" };
   }
-  if (url.username || url.password) return { allowed: false, reason: "spec.bapi.bapiUrl carries user:password; credentials are not sent this way" };
+  if (url.username || url.password)
+    return { allowed: false, reason: "spec.bapi.bapiUrl carries user:password; credentials are not sent this way" };
   const matches = allowList.some((p) => {
     if (url.origin !== p.origin) return false;
     if (p.path.endsWith("/")) return url.pathname.startsWith(p.path);
     return url.pathname === p.path || url.pathname.startsWith(`${p.path}/`);
   });
   if (matches) return { allowed: true };
-  return { allowed: false, reason: `spec.bapi.bapiUrl (${url.origin}${url.pathname}) is not under any prefix in callback.allowedUrlPrefixes (${allowList.map((p) => p.origin + p.path).join(", ")})` };
+  return {
+    allowed: false,
+    reason: `spec.bapi.bapiUrl (${url.origin}${url.pathname}) is not under any prefix in callback.allowedUrlPrefixes (${allowList.map((p) => p.origin + p.path).join(", ")})`,
+  };
 }

@@ -38,11 +38,18 @@ function specPatch(rollout: StatefulsetRollout, spec: JsonObject): JsonObject {
 const show = (value: unknown): string => (value === undefined ? "(unset)" : JSON.stringify(value));
 
 export function pausePlan(rollout: StatefulsetRollout): ActionResult {
-  if (rollout.spec.pauseRequested) return refuse(`${describe(rollout)} is already paused (spec.pauseRequested is true); resume it with: kubectl sroll resume ${rollout.metadata.name}`);
+  if (rollout.spec.pauseRequested)
+    return refuse(
+      `${describe(rollout)} is already paused (spec.pauseRequested is true); resume it with: kubectl sroll resume ${rollout.metadata.name}`,
+    );
   const phase = phaseOf(rollout);
   const percent = rollout.spec.percent;
-  if (phase === "RolloutDone" && percent >= 100) return refuse(`${describe(rollout)} is RolloutDone at 100%: there is nothing to pause`);
-  if (phase === "RolloutFailed") return refuse(`${describe(rollout)} has failed, so nothing is rolling: retry it (kubectl sroll retry) or roll it back (kubectl sroll rollback)`);
+  if (phase === "RolloutDone" && percent >= 100)
+    return refuse(`${describe(rollout)} is RolloutDone at 100%: there is nothing to pause`);
+  if (phase === "RolloutFailed")
+    return refuse(
+      `${describe(rollout)} has failed, so nothing is rolling: retry it (kubectl sroll retry) or roll it back (kubectl sroll rollback)`,
+    );
   // Done at a phase below 100%: pausing holds the split, so a promote waits for resume.
   const note =
     phase === "RolloutDone"
@@ -50,7 +57,11 @@ export function pausePlan(rollout: StatefulsetRollout): ActionResult {
       : "the rollout stops after the current wave; leak protection keeps the split while it is paused";
   return {
     ok: true,
-    plan: { patch: specPatch(rollout, { pauseRequested: true }), changes: ["spec.pauseRequested: false → true"], notes: [note] },
+    plan: {
+      patch: specPatch(rollout, { pauseRequested: true }),
+      changes: ["spec.pauseRequested: false → true"],
+      notes: [note],
+    },
   };
 }
 
@@ -61,7 +72,11 @@ export function resumePlan(rollout: StatefulsetRollout): ActionResult {
   }
   return {
     ok: true,
-    plan: { patch: specPatch(rollout, { pauseRequested: false }), changes: ["spec.pauseRequested: true → false"], notes: [] },
+    plan: {
+      patch: specPatch(rollout, { pauseRequested: false }),
+      changes: ["spec.pauseRequested: true → false"],
+      notes: [],
+    },
   };
 }
 
@@ -84,12 +99,16 @@ export function promotePlan(rollout: StatefulsetRollout, target?: number): Actio
   const name = rollout.metadata.name;
   const current = rollout.spec.percent;
   if (phaseOf(rollout) === "RolloutFailed") {
-    return refuse(`${describe(rollout)} has failed (${rollout.status?.reason ?? "no reason recorded"}): promoting it would roll the failing version further; retry it (kubectl sroll retry ${name}) or roll it back (kubectl sroll rollback ${name})`);
+    return refuse(
+      `${describe(rollout)} has failed (${rollout.status?.reason ?? "no reason recorded"}): promoting it would roll the failing version further; retry it (kubectl sroll retry ${name}) or roll it back (kubectl sroll rollback ${name})`,
+    );
   }
   let percent = target;
   if (percent === undefined) {
     if (!rollout.spec.phases || rollout.spec.phases.length === 0) {
-      return refuse(`${describe(rollout)} has no spec.phases, so there is no next phase: give the percent, e.g. kubectl sroll promote ${name} 100`);
+      return refuse(
+        `${describe(rollout)} has no spec.phases, so there is no next phase: give the percent, e.g. kubectl sroll promote ${name} 100`,
+      );
     }
     percent = nextPhase(rollout);
     if (percent === undefined) {
@@ -99,18 +118,28 @@ export function promotePlan(rollout: StatefulsetRollout, target?: number): Actio
       const index = rollout.status?.phaseIndex;
       const at = index === undefined ? undefined : plan[Math.min(index, plan.length - 1)];
       if (at !== undefined && at < current && !isTerminal(rollout.status?.phase)) {
-        const wait = rollout.spec.autoPromoteSeconds === undefined ? "" : ` after autoPromoteSeconds (${rollout.spec.autoPromoteSeconds}s) at each`;
-        return refuse(`${describe(rollout)} already heads for ${current}% and moves through its phases by itself${wait}; it is at phase ${Math.min(index as number, plan.length - 1) + 1} of ${plan.length} (${at}%)`);
+        const wait =
+          rollout.spec.autoPromoteSeconds === undefined
+            ? ""
+            : ` after autoPromoteSeconds (${rollout.spec.autoPromoteSeconds}s) at each`;
+        return refuse(
+          `${describe(rollout)} already heads for ${current}% and moves through its phases by itself${wait}; it is at phase ${Math.min(index as number, plan.length - 1) + 1} of ${plan.length} (${at}%)`,
+        );
       }
-      return refuse(`${describe(rollout)} is already at its last phase (${current}% of phases ${rollout.spec.phases.join(", ")})`);
+      return refuse(
+        `${describe(rollout)} is already at its last phase (${current}% of phases ${rollout.spec.phases.join(", ")})`,
+      );
     }
   }
   if (percent === current) return refuse(`${describe(rollout)} is already at ${current}%`);
   if (percent < current) {
-    return refuse(`promote only moves forward: ${describe(rollout)} is at ${current}%, ${percent}% is lower (to undo the rollout, use kubectl sroll rollback ${name})`);
+    return refuse(
+      `promote only moves forward: ${describe(rollout)} is at ${current}%, ${percent}% is lower (to undo the rollout, use kubectl sroll rollback ${name})`,
+    );
   }
   const notes: string[] = [];
-  if (rollout.spec.pauseRequested) notes.push(`the rollout is paused; it moves towards ${percent}% once resumed (kubectl sroll resume ${name})`);
+  if (rollout.spec.pauseRequested)
+    notes.push(`the rollout is paused; it moves towards ${percent}% once resumed (kubectl sroll resume ${name})`);
   return {
     ok: true,
     plan: { patch: specPatch(rollout, { percent }), changes: [`spec.percent: ${current} → ${percent}`], notes },
@@ -166,11 +195,15 @@ export function templateImages(template: unknown): string {
 export function rollbackPlan(rollout: StatefulsetRollout, newIdentity: string): ActionResult {
   const previous = rollout.status?.previousTemplate;
   if (!previous || Object.keys(previous).length === 0) {
-    return refuse(`${describe(rollout)} has no previous template to roll back to (status.previousTemplate is empty: the template has not changed since the rollout was created)`);
+    return refuse(
+      `${describe(rollout)} has no previous template to roll back to (status.previousTemplate is empty: the template has not changed since the rollout was created)`,
+    );
   }
   const current = rollout.spec.statefulset.spec.template;
   if (deepEqual(previous, current)) {
-    return refuse(`${describe(rollout)} already runs its previous template (${templateImages(current)}): nothing to roll back`);
+    return refuse(
+      `${describe(rollout)} already runs its previous template (${templateImages(current)}): nothing to roll back`,
+    );
   }
   const spec: JsonObject = {
     statefulset: { spec: { template: mergePatchBetween(current, previous) } },
@@ -193,9 +226,12 @@ export function rollbackPlan(rollout: StatefulsetRollout, newIdentity: string): 
 export function retryPlan(rollout: StatefulsetRollout, newIdentity: string): ActionResult {
   const phase = phaseOf(rollout);
   if (phase !== "RolloutFailed") {
-    return refuse(`${describe(rollout)} is ${phase}, not RolloutFailed: retry restarts a failed rollout${phase === "Paused" ? ` (to continue a paused one: kubectl sroll resume ${rollout.metadata.name})` : ""}`);
+    return refuse(
+      `${describe(rollout)} is ${phase}, not RolloutFailed: retry restarts a failed rollout${phase === "Paused" ? ` (to continue a paused one: kubectl sroll resume ${rollout.metadata.name})` : ""}`,
+    );
   }
-  if (newIdentity === rollout.spec.rolloutIdentity) return refuse(`the new rollout identity must differ from the current one (${newIdentity})`);
+  if (newIdentity === rollout.spec.rolloutIdentity)
+    return refuse(`the new rollout identity must differ from the current one (${newIdentity})`);
   return {
     ok: true,
     plan: {
@@ -236,7 +272,8 @@ export function applyPlan(
   } else {
     spec.percent = existing.spec.percent;
     spec.pauseRequested = existing.spec.pauseRequested;
-    if (existing.spec.rolloutIdentity !== undefined && rendered.spec.rolloutIdentity === undefined) spec.rolloutIdentity = existing.spec.rolloutIdentity;
+    if (existing.spec.rolloutIdentity !== undefined && rendered.spec.rolloutIdentity === undefined)
+      spec.rolloutIdentity = existing.spec.rolloutIdentity;
   }
   const before = specDefaults(existing.spec as JsonObject);
   const after = specDefaults(spec);
@@ -246,7 +283,10 @@ export function applyPlan(
     name: existing.metadata.name,
     ...(existing.metadata.namespace ? { namespace: existing.metadata.namespace } : {}),
     ...(existing.metadata.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
-    labels: { ...(existing.metadata.labels ?? {}), ...((rendered.metadata.labels as Record<string, string> | undefined) ?? {}) },
+    labels: {
+      ...(existing.metadata.labels ?? {}),
+      ...((rendered.metadata.labels as Record<string, string> | undefined) ?? {}),
+    },
     ...(existing.metadata.annotations ? { annotations: { ...existing.metadata.annotations } } : {}),
   };
   const object: JsonObject = { ...structuredClone(rendered), metadata, spec };

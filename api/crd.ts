@@ -20,7 +20,9 @@ export function toStructural(node: JsonSchema): JsonSchema {
         Object.entries(value as Record<string, JsonSchema>).map(([name, child]) => [name, toStructural(child)]),
       );
     } else if (key === "items" || key === "anyOf") {
-      out[key] = Array.isArray(value) ? value.map((v) => toStructural(v as JsonSchema)) : toStructural(value as JsonSchema);
+      out[key] = Array.isArray(value)
+        ? value.map((v) => toStructural(v as JsonSchema))
+        : toStructural(value as JsonSchema);
     } else {
       out[key] = value;
     }
@@ -40,7 +42,13 @@ export function toStructural(node: JsonSchema): JsonSchema {
   if ("default" in node && node.default !== undefined) out.default = node.default;
   // zod emits a record as additionalProperties; a structural schema keeps the string map.
   const extra = node.additionalProperties;
-  if (node.type === "object" && !node.properties && extra && typeof extra === "object" && Object.keys(extra).length > 0) {
+  if (
+    node.type === "object" &&
+    !node.properties &&
+    extra &&
+    typeof extra === "object" &&
+    Object.keys(extra).length > 0
+  ) {
     out.additionalProperties = toStructural(extra as JsonSchema);
   }
   return out;

@@ -86,7 +86,9 @@ export function desiredReplicas(rollout: StatefulsetRollout): number {
 
 /** The StatefulSet to create: the spec's, owned by the rollout, managed, OnDelete. */
 export function desiredStatefulSet(rollout: StatefulsetRollout): Record<string, unknown> {
-  const source = structuredClone(rollout.spec.statefulset) as Record<string, unknown> & { metadata?: Record<string, unknown> };
+  const source = structuredClone(rollout.spec.statefulset) as Record<string, unknown> & {
+    metadata?: Record<string, unknown>;
+  };
   const metadata = source.metadata ?? {};
   const template = desiredTemplate(rollout);
   return {
@@ -97,11 +99,23 @@ export function desiredStatefulSet(rollout: StatefulsetRollout): Record<string, 
       ...metadata,
       name: statefulSetName(rollout),
       namespace: rollout.metadata.namespace,
-      labels: { ...((metadata.labels as Record<string, string>) ?? {}), [MANAGED_LABEL]: TRUE, [ROLLOUT_LABEL]: rollout.metadata.name },
-      annotations: { ...((metadata.annotations as Record<string, string>) ?? {}), [TEMPLATE_HASH_ANNOTATION]: templateHash(template) },
+      labels: {
+        ...((metadata.labels as Record<string, string>) ?? {}),
+        [MANAGED_LABEL]: TRUE,
+        [ROLLOUT_LABEL]: rollout.metadata.name,
+      },
+      annotations: {
+        ...((metadata.annotations as Record<string, string>) ?? {}),
+        [TEMPLATE_HASH_ANNOTATION]: templateHash(template),
+      },
       ownerReferences: [ownerReference(rollout)],
     },
-    spec: { ...rollout.spec.statefulset.spec, replicas: desiredReplicas(rollout), template, updateStrategy: { type: "OnDelete" } },
+    spec: {
+      ...rollout.spec.statefulset.spec,
+      replicas: desiredReplicas(rollout),
+      template,
+      updateStrategy: { type: "OnDelete" },
+    },
   };
 }
 
@@ -123,7 +137,11 @@ export interface StatefulSetChanges {
  * What differs between the live StatefulSet and the rollout; undefined when nothing does.
  * `split`: the rollout's status records a split, so the old revision's history must be kept.
  */
-export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStatefulSet, split = false): { changes: StatefulSetChanges; what: string[] } | undefined {
+export function statefulSetDrift(
+  rollout: StatefulsetRollout,
+  live: ObservedStatefulSet,
+  split = false,
+): { changes: StatefulSetChanges; what: string[] } | undefined {
   const template = desiredTemplate(rollout);
   const hash = templateHash(template);
   const what: string[] = [];
@@ -132,7 +150,8 @@ export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStat
   if (live.replicas !== desiredReplicas(rollout)) what.push("replicas");
   if (live.labels[MANAGED_LABEL] !== TRUE || live.labels[ROLLOUT_LABEL] !== rollout.metadata.name) what.push("labels");
   if (live.updateStrategy !== "OnDelete") what.push("updateStrategy");
-  if (rollout.metadata.uid && !live.ownerReferences.some((o) => o.uid === rollout.metadata.uid)) what.push("ownerReference");
+  if (rollout.metadata.uid && !live.ownerReferences.some((o) => o.uid === rollout.metadata.uid))
+    what.push("ownerReference");
   const history = revisionHistoryChange(split, live);
   if (history) what.push("revisionHistoryLimit");
   if (what.length === 0) return undefined;
@@ -156,7 +175,9 @@ export function statefulSetDrift(rollout: StatefulsetRollout, live: ObservedStat
 export function desiredMaxUnavailable(rollout: StatefulsetRollout, live?: ObservedStatefulSet): number | string {
   const fromSpec = rollout.spec.disruptionPolicy?.maxUnavailable;
   if (fromSpec !== undefined) return fromSpec;
-  const annotation = live?.annotations[MAX_UNAVAILABLE_ANNOTATION] ?? rollout.spec.statefulset.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION];
+  const annotation =
+    live?.annotations[MAX_UNAVAILABLE_ANNOTATION] ??
+    rollout.spec.statefulset.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION];
   if (annotation !== undefined) return /^\d+$/.test(annotation) ? Number(annotation) : annotation;
   return DEFAULT_MAX_UNAVAILABLE;
 }

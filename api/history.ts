@@ -36,18 +36,23 @@ function outcomeOf(status: RolloutStatus): HistoryEntry["outcome"] {
   return "InProgress";
 }
 
-
 /**
  * The history after a pass that went from `prev` to `next`; `previous` history comes from prev.
  * Returns the same array (by value) when nothing about the rollouts changed, so no pass writes
  * status for the history alone.
  */
-export function nextHistory(rollout: StatefulsetRollout, prev: RolloutStatus, next: RolloutStatus, nowIso: string): HistoryEntry[] {
+export function nextHistory(
+  rollout: StatefulsetRollout,
+  prev: RolloutStatus,
+  next: RolloutStatus,
+  nowIso: string,
+): HistoryEntry[] {
   const limit = rollout.spec.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const history = (prev.history ?? []).map((e) => ({ ...e }));
   const toRevision = next.updateRevision;
   if (toRevision === undefined) return trimHistory(history, limit);
-  const identity = rollout.spec.rolloutIdentity === undefined ? undefined : clip(rollout.spec.rolloutIdentity, HISTORY_TEXT_MAX);
+  const identity =
+    rollout.spec.rolloutIdentity === undefined ? undefined : clip(rollout.spec.rolloutIdentity, HISTORY_TEXT_MAX);
   const template = templateHash(desiredTemplate(rollout));
   const revision = clip(toRevision, HISTORY_TEXT_MAX);
   let head = history[0];
@@ -67,12 +72,20 @@ export function nextHistory(rollout: StatefulsetRollout, prev: RolloutStatus, ne
       ...(from !== undefined && from !== toRevision ? { fromRevision: clip(from, HISTORY_TEXT_MAX) } : {}),
       toRevision: revision,
       template,
-      ...(fromTemplate && Object.keys(fromTemplate).length > 0 && from !== toRevision ? { fromImage: clip(templateImages(fromTemplate), HISTORY_TEXT_MAX) } : {}),
+      ...(fromTemplate && Object.keys(fromTemplate).length > 0 && from !== toRevision
+        ? { fromImage: clip(templateImages(fromTemplate), HISTORY_TEXT_MAX) }
+        : {}),
       toImage: clip(templateImages(rollout.spec.statefulset.spec.template), HISTORY_TEXT_MAX),
       startedAt: next.attemptStartedAt ?? nowIso,
       outcome: "InProgress",
       waves: 0,
-      trigger: retry ? "retry" : next.rollback ? "rollback" : from === undefined || from === toRevision ? "create" : "update",
+      trigger: retry
+        ? "retry"
+        : next.rollback
+          ? "rollback"
+          : from === undefined || from === toRevision
+            ? "create"
+            : "update",
     };
     history.unshift(head);
   }

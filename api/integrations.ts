@@ -50,8 +50,7 @@ export interface CallbackPayload {
  * which would hand whatever the URL answered back to the rollout's author.
  */
 export type CallbackResult =
-  | { ok: true; status: number }
-  | { ok: false; retryable: boolean; error: string; retryAfterMs?: number };
+  { ok: true; status: number } | { ok: false; retryable: boolean; error: string; retryAfterMs?: number };
 
 export interface CallbackSender {
   /** One POST (attempt number `attempt`, from 1), bounded by its own timeout; never throws. */

@@ -145,11 +145,15 @@ export function parseEvictionRequest(request: AdmissionRequest): ParsedDisruptio
   const eviction = asRecord(request.object);
   const kind = request.kind;
   if (kind && (kind.group !== "policy" || kind.kind !== "Eviction" || !EVICTION_VERSIONS.includes(kind.version))) {
-    return { kind: "malformed", error: `expected a policy/v1 or policy/v1beta1 Eviction, got ${kind.group}/${kind.version} ${kind.kind}` };
+    return {
+      kind: "malformed",
+      error: `expected a policy/v1 or policy/v1beta1 Eviction, got ${kind.group}/${kind.version} ${kind.kind}`,
+    };
   }
   const podName = request.name || stringAt(asRecord(eviction?.metadata), "name");
   const namespace = request.namespace || stringAt(asRecord(eviction?.metadata), "namespace");
-  if (!podName) return { kind: "malformed", error: "the eviction names no pod (request.name and object.metadata.name are empty)" };
+  if (!podName)
+    return { kind: "malformed", error: "the eviction names no pod (request.name and object.metadata.name are empty)" };
   if (!namespace) return { kind: "malformed", error: `the eviction of pod ${podName} has no namespace` };
   const deleteOptions = asRecord(eviction?.deleteOptions);
   return {
@@ -176,7 +180,8 @@ export function parsePodDeleteRequest(request: AdmissionRequest): ParsedDisrupti
   const pod = guardPodOf(request.oldObject);
   const podName = request.name || pod?.metadata?.name;
   const namespace = request.namespace || pod?.metadata?.namespace;
-  if (!podName) return { kind: "malformed", error: "the delete names no pod (request.name and oldObject.metadata.name are empty)" };
+  if (!podName)
+    return { kind: "malformed", error: "the delete names no pod (request.name and oldObject.metadata.name are empty)" };
   if (!namespace) return { kind: "malformed", error: `the delete of pod ${podName} has no namespace` };
   return {
     kind: "disruption",
@@ -222,7 +227,11 @@ function nodeLost(pod: GuardPod): boolean {
   if (pod.status?.reason === "NodeLost") return true;
   return (
     pod.status?.conditions?.some(
-      (c) => c.type === "DisruptionTarget" && c.status === "True" && c.reason !== undefined && NODE_LOSS_CONDITION_REASONS.has(c.reason),
+      (c) =>
+        c.type === "DisruptionTarget" &&
+        c.status === "True" &&
+        c.reason !== undefined &&
+        NODE_LOSS_CONDITION_REASONS.has(c.reason),
     ) ?? false
   );
 }
@@ -243,7 +252,10 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
     return allow("reconciler", `${caller} is the Bulkhead reconciler; the PDB still applies`);
   }
   if (isSystemController(req.caller)) {
-    return allow("system-controller", `${caller} is a cluster controller removing pods as part of the node or object lifecycle`);
+    return allow(
+      "system-controller",
+      `${caller} is a cluster controller removing pods as part of the node or object lifecycle`,
+    );
   }
   // DELETE carries the pod itself, fresher than any cache; an eviction only names it.
   const pod = req.pod ?? world.pod(req.namespace, req.podName);
@@ -272,28 +284,46 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
     );
   }
   if (nodeLost(pod)) {
-    return allow("node-lost", `pod ${key} is on a lost node (${pod.spec?.nodeName ?? "unknown"}); pinning keeps its revision`);
+    return allow(
+      "node-lost",
+      `pod ${key} is on a lost node (${pod.spec?.nodeName ?? "unknown"}); pinning keeps its revision`,
+    );
   }
   const rolloutName = owningRollout(sts)?.name;
   if (!rolloutName) {
-    return allow("no-rollout", `StatefulSet ${req.namespace}/${stsName} has no StatefulsetRollout, so nothing rolls it`);
+    return allow(
+      "no-rollout",
+      `StatefulSet ${req.namespace}/${stsName} has no StatefulsetRollout, so nothing rolls it`,
+    );
   }
   const raw = world.rollout(req.namespace, rolloutName);
   if (raw === undefined) {
-    return allow("rollout-not-found", `StatefulsetRollout ${req.namespace}/${rolloutName} of StatefulSet ${stsName} is not in the cache`);
+    return allow(
+      "rollout-not-found",
+      `StatefulsetRollout ${req.namespace}/${rolloutName} of StatefulSet ${stsName} is not in the cache`,
+    );
   }
   const parsed = parseRollout(raw);
   if (!parsed.ok) {
-    return allow("rollout-invalid", `StatefulsetRollout ${req.namespace}/${rolloutName} does not parse: ${parsed.error}`);
+    return allow(
+      "rollout-invalid",
+      `StatefulsetRollout ${req.namespace}/${rolloutName} does not parse: ${parsed.error}`,
+    );
   }
   const rollout = parsed.value;
   const updateRevision = sts.status?.updateRevision;
   const revision = podRevision(pod);
   if (!updateRevision || !revision) {
-    return allow("revision-unknown", `pod ${key} or StatefulSet ${stsName} has no revision yet (pod: ${revision ?? "none"}, update: ${updateRevision ?? "none"})`);
+    return allow(
+      "revision-unknown",
+      `pod ${key} or StatefulSet ${stsName} has no revision yet (pod: ${revision ?? "none"}, update: ${updateRevision ?? "none"})`,
+    );
   }
   if (revision === updateRevision) {
-    return allow("update-revision", `pod ${key} is on the update revision ${updateRevision}; its replacement cannot leak`);
+    return allow(
+      "update-revision",
+      `pod ${key} is on the update revision ${updateRevision}; its replacement cannot leak`,
+    );
   }
   // One pass over the namespace's managed pods: this runs on every eviction of an old pod.
   let newPods = 0;
@@ -329,7 +359,10 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
   // (status.templatePending: the split is recorded before any new pod can exist).
   const splitPods = oldPods > 0 && (newPods > 0 || rollout.status?.templatePending === true);
   if (!splitPods || !(held.paused || held.partial || held.failed)) {
-    return allow("not-split", `rollout ${req.namespace}/${rolloutName} is not split (${oldPods} old, ${newPods} new pods, ${describeHold(rollout)})`);
+    return allow(
+      "not-split",
+      `rollout ${req.namespace}/${rolloutName} is not split (${oldPods} old, ${newPods} new pods, ${describeHold(rollout)})`,
+    );
   }
   switch (leak.mode) {
     case "enforce":
@@ -337,7 +370,11 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
     case "flag":
       return { verdict: "flag", message: leakMessage(leak), leak };
     case "pin":
-      return allow("mode-pin", `rollout ${req.namespace}/${rolloutName} uses leakProtection pin: the replacement keeps revision ${revision}`, leak);
+      return allow(
+        "mode-pin",
+        `rollout ${req.namespace}/${rolloutName} uses leakProtection pin: the replacement keeps revision ${revision}`,
+        leak,
+      );
     case "off":
       return allow("mode-off", `rollout ${req.namespace}/${rolloutName} has leakProtection off`, leak);
   }
@@ -393,7 +430,9 @@ export interface LeakAlert {
 function stringMapOf(value: unknown): Record<string, string> | undefined {
   const record = asRecord(value);
   if (!record) return undefined;
-  return Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
+  return Object.fromEntries(
+    Object.entries(record).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
+  );
 }
 
 function ownerReferencesOf(value: unknown): OwnerReferenceLike[] | undefined {
@@ -419,12 +458,14 @@ export function guardPodOf(value: unknown): GuardPod | undefined {
   const spec = asRecord(pod.spec);
   const status = asRecord(pod.status);
   const metadata: ObjectMeta = {};
-  for (const key of ["name", "namespace", "uid"] as const) if (typeof meta?.[key] === "string") metadata[key] = meta[key];
+  for (const key of ["name", "namespace", "uid"] as const)
+    if (typeof meta?.[key] === "string") metadata[key] = meta[key];
   const labels = stringMapOf(meta?.labels);
   if (labels) metadata.labels = labels;
   const ownerReferences = ownerReferencesOf(meta?.ownerReferences);
   if (ownerReferences) metadata.ownerReferences = ownerReferences;
-  if (meta?.deletionTimestamp !== undefined && meta.deletionTimestamp !== null) metadata.deletionTimestamp = meta.deletionTimestamp;
+  if (meta?.deletionTimestamp !== undefined && meta.deletionTimestamp !== null)
+    metadata.deletionTimestamp = meta.deletionTimestamp;
   const guardPod: GuardPod = { metadata };
   if (typeof spec?.nodeName === "string") guardPod.spec = { nodeName: spec.nodeName };
   if (status) {
@@ -435,7 +476,10 @@ export function guardPodOf(value: unknown): GuardPod | undefined {
           return [{ type: r.type, status: r.status, ...(typeof r.reason === "string" ? { reason: r.reason } : {}) }];
         })
       : undefined;
-    guardPod.status = { ...(typeof status.reason === "string" ? { reason: status.reason } : {}), ...(conditions ? { conditions } : {}) };
+    guardPod.status = {
+      ...(typeof status.reason === "string" ? { reason: status.reason } : {}),
+      ...(conditions ? { conditions } : {}),
+    };
   }
   return guardPod;
 }
@@ -445,7 +489,9 @@ function isDryRun(value: unknown): boolean {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 function stringAt(record: Record<string, unknown> | undefined, key: string): string | undefined {
@@ -454,6 +500,8 @@ function stringAt(record: Record<string, unknown> | undefined, key: string): str
 }
 
 function describeTarget(request: AdmissionRequest): string {
-  const resource = request.resource ? `${request.resource.resource}${request.subResource ? `/${request.subResource}` : ""}` : "no resource";
+  const resource = request.resource
+    ? `${request.resource.resource}${request.subResource ? `/${request.subResource}` : ""}`
+    : "no resource";
   return `${resource} ${request.operation ?? "no operation"}`;
 }

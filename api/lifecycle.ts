@@ -95,7 +95,11 @@ export function isReleasable(meta: ReleasableMeta | undefined, rollout: RolloutM
  *   - cascade: an object still referencing the rollout is left for the garbage collector; one
  *     already orphaned by it is stripped as for orphan.
  */
-export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike, mode: ReleaseMode = "orphan"): Required<ReleasableMeta> | undefined {
+export function releasedMetadata(
+  meta: ReleasableMeta,
+  rollout: RolloutMetaLike,
+  mode: ReleaseMode = "orphan",
+): Required<ReleasableMeta> | undefined {
   const before = meta.ownerReferences ?? [];
   const owners = before.filter((ref) => !(ref !== null && typeof ref === "object" && refersTo(ref, rollout)));
   const referenced = owners.length !== before.length;
@@ -126,6 +130,8 @@ export function releasedMetadata(meta: ReleasableMeta, rollout: RolloutMetaLike,
  * it (api/revisions.ts), since nothing keeps the split's history for Bulkhead any more.
  * Undefined: leave it as it is.
  */
-export function releasedRevisionHistoryLimit(annotations: Record<string, string> | null | undefined): number | undefined {
+export function releasedRevisionHistoryLimit(
+  annotations: Record<string, string> | null | undefined,
+): number | undefined {
   return revisionHistoryChange(false, { annotations: annotations ?? {} })?.revisionHistoryLimit;
 }

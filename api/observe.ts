@@ -66,7 +66,8 @@ export function observePod(pod: PodObject, statefulSetName: string): ObservedPod
   const ordinal = podOrdinal(name, statefulSetName);
   if (ordinal === undefined) return undefined;
   // A pod with owners must be controlled by this StatefulSet; one with none is an orphan of its name.
-  if ((pod.metadata?.ownerReferences?.length ?? 0) > 0 && owningStatefulSet(pod)?.name !== statefulSetName) return undefined;
+  if ((pod.metadata?.ownerReferences?.length ?? 0) > 0 && owningStatefulSet(pod)?.name !== statefulSetName)
+    return undefined;
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
   const stuck = statuses.find((c) => STUCK_REASONS.has(c.state?.waiting?.reason ?? ""));
   const reason = stuck?.state?.waiting?.reason;
@@ -150,14 +151,25 @@ export function observeStatefulSet(sts: StatefulSetObject): ObservedStatefulSet 
 }
 
 export interface PdbObject {
-  metadata?: { name?: string; generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerReferenceLike[] };
+  metadata?: {
+    name?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReferenceLike[];
+  };
   spec?: {
     maxUnavailable?: number | string;
     minAvailable?: number | string;
     selector?: { matchLabels?: Record<string, string> };
     unhealthyPodEvictionPolicy?: string;
   };
-  status?: { observedGeneration?: number; disruptionsAllowed?: number; currentHealthy?: number; desiredHealthy?: number };
+  status?: {
+    observedGeneration?: number;
+    disruptionsAllowed?: number;
+    currentHealthy?: number;
+    desiredHealthy?: number;
+  };
 }
 
 export interface ObservedPdb {

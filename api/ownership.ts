@@ -85,18 +85,25 @@ export interface StatefulSetSeen {
  * One owner per StatefulSet. Admission (refuse the rollout) and the reconciler (never touch a
  * StatefulSet it may not own) both call this, so they cannot disagree and never flip-flop.
  */
-export function ownershipOf(rollout: RolloutIdentity, stsName: string, sts: StatefulSetSeen | undefined): OwnershipVerdict {
+export function ownershipOf(
+  rollout: RolloutIdentity,
+  stsName: string,
+  sts: StatefulSetSeen | undefined,
+): OwnershipVerdict {
   if (!sts) return { verdict: "create" };
   const what = `StatefulSet ${rollout.namespace}/${stsName}`;
   const rolloutOwner = owningRollout(sts);
   if (rolloutOwner) {
-    const same = rolloutOwner.name === rollout.name && (!rolloutOwner.uid || !rollout.uid || rolloutOwner.uid === rollout.uid);
+    const same =
+      rolloutOwner.name === rollout.name && (!rolloutOwner.uid || !rollout.uid || rolloutOwner.uid === rollout.uid);
     if (same) return { verdict: "owned" };
     return {
       verdict: "refuse",
       message:
         `${what} is already rolled out by StatefulsetRollout ${rollout.namespace}/${rolloutOwner.name}` +
-        (rolloutOwner.name === rollout.name ? ` (an earlier object of that name, uid ${rolloutOwner.uid ?? "unknown"})` : "") +
+        (rolloutOwner.name === rollout.name
+          ? ` (an earlier object of that name, uid ${rolloutOwner.uid ?? "unknown"})`
+          : "") +
         `; a StatefulSet has one rollout. Edit that rollout instead, or delete it first ` +
         `(kubectl delete ${SHORT_NAME} ${rolloutOwner.name} -n ${rollout.namespace} leaves the StatefulSet and its pods running, unowned, unless that rollout sets deletionPolicy: Delete) ` +
         `and then adopt it with spec.adoptExisting: true.`,

@@ -34,7 +34,10 @@ export const DEFAULT_UNHEALTHY_POD_EVICTION_POLICY = "AlwaysAllow";
  * Kubernetes label-selector semantics (policy/v1): a null selector selects nothing, an empty one
  * selects everything; an unknown operator selects nothing (the apiserver rejects it anyway).
  */
-export function selectorMatches(selector: LabelSelector | null | undefined, labels: Record<string, string> | undefined): boolean {
+export function selectorMatches(
+  selector: LabelSelector | null | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
   if (!selector) return false;
   const have = labels ?? {};
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
@@ -74,7 +77,9 @@ function asPdb(value: unknown): PdbLike | undefined {
 
 /** The budget the covered StatefulSets ask for: their shared annotation, else Bulkhead's default. */
 function defaultBudget(covered: readonly StatefulSetLike[]): number | string {
-  const asked = new Set(covered.map((s) => s.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION] ?? DEFAULT_MAX_UNAVAILABLE));
+  const asked = new Set(
+    covered.map((s) => s.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION] ?? DEFAULT_MAX_UNAVAILABLE),
+  );
   const verdict = checkBudget(asked.size === 1 ? [...asked][0]! : DEFAULT_MAX_UNAVAILABLE);
   return verdict.ok ? verdict.value : DEFAULT_MAX_UNAVAILABLE;
 }
@@ -92,10 +97,18 @@ function stsNames(covered: readonly StatefulSetLike[]): string {
  * (so a crash-looping new pod never blocks a rollback) and, when it sets no budget at all,
  * `maxUnavailable` from the StatefulSet's annotation. A user's minAvailable is never rewritten.
  */
-export function mutatePdb(request: AdmissionRequest, managedInNamespace: readonly StatefulSetLike[]): AdmissionResponse {
+export function mutatePdb(
+  request: AdmissionRequest,
+  managedInNamespace: readonly StatefulSetLike[],
+): AdmissionResponse {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
   const pdb = asPdb(request.object);
-  if (!pdb) return denied(request, `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`, 400);
+  if (!pdb)
+    return denied(
+      request,
+      `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
+      400,
+    );
   if (!pdb.spec || typeof pdb.spec !== "object") return allowed(request);
   const covered = coveredStatefulSets(pdb, managedInNamespace);
   if (covered.length === 0) return allowed(request);
@@ -112,7 +125,8 @@ export function mutatePdb(request: AdmissionRequest, managedInNamespace: readonl
 function minAvailableBlocksAll(value: number | string | undefined, covered: readonly StatefulSetLike[]): boolean {
   if (value === "100%") return true;
   const replicas = covered.reduce((sum, s) => sum + (s.spec?.replicas ?? 1), 0);
-  const count = typeof value === "number" ? value : typeof value === "string" && /^[0-9]+$/.test(value) ? Number(value) : undefined;
+  const count =
+    typeof value === "number" ? value : typeof value === "string" && /^[0-9]+$/.test(value) ? Number(value) : undefined;
   return count !== undefined && replicas > 0 && count >= replicas;
 }
 
@@ -121,10 +135,18 @@ function minAvailableBlocksAll(value: number | string | undefined, covered: read
  * (maxUnavailable 0, or a minAvailable that leaves nothing to evict) unless the PDB carries
  * `bulkhead.dev/allow-zero-budget: "true"`; allow minAvailable with a warning.
  */
-export function validatePdb(request: AdmissionRequest, managedInNamespace: readonly StatefulSetLike[]): AdmissionResponse {
+export function validatePdb(
+  request: AdmissionRequest,
+  managedInNamespace: readonly StatefulSetLike[],
+): AdmissionResponse {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
   const pdb = asPdb(request.object);
-  if (!pdb) return denied(request, `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`, 400);
+  if (!pdb)
+    return denied(
+      request,
+      `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
+      400,
+    );
   const covered = coveredStatefulSets(pdb, managedInNamespace);
   if (covered.length === 0) return allowed(request);
   const what = pdbName(request, pdb);

@@ -80,7 +80,12 @@ export type PinningDecision =
   | { verdict: "allow"; outcome: PinningOutcome; reason: PinningAllowReason; detail: string; target?: PinTarget }
   | ({ verdict: "pin"; reason: PinReason; fromRevision: string; toRevision: string; detail: string } & PinTarget)
   /** Ask again with a live read of rollout `rolloutName`; `unconfirmed` is the answer if that read fails. */
-  | { verdict: "confirm"; rolloutName: string; why: string; unconfirmed: Exclude<PinningDecision, { verdict: "confirm" }> };
+  | {
+      verdict: "confirm";
+      rolloutName: string;
+      why: string;
+      unconfirmed: Exclude<PinningDecision, { verdict: "confirm" }>;
+    };
 
 export type FinalPinningDecision = Exclude<PinningDecision, { verdict: "confirm" }>;
 
@@ -91,9 +96,19 @@ export interface PinningPolicy {
 }
 
 /** The table. Never throws. */
-export function decidePinning(req: PinningRequest, world: PinningWorld, policy: PinningPolicy, source: PinningSource): PinningDecision {
+export function decidePinning(
+  req: PinningRequest,
+  world: PinningWorld,
+  policy: PinningPolicy,
+  source: PinningSource,
+): PinningDecision {
   const key = `${req.namespace}/${req.podName}`;
-  const allow = (outcome: PinningOutcome, reason: PinningAllowReason, detail: string, target?: PinTarget): FinalPinningDecision => ({
+  const allow = (
+    outcome: PinningOutcome,
+    reason: PinningAllowReason,
+    detail: string,
+    target?: PinTarget,
+  ): FinalPinningDecision => ({
     verdict: "allow",
     outcome,
     reason,
@@ -105,19 +120,41 @@ export function decidePinning(req: PinningRequest, world: PinningWorld, policy: 
   const stsRef = owningStatefulSet({ metadata: { ownerReferences: req.ownerReferences ?? null } });
   if (!stsRef) return allow("not-pinned", "not-statefulset-pod", `pod ${key} has no StatefulSet controller`);
   const sts = world.statefulSet(req.namespace, stsRef.name);
-  if (!sts) return allow("fail-safe", "statefulset-not-found", `StatefulSet ${req.namespace}/${stsRef.name} is not in the managed StatefulSets cache`);
+  if (!sts)
+    return allow(
+      "fail-safe",
+      "statefulset-not-found",
+      `StatefulSet ${req.namespace}/${stsRef.name} is not in the managed StatefulSets cache`,
+    );
   const ordinal = podOrdinal(req.podName, stsRef.name);
-  if (ordinal === undefined) return allow("not-pinned", "no-ordinal", `pod name ${req.podName} is not <${stsRef.name}>-<ordinal>`);
+  if (ordinal === undefined)
+    return allow("not-pinned", "no-ordinal", `pod name ${req.podName} is not <${stsRef.name}>-<ordinal>`);
   const rolloutRef = owningRollout(sts);
-  if (!rolloutRef) return allow("not-pinned", "no-rollout", `StatefulSet ${req.namespace}/${stsRef.name} has no StatefulsetRollout`);
+  if (!rolloutRef)
+    return allow("not-pinned", "no-rollout", `StatefulSet ${req.namespace}/${stsRef.name} has no StatefulsetRollout`);
   const raw = world.rollout(req.namespace, rolloutRef.name);
-  if (raw === undefined) return allow("fail-safe", "rollout-not-found", `StatefulsetRollout ${req.namespace}/${rolloutRef.name} is not in the ${source === "live" ? "apiserver" : "cache"}`);
+  if (raw === undefined)
+    return allow(
+      "fail-safe",
+      "rollout-not-found",
+      `StatefulsetRollout ${req.namespace}/${rolloutRef.name} is not in the ${source === "live" ? "apiserver" : "cache"}`,
+    );
   const parsed = parseRollout(raw);
-  if (!parsed.ok) return allow("fail-safe", "rollout-invalid", `StatefulsetRollout ${req.namespace}/${rolloutRef.name} does not parse: ${parsed.error}`);
+  if (!parsed.ok)
+    return allow(
+      "fail-safe",
+      "rollout-invalid",
+      `StatefulsetRollout ${req.namespace}/${rolloutRef.name} does not parse: ${parsed.error}`,
+    );
   const rollout = parsed.value;
   const target: PinTarget = { rollout, statefulSet: stsRef.name, ordinal };
   if (leakProtectionOf(rollout, policy.defaultMode) === "off") {
-    return allow("not-pinned", "protection-off", `rollout ${rolloutRef.name} has leakProtection "off": pods are created as the StatefulSet controller made them`, target);
+    return allow(
+      "not-pinned",
+      "protection-off",
+      `rollout ${rolloutRef.name} has leakProtection "off": pods are created as the StatefulSet controller made them`,
+      target,
+    );
   }
   const confirm = (why: string, unconfirmed: FinalPinningDecision): PinningDecision =>
     source === "live" ? unconfirmed : { verdict: "confirm", rolloutName: rolloutRef.name, why, unconfirmed };
@@ -128,7 +165,10 @@ export function decidePinning(req: PinningRequest, world: PinningWorld, policy: 
   const revision = req.podRevision ?? "";
   if (!update || !current) {
     // The cache may not show the first status write yet (the one that records the split).
-    return confirm("the cached status records no revision", allow("not-pinned", "no-revision-recorded", `rollout ${rolloutRef.name} has recorded no revision yet`, target));
+    return confirm(
+      "the cached status records no revision",
+      allow("not-pinned", "no-revision-recorded", `rollout ${rolloutRef.name} has recorded no revision yet`, target),
+    );
   }
   const desired = decideRevisionForOrdinal(rollout, ordinal);
   const wanted = desired.revision === "update" ? update : current;
@@ -138,11 +178,24 @@ export function decidePinning(req: PinningRequest, world: PinningWorld, policy: 
     // On the old revision, or on the one revision of a rollout that is not split: a status the
     // cache has not shown yet cannot make this pod wrong (it would carry a newer revision).
     if (!split || revision === current) {
-      return allow(desired.revision === "update" ? "not-pinned" : "unchanged", desired.revision === "update" ? (desired.reason as PinningAllowReason) : "already-pinned", `ordinal ${ordinal} runs ${revision} (${desired.reason})`, target);
+      return allow(
+        desired.revision === "update" ? "not-pinned" : "unchanged",
+        desired.revision === "update" ? (desired.reason as PinningAllowReason) : "already-pinned",
+        `ordinal ${ordinal} runs ${revision} (${desired.reason})`,
+        target,
+      );
     }
     // The update revision of a split: the cache may not show the back wave that took this
     // ordinal off updatedOrdinals.
-    return confirm(`ordinal ${ordinal} comes up on the update revision of a split`, allow("not-pinned", desired.reason as PinningAllowReason, `ordinal ${ordinal} runs the update revision ${revision} (${desired.reason})`, target));
+    return confirm(
+      `ordinal ${ordinal} comes up on the update revision of a split`,
+      allow(
+        "not-pinned",
+        desired.reason as PinningAllowReason,
+        `ordinal ${ordinal} runs the update revision ${revision} (${desired.reason})`,
+        target,
+      ),
+    );
   }
   const pin = (reason: PinReason, why: string): PinningDecision =>
     confirm(why, { verdict: "pin", reason, fromRevision: revision, toRevision: wanted, detail: why, ...target });
@@ -150,19 +203,36 @@ export function decidePinning(req: PinningRequest, world: PinningWorld, policy: 
   if (status.templatePending) {
     // The reconciler recorded the split before applying a new template: a pod of that template
     // (a revision the status does not know yet) gets back the revision its ordinal runs.
-    if (revision !== current && revision !== update) return pin("template-pending", `a new template is being applied; ordinal ${ordinal} keeps revision ${wanted} (${desired.reason})`);
+    if (revision !== current && revision !== update)
+      return pin(
+        "template-pending",
+        `a new template is being applied; ordinal ${ordinal} keeps revision ${wanted} (${desired.reason})`,
+      );
   }
   if (revision !== current && revision !== update) {
     return confirm(
       `revision ${revision || "(none)"} is unknown to the cached status`,
-      allow("fail-safe", "revision-unknown", `pod revision ${revision || "(none)"} is neither ${current} nor ${update} of rollout ${rolloutRef.name}: its status is behind the StatefulSet`, target),
+      allow(
+        "fail-safe",
+        "revision-unknown",
+        `pod revision ${revision || "(none)"} is neither ${current} nor ${update} of rollout ${rolloutRef.name}: its status is behind the StatefulSet`,
+        target,
+      ),
     );
   }
   if (desired.revision === "update") {
     // On the old revision while the ordinal may run the new one: nothing to rewrite to the new
     // template (pinning only keeps pods back), and it is not a leak.
-    return allow("not-pinned", desired.reason as PinningAllowReason, `ordinal ${ordinal} may run ${update} (${desired.reason}); the pod keeps ${revision}`, target);
+    return allow(
+      "not-pinned",
+      desired.reason as PinningAllowReason,
+      `ordinal ${ordinal} may run ${update} (${desired.reason}); the pod keeps ${revision}`,
+      target,
+    );
   }
   const reason = desired.reason === "above-target" ? "above-target" : "not-moved";
-  return pin(reason, `ordinal ${ordinal} is ${reason === "above-target" ? "above the rollout's target" : "not moved by the rollout yet"} (${rollout.spec.percent}%)`);
+  return pin(
+    reason,
+    `ordinal ${ordinal} is ${reason === "above-target" ? "above the rollout's target" : "not moved by the rollout yet"} (${rollout.spec.percent}%)`,
+  );
 }

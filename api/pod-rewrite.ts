@@ -50,7 +50,8 @@ export function templateFromRevisionData(data: unknown): Result<PodTemplate> {
   }
   const template = structuredClone(spec.template);
   delete template.$patch;
-  if (template.spec !== undefined && !isObject(template.spec)) return { ok: false, error: "ControllerRevision template.spec is not an object" };
+  if (template.spec !== undefined && !isObject(template.spec))
+    return { ok: false, error: "ControllerRevision template.spec is not an object" };
   return { ok: true, value: template as PodTemplate };
 }
 
@@ -65,7 +66,12 @@ export function claimName(claimTemplate: string, podName: string): string {
  * hostname, subdomain and identity labels; one PVC volume per volumeClaimTemplate (replacing a
  * template volume of the same name); the revision label.
  */
-export function podFromTemplate(template: PodTemplate, set: StatefulSetShape, ordinal: number, revision: string): PodJson {
+export function podFromTemplate(
+  template: PodTemplate,
+  set: StatefulSetShape,
+  ordinal: number,
+  revision: string,
+): PodJson {
   const name = `${set.name}-${ordinal}`;
   const meta = template.metadata ?? {};
   const labels: Record<string, string> = { ...(meta.labels ?? {}) };
@@ -77,7 +83,14 @@ export function podFromTemplate(template: PodTemplate, set: StatefulSetShape, or
   if (meta.finalizers) metadata.finalizers = [...meta.finalizers];
   if (set.uid) {
     metadata.ownerReferences = [
-      { apiVersion: "apps/v1", kind: "StatefulSet", name: set.name, uid: set.uid, controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        name: set.name,
+        uid: set.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ];
   }
   // Through JSON, as the controller's pod travels: drops undefined fields, turns Dates into strings.
@@ -139,11 +152,14 @@ export function rewritePodToRevision(input: RewriteInput): Result<Rewrite> {
   try {
     rewritten = applyPatch(structuredClone(input.pod), delta, true, true).newDocument;
   } catch (err) {
-    return { ok: false, error: `the admitted pod does not have the shape of the template it claims: ${errorMessage(err)}` };
+    return {
+      ok: false,
+      error: `the admitted pod does not have the shape of the template it claims: ${errorMessage(err)}`,
+    };
   }
   return { ok: true, value: { pod: rewritten, operations: compare(input.pod, rewritten) as JsonPatchOperation[] } };
 }
 
 function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message.split("\n")[0] ?? err.message : String(err);
+  return err instanceof Error ? (err.message.split("\n")[0] ?? err.message) : String(err);
 }

@@ -25,7 +25,10 @@ function asPod(value: unknown): PodLike | undefined {
 }
 
 /** The labels a pod UPDATE may not change on a managed pod, and what changed; empty when none. */
-export function protectedLabelChanges(oldLabels: Record<string, string> | undefined, newLabels: Record<string, string> | undefined): string[] {
+export function protectedLabelChanges(
+  oldLabels: Record<string, string> | undefined,
+  newLabels: Record<string, string> | undefined,
+): string[] {
   const before = oldLabels ?? {};
   const after = newLabels ?? {};
   const changes: string[] = [];
@@ -39,7 +42,9 @@ export function protectedLabelChanges(oldLabels: Record<string, string> | undefi
   if (before[REVISION_LABEL] !== after[REVISION_LABEL]) {
     const from = before[REVISION_LABEL] === undefined ? "unset" : `"${before[REVISION_LABEL]}"`;
     const to = after[REVISION_LABEL] === undefined ? "removes it" : `sets it to "${after[REVISION_LABEL]}"`;
-    changes.push(`changes ${REVISION_LABEL} (${from}; the update ${to}), so the pod would be counted on a revision it does not run`);
+    changes.push(
+      `changes ${REVISION_LABEL} (${from}; the update ${to}), so the pod would be counted on a revision it does not run`,
+    );
   }
   return changes;
 }
@@ -48,7 +53,12 @@ export function validatePodUpdate(request: AdmissionRequest, facts: PodUpdateFac
   if (request.operation !== "UPDATE" || request.subResource) return allowed(request);
   const pod = asPod(request.object);
   const old = asPod(request.oldObject);
-  if (!pod || !old) return denied(request, "request.object or request.oldObject is missing or not an object: a pod UPDATE carries both", 400);
+  if (!pod || !old)
+    return denied(
+      request,
+      "request.object or request.oldObject is missing or not an object: a pod UPDATE carries both",
+      400,
+    );
   // Only a pod that was managed is protected; labelling a pod as managed is always allowed.
   if (!isManaged(old.metadata?.labels ?? undefined)) return allowed(request);
   if (request.userInfo?.username === facts.reconcilerUsername) return allowed(request);

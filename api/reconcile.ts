@@ -35,7 +35,14 @@ import type { ObservedPod, World } from "./observe.js";
 import { ownershipOf } from "./ownership.js";
 import { isSplitRecorded, podOrdinal, targetUpdatedCount } from "./revisions.js";
 import { HEALTH_GATE_UNCHECKED_CONDITION } from "./rollout-admission.js";
-import { isTerminal, type Condition, type PodStatus, type RolloutPhase, type RolloutStatus, type StatefulsetRollout } from "./rollout.js";
+import {
+  isTerminal,
+  type Condition,
+  type PodStatus,
+  type RolloutPhase,
+  type RolloutStatus,
+  type StatefulsetRollout,
+} from "./rollout.js";
 import { appendOrdinals, countUpdated, keptOrdinals, planBackWave, planWave } from "./waves.js";
 
 export type Step =
@@ -111,9 +118,14 @@ class Pass {
       const newSpec = prev.observedGeneration !== generation;
       const newIdentity = (spec.rolloutIdentity ?? "") !== (prev.rolloutIdentity ?? "");
       if (!newSpec && !newIdentity) return this.terminal();
-      this.event("Normal", "RolloutRestarted", newSpec ? `spec changed (generation ${generation})` : `new rolloutIdentity ${spec.rolloutIdentity ?? ""}`);
+      this.event(
+        "Normal",
+        "RolloutRestarted",
+        newSpec ? `spec changed (generation ${generation})` : `new rolloutIdentity ${spec.rolloutIdentity ?? ""}`,
+      );
       status.attemptStartedAt = this.nowIso;
-      if (status.currentWave && !status.currentWave.completedAt) status.currentWave = { ...status.currentWave, startedAt: this.nowIso };
+      if (status.currentWave && !status.currentWave.completedAt)
+        status.currentWave = { ...status.currentWave, startedAt: this.nowIso };
       this.setPhase("Progressing", "Restarted", "restarting the rollout");
     }
     status.observedGeneration = generation;
@@ -130,21 +142,38 @@ class Pass {
     }
     delete status.deleted;
     if (sts.deleting) {
-      this.setPhase("Pending", "StatefulSetDeleting", `StatefulSet ${stsName} is being deleted; it is recreated once gone`);
+      this.setPhase(
+        "Pending",
+        "StatefulSetDeleting",
+        `StatefulSet ${stsName} is being deleted; it is recreated once gone`,
+      );
       return this.done(NONE, REQUEUE.apply);
     }
     // --- ownership (issue 12): one owner per StatefulSet, the same rule as admission ---------
-    const identity = { namespace: rollout.metadata.namespace ?? "", name: rollout.metadata.name, adoptExisting: spec.adoptExisting, ...(rollout.metadata.uid ? { uid: rollout.metadata.uid } : {}) };
+    const identity = {
+      namespace: rollout.metadata.namespace ?? "",
+      name: rollout.metadata.name,
+      adoptExisting: spec.adoptExisting,
+      ...(rollout.metadata.uid ? { uid: rollout.metadata.uid } : {}),
+    };
     const ownership = ownershipOf(identity, stsName, { metadata: { ownerReferences: sts.ownerReferences } });
     if (ownership.verdict === "refuse") return this.ownershipConflict(ownership.message);
     if (ownership.verdict === "adopt") {
-      if (!status.adoptedAt) this.event("Normal", "Adopting", `adopting StatefulSet ${rollout.metadata.namespace ?? ""}/${stsName} (spec.adoptExisting): it is rolled to spec.statefulset from now on`);
+      if (!status.adoptedAt)
+        this.event(
+          "Normal",
+          "Adopting",
+          `adopting StatefulSet ${rollout.metadata.namespace ?? ""}/${stsName} (spec.adoptExisting): it is rolled to spec.statefulset from now on`,
+        );
       status.adoptedAt ??= this.nowIso;
     }
     // ------------------------------------------------------------------------------------------
     const wantSelector = spec.statefulset.spec.selector.matchLabels ?? {};
     if (canonicalJson(sts.selector) !== canonicalJson(wantSelector)) {
-      return this.fail("SelectorMismatch", `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: restore spec.statefulset.spec.selector, or delete the StatefulSet yourself (kubectl delete sts ${stsName} also deletes its pods; the reconciler then creates it anew with new pods)`);
+      return this.fail(
+        "SelectorMismatch",
+        `StatefulSet ${stsName} selects ${canonicalJson(sts.selector)} but the rollout asks for ${canonicalJson(wantSelector)}; a selector cannot change: restore spec.statefulset.spec.selector, or delete the StatefulSet yourself (kubectl delete sts ${stsName} also deletes its pods; the reconciler then creates it anew with new pods)`,
+      );
     }
     // While split, the old ControllerRevision is kept (api/revisions.ts revisionHistoryChange).
     const drift = statefulSetDrift(rollout, sts, isSplitRecorded(rollout));
@@ -159,15 +188,27 @@ class Pass {
     }
     const pdb = desiredPdb(rollout, sts);
     if (pdbDiffers(pdb, world.pdb)) {
-      this.setPhase(this.phaseOr("Pending"), "ApplyingDisruptionBudget", `applying PodDisruptionBudget ${pdb.name} (maxUnavailable ${pdb.maxUnavailable})`);
+      this.setPhase(
+        this.phaseOr("Pending"),
+        "ApplyingDisruptionBudget",
+        `applying PodDisruptionBudget ${pdb.name} (maxUnavailable ${pdb.maxUnavailable})`,
+      );
       return this.done({ kind: "applyPdb", pdb }, REQUEUE.apply);
     }
     if (sts.observedGeneration < sts.generation || !sts.updateRevision) {
-      this.setPhase(this.phaseOr("Pending"), "WaitingForStatefulSetController", `waiting for the StatefulSet controller to observe generation ${sts.generation}`);
+      this.setPhase(
+        this.phaseOr("Pending"),
+        "WaitingForStatefulSetController",
+        `waiting for the StatefulSet controller to observe generation ${sts.generation}`,
+      );
       return this.done(NONE, REQUEUE.controllerLag);
     }
     if (world.pdb && world.pdb.observedGeneration < world.pdb.generation) {
-      this.setPhase(this.phaseOr("Pending"), "WaitingForDisruptionController", `waiting for the disruption controller to compute PodDisruptionBudget ${pdb.name}`);
+      this.setPhase(
+        this.phaseOr("Pending"),
+        "WaitingForDisruptionController",
+        `waiting for the disruption controller to compute PodDisruptionBudget ${pdb.name}`,
+      );
       return this.done(NONE, REQUEUE.controllerLag);
     }
     if (sts.updateRevision !== prev.updateRevision) return this.startRevision(sts.updateRevision);
@@ -191,7 +232,11 @@ class Pass {
     status.templatePending = true;
     const stsName = statefulSetName(this.rollout);
     const phase = prev.phase === undefined || prev.phase === "Pending" ? "Pending" : "Progressing";
-    this.setPhase(phase, "RecordingSplit", `recording the split before applying a new template to StatefulSet ${stsName}`);
+    this.setPhase(
+      phase,
+      "RecordingSplit",
+      `recording the split before applying a new template to StatefulSet ${stsName}`,
+    );
     return this.done(NONE, REQUEUE.now);
   }
 
@@ -199,12 +244,22 @@ class Pass {
   private startRevision(updateRevision: string): Decision {
     const { status, prev } = this;
     const pods = this.livePods();
-    const from = prev.updateRevision ?? dominantRevision(pods.filter((p) => p.revision !== updateRevision)) ?? updateRevision;
-    status.rollback = prev.currentRevision !== undefined && prev.currentRevision !== prev.updateRevision && prev.currentRevision === updateRevision;
+    const from =
+      prev.updateRevision ?? dominantRevision(pods.filter((p) => p.revision !== updateRevision)) ?? updateRevision;
+    status.rollback =
+      prev.currentRevision !== undefined &&
+      prev.currentRevision !== prev.updateRevision &&
+      prev.currentRevision === updateRevision;
     status.updateRevision = updateRevision;
     status.currentRevision = from;
     delete status.templatePending;
-    status.updatedOrdinals = appendOrdinals([], pods.filter((p) => p.revision === updateRevision).map((p) => p.ordinal).sort((a, b) => a - b));
+    status.updatedOrdinals = appendOrdinals(
+      [],
+      pods
+        .filter((p) => p.revision === updateRevision)
+        .map((p) => p.ordinal)
+        .sort((a, b) => a - b),
+    );
     delete status.currentWave;
     delete status.phaseReachedAt;
     delete status.revisionMissing;
@@ -212,7 +267,11 @@ class Pass {
     status.phaseIndex = 0;
     status.attemptStartedAt = this.nowIso;
     status.paused = false;
-    const what = status.rollback ? `rolling back to revision ${updateRevision} (from ${from})` : from === updateRevision ? `revision ${updateRevision}` : `rolling out revision ${updateRevision} (from ${from})`;
+    const what = status.rollback
+      ? `rolling back to revision ${updateRevision} (from ${from})`
+      : from === updateRevision
+        ? `revision ${updateRevision}`
+        : `rolling out revision ${updateRevision} (from ${from})`;
     this.event("Normal", status.rollback ? "RollbackStarted" : "RolloutStarted", what);
     this.setPhase("Progressing", "RevisionStarted", what);
     return this.done(NONE, REQUEUE.now);
@@ -230,7 +289,10 @@ class Pass {
     // evicts them — except pods a back wave is moving away from it.
     const inFlight = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
     const goingBack = new Set(inFlight?.direction === "back" ? inFlight.pods : []);
-    const found = pods.filter((p) => p.revision === updateRevision && !goingBack.has(p.name)).map((p) => p.ordinal).sort((a, b) => a - b);
+    const found = pods
+      .filter((p) => p.revision === updateRevision && !goingBack.has(p.name))
+      .map((p) => p.ordinal)
+      .sort((a, b) => a - b);
     status.updatedOrdinals = appendOrdinals(status.updatedOrdinals ?? [], found).filter((o) => o < replicas);
     const updated = countUpdated(status.updatedOrdinals, replicas);
     const finalPercent = spec.percent;
@@ -239,7 +301,12 @@ class Pass {
     const finalTarget = targetUpdatedCount(replicas, finalPercent);
     status.updatedReplicas = pods.filter((p) => p.revision === updateRevision && p.ordinal < replicas).length;
     status.targetReplicas = finalTarget;
-    status.percentDeployed = updated === finalTarget ? finalPercent : replicas === 0 ? 0 : Math.min(100, Math.floor((updated * 100) / replicas));
+    status.percentDeployed =
+      updated === finalTarget
+        ? finalPercent
+        : replicas === 0
+          ? 0
+          : Math.min(100, Math.floor((updated * 100) / replicas));
 
     const broken = this.brokenNewPod(updateRevision);
     if (broken) return broken;
@@ -253,9 +320,14 @@ class Pass {
     }
 
     if (spec.pauseRequested) {
-      if (!this.prev.paused) this.event("Normal", "Paused", `paused with ${updated} of ${replicas} pods on revision ${updateRevision}`);
+      if (!this.prev.paused)
+        this.event("Normal", "Paused", `paused with ${updated} of ${replicas} pods on revision ${updateRevision}`);
       status.paused = true;
-      this.setPhase("Paused", "Paused", `paused at ${status.percentDeployed}%: ${updated} of ${replicas} pods on revision ${updateRevision}; set pauseRequested: false to resume`);
+      this.setPhase(
+        "Paused",
+        "Paused",
+        `paused at ${status.percentDeployed}%: ${updated} of ${replicas} pods on revision ${updateRevision}; set pauseRequested: false to resume`,
+      );
       return this.done(NONE, REQUEUE.paused);
     }
     if (this.prev.paused) this.event("Normal", "Resumed", "pauseRequested cleared");
@@ -265,12 +337,18 @@ class Pass {
     if (split && updated > finalTarget) return this.backWave(replicas, finalTarget, updateRevision);
 
     const moved = new Set(status.updatedOrdinals);
-    const notReady = pods.filter((p) => moved.has(p.ordinal) && !(p.revision === updateRevision && p.ready && this.healthy(p)));
+    const notReady = pods.filter(
+      (p) => moved.has(p.ordinal) && !(p.revision === updateRevision && p.ready && this.healthy(p)),
+    );
     const missing = replicas - pods.filter((p) => p.ordinal < replicas).length;
     if (notReady.length > 0 || missing > 0) {
       const first = notReady[0];
       const why = first ? `${first.name} ${this.podState(first, updateRevision)}` : `${missing} pod(s) not created yet`;
-      this.setPhase("Progressing", "WaitingForPods", `waiting for ${notReady.length + Math.max(0, missing)} pod(s): ${why}`);
+      this.setPhase(
+        "Progressing",
+        "WaitingForPods",
+        `waiting for ${notReady.length + Math.max(0, missing)} pod(s): ${why}`,
+      );
       return this.done(NONE, REQUEUE.waitPods);
     }
     // Invariant (issue 12): RolloutDone only at the last step of phasePlan, which is
@@ -282,7 +360,11 @@ class Pass {
       status.phaseReachedAt = reached;
       const waitMs = Date.parse(reached) + (spec.autoPromoteSeconds ?? 0) * 1000 - this.now.getTime();
       if (waitMs > 0) {
-        this.setPhase("Progressing", "PhaseReached", `phase ${index + 1} of ${phases.length} (${percent}%) reached; next phase in ${Math.ceil(waitMs / 1000)}s`);
+        this.setPhase(
+          "Progressing",
+          "PhaseReached",
+          `phase ${index + 1} of ${phases.length} (${percent}%) reached; next phase in ${Math.ceil(waitMs / 1000)}s`,
+        );
         return this.done(NONE, waitMs);
       }
       status.phaseIndex = index + 1;
@@ -297,8 +379,16 @@ class Pass {
       return this.nextWave(replicas, finalTarget, updateRevision);
     }
     if (updated >= replicas) status.currentRevision = updateRevision;
-    this.event("Normal", "RolloutDone", `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`);
-    this.setPhase("RolloutDone", "Done", `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`);
+    this.event(
+      "Normal",
+      "RolloutDone",
+      `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`,
+    );
+    this.setPhase(
+      "RolloutDone",
+      "Done",
+      `${updated} of ${replicas} pods on revision ${updateRevision} (${finalPercent}%)`,
+    );
     return this.done(NONE, this.callbackPending() ? REQUEUE.now : undefined);
   }
 
@@ -306,11 +396,21 @@ class Pass {
   private brokenNewPod(updateRevision: string): Decision | undefined {
     const pods = this.livePods().filter((p) => p.revision === updateRevision);
     const crashing = pods.find((p) => p.crashLooping);
-    if (crashing) return this.fail("CrashLooping", `pod ${crashing.name} on revision ${updateRevision} is crash-looping (${crashing.problem ?? "CrashLoopBackOff"}); roll back by applying status.previousTemplate`);
+    if (crashing)
+      return this.fail(
+        "CrashLooping",
+        `pod ${crashing.name} on revision ${updateRevision} is crash-looping (${crashing.problem ?? "CrashLoopBackOff"}); roll back by applying status.previousTemplate`,
+      );
     const deadlineMs = this.rollout.spec.progressDeadlineSeconds * 1000;
     const attempt = Date.parse(this.status.attemptStartedAt ?? this.nowIso);
-    const late = pods.find((p) => !p.ready && this.now.getTime() - Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso)) > deadlineMs);
-    if (late) return this.fail("ProgressDeadlineExceeded", `pod ${late.name} on revision ${updateRevision} not Ready within progressDeadlineSeconds (${this.rollout.spec.progressDeadlineSeconds}s): ${late.problem ?? "not ready"}; roll back by applying status.previousTemplate`);
+    const late = pods.find(
+      (p) => !p.ready && this.now.getTime() - Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso)) > deadlineMs,
+    );
+    if (late)
+      return this.fail(
+        "ProgressDeadlineExceeded",
+        `pod ${late.name} on revision ${updateRevision} not Ready within progressDeadlineSeconds (${this.rollout.spec.progressDeadlineSeconds}s): ${late.problem ?? "not ready"}; roll back by applying status.previousTemplate`,
+      );
     return undefined;
   }
 
@@ -326,7 +426,9 @@ class Pass {
     const stsName = statefulSetName(rollout);
     // Not waited for: pods scaled away since the wave began, and (forward) ordinals that a
     // lowered percent no longer keeps — a back wave takes those.
-    const kept = new Set(keptOrdinals(status.updatedOrdinals ?? [], replicas, targetUpdatedCount(replicas, rollout.spec.percent)));
+    const kept = new Set(
+      keptOrdinals(status.updatedOrdinals ?? [], replicas, targetUpdatedCount(replicas, rollout.spec.percent)),
+    );
     const members = wave.pods.filter((name) => {
       const ordinal = podOrdinal(name, stsName) ?? 0;
       return ordinal < replicas && (back || kept.has(ordinal));
@@ -338,35 +440,61 @@ class Pass {
       status.currentWave = { ...wave, completedAt: this.nowIso };
       status.wavesCompleted = (status.wavesCompleted ?? 0) + 1;
       this.event("Normal", "WaveCompleted", `wave ${wave.number}: ${members.length} pod(s) on revision ${goal}`);
-      this.setPhase("Progressing", "WaveCompleted", `wave ${wave.number} complete: ${members.join(", ") || "no pod left to move"}`);
+      this.setPhase(
+        "Progressing",
+        "WaveCompleted",
+        `wave ${wave.number} complete: ${members.join(", ") || "no pod left to move"}`,
+      );
       return undefined;
     }
     if (back) {
       const gone = this.revisionGoneFailure();
       if (gone) return gone;
       // A pod recreated after the wave began but on the update revision again: nothing pins.
-      const unpinned = pending.find(({ pod }) => pod && !pod.terminating && pod.revision === updateRevision && Date.parse(pod.createdAt ?? "") > Date.parse(wave.startedAt));
+      const unpinned = pending.find(
+        ({ pod }) =>
+          pod &&
+          !pod.terminating &&
+          pod.revision === updateRevision &&
+          Date.parse(pod.createdAt ?? "") > Date.parse(wave.startedAt),
+      );
       if (unpinned) {
-        return this.fail("PinningInactive", `pod ${unpinned.name} was moved back but came back on revision ${updateRevision}: revision pinning (the webhook's /mutate/pod) is not active, so lowering percent cannot move pods back; raise percent again or install the webhook`);
+        return this.fail(
+          "PinningInactive",
+          `pod ${unpinned.name} was moved back but came back on revision ${updateRevision}: revision pinning (the webhook's /mutate/pod) is not active, so lowering percent cannot move pods back; raise percent again or install the webhook`,
+        );
       }
     }
     const deadlineMs = rollout.spec.progressDeadlineSeconds * 1000;
     if (this.now.getTime() - Date.parse(wave.startedAt) > deadlineMs) {
       const first = pending[0]!;
       const state = first.pod ? this.podState(first.pod, goal) : "not recreated";
-      return this.fail("ProgressDeadlineExceeded", `wave ${wave.number} not finished within progressDeadlineSeconds (${rollout.spec.progressDeadlineSeconds}s): pod ${first.name} ${state}`);
+      return this.fail(
+        "ProgressDeadlineExceeded",
+        `wave ${wave.number} not finished within progressDeadlineSeconds (${rollout.spec.progressDeadlineSeconds}s): pod ${first.name} ${state}`,
+      );
     }
     const pause = rollout.spec.pauseRequested ? "pause requested, finishing " : "";
     // Only live pods not yet on the goal revision are evicted: a forward wave never evicts a
     // pod already on the update revision.
-    const evict = pending.flatMap(({ pod }) => (pod && !pod.terminating && pod.revision !== goal ? [{ name: pod.name, uid: pod.uid }] : []));
+    const evict = pending.flatMap(({ pod }) =>
+      pod && !pod.terminating && pod.revision !== goal ? [{ name: pod.name, uid: pod.uid }] : [],
+    );
     if (evict.length > 0) {
-      this.setPhase("Progressing", "Evicting", `${pause}wave ${wave.number}: evicting ${evict.map((p) => p.name).join(", ")}${back ? ` back to revision ${goal}` : ""}`);
+      this.setPhase(
+        "Progressing",
+        "Evicting",
+        `${pause}wave ${wave.number}: evicting ${evict.map((p) => p.name).join(", ")}${back ? ` back to revision ${goal}` : ""}`,
+      );
       return this.done({ kind: "evict", wave: wave.number, pods: evict }, REQUEUE.waitPods);
     }
     const first = pending[0]!;
     const state = first.pod ? this.podState(first.pod, goal) : "being recreated";
-    this.setPhase("Progressing", "WaitingForPods", `${pause}wave ${wave.number}: waiting for ${pending.length} pod(s); ${first.name} ${state}`);
+    this.setPhase(
+      "Progressing",
+      "WaitingForPods",
+      `${pause}wave ${wave.number}: waiting for ${pending.length} pod(s); ${first.name} ${state}`,
+    );
     return this.done(NONE, REQUEUE.waitPods);
   }
 
@@ -383,20 +511,40 @@ class Pass {
     const free = moved.filter((o) => o < replicas && !kept.has(o) && byOrdinal.get(o)?.revision !== updateRevision);
     if (free.length > 0) {
       status.updatedOrdinals = moved.filter((o) => !free.includes(o));
-      this.setPhase("Progressing", "PercentLowered", `percent lowered to ${spec.percent}%: ordinals ${free.join(", ")} no longer count as moved`);
+      this.setPhase(
+        "Progressing",
+        "PercentLowered",
+        `percent lowered to ${spec.percent}%: ordinals ${free.join(", ")} no longer count as moved`,
+      );
       return this.done(NONE, REQUEUE.now);
     }
     const last = status.currentWave?.completedAt;
     if (last) {
       const waitMs = Date.parse(last) + spec.minPodEvictionIntervalSeconds * 1000 - this.now.getTime();
       if (waitMs > 0) {
-        this.setPhase("Progressing", "EvictionInterval", `percent lowered; next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`);
+        this.setPhase(
+          "Progressing",
+          "EvictionInterval",
+          `percent lowered; next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`,
+        );
         return this.done(NONE, waitMs);
       }
     }
-    const plan = planBackWave({ replicas, target, updatedOrdinals: moved, updateRevision, pods: this.livePods(), disruptionsAllowed: this.budget(), maxParallel: spec.maxParallel });
+    const plan = planBackWave({
+      replicas,
+      target,
+      updatedOrdinals: moved,
+      updateRevision,
+      pods: this.livePods(),
+      disruptionsAllowed: this.budget(),
+      maxParallel: spec.maxParallel,
+    });
     if (plan.pods.length === 0) {
-      this.setPhase("Progressing", "WaitingForBudget", `percent lowered to ${spec.percent}%: ${plan.remaining} pod(s) to move back; waiting: PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`);
+      this.setPhase(
+        "Progressing",
+        "WaitingForBudget",
+        `percent lowered to ${spec.percent}%: ${plan.remaining} pod(s) to move back; waiting: PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`,
+      );
       return this.done(NONE, REQUEUE.waitBudget);
     }
     const number = (status.wavesCompleted ?? 0) + 1;
@@ -404,8 +552,16 @@ class Pass {
     const leaving = new Set(plan.pods.map((p) => p.ordinal));
     status.updatedOrdinals = moved.filter((o) => !leaving.has(o));
     status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "back" };
-    this.event("Normal", "WaveStarted", `wave ${number} (back to revision ${status.currentRevision ?? "?"}, percent lowered to ${spec.percent}%): ${names.join(", ")}`);
-    this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: moving ${names.join(", ")} back to revision ${status.currentRevision ?? "?"}`);
+    this.event(
+      "Normal",
+      "WaveStarted",
+      `wave ${number} (back to revision ${status.currentRevision ?? "?"}, percent lowered to ${spec.percent}%): ${names.join(", ")}`,
+    );
+    this.setPhase(
+      "Progressing",
+      "WaveRecorded",
+      `wave ${number} recorded: moving ${names.join(", ")} back to revision ${status.currentRevision ?? "?"}`,
+    );
     return this.done(NONE, REQUEUE.now);
   }
 
@@ -417,7 +573,11 @@ class Pass {
     if (last) {
       const waitMs = Date.parse(last) + spec.minPodEvictionIntervalSeconds * 1000 - this.now.getTime();
       if (waitMs > 0) {
-        this.setPhase("Progressing", "EvictionInterval", `next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`);
+        this.setPhase(
+          "Progressing",
+          "EvictionInterval",
+          `next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`,
+        );
         return this.done(NONE, waitMs);
       }
     }
@@ -438,22 +598,35 @@ class Pass {
         // is creating them, on the update revision) or are terminating. A pod that never gets
         // Ready fails the rollout through its own deadline (brokenNewPod).
         const existing = this.livePods().filter((p) => p.ordinal < replicas).length;
-        const why = existing < replicas ? `the StatefulSet controller is creating pods (${existing} of ${replicas} exist)` : "the remaining old pods are terminating";
+        const why =
+          existing < replicas
+            ? `the StatefulSet controller is creating pods (${existing} of ${replicas} exist)`
+            : "the remaining old pods are terminating";
         this.setPhase("Progressing", "WaitingForPods", `${plan.remaining} pod(s) to go; waiting: ${why}`);
         return this.done(NONE, REQUEUE.waitPods);
       }
       const why = `PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`;
       if (this.now.getTime() - progressSince > spec.progressDeadlineSeconds * 1000) {
-        return this.fail("ProgressDeadlineExceeded", `no progress within progressDeadlineSeconds (${spec.progressDeadlineSeconds}s): ${why}`);
+        return this.fail(
+          "ProgressDeadlineExceeded",
+          `no progress within progressDeadlineSeconds (${spec.progressDeadlineSeconds}s): ${why}`,
+        );
       }
       this.setPhase("Progressing", "WaitingForBudget", `${plan.remaining} pod(s) to move; waiting: ${why}`);
       return this.done(NONE, REQUEUE.waitBudget);
     }
     const number = (status.wavesCompleted ?? 0) + 1;
     const names = plan.pods.map((p) => p.name);
-    status.updatedOrdinals = appendOrdinals(status.updatedOrdinals ?? [], plan.pods.map((p) => p.ordinal));
+    status.updatedOrdinals = appendOrdinals(
+      status.updatedOrdinals ?? [],
+      plan.pods.map((p) => p.ordinal),
+    );
     status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "forward" };
-    this.event("Normal", "WaveStarted", `wave ${number}: ${names.join(", ")} (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`);
+    this.event(
+      "Normal",
+      "WaveStarted",
+      `wave ${number}: ${names.join(", ")} (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`,
+    );
     this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: ${names.join(", ")}`);
     return this.done(NONE, REQUEUE.now);
   }
@@ -499,11 +672,15 @@ class Pass {
     const dc = this.rollout.spec.serviceDiscovery?.dc ?? "";
     let why: string | undefined;
     if (health && !health.ok) why = `Consul cannot be checked (${health.error})`;
-    else if (health && health.missingServices.length > 0) why = `Consul datacenter ${dc} has no service ${health.missingServices.join(", ")}`;
+    else if (health && health.missingServices.length > 0)
+      why = `Consul datacenter ${dc} has no service ${health.missingServices.join(", ")}`;
     if (!why) return undefined;
     const deadlineSeconds = this.rollout.spec.progressDeadlineSeconds;
     if (this.now.getTime() - progressSince > deadlineSeconds * 1000) {
-      return this.fail("ServiceDiscoveryUnavailable", `no progress within progressDeadlineSeconds (${deadlineSeconds}s): ${why}`);
+      return this.fail(
+        "ServiceDiscoveryUnavailable",
+        `no progress within progressDeadlineSeconds (${deadlineSeconds}s): ${why}`,
+      );
     }
     this.setPhase("Progressing", "WaitingForServiceDiscovery", `next wave waits: ${why}`);
     return this.done(NONE, REQUEUE.waitPods);
@@ -550,7 +727,10 @@ class Pass {
   private revisionGoneFailure(): Decision | undefined {
     const { status } = this;
     if (!status.revisionMissing || status.revisionMissing !== status.currentRevision) return undefined;
-    return this.fail("RevisionMissing", `percent lowered to ${this.rollout.spec.percent}% but pods cannot be moved back: ${this.revisionMissingMessage()}`);
+    return this.fail(
+      "RevisionMissing",
+      `percent lowered to ${this.rollout.spec.percent}% but pods cannot be moved back: ${this.revisionMissingMessage()}`,
+    );
   }
 
   private fail(code: string, message: string): Decision {
@@ -635,7 +815,10 @@ class Pass {
   /** A flag condition is True while it applies; once it has been set, False after. */
   private flagConditions(): Array<Omit<Condition, "lastTransitionTime">> {
     if (this.status.revisionMissing && !this.flags.has(CONDITION_REVISION_MISSING)) {
-      this.flags.set(CONDITION_REVISION_MISSING, { reason: "ControllerRevisionGone", message: this.revisionMissingMessage() });
+      this.flags.set(CONDITION_REVISION_MISSING, {
+        reason: "ControllerRevisionGone",
+        message: this.revisionMissingMessage(),
+      });
     }
     return FLAG_CONDITIONS.flatMap((type): Array<Omit<Condition, "lastTransitionTime">> => {
       const set = this.flags.get(type);
@@ -652,16 +835,33 @@ class Pass {
     const unchecked = this.world.healthGateUnchecked;
     // Admission refuses such a rollout (or, in a report-only install, warns); one that got in anyway
     // is not stopped here — stranding a split on an install setting would be worse — but status says it.
-    if (unchecked && !(this.prev.conditions ?? []).some((c) => c.type === HEALTH_GATE_UNCHECKED_CONDITION && c.status === "True")) {
+    if (
+      unchecked &&
+      !(this.prev.conditions ?? []).some((c) => c.type === HEALTH_GATE_UNCHECKED_CONDITION && c.status === "True")
+    ) {
       this.event("Warning", HEALTH_GATE_UNCHECKED_CONDITION, unchecked);
     }
     this.status.conditions = mergeConditions(
       this.prev.conditions ?? [],
       [
-        { type: "Progressing", status: phase === "Progressing" || phase === "Pending" ? "True" : "False", reason: code, message },
+        {
+          type: "Progressing",
+          status: phase === "Progressing" || phase === "Pending" ? "True" : "False",
+          reason: code,
+          message,
+        },
         { type: "Complete", status: phase === "RolloutDone" ? "True" : "False", reason: code, message },
         { type: "Failed", status: phase === "RolloutFailed" ? "True" : "False", reason: code, message },
-        ...(unchecked ? [{ type: HEALTH_GATE_UNCHECKED_CONDITION, status: "True" as const, reason: "NoConsulConfigured", message: unchecked }] : []),
+        ...(unchecked
+          ? [
+              {
+                type: HEALTH_GATE_UNCHECKED_CONDITION,
+                status: "True" as const,
+                reason: "NoConsulConfigured",
+                message: unchecked,
+              },
+            ]
+          : []),
         ...this.flagConditions(),
       ],
       this.nowIso,
@@ -707,10 +907,18 @@ export function phasePlan(spec: Pick<StatefulsetRollout["spec"], "percent" | "ph
 }
 
 /** Keeps lastTransitionTime when a condition's status did not change. */
-export function mergeConditions(previous: readonly Condition[], next: Array<Omit<Condition, "lastTransitionTime">>, nowIso: string, generation?: number): Condition[] {
+export function mergeConditions(
+  previous: readonly Condition[],
+  next: Array<Omit<Condition, "lastTransitionTime">>,
+  nowIso: string,
+  generation?: number,
+): Condition[] {
   return next.map((c) => {
     const before = previous.find((p) => p.type === c.type);
-    const merged: Condition = { ...c, lastTransitionTime: before && before.status === c.status ? (before.lastTransitionTime ?? nowIso) : nowIso };
+    const merged: Condition = {
+      ...c,
+      lastTransitionTime: before && before.status === c.status ? (before.lastTransitionTime ?? nowIso) : nowIso,
+    };
     if (generation !== undefined) merged.observedGeneration = generation;
     return merged;
   });

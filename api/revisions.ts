@@ -166,13 +166,22 @@ export interface RevisionHistoryChange {
  * not the rollout's. So while a rollout is split its limit is raised to keep every revision,
  * and the previous value is restored when the split ends. Undefined: nothing to change.
  */
-export function revisionHistoryChange(split: boolean, live: { revisionHistoryLimit?: number; annotations: Record<string, string> }): RevisionHistoryChange | undefined {
+export function revisionHistoryChange(
+  split: boolean,
+  live: { revisionHistoryLimit?: number; annotations: Record<string, string> },
+): RevisionHistoryChange | undefined {
   const saved = live.annotations[REVISION_HISTORY_ANNOTATION];
   if (split) {
     if (live.revisionHistoryLimit === SPLIT_REVISION_HISTORY_LIMIT) return undefined;
-    return { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: saved ?? String(live.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT) };
+    return {
+      revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT,
+      keepAnnotation: saved ?? String(live.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT),
+    };
   }
   if (saved === undefined) return undefined;
-  const restored = /^(0|[1-9][0-9]{0,9})$/.test(saved) && Number(saved) <= SPLIT_REVISION_HISTORY_LIMIT ? Number(saved) : DEFAULT_REVISION_HISTORY_LIMIT;
+  const restored =
+    /^(0|[1-9][0-9]{0,9})$/.test(saved) && Number(saved) <= SPLIT_REVISION_HISTORY_LIMIT
+      ? Number(saved)
+      : DEFAULT_REVISION_HISTORY_LIMIT;
   return { revisionHistoryLimit: restored, keepAnnotation: null };
 }

@@ -55,7 +55,10 @@ export type HealthGateVerdict =
   | { verdict: "unchecked"; mode: UncheckedHealthGateMode; message: string };
 
 /** One rule for the webhook (refuse or warn) and the reconciler (the HealthGateUnchecked condition). */
-export function healthGateOf(spec: Pick<RolloutSpec, "serviceDiscovery">, install: HealthGateInstall): HealthGateVerdict {
+export function healthGateOf(
+  spec: Pick<RolloutSpec, "serviceDiscovery">,
+  install: HealthGateInstall,
+): HealthGateVerdict {
   const sd = spec.serviceDiscovery;
   if (!sd || install.consulConfigured) return { verdict: "checked" };
   return {
@@ -65,7 +68,9 @@ export function healthGateOf(spec: Pick<RolloutSpec, "serviceDiscovery">, instal
       `spec.serviceDiscovery asks for a Consul health gate (dc ${sd.dc}, services ${sd.serviceNames.join(", ")}), but this Bulkhead ` +
       `install has no Consul configured, so waves would not wait for Consul health. Remove spec.serviceDiscovery, or ask the ` +
       `cluster admins to set the chart value consul.address` +
-      (install.unchecked === "report" ? "; this install only reports it (consul.uncheckedServiceDiscovery: report)" : ""),
+      (install.unchecked === "report"
+        ? "; this install only reports it (consul.uncheckedServiceDiscovery: report)"
+        : ""),
   };
 }
 
@@ -79,7 +84,8 @@ export function budgetProblems(spec: Pick<RolloutSpec, "disruptionPolicy" | "sta
   const annotation = spec.statefulset.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION];
   if (annotation !== undefined) {
     const verdict = checkBudget(annotation);
-    if (!verdict.ok) problems.push(`spec.statefulset.metadata.annotations["${MAX_UNAVAILABLE_ANNOTATION}"]: ${verdict.problem}`);
+    if (!verdict.ok)
+      problems.push(`spec.statefulset.metadata.annotations["${MAX_UNAVAILABLE_ANNOTATION}"]: ${verdict.problem}`);
   }
   return problems;
 }
@@ -94,10 +100,15 @@ export interface SpecVerdict {
  * so an edit such as pauseRequested: true is never refused for a rule added after the rollout
  * was stored.
  */
-export function checkRolloutSpec(spec: RolloutSpec, old: RolloutSpec | undefined, install: HealthGateInstall): SpecVerdict {
+export function checkRolloutSpec(
+  spec: RolloutSpec,
+  old: RolloutSpec | undefined,
+  install: HealthGateInstall,
+): SpecVerdict {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const changed = (pick: (s: RolloutSpec) => unknown): boolean => !old || JSON.stringify(pick(old)) !== JSON.stringify(pick(spec));
+  const changed = (pick: (s: RolloutSpec) => unknown): boolean =>
+    !old || JSON.stringify(pick(old)) !== JSON.stringify(pick(spec));
 
   if (changed((s) => [s.percent, s.phases])) {
     const problem = phasesProblem(spec.percent, spec.phases);

@@ -8,7 +8,7 @@ export const PERCENT_PATTERN = "^(100|[1-9][0-9]?)%$";
 
 // A budget of 0 would block every wave (and the PDB webhook refuses it), so it starts at 1.
 const intOrPercent = z
-  .union([z.number().int().min(1), z.string().regex(new RegExp(PERCENT_PATTERN), "a percent from \"1%\" to \"100%\"")])
+  .union([z.number().int().min(1), z.string().regex(new RegExp(PERCENT_PATTERN), 'a percent from "1%" to "100%"')])
   .meta({ "x-kubernetes-int-or-string": true });
 
 const nonNegativeSeconds = z.number().int().min(0);
@@ -57,88 +57,108 @@ export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
 export const NOTIFY_LEVELS = ["debug", "info", "error"] as const;
 export type NotifyLevel = (typeof NOTIFY_LEVELS)[number];
 
-export const rolloutSpecSchema = z.object({
-  statefulset: embeddedStatefulSetSchema,
-  percent: z.number().int().min(0).max(100).default(100).describe("Percent of pods to run the new template (0-100)."),
-  pauseRequested: z.boolean().default(false).describe("Stop after the current wave; the split is kept by leak protection."),
-  minPodEvictionIntervalSeconds: nonNegativeSeconds.default(0).describe("Least time between two waves."),
-  rolloutIdentity: z.string().optional().describe("A new value with an unchanged spec retries a failed rollout."),
-  channel: z.string().optional().describe("Slack channel for rollout notifications and leak alerts."),
-  notifyLevel: z
-    .enum(NOTIFY_LEVELS)
-    .default("info")
-    .describe("debug: every wave; info: start, end and failure; error: failures and leak alerts only."),
-  serviceDiscovery: z
-    .object({
-      dc: z.string().min(1),
-      serviceNames: z.array(z.string().min(1)).min(1),
-    })
-    .optional()
-    .describe("Consul services whose health gates each wave."),
-  bapi: z
-    .object({
-      bapiUrl: z.string().regex(/^https?:\/\/\S+$/, "an http(s) URL"),
-      stageId: z.string().min(1),
-    })
-    .optional()
-    .describe("Release-API callback sent once per stage when the rollout is done or failed."),
-  disruptionPolicy: z
-    .object({ maxUnavailable: intOrPercent })
-    .optional()
-    .describe("Becomes the PodDisruptionBudget that sizes each wave."),
-  phases: z
-    .array(z.number().int().min(0).max(100))
-    .max(101)
-    .optional()
-    .meta({
-      "x-kubernetes-validations": [
-        { rule: "self.isSorted() && self.all(p, self.indexOf(p) == self.lastIndexOf(p))", message: "phases must be strictly increasing, e.g. [1, 50, 100]" },
-      ],
-    })
-    .describe(
-      "Percents to advance through, e.g. [1, 50, 100]; used with autoPromoteSeconds. Strictly increasing, and the last phase is at " +
-        "least percent: each phase is capped at percent and the rollout ends at percent (phases above it are skipped).",
-    ),
-  autoPromoteSeconds: nonNegativeSeconds.optional().describe("Time spent at a completed phase before moving to the next."),
-  progressDeadlineSeconds: z.number().int().min(1).default(600).describe("A new pod not Ready within this fails the rollout."),
-  leakProtection: z
-    .enum(LEAK_PROTECTION_MODES)
-    .optional()
-    .describe(
-      "What happens to an eviction or delete of an old pod while the rollout is split: enforce, flag, pin or \"off\" (quote it in YAML). Unset: the installation's default (enforce).",
-    ),
-  maxParallel: z.number().int().min(1).optional().describe("Upper bound on pods evicted in one wave."),
-  adoptExisting: z
-    .boolean()
-    .default(false)
-    .describe("Take over a StatefulSet of that name that already exists and that nothing owns. Without it such a rollout is refused."),
-  deletionPolicy: z
-    .enum(DELETION_POLICIES)
-    .default("Orphan")
-    .describe("What deleting this rollout does to its StatefulSet, pods and PDB: Orphan (default) leaves them running, unowned; Delete removes them."),
-  historyLimit: z.number().int().min(0).max(20).optional().describe("How many past rollouts status.history keeps (default 10, at most 20)."),
-}).meta({
-  "x-kubernetes-validations": [
-    {
-      // Ratcheted: an update that leaves percent and phases as they were is not judged again, so
-      // a rollout stored before this rule can still be paused or edited.
-      rule:
-        "(oldSelf.hasValue() && oldSelf.value().percent == self.percent && has(oldSelf.value().phases) == has(self.phases) && " +
-        "(!has(self.phases) || oldSelf.value().phases == self.phases)) || " +
-        "!has(self.phases) || size(self.phases) == 0 || self.phases.max() >= self.percent",
-      optionalOldSelf: true,
-      message: "the last of spec.phases is below spec.percent: the rollout would stop there and report done; add percent as the last phase",
-    },
-  ],
-});
+export const rolloutSpecSchema = z
+  .object({
+    statefulset: embeddedStatefulSetSchema,
+    percent: z.number().int().min(0).max(100).default(100).describe("Percent of pods to run the new template (0-100)."),
+    pauseRequested: z
+      .boolean()
+      .default(false)
+      .describe("Stop after the current wave; the split is kept by leak protection."),
+    minPodEvictionIntervalSeconds: nonNegativeSeconds.default(0).describe("Least time between two waves."),
+    rolloutIdentity: z.string().optional().describe("A new value with an unchanged spec retries a failed rollout."),
+    channel: z.string().optional().describe("Slack channel for rollout notifications and leak alerts."),
+    notifyLevel: z
+      .enum(NOTIFY_LEVELS)
+      .default("info")
+      .describe("debug: every wave; info: start, end and failure; error: failures and leak alerts only."),
+    serviceDiscovery: z
+      .object({
+        dc: z.string().min(1),
+        serviceNames: z.array(z.string().min(1)).min(1),
+      })
+      .optional()
+      .describe("Consul services whose health gates each wave."),
+    bapi: z
+      .object({
+        bapiUrl: z.string().regex(/^https?:\/\/\S+$/, "an http(s) URL"),
+        stageId: z.string().min(1),
+      })
+      .optional()
+      .describe("Release-API callback sent once per stage when the rollout is done or failed."),
+    disruptionPolicy: z
+      .object({ maxUnavailable: intOrPercent })
+      .optional()
+      .describe("Becomes the PodDisruptionBudget that sizes each wave."),
+    phases: z
+      .array(z.number().int().min(0).max(100))
+      .max(101)
+      .optional()
+      .meta({
+        "x-kubernetes-validations": [
+          {
+            rule: "self.isSorted() && self.all(p, self.indexOf(p) == self.lastIndexOf(p))",
+            message: "phases must be strictly increasing, e.g. [1, 50, 100]",
+          },
+        ],
+      })
+      .describe(
+        "Percents to advance through, e.g. [1, 50, 100]; used with autoPromoteSeconds. Strictly increasing, and the last phase is at " +
+          "least percent: each phase is capped at percent and the rollout ends at percent (phases above it are skipped).",
+      ),
+    autoPromoteSeconds: nonNegativeSeconds
+      .optional()
+      .describe("Time spent at a completed phase before moving to the next."),
+    progressDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(600)
+      .describe("A new pod not Ready within this fails the rollout."),
+    leakProtection: z
+      .enum(LEAK_PROTECTION_MODES)
+      .optional()
+      .describe(
+        'What happens to an eviction or delete of an old pod while the rollout is split: enforce, flag, pin or "off" (quote it in YAML). Unset: the installation\'s default (enforce).',
+      ),
+    maxParallel: z.number().int().min(1).optional().describe("Upper bound on pods evicted in one wave."),
+    adoptExisting: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Take over a StatefulSet of that name that already exists and that nothing owns. Without it such a rollout is refused.",
+      ),
+    deletionPolicy: z
+      .enum(DELETION_POLICIES)
+      .default("Orphan")
+      .describe(
+        "What deleting this rollout does to its StatefulSet, pods and PDB: Orphan (default) leaves them running, unowned; Delete removes them.",
+      ),
+    historyLimit: z
+      .number()
+      .int()
+      .min(0)
+      .max(20)
+      .optional()
+      .describe("How many past rollouts status.history keeps (default 10, at most 20)."),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        // Ratcheted: an update that leaves percent and phases as they were is not judged again, so
+        // a rollout stored before this rule can still be paused or edited.
+        rule:
+          "(oldSelf.hasValue() && oldSelf.value().percent == self.percent && has(oldSelf.value().phases) == has(self.phases) && " +
+          "(!has(self.phases) || oldSelf.value().phases == self.phases)) || " +
+          "!has(self.phases) || size(self.phases) == 0 || self.phases.max() >= self.percent",
+        optionalOldSelf: true,
+        message:
+          "the last of spec.phases is below spec.percent: the rollout would stop there and report done; add percent as the last phase",
+      },
+    ],
+  });
 
-export const ROLLOUT_PHASES = [
-  "Pending",
-  "Progressing",
-  "Paused",
-  "RolloutDone",
-  "RolloutFailed",
-] as const;
+export const ROLLOUT_PHASES = ["Pending", "Progressing", "Paused", "RolloutDone", "RolloutFailed"] as const;
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
 export const TERMINAL_PHASES: readonly RolloutPhase[] = ["RolloutDone", "RolloutFailed"];
 
@@ -210,7 +230,12 @@ export const rolloutStatusSchema = z.object({
    * posts a new message; a ref for an earlier one is that rollout's record.
    */
   slackMessage: z
-    .object({ channel: z.string(), ts: z.string(), pageTs: z.array(z.string()).optional(), rollout: z.string().optional() })
+    .object({
+      channel: z.string(),
+      ts: z.string(),
+      pageTs: z.array(z.string()).optional(),
+      rollout: z.string().optional(),
+    })
     .optional(),
   consulServices: z.array(z.string()).optional(),
   statefulsetName: z.string().optional(),
@@ -297,7 +322,10 @@ export function parseRollout(input: unknown): ParseResult<StatefulsetRollout> {
 }
 
 /** The mode in force: the rollout's own, else the installation's default. */
-export function leakProtectionOf(rollout: StatefulsetRollout, installationDefault = DEFAULT_LEAK_PROTECTION): LeakProtectionMode {
+export function leakProtectionOf(
+  rollout: StatefulsetRollout,
+  installationDefault = DEFAULT_LEAK_PROTECTION,
+): LeakProtectionMode {
   return rollout.spec.leakProtection ?? installationDefault;
 }
 

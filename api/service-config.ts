@@ -13,7 +13,12 @@ export type RolloutManifest = z.input<typeof rolloutSchema>;
 
 /** DNS-1123 label: what Kubernetes accepts in object names derived from these keys. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const dnsLabel = z.string().regex(DNS_LABEL, "must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit");
+const dnsLabel = z
+  .string()
+  .regex(
+    DNS_LABEL,
+    "must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit",
+  );
 /**
  * A StatefulSet's pods carry `controller-revision-hash: <name>-<hash>` (a 63-character label
  * value), so the StatefulSet name must leave room for the hash: Kubernetes' own limit is 52.
@@ -32,13 +37,20 @@ const imageSchema = z.strictObject({
   /** Kept for bedrock.yaml compatibility; nothing is built here. */
   dockerfile: z.string().min(1).optional(),
   /** The image reference to run, e.g. registry.example/app@sha256:... (or --image NAME=REF). */
-  image: z.string().regex(IMAGE_REF, "must be an image reference such as registry.example/app:1.2 or app@sha256:...").optional(),
+  image: z
+    .string()
+    .regex(IMAGE_REF, "must be an image reference such as registry.example/app:1.2 or app@sha256:...")
+    .optional(),
 });
 
 const portSchema = z.union([
   z.number().int().min(1).max(65535),
   z.strictObject({
-    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a port name such as http").max(15).optional(),
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a port name such as http")
+      .max(15)
+      .optional(),
     container_port: z.number().int().min(1).max(65535),
     protocol: z.enum(["TCP", "UDP", "SCTP"]).optional(),
   }),
@@ -53,7 +65,12 @@ const containerSchema = z.strictObject({
   name: dnsLabel.optional(),
   command: z.array(z.string()).optional(),
   args: z.array(z.string()).optional(),
-  env: z.record(z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, "must be an environment variable name"), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  env: z
+    .record(
+      z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, "must be an environment variable name"),
+      z.union([z.string(), z.number(), z.boolean()]),
+    )
+    .optional(),
   ports: z.array(portSchema).optional(),
   resources: z.strictObject({ requests: quantities.optional(), limits: quantities.optional() }).optional(),
 });
@@ -72,7 +89,10 @@ const orchestrationSchema = z.strictObject({
   phases: z
     .array(percent)
     .min(1)
-    .refine((p) => p.every((v, i) => i === 0 || v > (p[i - 1] as number)), "must be strictly increasing, e.g. [1, 50, 100]")
+    .refine(
+      (p) => p.every((v, i) => i === 0 || v > (p[i - 1] as number)),
+      "must be strictly increasing, e.g. [1, 50, 100]",
+    )
     .optional(),
   auto_promote_seconds: wholeSeconds.optional(),
   progress_deadline_seconds: z.number().int().min(1).optional(),
@@ -82,7 +102,11 @@ const orchestrationSchema = z.strictObject({
 
 const stageSchema = z.strictObject({
   /** Bulkhead rolls StatefulSets with OnDelete only; the field is accepted for bedrock.yaml. */
-  strategy: z.literal("OnDelete", { error: "Bulkhead rolls StatefulSets with OnDelete only: set strategy: OnDelete or remove it" }).optional(),
+  strategy: z
+    .literal("OnDelete", {
+      error: "Bulkhead rolls StatefulSets with OnDelete only: set strategy: OnDelete or remove it",
+    })
+    .optional(),
   namespace: dnsLabel.optional(),
   orchestration: orchestrationSchema.optional(),
   clusters: z.array(z.string().min(1)).min(1).optional(),
@@ -130,7 +154,9 @@ export function loadServiceConfig(text: string, file: string): Loaded<LoadedServ
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => `${file}:${lineCounter.linePos(e.pos[0]).line}: YAML syntax: ${firstLine(e.message)}`),
+      errors: doc.errors.map(
+        (e) => `${file}:${lineCounter.linePos(e.pos[0]).line}: YAML syntax: ${firstLine(e.message)}`,
+      ),
     };
   }
   const locate = (path: Path): string => `${file}:${lineOf(doc, lineCounter, path)}`;
@@ -138,7 +164,9 @@ export function loadServiceConfig(text: string, file: string): Loaded<LoadedServ
   if (!parsed.success) {
     return { ok: false, errors: parsed.error.issues.map((issue) => describeIssue(issue, locate)) };
   }
-  const errors = crossReferenceErrors(parsed.data).map(({ path, message }) => `${locate(path)}: ${fieldName(path)}: ${message}`);
+  const errors = crossReferenceErrors(parsed.data).map(
+    ({ path, message }) => `${locate(path)}: ${fieldName(path)}: ${message}`,
+  );
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, value: { file, config: parsed.data, locate } };
 }
@@ -260,7 +288,10 @@ function crossReferenceErrors(config: ServiceConfig): PathError[] {
         });
       }
       if (names.has(name)) {
-        errors.push({ path: ["services", serviceName, "containers", i], message: `a second container named "${name}"; give each a distinct name` });
+        errors.push({
+          path: ["services", serviceName, "containers", i],
+          message: `a second container named "${name}"; give each a distinct name`,
+        });
       }
       names.add(name);
     });
@@ -325,15 +356,20 @@ export function renderServiceConfig(loaded: LoadedServiceConfig, options: Render
   if (options.service !== undefined && !(options.service in config.services)) {
     return {
       ok: false,
-      errors: [`${loaded.file}: no service "${options.service}" (services: ${Object.keys(config.services).join(", ")})`],
+      errors: [
+        `${loaded.file}: no service "${options.service}" (services: ${Object.keys(config.services).join(", ")})`,
+      ],
     };
   }
-  const selected = Object.entries(config.services).filter(([name]) => options.service === undefined || name === options.service);
+  const selected = Object.entries(config.services).filter(
+    ([name]) => options.service === undefined || name === options.service,
+  );
   for (const [serviceName, service] of selected) {
     const servicePath = ["services", serviceName];
     if (service.kind !== "StatefulSet") {
       const message = `kind is "${service.kind}"; kubectl sroll renders StatefulSet services only`;
-      if (options.service !== undefined) errors.push(`${locate([...servicePath, "kind"])}: ${fieldName([...servicePath, "kind"])}: ${message}`);
+      if (options.service !== undefined)
+        errors.push(`${locate([...servicePath, "kind"])}: ${fieldName([...servicePath, "kind"])}: ${message}`);
       else notes.push(`skipped service ${serviceName}: ${message}`);
       continue;
     }
@@ -352,14 +388,15 @@ export function renderServiceConfig(loaded: LoadedServiceConfig, options: Render
         ...(stage.clusters ? { clusters: [...stage.clusters] } : {}),
         stageLocation: locate([...servicePath, "stages", options.stage, "clusters"]),
       });
-    }
-    else errors.push(...rendered.errors);
+    } else errors.push(...rendered.errors);
   }
   if (errors.length > 0) return { ok: false, errors };
   if (rollouts.length === 0) {
     return {
       ok: false,
-      errors: [`${loaded.file}: no StatefulSet service has a stage "${options.stage}" (stages in this file: ${stageNames(config).join(", ")})`],
+      errors: [
+        `${loaded.file}: no StatefulSet service has a stage "${options.stage}" (stages in this file: ${stageNames(config).join(", ")})`,
+      ],
     };
   }
   return { ok: true, value: { rollouts, notes } };
@@ -396,7 +433,8 @@ function renderOne(
   const phases = orchestration.phases;
   // Without auto-promotion a rollout stops at the first phase and `promote` moves it on; with
   // it, spec.percent is the last phase and the reconciler walks the phases by itself.
-  const startPercent = options.percent ?? (orchestration.auto_promote_seconds !== undefined ? phases?.at(-1) : phases?.[0]) ?? 100;
+  const startPercent =
+    options.percent ?? (orchestration.auto_promote_seconds !== undefined ? phases?.at(-1) : phases?.[0]) ?? 100;
   const notify = stage.notify_settings?.launch ?? service.notify_settings?.launch;
   const disruption = stage.disruption_policy ?? service.disruption_policy;
   const discovery = service.service_discovery;
@@ -415,7 +453,8 @@ function renderOne(
   if (disruption) spec.disruptionPolicy = { maxUnavailable: disruption.max_unavailable };
   if (phases) spec.phases = [...phases];
   if (orchestration.auto_promote_seconds !== undefined) spec.autoPromoteSeconds = orchestration.auto_promote_seconds;
-  if (orchestration.progress_deadline_seconds !== undefined) spec.progressDeadlineSeconds = orchestration.progress_deadline_seconds;
+  if (orchestration.progress_deadline_seconds !== undefined)
+    spec.progressDeadlineSeconds = orchestration.progress_deadline_seconds;
   if (orchestration.max_parallel !== undefined) spec.maxParallel = orchestration.max_parallel;
   if (orchestration.leak_protection !== undefined) spec.leakProtection = orchestration.leak_protection;
   spec.statefulset = {
@@ -457,7 +496,11 @@ function containerSpec(container: ServiceDefinition["containers"][number], image
     out.ports = container.ports.map((p) =>
       typeof p === "number"
         ? { containerPort: p }
-        : { ...(p.name ? { name: p.name } : {}), containerPort: p.container_port, ...(p.protocol ? { protocol: p.protocol } : {}) },
+        : {
+            ...(p.name ? { name: p.name } : {}),
+            containerPort: p.container_port,
+            ...(p.protocol ? { protocol: p.protocol } : {}),
+          },
     );
   }
   if (container.resources) out.resources = structuredClone(container.resources);
@@ -465,14 +508,19 @@ function containerSpec(container: ServiceDefinition["containers"][number], image
 }
 
 /** `--image NAME=REF` flags → a map; an error names the bad flag. */
-export function parseImageFlags(flags: readonly string[]): { ok: true; value: Record<string, string> } | { ok: false; error: string } {
+export function parseImageFlags(
+  flags: readonly string[],
+): { ok: true; value: Record<string, string> } | { ok: false; error: string } {
   const out: Record<string, string> = {};
   for (const flag of flags) {
     const eq = flag.indexOf("=");
     const key = eq > 0 ? flag.slice(0, eq) : "";
     const ref = eq > 0 ? flag.slice(eq + 1) : "";
     if (!key || !IMAGE_REF.test(ref)) {
-      return { ok: false, error: `--image ${flag}: expected NAME=REFERENCE, e.g. --image api=registry.example/api:1.4` };
+      return {
+        ok: false,
+        error: `--image ${flag}: expected NAME=REFERENCE, e.g. --image api=registry.example/api:1.4`,
+      };
     }
     out[key] = ref;
   }

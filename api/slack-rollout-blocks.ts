@@ -71,7 +71,9 @@ export interface MessagePlan {
 export function planMessage(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): MessagePlan {
   const run = rolloutRunOf(rollout);
   const existing = known && known.rollout === run ? known : undefined;
-  const action = rollout.spec.channel ? notifyAction(rollout.spec.notifyLevel, rollout.status?.phase, existing !== undefined) : "skip";
+  const action = rollout.spec.channel
+    ? notifyAction(rollout.spec.notifyLevel, rollout.status?.phase, existing !== undefined)
+    : "skip";
   return { action, existing: action === "post" ? undefined : existing, run };
 }
 
@@ -139,7 +141,8 @@ export function durationText(status: RolloutStatus): string | undefined {
   if (endType) {
     const end = status.conditions?.find((c) => c.type === endType && c.status === "True")?.lastTransitionTime;
     const ended = end ? Date.parse(end) : Number.NaN;
-    if (!Number.isNaN(ended)) return `${formatDuration(ended - started)} (${status.phase === "RolloutDone" ? "done" : "failed"} at ${new Date(ended).toISOString()})`;
+    if (!Number.isNaN(ended))
+      return `${formatDuration(ended - started)} (${status.phase === "RolloutDone" ? "done" : "failed"} at ${new Date(ended).toISOString()})`;
   }
   const epoch = Math.floor(started / 1000);
   return `running since <!date^${epoch}^{date_short_pretty} {time}|${new Date(started).toISOString()}>`;
@@ -251,8 +254,10 @@ export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: strin
   const meta = status.buildMetadata ?? {};
   const replicas = replicasOf(rollout);
   const image = imageOf(rollout);
-  const version = firstOf(meta, VERSION_KEYS) ?? (image ? image.split("/").pop() : undefined) ?? status.updateRevision ?? "unknown";
-  const trigger = firstOf(meta, TRIGGER_KEYS) ?? (spec.rolloutIdentity ? `rolloutIdentity ${spec.rolloutIdentity}` : "spec change");
+  const version =
+    firstOf(meta, VERSION_KEYS) ?? (image ? image.split("/").pop() : undefined) ?? status.updateRevision ?? "unknown";
+  const trigger =
+    firstOf(meta, TRIGGER_KEYS) ?? (spec.rolloutIdentity ? `rolloutIdentity ${spec.rolloutIdentity}` : "spec change");
   const percent = status.percentDeployed ?? 0;
   const wave = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
   const pausedNote = status.paused ? " (paused)" : "";
@@ -272,7 +277,9 @@ export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: strin
   ];
   if (duration) fields.push(`*Duration*\n${duration}`);
   if (spec.serviceDiscovery) {
-    fields.push(`*Passing in Consul*\n${status.readyReplicasServiceDiscovery ?? 0} / ${replicas} (${escapeMrkdwn(spec.serviceDiscovery.serviceNames.join(", "))})`);
+    fields.push(
+      `*Passing in Consul*\n${status.readyReplicasServiceDiscovery ?? 0} / ${replicas} (${escapeMrkdwn(spec.serviceDiscovery.serviceNames.join(", "))})`,
+    );
   }
   if (image) fields.push(`*Image*\n\`${escapeMrkdwn(clip(image, 120))}\``);
   const blocks: Block[] = [
@@ -280,15 +287,27 @@ export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: strin
     // A section holds at most 10 fields.
     { type: "section", fields: fields.slice(0, 10).map((t) => ({ type: "mrkdwn", text: t })) },
   ];
-  if (supersededBy) blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Superseded*: ${escapeMrkdwn(supersededNote(supersededBy))}` } });
+  if (supersededBy)
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: `*Superseded*: ${escapeMrkdwn(supersededNote(supersededBy))}` },
+    });
   if (status.reason) {
-    blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Reason*: ${escapeMrkdwn(clip(status.reason, 2_800))}` } });
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: `*Reason*: ${escapeMrkdwn(clip(status.reason, 2_800))}` },
+    });
   }
   const links = Object.entries(meta)
     .filter(([k]) => !TRIGGER_KEYS.includes(k) && !GIT_KEYS.includes(k) && k !== "version")
     .slice(0, 10)
-    .map(([k, v]) => (isUrl(v) ? `<${v.replace(/[<>|]/g, "")}|${escapeMrkdwn(k)}>` : `*${escapeMrkdwn(k)}*: ${escapeMrkdwn(clip(v, 100))}`));
-  if (links.length > 0) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: clip(links.join("  ·  "), 2_900) }] });
+    .map(([k, v]) =>
+      isUrl(v)
+        ? `<${v.replace(/[<>|]/g, "")}|${escapeMrkdwn(k)}>`
+        : `*${escapeMrkdwn(k)}*: ${escapeMrkdwn(clip(v, 100))}`,
+    );
+  if (links.length > 0)
+    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: clip(links.join("  ·  "), 2_900) }] });
   const pages = pageCount(replicas);
   if (pages > 0) {
     blocks.push({

@@ -70,7 +70,12 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse 
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
   if (request.subResource) return allowed(request);
   const sts = asStatefulSet(request.object);
-  if (!sts) return denied(request, `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`, 400);
+  if (!sts)
+    return denied(
+      request,
+      `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`,
+      400,
+    );
   if (!isManaged(sts.metadata?.labels)) return allowed(request);
   // No spec: the apiserver's own validation rejects the object after admission; nothing to fix.
   if (!sts.spec || typeof sts.spec !== "object") return allowed(request);
@@ -100,8 +105,10 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse 
 export function deleteRolloutAdvice(namespace: string, owner: string, policy: DeletionPolicy | undefined): string {
   const command = `kubectl delete ${SHORT_NAME} ${owner} -n ${namespace}`;
   if (policy === "Delete") {
-    return `Deleting the rollout (${command}) would also DELETE the StatefulSet, its pods and its PDB, because it has deletionPolicy: Delete; ` +
-      `set spec.deletionPolicy: Orphan on it first to keep them running.`;
+    return (
+      `Deleting the rollout (${command}) would also DELETE the StatefulSet, its pods and its PDB, because it has deletionPolicy: Delete; ` +
+      `set spec.deletionPolicy: Orphan on it first to keep them running.`
+    );
   }
   const how = policy === "Orphan" ? "it has deletionPolicy: Orphan" : "unless the rollout sets deletionPolicy: Delete";
   return `To stop managing it, delete the rollout (${command}): the StatefulSet, its pods and its PDB keep running, unowned (${how}).`;
@@ -125,10 +132,19 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
   if (request.subResource) return allowed(request);
   const sts = asStatefulSet(request.object);
-  if (!sts) return denied(request, `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`, 400);
+  if (!sts)
+    return denied(
+      request,
+      `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`,
+      400,
+    );
   const old = request.operation === "UPDATE" ? asStatefulSet(request.oldObject) : undefined;
   if (request.operation === "UPDATE" && !old) {
-    return denied(request, "request.oldObject is missing or not an object: a StatefulSet UPDATE carries the stored StatefulSet", 400);
+    return denied(
+      request,
+      "request.oldObject is missing or not an object: a StatefulSet UPDATE carries the stored StatefulSet",
+      400,
+    );
   }
   const what = describe(request, sts);
   const username = request.userInfo?.username ?? "";
@@ -140,7 +156,12 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   const advice = owner ? deleteRolloutAdvice(namespace, owner, facts.ownerDeletionPolicy) : "";
 
   // Two-step bypass: drop (or swap) the rollout's ownerReference, then edit the template.
-  if (storedOwner && !sameOwner(storedOwner, owningRollout(sts)) && !isReconciler && !OWNER_REFERENCE_REMOVERS.includes(username)) {
+  if (
+    storedOwner &&
+    !sameOwner(storedOwner, owningRollout(sts)) &&
+    !isReconciler &&
+    !OWNER_REFERENCE_REMOVERS.includes(username)
+  ) {
     return denied(
       request,
       `${what} is owned by StatefulsetRollout ${storedOwner.name}; only the Bulkhead reconciler may remove or change that ownerReference ` +
@@ -160,7 +181,9 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
 
   const strategy = sts.spec?.updateStrategy?.type;
   if (strategy !== "OnDelete") {
-    const shown = strategy ? `updateStrategy ${strategy}` : "no updateStrategy (Kubernetes defaults it to RollingUpdate)";
+    const shown = strategy
+      ? `updateStrategy ${strategy}`
+      : "no updateStrategy (Kubernetes defaults it to RollingUpdate)";
     return denied(
       request,
       `${what} is managed by Bulkhead (${MANAGED_LABEL}=true) and has ${shown}; managed StatefulSets must use OnDelete, ` +

@@ -44,10 +44,15 @@ export interface WavePlan {
 }
 
 /** Old pods that a forward wave may move: on another revision, not yet moved, not going away. */
-export function forwardCandidates(input: Pick<WaveInput, "replicas" | "updatedOrdinals" | "updateRevision" | "pods">): WavePod[] {
+export function forwardCandidates(
+  input: Pick<WaveInput, "replicas" | "updatedOrdinals" | "updateRevision" | "pods">,
+): WavePod[] {
   const moved = new Set(input.updatedOrdinals);
   return input.pods
-    .filter((p) => p.ordinal < input.replicas && !moved.has(p.ordinal) && !p.terminating && p.revision !== input.updateRevision)
+    .filter(
+      (p) =>
+        p.ordinal < input.replicas && !moved.has(p.ordinal) && !p.terminating && p.revision !== input.updateRevision,
+    )
     .sort(compareForEviction);
 }
 
@@ -71,7 +76,11 @@ export function planWave(input: WaveInput): WavePlan {
  * Takes candidates in order up to min(remaining, maxParallel); an unready pod costs no budget
  * (its eviction removes nothing that is serving), a Ready one costs one disruption.
  */
-function takeWithinBudget(candidates: readonly WavePod[], remaining: number, input: Pick<WaveInput, "disruptionsAllowed" | "maxParallel">): WavePlan {
+function takeWithinBudget(
+  candidates: readonly WavePod[],
+  remaining: number,
+  input: Pick<WaveInput, "disruptionsAllowed" | "maxParallel">,
+): WavePlan {
   const cap = Math.min(remaining, input.maxParallel ?? Number.POSITIVE_INFINITY);
   let budget = Math.max(0, input.disruptionsAllowed);
   const chosen: WavePod[] = [];

@@ -33,7 +33,11 @@ export function callsService(webhook: WebhookEntry, service: ServiceRef): boolea
  * write is guarded by a `test` of the webhook's name, so a configuration changed between our read
  * and our patch fails the patch (422) instead of writing the bundle into the wrong webhook.
  */
-export function caBundlePatch(webhooks: readonly WebhookEntry[], caBundleBase64: string, service: ServiceRef): JsonPatchOperation[] {
+export function caBundlePatch(
+  webhooks: readonly WebhookEntry[],
+  caBundleBase64: string,
+  service: ServiceRef,
+): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
   webhooks.forEach((webhook, i) => {
     if (!callsService(webhook, service) || webhook.clientConfig?.caBundle === caBundleBase64) return;
@@ -45,7 +49,10 @@ export function caBundlePatch(webhooks: readonly WebhookEntry[], caBundleBase64:
 
 type Kind = "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration";
 
-export function kubeWebhookConfigPatcher(api: k8s.AdmissionregistrationV1Api, service: ServiceRef): WebhookConfigPatcher {
+export function kubeWebhookConfigPatcher(
+  api: k8s.AdmissionregistrationV1Api,
+  service: ServiceRef,
+): WebhookConfigPatcher {
   const labelSelector = `${INJECT_CA_LABEL}=${TRUE}`;
   const list = async (): Promise<Array<{ kind: Kind; name: string; webhooks: WebhookEntry[] }>> => {
     const [mutating, validating] = await Promise.all([
@@ -53,8 +60,16 @@ export function kubeWebhookConfigPatcher(api: k8s.AdmissionregistrationV1Api, se
       api.listValidatingWebhookConfiguration({ labelSelector }),
     ]);
     return [
-      ...mutating.items.map((c) => ({ kind: "MutatingWebhookConfiguration" as const, name: c.metadata?.name ?? "", webhooks: (c.webhooks ?? []) as WebhookEntry[] })),
-      ...validating.items.map((c) => ({ kind: "ValidatingWebhookConfiguration" as const, name: c.metadata?.name ?? "", webhooks: (c.webhooks ?? []) as WebhookEntry[] })),
+      ...mutating.items.map((c) => ({
+        kind: "MutatingWebhookConfiguration" as const,
+        name: c.metadata?.name ?? "",
+        webhooks: (c.webhooks ?? []) as WebhookEntry[],
+      })),
+      ...validating.items.map((c) => ({
+        kind: "ValidatingWebhookConfiguration" as const,
+        name: c.metadata?.name ?? "",
+        webhooks: (c.webhooks ?? []) as WebhookEntry[],
+      })),
     ];
   };
   return {
@@ -67,7 +82,8 @@ export function kubeWebhookConfigPatcher(api: k8s.AdmissionregistrationV1Api, se
         const body = caBundlePatch(config.webhooks, b64, service);
         if (body.length === 0) continue;
         try {
-          if (config.kind === "MutatingWebhookConfiguration") await api.patchMutatingWebhookConfiguration({ name: config.name, body });
+          if (config.kind === "MutatingWebhookConfiguration")
+            await api.patchMutatingWebhookConfiguration({ name: config.name, body });
           else await api.patchValidatingWebhookConfiguration({ name: config.name, body });
           patchedNames.push(`${config.kind}/${config.name}`);
         } catch (err) {

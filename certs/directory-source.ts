@@ -42,13 +42,15 @@ export class DirectoryCertificateSource implements CertificateSource {
         readFile(join(dir, "tls.key"), "utf8"),
         readFile(join(dir, "ca.crt"), "utf8").catch(() => undefined),
       ]);
-      if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) throw new Error("tls.key does not match tls.crt");
+      if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)))
+        throw new Error("tls.key does not match tls.crt");
       next = caBundle ? { cert, key, caBundle } : { cert, key };
     } catch (err) {
       this.options.logger.warn({ err: (err as Error).message, directory: dir }, "cannot read the mounted certificate");
       return false;
     }
-    if (this.cert && this.cert.cert === next.cert && this.cert.key === next.key && this.cert.caBundle === next.caBundle) return false;
+    if (this.cert && this.cert.cert === next.cert && this.cert.key === next.key && this.cert.caBundle === next.caBundle)
+      return false;
     this.cert = next;
     this.options.logger.info({ directory: dir }, "loaded the mounted certificate");
     this.changes.emit(next);
@@ -63,7 +65,9 @@ export class DirectoryCertificateSource implements CertificateSource {
     if (!this.cert) throw new Error("certificate source stopped before a certificate was loaded");
     try {
       this.watcher = watch(this.options.directory, () => void this.reload());
-      this.watcher.on("error", (err) => this.options.logger.warn({ err }, "certificate directory watch failed; polling only"));
+      this.watcher.on("error", (err) =>
+        this.options.logger.warn({ err }, "certificate directory watch failed; polling only"),
+      );
     } catch (err) {
       this.options.logger.warn({ err }, "cannot watch the certificate directory; polling only");
     }

@@ -19,7 +19,12 @@ export interface Validity {
 
 /** The DNS names the apiserver may use to call the Service. */
 export function serviceDnsNames(serviceName: string, namespace: string): string[] {
-  return [serviceName, `${serviceName}.${namespace}`, `${serviceName}.${namespace}.svc`, `${serviceName}.${namespace}.svc.cluster.local`];
+  return [
+    serviceName,
+    `${serviceName}.${namespace}`,
+    `${serviceName}.${namespace}.svc`,
+    `${serviceName}.${namespace}.svc.cluster.local`,
+  ];
 }
 
 export function servingIpAddresses(identity: ServingIdentity): string[] {
@@ -53,7 +58,11 @@ export interface CertificateAuthority {
   key: forge.pki.rsa.PrivateKey;
 }
 
-export function createCertificateAuthority(commonName: string, validityMs: number, now = new Date()): CertificateAuthority {
+export function createCertificateAuthority(
+  commonName: string,
+  validityMs: number,
+  now = new Date(),
+): CertificateAuthority {
   const keys = rsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -91,7 +100,10 @@ export function createServingCertificate(
     { name: "extKeyUsage", serverAuth: true },
     {
       name: "subjectAltName",
-      altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...servingIpAddresses(identity).map((ip) => ({ type: 7, ip }))],
+      altNames: [
+        ...dnsNames.map((value) => ({ type: 2, value })),
+        ...servingIpAddresses(identity).map((ip) => ({ type: 7, ip })),
+      ],
     },
     { name: "subjectKeyIdentifier" },
     { name: "authorityKeyIdentifier", keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
@@ -101,14 +113,23 @@ export function createServingCertificate(
 }
 
 /** A fresh CA and a serving certificate it signed. */
-export function generateCertificatePair(identity: ServingIdentity, validity: Validity, now = new Date()): CertificatePair {
+export function generateCertificatePair(
+  identity: ServingIdentity,
+  validity: Validity,
+  now = new Date(),
+): CertificatePair {
   const ca = createCertificateAuthority(`bulkhead-webhook-ca.${identity.namespace}`, validity.caValidityMs, now);
   const serving = createServingCertificate(ca, identity, validity.servingValidityMs, now);
   return { caBundle: forge.pki.certificateToPem(ca.cert), caKey: forge.pki.privateKeyToPem(ca.key), ...serving };
 }
 
 /** A new serving certificate from the pair's own CA, so the CA bundle the apiserver has stays valid. */
-export function renewServingCertificate(pair: CertificatePair, identity: ServingIdentity, validityMs: number, now = new Date()): CertificatePair {
+export function renewServingCertificate(
+  pair: CertificatePair,
+  identity: ServingIdentity,
+  validityMs: number,
+  now = new Date(),
+): CertificatePair {
   const ca: CertificateAuthority = {
     cert: forge.pki.certificateFromPem(pair.caBundle),
     key: forge.pki.privateKeyFromPem(pair.caKey) as forge.pki.rsa.PrivateKey,

@@ -24,9 +24,7 @@ export function splitPemCertificates(bundle: string): string[] {
 }
 
 export type RenewalNeed =
-  | { action: "none" }
-  | { action: "renew-serving"; reason: string }
-  | { action: "regenerate"; reason: string };
+  { action: "none" } | { action: "renew-serving"; reason: string } | { action: "regenerate"; reason: string };
 
 export interface RenewalPolicy {
   renewBeforeMs: number;
@@ -48,7 +46,12 @@ function sanList(cert: X509Certificate): { dns: Set<string>; ips: Set<string> } 
  * by the bundle's first CA, cover every Service name, and not expire within `renewBeforeMs`; the
  * CA must outlive a serving certificate issued now.
  */
-export function renewalNeed(pair: CertificatePair, identity: ServingIdentity, policy: RenewalPolicy, now = new Date()): RenewalNeed {
+export function renewalNeed(
+  pair: CertificatePair,
+  identity: ServingIdentity,
+  policy: RenewalPolicy,
+  now = new Date(),
+): RenewalNeed {
   let ca: X509Certificate;
   let serving: X509Certificate;
   try {
@@ -57,7 +60,8 @@ export function renewalNeed(pair: CertificatePair, identity: ServingIdentity, po
     ca = new X509Certificate(first);
     serving = new X509Certificate(pair.cert);
     createPrivateKey(pair.caKey);
-    if (!serving.checkPrivateKey(createPrivateKey(pair.key))) return { action: "regenerate", reason: "tls.key does not match tls.crt" };
+    if (!serving.checkPrivateKey(createPrivateKey(pair.key)))
+      return { action: "regenerate", reason: "tls.key does not match tls.crt" };
   } catch (err) {
     return { action: "regenerate", reason: `unreadable certificate material: ${(err as Error).message}` };
   }
@@ -74,7 +78,8 @@ export function renewalNeed(pair: CertificatePair, identity: ServingIdentity, po
     ...serviceDnsNames(identity.serviceName, identity.namespace).filter((n) => !sans.dns.has(n)),
     ...servingIpAddresses(identity).filter((ip) => !sans.ips.has(ip)),
   ];
-  if (missing.length > 0) return { action: "renew-serving", reason: `the serving certificate lacks ${missing.join(", ")}` };
+  if (missing.length > 0)
+    return { action: "renew-serving", reason: `the serving certificate lacks ${missing.join(", ")}` };
   return { action: "none" };
 }
 

@@ -43,7 +43,12 @@ function decode(secret: k8s.V1Secret): StoredPair {
 
 function encode(pair: CertificatePair): Record<string, string> {
   const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-  return { [KEYS.cert]: b64(pair.cert), [KEYS.key]: b64(pair.key), [KEYS.caBundle]: b64(pair.caBundle), [KEYS.caKey]: b64(pair.caKey) };
+  return {
+    [KEYS.cert]: b64(pair.cert),
+    [KEYS.key]: b64(pair.key),
+    [KEYS.caBundle]: b64(pair.caBundle),
+    [KEYS.caKey]: b64(pair.caKey),
+  };
 }
 
 export function kubeSecretStore(core: k8s.CoreV1Api, namespace: string, name: string): SecretStore {

@@ -103,7 +103,12 @@ export function hasEnded(rollout: StatefulsetRollout): boolean {
   return status.observedGeneration === undefined || generation === undefined || status.observedGeneration >= generation;
 }
 
-export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] | undefined, now: Date, style: Style): string {
+export function describeRollout(
+  rollout: StatefulsetRollout,
+  pods: PodSummary[] | undefined,
+  now: Date,
+  style: Style,
+): string {
   const status = rollout.status ?? {};
   const snap = snapshotOf(rollout);
   const lines: Array<[string, string]> = [
@@ -111,8 +116,17 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
     ["Namespace", rollout.metadata.namespace ?? ""],
     ["Phase", phaseText(style, snap.phase) + (status.reason ? ` — ${status.reason}` : "")],
   ];
-  if (status.observedGeneration !== undefined && rollout.metadata.generation !== undefined && status.observedGeneration < rollout.metadata.generation) {
-    lines.push(["", style.yellow(`(the reconciler has not seen the latest change yet: generation ${rollout.metadata.generation}, observed ${status.observedGeneration})`)]);
+  if (
+    status.observedGeneration !== undefined &&
+    rollout.metadata.generation !== undefined &&
+    status.observedGeneration < rollout.metadata.generation
+  ) {
+    lines.push([
+      "",
+      style.yellow(
+        `(the reconciler has not seen the latest change yet: generation ${rollout.metadata.generation}, observed ${status.observedGeneration})`,
+      ),
+    ]);
   }
   lines.push(
     ["Identity", rollout.spec.rolloutIdentity ?? "-"],
@@ -124,7 +138,9 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
     [
       "Replicas",
       `${snap.total} total · ${snap.target} to update · ${snap.updated} updated · ${snap.ready} ready` +
-        (status.readyReplicasServiceDiscovery !== undefined ? ` · ${status.readyReplicasServiceDiscovery} passing in Consul` : ""),
+        (status.readyReplicasServiceDiscovery !== undefined
+          ? ` · ${status.readyReplicasServiceDiscovery} passing in Consul`
+          : ""),
     ],
   );
   if (status.currentRevision && status.currentRevision === status.updateRevision) {
@@ -140,11 +156,15 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
   }
   const wave = status.currentWave;
   let waves = `${status.wavesCompleted ?? 0} completed`;
-  if (wave && !wave.completedAt) waves += ` · wave ${wave.number} started ${formatAge(wave.startedAt, now)} ago: ${wave.pods.join(", ") || "(no pods)"}`;
+  if (wave && !wave.completedAt)
+    waves += ` · wave ${wave.number} started ${formatAge(wave.startedAt, now)} ago: ${wave.pods.join(", ") || "(no pods)"}`;
   lines.push(["Waves", waves]);
   if (rollout.spec.serviceDiscovery) {
     const found = status.consulServices ?? [];
-    lines.push(["Consul", `${rollout.spec.serviceDiscovery.serviceNames.join(", ")} in ${rollout.spec.serviceDiscovery.dc}${found.length ? ` (found: ${found.join(", ")})` : ""}`]);
+    lines.push([
+      "Consul",
+      `${rollout.spec.serviceDiscovery.serviceNames.join(", ")} in ${rollout.spec.serviceDiscovery.dc}${found.length ? ` (found: ${found.join(", ")})` : ""}`,
+    ]);
   }
   if (status.revisionMissing) lines.push(["Warning", style.yellow(status.revisionMissing)]);
   // The reason already says what the conditions say; list them compactly for scripts' authors.
@@ -173,7 +193,9 @@ export function describeRollout(rollout: StatefulsetRollout, pods: PodSummary[] 
         r.state,
       ]),
     );
-    text += `\nPods${pods ? "" : " (as last recorded in status; the pods could not be listed)"}:\n` + table.replace(/^/gm, "  ").replace(/ +$/gm, "");
+    text +=
+      `\nPods${pods ? "" : " (as last recorded in status; the pods could not be listed)"}:\n` +
+      table.replace(/^/gm, "  ").replace(/ +$/gm, "");
   }
   return text;
 }

@@ -36,11 +36,24 @@ function statusMessage(err: unknown): string | undefined {
   return undefined;
 }
 
-const NETWORK_CODES = ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "EHOSTUNREACH", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"];
+const NETWORK_CODES = [
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+];
 
 /** An error's network code (ECONNREFUSED, ...), looking through fetch's `cause`. */
 function networkCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e && typeof e === "object" && depth < 4;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && NETWORK_CODES.includes(code)) return code;
   }
@@ -62,11 +75,15 @@ export function apiError(err: unknown, context: ApiErrorContext): CliError {
     case 404:
       // The path itself is unknown: the CRD is not installed (or another API version is).
       if (detail && /could not find the requested resource/.test(detail)) {
-        return new CliError(`the API server does not serve statefulsetrollouts.bulkhead.dev/v1alpha1: is Bulkhead's CRD installed in this cluster? (kubectl get crd statefulsetrollouts.bulkhead.dev)`);
+        return new CliError(
+          `the API server does not serve statefulsetrollouts.bulkhead.dev/v1alpha1: is Bulkhead's CRD installed in this cluster? (kubectl get crd statefulsetrollouts.bulkhead.dev)`,
+        );
       }
       return new CliError(`${context.what} not found${detail && !/not found/.test(detail) ? ` (${detail})` : ""}`);
     case 401:
-      return new CliError(`the API server rejected the credentials for ${context.what} (401 Unauthorized): check --kubeconfig and --context`);
+      return new CliError(
+        `the API server rejected the credentials for ${context.what} (401 Unauthorized): check --kubeconfig and --context`,
+      );
     case 403:
       return new CliError(`forbidden: ${detail ?? `not allowed to access ${context.what}`}`);
     case 409:
@@ -81,7 +98,10 @@ export function apiError(err: unknown, context: ApiErrorContext): CliError {
   }
   const net = networkCode(err);
   const where = context.server ? ` at ${context.server}` : "";
-  if (net) return new CliError(`cannot reach the Kubernetes API server${where} (${net}): is the cluster up, and is the right --context selected?`);
+  if (net)
+    return new CliError(
+      `cannot reach the Kubernetes API server${where} (${net}): is the cluster up, and is the right --context selected?`,
+    );
   const message = err instanceof Error ? err.message : String(err);
   return new CliError(`${context.what}: ${message}`);
 }

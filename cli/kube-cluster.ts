@@ -30,7 +30,14 @@ export function connectCluster(options: ConnectionOptions): Cluster {
   const kc = loadKubeConfig(options.kubeconfig, options.context);
   const context = kc.getContextObject(kc.getCurrentContext());
   if (options.context !== undefined && !context) {
-    throw new Error(`context "${options.context}" is not in the kubeconfig (contexts: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
+    throw new Error(
+      `context "${options.context}" is not in the kubeconfig (contexts: ${
+        kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(", ") || "none"
+      })`,
+    );
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("no current context: set one with kubectl config use-context, or pass --context");
@@ -39,14 +46,18 @@ export function connectCluster(options: ConnectionOptions): Cluster {
   const rollouts: RolloutApi = {
     get: (namespace, name) => clients.custom.getNamespacedCustomObject({ ...base, namespace, name }),
     async list(namespace) {
-      const list = (namespace === undefined
-        ? await clients.custom.listClusterCustomObject(base)
-        : await clients.custom.listNamespacedCustomObject({ ...base, namespace })) as { items?: unknown[] };
+      const list = (
+        namespace === undefined
+          ? await clients.custom.listClusterCustomObject(base)
+          : await clients.custom.listNamespacedCustomObject({ ...base, namespace })
+      ) as { items?: unknown[] };
       return list.items ?? [];
     },
-    patch: (namespace, name, body) => clients.custom.patchNamespacedCustomObject({ ...base, namespace, name, body }, MERGE_PATCH),
+    patch: (namespace, name, body) =>
+      clients.custom.patchNamespacedCustomObject({ ...base, namespace, name, body }, MERGE_PATCH),
     create: (namespace, body) => clients.custom.createNamespacedCustomObject({ ...base, namespace, body }),
-    replace: (namespace, name, body) => clients.custom.replaceNamespacedCustomObject({ ...base, namespace, name, body }),
+    replace: (namespace, name, body) =>
+      clients.custom.replaceNamespacedCustomObject({ ...base, namespace, name, body }),
     async listPods(namespace, matchLabels) {
       const labelSelector = Object.entries(matchLabels)
         .map(([k, v]) => `${k}=${v}`)

@@ -24,7 +24,9 @@ if (major < NEEDED_MAJOR) {
     const child = spawnSync(pinned, [self, ...process.argv.slice(2)], { stdio: "inherit" });
     process.exit(child.status ?? (child.signal === "SIGINT" ? 130 : 1));
   }
-  process.stderr.write(`kubectl-sroll needs Node ${NEEDED_MAJOR} or newer; ${process.execPath} is ${process.version}\n`);
+  process.stderr.write(
+    `kubectl-sroll needs Node ${NEEDED_MAJOR} or newer; ${process.execPath} is ${process.version}\n`,
+  );
   process.exit(1);
 }
 

@@ -37,7 +37,8 @@ const deps: CliDeps = {
   now: () => new Date(),
   sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined),
   interrupt: interrupt.signal,
-  progress: () => (process.stderr.isTTY ? barProgress(process.stderr) : lineProgress(output(process.stderr), () => new Date())),
+  progress: () =>
+    process.stderr.isTTY ? barProgress(process.stderr) : lineProgress(output(process.stderr), () => new Date()),
   pollIntervalMs: 1000,
 };
 

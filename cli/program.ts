@@ -20,11 +20,13 @@ function buildProgram(deps: CliDeps, setExit: (code: number) => void): Command {
   const currentSession = (): Session => (session ??= new Session(deps, program.opts<GlobalOptions>()));
 
   program
-    .description("Drive Bulkhead StatefulsetRollouts: list, watch, pause, resume, promote, roll back, retry, render and apply.")
+    .description(
+      "Drive Bulkhead StatefulsetRollouts: list, watch, pause, resume, promote, roll back, retry, render and apply.",
+    )
     .version(VERSION, "--version", "print the version")
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context to use")
-    .option("-n, --namespace <namespace>", "namespace (default: the context's, else \"default\")")
+    .option("-n, --namespace <namespace>", 'namespace (default: the context\'s, else "default")')
     .helpCommand(true)
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)

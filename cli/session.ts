@@ -108,5 +108,8 @@ export function formatObject(object: unknown, format: ObjectFormat): string {
 }
 
 export function formatList(items: unknown[], format: ObjectFormat): string {
-  return formatObject({ apiVersion: "v1", kind: "List", items: items.map(withoutManagedFields), metadata: { resourceVersion: "" } }, format);
+  return formatObject(
+    { apiVersion: "v1", kind: "List", items: items.map(withoutManagedFields), metadata: { resourceVersion: "" } },
+    format,
+  );
 }

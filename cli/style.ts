@@ -13,7 +13,14 @@ const plain = (text: string) => text;
 
 export function makeStyle(colour: boolean): Style {
   if (!colour) return { bold: plain, dim: plain, green: plain, red: plain, yellow: plain, cyan: plain };
-  return { bold: sgr(1, 22), dim: sgr(2, 22), green: sgr(32, 39), red: sgr(31, 39), yellow: sgr(33, 39), cyan: sgr(36, 39) };
+  return {
+    bold: sgr(1, 22),
+    dim: sgr(2, 22),
+    green: sgr(32, 39),
+    red: sgr(31, 39),
+    yellow: sgr(33, 39),
+    cyan: sgr(36, 39),
+  };
 }
 
 /** A phase in its colour: done green, failed red, paused yellow. */

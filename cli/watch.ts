@@ -28,7 +28,9 @@ export async function watchRollout(session: Session, name: string, options: Watc
     for (;;) {
       if (deps.interrupt.aborted) {
         view.stop();
-        session.err(`interrupted; ${name} is ${last?.status?.phase ?? "unknown"} — the rollout goes on without this watch\n`);
+        session.err(
+          `interrupted; ${name} is ${last?.status?.phase ?? "unknown"} — the rollout goes on without this watch\n`,
+        );
         return EXIT_INTERRUPTED;
       }
       try {
@@ -37,7 +39,8 @@ export async function watchRollout(session: Session, name: string, options: Watc
         failures = 0;
       } catch (err) {
         if (err instanceof CliError) throw err;
-        if (apiStatusCode(err) === 404) throw new CliError(`${what} not found${last ? " (it was deleted while being watched)" : ""}`);
+        if (apiStatusCode(err) === 404)
+          throw new CliError(`${what} not found${last ? " (it was deleted while being watched)" : ""}`);
         failures++;
         const message = apiError(err, { what, ...(cluster.server ? { server: cluster.server } : {}) }).message;
         if (failures >= MAX_READ_FAILURES) throw new CliError(`giving up after ${failures} failed reads: ${message}`);
@@ -57,7 +60,9 @@ export async function watchRollout(session: Session, name: string, options: Watc
       }
       if (deadline !== undefined && deps.now().getTime() >= deadline) {
         view.stop();
-        throw new CliError(`timed out: ${name} is still ${last?.status?.phase ?? "not reporting status"}${last?.status?.reason ? ` (${last.status.reason})` : ""}`);
+        throw new CliError(
+          `timed out: ${name} is still ${last?.status?.phase ?? "not reporting status"}${last?.status?.reason ? ` (${last.status.reason})` : ""}`,
+        );
       }
       await deps.sleep(deps.pollIntervalMs, deps.interrupt);
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the checks and test tiers named on the command line (lint typecheck unit component e2e),
+# Runs the checks and test tiers named on the command line (lint format typecheck unit component e2e),
 # keeps going past a failing tier, and ends with the one line CI reads: "N passed, N failed".
 # Lint and typecheck count as one test each; a tier that dies before reporting counts as one failure.
 set -uo pipefail
@@ -32,6 +32,7 @@ tier() { # name, mocha args...
 for step in "$@"; do
   case $step in
     lint) check lint eslint . ;;
+    format) check format prettier --check --log-level warn . ;;
     typecheck) check typecheck tsc -p tsconfig.json --noEmit ;;
     unit) tier unit 'test/unit/**/*.test.ts' ;;
     component) tier component --timeout 20000 'test/component/**/*.test.ts' ;;

@@ -126,7 +126,14 @@ export class CallbackDispatcher implements CallbackQueue {
     if (existing) this.cancel(existing);
     const now = this.clock.now();
     const dueSince = job.dueSince ? Date.parse(job.dueSince) : NaN;
-    const entry: Entry = { key, job, id, since: Number.isNaN(dueSince) ? now : Math.min(now, dueSince), attempts: 0, cancelled: false };
+    const entry: Entry = {
+      key,
+      job,
+      id,
+      since: Number.isNaN(dueSince) ? now : Math.min(now, dueSince),
+      attempts: 0,
+      cancelled: false,
+    };
     this.entries.set(key, entry);
     const destination = callbackDestination(job.url, this.options.allowList);
     if (destination.allowed) {
@@ -225,7 +232,13 @@ export class CallbackDispatcher implements CallbackQueue {
     const age = this.clock.now() - entry.since;
     if (entry.attempts > 0 && age + delay > this.options.maxRetryAgeMs) {
       const minutes = Math.round(this.options.maxRetryAgeMs / 60_000);
-      this.track(this.record(entry, { kind: "failed", error: `${error}; gave up after ${entry.attempts} attempt(s) (retry age ${minutes} min)`, attempts: entry.attempts }));
+      this.track(
+        this.record(entry, {
+          kind: "failed",
+          error: `${error}; gave up after ${entry.attempts} attempt(s) (retry age ${minutes} min)`,
+          attempts: entry.attempts,
+        }),
+      );
       return;
     }
     entry.timer = this.clock.setTimeout(() => {
@@ -256,11 +269,22 @@ export class CallbackDispatcher implements CallbackQueue {
           recorded = true; // nothing to record: gone, superseded or already recorded
           break;
         }
-        const { status, event } = statusWithCallbackOutcome(parsed.value.status ?? {}, job.payload.stageId, outcome, new Date(this.clock.now()).toISOString());
+        const { status, event } = statusWithCallbackOutcome(
+          parsed.value.status ?? {},
+          job.payload.stageId,
+          outcome,
+          new Date(this.clock.now()).toISOString(),
+        );
         await this.deps.rollouts.replaceStatus(job.namespace, job.name, { ...live, status });
         recorded = true;
         this.outcomes.inc({ outcome: outcome.kind });
-        const ref = { apiVersion: API_VERSION, kind: KIND, name: job.name, namespace: job.namespace, ...(live.metadata?.uid ? { uid: live.metadata.uid } : {}) };
+        const ref = {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name: job.name,
+          namespace: job.namespace,
+          ...(live.metadata?.uid ? { uid: live.metadata.uid } : {}),
+        };
         await this.deps.events.record(ref, event.type, event.reason, event.note);
       } catch (err) {
         // A conflict means another writer got there first: read again and decide again.

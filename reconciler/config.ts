@@ -11,7 +11,10 @@ const optional = z.string().min(1).optional();
 /** An annotation key: an optional DNS-subdomain prefix and a name (as Kubernetes checks it). */
 const annotationKey = z
   .string()
-  .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, "an annotation key such as example.com/git.branch");
+  .regex(
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+    "an annotation key such as example.com/git.branch",
+  );
 
 /** Comma-separated URL prefixes (chart value callback.allowedUrlPrefixes); empty: callbacks off. */
 const allowedPrefixes = z
@@ -19,7 +22,10 @@ const allowedPrefixes = z
   .default("")
   .transform((text, ctx): AllowedCallbackPrefix[] => {
     const out: AllowedCallbackPrefix[] = [];
-    for (const entry of text.split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+    for (const entry of text
+      .split(",")
+      .map((e) => e.trim())
+      .filter((e) => e !== "")) {
       const parsed = parseAllowedCallbackPrefix(entry);
       if (parsed.ok) out.push(parsed.value);
       else ctx.addIssue({ code: "custom", message: parsed.error });
@@ -29,8 +35,14 @@ const allowedPrefixes = z
 
 const envSchema = z.object({
   KUBECONFIG: optional,
-  BULKHEAD_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace name").default("bulkhead-system"),
-  BULKHEAD_LEASE_NAME: z.string().regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, "a Lease name").default("bulkhead-reconciler"),
+  BULKHEAD_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace name")
+    .default("bulkhead-system"),
+  BULKHEAD_LEASE_NAME: z
+    .string()
+    .regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, "a Lease name")
+    .default("bulkhead-reconciler"),
   POD_NAME: optional,
   BULKHEAD_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   BULKHEAD_METRICS_HOST: z.string().min(1).default("0.0.0.0"),
@@ -109,7 +121,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     consulEnabled: e.CONSUL_HTTP_ADDR !== undefined,
     uncheckedServiceDiscovery: e.BULKHEAD_UNCHECKED_SERVICE_DISCOVERY,
     callbackSecretSet: e.BULKHEAD_CALLBACK_SECRET !== undefined,
-    buildMetadataKeys: { branch: e.BULKHEAD_BUILD_BRANCH_ANNOTATION, commit: e.BULKHEAD_BUILD_COMMIT_ANNOTATION, origin: e.BULKHEAD_BUILD_ORIGIN_ANNOTATION },
+    buildMetadataKeys: {
+      branch: e.BULKHEAD_BUILD_BRANCH_ANNOTATION,
+      commit: e.BULKHEAD_BUILD_COMMIT_ANNOTATION,
+      origin: e.BULKHEAD_BUILD_ORIGIN_ANNOTATION,
+    },
     callbacks: {
       allowList: e.BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES,
       maxRetryAgeMs: e.BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS * 1000,
@@ -119,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     env,
   };
   if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;
-  if (e.SLACK_TOKEN) config.slack = e.SLACK_API_URL ? { token: e.SLACK_TOKEN, apiUrl: e.SLACK_API_URL } : { token: e.SLACK_TOKEN };
+  if (e.SLACK_TOKEN)
+    config.slack = e.SLACK_API_URL ? { token: e.SLACK_TOKEN, apiUrl: e.SLACK_API_URL } : { token: e.SLACK_TOKEN };
   return config;
 }

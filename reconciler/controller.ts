@@ -4,14 +4,33 @@
 // the api/integrations.ts interfaces; both get only a hand-over (they run outside the pass).
 import type { Logger } from "pino";
 import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
-import { writeFinalizers, writeStatus, type ClusterWriter, type RawRollout, type RolloutApi } from "../adapters/kube/rollouts.js";
+import {
+  writeFinalizers,
+  writeStatus,
+  type ClusterWriter,
+  type RawRollout,
+  type RolloutApi,
+} from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
 import { statefulSetName } from "../api/desired.js";
 import { callbackDueSince } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
 import { API_VERSION, KIND } from "../api/labels.js";
-import { hasRolloutFinalizer, releaseMode, withoutRolloutFinalizer, withRolloutFinalizer, type RolloutMetaLike } from "../api/lifecycle.js";
-import { observePdb, observePod, observeStatefulSet, type ObservedHealth, type ObservedPod, type World } from "../api/observe.js";
+import {
+  hasRolloutFinalizer,
+  releaseMode,
+  withoutRolloutFinalizer,
+  withRolloutFinalizer,
+  type RolloutMetaLike,
+} from "../api/lifecycle.js";
+import {
+  observePdb,
+  observePod,
+  observeStatefulSet,
+  type ObservedHealth,
+  type ObservedPod,
+  type World,
+} from "../api/observe.js";
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
@@ -90,7 +109,10 @@ export class Reconciler {
     const { rollout, decision, ref } = recorded;
     for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
     if (decision.events.length > 0 || decision.step.kind !== "none") {
-      log.info({ step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason }, "reconcile step");
+      log.info(
+        { step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason },
+        "reconcile step",
+      );
     }
     this.recordWave(rollout.status, decision.status, namespace, name, this.now());
     await this.execute(decision.step, rollout, decision.status, namespace, name, log);
@@ -106,7 +128,11 @@ export class Reconciler {
    */
   private async release(raw: RawRollout, log: Logger): Promise<number | undefined> {
     const { deps } = this;
-    const meta: RolloutMetaLike = { name: raw.metadata?.name ?? "", ...(raw.metadata?.uid ? { uid: raw.metadata.uid } : {}), finalizers: raw.metadata?.finalizers ?? [] };
+    const meta: RolloutMetaLike = {
+      name: raw.metadata?.name ?? "",
+      ...(raw.metadata?.uid ? { uid: raw.metadata.uid } : {}),
+      finalizers: raw.metadata?.finalizers ?? [],
+    };
     if (!hasRolloutFinalizer(meta)) return undefined;
     const parsed = parseRollout(raw);
     // An unparsable rollout (cannot pass the CRD's schema) is released the safe way: orphaned.
@@ -127,7 +153,12 @@ export class Reconciler {
         `rollout deleted (deletionPolicy Orphan or --cascade=orphan): StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName} keep running, no longer managed by Bulkhead; the StatefulSet keeps updateStrategy OnDelete`,
       );
     } else {
-      await deps.events.record(ref, "Normal", "WorkloadDeleted", `rollout deleted (deletionPolicy Delete): the garbage collector deletes StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName}`);
+      await deps.events.record(
+        ref,
+        "Normal",
+        "WorkloadDeleted",
+        `rollout deleted (deletionPolicy Delete): the garbage collector deletes StatefulSet ${stsName}, its pods and PodDisruptionBudget ${stsName}`,
+      );
     }
     const remaining = withoutRolloutFinalizer(meta.finalizers);
     if (remaining) await writeFinalizers(deps.rollouts, raw, remaining);
@@ -160,12 +191,14 @@ export class Reconciler {
       const world = await this.observe(rollout, namespace);
       const decision = decide(rollout, world, this.now());
       this.recordBuildMetadata(rollout, decision.status);
-      if (!statusChanged(rollout.status, decision.status)) return { kind: "decided", rollout, decision, ref, current: raw };
+      if (!statusChanged(rollout.status, decision.status))
+        return { kind: "decided", rollout, decision, ref, current: raw };
       const written = await writeStatus(deps.rollouts, raw, decision.status);
       deps.metrics.statusWrites.inc({ outcome: written.outcome });
       if (written.outcome === "gone") return { kind: "stop", requeueAfterMs: undefined };
       if (written.outcome === "written") return { kind: "decided", rollout, decision, ref, current: written.rollout };
-      if (attempt >= STATUS_CONFLICT_ATTEMPTS) throw new Error(`status write conflicted ${attempt} times in a row (other writers); retrying the pass`);
+      if (attempt >= STATUS_CONFLICT_ATTEMPTS)
+        throw new Error(`status write conflicted ${attempt} times in a row (other writers); retrying the pass`);
       log.debug({ attempt }, "status write conflicted; deciding again on the fresh rollout");
     }
   }
@@ -184,22 +217,36 @@ export class Reconciler {
     if (pdb) world.pdb = observePdb(pdb);
     // While split, is the old revision still there? (api/revisions.ts revisionHistoryChange)
     const current = rollout.status?.currentRevision;
-    if (sts && current && isSplitRecorded(rollout) && !(await deps.world.revisionExists(namespace, current))) world.revisionGone = current;
+    if (sts && current && isSplitRecorded(rollout) && !(await deps.world.revisionExists(namespace, current)))
+      world.revisionGone = current;
     const health = await this.checkHealth(rollout, pods, namespace);
     if (health) world.health = health;
-    const gate = healthGateOf(rollout.spec, { consulConfigured: deps.health !== undefined, unchecked: deps.uncheckedServiceDiscovery ?? "refuse" });
+    const gate = healthGateOf(rollout.spec, {
+      consulConfigured: deps.health !== undefined,
+      unchecked: deps.uncheckedServiceDiscovery ?? "refuse",
+    });
     if (gate.verdict === "unchecked") world.healthGateUnchecked = gate.message;
     return world;
   }
 
-  private async checkHealth(rollout: StatefulsetRollout, pods: ObservedPod[], namespace: string): Promise<ObservedHealth | undefined> {
+  private async checkHealth(
+    rollout: StatefulsetRollout,
+    pods: ObservedPod[],
+    namespace: string,
+  ): Promise<ObservedHealth | undefined> {
     const gate = this.deps.health;
     if (!gate || !rollout.spec.serviceDiscovery || isTerminal(rollout.status?.phase)) return undefined;
     try {
       const result = await gate.check(
         rollout,
         // The uid tells a recreated pod from its predecessor when it gets the same IP.
-        pods.map((p) => ({ name: p.name, namespace, ...(p.uid ? { uid: p.uid } : {}), ...(p.ip ? { ip: p.ip } : {}), ...(p.nodeName ? { nodeName: p.nodeName } : {}) })),
+        pods.map((p) => ({
+          name: p.name,
+          namespace,
+          ...(p.uid ? { uid: p.uid } : {}),
+          ...(p.ip ? { ip: p.ip } : {}),
+          ...(p.nodeName ? { nodeName: p.nodeName } : {}),
+        })),
       );
       return result.ok ? { ok: true, ...result.report } : { ok: false, error: result.error };
     } catch (err) {
@@ -208,7 +255,14 @@ export class Reconciler {
   }
 
   /** Runs the step. */
-  private async execute(step: Step, rollout: StatefulsetRollout, status: RolloutStatus, namespace: string, name: string, log: Logger): Promise<void> {
+  private async execute(
+    step: Step,
+    rollout: StatefulsetRollout,
+    status: RolloutStatus,
+    namespace: string,
+    name: string,
+    log: Logger,
+  ): Promise<void> {
     const { deps } = this;
     switch (step.kind) {
       case "none":
@@ -235,7 +289,12 @@ export class Reconciler {
           log.info({ pod: pod.name, wave: step.wave, result }, "eviction");
         });
         if (blocked.length > 0) {
-          await deps.events.record(refOf(rollout), "Normal", "EvictionBlocked", `wave ${step.wave}: eviction of ${blocked.join(", ")} refused (429); retrying`);
+          await deps.events.record(
+            refOf(rollout),
+            "Normal",
+            "EvictionBlocked",
+            `wave ${step.wave}: eviction of ${blocked.join(", ")} refused (429); retrying`,
+          );
         }
         return undefined;
       }
@@ -245,17 +304,27 @@ export class Reconciler {
         if (rollout.metadata.uid) job.uid = rollout.metadata.uid;
         const dueSince = callbackDueSince(status);
         if (dueSince) job.dueSince = dueSince;
-        if (!deps.callbacks.submit(job)) throw new Error(`callback queue full; stage ${step.payload.stageId} is queued by a later pass`);
+        if (!deps.callbacks.submit(job))
+          throw new Error(`callback queue full; stage ${step.payload.stageId} is queued by a later pass`);
         return undefined;
       }
     }
   }
 
   /** A wave completed in this pass (the next may already be recorded): observe its duration. */
-  private recordWave(before: RolloutStatus | undefined, after: RolloutStatus, namespace: string, name: string, now: Date): void {
+  private recordWave(
+    before: RolloutStatus | undefined,
+    after: RolloutStatus,
+    namespace: string,
+    name: string,
+    now: Date,
+  ): void {
     const wave = before?.currentWave;
     if (!wave || wave.completedAt || (after.wavesCompleted ?? 0) <= (before?.wavesCompleted ?? 0)) return;
-    this.deps.metrics.waveDuration.observe({ namespace, rollout: name }, (now.getTime() - Date.parse(wave.startedAt)) / 1000);
+    this.deps.metrics.waveDuration.observe(
+      { namespace, rollout: name },
+      (now.getTime() - Date.parse(wave.startedAt)) / 1000,
+    );
   }
 
   /** status.buildMetadata follows the rollout's labels and annotations (api/build-metadata.ts). */
@@ -285,7 +354,12 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
 }
 
 function refOf(raw: RawRollout | StatefulsetRollout): ObjectRef {
-  const ref: ObjectRef = { apiVersion: API_VERSION, kind: KIND, name: raw.metadata?.name ?? "", namespace: raw.metadata?.namespace ?? "" };
+  const ref: ObjectRef = {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: raw.metadata?.name ?? "",
+    namespace: raw.metadata?.namespace ?? "",
+  };
   if (raw.metadata?.uid) ref.uid = raw.metadata.uid;
   return ref;
 }

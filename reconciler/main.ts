@@ -8,7 +8,13 @@ import { callbackOptionsFromEnv } from "../adapters/callbacks/config.js";
 import { consulOptionsFromEnv } from "../adapters/consul/config.js";
 import { consulHealthGate } from "../adapters/consul/health-gate.js";
 import { alertEventsCache, kubeAlertEvents } from "../adapters/kube/alert-events.js";
-import { managedPodsCache, managedStatefulSetsCache, poddisruptionBudgetsCache, rolloutsCache, type ReadCache } from "../adapters/kube/cache.js";
+import {
+  managedPodsCache,
+  managedStatefulSetsCache,
+  poddisruptionBudgetsCache,
+  rolloutsCache,
+  type ReadCache,
+} from "../adapters/kube/cache.js";
 import { apiStatusCode, loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeEventRecorder } from "../adapters/kube/events.js";
 import { kubeLeaseApi, LeaderElector } from "../adapters/kube/leader-election.js";
@@ -47,11 +53,17 @@ async function main(): Promise<void> {
   const pdbs = poddisruptionBudgetsCache(kc, { onError: cacheError("pdbs") });
   const caches: Array<ReadCache<k8s.KubernetesObject>> = [rollouts, pods, statefulSets, pdbs];
 
-  const metrics = createMetrics(() => rollouts.list().map((r) => (r as { status?: { phase?: RolloutPhase } }).status?.phase));
+  const metrics = createMetrics(() =>
+    rollouts.list().map((r) => (r as { status?: { phase?: RolloutPhase } }).status?.phase),
+  );
   const logger = log;
-  const health = config.consulEnabled ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry }) : undefined;
+  const health = config.consulEnabled
+    ? consulHealthGate(consulOptionsFromEnv(config.env), { logger, registry: metrics.registry })
+    : undefined;
   const rolloutApi = kubeRolloutApi(clients.custom);
-  const events = kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "event write failed"));
+  const events = kubeEventRecorder(clients.events, "bulkhead.dev/reconciler", config.identity, (err) =>
+    log.warn({ err }, "event write failed"),
+  );
   const sender = httpCallbackSender(callbackOptionsFromEnv(config.env), { registry: metrics.registry });
   let queue: KeyedQueue | undefined;
   // Callbacks run beside the passes, never inside them: a dead endpoint delays no rollout.
@@ -69,19 +81,34 @@ async function main(): Promise<void> {
   // into one Slack message per alert (api/alert-events.ts). Their cache does not gate passes.
   let alerts: { notifier: AlertNotifier; cache: ReadCache<k8s.EventsV1Event> } | undefined;
   if (config.slack) {
-    const client = createSlackClient({ token: config.slack.token, ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}), logger, registry: metrics.registry });
+    const client = createSlackClient({
+      token: config.slack.token,
+      ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}),
+      logger,
+      registry: metrics.registry,
+    });
     const publisher = slackRolloutNotifier({ client, logger, registry: metrics.registry });
     notifier = createRolloutOutbox({ publisher, rollouts: rolloutApi, logger, registry: metrics.registry });
-    const alertEvents = kubeAlertEvents(clients.events, "bulkhead.dev/reconciler", config.identity, (err) => log.warn({ err }, "cannot annotate alert Event"));
-    const channelOf = (namespace: string, name: string) => (rollouts.get(namespace, name) as { spec?: { channel?: string } } | undefined)?.spec?.channel;
+    const alertEvents = kubeAlertEvents(clients.events, "bulkhead.dev/reconciler", config.identity, (err) =>
+      log.warn({ err }, "cannot annotate alert Event"),
+    );
+    const channelOf = (namespace: string, name: string) =>
+      (rollouts.get(namespace, name) as { spec?: { channel?: string } } | undefined)?.spec?.channel;
     alerts = {
       notifier: createAlertNotifier({ client, alertEvents, channelOf, logger, registry: metrics.registry }),
       cache: alertEventsCache(kc, cacheError("alert-events")),
     };
   }
   log.info(
-    { consul: config.consulEnabled, slack: Boolean(config.slack), callbackSigned: config.callbackSecretSet, callbackPrefixes: config.callbacks.allowList.map((p) => p.origin + p.path) },
-    config.callbacks.allowList.length === 0 ? "integrations (callbacks disabled: no allowed URL prefix)" : "integrations",
+    {
+      consul: config.consulEnabled,
+      slack: Boolean(config.slack),
+      callbackSigned: config.callbackSecretSet,
+      callbackPrefixes: config.callbacks.allowList.map((p) => p.origin + p.path),
+    },
+    config.callbacks.allowList.length === 0
+      ? "integrations (callbacks disabled: no allowed URL prefix)"
+      : "integrations",
   );
 
   const reconciler = new Reconciler({
@@ -135,7 +162,14 @@ async function main(): Promise<void> {
     ? undefined
     : new LeaderElector(
         kubeLeaseApi(clients.coordination),
-        { namespace: config.namespace, name: config.leaseName, identity: config.identity, leaseDurationSeconds: config.leaseDurationSeconds, renewDeadlineMs: Math.floor(config.leaseDurationSeconds * 666), retryPeriodMs: Math.max(500, Math.floor(config.leaseDurationSeconds * 133)) },
+        {
+          namespace: config.namespace,
+          name: config.leaseName,
+          identity: config.identity,
+          leaseDurationSeconds: config.leaseDurationSeconds,
+          renewDeadlineMs: Math.floor(config.leaseDurationSeconds * 666),
+          retryPeriodMs: Math.max(500, Math.floor(config.leaseDurationSeconds * 133)),
+        },
         {
           onStartedLeading: () => {
             log.info({ lease: `${config.namespace}/${config.leaseName}` }, "became leader");
@@ -152,14 +186,21 @@ async function main(): Promise<void> {
           },
           onNewLeader: (id) => log.info({ leader: id }, "leader observed"),
           onError: (err) =>
-        apiStatusCode(err) === 404
-          ? log.error(`namespace ${config.namespace} not found: create it, or set BULKHEAD_NAMESPACE to the namespace for the leader Lease`)
-          : log.warn({ err: (err as Error).message }, "leader election error"),
+            apiStatusCode(err) === 404
+              ? log.error(
+                  `namespace ${config.namespace} not found: create it, or set BULKHEAD_NAMESPACE to the namespace for the leader Lease`,
+                )
+              : log.warn({ err: (err as Error).message }, "leader election error"),
         },
       );
   const synced = () => caches.every((c) => c.isSynced());
   const isLeader = () => (elector ? elector.isLeader() : queue !== undefined);
-  const server = await startProbeServer(metrics.registry, { ready: synced, leader: isLeader }, config.metricsHost, config.metricsPort);
+  const server = await startProbeServer(
+    metrics.registry,
+    { ready: synced, leader: isLeader },
+    config.metricsHost,
+    config.metricsPort,
+  );
   log.info({ port: config.metricsPort }, "serving /healthz /readyz /metrics");
 
   // Only the leader sends alerts: it replays the alert Events it has, then follows changes.
@@ -179,7 +220,8 @@ async function main(): Promise<void> {
     metrics.leader.set(1);
     queue = new KeyedQueue(async (key) => (synced() ? reconciler.reconcile(key) : CACHE_RESYNC_WAIT_MS), {
       workers: config.workers,
-      onError: (key, err, retryInMs) => log.warn({ rollout: key, err: (err as Error).message, retryInMs }, "pass failed; backing off"),
+      onError: (key, err, retryInMs) =>
+        log.warn({ rollout: key, err: (err as Error).message, retryInMs }, "pass failed; backing off"),
     });
     for (const r of rollouts.list()) enqueue(keyOf(r.metadata?.namespace ?? "", r.metadata?.name ?? ""));
     log.info({ rollouts: rollouts.list().length }, "leading: reconciling");

@@ -14,7 +14,10 @@ export interface ReconcilerMetrics {
 }
 
 /** `phases()` counts rollouts by phase at scrape time (from the informer cache). */
-export function createMetrics(phases: () => Iterable<RolloutPhase | undefined>, withDefaults = true): ReconcilerMetrics {
+export function createMetrics(
+  phases: () => Iterable<RolloutPhase | undefined>,
+  withDefaults = true,
+): ReconcilerMetrics {
   const registry = new Registry();
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: "bulkhead_reconciler_" });
   new Gauge({
@@ -30,7 +33,12 @@ export function createMetrics(phases: () => Iterable<RolloutPhase | undefined>, 
   });
   return {
     registry,
-    podsEvicted: new Counter({ name: "bulkhead_pods_evicted_total", help: "Pods evicted by rollout waves.", labelNames: ["namespace", "rollout"], registers: [registry] }),
+    podsEvicted: new Counter({
+      name: "bulkhead_pods_evicted_total",
+      help: "Pods evicted by rollout waves.",
+      labelNames: ["namespace", "rollout"],
+      registers: [registry],
+    }),
     evictionsBlocked: new Counter({
       name: "bulkhead_evictions_blocked_total",
       help: "Evictions refused with 429 (PodDisruptionBudget or leak guard): the wave waits.",
@@ -51,8 +59,22 @@ export function createMetrics(phases: () => Iterable<RolloutPhase | undefined>, 
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    reconcileErrors: new Counter({ name: "bulkhead_reconcile_errors_total", help: "Reconcile passes that failed (retried with backoff).", labelNames: ["namespace", "rollout"], registers: [registry] }),
-    statusWrites: new Counter({ name: "bulkhead_status_writes_total", help: "Rollout status writes by outcome (written, conflict: decided again on the fresh rollout, gone).", labelNames: ["outcome"], registers: [registry] }),
-    leader: new Gauge({ name: "bulkhead_reconciler_leader", help: "1 while this replica holds the leader Lease.", registers: [registry] }),
+    reconcileErrors: new Counter({
+      name: "bulkhead_reconcile_errors_total",
+      help: "Reconcile passes that failed (retried with backoff).",
+      labelNames: ["namespace", "rollout"],
+      registers: [registry],
+    }),
+    statusWrites: new Counter({
+      name: "bulkhead_status_writes_total",
+      help: "Rollout status writes by outcome (written, conflict: decided again on the fresh rollout, gone).",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    leader: new Gauge({
+      name: "bulkhead_reconciler_leader",
+      help: "1 while this replica holds the leader Lease.",
+      registers: [registry],
+    }),
   };
 }

@@ -14,7 +14,11 @@ export interface WorldSource {
   revisionExists(namespace: string, name: string): Promise<boolean>;
 }
 
-export function cachedWorld(apps: k8s.AppsV1Api, pods: ReadCache<k8s.V1Pod>, pdbs: ReadCache<k8s.V1PodDisruptionBudget>): WorldSource {
+export function cachedWorld(
+  apps: k8s.AppsV1Api,
+  pods: ReadCache<k8s.V1Pod>,
+  pdbs: ReadCache<k8s.V1PodDisruptionBudget>,
+): WorldSource {
   return {
     async statefulSet(namespace, name) {
       try {
@@ -24,7 +28,8 @@ export function cachedWorld(apps: k8s.AppsV1Api, pods: ReadCache<k8s.V1Pod>, pdb
         throw err;
       }
     },
-    pods: (namespace, stsName) => pods.list(namespace).filter((p) => podOrdinal(p.metadata?.name ?? "", stsName) !== undefined),
+    pods: (namespace, stsName) =>
+      pods.list(namespace).filter((p) => podOrdinal(p.metadata?.name ?? "", stsName) !== undefined),
     pdb: (namespace, name) => pdbs.get(namespace, name),
     async revisionExists(namespace, name) {
       try {

@@ -45,7 +45,8 @@ const reviewSchema = z.object({
         : `expected "admission.k8s.io/v1" (the only version served; list only v1 in admissionReviewVersions), got ${JSON.stringify(issue.input)}`,
   }),
   kind: z.literal("AdmissionReview", {
-    error: (issue) => (issue.input === undefined ? MISSING : `expected "AdmissionReview", got ${JSON.stringify(issue.input)}`),
+    error: (issue) =>
+      issue.input === undefined ? MISSING : `expected "AdmissionReview", got ${JSON.stringify(issue.input)}`,
   }),
   request: requestSchema,
 });
@@ -67,7 +68,8 @@ export function tooDeep(value: unknown, maxDepth = MAX_NESTING_DEPTH): string | 
     if (node === null || typeof node !== "object") continue;
     if (depth >= maxDepth) return path || "(root)";
     for (const [key, child] of Object.entries(node)) {
-      if (child !== null && typeof child === "object") stack.push({ value: child, depth: depth + 1, path: path ? `${path}.${key}` : key });
+      if (child !== null && typeof child === "object")
+        stack.push({ value: child, depth: depth + 1, path: path ? `${path}.${key}` : key });
     }
   }
   return undefined;
@@ -80,14 +82,19 @@ export function parseAdmissionReview(body: unknown): ParsedReview {
   const deepAt = tooDeep(body);
   if (deepAt !== undefined) {
     const shown = deepAt.length > 120 ? `${deepAt.slice(0, 120)}...` : deepAt;
-    return { ok: false, error: `invalid AdmissionReview: nested deeper than ${MAX_NESTING_DEPTH} levels at ${shown}; no Kubernetes object nests that deep` };
+    return {
+      ok: false,
+      error: `invalid AdmissionReview: nested deeper than ${MAX_NESTING_DEPTH} levels at ${shown}; no Kubernetes object nests that deep`,
+    };
   }
   const result = reviewSchema.safeParse(body);
   if (result.success) return { ok: true, request: result.data.request as AdmissionRequest };
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.join(".") || "(root)";
     // zod words a missing field as "expected string, received undefined": say it plainly.
-    return issue.message === MISSING || / received undefined$/.test(issue.message) ? `${path} is missing` : `${path}: ${issue.message}`;
+    return issue.message === MISSING || / received undefined$/.test(issue.message)
+      ? `${path} is missing`
+      : `${path}: ${issue.message}`;
   });
   return { ok: false, error: `invalid AdmissionReview: ${problems.join("; ")}` };
 }

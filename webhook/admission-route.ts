@@ -37,14 +37,18 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
     try {
       response = await handler(request);
       if (!response || response.uid !== request.uid) {
-        throw new Error(`handler returned ${response ? `uid ${JSON.stringify(response.uid)}` : "no response"} for uid ${request.uid}`);
+        throw new Error(
+          `handler returned ${response ? `uid ${JSON.stringify(response.uid)}` : "no response"} for uid ${request.uid}`,
+        );
       }
     } catch (err) {
       stopTimer();
       metrics.handlerErrors.inc({ path });
       log.error({ err }, "admission handler failed; answering HTTP 500 so the webhook's failurePolicy applies");
       const reason = err instanceof Error ? err.message : String(err);
-      res.status(500).json({ code: 500, message: `bulkhead webhook ${path} failed on review ${request.uid}: ${reason}` });
+      res
+        .status(500)
+        .json({ code: 500, message: `bulkhead webhook ${path} failed on review ${request.uid}: ${reason}` });
       return;
     }
     stopTimer();

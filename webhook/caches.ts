@@ -22,7 +22,11 @@ export type WatchedWebhookCaches = { [K in keyof WebhookCaches]: WebhookCaches[K
 export function startWebhookCaches(kc: k8s.KubeConfig, logger: Logger, maxStalenessMs: number): WatchedWebhookCaches {
   const options = (cache: string): CacheOptions => ({
     maxStalenessMs,
-    onError: (err: unknown) => logger.warn({ err, cache }, "informer error; it reconnects by itself and answers from the last-known data meanwhile"),
+    onError: (err: unknown) =>
+      logger.warn(
+        { err, cache },
+        "informer error; it reconnects by itself and answers from the last-known data meanwhile",
+      ),
   });
   return {
     managedPods: managedPodsCache(kc, options("pods")),
@@ -48,7 +52,8 @@ export function registerCacheStaleness(registry: Registry, caches: WatchedWebhoo
     labelNames: ["cache"],
     registers: [registry],
     collect() {
-      for (const [name, cache] of Object.entries(caches)) this.set({ cache: name }, (cache as WatchedCache<unknown>).stalenessMs() / 1000);
+      for (const [name, cache] of Object.entries(caches))
+        this.set({ cache: name }, (cache as WatchedCache<unknown>).stalenessMs() / 1000);
     },
   });
 }

@@ -18,7 +18,10 @@ export function certificateSource(config: WebhookConfig, clients: KubeClients, l
   }
   return new SecretCertificateManager({
     store: kubeSecretStore(clients.core, config.namespace, config.certSecret),
-    patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, { name: config.serviceName, namespace: config.namespace }),
+    patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, {
+      name: config.serviceName,
+      namespace: config.namespace,
+    }),
     identity: { serviceName: config.serviceName, namespace: config.namespace },
     renewBeforeMs: config.certRenewBeforeMs,
     servingValidityMs: config.certValidityMs,

@@ -109,9 +109,9 @@ const envSchema = z
   })
   .refine((env) => env.BULKHEAD_IDLE_TIMEOUT > APISERVER_IDLE_TIMEOUT_MS, {
     path: ["BULKHEAD_IDLE_TIMEOUT"],
-    message: "must be longer than the apiserver's 90s idle keep-alive: if the webhook closed first, a review sent on the closing connection would fail",
+    message:
+      "must be longer than the apiserver's 90s idle keep-alive: if the webhook closed first, a review sent on the closing connection would fail",
   });
-
 
 export interface WebhookConfig {
   kubeconfig: string | undefined;

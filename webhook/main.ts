@@ -41,7 +41,10 @@ function logHeapSizing(logger: Logger, limits: AdmissionLimits): void {
   const containerLimitBytes = constrained > 0 && constrained < Number.MAX_SAFE_INTEGER ? constrained : undefined;
   const facts = { heapLimitBytes, containerLimitBytes, ...limits };
   if (containerLimitBytes !== undefined && heapLimitBytes > containerLimitBytes * 0.75) {
-    logger.warn(facts, "the heap limit is over 75% of the container's memory limit: set NODE_OPTIONS=\"--max-old-space-size-percentage=40 --max-semi-space-size=8\" (the chart does)");
+    logger.warn(
+      facts,
+      'the heap limit is over 75% of the container\'s memory limit: set NODE_OPTIONS="--max-old-space-size-percentage=40 --max-semi-space-size=8" (the chart does)',
+    );
   } else {
     logger.info(facts, "memory limits");
   }
@@ -55,7 +58,10 @@ async function main(): Promise<void> {
   collectDefaultMetrics({ register: metrics.registry });
   const caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
   if (config.testRolloutCacheDelayMs !== undefined) {
-    logger.warn({ delayMs: config.testRolloutCacheDelayMs }, "TEST ONLY: the rollout cache answers behind the watch (BULKHEAD_TEST_ROLLOUT_CACHE_DELAY)");
+    logger.warn(
+      { delayMs: config.testRolloutCacheDelayMs },
+      "TEST ONLY: the rollout cache answers behind the watch (BULKHEAD_TEST_ROLLOUT_CACHE_DELAY)",
+    );
     caches.rollouts = delayedCache(caches.rollouts, config.testRolloutCacheDelayMs);
   }
   registerCacheStaleness(metrics.registry, caches);
@@ -69,11 +75,19 @@ async function main(): Promise<void> {
     registers: [metrics.registry],
   });
   const events = rateLimitedEventRecorder(
-    kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot record Event")),
-    { windowMs: config.eventWindowMs, maxKeys: config.eventMaxKeys, onSuppressed: (reason) => suppressedEvents.inc({ reason }) },
+    kubeEventRecorder(clients.events, "bulkhead-webhook", instance, (err) =>
+      logger.warn({ err }, "cannot record Event"),
+    ),
+    {
+      windowMs: config.eventWindowMs,
+      maxKeys: config.eventMaxKeys,
+      onSuppressed: (reason) => suppressedEvents.inc({ reason }),
+    },
   );
   // Slack alerts are sent by the leader-elected reconciler from these Events, once across replicas.
-  const alertEvents = kubeAlertEvents(clients.events, "bulkhead-webhook", instance, (err) => logger.warn({ err }, "cannot write alert Event"));
+  const alertEvents = kubeAlertEvents(clients.events, "bulkhead-webhook", instance, (err) =>
+    logger.warn({ err }, "cannot write alert Event"),
+  );
 
   const limits = admissionLimits(config);
   logHeapSizing(logger, limits);
@@ -85,7 +99,10 @@ async function main(): Promise<void> {
       events,
       alertEvents,
       liveRollouts: kubeRolloutApi(clients.custom),
-      rolloutApi: { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) },
+      rolloutApi: {
+        readStatefulSet: liveStatefulSetReader(clients.apps),
+        dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
+      },
     }),
     metrics,
     logger,
@@ -93,7 +110,9 @@ async function main(): Promise<void> {
     isDraining: () => draining,
     readiness: {
       notReadyReasons: () => [
-        ...(cachesNotLoaded(caches).length === 0 ? [] : [`informer caches not loaded yet: ${cachesNotLoaded(caches).join(", ")}`]),
+        ...(cachesNotLoaded(caches).length === 0
+          ? []
+          : [`informer caches not loaded yet: ${cachesNotLoaded(caches).join(", ")}`]),
         ...(certificates.current() ? [] : ["no certificate loaded"]),
       ],
     },
@@ -109,7 +128,9 @@ async function main(): Promise<void> {
     timeouts: serverTimeouts(config),
     onDrain: () => (draining = true),
   });
-  Promise.all(Object.values(caches).map((c: WebhookContext["caches"][keyof WebhookContext["caches"]]) => c.synced)).then(
+  Promise.all(
+    Object.values(caches).map((c: WebhookContext["caches"][keyof WebhookContext["caches"]]) => c.synced),
+  ).then(
     () => logger.info("informer caches synced"),
     (err: unknown) => logger.error({ err }, "an informer cache failed its first list"),
   );
@@ -127,6 +148,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bulkhead webhook failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `bulkhead webhook failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -6,7 +6,8 @@ import type { AdmissionRequest } from "../api/admission.js";
 import type { AdmissionHandler, WebhookContext } from "./context.js";
 
 function managedIn(ctx: Pick<WebhookContext, "caches">, request: AdmissionRequest): readonly StatefulSetLike[] {
-  const namespace = request.namespace ?? (request.object as { metadata?: { namespace?: string } } | undefined)?.metadata?.namespace;
+  const namespace =
+    request.namespace ?? (request.object as { metadata?: { namespace?: string } } | undefined)?.metadata?.namespace;
   return namespace ? ctx.caches.managedStatefulSets.list(namespace) : [];
 }
 

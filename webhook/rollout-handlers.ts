@@ -44,7 +44,11 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
     registers: [deps.registry],
   });
 
-  async function ownership(rollout: StatefulsetRollout, namespace: string, stsName: string): Promise<{ verdict?: OwnershipVerdict; warning?: string }> {
+  async function ownership(
+    rollout: StatefulsetRollout,
+    namespace: string,
+    stsName: string,
+  ): Promise<{ verdict?: OwnershipVerdict; warning?: string }> {
     const identity = {
       namespace,
       name: rollout.metadata.name,
@@ -59,7 +63,9 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
       return { verdict: ownershipOf(identity, stsName, await deps.readStatefulSet(namespace, stsName)) };
     } catch (err) {
       deps.logger.warn({ err, namespace, stsName }, "cannot read the StatefulSet to check its owner");
-      return { warning: `could not check who owns StatefulSet ${namespace}/${stsName} (${err instanceof Error ? err.message : String(err)}); the reconciler checks again before it touches it` };
+      return {
+        warning: `could not check who owns StatefulSet ${namespace}/${stsName} (${err instanceof Error ? err.message : String(err)}); the reconciler checks again before it touches it`,
+      };
     }
   }
 
@@ -71,7 +77,10 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
     for (let attempt = 1; attempt <= DRY_RUN_ATTEMPTS; attempt++) {
       const name = dryRunName(stsName, random);
       body.metadata.name = name;
-      const result = await deps.dryRunCreate(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/statefulsets`, body);
+      const result = await deps.dryRunCreate(
+        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/statefulsets`,
+        body,
+      );
       if (result.outcome === "exists" && name !== stsName) continue;
       dryRuns.inc({ outcome: result.outcome === "exists" ? "unchecked" : result.outcome });
       if (result.outcome === "valid") return {};
@@ -80,17 +89,30 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
         return { problem: `spec.statefulset is not a StatefulSet the apiserver accepts; it says: ${message}` };
       }
       const why = result.outcome === "exists" ? `StatefulSet ${stsName} exists` : result.message;
-      deps.logger.warn({ namespace, stsName, why }, "dry-run of the embedded StatefulSet could not be done; allowing (failurePolicy Ignore)");
-      return { warning: `spec.statefulset was not checked by a dry-run (${why}); the reconciler reports any error in status` };
+      deps.logger.warn(
+        { namespace, stsName, why },
+        "dry-run of the embedded StatefulSet could not be done; allowing (failurePolicy Ignore)",
+      );
+      return {
+        warning: `spec.statefulset was not checked by a dry-run (${why}); the reconciler reports any error in status`,
+      };
     }
     dryRuns.inc({ outcome: "unchecked" });
-    return { warning: `spec.statefulset was not checked by a dry-run (no free name found in ${DRY_RUN_ATTEMPTS} attempts)` };
+    return {
+      warning: `spec.statefulset was not checked by a dry-run (no free name found in ${DRY_RUN_ATTEMPTS} attempts)`,
+    };
   }
 
   return async (request: AdmissionRequest) => {
-    if ((request.operation !== "CREATE" && request.operation !== "UPDATE") || request.subResource) return allowed(request);
+    if ((request.operation !== "CREATE" && request.operation !== "UPDATE") || request.subResource)
+      return allowed(request);
     const raw = request.object as { metadata?: { deletionTimestamp?: unknown } } | null | undefined;
-    if (!raw || typeof raw !== "object") return denied(request, `request.object is missing: a StatefulsetRollout ${request.operation} carries the rollout`, 400);
+    if (!raw || typeof raw !== "object")
+      return denied(
+        request,
+        `request.object is missing: a StatefulsetRollout ${request.operation} carries the rollout`,
+        400,
+      );
     // Being deleted: only the finalizer is left to remove; nothing to judge.
     if (raw.metadata?.deletionTimestamp) return allowed(request);
     const parsed = parseRollout(request.object);
@@ -106,7 +128,8 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
     const stsName = statefulSetName(rollout);
     const { problems, warnings } = checkRolloutSpec(rollout.spec, old?.spec, deps.install);
 
-    const nameChanged = !old || statefulSetName(old) !== stsName || old.spec.adoptExisting !== rollout.spec.adoptExisting;
+    const nameChanged =
+      !old || statefulSetName(old) !== stsName || old.spec.adoptExisting !== rollout.spec.adoptExisting;
     if (nameChanged) {
       const owner = await ownership(rollout, namespace, stsName);
       if (owner.verdict?.verdict === "refuse") problems.push(owner.verdict.message);
@@ -132,7 +155,10 @@ export function liveStatefulSetReader(apps: k8s.AppsV1Api): RolloutAdmissionDeps
   return async (namespace, name) => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from the apiserver within ${LIVE_READ_TIMEOUT_MS} ms`)), LIVE_READ_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`no answer from the apiserver within ${LIVE_READ_TIMEOUT_MS} ms`)),
+        LIVE_READ_TIMEOUT_MS,
+      );
     });
     try {
       return await Promise.race([

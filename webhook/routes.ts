@@ -6,7 +6,13 @@ import type { Operation } from "../api/admission.js";
 import type { EventRecorder } from "../adapters/kube/events.js";
 import type { AlertEventApi } from "../adapters/kube/alert-events.js";
 import type { AdmissionHandler, RouteTable, WebhookContext } from "./context.js";
-import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakAlerter, type LeakGuardDeps } from "./leak-guard/index.js";
+import {
+  createEvictionHandler,
+  createLeakAlerter,
+  createPodDeleteHandler,
+  type LeakAlerter,
+  type LeakGuardDeps,
+} from "./leak-guard/index.js";
 import { createPdbMutateHandler, createPdbValidateHandler } from "./pdb-handlers.js";
 import { createPodPinningHandler, podPinningMetrics, type LiveRolloutReader } from "./pinning/index.js";
 import { createPodUpdateValidateHandler } from "./pod-update-handlers.js";
@@ -93,7 +99,12 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     registration: {
       name: "pdb.mutate.bulkhead.dev",
       configuration: "MutatingWebhookConfiguration",
-      rule: { apiGroups: ["policy"], apiVersions: ["v1"], resources: ["poddisruptionbudgets"], operations: ["CREATE", "UPDATE"] },
+      rule: {
+        apiGroups: ["policy"],
+        apiVersions: ["v1"],
+        resources: ["poddisruptionbudgets"],
+        operations: ["CREATE", "UPDATE"],
+      },
       managedOnly: false,
       failurePolicy: { value: "pdb", default: "Ignore" },
     },
@@ -106,7 +117,12 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     registration: {
       name: "pdb.validate.bulkhead.dev",
       configuration: "ValidatingWebhookConfiguration",
-      rule: { apiGroups: ["policy"], apiVersions: ["v1"], resources: ["poddisruptionbudgets"], operations: ["CREATE", "UPDATE"] },
+      rule: {
+        apiGroups: ["policy"],
+        apiVersions: ["v1"],
+        resources: ["poddisruptionbudgets"],
+        operations: ["CREATE", "UPDATE"],
+      },
       managedOnly: false,
       failurePolicy: { value: "pdb", default: "Ignore" },
     },
@@ -126,7 +142,11 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     maxBodyBytes: MAX_OBJECT + ENVELOPE,
     build: ({ ctx, events, liveRollouts }, shared) =>
       createPodPinningHandler({
-        caches: { statefulSets: ctx.caches.managedStatefulSets, rollouts: ctx.caches.rollouts, controllerRevisions: ctx.caches.controllerRevisions },
+        caches: {
+          statefulSets: ctx.caches.managedStatefulSets,
+          rollouts: ctx.caches.rollouts,
+          controllerRevisions: ctx.caches.controllerRevisions,
+        },
         liveRollouts,
         defaultLeakProtection: ctx.config.defaultLeakProtection,
         events,
@@ -183,7 +203,12 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     registration: {
       name: "statefulsetrollout.validate.bulkhead.dev",
       configuration: "ValidatingWebhookConfiguration",
-      rule: { apiGroups: ["bulkhead.dev"], apiVersions: ["v1alpha1"], resources: ["statefulsetrollouts"], operations: ["CREATE", "UPDATE"] },
+      rule: {
+        apiGroups: ["bulkhead.dev"],
+        apiVersions: ["v1alpha1"],
+        resources: ["statefulsetrollouts"],
+        operations: ["CREATE", "UPDATE"],
+      },
       managedOnly: false,
       failurePolicy: { value: "rollout", default: "Ignore" },
     },
@@ -207,7 +232,8 @@ export function webhookRoutes(deps: RouteDeps, specs: readonly AdmissionRouteSpe
   let leakGuard: LeakGuardDeps | undefined;
   let alerts: LeakAlerter | undefined;
   const shared: SharedDeps = {
-    alerts: () => (alerts ??= createLeakAlerter({ events, ...(alertEvents ? { alertEvents } : {}), logger: ctx.logger })),
+    alerts: () =>
+      (alerts ??= createLeakAlerter({ events, ...(alertEvents ? { alertEvents } : {}), logger: ctx.logger })),
     leakGuard: () =>
       (leakGuard ??= {
         pods: ctx.caches.managedPods,

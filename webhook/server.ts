@@ -34,11 +34,20 @@ export function admissionLimits(
   config: Pick<WebhookConfig, "maxInFlight" | "inFlightBodyBytes">,
   heapLimitBytes = getHeapStatistics().heap_size_limit,
 ): AdmissionLimits {
-  return { maxInFlight: config.maxInFlight, inFlightBodyBytes: config.inFlightBodyBytes ?? Math.floor(heapLimitBytes * HEAP_SHARE_FOR_BODIES) };
+  return {
+    maxInFlight: config.maxInFlight,
+    inFlightBodyBytes: config.inFlightBodyBytes ?? Math.floor(heapLimitBytes * HEAP_SHARE_FOR_BODIES),
+  };
 }
 
-export function serverTimeouts(config: Pick<WebhookConfig, "headersTimeoutMs" | "bodyTimeoutMs" | "idleTimeoutMs">): ServerTimeouts {
-  return { headersTimeoutMs: config.headersTimeoutMs, bodyTimeoutMs: config.bodyTimeoutMs, idleTimeoutMs: config.idleTimeoutMs };
+export function serverTimeouts(
+  config: Pick<WebhookConfig, "headersTimeoutMs" | "bodyTimeoutMs" | "idleTimeoutMs">,
+): ServerTimeouts {
+  return {
+    headersTimeoutMs: config.headersTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  };
 }
 
 export interface AppOptions {
@@ -100,7 +109,11 @@ export function createApp(options: AppOptions): express.Express {
   app.get("/readyz", (_req, res) => {
     const reasons = draining() ? ["shutting down"] : readiness.notReadyReasons();
     if (reasons.length === 0) res.type("text/plain").send("ok");
-    else res.status(503).type("text/plain").send(`not ready: ${reasons.join("; ")}`);
+    else
+      res
+        .status(503)
+        .type("text/plain")
+        .send(`not ready: ${reasons.join("; ")}`);
   });
   app.get("/metrics", async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -177,7 +190,11 @@ export function createApp(options: AppOptions): express.Express {
     } else if (err.type === "request.aborted") {
       res.status(400).end();
     } else if (err.code?.startsWith("Z_")) {
-      reject(400, "body-unreadable", `request body could not be decompressed as ${req.headers["content-encoding"] ?? "declared"}: ${err.message}`);
+      reject(
+        400,
+        "body-unreadable",
+        `request body could not be decompressed as ${req.headers["content-encoding"] ?? "declared"}: ${err.message}`,
+      );
     } else if (err.status && err.status >= 400 && err.status < 500) {
       reject(err.status, "body-unreadable", `request body could not be read: ${err.message}`);
     } else {
@@ -253,7 +270,10 @@ export async function startHttpsServer(options: HttpsOptions): Promise<RunningSe
       // Node answers 408 and closes a request not fully received in time. It checks on this
       // interval, so the interval bounds how far past the timeout a trickled body can run.
       requestTimeout: Math.max(bodyTimeoutMs, headersTimeoutMs),
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(bodyTimeoutMs, headersTimeoutMs) / 4))),
+      connectionsCheckingInterval: Math.max(
+        10,
+        Math.min(1000, Math.floor(Math.min(bodyTimeoutMs, headersTimeoutMs) / 4)),
+      ),
       // Outlive the apiserver's idle keep-alive (Go's 90 s, checked in config.ts): if we closed
       // first, a review sent on the closing connection fails, and Go does not retry a POST.
       keepAliveTimeout: idleTimeoutMs,

@@ -3,7 +3,12 @@
 import type * as k8s from "@kubernetes/client-node";
 import { owningRollout } from "../api/ownership.js";
 import { parseRollout } from "../api/rollout.js";
-import { mutateStatefulSet, validateStatefulSet, type StatefulSetFacts, type StatefulSetLike } from "../api/statefulset-policy.js";
+import {
+  mutateStatefulSet,
+  validateStatefulSet,
+  type StatefulSetFacts,
+  type StatefulSetLike,
+} from "../api/statefulset-policy.js";
 import type { ReadCache } from "../adapters/kube/cache.js";
 import type { AdmissionHandler, WebhookContext } from "./context.js";
 
@@ -14,7 +19,11 @@ interface RolloutLike {
 }
 
 /** Owner reference first; else a rollout in the namespace whose StatefulSet has this name. */
-export function rolloutExistsFor(rollouts: ReadCache<k8s.KubernetesObject>, namespace: string, sts: StatefulSetLike): boolean {
+export function rolloutExistsFor(
+  rollouts: ReadCache<k8s.KubernetesObject>,
+  namespace: string,
+  sts: StatefulSetLike,
+): boolean {
   const owner = owningRollout(sts)?.name;
   if (owner && rollouts.get(namespace, owner)) return true;
   const name = sts.metadata?.name;
@@ -33,7 +42,8 @@ export function createStatefulSetValidateHandler(ctx: Pick<WebhookContext, "conf
   return async (request) => {
     const sts = (request.object ?? undefined) as StatefulSetLike | undefined;
     const namespace = request.namespace ?? sts?.metadata?.namespace ?? "";
-    const rolloutExists = sts !== undefined && typeof sts === "object" && rolloutExistsFor(ctx.caches.rollouts, namespace, sts);
+    const rolloutExists =
+      sts !== undefined && typeof sts === "object" && rolloutExistsFor(ctx.caches.rollouts, namespace, sts);
     const facts: StatefulSetFacts = { reconcilerUsername: ctx.config.reconcilerUsername, rolloutExists };
     // What deleting the owning rollout would do, for the denial messages.
     const owner = owningRollout((request.oldObject ?? request.object) as StatefulSetLike | undefined)?.name;

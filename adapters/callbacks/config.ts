@@ -7,7 +7,12 @@ import { DEFAULT_CALLBACK_OPTIONS, type CallbackSenderOptions } from "./sender.j
 
 const envSchema = z.object({
   BULKHEAD_CALLBACK_SECRET: z.string().min(16, "use at least 16 characters").optional(),
-  BULKHEAD_CALLBACK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(DEFAULT_CALLBACK_OPTIONS.attemptTimeoutMs),
+  BULKHEAD_CALLBACK_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(DEFAULT_CALLBACK_OPTIONS.attemptTimeoutMs),
 });
 
 export function callbackOptionsFromEnv(env: Record<string, string | undefined> = process.env): CallbackSenderOptions {

@@ -46,7 +46,10 @@ function causeCode(err: unknown): string | undefined {
   return typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? code : undefined;
 }
 
-export function httpCallbackSender(options: Partial<CallbackSenderOptions> = {}, deps: CallbackSenderDeps = {}): CallbackSender {
+export function httpCallbackSender(
+  options: Partial<CallbackSenderOptions> = {},
+  deps: CallbackSenderDeps = {},
+): CallbackSender {
   const opts = { ...DEFAULT_CALLBACK_OPTIONS, ...options };
   const doFetch = deps.fetch ?? fetch;
   const now = deps.now ?? Date.now;
@@ -57,7 +60,11 @@ export function httpCallbackSender(options: Partial<CallbackSenderOptions> = {},
     registers: deps.registry ? [deps.registry] : [],
   });
 
-  async function post(bapiUrl: string, payload: CallbackPayload, n: number): Promise<CallbackResult & { outcome: string }> {
+  async function post(
+    bapiUrl: string,
+    payload: CallbackPayload,
+    n: number,
+  ): Promise<CallbackResult & { outcome: string }> {
     let url: URL;
     try {
       url = new URL(bapiUrl);
@@ -77,7 +84,14 @@ export function httpCallbackSender(options: Partial<CallbackSenderOptions> = {},
       [ATTEMPT_HEADER]: String(n),
       [TIMESTAMP_HEADER]: String(timestamp),
     };
-    if (opts.secret) headers[SIGNATURE_HEADER] = signCallback(opts.secret, { timestamp, namespace: payload.namespace, name: payload.name, idempotencyKey, body });
+    if (opts.secret)
+      headers[SIGNATURE_HEADER] = signCallback(opts.secret, {
+        timestamp,
+        namespace: payload.namespace,
+        name: payload.name,
+        idempotencyKey,
+        body,
+      });
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), opts.attemptTimeoutMs);
     try {
@@ -86,7 +100,12 @@ export function httpCallbackSender(options: Partial<CallbackSenderOptions> = {},
       await res.body?.cancel().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, outcome: "success" };
       if (res.status >= 300 && res.status < 400) {
-        return { ok: false, retryable: false, outcome: "redirect", error: `redirect (HTTP ${res.status}) not followed; set spec.bapi.bapiUrl to the final URL` };
+        return {
+          ok: false,
+          retryable: false,
+          outcome: "redirect",
+          error: `redirect (HTTP ${res.status}) not followed; set spec.bapi.bapiUrl to the final URL`,
+        };
       }
       const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
       const after = retryAfterMs(res.headers.get("retry-after"), now());
@@ -98,9 +117,20 @@ export function httpCallbackSender(options: Partial<CallbackSenderOptions> = {},
         ...(after !== undefined ? { retryAfterMs: after } : {}),
       };
     } catch (err) {
-      if (controller.signal.aborted) return { ok: false, retryable: true, outcome: "timeout", error: `timeout (no response within ${opts.attemptTimeoutMs} ms)` };
+      if (controller.signal.aborted)
+        return {
+          ok: false,
+          retryable: true,
+          outcome: "timeout",
+          error: `timeout (no response within ${opts.attemptTimeoutMs} ms)`,
+        };
       const code = causeCode(err);
-      return { ok: false, retryable: true, outcome: "network", error: code ? `network error (${code})` : "network error" };
+      return {
+        ok: false,
+        retryable: true,
+        outcome: "network",
+        error: code ? `network error (${code})` : "network error",
+      };
     } finally {
       clearTimeout(timer);
     }

@@ -21,7 +21,10 @@ export interface ConsulGateDeps {
 }
 
 /** Builds the gate the reconciler's main.ts wires in; throws only on an unreadable CONSUL_CACERT. */
-export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDeps = {}): HealthGate & { close(): void } {
+export function consulHealthGate(
+  options: ConsulGateOptions,
+  deps: ConsulGateDeps = {},
+): HealthGate & { close(): void } {
   const logger = deps.logger ?? pino({ enabled: false });
   const queries = new Counter({
     name: "bulkhead_consul_queries_total",
@@ -54,13 +57,16 @@ export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDep
     // The client returns [response, body] when the request context asks for the response.
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
     const result: unknown = await client.catalog.service.list({ dc, ctx } as never);
-    const [res, body] = Array.isArray(result) ? (result as [{ headers?: Record<string, unknown> }, unknown]) : [undefined, result];
+    const [res, body] = Array.isArray(result)
+      ? (result as [{ headers?: Record<string, unknown> }, unknown])
+      : [undefined, result];
     if (!body || typeof body !== "object") throw new Error("unexpected /v1/catalog/services response");
     const headers = res?.headers ?? {};
     // Consul marks results it filtered for a token without the permission; for the anonymous
     // token it does not, so no token and a default-deny policy count as filtered too.
     const filteredByAcls =
-      headers["x-consul-results-filtered-by-acls"] === "true" || (!options.token && headers["x-consul-default-acl-policy"] === "deny");
+      headers["x-consul-results-filtered-by-acls"] === "true" ||
+      (!options.token && headers["x-consul-default-acl-policy"] === "deny");
     return { services: body, filteredByAcls };
   }
 
@@ -103,7 +109,9 @@ export function consulHealthGate(options: ConsulGateOptions, deps: ConsulGateDep
         const passingPods = podsPassingAll(names, byService, pods);
         queries.inc({ outcome: "ok" });
         if (missingServices.length > 0) {
-          logOnce(key, `missing:${missingServices.join(",")}`, () => logger.warn({ rollout: key, dc: sd.dc, missingServices }, "Consul services not found"));
+          logOnce(key, `missing:${missingServices.join(",")}`, () =>
+            logger.warn({ rollout: key, dc: sd.dc, missingServices }, "Consul services not found"),
+          );
         } else {
           logOnce(key, "ok", () => logger.info({ rollout: key, dc: sd.dc, services }, "Consul health check ok"));
         }

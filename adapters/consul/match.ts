@@ -40,7 +40,8 @@ export function toServiceInstance(entry: unknown): ServiceInstance {
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
   const meta: Record<string, string> = {};
   if (e.Service?.Meta && typeof e.Service.Meta === "object") {
-    for (const [k, v] of Object.entries(e.Service.Meta as Record<string, unknown>)) if (typeof v === "string") meta[k] = v;
+    for (const [k, v] of Object.entries(e.Service.Meta as Record<string, unknown>))
+      if (typeof v === "string") meta[k] = v;
   }
   const checks = Array.isArray(e.Checks) ? e.Checks : [];
   return {

@@ -26,14 +26,23 @@ export interface AlertEventApi {
   /** Creates the Event; its name, or undefined when the write failed. */
   create(event: NewAlertEvent): Promise<string | undefined>;
   /** Repeats: series.count and lastObservedTime (a count of 1 has no series), and the details. */
-  update(namespace: string, name: string, repeats: { count: number; lastObservedAt: Date; detail: string }): Promise<void>;
+  update(
+    namespace: string,
+    name: string,
+    repeats: { count: number; lastObservedAt: Date; detail: string },
+  ): Promise<void>;
   /** Sets one annotation. */
   annotate(namespace: string, name: string, key: string, value: string): Promise<void>;
 }
 
 const ATTEMPTS = 3;
 
-export function kubeAlertEvents(events: k8s.EventsV1Api, reportingController: string, reportingInstance: string, onError: (err: unknown) => void): AlertEventApi {
+export function kubeAlertEvents(
+  events: k8s.EventsV1Api,
+  reportingController: string,
+  reportingInstance: string,
+  onError: (err: unknown) => void,
+): AlertEventApi {
   async function change(namespace: string, name: string, edit: (event: k8s.EventsV1Event) => void): Promise<void> {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       try {
@@ -86,7 +95,10 @@ export function kubeAlertEvents(events: k8s.EventsV1Api, reportingController: st
       return change(namespace, name, (event) => {
         // The API wants a series count of at least 2 (a single occurrence has no series).
         if (count >= 2) event.series = { count, lastObservedTime: new k8s.V1MicroTime(lastObservedAt) };
-        event.metadata = { ...event.metadata, annotations: { ...(event.metadata?.annotations ?? {}), [ALERT_DETAIL_ANNOTATION]: detail } };
+        event.metadata = {
+          ...event.metadata,
+          annotations: { ...(event.metadata?.annotations ?? {}), [ALERT_DETAIL_ANNOTATION]: detail },
+        };
       });
     },
     annotate(namespace, name, key, value) {
@@ -100,5 +112,11 @@ export function kubeAlertEvents(events: k8s.EventsV1Api, reportingController: st
 /** Alert Events in every namespace (only those with the alert label), for the reconciler. */
 export function alertEventsCache(kc: k8s.KubeConfig, onError?: (err: unknown) => void): ReadCache<k8s.EventsV1Event> {
   const events = kc.makeApiClient(k8s.EventsV1Api);
-  return informerCache<k8s.EventsV1Event>(kc, "/apis/events.k8s.io/v1/events", () => events.listEventForAllNamespaces({ labelSelector: ALERT_LABEL }), ALERT_LABEL, onError ? { onError } : {});
+  return informerCache<k8s.EventsV1Event>(
+    kc,
+    "/apis/events.k8s.io/v1/events",
+    () => events.listEventForAllNamespaces({ labelSelector: ALERT_LABEL }),
+    ALERT_LABEL,
+    onError ? { onError } : {},
+  );
 }

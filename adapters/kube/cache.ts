@@ -116,7 +116,8 @@ export function informerCache<T extends k8s.KubernetesObject>(
     get: (namespace, name) => informer.get(name, namespace),
     list: (namespace) => informer.list(namespace),
     synced: firstSync,
-    isSynced: () => loaded && !stopped && (watching || (maxStalenessMs > 0 && now() - (downSince ?? now()) <= maxStalenessMs)),
+    isSynced: () =>
+      loaded && !stopped && (watching || (maxStalenessMs > 0 && now() - (downSince ?? now()) <= maxStalenessMs)),
     hasLoaded: () => loaded,
     stalenessMs: () => (loaded && !watching && downSince !== undefined ? Math.max(0, now() - downSince) : 0),
     onChange: (listener) => listeners.push(listener),
@@ -140,7 +141,13 @@ const MANAGED = `${MANAGED_LABEL}=${TRUE}`;
 /** The caches Bulkhead needs, cluster-wide. Pods and StatefulSets are filtered to managed ones. */
 export function managedPodsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1Pod> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  return informerCache(kc, "/api/v1/pods", () => core.listPodForAllNamespaces({ labelSelector: MANAGED }), MANAGED, options);
+  return informerCache(
+    kc,
+    "/api/v1/pods",
+    () => core.listPodForAllNamespaces({ labelSelector: MANAGED }),
+    MANAGED,
+    options,
+  );
 }
 
 export function managedStatefulSetsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1StatefulSet> {
@@ -154,14 +161,32 @@ export function managedStatefulSetsCache(kc: k8s.KubeConfig, options?: CacheOpti
   );
 }
 
-export function controllerRevisionsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1ControllerRevision> {
+export function controllerRevisionsCache(
+  kc: k8s.KubeConfig,
+  options?: CacheOptions,
+): WatchedCache<k8s.V1ControllerRevision> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
-  return informerCache(kc, "/apis/apps/v1/controllerrevisions", () => apps.listControllerRevisionForAllNamespaces(), undefined, options);
+  return informerCache(
+    kc,
+    "/apis/apps/v1/controllerrevisions",
+    () => apps.listControllerRevisionForAllNamespaces(),
+    undefined,
+    options,
+  );
 }
 
-export function poddisruptionBudgetsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1PodDisruptionBudget> {
+export function poddisruptionBudgetsCache(
+  kc: k8s.KubeConfig,
+  options?: CacheOptions,
+): WatchedCache<k8s.V1PodDisruptionBudget> {
   const policy = kc.makeApiClient(k8s.PolicyV1Api);
-  return informerCache(kc, "/apis/policy/v1/poddisruptionbudgets", () => policy.listPodDisruptionBudgetForAllNamespaces(), undefined, options);
+  return informerCache(
+    kc,
+    "/apis/policy/v1/poddisruptionbudgets",
+    () => policy.listPodDisruptionBudgetForAllNamespaces(),
+    undefined,
+    options,
+  );
 }
 
 /** StatefulsetRollouts as raw objects; callers parse them with api/rollout.ts parseRollout. */
@@ -171,7 +196,12 @@ export function rolloutsCache(kc: k8s.KubeConfig, options?: CacheOptions): Watch
   return informerCache<k8s.KubernetesObject>(
     kc,
     `/apis/${API_VERSION}/${PLURAL}`,
-    async () => (await custom.listClusterCustomObject({ group, version, plural: PLURAL })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+    async () =>
+      (await custom.listClusterCustomObject({
+        group,
+        version,
+        plural: PLURAL,
+      })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
     undefined,
     options,
   );

@@ -20,7 +20,11 @@ const keyOf = (namespace: string, name: string): string => `${namespace}/${name}
  * Keeps, per object, the versions seen within the last `delayMs` (plus the one before them) and
  * hands out the newest version at least `delayMs` old. Change listeners still fire at once.
  */
-export function delayedCache<T extends Keyed>(cache: WatchedCache<T>, delayMs: number, now: () => number = Date.now): WatchedCache<T> {
+export function delayedCache<T extends Keyed>(
+  cache: WatchedCache<T>,
+  delayMs: number,
+  now: () => number = Date.now,
+): WatchedCache<T> {
   const history = new Map<string, Array<Entry<T>>>();
   const record = (obj: T, value: T | undefined): void => {
     const key = keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
@@ -32,7 +36,8 @@ export function delayedCache<T extends Keyed>(cache: WatchedCache<T>, delayMs: n
     history.set(key, entries);
   };
   // What the cache held when wrapped counts as old enough.
-  for (const obj of cache.list()) history.set(keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? ""), [{ at: -Infinity, value: obj }]);
+  for (const obj of cache.list())
+    history.set(keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? ""), [{ at: -Infinity, value: obj }]);
   cache.onChange((obj, event) => record(obj, event === "delete" ? undefined : obj));
 
   const asOf = (entries: Array<Entry<T>>): T | undefined => {

@@ -57,7 +57,12 @@ export function kubeDryRunCreate(kc: k8s.KubeConfig, timeoutMs: number): DryRunC
     const options: RequestOptions = { method: "POST", headers: {} };
     await kc.applyToHTTPSOptions(options);
     const payload = JSON.stringify(body);
-    options.headers = { ...options.headers, "Content-Type": "application/json", Accept: "application/json", "Content-Length": Buffer.byteLength(payload) };
+    options.headers = {
+      ...options.headers,
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "Content-Length": Buffer.byteLength(payload),
+    };
     options.signal = AbortSignal.timeout(timeoutMs + 1000);
     return new Promise<DryRunOutcome>((resolve) => {
       const send = url.protocol === "http:" ? httpRequest : httpsRequest;
@@ -79,7 +84,9 @@ export function kubeDryRunCreate(kc: k8s.KubeConfig, timeoutMs: number): DryRunC
         });
         res.on("error", (err) => resolve({ outcome: "unchecked", message: err.message }));
       });
-      req.on("error", (err) => resolve({ outcome: "unchecked", message: `the apiserver could not be asked: ${err.message}` }));
+      req.on("error", (err) =>
+        resolve({ outcome: "unchecked", message: `the apiserver could not be asked: ${err.message}` }),
+      );
       req.end(payload);
     });
   };

@@ -91,7 +91,12 @@ export class LeaderElector {
       const lease = await this.api.read(this.options.namespace, this.options.name);
       if (lease?.spec?.holderIdentity === this.options.identity) {
         const released = structuredClone(lease);
-        released.spec = { ...released.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime(this.now()) };
+        released.spec = {
+          ...released.spec,
+          holderIdentity: undefined,
+          leaseDurationSeconds: 1,
+          renewTime: new k8s.V1MicroTime(this.now()),
+        };
         await this.api.replace(this.options.namespace, this.options.name, released);
       }
     } catch (err) {
@@ -110,7 +115,13 @@ export class LeaderElector {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",
           metadata: { name, namespace },
-          spec: { holderIdentity: identity, leaseDurationSeconds: this.leaseDurationSeconds, acquireTime: new k8s.V1MicroTime(now), renewTime: new k8s.V1MicroTime(now), leaseTransitions: 0 },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: this.leaseDurationSeconds,
+            acquireTime: new k8s.V1MicroTime(now),
+            renewTime: new k8s.V1MicroTime(now),
+            leaseTransitions: 0,
+          },
         });
         return true;
       } catch (err) {

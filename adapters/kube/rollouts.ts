@@ -5,7 +5,12 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
-import { releasedMetadata, releasedRevisionHistoryLimit, type ReleaseMode, type RolloutMetaLike } from "../../api/lifecycle.js";
+import {
+  releasedMetadata,
+  releasedRevisionHistoryLimit,
+  type ReleaseMode,
+  type RolloutMetaLike,
+} from "../../api/lifecycle.js";
 import type { RolloutStatus } from "../../api/rollout.js";
 import { apiStatusCode, isConflict, isNotFound } from "./client.js";
 
@@ -38,17 +43,37 @@ export function kubeRolloutApi(custom: k8s.CustomObjectsApi): RolloutApi {
   return {
     async get(namespace, name) {
       try {
-        return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as RawRollout;
+        return (await custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name,
+        })) as RawRollout;
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
       }
     },
     async replaceStatus(namespace, name, body) {
-      return (await custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body })) as RawRollout;
+      return (await custom.replaceNamespacedCustomObjectStatus({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+        body,
+      })) as RawRollout;
     },
     async replace(namespace, name, body) {
-      return (await custom.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body })) as RawRollout;
+      return (await custom.replaceNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+        body,
+      })) as RawRollout;
     },
   };
 }
@@ -58,7 +83,11 @@ export function kubeRolloutApi(custom: k8s.CustomObjectsApi): RolloutApi {
  * 409 throws and the pass is retried on a fresh read). Only the finalizers change: the spec
  * sent back is the one read. "gone": the rollout no longer exists.
  */
-export async function writeFinalizers(api: RolloutApi, read: RawRollout, finalizers: string[]): Promise<"written" | "gone"> {
+export async function writeFinalizers(
+  api: RolloutApi,
+  read: RawRollout,
+  finalizers: string[],
+): Promise<"written" | "gone"> {
   const namespace = read.metadata?.namespace ?? "";
   const name = read.metadata?.name ?? "";
   try {
@@ -84,9 +113,16 @@ export type StatusWriteResult =
  * It never retries by itself: re-applying a decision onto a fresher object would overwrite
  * another writer's update (a new leader's updatedOrdinals), so a conflict goes back to the caller.
  */
-export async function writeStatus(api: RolloutApi, read: RawRollout, status: RolloutStatus): Promise<StatusWriteResult> {
+export async function writeStatus(
+  api: RolloutApi,
+  read: RawRollout,
+  status: RolloutStatus,
+): Promise<StatusWriteResult> {
   try {
-    return { outcome: "written", rollout: await api.replaceStatus(read.metadata?.namespace ?? "", read.metadata?.name ?? "", { ...read, status }) };
+    return {
+      outcome: "written",
+      rollout: await api.replaceStatus(read.metadata?.namespace ?? "", read.metadata?.name ?? "", { ...read, status }),
+    };
   } catch (err) {
     if (isNotFound(err)) return { outcome: "gone" };
     if (isConflict(err)) return { outcome: "conflict" };
@@ -99,7 +135,12 @@ export async function writeStatus(api: RolloutApi, read: RawRollout, status: Rol
  * `fields` are set, on the stored status. On a conflict it re-reads and sets them on the fresh
  * status, so every other field keeps what the other writer wrote.
  */
-export async function writeStatusFields(api: RolloutApi, read: RawRollout, fields: Partial<RolloutStatus>, maxAttempts = 4): Promise<StatusWriteResult> {
+export async function writeStatusFields(
+  api: RolloutApi,
+  read: RawRollout,
+  fields: Partial<RolloutStatus>,
+  maxAttempts = 4,
+): Promise<StatusWriteResult> {
   let base = read;
   for (let attempt = 1; ; attempt++) {
     const status = { ...((base.status as RolloutStatus | undefined) ?? {}), ...fields };
@@ -125,12 +166,22 @@ export interface ClusterWriter {
   /** Evicts the pod only if it is still the same pod (uid precondition): a recreated pod is never evicted by mistake. */
   evict(namespace: string, name: string, uid: string): Promise<EvictionResult>;
   /** Removes the rollout's ownerReferences and Bulkhead's labels from the StatefulSet as `mode` says (api/lifecycle.ts releasedMetadata). */
-  releaseStatefulSet(namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult>;
+  releaseStatefulSet(
+    namespace: string,
+    name: string,
+    rollout: RolloutMetaLike,
+    mode: ReleaseMode,
+  ): Promise<ReleaseResult>;
   /** The same for the PodDisruptionBudget. */
   releasePdb(namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult>;
 }
 
-export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, core: k8s.CoreV1Api, conflictRetries = 3): ClusterWriter {
+export function kubeClusterWriter(
+  apps: k8s.AppsV1Api,
+  policy: k8s.PolicyV1Api,
+  core: k8s.CoreV1Api,
+  conflictRetries = 3,
+): ClusterWriter {
   return {
     async createStatefulSet(namespace, body) {
       try {
@@ -165,7 +216,8 @@ export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, 
         }
         try {
           if (!live) await policy.createNamespacedPodDisruptionBudget({ namespace, body: pdbBody(namespace, pdb) });
-          else await policy.replaceNamespacedPodDisruptionBudget({ name: pdb.name, namespace, body: mergePdb(live, pdb) });
+          else
+            await policy.replaceNamespacedPodDisruptionBudget({ name: pdb.name, namespace, body: mergePdb(live, pdb) });
           return;
         } catch (err) {
           if (!isConflict(err) || attempt >= conflictRetries) throw err;
@@ -178,7 +230,12 @@ export function kubeClusterWriter(apps: k8s.AppsV1Api, policy: k8s.PolicyV1Api, 
         await core.createNamespacedPodEviction({
           name,
           namespace,
-          body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name, namespace }, deleteOptions: { preconditions: { uid } } },
+          body: {
+            apiVersion: "policy/v1",
+            kind: "Eviction",
+            metadata: { name, namespace },
+            deleteOptions: { preconditions: { uid } },
+          },
         });
         return "evicted";
       } catch (err) {
@@ -237,7 +294,12 @@ async function releaseWith<T extends { metadata?: k8s.V1ObjectMeta }>(
     const released = releasedMetadata(meta, rollout, mode);
     if (!released) return "untouched";
     const body = structuredClone(live);
-    body.metadata = { ...meta, labels: released.labels ?? {}, annotations: released.annotations ?? {}, ownerReferences: (released.ownerReferences ?? []) as k8s.V1OwnerReference[] };
+    body.metadata = {
+      ...meta,
+      labels: released.labels ?? {},
+      annotations: released.annotations ?? {},
+      ownerReferences: (released.ownerReferences ?? []) as k8s.V1OwnerReference[],
+    };
     alsoChange(live, body);
     try {
       await replace(body);
@@ -260,7 +322,9 @@ export function applyStatefulSetChanges(live: k8s.V1StatefulSet, changes: Statef
   const owners = body.metadata.ownerReferences ?? [];
   const other = owners.find((o) => o.controller === true && o.uid !== changes.ownerReference.uid);
   if (other) {
-    throw new Error(`StatefulSet ${body.metadata.namespace ?? ""}/${body.metadata.name ?? ""} is controlled by ${other.kind} ${other.name}; not touching it`);
+    throw new Error(
+      `StatefulSet ${body.metadata.namespace ?? ""}/${body.metadata.name ?? ""} is controlled by ${other.kind} ${other.name}; not touching it`,
+    );
   }
   body.metadata.labels = { ...(body.metadata.labels ?? {}), ...changes.labels };
   body.metadata.annotations = { ...(body.metadata.annotations ?? {}), ...changes.annotations };
@@ -294,7 +358,10 @@ function mergePdb(live: k8s.V1PodDisruptionBudget, pdb: DesiredPdb): k8s.V1PodDi
   const fresh = pdbBody(body.metadata?.namespace ?? "", pdb);
   body.metadata = { ...body.metadata, labels: { ...(body.metadata?.labels ?? {}), ...pdb.labels } };
   if (!(body.metadata.ownerReferences ?? []).some((o) => o.uid === pdb.ownerReference.uid)) {
-    body.metadata.ownerReferences = [...(body.metadata.ownerReferences ?? []), { ...pdb.ownerReference, controller: !(body.metadata.ownerReferences ?? []).some((o) => o.controller) }];
+    body.metadata.ownerReferences = [
+      ...(body.metadata.ownerReferences ?? []),
+      { ...pdb.ownerReference, controller: !(body.metadata.ownerReferences ?? []).some((o) => o.controller) },
+    ];
   }
   body.spec = fresh.spec;
   return body;

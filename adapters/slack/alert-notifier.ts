@@ -67,7 +67,9 @@ export function createAlertNotifier(options: AlertNotifierOptions): AlertNotifie
   const updateDelayMs = options.updateDelayMs ?? 30_000;
   const maxObservations = options.maxObservations ?? 10_000;
   const log = options.logger.child({ component: "slack-alerts" });
-  const queue = options.queue ?? createSendQueue({ logger: options.logger, ...(options.registry ? { registry: options.registry } : {}) });
+  const queue =
+    options.queue ??
+    createSendQueue({ logger: options.logger, ...(options.registry ? { registry: options.registry } : {}) });
   const observations = new Map<string, AlertObservation>();
   /** Per group id; bounded with the observations (a group without observations is dropped). */
   const sent = new Map<string, Sent>();
@@ -75,7 +77,10 @@ export function createAlertNotifier(options: AlertNotifierOptions): AlertNotifie
   const messageOf = new Map<string, SlackMessage>();
 
   function groupsOf(key: string): AlertGroup[] {
-    return groupAlerts([...observations.values()].filter((o) => o.key === key), windowMs);
+    return groupAlerts(
+      [...observations.values()].filter((o) => o.key === key),
+      windowMs,
+    );
   }
 
   function refOf(group: AlertGroup): SlackMessage | undefined {
@@ -132,7 +137,9 @@ export function createAlertNotifier(options: AlertNotifierOptions): AlertNotifie
     }
     const message = render(group);
     const ref = refOf(group);
-    const result = ref ? await options.client.update(ref.channel, ref.ts, message.text, message.blocks) : await options.client.post(channel, message.text, message.blocks);
+    const result = ref
+      ? await options.client.update(ref.channel, ref.ts, message.text, message.blocks)
+      : await options.client.post(channel, message.text, message.blocks);
     s.lastSentAt = clock.now();
     if (!result) {
       log.warn({ alert: id, channel }, "alert not delivered to Slack; retried on the next attempt");
@@ -180,7 +187,8 @@ export function createAlertNotifier(options: AlertNotifierOptions): AlertNotifie
         }
         observations.set(observation.id, observation);
         if (observations.size > maxObservations) forget();
-        for (const group of groupsOf(observation.key)) if (group.observationIds.includes(observation.id)) consider(group);
+        for (const group of groupsOf(observation.key))
+          if (group.observationIds.includes(observation.id)) consider(group);
       } catch (err) {
         log.error({ err }, "alert notification failed");
       }
@@ -197,5 +205,11 @@ function render(group: AlertGroup): SlackText {
   const leak = leakAlertOf(group);
   if (leak) return leakAlertMessage(leak);
   if (group.detail.kind !== "pin-failure") throw new Error(`unknown alert kind`);
-  return pinFailureMessage({ detail: group.detail, message: group.message, attempts: group.attempts, firstAt: new Date(group.firstAt), lastAt: new Date(group.lastAt) });
+  return pinFailureMessage({
+    detail: group.detail,
+    message: group.message,
+    attempts: group.attempts,
+    firstAt: new Date(group.firstAt),
+    lastAt: new Date(group.lastAt),
+  });
 }

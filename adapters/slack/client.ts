@@ -89,14 +89,19 @@ export function createSlackClient(options: SlackClientOptions): SlackClient {
   });
   const count = (method: string, outcome: Outcome): void => counter?.inc({ method, outcome });
 
-  async function call(method: "chat.postMessage" | "chat.update", args: Record<string, unknown>): Promise<SlackMessage | undefined> {
+  async function call(
+    method: "chat.postMessage" | "chat.update",
+    args: Record<string, unknown>,
+  ): Promise<SlackMessage | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = method === "chat.postMessage"
-          ? await web.chat.postMessage(args as unknown as Parameters<typeof web.chat.postMessage>[0])
-          : await web.chat.update(args as unknown as Parameters<typeof web.chat.update>[0]);
+        const result =
+          method === "chat.postMessage"
+            ? await web.chat.postMessage(args as unknown as Parameters<typeof web.chat.postMessage>[0])
+            : await web.chat.update(args as unknown as Parameters<typeof web.chat.update>[0]);
         count(method, "ok");
-        if (typeof result.channel === "string" && typeof result.ts === "string") return { channel: result.channel, ts: result.ts };
+        if (typeof result.channel === "string" && typeof result.ts === "string")
+          return { channel: result.channel, ts: result.ts };
         log.warn({ method, channel: args.channel }, "slack answered without channel and ts");
         return undefined;
       } catch (err) {
@@ -132,10 +137,12 @@ export function createSlackClient(options: SlackClientOptions): SlackClient {
     }
   }
 
-  const withBlocks = (blocks: SlackBlock[] | undefined): Record<string, unknown> => (blocks && blocks.length > 0 ? { blocks } : {});
+  const withBlocks = (blocks: SlackBlock[] | undefined): Record<string, unknown> =>
+    blocks && blocks.length > 0 ? { blocks } : {};
 
   return {
-    post: (channel, text, blocks) => call("chat.postMessage", { channel, text, ...withBlocks(blocks), unfurl_links: false }),
+    post: (channel, text, blocks) =>
+      call("chat.postMessage", { channel, text, ...withBlocks(blocks), unfurl_links: false }),
     update: (channel, ts, text, blocks) => call("chat.update", { channel, ts, text, ...withBlocks(blocks) }),
     reply: (channel, threadTs, text, blocks) =>
       call("chat.postMessage", { channel, text, thread_ts: threadTs, ...withBlocks(blocks), unfurl_links: false }),

@@ -23,7 +23,11 @@ export function leakAlertMessage(alert: LeakAlert): SlackText {
   const podKey = `${leak.namespace}/${leak.pod}`;
   const attempts = alert.attempts === 1 ? "1 attempt" : `${alert.attempts} attempts`;
   const headline = `${action} of pod ${podKey} ${verdict} by leak protection: rollout ${leak.rollout} is split at ${leak.percent}% (${attempts})`;
-  const callers = alert.callers.slice(0, 5).map((c) => `\`${escapeMrkdwn(c)}\``).join(", ") + (alert.callers.length > 5 ? ", …" : "");
+  const callers =
+    alert.callers
+      .slice(0, 5)
+      .map((c) => `\`${escapeMrkdwn(c)}\``)
+      .join(", ") + (alert.callers.length > 5 ? ", …" : "");
   const window =
     alert.attempts === 1
       ? `at ${alert.firstAt.toISOString()}`
@@ -41,7 +45,10 @@ export function leakAlertMessage(alert: LeakAlert): SlackText {
       fields: [
         { type: "mrkdwn", text: `*Pod revision*\n\`${escapeMrkdwn(leak.podRevision)}\` (old)` },
         { type: "mrkdwn", text: `*Update revision*\n\`${escapeMrkdwn(leak.updateRevision)}\`` },
-        { type: "mrkdwn", text: `*Rollout*\n${leak.percent}%${leak.paused ? ", paused" : ""}${leak.failed ? ", failed" : ""}` },
+        {
+          type: "mrkdwn",
+          text: `*Rollout*\n${leak.percent}%${leak.paused ? ", paused" : ""}${leak.failed ? ", failed" : ""}`,
+        },
         { type: "mrkdwn", text: `*Pods*\n${leak.newPods} new, ${leak.oldPods} old` },
       ],
     },
@@ -70,7 +77,9 @@ export function pinFailureMessage(alert: PinFailureAlert): SlackText {
   const attempts = alert.attempts === 1 ? "1 time" : `${alert.attempts} times`;
   const headline = `Pod ${podKey} could not be pinned to revision ${detail.wantedRevision} (${detail.reason}); it runs ${detail.actualRevision} — rollout ${detail.rollout} (${attempts})`;
   const window =
-    alert.attempts === 1 ? `at ${alert.firstAt.toISOString()}` : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
+    alert.attempts === 1
+      ? `at ${alert.firstAt.toISOString()}`
+      : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
   const blocks: SlackBlock[] = [
     {
       type: "section",

@@ -26,7 +26,11 @@ function droppedCounter(registry: Registry | undefined): Counter | undefined {
   if (!registry) return undefined;
   const existing = registry.getSingleMetric(DROPPED_METRIC);
   if (existing) return existing as Counter;
-  return new Counter({ name: DROPPED_METRIC, help: "Slack messages dropped because the send queue was full.", registers: [registry] });
+  return new Counter({
+    name: DROPPED_METRIC,
+    help: "Slack messages dropped because the send queue was full.",
+    registers: [registry],
+  });
 }
 
 export function createSendQueue(options: SendQueueOptions): SendQueue {

@@ -22,7 +22,14 @@ import { createHash } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import { isTerminal, type RolloutPhase, type StatefulsetRollout } from "../../api/rollout.js";
-import { planMessage, podPages, replicasOf, rolloutSummary, type SlackMessageRef, type SlackText } from "../../api/slack-rollout-blocks.js";
+import {
+  planMessage,
+  podPages,
+  replicasOf,
+  rolloutSummary,
+  type SlackMessageRef,
+  type SlackText,
+} from "../../api/slack-rollout-blocks.js";
 import type { SlackClient } from "./client.js";
 
 export interface RolloutNotifierOptions {
@@ -125,7 +132,15 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     const key = `${ref.channel}/${ref.ts}`;
     let state = states.get(key);
     if (state) states.delete(key);
-    else state = { lastRefreshAt: Number.NEGATIVE_INFINITY, lastPhase: undefined, summaryHash: undefined, pageHashes: [], pageTs: [], chain: Promise.resolve() };
+    else
+      state = {
+        lastRefreshAt: Number.NEGATIVE_INFINITY,
+        lastPhase: undefined,
+        summaryHash: undefined,
+        pageHashes: [],
+        pageTs: [],
+        chain: Promise.resolve(),
+      };
     states.set(key, state);
     if (states.size > maxTracked) {
       const [oldestKey, oldest] = states.entries().next().value as [string, MessageState];
@@ -160,7 +175,9 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
   function withPages(ref: { channel: string; ts: string }, pageTs: string[]): SlackMessageRef {
     const trimmed = [...pageTs];
     while (trimmed.length > 0 && trimmed[trimmed.length - 1] === "") trimmed.pop();
-    return trimmed.some((t) => t !== "") ? { channel: ref.channel, ts: ref.ts, pageTs: trimmed } : { channel: ref.channel, ts: ref.ts };
+    return trimmed.some((t) => t !== "")
+      ? { channel: ref.channel, ts: ref.ts, pageTs: trimmed }
+      : { channel: ref.channel, ts: ref.ts };
   }
 
   /**
@@ -205,7 +222,10 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     state.lastPhase = phase;
 
     const pages = podPages(rollout);
-    const gone: SlackText = { text: `No pods on this page: the StatefulSet has ${replicasOf(rollout)} replicas.`, blocks: [] };
+    const gone: SlackText = {
+      text: `No pods on this page: the StatefulSet has ${replicasOf(rollout)} replicas.`,
+      blocks: [],
+    };
     const work: Array<{ index: number; message: SlackText }> = [];
     for (const page of pages) {
       const ts = pageTs[page.index];
@@ -257,7 +277,10 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     state.trailing = { timer, rollout, ref };
   }
 
-  async function publish(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): Promise<[SlackMessageRef | undefined, PublishResult]> {
+  async function publish(
+    rollout: StatefulsetRollout,
+    known: SlackMessageRef | undefined,
+  ): Promise<[SlackMessageRef | undefined, PublishResult]> {
     const started = now();
     const channel = rollout.spec.channel;
     if (!channel) return [known, "no_channel"];
@@ -312,7 +335,9 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
       backoff.delete(channel);
       const state = stateFor(posted);
       Object.assign(state, { lastRefreshAt: now(), lastPhase: phase, summaryHash: hashOf(summary) });
-      const outcome = await serialized(state, () => send(posted, rollout, state, terminal ? Number.POSITIVE_INFINITY : maxCalls - 1, started));
+      const outcome = await serialized(state, () =>
+        send(posted, rollout, state, terminal ? Number.POSITIVE_INFINITY : maxCalls - 1, started),
+      );
       if (outcome.incomplete) scheduleTrailing(state, rollout, outcome.ref);
       return [outcome.ref, outcome.result === "failed" ? "failed" : "posted"];
     }
@@ -328,7 +353,13 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
         clearTimeout(state.trailing.timer);
         state.trailing = undefined;
       }
-      const outcome = await send(existing, rollout, state, terminal && phaseChanged ? Number.POSITIVE_INFINITY : maxCalls, started);
+      const outcome = await send(
+        existing,
+        rollout,
+        state,
+        terminal && phaseChanged ? Number.POSITIVE_INFINITY : maxCalls,
+        started,
+      );
       if (outcome.incomplete) scheduleTrailing(state, rollout, outcome.ref);
       return [outcome.ref, outcome.result];
     });
@@ -340,7 +371,11 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
       try {
         const [ref, result] = await publish(rollout, existing);
         publishes.inc({ result });
-        if (result === "failed") log.warn({ rollout: key, channel: rollout.spec.channel }, "slack rollout notification failed; will retry later");
+        if (result === "failed")
+          log.warn(
+            { rollout: key, channel: rollout.spec.channel },
+            "slack rollout notification failed; will retry later",
+          );
         else log.debug({ rollout: key, result }, "slack rollout notification");
         return ref;
       } catch (err) {

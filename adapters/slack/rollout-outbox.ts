@@ -57,11 +57,18 @@ function droppedCounter(registry: Registry | undefined): Counter | undefined {
   if (!registry) return undefined;
   const existing = registry.getSingleMetric(DROPPED_METRIC);
   if (existing) return existing as Counter;
-  return new Counter({ name: DROPPED_METRIC, help: "Rollout notifications dropped because the Slack outbox was full.", registers: [registry] });
+  return new Counter({
+    name: DROPPED_METRIC,
+    help: "Rollout notifications dropped because the Slack outbox was full.",
+    registers: [registry],
+  });
 }
 
 const sameRef = (a: SlackMessageRef | undefined, b: SlackMessageRef | undefined): boolean =>
-  a?.channel === b?.channel && a?.ts === b?.ts && a?.rollout === b?.rollout && (a?.pageTs ?? []).join() === (b?.pageTs ?? []).join();
+  a?.channel === b?.channel &&
+  a?.ts === b?.ts &&
+  a?.rollout === b?.rollout &&
+  (a?.pageTs ?? []).join() === (b?.pageTs ?? []).join();
 
 export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbox {
   const { publisher, rollouts } = options;

@@ -9,8 +9,17 @@ import { syntheticCaches } from "./world.js";
 
 export async function handlerMicroseconds(pods: number, path: string, body: string, calls = 5000): Promise<number> {
   const caches = syntheticCaches(pods);
-  const ctx = { config: parseWebhookConfig({}), caches, logger: pino({ level: "silent" }), metrics: createWebhookMetrics() };
-  const handler = webhookRoutes({ ctx, events: { record: async () => {} }, liveRollouts: { get: async (ns, name) => caches.rollouts.get(ns, name) } }).find((r) => r.path === path)?.handler;
+  const ctx = {
+    config: parseWebhookConfig({}),
+    caches,
+    logger: pino({ level: "silent" }),
+    metrics: createWebhookMetrics(),
+  };
+  const handler = webhookRoutes({
+    ctx,
+    events: { record: async () => {} },
+    liveRollouts: { get: async (ns, name) => caches.rollouts.get(ns, name) },
+  }).find((r) => r.path === path)?.handler;
   if (!handler) throw new Error(`no handler for ${path}`);
   const request = (JSON.parse(body) as { request: AdmissionRequest }).request;
   for (let i = 0; i < 500; i++) await handler(request);

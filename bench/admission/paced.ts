@@ -62,7 +62,14 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
     const due = start + (i * 1000) / o.rate;
     const sentAt = performance.now();
     const req = request(
-      { host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": body.length },
+      },
       (res) => {
         res.resume();
         res.on("end", () => finish(i, due, sentAt, true, res.statusCode));

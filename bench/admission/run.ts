@@ -34,13 +34,19 @@ const connections = Number(options.connections);
 const pods = Number(options.pods);
 
 const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
-const server = spawn(process.execPath, compiled ? [join(here, "server.js")] : ["--import", "tsx", join(here, "server.ts")], {
-  env: { ...process.env, BENCH_PODS: String(pods) },
-  stdio: ["ignore", "pipe", "inherit"],
-});
+const server = spawn(
+  process.execPath,
+  compiled ? [join(here, "server.js")] : ["--import", "tsx", join(here, "server.ts")],
+  {
+    env: { ...process.env, BENCH_PODS: String(pods) },
+    stdio: ["ignore", "pipe", "inherit"],
+  },
+);
 const { port, ca } = await new Promise<{ port: number; ca: string }>((resolve, reject) => {
   server.once("exit", (code) => reject(new Error(`benchmark server exited ${code}`)));
-  createInterface({ input: server.stdout! }).once("line", (line) => resolve(JSON.parse(line) as { port: number; ca: string }));
+  createInterface({ input: server.stdout! }).once("line", (line) =>
+    resolve(JSON.parse(line) as { port: number; ca: string }),
+  );
 });
 
 interface Scenario {
@@ -49,9 +55,21 @@ interface Scenario {
   body: string;
 }
 const scenarios: Scenario[] = [
-  { name: "eviction of an old pod, rollout split at 50% (enforce → 429)", path: "/validate/eviction", body: evictionReview(`web-${pods - 1}`, true) },
-  { name: "eviction of a pod on the update revision (allowed)", path: "/validate/eviction", body: evictionReview("web-0") },
-  { name: "StatefulSet UPDATE, template unchanged (allowed)", path: "/validate/statefulset", body: statefulSetReview(syntheticCaches(1)) },
+  {
+    name: "eviction of an old pod, rollout split at 50% (enforce → 429)",
+    path: "/validate/eviction",
+    body: evictionReview(`web-${pods - 1}`, true),
+  },
+  {
+    name: "eviction of a pod on the update revision (allowed)",
+    path: "/validate/eviction",
+    body: evictionReview("web-0"),
+  },
+  {
+    name: "StatefulSet UPDATE, template unchanged (allowed)",
+    path: "/validate/statefulset",
+    body: statefulSetReview(syntheticCaches(1)),
+  },
 ];
 
 function ceiling(s: Scenario, seconds: number, conns: number): Promise<autocannon.Result> {
@@ -83,7 +101,14 @@ try {
     const atRate = await pacedLoad({ url, ca, body: s.body, rate, seconds: duration, connections });
     const unthrottled = row(await ceiling(s, Math.max(5, Math.round(duration / 2)), connections));
     const handlerUs = await handlerMicroseconds(pods, s.path, s.body);
-    const result = { scenario: s.name, path: s.path, bodyBytes: Buffer.byteLength(s.body), handlerUs, atRate, unthrottled };
+    const result = {
+      scenario: s.name,
+      path: s.path,
+      bodyBytes: Buffer.byteLength(s.body),
+      handlerUs,
+      atRate,
+      unthrottled,
+    };
     results.push(result);
     console.log(JSON.stringify(result));
   }
@@ -99,10 +124,18 @@ const machine = {
   loadAverageBefore: loadBefore,
   loadAverageAfter: loadavg().map((l) => Math.round(l * 100) / 100),
 };
-const report = { date: new Date().toISOString(), machine, compiled, command: `bench/admission/run.sh --duration ${duration} --rate ${rate} --connections ${connections} --pods ${pods}`, results };
+const report = {
+  date: new Date().toISOString(),
+  machine,
+  compiled,
+  command: `bench/admission/run.sh --duration ${duration} --rate ${rate} --connections ${connections} --pods ${pods}`,
+  results,
+};
 const out = join(REPO, "bench/out");
 mkdirSync(out, { recursive: true });
 const file = join(out, `admission-${report.date.replace(/[:.]/g, "-")}.json`);
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-console.log(`machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}, load ${loadBefore.join(" ")} → ${machine.loadAverageAfter.join(" ")}`);
+console.log(
+  `machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}, load ${loadBefore.join(" ")} → ${machine.loadAverageAfter.join(" ")}`,
+);
 console.log(`written: ${file}`);

@@ -19,9 +19,26 @@ const metrics = createWebhookMetrics();
 const events: EventRecorder = { record: async () => {} };
 // No apiserver here: the synthetic caches are the truth, so pinning's live reads read them.
 const liveRollouts = { get: async (namespace: string, name: string) => caches.rollouts.get(namespace, name) };
-const app = createApp({ routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events, liveRollouts }), metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
-const pair = generateCertificatePair({ serviceName: "bulkhead-webhook", namespace: "bench" }, { caValidityMs: 86_400_000, servingValidityMs: 86_400_000 });
+const app = createApp({
+  routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events, liveRollouts }),
+  metrics,
+  logger,
+  limits: admissionLimits(config),
+  readiness: { notReadyReasons: () => [] },
+});
+const pair = generateCertificatePair(
+  { serviceName: "bulkhead-webhook", namespace: "bench" },
+  { caValidityMs: 86_400_000, servingValidityMs: 86_400_000 },
+);
 const certificates = { current: () => pair, onChange() {}, start: async () => pair, stop() {} };
-const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 1000, timeouts: serverTimeouts(config) });
+const server = await startHttpsServer({
+  app,
+  certificates,
+  host: "127.0.0.1",
+  port: 0,
+  logger,
+  shutdownTimeoutMs: 1000,
+  timeouts: serverTimeouts(config),
+});
 process.stdout.write(`${JSON.stringify({ port: server.port, ca: pair.caBundle })}\n`);
 process.on("SIGTERM", () => void server.shutdown().then(() => process.exit(0)));

@@ -41,7 +41,14 @@ export function syntheticCaches(pods: number): WebhookCaches {
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
     metadata: { name: STS, namespace: NAMESPACE, uid: "rollout-uid" },
-    spec: { statefulset: { metadata: { name: STS }, spec: { replicas: pods, selector: { matchLabels: { app: STS } }, template } }, percent: 50, channel: "#deploys" },
+    spec: {
+      statefulset: {
+        metadata: { name: STS },
+        spec: { replicas: pods, selector: { matchLabels: { app: STS } }, template },
+      },
+      percent: 50,
+      channel: "#deploys",
+    },
     status: { phase: "Progressing", percentDeployed: 50, currentRevision: OLD, updateRevision: NEW },
   };
   const sts: k8s.V1StatefulSet = {
@@ -50,16 +57,34 @@ export function syntheticCaches(pods: number): WebhookCaches {
       namespace: NAMESPACE,
       uid: "sts-uid",
       labels,
-      ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: STS, uid: "rollout-uid", controller: true }],
+      ownerReferences: [
+        {
+          apiVersion: "bulkhead.dev/v1alpha1",
+          kind: "StatefulsetRollout",
+          name: STS,
+          uid: "rollout-uid",
+          controller: true,
+        },
+      ],
     },
-    spec: { replicas: pods, serviceName: STS, selector: { matchLabels: { app: STS } }, template, updateStrategy: { type: "OnDelete" } },
+    spec: {
+      replicas: pods,
+      serviceName: STS,
+      selector: { matchLabels: { app: STS } },
+      template,
+      updateStrategy: { type: "OnDelete" },
+    },
     status: { replicas: pods, currentRevision: OLD, updateRevision: NEW },
   };
   const podList: k8s.V1Pod[] = Array.from({ length: pods }, (_, i) => ({
     metadata: {
       name: `${STS}-${i}`,
       namespace: NAMESPACE,
-      labels: { ...labels, "controller-revision-hash": i < pods / 2 ? NEW : OLD, "statefulset.kubernetes.io/pod-name": `${STS}-${i}` },
+      labels: {
+        ...labels,
+        "controller-revision-hash": i < pods / 2 ? NEW : OLD,
+        "statefulset.kubernetes.io/pod-name": `${STS}-${i}`,
+      },
       ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: STS, uid: "sts-uid", controller: true }],
     },
     spec: { nodeName: `node-${i % 10}`, containers: [{ name: "app", image: "registry.example/web:1" }] },

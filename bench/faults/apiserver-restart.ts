@@ -36,17 +36,33 @@ const env = (name: string) => {
   return v;
 };
 const apiserver = new URL(env("BULKHEAD_APISERVER"));
-const adminAgent = new HttpsAgent({ ca: readFileSync(env("BULKHEAD_CA_CERT")), cert: readFileSync(env("BULKHEAD_ADMIN_CERT")), key: readFileSync(env("BULKHEAD_ADMIN_KEY")), keepAlive: false });
+const adminAgent = new HttpsAgent({
+  ca: readFileSync(env("BULKHEAD_CA_CERT")),
+  cert: readFileSync(env("BULKHEAD_ADMIN_CERT")),
+  key: readFileSync(env("BULKHEAD_ADMIN_KEY")),
+  keepAlive: false,
+});
 const insecure = new HttpsAgent({ rejectUnauthorized: false, keepAlive: false });
 
-function httpsCall(url: URL, agent: HttpsAgent, method: string, body?: string): Promise<{ status: number; text: string } | { error: string }> {
+function httpsCall(
+  url: URL,
+  agent: HttpsAgent,
+  method: string,
+  body?: string,
+): Promise<{ status: number; text: string } | { error: string }> {
   return new Promise((resolve) => {
-    const req = request(url, { method, agent, timeout: 2000, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, 500) }));
-      res.on("error", (e) => resolve({ error: e.message }));
-    });
+    const req = request(
+      url,
+      { method, agent, timeout: 2000, headers: body ? { "content-type": "application/json" } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, 500) }),
+        );
+        res.on("error", (e) => resolve({ error: e.message }));
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
     req.end(body);
@@ -78,8 +94,17 @@ function rollout(image: string) {
   };
 }
 
-async function status(): Promise<{ generation: number; phase?: string; observedGeneration?: number; updatedReplicas?: number; wavesCompleted?: number }> {
-  const r = (await custom.getNamespacedCustomObject({ ...CRD, namespace: NS, name: "app" })) as { metadata: { generation: number }; status?: Record<string, unknown> };
+async function status(): Promise<{
+  generation: number;
+  phase?: string;
+  observedGeneration?: number;
+  updatedReplicas?: number;
+  wavesCompleted?: number;
+}> {
+  const r = (await custom.getNamespacedCustomObject({ ...CRD, namespace: NS, name: "app" })) as {
+    metadata: { generation: number };
+    status?: Record<string, unknown>;
+  };
   return { generation: r.metadata.generation, ...(r.status ?? {}) };
 }
 
@@ -100,24 +125,45 @@ async function main(): Promise<void> {
   const reconciler = new Managed(
     process.execPath,
     ["--import", "tsx", "reconciler/main.ts"],
-    { ...process.env, KUBECONFIG: process.env.RECONCILER_KUBECONFIG ?? process.env.KUBECONFIG, BULKHEAD_DISABLE_LEADER_ELECTION: "true", BULKHEAD_METRICS_PORT: "0", BULKHEAD_METRICS_HOST: "127.0.0.1", LOG_LEVEL: "info" },
+    {
+      ...process.env,
+      KUBECONFIG: process.env.RECONCILER_KUBECONFIG ?? process.env.KUBECONFIG,
+      BULKHEAD_DISABLE_LEADER_ELECTION: "true",
+      BULKHEAD_METRICS_PORT: "0",
+      BULKHEAD_METRICS_HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    },
     `${DIR}/logs/reconciler.log`,
   );
   await core.createNamespace({ body: { metadata: { name: NS, labels: { "bulkhead.dev/enabled": "true" } } } });
-  await until("default ServiceAccount", async () => Boolean(await core.readNamespacedServiceAccount({ name: "default", namespace: NS })), 60_000);
+  await until(
+    "default ServiceAccount",
+    async () => Boolean(await core.readNamespacedServiceAccount({ name: "default", namespace: NS })),
+    60_000,
+  );
   await custom.createNamespacedCustomObject({ ...CRD, namespace: NS, body: rollout("registry.example/faults:v1") });
   reconciler.start();
-  await until("v1 done", async () => {
-    const s = await status();
-    return s.phase === "RolloutDone" && s.observedGeneration === s.generation;
-  }, TIMEOUT_MS, 1000);
+  await until(
+    "v1 done",
+    async () => {
+      const s = await status();
+      return s.phase === "RolloutDone" && s.observedGeneration === s.generation;
+    },
+    TIMEOUT_MS,
+    1000,
+  );
 
   // The probe pod: one of the rollout's pods under a name no replica has.
   const model = (await core.listNamespacedPod({ namespace: NS })).items[0] as V1Pod;
   const probe = {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: `app-${PODS + 1000}`, namespace: NS, labels: model.metadata?.labels ?? {}, ownerReferences: model.metadata?.ownerReferences ?? [] },
+    metadata: {
+      name: `app-${PODS + 1000}`,
+      namespace: NS,
+      labels: model.metadata?.labels ?? {},
+      ownerReferences: model.metadata?.ownerReferences ?? [],
+    },
     // Only the containers' name and image: the API server adds the token volume itself.
     spec: { containers: model.spec!.containers.map((c) => ({ name: c.name, image: c.image })) },
   };
@@ -131,11 +177,15 @@ async function main(): Promise<void> {
   const sampler = (async () => {
     while (sampling) {
       const at = Date.now();
-      const [r, c] = await Promise.all([httpsCall(new URL("/readyz", WEBHOOK_URL), insecure, "GET"), httpsCall(createUrl, adminAgent, "POST", probeBody)]);
+      const [r, c] = await Promise.all([
+        httpsCall(new URL("/readyz", WEBHOOK_URL), insecure, "GET"),
+        httpsCall(createUrl, adminAgent, "POST", probeBody),
+      ]);
       ready.push({ at, v: "status" in r && r.status === 200 });
       if ("error" in c) creates.push({ at, v: "unreachable" });
       else if (c.status === 201 || c.status === 200) creates.push({ at, v: "admitted" });
-      else if (c.status === 503 && /apiserver|not ready|etcd/i.test(c.text) && !/webhook/i.test(c.text)) creates.push({ at, v: "unreachable" });
+      else if (c.status === 503 && /apiserver|not ready|etcd/i.test(c.text) && !/webhook/i.test(c.text))
+        creates.push({ at, v: "unreachable" });
       else {
         creates.push({ at, v: "refused" });
         if (refusals.length < 5) refusals.push(`HTTP ${c.status}: ${c.text.replace(/\s+/g, " ").slice(0, 200)}`);
@@ -144,7 +194,18 @@ async function main(): Promise<void> {
     }
   })();
 
-  await custom.patchNamespacedCustomObject({ ...CRD, namespace: NS, name: "app", body: [{ op: "replace", path: "/spec/statefulset/spec/template/spec/containers/0/image", value: "registry.example/faults:v2" }] });
+  await custom.patchNamespacedCustomObject({
+    ...CRD,
+    namespace: NS,
+    name: "app",
+    body: [
+      {
+        op: "replace",
+        path: "/spec/statefulset/spec/template/spec/containers/0/image",
+        value: "registry.example/faults:v2",
+      },
+    ],
+  });
   await until("the first v2 wave", async () => ((await status()).wavesCompleted ?? 0) >= 1, TIMEOUT_MS, 250);
 
   // The other components are supervised from here on, as static pods are by the kubelet.
@@ -166,14 +227,21 @@ async function main(): Promise<void> {
   restarted.unref();
   writeFileSync(pidFile, `${restarted.pid}\n`);
   const restartedAt = Date.now();
-  process.stderr.write(`  kube-apiserver down for ${((restartedAt - stoppedAt) / 1000).toFixed(1)} s (SIGTERM at ${new Date(stoppedAt).toISOString()})\n`);
+  process.stderr.write(
+    `  kube-apiserver down for ${((restartedAt - stoppedAt) / 1000).toFixed(1)} s (SIGTERM at ${new Date(stoppedAt).toISOString()})\n`,
+  );
 
   let error: string | undefined;
   try {
-    await until("v2 done", async () => {
-      const s = await status();
-      return s.phase === "RolloutDone" && s.observedGeneration === s.generation && s.updatedReplicas === PODS;
-    }, TIMEOUT_MS, 1000);
+    await until(
+      "v2 done",
+      async () => {
+        const s = await status();
+        return s.phase === "RolloutDone" && s.observedGeneration === s.generation && s.updatedReplicas === PODS;
+      },
+      TIMEOUT_MS,
+      1000,
+    );
   } catch (err) {
     error = (err as Error).message;
   }
@@ -192,7 +260,11 @@ async function main(): Promise<void> {
     pass: !error && notReady === 0 && longestRefusedMs <= OUTAGE_MS,
     checks: [
       { name: "the rollout completes", pass: !error, value: error ?? `${PODS}/${PODS} pods on the new revision` },
-      { name: "the webhook stays Ready", pass: notReady === 0, value: `${notReady} of ${ready.length} /readyz samples not Ready (longest ${(longestRun(ready, (v) => !v) / 1000).toFixed(1)} s)` },
+      {
+        name: "the webhook stays Ready",
+        pass: notReady === 0,
+        value: `${notReady} of ${ready.length} /readyz samples not Ready (longest ${(longestRun(ready, (v) => !v) / 1000).toFixed(1)} s)`,
+      },
       {
         name: `no managed pod create refused for longer than the outage (${OUTAGE_MS / 1000} s)`,
         pass: longestRefusedMs <= OUTAGE_MS,
@@ -205,7 +277,10 @@ async function main(): Promise<void> {
       longestNotAdmittedSeconds: Number((longestNotAdmittedMs / 1000).toFixed(1)),
       createSamples: creates.length,
       readySamples: ready.length,
-      controlPlaneRestarts: Object.entries(supervisor.restarts).map(([name, n]) => `${name} x${n}`).join(", ") || "none",
+      controlPlaneRestarts:
+        Object.entries(supervisor.restarts)
+          .map(([name, n]) => `${name} x${n}`)
+          .join(", ") || "none",
     },
   });
 }

@@ -45,7 +45,10 @@ function attackBody(bytes: number): string {
       replicas: 3,
       selector: { matchLabels: { app: "web" } },
       updateStrategy: { type: "OnDelete" },
-      template: { metadata: { labels: { app: "web", "bulkhead.dev/managed": "true" } }, spec: { containers: [{ name: "app", image: "registry.example/web:2", env }] } },
+      template: {
+        metadata: { labels: { app: "web", "bulkhead.dev/managed": "true" } },
+        spec: { containers: [{ name: "app", image: "registry.example/web:2", env }] },
+      },
     },
   };
   return JSON.stringify({
@@ -86,7 +89,9 @@ async function startServer(limitMib: number): Promise<Server> {
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr = (stderr + d).slice(-4000)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const first = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout!.setEncoding("utf8").on("data", (d: string) => {
@@ -111,7 +116,15 @@ function kib(field: string, pid: number): number | undefined {
 function post(server: Server, agent: Agent, path: string, body: string): Promise<number | string> {
   return new Promise((resolve) => {
     const req = request(
-      { host: "127.0.0.1", port: server.port, method: "POST", path, ca: server.ca, agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path,
+        ca: server.ca,
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
@@ -126,10 +139,13 @@ function post(server: Server, agent: Agent, path: string, body: string): Promise
 
 function get(server: Server, path: string): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port: server.port, method: "GET", path, ca: server.ca, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      { host: "127.0.0.1", port: server.port, method: "GET", path, ca: server.ca, agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.setTimeout(20_000, () => req.destroy(new Error("client timeout")));
     req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     req.end();
@@ -180,7 +196,9 @@ async function scenario(limitMib: number, clients: number, body: string) {
 const body = attackBody(bodyBytes);
 const started = new Date().toISOString();
 const loadBefore = loadavg().map((l) => l.toFixed(2));
-process.stdout.write(`memory attack: ${body.length} byte reviews to /validate/statefulset, ${seconds}s per scenario, started ${started}, load ${loadBefore.join(" ")}\n`);
+process.stdout.write(
+  `memory attack: ${body.length} byte reviews to /validate/statefulset, ${seconds}s per scenario, started ${started}, load ${loadBefore.join(" ")}\n`,
+);
 const results = [];
 for (const limit of limits) {
   for (const clients of clientCounts) {
@@ -189,8 +207,14 @@ for (const limit of limits) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
   }
 }
-process.stdout.write(`load after ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
-process.stdout.write("| memory limit (NODE_OPTIONS) | clients | stayed up | /healthz after | peak RSS | inside limit | answers |\n|---|---|---|---|---|---|---|\n");
+process.stdout.write(
+  `load after ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}\n`,
+);
+process.stdout.write(
+  "| memory limit (NODE_OPTIONS) | clients | stayed up | /healthz after | peak RSS | inside limit | answers |\n|---|---|---|---|---|---|---|\n",
+);
 for (const r of results) {
   const answers = Object.entries(r.outcomes)
     .map(([k, v]) => `${k}: ${v}`)

@@ -97,7 +97,8 @@ export class PodView {
   /** Ready, not-terminating pods per namespace. */
   readyByNamespace(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const s of this.pods.values()) if (s.ready && !s.deleting) out.set(s.namespace, (out.get(s.namespace) ?? 0) + 1);
+    for (const s of this.pods.values())
+      if (s.ready && !s.deleting) out.set(s.namespace, (out.get(s.namespace) ?? 0) + 1);
     return out;
   }
 }

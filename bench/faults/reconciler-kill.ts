@@ -33,7 +33,9 @@ const TIMEOUT_MS = intEnv("FAULTS_TIMEOUT_SECONDS", 1500, 10) * 1000;
 const LOG_DIR = process.env.FAULTS_LOG_DIR ?? "/tmp";
 const LABEL = "bulkhead.dev/faults=reconciler-kill";
 
-process.stderr.write(`reconciler-kill: seed ${seed} (FAULTS_SEED=${seed} reproduces the kill schedule); ${ROLLOUTS} rollouts x ${PODS} pods, budget ${BUDGET}\n`);
+process.stderr.write(
+  `reconciler-kill: seed ${seed} (FAULTS_SEED=${seed} reproduces the kill schedule); ${ROLLOUTS} rollouts x ${PODS} pods, budget ${BUDGET}\n`,
+);
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
@@ -60,7 +62,10 @@ function rollout(ns: string, image: string) {
           serviceName: "app",
           podManagementPolicy: "Parallel",
           selector: { matchLabels: { app: "faults" } },
-          template: { metadata: { labels: { app: "faults", "bulkhead.dev/faults": "reconciler-kill" } }, spec: { containers: [{ name: "app", image }] } },
+          template: {
+            metadata: { labels: { app: "faults", "bulkhead.dev/faults": "reconciler-kill" } },
+            spec: { containers: [{ name: "app", image }] },
+          },
         },
       },
     },
@@ -76,12 +81,21 @@ interface View {
 }
 
 async function statuses(): Promise<Map<string, View>> {
-  const list = (await custom.listClusterCustomObject({ ...CRD })) as { items: Array<{ metadata: { namespace: string; generation: number }; status?: Omit<View, "generation"> }> };
-  return new Map(list.items.filter((r) => r.metadata.namespace.startsWith("faults-kill-")).map((r) => [r.metadata.namespace, { generation: r.metadata.generation, ...(r.status ?? {}) }]));
+  const list = (await custom.listClusterCustomObject({ ...CRD })) as {
+    items: Array<{ metadata: { namespace: string; generation: number }; status?: Omit<View, "generation"> }>;
+  };
+  return new Map(
+    list.items
+      .filter((r) => r.metadata.namespace.startsWith("faults-kill-"))
+      .map((r) => [r.metadata.namespace, { generation: r.metadata.generation, ...(r.status ?? {}) }]),
+  );
 }
 
 const isDone = (v: View | undefined, generation: number) =>
-  v?.phase === "RolloutDone" && v.generation >= generation && v.observedGeneration === v.generation && v.updatedReplicas === PODS;
+  v?.phase === "RolloutDone" &&
+  v.generation >= generation &&
+  v.observedGeneration === v.generation &&
+  v.updatedReplicas === PODS;
 const allDone = (s: Map<string, View>, generation: number) => namespaces.every((ns) => isDone(s.get(ns), generation));
 
 /** Evictions per pod ("<namespace>/<pod>") from the reconciler's own log lines (result "evicted"). */
@@ -106,17 +120,32 @@ async function main(): Promise<void> {
   const reconciler = new Managed(
     process.execPath,
     ["--import", "tsx", "reconciler/main.ts"],
-    { ...process.env, BULKHEAD_DISABLE_LEADER_ELECTION: "true", BULKHEAD_METRICS_PORT: "0", BULKHEAD_METRICS_HOST: "127.0.0.1", LOG_LEVEL: "info" },
+    {
+      ...process.env,
+      BULKHEAD_DISABLE_LEADER_ELECTION: "true",
+      BULKHEAD_METRICS_PORT: "0",
+      BULKHEAD_METRICS_HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    },
     `${LOG_DIR}/reconciler.log`,
   );
   for (const ns of namespaces) {
     await core.createNamespace({ body: { metadata: { name: ns } } });
   }
-  await until("default ServiceAccounts", async () => {
-    for (const ns of namespaces) await core.readNamespacedServiceAccount({ name: "default", namespace: ns });
-    return true;
-  }, 60_000);
-  for (const ns of namespaces) await custom.createNamespacedCustomObject({ ...CRD, namespace: ns, body: rollout(ns, "registry.example/faults:v1") });
+  await until(
+    "default ServiceAccounts",
+    async () => {
+      for (const ns of namespaces) await core.readNamespacedServiceAccount({ name: "default", namespace: ns });
+      return true;
+    },
+    60_000,
+  );
+  for (const ns of namespaces)
+    await custom.createNamespacedCustomObject({
+      ...CRD,
+      namespace: ns,
+      body: rollout(ns, "registry.example/faults:v1"),
+    });
   reconciler.start();
   await until("every v1 rollout done", async () => allDone(await statuses(), 1), TIMEOUT_MS, 1000);
   process.stderr.write(`  v1 ready after ${Math.round((Date.now() - started) / 1000)} s\n`);
@@ -142,7 +171,13 @@ async function main(): Promise<void> {
       ...CRD,
       namespace: ns,
       name: "app",
-      body: [{ op: "replace", path: "/spec/statefulset/spec/template/spec/containers/0/image", value: "registry.example/faults:v2" }],
+      body: [
+        {
+          op: "replace",
+          path: "/spec/statefulset/spec/template/spec/containers/0/image",
+          value: "registry.example/faults:v2",
+        },
+      ],
     });
   }
   let kills = 0;
@@ -159,7 +194,12 @@ async function main(): Promise<void> {
   })();
   let error: string | undefined;
   try {
-    await until("every v2 rollout done", async () => allDone(await statuses(), 2), TIMEOUT_MS - (Date.now() - started), 1000);
+    await until(
+      "every v2 rollout done",
+      async () => allDone(await statuses(), 2),
+      TIMEOUT_MS - (Date.now() - started),
+      1000,
+    );
   } catch (err) {
     error = (err as Error).message;
   }
@@ -175,9 +215,12 @@ async function main(): Promise<void> {
   const final = await statuses();
   const updateRevision = new Map([...final].map(([ns, v]) => [ns, v.updateRevision ?? ""]));
   const deletionsPerPod = new Map<string, number>();
-  for (const d of view.deletions) deletionsPerPod.set(`${d.namespace}/${d.name}`, (deletionsPerPod.get(`${d.namespace}/${d.name}`) ?? 0) + 1);
+  for (const d of view.deletions)
+    deletionsPerPod.set(`${d.namespace}/${d.name}`, (deletionsPerPod.get(`${d.namespace}/${d.name}`) ?? 0) + 1);
   const twice = [...deletionsPerPod].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
-  const newDeleted = view.deletions.filter((d) => d.revision === updateRevision.get(d.namespace)).map((d) => `${d.namespace}/${d.name}`);
+  const newDeleted = view.deletions
+    .filter((d) => d.revision === updateRevision.get(d.namespace))
+    .map((d) => `${d.namespace}/${d.name}`);
   const worst = Math.max(...maxUnavailable.values());
   const completed = namespaces.filter((ns) => isDone(final.get(ns), 2)).length;
   const evictions = loggedEvictions(`${LOG_DIR}/reconciler.log`);
@@ -190,9 +233,21 @@ async function main(): Promise<void> {
     // found" right after), which no eviction caused.
     pass: !error && completed === ROLLOUTS && violations === 0 && evictedTwice.length === 0 && kills > 0,
     checks: [
-      { name: "every rollout completes", pass: completed === ROLLOUTS && !error, value: `${completed}/${ROLLOUTS}${error ? ` (${error})` : ""}` },
-      { name: `never more unavailable than the budget (${BUDGET})`, pass: violations === 0, value: `worst ${worst}, ${violations} sample(s) over, ${samples} samples` },
-      { name: "no pod evicted twice (the reconciler's eviction log)", pass: evictedTwice.length === 0, value: `${evictionCount} evictions logged for ${ROLLOUTS * PODS} pods; evicted twice: ${evictedTwice.slice(0, 5).join(", ") || "none"}` },
+      {
+        name: "every rollout completes",
+        pass: completed === ROLLOUTS && !error,
+        value: `${completed}/${ROLLOUTS}${error ? ` (${error})` : ""}`,
+      },
+      {
+        name: `never more unavailable than the budget (${BUDGET})`,
+        pass: violations === 0,
+        value: `worst ${worst}, ${violations} sample(s) over, ${samples} samples`,
+      },
+      {
+        name: "no pod evicted twice (the reconciler's eviction log)",
+        pass: evictedTwice.length === 0,
+        value: `${evictionCount} evictions logged for ${ROLLOUTS * PODS} pods; evicted twice: ${evictedTwice.slice(0, 5).join(", ") || "none"}`,
+      },
       {
         name: "no pod deleted twice (pod watch; includes deletions by anything, e.g. KWOK)",
         pass: twice.length === 0 && newDeleted.length === 0,
@@ -200,7 +255,17 @@ async function main(): Promise<void> {
       },
       { name: "the reconciler was killed", pass: kills > 0, value: `${kills} SIGKILLs` },
     ],
-    figures: { seed, rollouts: ROLLOUTS, pods: PODS, budget: BUDGET, kills, rolloutSeconds, worstUnavailable: worst, samples, watchRestarts: view.watchRestarts },
+    figures: {
+      seed,
+      rollouts: ROLLOUTS,
+      pods: PODS,
+      budget: BUDGET,
+      kills,
+      rolloutSeconds,
+      worstUnavailable: worst,
+      samples,
+      watchRestarts: view.watchRestarts,
+    },
   });
 }
 

@@ -25,7 +25,12 @@ export function intEnv(name: string, fallback: number, min = 0): number {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` until true; throws naming `what` after `timeoutMs` (every scenario is bounded). */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<void> {
+export async function until(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -80,11 +85,15 @@ export class Managed {
 
 /** The command line of a running process, from /proc (to restart it exactly as it was). */
 export function commandLineOf(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s !== "");
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+    .split("\0")
+    .filter((s) => s !== "");
 }
 
 export function machine(): string {
-  const cpus = readFileSync("/proc/cpuinfo", "utf8").split("\n").filter((l) => l.startsWith("processor")).length;
+  const cpus = readFileSync("/proc/cpuinfo", "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("processor")).length;
   const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
   return `${cpus} cores, ${Math.round(memKb / 1048576)} GiB`;
 }
@@ -105,7 +114,9 @@ export function report(v: Verdict): void {
   for (const c of v.checks) process.stderr.write(`  ${c.pass ? "PASS" : "FAIL"}  ${c.name}: ${c.value}\n`);
   process.stderr.write(`  figures: ${JSON.stringify(v.figures)}\n`);
   process.stderr.write(`${v.scenario}: ${v.pass ? "PASS" : "FAIL"}\n`);
-  process.stdout.write(`${JSON.stringify({ ...v, loadAverage: loadAverage(), machine: machine(), at: new Date().toISOString() })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...v, loadAverage: loadAverage(), machine: machine(), at: new Date().toISOString() })}\n`,
+  );
   process.exitCode = v.pass ? 0 : 1;
 }
 

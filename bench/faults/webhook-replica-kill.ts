@@ -34,13 +34,23 @@ async function startReplica(name: string): Promise<Replica> {
   // Compiled (webhook-replica-kill.sh runs tsc first, as bench/admission/run.sh does): under tsx,
   // esbuild's keepNames helper costs more than some of the admission code.
   const compiled = import.meta.url.endsWith(".js");
-  const server = fileURLToPath(new URL(compiled ? "../admission/server.js" : "../admission/server.ts", import.meta.url));
-  const proc = new Managed(process.execPath, compiled ? [server] : ["--import", "tsx", server], { ...process.env, BENCH_PODS: "100" }, logFile);
+  const server = fileURLToPath(
+    new URL(compiled ? "../admission/server.js" : "../admission/server.ts", import.meta.url),
+  );
+  const proc = new Managed(
+    process.execPath,
+    compiled ? [server] : ["--import", "tsx", server],
+    { ...process.env, BENCH_PODS: "100" },
+    logFile,
+  );
   proc.start();
   // server.ts prints {"port":N,"ca":"PEM"} once listening.
   for (let i = 0; i < 600; i++) {
     const text = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
-    const line = text.split("\n").reverse().find((l) => l.startsWith('{"port"'));
+    const line = text
+      .split("\n")
+      .reverse()
+      .find((l) => l.startsWith('{"port"'));
     if (line) {
       const { port, ca } = JSON.parse(line) as { port: number; ca: string };
       // No client-side queue: the apiserver's transport has no per-host connection limit.
@@ -53,12 +63,20 @@ async function startReplica(name: string): Promise<Replica> {
 
 const RETRYABLE = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
-type CallResult = { kind: "answered"; ok: boolean } | { kind: "retryable"; code: string } | { kind: "failed"; why: string };
+type CallResult =
+  { kind: "answered"; ok: boolean } | { kind: "retryable"; code: string } | { kind: "failed"; why: string };
 
 function call(r: Replica, body: string, uid: string): Promise<CallResult> {
   return new Promise((resolve) => {
     const req = request(
-      { host: "127.0.0.1", port: r.port, path: "/validate/eviction", method: "POST", agent: r.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: "127.0.0.1",
+        port: r.port,
+        path: "/validate/eviction",
+        method: "POST",
+        agent: r.agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -81,7 +99,11 @@ function call(r: Replica, body: string, uid: string): Promise<CallResult> {
     req.on("close", () => clearTimeout(deadline));
     req.on("error", (err: NodeJS.ErrnoException) => {
       const code = err.code ?? (err.message === "socket hang up" ? "ECONNRESET" : "unknown");
-      resolve(RETRYABLE.has(code) || err.message === "socket hang up" ? { kind: "retryable", code } : { kind: "failed", why: code });
+      resolve(
+        RETRYABLE.has(code) || err.message === "socket hang up"
+          ? { kind: "retryable", code }
+          : { kind: "failed", why: code },
+      );
     });
     req.end(body);
   });
@@ -147,7 +169,11 @@ async function main(): Promise<void> {
     scenario: "webhook-replica-kill",
     pass: failures.length === 0 && answered === total,
     checks: [
-      { name: "0 failed admissions", pass: failures.length === 0, value: `${failures.length} failed of ${sent}${failures.length ? ` (e.g. ${failures.slice(0, 3).join("; ")})` : ""}` },
+      {
+        name: "0 failed admissions",
+        pass: failures.length === 0,
+        value: `${failures.length} failed of ${sent}${failures.length ? ` (e.g. ${failures.slice(0, 3).join("; ")})` : ""}`,
+      },
       { name: "every review answered", pass: answered === total, value: `${answered}/${total}` },
     ],
     figures: {

@@ -14,7 +14,8 @@
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1StatefulSet } from "@kubernetes/client-node";
 
 const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
+for (let i = 2; i < process.argv.length; i += 2)
+  args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
 const sizes = (args.get("pods") ?? "100").split(",").map(Number);
 const delaySeconds = Number(args.get("delay-seconds") ?? "2");
 const oneAtATimeMax = Number(args.get("native-one-at-a-time-max") ?? "100");
@@ -43,14 +44,22 @@ function template(image: string) {
 async function namespace(prefix: string): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}`;
   await core.createNamespace({ body: { metadata: { name } } });
-  await until("default ServiceAccount", async () => core.readNamespacedServiceAccount({ name: "default", namespace: name }).then(() => true, () => false));
+  await until("default ServiceAccount", async () =>
+    core.readNamespacedServiceAccount({ name: "default", namespace: name }).then(
+      () => true,
+      () => false,
+    ),
+  );
   return name;
 }
 
 async function podsOnRevisionReady(ns: string, n: number, revision: string): Promise<boolean> {
   const pods = await core.listNamespacedPod({ namespace: ns });
   const good = pods.items.filter(
-    (p) => !p.metadata?.deletionTimestamp && p.metadata?.labels?.["controller-revision-hash"] === revision && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    (p) =>
+      !p.metadata?.deletionTimestamp &&
+      p.metadata?.labels?.["controller-revision-hash"] === revision &&
+      (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
   );
   return good.length === n;
 }
@@ -87,7 +96,9 @@ async function nativeRun(n: number, maxUnavailable: number | string): Promise<nu
   await until("native update revision", async () => {
     const s = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
     revision = s.status?.updateRevision ?? "";
-    return (s.status?.observedGeneration ?? 0) >= (s.metadata?.generation ?? 1) && revision !== s.status?.currentRevision;
+    return (
+      (s.status?.observedGeneration ?? 0) >= (s.metadata?.generation ?? 1) && revision !== s.status?.currentRevision
+    );
   });
   await until("native v2 ready", () => podsOnRevisionReady(ns, n, revision));
   const ms = Date.now() - started;
@@ -108,7 +119,13 @@ function rollout(ns: string, n: number, image: string) {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
         metadata: { name: "bench" },
-        spec: { replicas: n, serviceName: "bench", podManagementPolicy: "Parallel", selector: { matchLabels: { app: "bench" } }, template: template(image) },
+        spec: {
+          replicas: n,
+          serviceName: "bench",
+          podManagementPolicy: "Parallel",
+          selector: { matchLabels: { app: "bench" } },
+          template: template(image),
+        },
       },
     },
   };
@@ -123,7 +140,13 @@ interface RolloutStatusView {
 }
 
 async function bulkheadStatus(ns: string): Promise<{ generation: number; status: RolloutStatusView }> {
-  const r = (await custom.getNamespacedCustomObject({ group: "bulkhead.dev", version: "v1alpha1", namespace: ns, plural: "statefulsetrollouts", name: "bench" })) as {
+  const r = (await custom.getNamespacedCustomObject({
+    group: "bulkhead.dev",
+    version: "v1alpha1",
+    namespace: ns,
+    plural: "statefulsetrollouts",
+    name: "bench",
+  })) as {
     metadata: { generation: number };
     status?: RolloutStatusView;
   };
@@ -132,7 +155,13 @@ async function bulkheadStatus(ns: string): Promise<{ generation: number; status:
 
 async function bulkheadRun(n: number): Promise<{ ms: number; waves: number }> {
   const ns = await namespace(`bulkhead-${n}`);
-  await custom.createNamespacedCustomObject({ group: "bulkhead.dev", version: "v1alpha1", namespace: ns, plural: "statefulsetrollouts", body: rollout(ns, n, "registry.example/bench:v1") });
+  await custom.createNamespacedCustomObject({
+    group: "bulkhead.dev",
+    version: "v1alpha1",
+    namespace: ns,
+    plural: "statefulsetrollouts",
+    body: rollout(ns, n, "registry.example/bench:v1"),
+  });
   await until("bulkhead v1 done", async () => {
     const { generation, status } = await bulkheadStatus(ns);
     return status.phase === "RolloutDone" && status.observedGeneration === generation;
@@ -144,7 +173,13 @@ async function bulkheadRun(n: number): Promise<{ ms: number; waves: number }> {
     namespace: ns,
     plural: "statefulsetrollouts",
     name: "bench",
-    body: [{ op: "replace", path: "/spec/statefulset/spec/template/spec/containers/0/image", value: "registry.example/bench:v2" }],
+    body: [
+      {
+        op: "replace",
+        path: "/spec/statefulset/spec/template/spec/containers/0/image",
+        value: "registry.example/bench:v2",
+      },
+    ],
   });
   let waves = 0;
   await until("bulkhead v2 done", async () => {
@@ -169,7 +204,10 @@ async function main(): Promise<void> {
     }
     if (!methods.has("native-10")) continue;
     const n10 = await nativeRun(n, "10%");
-    const n10text = n10 < 0 ? "not run: the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet off)" : (n10 / 1000).toFixed(1);
+    const n10text =
+      n10 < 0
+        ? "not run: the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet off)"
+        : (n10 / 1000).toFixed(1);
     rows.push(`| ${n} | native RollingUpdate maxUnavailable 10% | ${n10text} | – | ${ideal} |`);
     process.stderr.write(`${rows.at(-1)}\n`);
     if (n <= oneAtATimeMax && methods.has("native-1")) {

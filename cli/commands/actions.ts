@@ -95,7 +95,10 @@ Examples:
     .description("Resume a paused rollout (spec.pauseRequested: false)")
     .argument("<name>", "the StatefulsetRollout")
     .addOption(outputOption())
-    .addHelpText("after", "\nExamples:\n  kubectl sroll resume web-dev\n  kubectl sroll resume web-dev && kubectl sroll status web-dev -w")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  kubectl sroll resume web-dev\n  kubectl sroll resume web-dev && kubectl sroll status web-dev -w",
+    )
     .action((name: string, options: ActionOptions) => runAction(session(), name, "resumed", resumePlan, options));
 
   program
@@ -150,7 +153,10 @@ Examples:
     .description("Retry a failed rollout: the same spec with a new random rolloutIdentity")
     .argument("<name>", "the StatefulsetRollout")
     .addOption(outputOption())
-    .addHelpText("after", "\nExamples:\n  kubectl sroll retry web-dev\n  kubectl sroll retry web-dev && kubectl sroll status web-dev -w")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  kubectl sroll retry web-dev\n  kubectl sroll retry web-dev && kubectl sroll status web-dev -w",
+    )
     .action((name: string, options: ActionOptions) => {
       const s = session();
       const identity = s.deps.randomIdentity();

@@ -7,7 +7,18 @@ import type { ObjectFormat, Session } from "../session.js";
 import type { Style } from "../style.js";
 import { formatAge, formatTable } from "../table.js";
 
-export const HISTORY_HEADERS = ["#", "STARTED", "DURATION", "OUTCOME", "TRIGGER", "REVISION", "IMAGE", "PERCENT", "WAVES", "IDENTITY"];
+export const HISTORY_HEADERS = [
+  "#",
+  "STARTED",
+  "DURATION",
+  "OUTCOME",
+  "TRIGGER",
+  "REVISION",
+  "IMAGE",
+  "PERCENT",
+  "WAVES",
+  "IDENTITY",
+];
 
 /** "1m20s", "45s", "2h3m": how long an entry ran (until now while it runs). */
 export function formatDuration(ms: number): string {
@@ -49,7 +60,9 @@ export function formatHistory(rollout: StatefulsetRollout, now: Date, style: Sty
   if (rows.length === 0) return "";
   let text = formatTable(HISTORY_HEADERS, rows);
   // The reason of each ended rollout, below the table: too long for a column.
-  const reasons = (rollout.status?.history ?? []).flatMap((e, i, all) => (e.reason && e.outcome !== "InProgress" ? [`  #${all.length - i} ${e.outcome}: ${e.reason}`] : []));
+  const reasons = (rollout.status?.history ?? []).flatMap((e, i, all) =>
+    e.reason && e.outcome !== "InProgress" ? [`  #${all.length - i} ${e.outcome}: ${e.reason}`] : [],
+  );
   if (reasons.length > 0) text += `\n${reasons.join("\n")}\n`;
   return text;
 }
@@ -62,7 +75,9 @@ export async function showHistory(session: Session, name: string, options: { out
     return;
   }
   if (history.length === 0) {
-    session.err(`${name} has no rollout history yet (status.history is empty: the reconciler records a rollout once it starts)\n`);
+    session.err(
+      `${name} has no rollout history yet (status.history is empty: the reconciler records a rollout once it starts)\n`,
+    );
     return;
   }
   session.out(formatHistory(rollout, session.deps.now(), session.style));

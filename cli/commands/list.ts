@@ -39,7 +39,10 @@ export function rolloutRow(rollout: StatefulsetRollout, now: Date, style: Style,
 export const LIST_HEADERS = ["NAME", "PHASE", "PERCENT", "UPDATED", "READY", "TOTAL", "AGE"];
 export const WIDE_HEADERS = ["DEPLOYED", "PAUSED", "WAVES", "IDENTITY", "REASON"];
 
-export async function listRollouts(session: Session, options: { allNamespaces?: boolean; output?: ListFormat }): Promise<void> {
+export async function listRollouts(
+  session: Session,
+  options: { allNamespaces?: boolean; output?: ListFormat },
+): Promise<void> {
   const namespace = options.allNamespaces ? undefined : session.namespace();
   const items = await session.call(rolloutRef(namespace), (c) => c.rollouts.list(namespace));
   if (options.output === "yaml" || options.output === "json") {
@@ -47,19 +50,28 @@ export async function listRollouts(session: Session, options: { allNamespaces?: 
     return;
   }
   const loaded = items.map((raw, i) => toLoaded(raw, `item ${i} of the list`).rollout);
-  loaded.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  loaded.sort((a, b) =>
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+  );
   if (options.output === "name") {
     for (const r of loaded) session.out(`statefulsetrollout.bulkhead.dev/${r.metadata.name}\n`);
     return;
   }
   if (loaded.length === 0) {
-    session.err(namespace === undefined ? "No StatefulsetRollouts found.\n" : `No StatefulsetRollouts found in ${namespace} namespace.\n`);
+    session.err(
+      namespace === undefined
+        ? "No StatefulsetRollouts found.\n"
+        : `No StatefulsetRollouts found in ${namespace} namespace.\n`,
+    );
     return;
   }
   const wide = options.output === "wide";
   const now = session.deps.now();
   const headers = [...(namespace === undefined ? ["NAMESPACE"] : []), ...LIST_HEADERS, ...(wide ? WIDE_HEADERS : [])];
-  const rows = loaded.map((r) => [...(namespace === undefined ? [r.metadata.namespace ?? ""] : []), ...rolloutRow(r, now, session.style, wide)]);
+  const rows = loaded.map((r) => [
+    ...(namespace === undefined ? [r.metadata.namespace ?? ""] : []),
+    ...rolloutRow(r, now, session.style, wide),
+  ]);
   session.out(formatTable(headers, rows));
 }
 

@@ -6,7 +6,13 @@ import { isNotFound, isConflict } from "../../adapters/kube/client.js";
 import { applyPlan } from "../../api/cli-actions.js";
 import type { JsonObject } from "../../api/cli-actions.js";
 import { rolloutSpecSchema } from "../../api/rollout.js";
-import { clusterAllowed, loadServiceConfig, parseImageFlags, renderServiceConfig, stageNames } from "../../api/service-config.js";
+import {
+  clusterAllowed,
+  loadServiceConfig,
+  parseImageFlags,
+  renderServiceConfig,
+  stageNames,
+} from "../../api/service-config.js";
 import type { RenderedRollout, RenderOptions } from "../../api/service-config.js";
 import { parsePercent } from "../../api/cli-actions.js";
 import { apiError, CliError, rolloutRef, usageError } from "../errors.js";
@@ -80,7 +86,9 @@ export async function renderFile(session: Session, file: string, flags: RenderFl
     defaultNamespace: fallbackNamespace(session),
     ...(percent !== undefined ? { percent } : {}),
     ...(flags.rolloutIdentity !== undefined ? { rolloutIdentity: flags.rolloutIdentity } : {}),
-    ...(flags.callbackUrl !== undefined && flags.stageId !== undefined ? { bapi: { bapiUrl: flags.callbackUrl, stageId: flags.stageId } } : {}),
+    ...(flags.callbackUrl !== undefined && flags.stageId !== undefined
+      ? { bapi: { bapiUrl: flags.callbackUrl, stageId: flags.stageId } }
+      : {}),
   };
   const rendered = renderServiceConfig(loaded.value, options);
   if (!rendered.ok) throw new CliError(rendered.errors.join("\n"));
@@ -92,7 +100,11 @@ export async function renderCommand(session: Session, file: string, flags: Rende
   const rollouts = await renderFile(session, file, flags);
   const objects = rollouts.map((r) => r.rollout);
   if (flags.output === "json") {
-    session.out(objects.length === 1 ? formatObject(objects[0], "json") : formatObject({ apiVersion: "v1", kind: "List", items: objects }, "json"));
+    session.out(
+      objects.length === 1
+        ? formatObject(objects[0], "json")
+        : formatObject({ apiVersion: "v1", kind: "List", items: objects }, "json"),
+    );
   } else {
     session.out(objects.map((o) => stringify(o, { lineWidth: 0 })).join("---\n"));
   }
@@ -136,15 +148,24 @@ async function applyOne(session: Session, rendered: RenderedRollout, flags: Appl
       if (plan.action === "create") {
         const created = flags.dryRun ? plan.object : await cluster.rollouts.create(namespace, plan.object);
         if (flags.output) session.out(formatObject(created, flags.output));
-        else session.out(`statefulsetrollout.bulkhead.dev/${name} created${suffix} (rollout identity ${String(plan.object.spec && (plan.object.spec as JsonObject).rolloutIdentity)})\n`);
+        else
+          session.out(
+            `statefulsetrollout.bulkhead.dev/${name} created${suffix} (rollout identity ${String(plan.object.spec && (plan.object.spec as JsonObject).rolloutIdentity)})\n`,
+          );
         return;
       }
       const updated = flags.dryRun ? plan.object : await cluster.rollouts.replace(namespace, name, plan.object);
       if (flags.output) {
         session.out(formatObject(updated, flags.output));
       } else {
-        const headline = plan.newRollout ? "configured: new rollout" : "configured: settings only, the rollout continues";
-        session.out([`statefulsetrollout.bulkhead.dev/${name} ${headline}${suffix}`, ...plan.changes.map((c) => `  ${c}`)].join("\n") + "\n");
+        const headline = plan.newRollout
+          ? "configured: new rollout"
+          : "configured: settings only, the rollout continues";
+        session.out(
+          [`statefulsetrollout.bulkhead.dev/${name} ${headline}${suffix}`, ...plan.changes.map((c) => `  ${c}`)].join(
+            "\n",
+          ) + "\n",
+        );
       }
       return;
     } catch (err) {
@@ -166,8 +187,15 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 function addRenderOptions(command: Command): Command {
   return command
     .option("--service <name>", "render only this service (default: every StatefulSet service with the stage)")
-    .option("--image <name=ref>", "image reference for images.<name> (repeatable); wins over images.<name>.image", collect)
-    .option("--percent <percent>", "initial spec.percent (default: the stage's first phase, the last with auto_promote_seconds, else 100)")
+    .option(
+      "--image <name=ref>",
+      "image reference for images.<name> (repeatable); wins over images.<name>.image",
+      collect,
+    )
+    .option(
+      "--percent <percent>",
+      "initial spec.percent (default: the stage's first phase, the last with auto_promote_seconds, else 100)",
+    )
     .option("--rollout-identity <id>", "spec.rolloutIdentity (default for apply: a random one for a new rollout)")
     .option("--callback-url <url>", "release-API callback URL (spec.bapi.bapiUrl); with --stage-id")
     .option("--stage-id <id>", "release stage id the callback reports (spec.bapi.stageId)");

@@ -22,9 +22,15 @@ export function parseDuration(text: string): number {
 }
 
 export async function showStatus(session: Session, name: string, options: StatusOptions): Promise<number> {
-  if (options.watch && options.output) throw usageError("--watch shows a live view; it cannot be combined with --output");
+  if (options.watch && options.output)
+    throw usageError("--watch shows a live view; it cannot be combined with --output");
   if (options.timeout !== undefined && !options.watch) throw usageError("--timeout applies only with --watch");
-  if (options.watch) return watchRollout(session, name, options.timeout === undefined ? {} : { timeoutMs: parseDuration(options.timeout) });
+  if (options.watch)
+    return watchRollout(
+      session,
+      name,
+      options.timeout === undefined ? {} : { timeoutMs: parseDuration(options.timeout) },
+    );
   const { raw, rollout } = await session.getRollout(name);
   if (options.output) {
     session.out(formatObject(raw, options.output));

@@ -19,36 +19,51 @@ const LOOPBACK = new Set(["127.0.0.1", "::1"]);
 
 export function parsePort(text: string): number {
   const port = /^\d{1,5}$/.test(text.trim()) ? Number(text) : NaN;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port ${text}: expected a port number from 0 to 65535 (0 picks a free one)`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw usageError(`--port ${text}: expected a port number from 0 to 65535 (0 picks a free one)`);
   return port;
 }
 
 export async function runDashboard(session: Session, flags: DashboardFlags): Promise<number> {
-  if (flags.allNamespaces && session.globals.namespace !== undefined) throw usageError("-A shows every namespace; it cannot be combined with -n");
+  if (flags.allNamespaces && session.globals.namespace !== undefined)
+    throw usageError("-A shows every namespace; it cannot be combined with -n");
   const port = parsePort(flags.port);
   const host = flags.address.trim();
   if (isIP(host) === 0) throw usageError(`--address ${flags.address}: expected an IP address, e.g. 127.0.0.1`);
   const cluster = session.cluster();
-  if (!cluster.watchDashboard) throw new CliError("this connection cannot watch the cluster, so the dashboard cannot run");
+  if (!cluster.watchDashboard)
+    throw new CliError("this connection cannot watch the cluster, so the dashboard cannot run");
   const namespace = flags.allNamespaces ? undefined : session.namespace();
   const feed = cluster.watchDashboard(namespace);
   let dashboard;
   try {
-    dashboard = await startDashboard({ feed, cluster, namespace, host, port, randomIdentity: session.deps.randomIdentity, now: session.deps.now });
+    dashboard = await startDashboard({
+      feed,
+      cluster,
+      namespace,
+      host,
+      port,
+      randomIdentity: session.deps.randomIdentity,
+      now: session.deps.now,
+    });
   } catch (err) {
     await feed.stop();
     const code = (err as { code?: unknown }).code;
-    if (code === "EADDRINUSE") throw new CliError(`${host}:${port} is in use: pick another with --port (or --port 0 for any free one)`);
+    if (code === "EADDRINUSE")
+      throw new CliError(`${host}:${port} is in use: pick another with --port (or --port 0 for any free one)`);
     if (code === "EADDRNOTAVAIL") throw new CliError(`--address ${host} is not an address of this machine`);
     throw err;
   }
   if (!LOOPBACK.has(host)) {
-    session.err(`warning: listening on ${host}: anyone who can reach it can see your rollouts and act on them with your credentials\n`);
+    session.err(
+      `warning: listening on ${host}: anyone who can reach it can see your rollouts and act on them with your credentials\n`,
+    );
   }
   const scope = namespace === undefined ? "all namespaces" : `namespace ${namespace}`;
   session.out(`Bulkhead dashboard for ${scope}: ${dashboard.url}\n(Ctrl-C to stop)\n`);
   const interrupt = session.deps.interrupt;
-  if (!interrupt.aborted) await new Promise<void>((resolve) => interrupt.addEventListener("abort", () => resolve(), { once: true }));
+  if (!interrupt.aborted)
+    await new Promise<void>((resolve) => interrupt.addEventListener("abort", () => resolve(), { once: true }));
   await dashboard.close();
   await feed.stop();
   session.err("dashboard stopped\n");
@@ -60,7 +75,11 @@ export function registerDashboard(program: Command, session: () => Session, setE
     .command("dashboard")
     .description("Open a live web dashboard of rollouts on this machine (your kubeconfig, your RBAC)")
     .option("--port <port>", "port to listen on (0: any free one)", String(DEFAULT_PORT))
-    .option("--address <ip>", "address to listen on; anything but loopback exposes your credentials' powers", DEFAULT_ADDRESS)
+    .option(
+      "--address <ip>",
+      "address to listen on; anything but loopback exposes your credentials' powers",
+      DEFAULT_ADDRESS,
+    )
     .option("-A, --all-namespaces", "show rollouts in every namespace")
     .addHelpText(
       "after",

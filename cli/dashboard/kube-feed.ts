@@ -67,7 +67,8 @@ export class EventBuffer {
 function toFeedEvent(e: k8s.CoreV1Event): FeedEvent | undefined {
   const uid = e.metadata?.uid;
   if (!uid) return undefined;
-  const when = e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  const when =
+    e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
   const source = e.reportingComponent || e.source?.component;
   return {
     uid,
@@ -80,7 +81,8 @@ function toFeedEvent(e: k8s.CoreV1Event): FeedEvent | undefined {
   };
 }
 
-const keyOf = (e: k8s.CoreV1Event): string => `${e.involvedObject?.namespace ?? e.metadata?.namespace ?? ""}/${e.involvedObject?.name ?? ""}`;
+const keyOf = (e: k8s.CoreV1Event): string =>
+  `${e.involvedObject?.namespace ?? e.metadata?.namespace ?? ""}/${e.involvedObject?.name ?? ""}`;
 
 /** Events whose involvedObject is a StatefulsetRollout, listed then watched, restarted on errors. */
 class RolloutEvents {
@@ -110,7 +112,10 @@ class RolloutEvents {
       let cont: string | undefined;
       for (let page = 0; page < EVENT_PAGES; page++) {
         const query = { fieldSelector, limit: EVENT_PAGE, ...(cont ? { _continue: cont } : {}) };
-        const list = this.namespace === undefined ? await core.listEventForAllNamespaces(query) : await core.listNamespacedEvent({ namespace: this.namespace, ...query });
+        const list =
+          this.namespace === undefined
+            ? await core.listEventForAllNamespaces(query)
+            : await core.listNamespacedEvent({ namespace: this.namespace, ...query });
         for (const e of list.items) {
           const fe = toFeedEvent(e);
           if (fe) this.buffer.put(keyOf(e), fe);
@@ -165,12 +170,36 @@ export function kubeFeed(kc: k8s.KubeConfig, namespace: string | undefined): Das
   const managed = `${MANAGED_LABEL}=${TRUE}`;
   const rollouts: ReadCache<k8s.KubernetesObject> =
     namespace === undefined
-      ? informerCache(kc, `/apis/${API_VERSION}/${PLURAL}`, async () => (await custom.listClusterCustomObject({ group, version, plural: PLURAL })) as k8s.KubernetesListObject<k8s.KubernetesObject>)
-      : informerCache(kc, `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}`, async () => (await custom.listNamespacedCustomObject({ group, version, namespace, plural: PLURAL })) as k8s.KubernetesListObject<k8s.KubernetesObject>);
+      ? informerCache(
+          kc,
+          `/apis/${API_VERSION}/${PLURAL}`,
+          async () =>
+            (await custom.listClusterCustomObject({
+              group,
+              version,
+              plural: PLURAL,
+            })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+        )
+      : informerCache(
+          kc,
+          `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}`,
+          async () =>
+            (await custom.listNamespacedCustomObject({
+              group,
+              version,
+              namespace,
+              plural: PLURAL,
+            })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+        );
   const pods: ReadCache<k8s.V1Pod> =
     namespace === undefined
       ? informerCache(kc, "/api/v1/pods", () => core.listPodForAllNamespaces({ labelSelector: managed }), managed)
-      : informerCache(kc, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: managed }), managed);
+      : informerCache(
+          kc,
+          `/api/v1/namespaces/${namespace}/pods`,
+          () => core.listNamespacedPod({ namespace, labelSelector: managed }),
+          managed,
+        );
   const listeners: Array<(change: FeedChange) => void> = [];
   const emit = (change: FeedChange): void => listeners.forEach((l) => l(change));
   rollouts.onChange((obj) => emit({ kind: "rollout", namespace: obj.metadata?.namespace ?? "" }));

@@ -63,19 +63,24 @@ export function actionDecision(request: ActionRequest): (rollout: StatefulsetRol
 export function parseActionRequest(body: unknown): { ok: true; value: ActionRequest } | { ok: false; error: string } {
   if (!body || typeof body !== "object") return { ok: false, error: "expected a JSON object" };
   const b = body as Record<string, unknown>;
-  if (typeof b.namespace !== "string" || typeof b.name !== "string" || !b.namespace || !b.name) return { ok: false, error: "namespace and name are required" };
-  if (typeof b.action !== "string" || !(ACTIONS as readonly string[]).includes(b.action)) return { ok: false, error: `action must be one of ${ACTIONS.join(", ")}` };
+  if (typeof b.namespace !== "string" || typeof b.name !== "string" || !b.namespace || !b.name)
+    return { ok: false, error: "namespace and name are required" };
+  if (typeof b.action !== "string" || !(ACTIONS as readonly string[]).includes(b.action))
+    return { ok: false, error: `action must be one of ${ACTIONS.join(", ")}` };
   const value: ActionRequest = { namespace: b.namespace, name: b.name, action: b.action as DashboardAction };
   if (b.percent !== undefined) {
-    if (typeof b.percent !== "number" || !Number.isInteger(b.percent) || b.percent < 0 || b.percent > 100) return { ok: false, error: "percent must be a whole number from 0 to 100" };
+    if (typeof b.percent !== "number" || !Number.isInteger(b.percent) || b.percent < 0 || b.percent > 100)
+      return { ok: false, error: "percent must be a whole number from 0 to 100" };
     value.percent = b.percent;
   }
   if (b.identity !== undefined) {
-    if (typeof b.identity !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(b.identity)) return { ok: false, error: "identity must be 1-63 letters, digits, '.', '_' or '-'" };
+    if (typeof b.identity !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(b.identity))
+      return { ok: false, error: "identity must be 1-63 letters, digits, '.', '_' or '-'" };
     value.identity = b.identity;
   }
   if (b.expect !== undefined) {
-    if (!Array.isArray(b.expect) || b.expect.length > 20 || !b.expect.every((c) => typeof c === "string")) return { ok: false, error: "expect must be the list of changes from the preview" };
+    if (!Array.isArray(b.expect) || b.expect.length > 20 || !b.expect.every((c) => typeof c === "string"))
+      return { ok: false, error: "expect must be the list of changes from the preview" };
     value.expect = b.expect as string[];
   }
   return { ok: true, value };
@@ -120,15 +125,20 @@ function loadAssets(): Map<string, Buffer> {
     if (loaded.has(file)) continue;
     // From a build (dist/cli/dashboard), the assets are still the checkout's cli/dashboard/assets.
     const candidates = [new URL(file, dir), new URL(`../../../cli/dashboard/assets/${file}`, import.meta.url)];
-    const found = candidates.map((u) => fileURLToPath(u)).find((p) => {
-      try {
-        readFileSync(p);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (!found) throw new CliError(`the dashboard's ${file} is missing from this installation (looked in ${candidates.map((u) => fileURLToPath(u)).join(", ")})`);
+    const found = candidates
+      .map((u) => fileURLToPath(u))
+      .find((p) => {
+        try {
+          readFileSync(p);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    if (!found)
+      throw new CliError(
+        `the dashboard's ${file} is missing from this installation (looked in ${candidates.map((u) => fileURLToPath(u)).join(", ")})`,
+      );
     loaded.set(file, readFileSync(found));
   }
   return loaded;
@@ -163,13 +173,22 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
 
   const viewJson = (view: View, all: Array<{ rollout: StatefulsetRollout; group?: string }>): string => {
     if (view.kind === "overview") {
-      return JSON.stringify({ kind: "overview", namespace: options.namespace ?? null, rows: sortRows(all.map(({ rollout, group }) => overviewRow(rollout, group))) });
+      return JSON.stringify({
+        kind: "overview",
+        namespace: options.namespace ?? null,
+        rows: sortRows(all.map(({ rollout, group }) => overviewRow(rollout, group))),
+      });
     }
-    const found = all.find(({ rollout }) => rollout.metadata.namespace === view.namespace && rollout.metadata.name === view.name);
+    const found = all.find(
+      ({ rollout }) => rollout.metadata.namespace === view.namespace && rollout.metadata.name === view.name,
+    );
     if (!found) return JSON.stringify({ kind: "missing", namespace: view.namespace, name: view.name });
     const pods = feed.podsWatched() ? feed.pods(view.namespace) : undefined;
     const key = `${view.namespace}/${view.name}`;
-    return JSON.stringify({ kind: "rollout", rollout: rolloutView(found.rollout, pods, feed.events(view.namespace, view.name), waveLogs.get(key)) });
+    return JSON.stringify({
+      kind: "rollout",
+      rollout: rolloutView(found.rollout, pods, feed.events(view.namespace, view.name), waveLogs.get(key)),
+    });
   };
 
   const push = (only?: Stream): void => {
@@ -210,7 +229,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   const allowedHosts = new Set<string>();
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { ok: false, error: `unexpected failure: ${err instanceof Error ? err.message : String(err)}` });
+      if (!res.headersSent)
+        sendJson(res, 500, {
+          ok: false,
+          error: `unexpected failure: ${err instanceof Error ? err.message : String(err)}`,
+        });
       else res.end();
     });
   });
@@ -220,7 +243,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     res.setHeader("Referrer-Policy", "no-referrer");
     const host = req.headers.host ?? "";
     if (!allowedHosts.has(host)) {
-      sendJson(res, 421, { ok: false, error: `this dashboard answers for ${[...allowedHosts].join(", ")}, not ${host || "(no Host)"}` });
+      sendJson(res, 421, {
+        ok: false,
+        error: `this dashboard answers for ${[...allowedHosts].join(", ")}, not ${host || "(no Host)"}`,
+      });
       return;
     }
     const url = new URL(req.url ?? "/", `http://${host}`);
@@ -230,7 +256,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
         "Content-Type": asset.type,
         "Cache-Control": "no-cache",
         // Nothing from elsewhere: scripts, styles and connections stay on this origin.
-        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        "Content-Security-Policy":
+          "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
       });
       res.end(assets.get(asset.file));
       return;
@@ -289,11 +316,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   async function preview(request: ActionRequest): Promise<unknown> {
     const outside = inScope(request);
     if (outside) return { ok: false, error: outside };
-    const withIdentity: ActionRequest = request.action === "rollback" || request.action === "retry" ? { ...request, identity: request.identity ?? options.randomIdentity() } : request;
+    const withIdentity: ActionRequest =
+      request.action === "rollback" || request.action === "retry"
+        ? { ...request, identity: request.identity ?? options.randomIdentity() }
+        : request;
     try {
       const raw = await options.cluster.rollouts.get(request.namespace, request.name);
       const parsed = parseRollout(raw);
-      if (!parsed.ok) return { ok: false, error: `${request.namespace}/${request.name} does not match the StatefulsetRollout schema: ${parsed.error}` };
+      if (!parsed.ok)
+        return {
+          ok: false,
+          error: `${request.namespace}/${request.name} does not match the StatefulsetRollout schema: ${parsed.error}`,
+        };
       const decision = actionDecision(withIdentity)(parsed.value);
       if (!decision.ok) return { ok: false, refused: true, error: decision.error };
       return { ok: true, changes: decision.plan.changes, notes: decision.plan.notes, request: withIdentity };
@@ -311,7 +345,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     const confirmed = (rollout: StatefulsetRollout): ActionResult => {
       const decision = decide(rollout);
       if (decision.ok && expected && JSON.stringify(decision.plan.changes) !== JSON.stringify(expected)) {
-        return { ok: false, error: `the rollout changed since the confirmation; it would now change: ${decision.plan.changes.join("; ")}. Review it again.` };
+        return {
+          ok: false,
+          error: `the rollout changed since the confirmation; it would now change: ${decision.plan.changes.join("; ")}. Review it again.`,
+        };
       }
       return decision;
     };
@@ -330,7 +367,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   });
   const port = (server.address() as AddressInfo).port;
   const hostInUrl = options.host.includes(":") ? `[${options.host}]` : options.host;
-  for (const h of [hostInUrl, ...(options.host === "127.0.0.1" || options.host === "::1" ? ["localhost"] : [])]) allowedHosts.add(`${h}:${port}`);
+  for (const h of [hostInUrl, ...(options.host === "127.0.0.1" || options.host === "::1" ? ["localhost"] : [])])
+    allowedHosts.add(`${h}:${port}`);
   return {
     url: `http://${hostInUrl}:${port}/`,
     port,
@@ -348,14 +386,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
 
 /** A reason to refuse a POST that a page on another site could have sent; undefined if fine. */
 function crossSite(req: IncomingMessage, host: string): string | undefined {
-  if (req.headers["x-bulkhead-dashboard"] !== "1") return "missing the X-Bulkhead-Dashboard header: actions come from the dashboard page only";
+  if (req.headers["x-bulkhead-dashboard"] !== "1")
+    return "missing the X-Bulkhead-Dashboard header: actions come from the dashboard page only";
   const origin = req.headers.origin;
   if (origin !== undefined && origin !== `http://${host}`) return `requests from ${origin} are not accepted`;
-  if (!(req.headers["content-type"] ?? "").startsWith("application/json")) return "expected Content-Type: application/json";
+  if (!(req.headers["content-type"] ?? "").startsWith("application/json"))
+    return "expected Content-Type: application/json";
   return undefined;
 }
 
-async function readBody(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; error: string }> {
+async function readBody(
+  req: IncomingMessage,
+): Promise<{ ok: true; value: unknown } | { ok: false; status: number; error: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

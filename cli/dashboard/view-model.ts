@@ -125,7 +125,8 @@ export function podTiles(rollout: StatefulsetRollout, pods: readonly PodObject[]
   const status = rollout.status ?? {};
   const stsName = statefulSetName(rollout);
   const recorded = new Map((status.pods ?? []).map((p) => [p.ordinal, p]));
-  const wave = status.currentWave && !status.currentWave.completedAt ? new Set(status.currentWave.pods) : new Set<string>();
+  const wave =
+    status.currentWave && !status.currentWave.completedAt ? new Set(status.currentWave.pods) : new Set<string>();
   const tiles = new Map<number, Tile>();
   const replicas = rollout.spec.statefulset.spec.replicas ?? 1;
   const base = (ordinal: number, name: string): Tile => ({
@@ -195,7 +196,11 @@ export function recordWave(log: WaveLog | undefined, status: RolloutStatus): Wav
   let next: WaveLog =
     log && log.updateRevision === status.updateRevision
       ? { ...log, waves: [...log.waves] }
-      : { ...(status.updateRevision !== undefined ? { updateRevision: status.updateRevision } : {}), waves: [], unseen: Math.max(0, (status.wavesCompleted ?? 0) - (status.currentWave?.completedAt ? 1 : 0)) };
+      : {
+          ...(status.updateRevision !== undefined ? { updateRevision: status.updateRevision } : {}),
+          waves: [],
+          unseen: Math.max(0, (status.wavesCompleted ?? 0) - (status.currentWave?.completedAt ? 1 : 0)),
+        };
   const wave = status.currentWave;
   if (wave) {
     const record: WaveRecord = {
@@ -208,7 +213,8 @@ export function recordWave(log: WaveLog | undefined, status: RolloutStatus): Wav
     const at = next.waves.findIndex((w) => w.number === record.number && w.startedAt === record.startedAt);
     if (at >= 0) next.waves[at] = record;
     else next.waves.push(record);
-    if (next.waves.length > WAVES_KEPT) next = { ...next, unseen: next.unseen + (next.waves.length - WAVES_KEPT), waves: next.waves.slice(-WAVES_KEPT) };
+    if (next.waves.length > WAVES_KEPT)
+      next = { ...next, unseen: next.unseen + (next.waves.length - WAVES_KEPT), waves: next.waves.slice(-WAVES_KEPT) };
   }
   return next;
 }
@@ -221,7 +227,10 @@ export function rolloutView(
 ): RolloutView {
   const status = rollout.status ?? {};
   const total = rollout.spec.statefulset.spec.replicas ?? 1;
-  const previous = status.previousTemplate && Object.keys(status.previousTemplate).length > 0 ? templateImages(status.previousTemplate) : undefined;
+  const previous =
+    status.previousTemplate && Object.keys(status.previousTemplate).length > 0
+      ? templateImages(status.previousTemplate)
+      : undefined;
   return {
     namespace: rollout.metadata.namespace ?? "",
     name: rollout.metadata.name,

@@ -14,7 +14,11 @@ import { httpCallbackSender } from "../../adapters/callbacks/sender.js";
 import { verifyCallbackSignature } from "../../adapters/callbacks/signature.js";
 import type { EventRecorder } from "../../adapters/kube/events.js";
 import type { RawRollout, RolloutApi } from "../../adapters/kube/rollouts.js";
-import { buildCallbackPayload, parseAllowedCallbackPrefix, type AllowedCallbackPrefix } from "../../api/callback-payload.js";
+import {
+  buildCallbackPayload,
+  parseAllowedCallbackPrefix,
+  type AllowedCallbackPrefix,
+} from "../../api/callback-payload.js";
 import type { CallbackJob, CallbackPayload, CallbackSender } from "../../api/integrations.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { CallbackDispatcher, type DispatcherClock } from "../../reconciler/callback-dispatcher.js";
@@ -143,7 +147,6 @@ function payloadFor(rollout: StatefulsetRollout): CallbackPayload {
   return p;
 }
 
-
 const fast = { secret: SECRET, attemptTimeoutMs: 300 };
 
 describe("callback sender: one attempt (local receiver)", function () {
@@ -167,7 +170,12 @@ describe("callback sender: one attempt (local receiver)", function () {
     expect(got.headers["x-bulkhead-rollout"]).to.equal("web");
     expect(got.headers["x-bulkhead-delivery-attempt"]).to.equal("3");
     expect(got.headers["x-bulkhead-signature"]).to.match(/^sha256=[0-9a-f]{64}$/);
-    expect(JSON.parse(got.body)).to.deep.include({ stageId: "stage-42", namespace: "shop", name: "web", phase: "RolloutDone" });
+    expect(JSON.parse(got.body)).to.deep.include({
+      stageId: "stage-42",
+      namespace: "shop",
+      name: "web",
+      phase: "RolloutDone",
+    });
   });
 
   it("a receiver checking the namespace rejects the same signature presented for another namespace", async () => {
@@ -175,7 +183,13 @@ describe("callback sender: one attempt (local receiver)", function () {
     await httpCallbackSender(fast).attempt(receiver.url, payload, 1);
     const got = receiver.received[0]!;
     const h = (n: string) => String(got.headers[n]);
-    const common = { secret: SECRET, body: got.body, signature: h("x-bulkhead-signature"), timestamp: h("x-bulkhead-timestamp"), idempotencyKey: h("idempotency-key") };
+    const common = {
+      secret: SECRET,
+      body: got.body,
+      signature: h("x-bulkhead-signature"),
+      timestamp: h("x-bulkhead-timestamp"),
+      idempotencyKey: h("idempotency-key"),
+    };
     expect(verifyCallbackSignature({ ...common, namespace: "shop", name: "web" })).to.equal(true);
     expect(verifyCallbackSignature({ ...common, namespace: "other-team", name: "web" })).to.equal(false);
   });
@@ -183,7 +197,11 @@ describe("callback sender: one attempt (local receiver)", function () {
   const failures: Array<[string, Behaviour, { retryable: boolean; error: RegExp; retryAfterMs?: number }]> = [
     ["503", { status: 503 }, { retryable: true, error: /^HTTP 503$/ }],
     ["408", { status: 408 }, { retryable: true, error: /^HTTP 408$/ }],
-    ["429 with Retry-After", { status: 429, headers: { "retry-after": "7" } }, { retryable: true, error: /^HTTP 429$/, retryAfterMs: 7000 }],
+    [
+      "429 with Retry-After",
+      { status: 429, headers: { "retry-after": "7" } },
+      { retryable: true, error: /^HTTP 429$/, retryAfterMs: 7000 },
+    ],
     ["422", { status: 422 }, { retryable: false, error: /^HTTP 422$/ }],
     ["a reset connection", "reset", { retryable: true, error: /^network error/ }],
     ["a hang past the attempt timeout", "hang", { retryable: true, error: /^timeout \(no response within 300 ms\)$/ }],
@@ -216,7 +234,11 @@ describe("callback sender: one attempt (local receiver)", function () {
     try {
       receiver.plan({ status: 302, headers: { location: target.url } });
       const result = await httpCallbackSender(fast).attempt(receiver.url, payload, 1);
-      expect(result).to.deep.equal({ ok: false, retryable: false, error: "redirect (HTTP 302) not followed; set spec.bapi.bapiUrl to the final URL" });
+      expect(result).to.deep.equal({
+        ok: false,
+        retryable: false,
+        error: "redirect (HTTP 302) not followed; set spec.bapi.bapiUrl to the final URL",
+      });
       expect(target.received).to.have.length(0);
     } finally {
       await target.stop();
@@ -289,7 +311,10 @@ class Rollouts implements Pick<RolloutApi, "get" | "replaceStatus"> {
   writes = 0;
 
   put(r: RawRollout): void {
-    this.map.set(`${r.metadata?.namespace}/${r.metadata?.name}`, { ...structuredClone(r), metadata: { ...r.metadata, resourceVersion: String(this.rv++) } });
+    this.map.set(`${r.metadata?.namespace}/${r.metadata?.name}`, {
+      ...structuredClone(r),
+      metadata: { ...r.metadata, resourceVersion: String(this.rv++) },
+    });
   }
 
   status(key = "shop/web"): RolloutStatus {
@@ -312,9 +337,14 @@ class Rollouts implements Pick<RolloutApi, "get" | "replaceStatus"> {
       this.map.set(key, { ...live, status, metadata: { ...live.metadata, resourceVersion: String(this.rv++) } });
       throw Object.assign(new Error("conflict"), { code: 409 });
     }
-    if (body.metadata?.resourceVersion !== live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+    if (body.metadata?.resourceVersion !== live.metadata?.resourceVersion)
+      throw Object.assign(new Error("conflict"), { code: 409 });
     this.writes++;
-    const next = { ...live, status: structuredClone(body.status), metadata: { ...live.metadata, resourceVersion: String(this.rv++) } };
+    const next = {
+      ...live,
+      status: structuredClone(body.status),
+      metadata: { ...live.metadata, resourceVersion: String(this.rv++) },
+    };
     this.map.set(key, next);
     return structuredClone(next);
   }
@@ -339,7 +369,9 @@ function rawRollout(url: string, opts: { stageId?: string; status?: RolloutStatu
     },
     status: opts.status ?? {
       phase: "RolloutDone",
-      conditions: [{ type: "Complete", status: "True", reason: "Done", lastTransitionTime: "2026-01-01T00:10:00.000Z" }],
+      conditions: [
+        { type: "Complete", status: "True", reason: "Done", lastTransitionTime: "2026-01-01T00:10:00.000Z" },
+      ],
     },
   };
 }
@@ -349,7 +381,14 @@ function jobFor(raw: RawRollout): CallbackJob {
   if (!parsed.ok) throw new Error(parsed.error);
   const payload = buildCallbackPayload(parsed.value, "2026-01-01T00:10:00.000Z");
   if (!payload) throw new Error("not due");
-  return { namespace: "shop", name: "web", uid: "uid-web", url: parsed.value.spec.bapi!.bapiUrl, payload, dueSince: "2026-01-01T00:10:00.000Z" };
+  return {
+    namespace: "shop",
+    name: "web",
+    uid: "uid-web",
+    url: parsed.value.spec.bapi!.bapiUrl,
+    payload,
+    dueSince: "2026-01-01T00:10:00.000Z",
+  };
 }
 
 describe("callback queue (fake time, local receiver)", function () {
@@ -371,11 +410,29 @@ describe("callback queue (fake time, local receiver)", function () {
     await Promise.all(dispatchers.splice(0).map((d) => d.stop()));
   });
 
-  function dispatcher(opts: { allow?: AllowedCallbackPrefix[]; maxQueued?: number; concurrency?: number; sender?: CallbackSender } = {}): CallbackDispatcher {
-    const recorder: EventRecorder = { record: async (_ref, type, reason, note) => void events.push({ type, reason, note }) };
+  function dispatcher(
+    opts: { allow?: AllowedCallbackPrefix[]; maxQueued?: number; concurrency?: number; sender?: CallbackSender } = {},
+  ): CallbackDispatcher {
+    const recorder: EventRecorder = {
+      record: async (_ref, type, reason, note) => void events.push({ type, reason, note }),
+    };
     const d = new CallbackDispatcher(
-      { allowList: opts.allow ?? prefixes(`http://127.0.0.1:${receiver.port}/callbacks/`), maxRetryAgeMs: 10 * 60_000, concurrency: opts.concurrency ?? 4, maxQueued: opts.maxQueued ?? 100, baseDelayMs: 1000, maxDelayMs: 60_000 },
-      { sender: opts.sender ?? httpCallbackSender(fast), rollouts, events: recorder, log: pino({ enabled: false }), clock, random: () => 0.5 },
+      {
+        allowList: opts.allow ?? prefixes(`http://127.0.0.1:${receiver.port}/callbacks/`),
+        maxRetryAgeMs: 10 * 60_000,
+        concurrency: opts.concurrency ?? 4,
+        maxQueued: opts.maxQueued ?? 100,
+        baseDelayMs: 1000,
+        maxDelayMs: 60_000,
+      },
+      {
+        sender: opts.sender ?? httpCallbackSender(fast),
+        rollouts,
+        events: recorder,
+        log: pino({ enabled: false }),
+        clock,
+        random: () => 0.5,
+      },
     );
     dispatchers.push(d);
     return d;
@@ -399,8 +456,13 @@ describe("callback queue (fake time, local receiver)", function () {
     expect(receiver.received.every((r) => r.signatureValid)).to.equal(true);
     const status = rollouts.status();
     expect(status.lastCallbackStageId).to.equal("stage-42");
-    expect(status.conditions?.find((c) => c.type === "CallbackDelivered")).to.include({ status: "True", reason: "Delivered" });
-    expect(events).to.deep.equal([{ type: "Normal", reason: "CallbackSent", note: "stage stage-42: HTTP 201 after 3 attempt(s)" }]);
+    expect(status.conditions?.find((c) => c.type === "CallbackDelivered")).to.include({
+      status: "True",
+      reason: "Delivered",
+    });
+    expect(events).to.deep.equal([
+      { type: "Normal", reason: "CallbackSent", note: "stage stage-42: HTTP 201 after 3 attempt(s)" },
+    ]);
     expect(d.size).to.equal(0);
   });
 
@@ -413,7 +475,9 @@ describe("callback queue (fake time, local receiver)", function () {
     await drain(d);
     const status = rollouts.status();
     expect(status.lastCallbackStageId).to.equal(undefined);
-    expect(status.lastCallbackError).to.match(/^stage-42: HTTP 503; gave up after \d+ attempt\(s\) \(retry age 10 min\)$/);
+    expect(status.lastCallbackError).to.match(
+      /^stage-42: HTTP 503; gave up after \d+ attempt\(s\) \(retry age 10 min\)$/,
+    );
     // Equal jitter at random 0.5 waits 3/4 of a ceiling doubling from 1 s to 60 s:
     // 0.75+1.5+3+6+12+24 s, then 45 s apart: 19 attempts fit in the 10 minutes.
     expect(receiver.received).to.have.length(19);
@@ -443,7 +507,9 @@ describe("callback queue (fake time, local receiver)", function () {
     await drain(d);
     expect(receiver.received).to.have.length(1);
     const status = rollouts.status();
-    expect(status.lastCallbackError).to.equal("stage-42: redirect (HTTP 307) not followed; set spec.bapi.bapiUrl to the final URL (not retried)");
+    expect(status.lastCallbackError).to.equal(
+      "stage-42: redirect (HTTP 307) not followed; set spec.bapi.bapiUrl to the final URL (not retried)",
+    );
     expect(JSON.stringify(status) + JSON.stringify(events)).to.not.include("169.254");
   });
 
@@ -456,8 +522,13 @@ describe("callback queue (fake time, local receiver)", function () {
     await drain(d);
     expect(receiver.received).to.have.length(0);
     const status = rollouts.status();
-    expect(status.lastCallbackError).to.match(/^stage-42: not sent: spec\.bapi\.bapiUrl \(http:\/\/127\.0\.0\.1:\d+\/callbacks\/rollout\) is not under any prefix/);
-    expect(status.conditions?.find((c) => c.type === "CallbackDelivered")).to.include({ status: "False", reason: "DestinationNotAllowed" });
+    expect(status.lastCallbackError).to.match(
+      /^stage-42: not sent: spec\.bapi\.bapiUrl \(http:\/\/127\.0\.0\.1:\d+\/callbacks\/rollout\) is not under any prefix/,
+    );
+    expect(status.conditions?.find((c) => c.type === "CallbackDelivered")).to.include({
+      status: "False",
+      reason: "DestinationNotAllowed",
+    });
     expect(events.map((e) => `${e.type}/${e.reason}`)).to.deep.equal(["Warning/CallbackRefused"]);
   });
 
@@ -526,10 +597,24 @@ describe("callback queue (fake time, local receiver)", function () {
     };
     receiver.plan({ status: 200 });
     const requeued: string[] = [];
-    const recorder: EventRecorder = { record: async (_ref, type, reason, note) => void events.push({ type, reason, note }) };
+    const recorder: EventRecorder = {
+      record: async (_ref, type, reason, note) => void events.push({ type, reason, note }),
+    };
     const d = new CallbackDispatcher(
-      { allowList: prefixes(`http://127.0.0.1:${receiver.port}/callbacks/`), maxRetryAgeMs: 60_000, concurrency: 1, maxQueued: 10 },
-      { sender: httpCallbackSender(fast), rollouts, events: recorder, log: pino({ enabled: false }), clock, requeue: (ns, name) => void requeued.push(`${ns}/${name}`) },
+      {
+        allowList: prefixes(`http://127.0.0.1:${receiver.port}/callbacks/`),
+        maxRetryAgeMs: 60_000,
+        concurrency: 1,
+        maxQueued: 10,
+      },
+      {
+        sender: httpCallbackSender(fast),
+        rollouts,
+        events: recorder,
+        log: pino({ enabled: false }),
+        clock,
+        requeue: (ns, name) => void requeued.push(`${ns}/${name}`),
+      },
     );
     dispatchers.push(d);
     d.submit(jobFor(raw));
@@ -555,8 +640,18 @@ describe("callback queue (fake time, local receiver)", function () {
     };
     const d = dispatcher({ maxQueued: 5, concurrency: 2, sender });
     const names = ["a", "b", "c", "d", "e", "f"];
-    for (const name of names) rollouts.put({ ...rawRollout(receiver.url), metadata: { name, namespace: "shop", uid: "uid-web", generation: 1 } });
-    const accepted = names.map((name) => d.submit({ ...jobFor(rawRollout(receiver.url)), name, payload: { ...jobFor(rawRollout(receiver.url)).payload, name } }));
+    for (const name of names)
+      rollouts.put({
+        ...rawRollout(receiver.url),
+        metadata: { name, namespace: "shop", uid: "uid-web", generation: 1 },
+      });
+    const accepted = names.map((name) =>
+      d.submit({
+        ...jobFor(rawRollout(receiver.url)),
+        name,
+        payload: { ...jobFor(rawRollout(receiver.url)).payload, name },
+      }),
+    );
     expect(accepted).to.deep.equal([true, true, true, true, true, false]);
     while (sent.length < 5 || releases.length > 0) {
       await new Promise((r) => setImmediate(r));
@@ -589,8 +684,20 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
       replaceStatus: (ns, name, body) => clusters.get(`${ns}/${name}`)!.replaceStatus(ns, name, body),
     };
     const callbacks = new CallbackDispatcher(
-      { allowList: prefixes(`http://127.0.0.1:${dead.port}/`, `http://127.0.0.1:${live.port}/`), maxRetryAgeMs: 10 * 60_000, concurrency: 4, maxQueued: 100 },
-      { sender: httpCallbackSender({ attemptTimeoutMs: 200 }), rollouts: rolloutsApi, events, log: pino({ enabled: false }), clock, random: () => 0.5 },
+      {
+        allowList: prefixes(`http://127.0.0.1:${dead.port}/`, `http://127.0.0.1:${live.port}/`),
+        maxRetryAgeMs: 10 * 60_000,
+        concurrency: 4,
+        maxQueued: 100,
+      },
+      {
+        sender: httpCallbackSender({ attemptTimeoutMs: 200 }),
+        rollouts: rolloutsApi,
+        events,
+        log: pino({ enabled: false }),
+        clock,
+        random: () => 0.5,
+      },
     );
     // As many reconcile workers as callback slots: with callbacks inside the pass, 4 dead
     // endpoints were enough to hold every worker.
@@ -602,7 +709,18 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
         cluster = new FakeCluster({ readyDelayMs: 5 });
         cluster.onChange = (k) => queue.add(k);
         clusters.set(key, cluster);
-        reconcilers.set(key, new Reconciler({ rollouts: cluster, world: cluster, writer: cluster, events, metrics: createMetrics(() => [], false), log: pino({ enabled: false }), callbacks }));
+        reconcilers.set(
+          key,
+          new Reconciler({
+            rollouts: cluster,
+            world: cluster,
+            writer: cluster,
+            events,
+            metrics: createMetrics(() => [], false),
+            log: pino({ enabled: false }),
+            callbacks,
+          }),
+        );
       }
       const obj = rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, ...spec }, 4, image);
       cluster.putRollout({ ...obj, metadata: { name, namespace: "ns" } });
@@ -610,23 +728,49 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
     const status = (name: string) => clusters.get(`ns/${name}`)!.status(`ns/${name}`);
     try {
       const deadNames = Array.from({ length: 12 }, (_, i) => `dead-${i}`);
-      for (const name of deadNames) add(name, { bapi: { bapiUrl: `${dead.url}/${name}`, stageId: `stage-${name}` } }, "app:v1");
-      await until("12 rollouts done, their callbacks hanging", () => deadNames.every((n) => status(n).phase === "RolloutDone") && dead.received.length >= 4);
+      for (const name of deadNames)
+        add(name, { bapi: { bapiUrl: `${dead.url}/${name}`, stageId: `stage-${name}` } }, "app:v1");
+      await until(
+        "12 rollouts done, their callbacks hanging",
+        () => deadNames.every((n) => status(n).phase === "RolloutDone") && dead.received.length >= 4,
+      );
 
       add("web", { bapi: { bapiUrl: live.url, stageId: "stage-web" } }, "app:v1");
-      await until("web created", () => status("web").phase === "RolloutDone" && status("web").lastCallbackStageId === "stage-web");
+      await until(
+        "web created",
+        () => status("web").phase === "RolloutDone" && status("web").lastCallbackStageId === "stage-web",
+      );
       add("web", { bapi: { bapiUrl: live.url, stageId: "stage-web-v2" } }, "app:v2");
-      await until("web rolled to v2, wave by wave", () => status("web").phase === "RolloutDone" && status("web").updatedReplicas === 4 && status("web").wavesCompleted === 4);
+      await until(
+        "web rolled to v2, wave by wave",
+        () =>
+          status("web").phase === "RolloutDone" &&
+          status("web").updatedReplicas === 4 &&
+          status("web").wavesCompleted === 4,
+      );
       await until("web's v2 callback delivered", () => status("web").lastCallbackStageId === "stage-web-v2");
       const web = clusters.get("ns/web")!;
       expect(web.evictions.map((e) => e.pod).sort()).to.deep.equal(["web-0", "web-1", "web-2", "web-3"]);
-      expect(live.received.map((r) => r.headers["idempotency-key"])).to.deep.equal(["stage-web/-/RolloutDone", "stage-web-v2/-/RolloutDone"]);
+      expect(live.received.map((r) => r.headers["idempotency-key"])).to.deep.equal([
+        "stage-web/-/RolloutDone",
+        "stage-web-v2/-/RolloutDone",
+      ]);
       // The dead callbacks are still queued (each waits on a fake-time timer, holding nothing) ...
-      expect(deadNames.every((n) => status(n).lastCallbackStageId === undefined && status(n).lastCallbackError === undefined)).to.equal(true);
+      expect(
+        deadNames.every(
+          (n) => status(n).lastCallbackStageId === undefined && status(n).lastCallbackError === undefined,
+        ),
+      ).to.equal(true);
       expect(callbacks.size).to.equal(12);
       // ... until their retry age runs out: each is recorded as failed, once, and not retried.
       while (clock.fireNext()) await callbacks.idle();
-      await until("12 failures recorded", () => deadNames.every((n) => /^stage-dead-\d+: timeout \(no response within 200 ms\); gave up after \d+ attempt/.test(status(n).lastCallbackError ?? "")));
+      await until("12 failures recorded", () =>
+        deadNames.every((n) =>
+          /^stage-dead-\d+: timeout \(no response within 200 ms\); gave up after \d+ attempt/.test(
+            status(n).lastCallbackError ?? "",
+          ),
+        ),
+      );
       expect(callbacks.size).to.equal(0);
     } finally {
       await queue.stop();

@@ -30,8 +30,22 @@ function memoryStore(): SecretStore & { stored?: StoredPair } {
 }
 
 async function serve(certificates: CertificateSource) {
-  const app = createApp({ routes: [], metrics: createWebhookMetrics(), logger: silentLogger, limits: admissionLimits(testConfig), readiness: { notReadyReasons: () => [] } });
-  return startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger: silentLogger, shutdownTimeoutMs: 1000, timeouts: serverTimeouts(testConfig) });
+  const app = createApp({
+    routes: [],
+    metrics: createWebhookMetrics(),
+    logger: silentLogger,
+    limits: admissionLimits(testConfig),
+    readiness: { notReadyReasons: () => [] },
+  });
+  return startHttpsServer({
+    app,
+    certificates,
+    host: "127.0.0.1",
+    port: 0,
+    logger: silentLogger,
+    shutdownTimeoutMs: 1000,
+    timeouts: serverTimeouts(testConfig),
+  });
 }
 
 describe("certs: hot reload into the HTTPS server", () => {
@@ -74,7 +88,11 @@ describe("certs: hot reload into the HTTPS server", () => {
     const dir = await mkdtemp(join(tmpdir(), "bulkhead-certs-"));
     const write = async (pair: CertificatePair) => {
       // Write then rename, as the kubelet swaps a Secret volume atomically.
-      for (const [file, text] of [["tls.crt", pair.cert], ["tls.key", pair.key], ["ca.crt", pair.caBundle]] as const) {
+      for (const [file, text] of [
+        ["tls.crt", pair.cert],
+        ["tls.key", pair.key],
+        ["ca.crt", pair.caBundle],
+      ] as const) {
         await writeFile(join(dir, `.${file}.tmp`), text);
         await rename(join(dir, `.${file}.tmp`), join(dir, file));
       }
@@ -88,7 +106,8 @@ describe("certs: hot reload into the HTTPS server", () => {
       expect((await call(server.port, a.caBundle, "GET", "/healthz")).peerSerial).to.equal(serial(a.cert));
       await write(b);
       const deadline = Date.now() + 5000;
-      while (source.current()?.caBundle !== b.caBundle && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (source.current()?.caBundle !== b.caBundle && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       expect(source.current()?.cert).to.equal(b.cert);
       expect((await call(server.port, b.caBundle, "GET", "/healthz")).peerSerial).to.equal(serial(b.cert));
     } finally {

@@ -73,7 +73,11 @@ class FakePatcher implements WebhookConfigPatcher {
   }
 }
 
-function manager(store: SecretStore, clock: { now: Date }, extra: Partial<SecretCertificateOptions> = {}): SecretCertificateManager {
+function manager(
+  store: SecretStore,
+  clock: { now: Date },
+  extra: Partial<SecretCertificateOptions> = {},
+): SecretCertificateManager {
   return new SecretCertificateManager({
     store,
     identity: { serviceName: "bulkhead-webhook", namespace: "bulkhead-system" },
@@ -210,7 +214,10 @@ describe("certs: Secret-backed certificate manager", () => {
     };
     const error = await manager(always, { now: new Date() })
       .sync()
-      .then(() => undefined, (e: Error) => e);
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     expect(error?.message).to.match(/still conflicting after 5 attempts/);
   });
 });

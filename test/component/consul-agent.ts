@@ -16,9 +16,16 @@ export function consulBinary(): string {
     return fromEnv;
   }
   try {
-    return execFileSync(join(repoRoot, "hack", "build-consul.sh"), ["--print-bin"], { encoding: "utf8" }).trim().split("\n").pop() ?? "";
+    return (
+      execFileSync(join(repoRoot, "hack", "build-consul.sh"), ["--print-bin"], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .pop() ?? ""
+    );
   } catch {
-    throw new Error("the Consul agent is not built: run hack/build-consul.sh (about 10 minutes on 2 cores, cached afterwards)");
+    throw new Error(
+      "the Consul agent is not built: run hack/build-consul.sh (about 10 minutes on 2 cores, cached afterwards)",
+    );
   }
 }
 
@@ -71,7 +78,12 @@ export class ConsulAgent {
     const agent = new ConsulAgent(
       consulBinary(),
       await freePort(),
-      { serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), ...(options.tls ? { https: await freePort() } : {}) },
+      {
+        serfLan: await freePort(),
+        serfWan: await freePort(),
+        server: await freePort(),
+        ...(options.tls ? { https: await freePort() } : {}),
+      },
       options,
     );
     await agent.run();
@@ -90,10 +102,22 @@ export class ConsulAgent {
   async run(): Promise<void> {
     if (this.proc) throw new Error("consul agent already running");
     const args = [
-      "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-      `-http-port=${this.httpPort}`, "-grpc-port=-1", "-grpc-tls-port=-1", "-dns-port=-1",
-      `-serf-lan-port=${this.ports.serfLan}`, `-serf-wan-port=${this.ports.serfWan}`, `-server-port=${this.ports.server}`,
-      "-log-level=warn", "-datacenter", this.dc,
+      "agent",
+      "-dev",
+      "-bind",
+      "127.0.0.1",
+      "-client",
+      "127.0.0.1",
+      `-http-port=${this.httpPort}`,
+      "-grpc-port=-1",
+      "-grpc-tls-port=-1",
+      "-dns-port=-1",
+      `-serf-lan-port=${this.ports.serfLan}`,
+      `-serf-wan-port=${this.ports.serfWan}`,
+      `-server-port=${this.ports.server}`,
+      "-log-level=warn",
+      "-datacenter",
+      this.dc,
     ];
     const { tls, aclManagementToken } = this.options;
     if (tls && this.ports.https) {
@@ -105,7 +129,10 @@ export class ConsulAgent {
     }
     if (aclManagementToken) {
       const token = JSON.stringify(aclManagementToken);
-      args.push("-hcl", `acl { enabled = true default_policy = "deny" tokens { initial_management = ${token} agent = ${token} } }`);
+      args.push(
+        "-hcl",
+        `acl { enabled = true default_policy = "deny" tokens { initial_management = ${token} agent = ${token} } }`,
+      );
     }
     this.output = "";
     const proc = spawn(this.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -161,7 +188,11 @@ export class ConsulAgent {
   /** Creates an ACL token with a policy of these HCL rules; returns its secret. */
   async createToken(name: string, rules: string): Promise<string> {
     const call = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
-      const res = await fetch(`${this.baseUrl}${path}`, { method: "PUT", headers: { ...this.authHeaders(), "content-type": "application/json" }, body: JSON.stringify(body) });
+      const res = await fetch(`${this.baseUrl}${path}`, {
+        method: "PUT",
+        headers: { ...this.authHeaders(), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
       return (await res.json()) as Record<string, unknown>;
     };

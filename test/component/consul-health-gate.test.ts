@@ -36,7 +36,12 @@ describe("Consul health gate (real agent)", function () {
     gate = consulHealthGate({ baseUrl: agent.baseUrl, timeoutMs: 2000 });
     for (const [i, pod] of pods.entries()) {
       await agent.register({ id: `web-${i}`, name: "web", address: pod.ip ?? "" });
-      await agent.register({ id: `web-${i}-admin`, name: "web-admin", address: pod.ip ?? "", meta: { "pod-name": pod.name, "k8s-namespace": "shop" } });
+      await agent.register({
+        id: `web-${i}-admin`,
+        name: "web-admin",
+        address: pod.ip ?? "",
+        meta: { "pod-name": pod.name, "k8s-namespace": "shop" },
+      });
     }
     // Another StatefulSet's instance of the same service: never counted for ours.
     await agent.register({ id: "other-0", name: "web", address: "10.9.1.1" });
@@ -60,7 +65,10 @@ describe("Consul health gate (real agent)", function () {
     const webOnly = await gate.check(rollout(["web"]), pods);
     expect(webOnly.ok && webOnly.report.passingPods).to.deep.equal(["web-0", "web-1"]);
     const both = await gate.check(rollout(["web", "web-admin"]), pods);
-    expect(both).to.deep.equal({ ok: true, report: { passingPods: ["web-0"], services: ["web", "web-admin"], missingServices: [] } });
+    expect(both).to.deep.equal({
+      ok: true,
+      report: { passingPods: ["web-0"], services: ["web", "web-admin"], missingServices: [] },
+    });
   });
 
   it("drops a pod whose check turns critical, and does not count warning as passing", async () => {
@@ -85,9 +93,19 @@ describe("Consul health gate (real agent)", function () {
   });
 
   it("does not count the passing registration of a pod's predecessor (same name, reused IP) for the new pod", async () => {
-    await agent.register({ id: "db-0-old", name: "db", address: "10.9.2.1", meta: { "pod-name": "db-0", "k8s-namespace": "shop", "pod-uid": "uid-old" } });
+    await agent.register({
+      id: "db-0-old",
+      name: "db",
+      address: "10.9.2.1",
+      meta: { "pod-name": "db-0", "k8s-namespace": "shop", "pod-uid": "uid-old" },
+    });
     await agent.setCheck("db-0-old", "pass");
-    await agent.register({ id: "db-0-new", name: "db", address: "10.9.2.1", meta: { "pod-name": "db-0", "k8s-namespace": "shop", "pod-uid": "uid-new" } });
+    await agent.register({
+      id: "db-0-new",
+      name: "db",
+      address: "10.9.2.1",
+      meta: { "pod-name": "db-0", "k8s-namespace": "shop", "pod-uid": "uid-new" },
+    });
     const recreated: PodIdentity[] = [{ name: "db-0", namespace: "shop", uid: "uid-new", ip: "10.9.2.1" }];
     const before = await gate.check(rollout(["db"]), recreated);
     expect(before.ok && before.report.passingPods).to.deep.equal([]);
@@ -112,12 +130,19 @@ describe("Consul health gate (real agent)", function () {
         done();
       },
     });
-    const logged = consulHealthGate({ baseUrl: agent.baseUrl, timeoutMs: 2000 }, { logger: pino({ level: "info" }, sink) });
+    const logged = consulHealthGate(
+      { baseUrl: agent.baseUrl, timeoutMs: 2000 },
+      { logger: pino({ level: "info" }, sink) },
+    );
     try {
       for (let i = 0; i < 3; i++) await logged.check(rollout(["web", "no-such-service"]), pods);
       for (let i = 0; i < 2; i++) await logged.check(rollout(["web"]), pods);
       await logged.check(rollout(["web", "no-such-service"]), pods);
-      expect(lines.map((l) => l.msg)).to.deep.equal(["Consul services not found", "Consul health check ok", "Consul services not found"]);
+      expect(lines.map((l) => l.msg)).to.deep.equal([
+        "Consul services not found",
+        "Consul health check ok",
+        "Consul services not found",
+      ]);
     } finally {
       logged.close();
     }
@@ -126,7 +151,10 @@ describe("Consul health gate (real agent)", function () {
   it("returns an error naming the datacenter when it is unknown", async () => {
     const result = await gate.check(rollout(["web"], "dc-nowhere"), pods);
     expect(result.ok).to.equal(false);
-    if (!result.ok) expect(result.error).to.match(/dc-nowhere/).and.to.match(/No path to datacenter/i);
+    if (!result.ok)
+      expect(result.error)
+        .to.match(/dc-nowhere/)
+        .and.to.match(/No path to datacenter/i);
   });
 
   it("returns an error (never throws) while the agent is down, and recovers when it is back", async () => {
@@ -134,7 +162,10 @@ describe("Consul health gate (real agent)", function () {
     const started = Date.now();
     const down = await gate.check(rollout(["web"]), pods);
     expect(down.ok).to.equal(false);
-    if (!down.ok) expect(down.error).to.include(agent.baseUrl).and.to.match(/ECONNREFUSED/);
+    if (!down.ok)
+      expect(down.error)
+        .to.include(agent.baseUrl)
+        .and.to.match(/ECONNREFUSED/);
     expect(Date.now() - started).to.be.below(2500);
 
     await agent.run();
@@ -171,7 +202,10 @@ describe("Consul health gate (real agent)", function () {
     let tlsAgent: ConsulAgent;
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "consul-tls-"));
-      const pair = generateCertificatePair({ serviceName: "consul", namespace: "test" }, { caValidityMs: 3_600_000, servingValidityMs: 3_600_000 });
+      const pair = generateCertificatePair(
+        { serviceName: "consul", namespace: "test" },
+        { caValidityMs: 3_600_000, servingValidityMs: 3_600_000 },
+      );
       const files = { caFile: join(dir, "ca.pem"), certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem") };
       writeFileSync(files.caFile, pair.caBundle);
       writeFileSync(files.certFile, pair.cert);
@@ -186,10 +220,17 @@ describe("Consul health gate (real agent)", function () {
     });
 
     it("verifies the agent's certificate with the configured CA", async () => {
-      const tlsGate = consulHealthGate({ baseUrl: `https://127.0.0.1:${tlsAgent.httpsPort}`, caCertPath: join(dir, "ca.pem"), timeoutMs: 2000 });
+      const tlsGate = consulHealthGate({
+        baseUrl: `https://127.0.0.1:${tlsAgent.httpsPort}`,
+        caCertPath: join(dir, "ca.pem"),
+        timeoutMs: 2000,
+      });
       try {
         const result = await tlsGate.check(rollout(["web"]), pods);
-        expect(result).to.deep.equal({ ok: true, report: { passingPods: ["web-0"], services: ["web"], missingServices: [] } });
+        expect(result).to.deep.equal({
+          ok: true,
+          report: { passingPods: ["web-0"], services: ["web"], missingServices: [] },
+        });
       } finally {
         tlsGate.close();
       }
@@ -207,7 +248,9 @@ describe("Consul health gate (real agent)", function () {
     });
 
     it("fails fast with the field named when CONSUL_CACERT cannot be read", () => {
-      expect(() => consulHealthGate({ baseUrl: "https://127.0.0.1:1", caCertPath: join(dir, "missing.pem"), timeoutMs: 2000 })).to.throw(/CONSUL_CACERT/);
+      expect(() =>
+        consulHealthGate({ baseUrl: "https://127.0.0.1:1", caCertPath: join(dir, "missing.pem"), timeoutMs: 2000 }),
+      ).to.throw(/CONSUL_CACERT/);
     });
   });
 
@@ -225,7 +268,10 @@ describe("Consul health gate (real agent)", function () {
       const withToken = consulHealthGate({ baseUrl: aclAgent.baseUrl, token, timeoutMs: 2000 });
       try {
         const result = await withToken.check(rollout(["web"]), pods);
-        expect(result).to.deep.equal({ ok: true, report: { passingPods: ["web-0"], services: ["web"], missingServices: [] } });
+        expect(result).to.deep.equal({
+          ok: true,
+          report: { passingPods: ["web-0"], services: ["web"], missingServices: [] },
+        });
       } finally {
         withToken.close();
       }
@@ -236,7 +282,8 @@ describe("Consul health gate (real agent)", function () {
       try {
         const result = await noToken.check(rollout(["web"]), pods);
         expect(result.ok).to.equal(false);
-        if (!result.ok) expect(result.error).to.match(/web not visible: Consul filtered the catalog by ACLs.*service:read/);
+        if (!result.ok)
+          expect(result.error).to.match(/web not visible: Consul filtered the catalog by ACLs.*service:read/);
       } finally {
         noToken.close();
       }

@@ -9,7 +9,11 @@ import { informerCache, RESTART_MAX_MS, type ReadCache, type RestartTimers } fro
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const configMap = (name: string, rv: string) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", resourceVersion: rv } });
+const configMap = (name: string, rv: string) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace: "ns", resourceVersion: rv },
+});
 
 function kubeConfigFor(server: Server): k8s.KubeConfig {
   const { port } = server.address() as AddressInfo;
@@ -70,11 +74,20 @@ describe("informer cache recovery", function () {
       }
       lists += 1;
       if (lists === 1) {
-        res.writeHead(429, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 429, message: "storage is (re)initializing" }));
+        res
+          .writeHead(429, { "content-type": "application/json" })
+          .end(JSON.stringify({ kind: "Status", code: 429, message: "storage is (re)initializing" }));
         return;
       }
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+      res.end(
+        JSON.stringify({
+          kind: "ConfigMapList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: "5" },
+          items: [configMap("a", "5")],
+        }),
+      );
     };
     const c = start();
     await until(() => lists >= 1, "the first list");
@@ -92,7 +105,9 @@ describe("informer cache recovery", function () {
       if (req.url?.includes("watch=true")) {
         watches += 1;
         if (watches === 1) {
-          res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 500, message: "boom" }));
+          res
+            .writeHead(500, { "content-type": "application/json" })
+            .end(JSON.stringify({ kind: "Status", code: 500, message: "boom" }));
           return;
         }
         res.writeHead(200, { "content-type": "application/json" });
@@ -102,12 +117,25 @@ describe("informer cache recovery", function () {
       }
       lists += 1;
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+      res.end(
+        JSON.stringify({
+          kind: "ConfigMapList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: "5" },
+          items: [configMap("a", "5")],
+        }),
+      );
     };
     const errors: unknown[] = [];
     const kc = kubeConfigFor(server);
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    cache = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, { onError: (e) => errors.push(e) });
+    cache = informerCache<k8s.KubernetesObject>(
+      kc,
+      "/api/v1/configmaps",
+      () => core.listConfigMapForAllNamespaces(),
+      undefined,
+      { onError: (e) => errors.push(e) },
+    );
     await until(() => watches >= 2 && cache!.get("ns", "b") !== undefined, "the restarted watch to deliver b");
     expect(errors).to.have.length.greaterThan(0);
     expect(cache.get("ns", "a"), "objects from the first list survive the restart").to.not.equal(undefined);
@@ -119,7 +147,9 @@ describe("informer cache recovery", function () {
     let down = false;
     handler = (req, res) => {
       if (down) {
-        res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 503, message: "apiserver restarting" }));
+        res
+          .writeHead(503, { "content-type": "application/json" })
+          .end(JSON.stringify({ kind: "Status", code: 503, message: "apiserver restarting" }));
         return;
       }
       if (req.url?.includes("watch=true")) {
@@ -129,17 +159,30 @@ describe("informer cache recovery", function () {
         return;
       }
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+      res.end(
+        JSON.stringify({
+          kind: "ConfigMapList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: "5" },
+          items: [configMap("a", "5")],
+        }),
+      );
     };
     let clock = 1_000_000;
     const errors: unknown[] = [];
     const kc = kubeConfigFor(server);
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    const watched = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, {
-      onError: (e) => errors.push(e),
-      maxStalenessMs: 60_000,
-      now: () => clock,
-    });
+    const watched = informerCache<k8s.KubernetesObject>(
+      kc,
+      "/api/v1/configmaps",
+      () => core.listConfigMapForAllNamespaces(),
+      undefined,
+      {
+        onError: (e) => errors.push(e),
+        maxStalenessMs: 60_000,
+        now: () => clock,
+      },
+    );
     cache = watched;
     await watched.synced;
     await until(() => openWatches.length > 0, "the watch to open");
@@ -177,7 +220,9 @@ describe("informer cache recovery", function () {
             req.socket.destroy(); // like a refused connection: no HTTP answer at all
             return;
           }
-          res.writeHead(403, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden" }));
+          res
+            .writeHead(403, { "content-type": "application/json" })
+            .end(JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden" }));
           return;
         }
         res.writeHead(200, { "content-type": "application/json" });
@@ -186,7 +231,14 @@ describe("informer cache recovery", function () {
         return;
       }
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "ConfigMapList", apiVersion: "v1", metadata: { resourceVersion: "5" }, items: [configMap("a", "5")] }));
+      res.end(
+        JSON.stringify({
+          kind: "ConfigMapList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: "5" },
+          items: [configMap("a", "5")],
+        }),
+      );
     };
     const delays: number[] = [];
     const immediate: RestartTimers = {
@@ -198,14 +250,23 @@ describe("informer cache recovery", function () {
     };
     const kc = kubeConfigFor(server);
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    const watched = informerCache<k8s.KubernetesObject>(kc, "/api/v1/configmaps", () => core.listConfigMapForAllNamespaces(), undefined, { timers: immediate });
+    const watched = informerCache<k8s.KubernetesObject>(
+      kc,
+      "/api/v1/configmaps",
+      () => core.listConfigMapForAllNamespaces(),
+      undefined,
+      { timers: immediate },
+    );
     cache = watched;
     await watched.synced;
     await until(() => openWatches.length === 1, "the watch to open");
 
     failuresLeft = 12;
     openWatches.splice(0).forEach((res) => res.destroy());
-    await until(() => failuresLeft === 0 && openWatches.length === 1 && watched.isSynced(), "the watch to be back after the failures");
+    await until(
+      () => failuresLeft === 0 && openWatches.length === 1 && watched.isSynced(),
+      "the watch to be back after the failures",
+    );
 
     expect(delays, "one restart per failed attempt, the drop included").to.have.length(13);
     expect(delays.slice(0, 5), "it still backs off").to.deep.equal([500, 1000, 2000, 4000, RESTART_MAX_MS]);

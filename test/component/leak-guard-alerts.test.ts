@@ -43,7 +43,13 @@ class EventStore implements AlertEventApi {
   async createAs(instance: string, e: NewAlertEvent): Promise<string | undefined> {
     const name = `${e.regarding.name}-${++this.seq}`;
     const event = {
-      metadata: { uid: `uid-${name}`, name, namespace: e.regarding.namespace, labels: { [ALERT_LABEL]: e.kind }, annotations: { [ALERT_DETAIL_ANNOTATION]: e.detail } },
+      metadata: {
+        uid: `uid-${name}`,
+        name,
+        namespace: e.regarding.namespace,
+        labels: { [ALERT_LABEL]: e.kind },
+        annotations: { [ALERT_DETAIL_ANNOTATION]: e.detail },
+      },
       eventTime: e.at.toISOString(),
       note: e.note,
       reportingInstance: instance,
@@ -53,10 +59,15 @@ class EventStore implements AlertEventApi {
     return name;
   }
 
-  async update(_namespace: string, name: string, repeats: { count: number; lastObservedAt: Date; detail: string }): Promise<void> {
+  async update(
+    _namespace: string,
+    name: string,
+    repeats: { count: number; lastObservedAt: Date; detail: string },
+  ): Promise<void> {
     const event = this.events.get(name);
     if (!event) return;
-    if (repeats.count >= 2) event.series = { count: repeats.count, lastObservedTime: repeats.lastObservedAt.toISOString() };
+    if (repeats.count >= 2)
+      event.series = { count: repeats.count, lastObservedTime: repeats.lastObservedAt.toISOString() };
     event.metadata!.annotations![ALERT_DETAIL_ANNOTATION] = repeats.detail;
     this.emit(event, "update");
   }
@@ -122,7 +133,14 @@ describe("alerts across webhook replicas: one Slack message per pod, rollout and
 
   function leader(): AlertNotifier {
     const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, retryDelayMs: 20 });
-    return createAlertNotifier({ client, alertEvents: store.as("reconciler"), channelOf: (ns, name) => channels[`${ns}/${name}`], logger, clock, updateDelayMs: 30_000 });
+    return createAlertNotifier({
+      client,
+      alertEvents: store.as("reconciler"),
+      channelOf: (ns, name) => channels[`${ns}/${name}`],
+      logger,
+      clock,
+      updateDelayMs: 30_000,
+    });
   }
 
   beforeEach(async () => {
@@ -132,7 +150,14 @@ describe("alerts across webhook replicas: one Slack message per pod, rollout and
     plainEvents = fakeEvents();
     channels = { "shop/web": "#deploys" };
     replicas = ["webhook-a", "webhook-b"].map((instance) =>
-      createLeakAlerter({ events: plainEvents, alertEvents: store.as(instance), logger, clock, windowMs: 5 * 60_000, updateDelayMs: 30_000 }),
+      createLeakAlerter({
+        events: plainEvents,
+        alertEvents: store.as(instance),
+        logger,
+        clock,
+        windowMs: 5 * 60_000,
+        updateDelayMs: 30_000,
+      }),
     );
     notifier = leader();
     store.watchers.push((e, c) => notifier.observe(e, c));

@@ -48,9 +48,13 @@ export function fakeEvents(): EventRecorder & { recorded: RecordedEvent[] } {
 }
 
 /** A ReadCache over a fixed list of objects. */
-export function fakeCache<T extends { metadata?: { name?: string; namespace?: string } }>(items: T[], synced = true): ReadCache<T> {
+export function fakeCache<T extends { metadata?: { name?: string; namespace?: string } }>(
+  items: T[],
+  synced = true,
+): ReadCache<T> {
   return {
-    get: (namespace, name) => items.find((i) => i.metadata?.name === name && (i.metadata?.namespace ?? "") === namespace),
+    get: (namespace, name) =>
+      items.find((i) => i.metadata?.name === name && (i.metadata?.namespace ?? "") === namespace),
     list: (namespace) => (namespace === undefined ? items : items.filter((i) => i.metadata?.namespace === namespace)),
     synced: synced ? Promise.resolve() : new Promise<void>(() => {}),
     isSynced: () => synced,

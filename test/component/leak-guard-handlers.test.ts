@@ -15,17 +15,33 @@ import {
   createLeakAlerter,
   createPodDeleteHandler,
 } from "../../webhook/leak-guard/index.js";
-import { NS, OLD, RECONCILER, type WorldFixture, deleteRequest, evictionRequest, pod, splitWorld } from "../unit/leak-guard-fixtures.js";
+import {
+  NS,
+  OLD,
+  RECONCILER,
+  type WorldFixture,
+  deleteRequest,
+  evictionRequest,
+  pod,
+  splitWorld,
+} from "../unit/leak-guard-fixtures.js";
 import { fakeCache, fakeEvents } from "./leak-guard-fakes.js";
 
 const logger = pino({ level: "silent" });
 
-function recordingSink(): LeakAlertSink & { reports: Array<{ leak: LeakContext; decision: AlertDecision; message: string }> } {
+function recordingSink(): LeakAlertSink & {
+  reports: Array<{ leak: LeakContext; decision: AlertDecision; message: string }>;
+} {
   const reports: Array<{ leak: LeakContext; decision: AlertDecision; message: string }> = [];
   return { reports, report: (leak, decision, message) => void reports.push({ leak, decision, message }) };
 }
 
-function depsFor(world: WorldFixture, alerts: LeakAlertSink, registry: Registry, defaultMode: LeakProtectionMode = "enforce"): LeakGuardDeps {
+function depsFor(
+  world: WorldFixture,
+  alerts: LeakAlertSink,
+  registry: Registry,
+  defaultMode: LeakProtectionMode = "enforce",
+): LeakGuardDeps {
   return {
     pods: fakeCache(world.pods as k8s.V1Pod[], world.synced),
     statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
@@ -57,7 +73,13 @@ describe("leak-guard admission handlers", () => {
     expect(response).to.deep.include({ uid: "uid-evict-web-4", allowed: false });
     expect(response.status).to.deep.include({ code: 429, reason: "TooManyRequests" });
     expect(response.status?.message).to.contain("pod shop/web-4").and.to.contain("kubectl sroll resume web");
-    expect(await counter(registry, "bulkhead_leak_guard_decisions_total", { namespace: NS, rollout: "web", decision: "denied" })).to.equal(1);
+    expect(
+      await counter(registry, "bulkhead_leak_guard_decisions_total", {
+        namespace: NS,
+        rollout: "web",
+        decision: "denied",
+      }),
+    ).to.equal(1);
     expect(sink.reports).to.have.length(1);
     expect(sink.reports[0]).to.deep.include({ decision: "denied", message: response.status?.message });
   });

@@ -10,7 +10,12 @@ import type { AdmissionRequest, AdmissionReview } from "../../api/admission.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
 import { delayedCache } from "../../adapters/kube/delayed-cache.js";
 import type { WatchedCache } from "../../adapters/kube/cache.js";
-import { createPodPinningHandler, podPinningMetrics, type CacheView, type PinningAlert } from "../../webhook/pinning/index.js";
+import {
+  createPodPinningHandler,
+  podPinningMetrics,
+  type CacheView,
+  type PinningAlert,
+} from "../../webhook/pinning/index.js";
 
 const NS = "shop";
 
@@ -66,7 +71,16 @@ const revision = (name: string, tpl: unknown, number: number): k8s.V1ControllerR
     name,
     namespace: NS,
     labels: { app: "web", "controller.kubernetes.io/hash": name.slice("web-".length) },
-    ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "sts-uid", controller: true, blockOwnerDeletion: true }],
+    ownerReferences: [
+      {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        name: "web",
+        uid: "sts-uid",
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
   },
   data: { spec: { template: { ...(tpl as object), $patch: "replace" } } },
   revision: number,
@@ -80,14 +94,27 @@ const statefulSet: k8s.V1StatefulSet = {
     namespace: NS,
     uid: "sts-uid",
     labels: { "bulkhead.dev/managed": "true" },
-    ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "rollout-uid", controller: true }],
+    ownerReferences: [
+      {
+        apiVersion: "bulkhead.dev/v1alpha1",
+        kind: "StatefulsetRollout",
+        name: "web",
+        uid: "rollout-uid",
+        controller: true,
+      },
+    ],
   },
   spec: {
     replicas: 8,
     serviceName: "web",
     selector: { matchLabels: { app: "web" } },
     template: NEW as unknown as k8s.V1PodTemplateSpec,
-    volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } }],
+    volumeClaimTemplates: [
+      {
+        metadata: { name: "data" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    ],
     updateStrategy: { type: "OnDelete" },
   },
   status: { replicas: 8, currentRevision: "web-6d4b9c7f8", updateRevision: "web-58f7d9c6b4" },
@@ -97,12 +124,32 @@ const rolloutObject = (status: Record<string, unknown>, spec: Record<string, unk
   apiVersion: "bulkhead.dev/v1alpha1",
   kind: "StatefulsetRollout",
   metadata: { name: "web", namespace: NS, uid: "rollout-uid" },
-  spec: { statefulset: { metadata: { name: "web" }, spec: { replicas: 8, selector: { matchLabels: { app: "web" } }, template: NEW } }, percent: 50, leakProtection: "pin", channel: "#web-deploys", ...spec },
-  status: { currentRevision: "web-6d4b9c7f8", updateRevision: "web-58f7d9c6b4", updatedOrdinals: [7, 6, 5, 4], phase: "Paused", ...status },
+  spec: {
+    statefulset: {
+      metadata: { name: "web" },
+      spec: { replicas: 8, selector: { matchLabels: { app: "web" } }, template: NEW },
+    },
+    percent: 50,
+    leakProtection: "pin",
+    channel: "#web-deploys",
+    ...spec,
+  },
+  status: {
+    currentRevision: "web-6d4b9c7f8",
+    updateRevision: "web-58f7d9c6b4",
+    updatedOrdinals: [7, 6, 5, 4],
+    phase: "Paused",
+    ...status,
+  },
 });
 
 /** The pod create kube-apiserver sends to a mutating webhook, for ordinal `ordinal` on `rev`. */
-function podCreateReview(ordinal: number, rev: string, tpl: typeof NEW, dryRun = false): AdmissionReview<AdmissionRequest> {
+function podCreateReview(
+  ordinal: number,
+  rev: string,
+  tpl: typeof NEW,
+  dryRun = false,
+): AdmissionReview<AdmissionRequest> {
   const name = `web-${ordinal}`;
   const pod = {
     kind: "Pod",
@@ -112,18 +159,43 @@ function podCreateReview(ordinal: number, rev: string, tpl: typeof NEW, dryRun =
       generateName: "web-",
       namespace: NS,
       creationTimestamp: null,
-      labels: { ...tpl.metadata.labels, "controller-revision-hash": rev, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": String(ordinal) },
-      ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "sts-uid", controller: true, blockOwnerDeletion: true }],
-      managedFields: [{ manager: "kube-controller-manager", operation: "Update", apiVersion: "v1", fieldsType: "FieldsV1" }],
+      labels: {
+        ...tpl.metadata.labels,
+        "controller-revision-hash": rev,
+        "statefulset.kubernetes.io/pod-name": name,
+        "apps.kubernetes.io/pod-index": String(ordinal),
+      },
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "StatefulSet",
+          name: "web",
+          uid: "sts-uid",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+      managedFields: [
+        { manager: "kube-controller-manager", operation: "Update", apiVersion: "v1", fieldsType: "FieldsV1" },
+      ],
     },
     spec: {
       volumes: [
         { name: "data", persistentVolumeClaim: { claimName: `data-${name}` } },
-        { name: "kube-api-access-x7k2q", projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: "token" } }], defaultMode: 420 } },
+        {
+          name: "kube-api-access-x7k2q",
+          projected: {
+            sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: "token" } }],
+            defaultMode: 420,
+          },
+        },
       ],
       containers: tpl.spec.containers.map((c) => ({
         ...c,
-        volumeMounts: [...c.volumeMounts, { name: "kube-api-access-x7k2q", readOnly: true, mountPath: "/var/run/secrets/kubernetes.io/serviceaccount" }],
+        volumeMounts: [
+          ...c.volumeMounts,
+          { name: "kube-api-access-x7k2q", readOnly: true, mountPath: "/var/run/secrets/kubernetes.io/serviceaccount" },
+        ],
       })),
       restartPolicy: "Always",
       terminationGracePeriodSeconds: 30,
@@ -156,7 +228,10 @@ function podCreateReview(ordinal: number, rev: string, tpl: typeof NEW, dryRun =
       name,
       namespace: NS,
       operation: "CREATE",
-      userInfo: { username: "system:serviceaccount:kube-system:statefulset-controller", groups: ["system:serviceaccounts", "system:authenticated"] },
+      userInfo: {
+        username: "system:serviceaccount:kube-system:statefulset-controller",
+        groups: ["system:serviceaccounts", "system:authenticated"],
+      },
       object: pod,
       oldObject: null,
       dryRun,
@@ -191,7 +266,10 @@ function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
     },
   };
   const registry = new Registry();
-  const revisions = new FakeCache(opts.revisions ?? [revision("web-6d4b9c7f8", OLD, 1), revision("web-58f7d9c6b4", NEW, 2)], opts.synced ?? true);
+  const revisions = new FakeCache(
+    opts.revisions ?? [revision("web-6d4b9c7f8", OLD, 1), revision("web-58f7d9c6b4", NEW, 2)],
+    opts.synced ?? true,
+  );
   const rollouts = opts.rollouts ?? new FakeCache([rollout as k8s.KubernetesObject], opts.synced ?? true);
   const liveReads: string[] = [];
   const handler = createPodPinningHandler({
@@ -213,7 +291,8 @@ function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
     metrics: podPinningMetrics(registry),
   });
   // Through JSON, as the server would parse the request body.
-  const call = (review: AdmissionReview<AdmissionRequest>) => handler(JSON.parse(JSON.stringify(review.request)) as AdmissionRequest);
+  const call = (review: AdmissionReview<AdmissionRequest>) =>
+    handler(JSON.parse(JSON.stringify(review.request)) as AdmissionRequest);
   const metric = async (outcome: string, reason: string): Promise<number> => {
     const m = await registry.getSingleMetric("bulkhead_pod_pinning_total")?.get();
     return m?.values.find((v) => v.labels.outcome === outcome && v.labels.reason === reason)?.value ?? 0;
@@ -263,15 +342,24 @@ describe("/mutate/pod revision pinning handler", () => {
     expect(pod.spec.containers[0].volumeMounts).to.have.length(2);
     expect(pod.spec.tolerations).to.have.length(2);
     const ops = JSON.parse(Buffer.from(response.patch!, "base64").toString()) as fjp.Operation[];
-    expect(ops.map((o) => o.path).sort()).to.deep.equal(["/metadata/labels/controller-revision-hash", "/spec/containers/0/env/0/value", "/spec/containers/0/image"]);
+    expect(ops.map((o) => o.path).sort()).to.deep.equal([
+      "/metadata/labels/controller-revision-hash",
+      "/spec/containers/0/env/0/value",
+      "/spec/containers/0/image",
+    ]);
     await tick();
     expect(events).to.have.length(1);
     expect(events[0]).to.deep.include({ type: "Normal", reason: "PodPinned" });
-    expect(events[0]!.ref).to.deep.include({ kind: "StatefulsetRollout", name: "web", namespace: NS, uid: "rollout-uid" });
+    expect(events[0]!.ref).to.deep.include({
+      kind: "StatefulsetRollout",
+      name: "web",
+      namespace: NS,
+      uid: "rollout-uid",
+    });
     expect(await metric("pinned", "not-moved")).to.equal(1);
   });
 
-  it("pins in every mode but \"off\", where the pod is created as the StatefulSet controller made it", async () => {
+  it('pins in every mode but "off", where the pod is created as the StatefulSet controller made it', async () => {
     for (const mode of ["enforce", "flag", "pin"]) {
       const { call } = setup(rolloutObject({}, { leakProtection: mode }));
       const response = await call(podCreateReview(2, "web-58f7d9c6b4", NEW));
@@ -318,43 +406,62 @@ describe("/mutate/pod revision pinning handler", () => {
 
   it("allows unchanged when the rollout is done at 100%", async () => {
     const { call } = setup(rolloutObject({ phase: "RolloutDone" }, { percent: 100 }));
-    expect(await call(podCreateReview(0, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-0-web-58f7d9c6b4", allowed: true });
+    expect(await call(podCreateReview(0, "web-58f7d9c6b4", NEW))).to.deep.equal({
+      uid: "uid-0-web-58f7d9c6b4",
+      allowed: true,
+    });
   });
 
   it("allows unchanged when the StatefulSet is not cached (fail open)", async () => {
     const { call, metric } = setup();
     const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
-    (review.request!.object as { metadata: { ownerReferences: Array<{ name: string }> } }).metadata.ownerReferences[0]!.name = "other";
+    (
+      review.request!.object as { metadata: { ownerReferences: Array<{ name: string }> } }
+    ).metadata.ownerReferences[0]!.name = "other";
     expect(await call(review)).to.deep.equal({ uid: review.request!.uid, allowed: true });
     expect(await metric("fail-safe", "statefulset-not-found")).to.equal(1);
   });
 
   it("allows unchanged when the rollout is not cached (fail open)", async () => {
     const { call, metric } = setup({ ...rolloutObject({}), metadata: { name: "someone-else", namespace: NS } });
-    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({
+      uid: "uid-2-web-58f7d9c6b4",
+      allowed: true,
+    });
     expect(await metric("fail-safe", "rollout-not-found")).to.equal(1);
   });
 
   it("allows unchanged when the rollout does not parse (fail open)", async () => {
     const { call, metric } = setup(rolloutObject({}, { percent: 150 }));
-    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({
+      uid: "uid-2-web-58f7d9c6b4",
+      allowed: true,
+    });
     expect(await metric("fail-safe", "rollout-invalid")).to.equal(1);
   });
 
   it("allows unchanged while the caches are loading (fail open)", async () => {
     const { call, metric } = setup(rolloutObject({}), { synced: false });
-    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({
+      uid: "uid-2-web-58f7d9c6b4",
+      allowed: true,
+    });
     expect(await metric("fail-safe", "caches-not-synced")).to.equal(1);
   });
 
   it("does not guess when the pod's revision is unknown to the rollout (status behind)", async () => {
     const { call, metric } = setup();
-    expect(await call(podCreateReview(2, "web-7777777777", NEW))).to.deep.equal({ uid: "uid-2-web-7777777777", allowed: true });
+    expect(await call(podCreateReview(2, "web-7777777777", NEW))).to.deep.equal({
+      uid: "uid-2-web-7777777777",
+      allowed: true,
+    });
     expect(await metric("fail-safe", "revision-unknown")).to.equal(1);
   });
 
   it("old revision gone: allows unchanged with a warning, a Warning Event on the rollout and an alert", async () => {
-    const { call, events, alerts, metric } = setup(rolloutObject({}), { revisions: [revision("web-58f7d9c6b4", NEW, 2)] });
+    const { call, events, alerts, metric } = setup(rolloutObject({}), {
+      revisions: [revision("web-58f7d9c6b4", NEW, 2)],
+    });
     const response = await call(podCreateReview(3, "web-58f7d9c6b4", NEW));
     expect(response).to.include({ allowed: true });
     expect(response.patch).to.equal(undefined);
@@ -362,7 +469,14 @@ describe("/mutate/pod revision pinning handler", () => {
     await tick();
     expect(events.map((e) => [e.type, e.reason])).to.deep.equal([["Warning", "RevisionMissing"]]);
     expect(alerts).to.have.length(1);
-    expect(alerts[0]).to.include({ namespace: NS, rollout: "web", channel: "#web-deploys", pod: "web-3", reason: "revision-missing", wantedRevision: "web-6d4b9c7f8" });
+    expect(alerts[0]).to.include({
+      namespace: NS,
+      rollout: "web",
+      channel: "#web-deploys",
+      pod: "web-3",
+      reason: "revision-missing",
+      wantedRevision: "web-6d4b9c7f8",
+    });
     expect(await metric("pin-failed", "revision-missing")).to.equal(1);
   });
 
@@ -464,7 +578,12 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     expect(liveReads).to.have.length(1);
     await call(podCreateReview(2, OLD_REV, OLD));
     expect(liveReads, "old-revision create").to.have.length(1);
-    const done = setup(rolloutObject({ phase: "RolloutDone", currentRevision: NEW_REV, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] }, { percent: 100 }));
+    const done = setup(
+      rolloutObject(
+        { phase: "RolloutDone", currentRevision: NEW_REV, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] },
+        { percent: 100 },
+      ),
+    );
     expect((await done.call(podCreateReview(2, NEW_REV, NEW))).patch).to.equal(undefined);
     expect(done.liveReads, "rollout not split").to.have.length(0);
   });
@@ -483,7 +602,12 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
 
   it("a new template applied before the cache shows the recorded split: the pod keeps the old revision", async () => {
     // Done on OLD_REV; the reconciler has recorded templatePending and applied the NEW template.
-    const doneOnOld = { phase: "RolloutDone", currentRevision: OLD_REV, updateRevision: OLD_REV, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] };
+    const doneOnOld = {
+      phase: "RolloutDone",
+      currentRevision: OLD_REV,
+      updateRevision: OLD_REV,
+      updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7],
+    };
     const cached = rolloutObject(doneOnOld, { percent: 100 });
     const live = rolloutObject({ ...doneOnOld, phase: "Progressing", templatePending: true }, { percent: 100 });
     const { call, liveReads, metric } = setup(cached, { live: () => live });
@@ -496,7 +620,8 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
   it("a cache served 2 s behind on a fake clock: through a whole wave, no pod is pinned wrongly", async () => {
     let now = 0;
     const watched = new WatchedRolloutCache();
-    const rolloutAt = (updatedOrdinals: number[]) => rolloutObject({ phase: "Progressing", updatedOrdinals }, { percent: 100 }) as unknown as k8s.KubernetesObject;
+    const rolloutAt = (updatedOrdinals: number[]) =>
+      rolloutObject({ phase: "Progressing", updatedOrdinals }, { percent: 100 }) as unknown as k8s.KubernetesObject;
     watched.set(rolloutAt([7, 6]));
     const lagging = delayedCache(watched, 2000, () => now);
     const { call, liveReads } = setup(undefined, { rollouts: lagging, live: () => watched.get(NS, "web") });
@@ -504,7 +629,10 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     now = 100;
     watched.set(rolloutAt([7, 6, 5, 4]));
     now = 300;
-    expect((lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals, "the cache is behind").to.deep.equal([7, 6]);
+    expect(
+      (lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals,
+      "the cache is behind",
+    ).to.deep.equal([7, 6]);
     const created: Record<string, string> = {};
     for (const ordinal of [5, 4]) {
       const review = podCreateReview(ordinal, NEW_REV, NEW);
@@ -516,6 +644,9 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     expect(created).to.deep.equal({ "web-5": NEW_REV, "web-4": NEW_REV, "web-1": OLD_REV });
     expect(liveReads).to.have.length(3);
     now = 2200;
-    expect((lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals, "caught up").to.deep.equal([7, 6, 5, 4]);
+    expect(
+      (lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals,
+      "caught up",
+    ).to.deep.equal([7, 6, 5, 4]);
   });
 });

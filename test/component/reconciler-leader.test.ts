@@ -16,7 +16,8 @@ function leaseStore(): LeaseApi & { lease?: k8s.V1Lease } {
       store.lease = { ...structuredClone(lease), metadata: { ...lease.metadata, resourceVersion: String(rv++) } };
     },
     async replace(_ns, _name, lease) {
-      if (lease.metadata?.resourceVersion !== store.lease?.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+      if (lease.metadata?.resourceVersion !== store.lease?.metadata?.resourceVersion)
+        throw Object.assign(new Error("conflict"), { code: 409 });
       store.lease = { ...structuredClone(lease), metadata: { ...lease.metadata, resourceVersion: String(rv++) } };
     },
   };
@@ -26,8 +27,18 @@ function leaseStore(): LeaseApi & { lease?: k8s.V1Lease } {
 function candidate(store: LeaseApi, identity: string, log: string[]) {
   return new LeaderElector(
     store,
-    { namespace: "bulkhead-system", name: "bulkhead-reconciler", identity, leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 100 },
-    { onStartedLeading: () => log.push(`${identity} started`), onStoppedLeading: () => log.push(`${identity} stopped`) },
+    {
+      namespace: "bulkhead-system",
+      name: "bulkhead-reconciler",
+      identity,
+      leaseDurationSeconds: 1,
+      renewDeadlineMs: 600,
+      retryPeriodMs: 100,
+    },
+    {
+      onStartedLeading: () => log.push(`${identity} started`),
+      onStoppedLeading: () => log.push(`${identity} stopped`),
+    },
   );
 }
 

@@ -64,10 +64,10 @@ function harness(cluster: FakeCluster, extra: { sender?: CallbackSender } = {}):
   };
 }
 
-
 function evictionsPerPod(cluster: FakeCluster, revision?: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const e of cluster.evictions) if (!revision || e.revision === revision) counts.set(e.pod, (counts.get(e.pod) ?? 0) + 1);
+  for (const e of cluster.evictions)
+    if (!revision || e.revision === revision) counts.set(e.pod, (counts.get(e.pod) ?? 0) + 1);
   return counts;
 }
 
@@ -83,16 +83,31 @@ describe("reconcile loop on a fake cluster", function () {
       const v1 = h.cluster.status().updateRevision;
 
       h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v2"));
-      await until("v2 done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updateRevision !== v1);
+      await until(
+        "v2 done",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updateRevision !== v1,
+      );
       const status = h.cluster.status();
       expect(status.updatedReplicas).to.equal(6);
       expect(status.wavesCompleted).to.equal(3);
       expect(status.previousTemplate).to.deep.include({ spec: { containers: [{ name: "app", image: "app:v1" }] } });
       // Every pod evicted exactly once, never beyond the budget, highest ordinal first.
       expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1)).to.equal(true);
-      expect(h.cluster.evictions.map((e) => e.pod)).to.deep.equal(["web-5", "web-4", "web-3", "web-2", "web-1", "web-0"]);
+      expect(h.cluster.evictions.map((e) => e.pod)).to.deep.equal([
+        "web-5",
+        "web-4",
+        "web-3",
+        "web-2",
+        "web-1",
+        "web-0",
+      ]);
       expect(Math.max(...h.cluster.evictions.map((e) => e.unavailableBefore))).to.be.below(2);
-      expect(h.events.map((e) => e.reason)).to.include.members(["RolloutStarted", "WaveStarted", "WaveCompleted", "RolloutDone"]);
+      expect(h.events.map((e) => e.reason)).to.include.members([
+        "RolloutStarted",
+        "WaveStarted",
+        "WaveCompleted",
+        "RolloutDone",
+      ]);
     } finally {
       await h.stop();
     }
@@ -104,13 +119,19 @@ describe("reconcile loop on a fake cluster", function () {
       h.cluster.putRollout(rolloutObject({ percent: 25 }, 4, "app:v1"));
       await until("created", () => h.cluster.status().phase === "RolloutDone");
       h.cluster.putRollout(rolloutObject({ percent: 25 }, 4, "app:v2"));
-      await until("25% done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().wavesCompleted === 1);
+      await until(
+        "25% done",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().wavesCompleted === 1,
+      );
       const s = h.cluster.status();
       expect(s.updatedReplicas).to.equal(1);
       expect(s.updatedOrdinals).to.deep.equal([3]);
       expect(s.percentDeployed).to.equal(25);
       h.cluster.putRollout(rolloutObject({ percent: 100 }, 4, "app:v2"));
-      await until("100% done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 4);
+      await until(
+        "100% done",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 4,
+      );
       expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1)).to.equal(true);
     } finally {
       await h.stop();
@@ -125,7 +146,11 @@ describe("reconcile loop on a fake cluster", function () {
       h.cluster.putRollout(rolloutObject({ percent: 75, disruptionPolicy: { maxUnavailable: 3 } }, 4, "app:v2"));
       await until("75%", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 3);
       h.cluster.putRollout(rolloutObject({ percent: 25, disruptionPolicy: { maxUnavailable: 3 } }, 4, "app:v2"));
-      await until("back to 25%", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 1, 10_000);
+      await until(
+        "back to 25%",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 1,
+        10_000,
+      );
       expect(h.cluster.status().updatedOrdinals).to.deep.equal([3]);
     } finally {
       await h.stop();
@@ -139,14 +164,18 @@ describe("reconcile loop on a fake cluster", function () {
       await until("created", () => h.cluster.status().phase === "RolloutDone");
       h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 } }, 4, "app:v2"));
       await until("first wave recorded", () => h.cluster.status().currentWave?.number === 1);
-      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: true }, 4, "app:v2"));
+      h.cluster.putRollout(
+        rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: true }, 4, "app:v2"),
+      );
       await until("paused", () => h.cluster.status().phase === "Paused");
       const paused = h.cluster.status();
       expect(paused.paused).to.equal(true);
       expect(paused.wavesCompleted).to.equal(1);
       await sleep(300);
       expect(h.cluster.evictions).to.have.length(1);
-      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: false }, 4, "app:v2"));
+      h.cluster.putRollout(
+        rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: false }, 4, "app:v2"),
+      );
       await until("done", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updatedReplicas === 4);
     } finally {
       await h.stop();
@@ -156,17 +185,29 @@ describe("reconcile loop on a fake cluster", function () {
   it("a new pod that never gets Ready fails the rollout at the deadline; rollback replaces it without waiting", async () => {
     const h = harness(new FakeCluster({ readyDelayMs: 10, neverReady: "never-ready" }));
     try {
-      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:v1"));
+      h.cluster.putRollout(
+        rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:v1"),
+      );
       await until("created", () => h.cluster.status().phase === "RolloutDone");
-      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:never-ready"));
+      h.cluster.putRollout(
+        rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:never-ready"),
+      );
       await until("failed", () => h.cluster.status().phase === "RolloutFailed", 8000);
       expect(h.cluster.status().reason).to.match(/web-3.*progressDeadlineSeconds/);
       // Roll back: apply the previous template (what `kubectl sroll rollback` does), percent 100.
-      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:v1"));
-      await until("rolled back", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().rollback === true, 8000);
+      h.cluster.putRollout(
+        rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, progressDeadlineSeconds: 1 }, 4, "app:v1"),
+      );
+      await until(
+        "rolled back",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().rollback === true,
+        8000,
+      );
       expect(h.cluster.status().updatedReplicas).to.equal(4);
       // The stuck pod was evicted while not Ready (budget 0 would otherwise block it).
-      const stuck = h.cluster.evictions.find((e) => e.pod === "web-3" && e.revision !== h.cluster.status().updateRevision);
+      const stuck = h.cluster.evictions.find(
+        (e) => e.pod === "web-3" && e.revision !== h.cluster.status().updateRevision,
+      );
       expect(stuck).to.not.equal(undefined);
     } finally {
       await h.stop();
@@ -188,7 +229,10 @@ describe("reconcile loop on a fake cluster", function () {
       cluster.crashOnEviction = false;
       h = harness(cluster);
       h.queue.add(KEY);
-      await until("mid wave 2", () => (cluster.status().currentWave?.number ?? 0) >= 2 && cluster.evictions.length >= 3);
+      await until(
+        "mid wave 2",
+        () => (cluster.status().currentWave?.number ?? 0) >= 2 && cluster.evictions.length >= 3,
+      );
       await h.queue.stop();
       h = harness(cluster);
       h.queue.add(KEY);
@@ -202,7 +246,9 @@ describe("reconcile loop on a fake cluster", function () {
 
   it("sends the release callback once per stage id, recording it after success", async () => {
     const sent: CallbackPayload[] = [];
-    const sender: CallbackSender = { attempt: async (_url, payload) => (sent.push(payload), { ok: true, status: 200 }) };
+    const sender: CallbackSender = {
+      attempt: async (_url, payload) => (sent.push(payload), { ok: true, status: 200 }),
+    };
     const h = harness(new FakeCluster({ readyDelayMs: 10 }), { sender });
     try {
       const bapi = { bapiUrl: "http://release.local/cb", stageId: "stage-1" };
@@ -220,7 +266,12 @@ describe("reconcile loop on a fake cluster", function () {
 });
 
 describe("status writes", () => {
-  function api(live: RawRollout, conflicts: number, bumpGeneration = false, otherWriterStatus?: unknown): RolloutApi & { writes: number; live: RawRollout } {
+  function api(
+    live: RawRollout,
+    conflicts: number,
+    bumpGeneration = false,
+    otherWriterStatus?: unknown,
+  ): RolloutApi & { writes: number; live: RawRollout } {
     let remaining = conflicts;
     const state = { live, writes: 0 };
     return {
@@ -239,11 +290,16 @@ describe("status writes", () => {
           state.live = {
             ...state.live,
             ...(otherWriterStatus ? { status: otherWriterStatus } : {}),
-            metadata: { ...state.live.metadata, resourceVersion: `${Number(state.live.metadata?.resourceVersion) + 1}`, generation: (state.live.metadata?.generation ?? 1) + (bumpGeneration ? 1 : 0) },
+            metadata: {
+              ...state.live.metadata,
+              resourceVersion: `${Number(state.live.metadata?.resourceVersion) + 1}`,
+              generation: (state.live.metadata?.generation ?? 1) + (bumpGeneration ? 1 : 0),
+            },
           };
           throw Object.assign(new Error("Operation cannot be fulfilled: the object has been modified"), { code: 409 });
         }
-        if (body.metadata?.resourceVersion !== state.live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+        if (body.metadata?.resourceVersion !== state.live.metadata?.resourceVersion)
+          throw Object.assign(new Error("conflict"), { code: 409 });
         state.writes++;
         state.live = { ...body };
         return body;
@@ -253,7 +309,10 @@ describe("status writes", () => {
       },
     };
   }
-  const read: RawRollout = { metadata: { name: "web", namespace: "ns", resourceVersion: "7", generation: 3 }, spec: {} };
+  const read: RawRollout = {
+    metadata: { name: "web", namespace: "ns", resourceVersion: "7", generation: 3 },
+    spec: {},
+  };
 
   it("409: writes nothing and hands the conflict back (the caller decides again)", async () => {
     const a = api(read, 1);
@@ -264,7 +323,11 @@ describe("status writes", () => {
 
   it("fields of a finished step (writeStatusFields): on a 409 set on the fresh status, keeping the other writer's fields", async () => {
     const a = api(read, 1, false, { updatedOrdinals: [5, 4], phase: "Progressing" });
-    const result = await writeStatusFields(a, { ...read, status: { updatedOrdinals: [5] } }, { lastCallbackStageId: "s-1" });
+    const result = await writeStatusFields(
+      a,
+      { ...read, status: { updatedOrdinals: [5] } },
+      { lastCallbackStageId: "s-1" },
+    );
     expect(result.outcome).to.equal("written");
     expect(a.live.status).to.deep.equal({ updatedOrdinals: [5, 4], phase: "Progressing", lastCallbackStageId: "s-1" });
   });
@@ -299,18 +362,27 @@ describe("status writes", () => {
         const status = body.status as { currentWave?: { number: number; completedAt?: string } } | undefined;
         if (theirs || status?.currentWave?.number !== 1 || status.currentWave.completedAt) return;
         const stored = h.cluster.status();
-        theirs = { updatedOrdinals: [0], currentWave: { number: 1, pods: ["web-0"], startedAt: new Date().toISOString(), direction: "forward" } };
+        theirs = {
+          updatedOrdinals: [0],
+          currentWave: { number: 1, pods: ["web-0"], startedAt: new Date().toISOString(), direction: "forward" },
+        };
         h.cluster.writeStatusAsAnotherWriter({ ...stored, ...theirs });
       };
       h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, percent: 50 }, 6, "app:v2"));
       await until("their wave recorded", () => theirs !== undefined);
-      await until("done at 50%", () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().percentDeployed === 50);
+      await until(
+        "done at 50%",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().percentDeployed === 50,
+      );
       const final = h.cluster.status();
       // Their ordinal 0 stayed first: the stale decision (this instance's own wave 1) was never written over it.
       expect(final.updatedOrdinals?.[0]).to.equal(0);
       expect(final.updatedOrdinals).to.have.length(3);
       expect(h.cluster.evictions.map((e) => e.pod)).to.include("web-0");
-      expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1), "no pod evicted twice").to.equal(true);
+      expect(
+        [...evictionsPerPod(h.cluster).values()].every((n) => n === 1),
+        "no pod evicted twice",
+      ).to.equal(true);
     } finally {
       await h.stop();
     }
@@ -336,14 +408,20 @@ describe("reconcile loop: deleting a rollout (finalizer)", function () {
 
         h.cluster.deleteRollout(KEY, c.extra);
         // The fake keeps "orphan" (the garbage collector would remove it): wait for ours only.
-        await until("finalizer removed", () => !(h.cluster.rollouts.get(KEY)?.metadata?.finalizers ?? []).includes(ROLLOUT_FINALIZER));
+        await until(
+          "finalizer removed",
+          () => !(h.cluster.rollouts.get(KEY)?.metadata?.finalizers ?? []).includes(ROLLOUT_FINALIZER),
+        );
         if (c.orphaned) {
           expect(sts.ownerReferences).to.deep.equal([]);
           expect(sts.labels).to.not.have.any.keys("bulkhead.dev/managed", "bulkhead.dev/rollout");
           expect(h.cluster.pdbObj?.metadata?.ownerReferences).to.deep.equal([]);
           expect(h.events.map((e) => e.reason)).to.include("WorkloadOrphaned");
         } else {
-          expect(sts.ownerReferences?.map((o) => o.uid), "left for the garbage collector").to.deep.equal(["uid-rollout"]);
+          expect(
+            sts.ownerReferences?.map((o) => o.uid),
+            "left for the garbage collector",
+          ).to.deep.equal(["uid-rollout"]);
           expect(h.events.map((e) => e.reason)).to.include("WorkloadDeleted");
         }
         expect(h.cluster.evictions, "nothing evicted by the deletion").to.have.length(0);
@@ -356,9 +434,20 @@ describe("reconcile loop: deleting a rollout (finalizer)", function () {
   it("a StatefulSet that exists unowned is not touched without adoptExisting, and adopted with it", async () => {
     const h = harness(new FakeCluster({ readyDelayMs: 10 }));
     try {
-      await h.cluster.createStatefulSet("ns", { metadata: { name: "web", labels: { app: "web" } }, spec: { replicas: 2, selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image: "app:v1" }] } } } });
+      await h.cluster.createStatefulSet("ns", {
+        metadata: { name: "web", labels: { app: "web" } },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: "web" } },
+          template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image: "app:v1" }] } },
+        },
+      });
       h.cluster.putRollout(rolloutObject({}, 2, "app:v1"));
-      await until("refused", () => h.cluster.status().conditions?.some((c) => c.type === "OwnershipConflict" && c.status === "True") === true);
+      await until(
+        "refused",
+        () =>
+          h.cluster.status().conditions?.some((c) => c.type === "OwnershipConflict" && c.status === "True") === true,
+      );
       expect(h.cluster.sts!.obj.metadata.ownerReferences ?? []).to.deep.equal([]);
       expect(h.cluster.status().phase).to.equal("Pending");
       h.cluster.putRollout(rolloutObject({ adoptExisting: true }, 2, "app:v1"));

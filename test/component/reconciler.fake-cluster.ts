@@ -8,7 +8,13 @@ import { canonicalJson, templateHash } from "../../api/desired.js";
 import type { PdbObject, PodObject, StatefulSetObject } from "../../api/observe.js";
 import { desiredRevisionForOrdinal } from "../../api/revisions.js";
 import { parseRollout } from "../../api/rollout.js";
-import type { ClusterWriter, EvictionResult, RawRollout, ReleaseResult, RolloutApi } from "../../adapters/kube/rollouts.js";
+import type {
+  ClusterWriter,
+  EvictionResult,
+  RawRollout,
+  ReleaseResult,
+  RolloutApi,
+} from "../../adapters/kube/rollouts.js";
 import { releasedMetadata, type ReleaseMode, type RolloutMetaLike } from "../../api/lifecycle.js";
 import type { WorldSource } from "../../reconciler/world.js";
 
@@ -24,7 +30,10 @@ interface FakePod {
 }
 
 interface Sts {
-  obj: StatefulSetObject & { metadata: NonNullable<StatefulSetObject["metadata"]>; spec: NonNullable<StatefulSetObject["spec"]> };
+  obj: StatefulSetObject & {
+    metadata: NonNullable<StatefulSetObject["metadata"]>;
+    spec: NonNullable<StatefulSetObject["spec"]>;
+  };
   revisions: Map<string, string>; // revision -> image
 }
 
@@ -91,7 +100,16 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     if (!live) return;
     const finalizers = [...(live.metadata?.finalizers ?? []), ...(extraFinalizer ? [extraFinalizer] : [])];
     if (finalizers.length === 0) this.rollouts.delete(key);
-    else this.rollouts.set(key, { ...live, metadata: { ...live.metadata, finalizers, deletionTimestamp: new Date().toISOString(), resourceVersion: String(this.rv++) } });
+    else
+      this.rollouts.set(key, {
+        ...live,
+        metadata: {
+          ...live.metadata,
+          finalizers,
+          deletionTimestamp: new Date().toISOString(),
+          resourceVersion: String(this.rv++),
+        },
+      });
     this.onChange(key);
   }
 
@@ -99,7 +117,8 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const key = `${namespace}/${name}`;
     const live = this.rollouts.get(key);
     if (!live) throw Object.assign(new Error("not found"), { code: 404 });
-    if (body.metadata?.resourceVersion !== live.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+    if (body.metadata?.resourceVersion !== live.metadata?.resourceVersion)
+      throw Object.assign(new Error("conflict"), { code: 409 });
     const finalizers = [...(body.metadata?.finalizers ?? [])];
     if (live.metadata?.deletionTimestamp && finalizers.length === 0) {
       this.rollouts.delete(key);
@@ -127,8 +146,13 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
       throw Object.assign(new Error("conflict"), { code: 409 });
     }
     const stored = this.rollouts.get(key)!;
-    if (body.metadata?.resourceVersion !== stored.metadata?.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
-    const next = { ...stored, status: structuredClone(body.status), metadata: { ...stored.metadata, resourceVersion: String(this.rv++) } };
+    if (body.metadata?.resourceVersion !== stored.metadata?.resourceVersion)
+      throw Object.assign(new Error("conflict"), { code: 409 });
+    const next = {
+      ...stored,
+      status: structuredClone(body.status),
+      metadata: { ...stored.metadata, resourceVersion: String(this.rv++) },
+    };
     this.rollouts.set(key, next);
     return structuredClone(next);
   }
@@ -136,7 +160,11 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   /** A status write by someone else (another reconciler instance): a new resourceVersion. */
   writeStatusAsAnotherWriter(status: Record<string, unknown>, key = "ns/web"): void {
     const live = this.rollouts.get(key)!;
-    this.rollouts.set(key, { ...live, status: structuredClone(status), metadata: { ...live.metadata, resourceVersion: String(this.rv++) } });
+    this.rollouts.set(key, {
+      ...live,
+      status: structuredClone(status),
+      metadata: { ...live.metadata, resourceVersion: String(this.rv++) },
+    });
   }
 
   status(key = "ns/web") {
@@ -161,7 +189,14 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
 
   pdb(_namespace: string, name: string): PdbObject | undefined {
     if (!this.pdbObj || this.pdbObj.metadata?.name !== name) return undefined;
-    return { ...structuredClone(this.pdbObj), status: { observedGeneration: this.pdbObj.metadata?.generation ?? 1, disruptionsAllowed: this.disruptionsAllowed(), currentHealthy: this.healthy() } };
+    return {
+      ...structuredClone(this.pdbObj),
+      status: {
+        observedGeneration: this.pdbObj.metadata?.generation ?? 1,
+        disruptionsAllowed: this.disruptionsAllowed(),
+        currentHealthy: this.healthy(),
+      },
+    };
   }
 
   // --- writes (ClusterWriter) -----------------------------------------------------------
@@ -179,7 +214,8 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     m.labels = { ...(m.labels ?? {}), ...changes.labels };
     m.annotations = { ...(m.annotations ?? {}), ...changes.annotations };
     for (const key of changes.removeAnnotations ?? []) delete m.annotations[key];
-    if (!(m.ownerReferences ?? []).some((o) => o.uid === changes.ownerReference.uid)) m.ownerReferences = [...(m.ownerReferences ?? []), changes.ownerReference];
+    if (!(m.ownerReferences ?? []).some((o) => o.uid === changes.ownerReference.uid))
+      m.ownerReferences = [...(m.ownerReferences ?? []), changes.ownerReference];
     if (changes.revisionHistoryLimit !== undefined) sts.obj.spec.revisionHistoryLimit = changes.revisionHistoryLimit;
     sts.obj.spec.replicas = changes.replicas;
     sts.obj.spec.updateStrategy = changes.updateStrategy;
@@ -190,8 +226,17 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
 
   async applyPdb(_namespace: string, pdb: DesiredPdb): Promise<void> {
     this.pdbObj = {
-      metadata: { name: pdb.name, generation: (this.pdbObj?.metadata?.generation ?? 0) + 1, labels: pdb.labels, ownerReferences: [pdb.ownerReference] },
-      spec: { maxUnavailable: pdb.maxUnavailable, selector: { matchLabels: pdb.selector }, unhealthyPodEvictionPolicy: pdb.unhealthyPodEvictionPolicy },
+      metadata: {
+        name: pdb.name,
+        generation: (this.pdbObj?.metadata?.generation ?? 0) + 1,
+        labels: pdb.labels,
+        ownerReferences: [pdb.ownerReference],
+      },
+      spec: {
+        maxUnavailable: pdb.maxUnavailable,
+        selector: { matchLabels: pdb.selector },
+        unhealthyPodEvictionPolicy: pdb.unhealthyPodEvictionPolicy,
+      },
     };
     this.changed();
   }
@@ -203,7 +248,14 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const allowed = this.disruptionsAllowed();
     const unavailable = this.unavailable();
     if (pod.ready && allowed <= 0) return "blocked";
-    this.evictions.push({ pod: name, uid, revision: pod.revision, at: Date.now(), unavailableBefore: unavailable, allowedBefore: allowed });
+    this.evictions.push({
+      pod: name,
+      uid,
+      revision: pod.revision,
+      at: Date.now(),
+      unavailableBefore: unavailable,
+      allowedBefore: allowed,
+    });
     this.podMap.delete(name);
     this.changed();
     // The StatefulSet controller recreates it shortly after.
@@ -211,7 +263,12 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     return "evicted";
   }
 
-  async releaseStatefulSet(_namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult> {
+  async releaseStatefulSet(
+    _namespace: string,
+    name: string,
+    rollout: RolloutMetaLike,
+    mode: ReleaseMode,
+  ): Promise<ReleaseResult> {
     if (!this.sts || this.sts.obj.metadata.name !== name) return "gone";
     const released = releasedMetadata(this.sts.obj.metadata, rollout, mode);
     if (!released) return "untouched";
@@ -219,7 +276,12 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     return "released";
   }
 
-  async releasePdb(_namespace: string, name: string, rollout: RolloutMetaLike, mode: ReleaseMode): Promise<ReleaseResult> {
+  async releasePdb(
+    _namespace: string,
+    name: string,
+    rollout: RolloutMetaLike,
+    mode: ReleaseMode,
+  ): Promise<ReleaseResult> {
     if (!this.pdbObj || this.pdbObj.metadata?.name !== name) return "gone";
     const released = releasedMetadata(this.pdbObj.metadata, rollout, mode);
     if (!released) return "untouched";
@@ -279,7 +341,10 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const image = this.imageOf(sts.obj.spec.template);
     const updateRevision = `web-${templateHash(sts.obj.spec.template).slice(0, 8)}`;
     sts.revisions.set(updateRevision, image);
-    const status: NonNullable<StatefulSetObject["status"]> = { observedGeneration: sts.obj.metadata.generation ?? 1, updateRevision };
+    const status: NonNullable<StatefulSetObject["status"]> = {
+      observedGeneration: sts.obj.metadata.generation ?? 1,
+      updateRevision,
+    };
     status.currentRevision = sts.obj.status?.currentRevision ?? updateRevision;
     sts.obj.status = status;
     const replicas = sts.obj.spec.replicas ?? 1;
@@ -290,13 +355,28 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
       if (this.options.pinning) {
         const raw = this.rollouts.get("ns/web");
         const parsed = parseRollout(raw);
-        if (parsed.ok && desiredRevisionForOrdinal(parsed.value, i) === "current" && parsed.value.status?.currentRevision) {
+        if (
+          parsed.ok &&
+          desiredRevisionForOrdinal(parsed.value, i) === "current" &&
+          parsed.value.status?.currentRevision
+        ) {
           revision = parsed.value.status.currentRevision;
         }
       }
       const podImage = sts.revisions.get(revision) ?? image;
-      const delay = podImage.includes(this.options.neverReady ?? "\u0000") ? Number.POSITIVE_INFINITY : (this.options.readyDelayMs ?? 10);
-      const pod: FakePod = { name, uid: `uid-${this.uidSeq++}`, ordinal: i, revision, ready: false, createdAt: Date.now(), readyAt: Date.now() + delay, image: podImage };
+      const delay = podImage.includes(this.options.neverReady ?? "\u0000")
+        ? Number.POSITIVE_INFINITY
+        : (this.options.readyDelayMs ?? 10);
+      const pod: FakePod = {
+        name,
+        uid: `uid-${this.uidSeq++}`,
+        ordinal: i,
+        revision,
+        ready: false,
+        createdAt: Date.now(),
+        readyAt: Date.now() + delay,
+        image: podImage,
+      };
       this.podMap.set(name, pod);
       if (Number.isFinite(delay)) {
         this.later(delay, () => {
@@ -317,7 +397,9 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
         uid: p.uid,
         labels: { "controller-revision-hash": p.revision },
         creationTimestamp: new Date(p.createdAt).toISOString(),
-        ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "uid-sts", controller: true }],
+        ownerReferences: [
+          { apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "uid-sts", controller: true },
+        ],
       },
       status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False" }] },
     };

@@ -12,14 +12,26 @@ import type { StatefulSetSeen } from "../../api/ownership.js";
 import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
 import { createPodUpdateValidateHandler } from "../../webhook/pod-update-handlers.js";
 import { createRolloutValidateHandler } from "../../webhook/rollout-handlers.js";
-import { StaticCache, admissionReview, call, silentLogger, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
+import {
+  StaticCache,
+  admissionReview,
+  call,
+  silentLogger,
+  startTestWebhook,
+  testConfig,
+  testRoute,
+  type TestWebhook,
+} from "./webhook-support.js";
 
 const MiB = 1024 * 1024;
 
 interface SeenRequest {
   method: string;
   url: URL;
-  body: { metadata: { name: string; labels?: Record<string, string>; ownerReferences?: unknown }; spec: { template: { spec: unknown } } };
+  body: {
+    metadata: { name: string; labels?: Record<string, string>; ownerReferences?: unknown };
+    spec: { template: { spec: unknown } };
+  };
 }
 
 /** Answers dry-run creates the way the apiserver does; `answer` decides per request. */
@@ -33,7 +45,11 @@ class FakeApiserver {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const seen: SeenRequest = { method: req.method ?? "", url: new URL(req.url ?? "/", "http://x"), body: JSON.parse(Buffer.concat(chunks).toString()) as SeenRequest["body"] };
+        const seen: SeenRequest = {
+          method: req.method ?? "",
+          url: new URL(req.url ?? "/", "http://x"),
+          body: JSON.parse(Buffer.concat(chunks).toString()) as SeenRequest["body"],
+        };
         this.seen.push(seen);
         const a = this.answer(seen);
         if (a === "hang") {
@@ -67,7 +83,13 @@ function kubeConfigFor(server: string): KubeConfig {
   return kc;
 }
 
-const OWNER_REF = (name: string, uid: string) => ({ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name, uid, controller: true });
+const OWNER_REF = (name: string, uid: string) => ({
+  apiVersion: "bulkhead.dev/v1alpha1",
+  kind: "StatefulsetRollout",
+  name,
+  uid,
+  controller: true,
+});
 
 function rollout(spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) {
   return {
@@ -78,7 +100,12 @@ function rollout(spec: Record<string, unknown> = {}, metadata: Record<string, un
       percent: 100,
       statefulset: {
         metadata: { name: "db-main" },
-        spec: { replicas: 2, serviceName: "db", selector: { matchLabels: { app: "db" } }, template: { metadata: { labels: { app: "db" } }, spec: { containers: [{ name: "db", image: "db:1" }] } } },
+        spec: {
+          replicas: 2,
+          serviceName: "db",
+          selector: { matchLabels: { app: "db" } },
+          template: { metadata: { labels: { app: "db" } }, spec: { containers: [{ name: "db", image: "db:1" }] } },
+        },
       },
       ...spec,
     },
@@ -102,7 +129,9 @@ function review(uid: string, operation: "CREATE" | "UPDATE", object: unknown, ol
 describe("/validate/statefulsetrollout over HTTPS", function () {
   this.timeout(20_000);
   const apiserver = new FakeApiserver();
-  const statefulSets = new StaticCache<{ metadata: { name: string; namespace: string; ownerReferences?: unknown[] } }>();
+  const statefulSets = new StaticCache<{
+    metadata: { name: string; namespace: string; ownerReferences?: unknown[] };
+  }>();
   /** What a live GET returns (the truth the cache may lag behind). */
   const live = new Map<string, StatefulSetSeen>();
   let liveReads = 0;
@@ -120,14 +149,28 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
       dryRunCreate: kubeDryRunCreate(kubeConfigFor(`http://127.0.0.1:${port}`), 1000),
       logger: silentLogger,
     };
-    hook = await startTestWebhook(
-      [
-        testRoute("/validate/statefulsetrollout", createRolloutValidateHandler({ ...deps, install: { consulConfigured: false, unchecked: "refuse" }, registry: new Registry() }), MiB),
-        testRoute("/validate/pod-update", createPodUpdateValidateHandler({ config: testConfig }), MiB),
-      ],
-    );
+    hook = await startTestWebhook([
+      testRoute(
+        "/validate/statefulsetrollout",
+        createRolloutValidateHandler({
+          ...deps,
+          install: { consulConfigured: false, unchecked: "refuse" },
+          registry: new Registry(),
+        }),
+        MiB,
+      ),
+      testRoute("/validate/pod-update", createPodUpdateValidateHandler({ config: testConfig }), MiB),
+    ]);
     reportHook = await startTestWebhook([
-      testRoute("/validate/statefulsetrollout", createRolloutValidateHandler({ ...deps, install: { consulConfigured: false, unchecked: "report" }, registry: new Registry() }), MiB),
+      testRoute(
+        "/validate/statefulsetrollout",
+        createRolloutValidateHandler({
+          ...deps,
+          install: { consulConfigured: false, unchecked: "report" },
+          registry: new Registry(),
+        }),
+        MiB,
+      ),
     ]);
   });
   after(async () => {
@@ -158,7 +201,9 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
     expect(seen!.url.pathname).to.equal("/apis/apps/v1/namespaces/shop/statefulsets");
     expect(seen!.url.searchParams.get("dryRun")).to.equal("All");
     expect(seen!.url.searchParams.get("timeout")).to.equal("1s");
-    expect(seen!.body.metadata.name).to.match(/^[a-z0-9]{2}-[a-z0-9]{4}$/).and.not.equal("db-main");
+    expect(seen!.body.metadata.name)
+      .to.match(/^[a-z0-9]{2}-[a-z0-9]{4}$/)
+      .and.not.equal("db-main");
     expect(seen!.body.metadata.labels).to.include({ "bulkhead.dev/managed": "true", "bulkhead.dev/rollout": "db" });
     expect(seen!.body.metadata).not.to.have.property("ownerReferences");
   });
@@ -174,7 +219,10 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
       },
     });
     const seedLike = rollout();
-    (seedLike.spec.statefulset.spec.template.spec as Record<string, unknown>).containers = { name: "db", image: "db:1" };
+    (seedLike.spec.statefulset.spec.template.spec as Record<string, unknown>).containers = {
+      name: "db",
+      image: "db:1",
+    };
     const response = await admit(review("bad", "CREATE", seedLike));
     expect(response.allowed).to.equal(false);
     expect(response.status?.message).to.match(
@@ -185,7 +233,9 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
 
   it("tries another name when the generated one exists", async () => {
     apiserver.answer = () =>
-      apiserver.seen.length === 1 ? { code: 409, status: { kind: "Status", reason: "AlreadyExists", code: 409, message: "exists" } } : { code: 201 };
+      apiserver.seen.length === 1
+        ? { code: 409, status: { kind: "Status", reason: "AlreadyExists", code: 409, message: "exists" } }
+        : { code: 201 };
     expect((await admit(review("exists", "CREATE", rollout()))).allowed).to.equal(true);
     expect(apiserver.seen).to.have.length(2);
     expect(apiserver.seen[0]!.body.metadata.name).not.to.equal(apiserver.seen[1]!.body.metadata.name);
@@ -195,44 +245,70 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
     apiserver.answer = () => "hang";
     const response = await admit(review("slow", "CREATE", rollout()));
     expect(response.allowed).to.equal(true);
-    expect(response.warnings?.join()).to.match(/spec\.statefulset was not checked by a dry-run \(the apiserver could not be asked: .*\)/);
+    expect(response.warnings?.join()).to.match(
+      /spec\.statefulset was not checked by a dry-run \(the apiserver could not be asked: .*\)/,
+    );
   });
 
   it("allows with a warning when a third-party webhook cannot take part in a dry-run", async () => {
-    apiserver.answer = () => ({ code: 400, status: { kind: "Status", reason: "BadRequest", code: 400, message: 'admission webhook "audit.example.com" does not support dry run' } });
+    apiserver.answer = () => ({
+      code: 400,
+      status: {
+        kind: "Status",
+        reason: "BadRequest",
+        code: 400,
+        message: 'admission webhook "audit.example.com" does not support dry run',
+      },
+    });
     const response = await admit(review("sidefx", "CREATE", rollout()));
     expect(response.allowed).to.equal(true);
     expect(response.warnings?.join()).to.match(/does not support dry run/);
   });
 
   it("refuses a StatefulSet owned by another rollout, naming it, after a live read confirms what the cache says", async () => {
-    const owned = { metadata: { name: "db-main", namespace: "shop", ownerReferences: [OWNER_REF("primary", "r-primary")] } };
+    const owned = {
+      metadata: { name: "db-main", namespace: "shop", ownerReferences: [OWNER_REF("primary", "r-primary")] },
+    };
     statefulSets.items = [owned];
     live.set("shop/db-main", owned);
     const response = await admit(review("owned", "CREATE", rollout()));
     expect(response.allowed).to.equal(false);
-    expect(response.status?.message).to.match(/StatefulSet shop\/db-main is already rolled out by StatefulsetRollout shop\/primary/);
+    expect(response.status?.message).to.match(
+      /StatefulSet shop\/db-main is already rolled out by StatefulsetRollout shop\/primary/,
+    );
     expect(liveReads).to.equal(1);
   });
 
   it("never refuses on a stale cache: the live read wins", async () => {
-    statefulSets.items = [{ metadata: { name: "db-main", namespace: "shop", ownerReferences: [OWNER_REF("primary", "r-primary")] } }];
+    statefulSets.items = [
+      { metadata: { name: "db-main", namespace: "shop", ownerReferences: [OWNER_REF("primary", "r-primary")] } },
+    ];
     // Gone in the meantime (the cache has not seen the delete yet).
     expect((await admit(review("stale", "CREATE", rollout()))).allowed).to.equal(true);
     expect(liveReads).to.equal(1);
   });
 
   it("finds an unmanaged StatefulSet (not in the managed-only cache) by a live read", async () => {
-    live.set("shop/db-main", { metadata: { name: "db-main", namespace: "shop", ownerReferences: [{ apiVersion: "example.com/v1", kind: "Database", name: "pg", uid: "x", controller: true }] } });
+    live.set("shop/db-main", {
+      metadata: {
+        name: "db-main",
+        namespace: "shop",
+        ownerReferences: [{ apiVersion: "example.com/v1", kind: "Database", name: "pg", uid: "x", controller: true }],
+      },
+    });
     const response = await admit(review("foreign", "CREATE", rollout()));
     expect(response.status?.message).to.match(/is controlled by Database pg \(example\.com\/v1\)/);
     live.set("shop/db-main", { metadata: { name: "db-main", namespace: "shop" } });
-    expect((await admit(review("unowned", "CREATE", rollout()))).status?.message).to.match(/already exists and no rollout owns it.*spec\.adoptExisting: true/);
+    expect((await admit(review("unowned", "CREATE", rollout()))).status?.message).to.match(
+      /already exists and no rollout owns it.*spec\.adoptExisting: true/,
+    );
     expect((await admit(review("adopt", "CREATE", rollout({ adoptExisting: true })))).allowed).to.equal(true);
   });
 
   it("does not read live when the cache already shows the rollout's own StatefulSet", async () => {
-    statefulSets.items = [{ metadata: { name: "db-main", namespace: "shop", ownerReferences: [OWNER_REF("db", "r-db")] } }];
+    statefulSets.items = [
+      { metadata: { name: "db-main", namespace: "shop", ownerReferences: [OWNER_REF("db", "r-db")] } },
+    ];
     expect((await admit(review("own", "CREATE", rollout()))).allowed).to.equal(true);
     expect(liveReads).to.equal(0);
   });
@@ -241,11 +317,16 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
     const bad = rollout({ phases: [50, 1], serviceDiscovery: { dc: "dc1", serviceNames: ["db"] } });
     (bad.spec.statefulset.metadata as Record<string, unknown>).annotations = { "bulkhead.dev/max-unavailable": "0" };
     const message = (await admit(review("many", "CREATE", bad))).status?.message ?? "";
-    expect(message).to.match(/\(1\) spec\.phases must be strictly increasing.*\(2\) .*"0" allows no pod to be disrupted.*\(3\) spec\.serviceDiscovery asks for a Consul health gate/);
+    expect(message).to.match(
+      /\(1\) spec\.phases must be strictly increasing.*\(2\) .*"0" allows no pod to be disrupted.*\(3\) spec\.serviceDiscovery asks for a Consul health gate/,
+    );
   });
 
   it("a report-only install allows an unchecked health gate with a warning", async () => {
-    const response = await admit(review("report", "CREATE", rollout({ serviceDiscovery: { dc: "dc1", serviceNames: ["db"] } })), reportHook);
+    const response = await admit(
+      review("report", "CREATE", rollout({ serviceDiscovery: { dc: "dc1", serviceNames: ["db"] } })),
+      reportHook,
+    );
     expect(response.allowed).to.equal(true);
     expect(response.warnings?.join()).to.match(/no Consul configured.*only reports it/);
   });
@@ -260,14 +341,24 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
 
   it("metadata-only updates and rollouts being deleted are not judged", async () => {
     const stored = rollout({ phases: [50, 1] });
-    expect((await admit(review("meta", "UPDATE", rollout({ phases: [50, 1] }, { finalizers: ["bulkhead.dev/orphan"] }), stored))).allowed).to.equal(true);
+    expect(
+      (
+        await admit(
+          review("meta", "UPDATE", rollout({ phases: [50, 1] }, { finalizers: ["bulkhead.dev/orphan"] }), stored),
+        )
+      ).allowed,
+    ).to.equal(true);
     const deleting = rollout({ phases: [1, 2], percent: 100 }, { deletionTimestamp: "2026-11-30T10:00:00Z" });
     expect((await admit(review("deleting", "UPDATE", deleting, stored))).allowed).to.equal(true);
     expect(apiserver.seen).to.have.length(0);
   });
 
   it("/validate/pod-update refuses rewriting the revision label of a managed pod", async () => {
-    const pod = (labels: Record<string, string>) => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "db-main-0", namespace: "shop", labels } });
+    const pod = (labels: Record<string, string>) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "db-main-0", namespace: "shop", labels },
+    });
     const before = { "bulkhead.dev/managed": "true", "controller-revision-hash": "db-main-aaa" };
     const body = admissionReview({
       uid: "pod",

@@ -23,7 +23,14 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
   beforeEach(async () => {
     slack = await new FakeSlack().start();
     registry = new Registry();
-    client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, registry, retryDelayMs: 50, timeoutMs: 3_000 });
+    client = createSlackClient({
+      token: slack.token,
+      apiUrl: slack.apiUrl,
+      logger,
+      registry,
+      retryDelayMs: 50,
+      timeoutMs: 3_000,
+    });
   });
   afterEach(() => slack.stop());
 
@@ -31,12 +38,16 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
     const blocks = [{ type: "section", text: { type: "mrkdwn", text: "*one*" } }];
     const posted = await client.post("#deploys", "one", blocks);
     expect(posted?.channel).to.equal(slack.channelId("#deploys"));
-    const updated = await client.update(posted!.channel, posted!.ts, "two", [{ type: "section", text: { type: "mrkdwn", text: "*two*" } }]);
+    const updated = await client.update(posted!.channel, posted!.ts, "two", [
+      { type: "section", text: { type: "mrkdwn", text: "*two*" } },
+    ]);
     expect(updated).to.deep.equal(posted);
     expect(slack.messages).to.have.length(1);
     expect(slack.messages[0]).to.deep.include({ text: "two", updates: 1 });
     expect(slack.messages[0]?.blocks).to.deep.equal([{ type: "section", text: { type: "mrkdwn", text: "*two*" } }]);
-    expect(await metricValue(registry, "bulkhead_slack_requests_total", { method: "chat.update", outcome: "ok" })).to.equal(1);
+    expect(
+      await metricValue(registry, "bulkhead_slack_requests_total", { method: "chat.update", outcome: "ok" }),
+    ).to.equal(1);
   });
 
   it("replies in a thread", async () => {
@@ -54,7 +65,12 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
     expect(posted).to.not.equal(undefined);
     expect(elapsed).to.be.at.least(950);
     expect(slack.callsOf("chat.postMessage").map((c) => c.status)).to.deep.equal([429, 200]);
-    expect(await metricValue(registry, "bulkhead_slack_requests_total", { method: "chat.postMessage", outcome: "rate_limited" })).to.equal(1);
+    expect(
+      await metricValue(registry, "bulkhead_slack_requests_total", {
+        method: "chat.postMessage",
+        outcome: "rate_limited",
+      }),
+    ).to.equal(1);
   });
 
   it("gives up after a bounded number of attempts and never throws", async () => {

@@ -7,7 +7,13 @@ import { Registry } from "prom-client";
 import { createSlackClient, type SlackClient } from "../../adapters/slack/client.js";
 import { slackRolloutNotifier, type RolloutPublisher } from "../../adapters/slack/rollout-notifier.js";
 import type { SlackMessageRef } from "../../api/slack-rollout-blocks.js";
-import { parseRollout, type NotifyLevel, type PodStatus, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
+import {
+  parseRollout,
+  type NotifyLevel,
+  type PodStatus,
+  type RolloutStatus,
+  type StatefulsetRollout,
+} from "../../api/rollout.js";
 import { FakeSlack, type FakeSlackMessage } from "../support/fake-slack.js";
 
 const logger = pino({ level: "silent" });
@@ -20,7 +26,11 @@ function baseRollout(replicas: number, level: NotifyLevel): StatefulsetRollout {
     spec: {
       statefulset: {
         metadata: { name: "web" },
-        spec: { replicas, selector: { matchLabels: { app: "web" } }, template: { spec: { containers: [{ name: "app", image: "registry.local/shop/web:v2.3.1" }] } } },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app: "web" } },
+          template: { spec: { containers: [{ name: "app", image: "registry.local/shop/web:v2.3.1" }] } },
+        },
       },
       percent: 100,
       channel: "#deploys",
@@ -37,9 +47,19 @@ function baseRollout(replicas: number, level: NotifyLevel): StatefulsetRollout {
  * ordinal down; evicted pods come back on the new revision not Ready, then become Ready over
  * ~20 s; the next wave starts 8 s after the last one completed. One snapshot per 2 s pass.
  */
-function* simulateRollout(replicas: number, perWave: number, level: NotifyLevel, pace = { readySteps: 10, gapSeconds: 8 }): Generator<{ t: number; rollout: StatefulsetRollout }> {
+function* simulateRollout(
+  replicas: number,
+  perWave: number,
+  level: NotifyLevel,
+  pace = { readySteps: 10, gapSeconds: 8 },
+): Generator<{ t: number; rollout: StatefulsetRollout }> {
   const base = baseRollout(replicas, level);
-  const pods: PodStatus[] = Array.from({ length: replicas }, (_, i) => ({ name: `web-${i}`, ordinal: i, revision: OLD, ready: true }));
+  const pods: PodStatus[] = Array.from({ length: replicas }, (_, i) => ({
+    name: `web-${i}`,
+    ordinal: i,
+    revision: OLD,
+    ready: true,
+  }));
   const updatedOrdinals: number[] = [];
   let t = 0;
   let wavesCompleted = 0;
@@ -92,14 +112,23 @@ interface Run {
   ref: SlackMessageRef | undefined;
 }
 
-async function runSimulation(slack: FakeSlack, notifier: RolloutPublisher, clock: { t: number }, sim: Iterable<{ t: number; rollout: StatefulsetRollout }>): Promise<Run> {
+async function runSimulation(
+  slack: FakeSlack,
+  notifier: RolloutPublisher,
+  clock: { t: number },
+  sim: Iterable<{ t: number; rollout: StatefulsetRollout }>,
+): Promise<Run> {
   const callTimes: number[] = [];
   let ref: SlackMessageRef | undefined;
   for (const { t, rollout } of sim) {
     clock.t = t * 1000;
     const before = slack.calls.length;
     // As the reconciler does: keep the returned ref (in status.slackMessage) when there is one.
-    ref = (await notifier.publish({ ...rollout, status: { ...rollout.status, ...(ref ? { slackMessage: ref } : {}) } }, ref)) ?? ref;
+    ref =
+      (await notifier.publish(
+        { ...rollout, status: { ...rollout.status, ...(ref ? { slackMessage: ref } : {}) } },
+        ref,
+      )) ?? ref;
     for (let i = before; i < slack.calls.length; i++) callTimes.push(clock.t);
   }
   return { callTimes, ref };
@@ -129,7 +158,13 @@ describe("Slack rollout notifications (fake Slack)", function () {
 
   beforeEach(async () => {
     slack = await new FakeSlack().start();
-    client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, retryDelayMs: 50, timeoutMs: 3_000 });
+    client = createSlackClient({
+      token: slack.token,
+      apiUrl: slack.apiUrl,
+      logger,
+      retryDelayMs: 50,
+      timeoutMs: 3_000,
+    });
     clock = { t: 0 };
   });
   afterEach(() => slack.stop());
@@ -139,7 +174,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
     const { callTimes, ref } = await runSimulation(slack, notifier, clock, simulateRollout(1000, 100, "debug"));
 
     const perMinute = maxPerMinute(callTimes);
-    console.log(`      ${slack.calls.length} Slack calls over ${Math.round(clock.t / 1000)} s (simulated); busiest minute: ${perMinute} calls`);
+    console.log(
+      `      ${slack.calls.length} Slack calls over ${Math.round(clock.t / 1000)} s (simulated); busiest minute: ${perMinute} calls`,
+    );
     expect(perMinute).to.be.at.most(25);
     expect(slack.calls.every((c) => c.status === 200 && !c.error)).to.equal(true);
 
@@ -170,14 +207,23 @@ describe("Slack rollout notifications (fake Slack)", function () {
 
   it("stays within budget when waves go as fast as the passes (a wave every 4 s)", async () => {
     const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
-    const { callTimes } = await runSimulation(slack, notifier, clock, simulateRollout(1000, 100, "debug", { readySteps: 1, gapSeconds: 0 }));
+    const { callTimes } = await runSimulation(
+      slack,
+      notifier,
+      clock,
+      simulateRollout(1000, 100, "debug", { readySteps: 1, gapSeconds: 0 }),
+    );
     const perMinute = maxPerMinute(callTimes);
-    console.log(`      ${slack.calls.length} Slack calls over ${Math.round(clock.t / 1000)} s (simulated); busiest minute: ${perMinute} calls`);
+    console.log(
+      `      ${slack.calls.length} Slack calls over ${Math.round(clock.t / 1000)} s (simulated); busiest minute: ${perMinute} calls`,
+    );
     // At most 4 throttled refreshes of at most 6 calls a minute; the terminal refresh then sends
     // whatever is left at once (here, the pages deferred by the per-refresh cap).
     const end = callTimes.at(-1);
     const beforeEnd = callTimes.filter((t) => t !== end);
-    console.log(`      before the terminal refresh: busiest minute ${maxPerMinute(beforeEnd)}; the terminal refresh: ${callTimes.length - beforeEnd.length} calls`);
+    console.log(
+      `      before the terminal refresh: busiest minute ${maxPerMinute(beforeEnd)}; the terminal refresh: ${callTimes.length - beforeEnd.length} calls`,
+    );
     expect(maxPerMinute(beforeEnd)).to.be.at.most(24);
     const pages = slack.messages.filter((m) => m.threadTs);
     expect(new Set(pages.flatMap(podNames)).size).to.equal(1000);
@@ -188,7 +234,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
   it("the summary carries version, percent, phase, waves, pods ready/total, trigger and build links", async () => {
     const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
     const sim = [...simulateRollout(200, 100, "debug")];
-    const midWave = sim.find((s) => s.rollout.status?.wavesCompleted === 1 && s.rollout.status.currentWave?.number === 2)!;
+    const midWave = sim.find(
+      (s) => s.rollout.status?.wavesCompleted === 1 && s.rollout.status.currentWave?.number === 2,
+    )!;
     await notifier.publish(midWave.rollout, undefined);
     const blocks = JSON.stringify(slack.messages[0]?.blocks);
     expect(blocks).to.include("Rollout: shop/web");
@@ -222,14 +270,21 @@ describe("Slack rollout notifications (fake Slack)", function () {
     for (const s of sim.slice(0, -1)) ref = (await notifier.publish(s.rollout, ref)) ?? ref;
     expect(slack.calls).to.have.length(0);
     const last = sim.at(-2)!.rollout;
-    const pods = (last.status?.pods ?? []).map((p) => (p.ordinal === 99 ? { ...p, ready: false, stuck: "CrashLoopBackOff" } : p));
-    const failed = { ...last, status: { ...last.status, pods, phase: "RolloutFailed" as const, reason: "pod web-99 is crash-looping" } };
+    const pods = (last.status?.pods ?? []).map((p) =>
+      p.ordinal === 99 ? { ...p, ready: false, stuck: "CrashLoopBackOff" } : p,
+    );
+    const failed = {
+      ...last,
+      status: { ...last.status, pods, phase: "RolloutFailed" as const, reason: "pod web-99 is crash-looping" },
+    };
     ref = await notifier.publish(failed, ref);
     const top = slack.messages.filter((m) => !m.threadTs);
     expect(top).to.have.length(1);
     expect(top[0]?.text).to.match(/Rollout failed shop\/web/);
     expect(JSON.stringify(top[0]?.blocks)).to.include("crash-looping");
-    expect(JSON.stringify(slack.messages.filter((m) => m.threadTs).map((m) => m.blocks))).to.include("stuck: CrashLoopBackOff");
+    expect(JSON.stringify(slack.messages.filter((m) => m.threadTs).map((m) => m.blocks))).to.include(
+      "stuck: CrashLoopBackOff",
+    );
     expect(ref?.ts).to.equal(top[0]?.ts);
   });
 
@@ -270,9 +325,22 @@ describe("Slack rollout notifications (fake Slack)", function () {
     const registry = new Registry();
     const dead = new FakeSlack();
     await dead.start();
-    const deadClient = createSlackClient({ token: dead.token, apiUrl: dead.apiUrl, logger, retryDelayMs: 20, maxAttempts: 2, timeoutMs: 500 });
+    const deadClient = createSlackClient({
+      token: dead.token,
+      apiUrl: dead.apiUrl,
+      logger,
+      retryDelayMs: 20,
+      maxAttempts: 2,
+      timeoutMs: 500,
+    });
     await dead.stop();
-    const notifier = slackRolloutNotifier({ client: deadClient, now: () => clock.t, registry, failureBackoffMs: 30_000, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({
+      client: deadClient,
+      now: () => clock.t,
+      registry,
+      failureBackoffMs: 30_000,
+      trailingRefresh: false,
+    });
     const rollout = [...simulateRollout(10, 5, "debug")][0]!.rollout;
     const started = Date.now();
     expect(await notifier.publish(rollout, undefined)).to.equal(undefined);
@@ -281,7 +349,10 @@ describe("Slack rollout notifications (fake Slack)", function () {
     expect(await notifier.publish(rollout, undefined)).to.equal(undefined);
     expect(Date.now() - again).to.be.below(50);
     const metric = await registry.getSingleMetric("bulkhead_slack_rollout_publishes_total")?.get();
-    expect(Object.fromEntries((metric?.values ?? []).map((v) => [v.labels.result, v.value]))).to.deep.equal({ failed: 1, backing_off: 1 });
+    expect(Object.fromEntries((metric?.values ?? []).map((v) => [v.labels.result, v.value]))).to.deep.equal({
+      failed: 1,
+      backing_off: 1,
+    });
 
     // An update that fails keeps the stored ref (so the message is not posted twice).
     const live = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
@@ -309,7 +380,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
       expect(slack.calls.length).to.equal(callsBefore);
       await new Promise((r) => setTimeout(r, 600));
       const main = slack.messages.find((m) => !m.threadTs)!;
-      expect(main.text).to.equal(`Rollout shop/web: Progressing, ${later.status?.percentDeployed}% of 100% deployed, ${later.status?.updatedReplicas}/100 pods updated`);
+      expect(main.text).to.equal(
+        `Rollout shop/web: Progressing, ${later.status?.percentDeployed}% of 100% deployed, ${later.status?.updatedReplicas}/100 pods updated`,
+      );
       // The trailing refresh posted wave 2's page; the next publish hands its ts to the reconciler.
       const pages = slack.messages.filter((m) => m.threadTs === main.ts);
       expect(pages).to.have.length(2);
@@ -347,7 +420,10 @@ describe("Slack rollout notifications (fake Slack)", function () {
   it("a new rollout posts its own message; the previous one, left mid-way, is marked superseded, a finished one is left as it was", async () => {
     const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
     const sim = [...simulateRollout(100, 50, "debug")];
-    const gen = (s: StatefulsetRollout, generation: number): StatefulsetRollout => ({ ...s, metadata: { ...s.metadata, generation } });
+    const gen = (s: StatefulsetRollout, generation: number): StatefulsetRollout => ({
+      ...s,
+      metadata: { ...s.metadata, generation },
+    });
     let ref: SlackMessageRef | undefined;
     // Generation 1 is replaced mid-way (a new spec) by generation 2, which finishes.
     for (const s of sim.slice(0, 4)) ref = (await notifier.publish(gen(s.rollout, 1), ref)) ?? ref;
@@ -359,7 +435,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
     let top = slack.messages.filter((m) => !m.threadTs);
     expect(top).to.have.length(2);
     expect(top[0]?.text).to.match(/^Rollout superseded shop\/web: Progressing/);
-    expect(JSON.stringify(top[0]?.blocks)).to.contain("Superseded before it ended by a newer rollout (spec generation 2, rolloutIdentity r-7)");
+    expect(JSON.stringify(top[0]?.blocks)).to.contain(
+      "Superseded before it ended by a newer rollout (spec generation 2, rolloutIdentity r-7)",
+    );
     expect(top[1]?.text).to.match(/RolloutDone/);
     expect(ref).to.deep.include({ ts: top[1]?.ts, rollout: "2/r-7" });
     // Generation 3 after 2 finished: 2's message keeps its final state.

@@ -27,7 +27,11 @@ const until = (what: string, cond: () => boolean): Promise<void> => waitUntil(wh
 
 /** A publisher whose publishes wait until the test releases them. */
 class HeldPublisher implements RolloutPublisher {
-  calls: Array<{ rollout: StatefulsetRollout; known: SlackMessageRef | undefined; release: (ref?: SlackMessageRef) => void }> = [];
+  calls: Array<{
+    rollout: StatefulsetRollout;
+    known: SlackMessageRef | undefined;
+    release: (ref?: SlackMessageRef) => void;
+  }> = [];
   publish(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined> {
     return new Promise((resolve) => this.calls.push({ rollout, known, release: resolve }));
   }
@@ -77,7 +81,15 @@ describe("Slack rollout outbox", function () {
         return replaceStatus(namespace, name, body);
       },
     };
-    outbox = createRolloutOutbox({ publisher, rollouts, logger, registry, clock, minChannelIntervalMs: 1_000, maxPending: 3 });
+    outbox = createRolloutOutbox({
+      publisher,
+      rollouts,
+      logger,
+      registry,
+      clock,
+      minChannelIntervalMs: 1_000,
+      maxPending: 3,
+    });
   });
   afterEach(() => {
     outbox.close();
@@ -102,8 +114,15 @@ describe("Slack rollout outbox", function () {
   });
 
   it("one publish at a time per channel, spaced by the channel's interval; other channels go in parallel", async () => {
-    for (const name of ["a", "b"]) cluster.putRollout({ ...rolloutObject({ channel: "#deploys", notifyLevel: "debug" }), metadata: { name, namespace: "ns" } });
-    cluster.putRollout({ ...rolloutObject({ channel: "#other", notifyLevel: "debug" }), metadata: { name: "c", namespace: "ns" } });
+    for (const name of ["a", "b"])
+      cluster.putRollout({
+        ...rolloutObject({ channel: "#deploys", notifyLevel: "debug" }),
+        metadata: { name, namespace: "ns" },
+      });
+    cluster.putRollout({
+      ...rolloutObject({ channel: "#other", notifyLevel: "debug" }),
+      metadata: { name: "c", namespace: "ns" },
+    });
     outbox.notify(state(cluster, "a", "ns/a"));
     outbox.notify(state(cluster, "b", "ns/b"));
     outbox.notify(state(cluster, "c", "ns/c"));
@@ -121,7 +140,10 @@ describe("Slack rollout outbox", function () {
 
   it("is bounded: rollouts beyond maxPending are dropped and counted", async () => {
     for (const name of ["a", "b", "c", "d", "e"]) {
-      cluster.putRollout({ ...rolloutObject({ channel: "#deploys", notifyLevel: "debug" }), metadata: { name, namespace: "ns" } });
+      cluster.putRollout({
+        ...rolloutObject({ channel: "#deploys", notifyLevel: "debug" }),
+        metadata: { name, namespace: "ns" },
+      });
       outbox.notify(state(cluster, name, `ns/${name}`));
     }
     // a is in flight, b-d wait, e is dropped.
@@ -212,7 +234,10 @@ interface DriveResult {
  * fake time it asked for, and the next starts once every pod is back and Ready (a condition, so
  * every pass sees the same world whatever Slack does meanwhile).
  */
-async function drive(slack: FakeSlack | undefined, clock: FakeClock): Promise<DriveResult & { outbox?: RolloutOutbox }> {
+async function drive(
+  slack: FakeSlack | undefined,
+  clock: FakeClock,
+): Promise<DriveResult & { outbox?: RolloutOutbox }> {
   const cluster = new FakeCluster({ readyDelayMs: 1 });
   const start = Date.parse("2026-11-30T10:00:00Z");
   let now = start;
@@ -223,7 +248,12 @@ async function drive(slack: FakeSlack | undefined, clock: FakeClock): Promise<Dr
     const sleep = (ms: number) => new Promise<void>((resolve) => void clock.setTimer(resolve, ms));
     // No client timeout within the test: a pass that waited for Slack would wait for good.
     const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, sleep, timeoutMs: 3_600_000 });
-    outbox = createRolloutOutbox({ publisher: slackRolloutNotifier({ client, logger, now: () => clock.now() }), rollouts: cluster, logger, clock });
+    outbox = createRolloutOutbox({
+      publisher: slackRolloutNotifier({ client, logger, now: () => clock.now() }),
+      rollouts: cluster,
+      logger,
+      clock,
+    });
   }
   const reconciler = new Reconciler({
     rollouts: cluster,
@@ -244,7 +274,8 @@ async function drive(slack: FakeSlack | undefined, clock: FakeClock): Promise<Dr
   const spec = { channel: "#deploys", notifyLevel: "debug", disruptionPolicy: { maxUnavailable: 4 } };
   const passes: string[] = [];
   // Before the StatefulSet exists (the first pass only adds the finalizer) there is nothing to settle.
-  const settled = () => cluster.sts === undefined || (cluster.podMap.size === 20 && [...cluster.podMap.values()].every((p) => p.ready));
+  const settled = () =>
+    cluster.sts === undefined || (cluster.podMap.size === 20 && [...cluster.podMap.values()].every((p) => p.ready));
   for (const image of ["app:v1", "app:v2"]) {
     cluster.putRollout(rolloutObject(spec, 20, image));
     for (let i = 0; ; i++) {
@@ -257,7 +288,13 @@ async function drive(slack: FakeSlack | undefined, clock: FakeClock): Promise<Dr
       await until("pods settled", settled);
     }
   }
-  return { passes, fakeMs: now - start, evictions: cluster.evictions.map((e) => e.pod), cluster, ...(outbox ? { outbox } : {}) };
+  return {
+    passes,
+    fakeMs: now - start,
+    evictions: cluster.evictions.map((e) => e.pod),
+    cluster,
+    ...(outbox ? { outbox } : {}),
+  };
 }
 
 describe("Slack never delays a pass: a 20-pod rollout with and without Slack", function () {
@@ -304,7 +341,8 @@ describe("Slack never delays a pass: a 20-pod rollout with and without Slack", f
         slack.releaseHeld();
       }
       // At most the first 429 is answered: its Retry-After is waited out on fake time that stands still.
-      if (mode === "rate-limited") expect(slack.calls.length <= 1 && slack.calls.every((c) => c.status === 429)).to.equal(true);
+      if (mode === "rate-limited")
+        expect(slack.calls.length <= 1 && slack.calls.every((c) => c.status === 429)).to.equal(true);
       if (mode === "fast") {
         // Let the outbox finish on fake time: each channel rests a second between publishes.
         let drained = false;

@@ -11,7 +11,17 @@ import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { ADMISSION_ROUTES, webhookRoutes } from "../../webhook/routes.js";
 import { deleteRequest, evictionRequest, NS, pod, splitWorld } from "../unit/leak-guard-fixtures.js";
-import { admissionReview, emptyCaches, silentLogger, offlineRolloutApi, cacheLiveRollouts, startTestWebhook, testConfig, type StaticCache, type TestWebhook } from "./webhook-support.js";
+import {
+  admissionReview,
+  emptyCaches,
+  silentLogger,
+  offlineRolloutApi,
+  cacheLiveRollouts,
+  startTestWebhook,
+  testConfig,
+  type StaticCache,
+  type TestWebhook,
+} from "./webhook-support.js";
 import { seededRandom } from "../support/seeded-random.js";
 
 const SEED = Number(process.env.BULKHEAD_FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -47,7 +57,11 @@ const DEEP_JSON = `${'{"n":['.repeat(2_500)}1${"]}".repeat(2_500)}`;
 type Json = Record<string, unknown> | unknown[];
 
 /** Every path (list of keys) to a value inside `value`, the root excluded. */
-function paths(value: unknown, prefix: Array<string | number> = [], out: Array<Array<string | number>> = []): Array<Array<string | number>> {
+function paths(
+  value: unknown,
+  prefix: Array<string | number> = [],
+  out: Array<Array<string | number>> = [],
+): Array<Array<string | number>> {
   if (value === null || typeof value !== "object") return out;
   for (const [key, child] of Object.entries(value)) {
     const path = [...prefix, Array.isArray(value) ? Number(key) : key];
@@ -72,7 +86,9 @@ function statefulSetObject(): Record<string, unknown> {
       namespace: NS,
       labels: { "bulkhead.dev/managed": "true" },
       annotations: { "bulkhead.dev/max-unavailable": "25%" },
-      ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "r", controller: true }],
+      ownerReferences: [
+        { apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "r", controller: true },
+      ],
     },
     spec: {
       replicas: 6,
@@ -98,7 +114,9 @@ function pdbObject(): Record<string, unknown> {
 
 /** A valid request per route: the seed each fuzzed review is mutated from. */
 function baseRequest(path: string): AdmissionRequest {
-  const oldPod = pod("web-4", "web-6c4d8f", { spec: { nodeName: "node-1", containers: [{ name: "web", image: "registry.local/web:1" }] } as never });
+  const oldPod = pod("web-4", "web-6c4d8f", {
+    spec: { nodeName: "node-1", containers: [{ name: "web", image: "registry.local/web:1" }] } as never,
+  });
   const sts = (operation: "CREATE" | "UPDATE"): AdmissionRequest => ({
     uid: "sts",
     kind: { group: "apps", version: "v1", kind: "StatefulSet" },
@@ -182,7 +200,15 @@ function baseRequest(path: string): AdmissionRequest {
 function post(hook: TestWebhook, agent: Agent, path: string, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: "127.0.0.1", port: hook.port, method: "POST", path, ca: hook.pair.caBundle, agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: "127.0.0.1",
+        port: hook.port,
+        method: "POST",
+        path,
+        ca: hook.pair.caBundle,
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
       (res) => {
         let text = "";
         res.setEncoding("utf8").on("data", (d: string) => (text += d));
@@ -206,7 +232,14 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
     (caches.managedStatefulSets as StaticCache<object>).items = [...world.statefulSets, statefulSetObject()];
     (caches.rollouts as StaticCache<object>).items = world.rollouts;
     const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
-    hook = await startTestWebhook(webhookRoutes({ ctx, events: { record: async () => {} }, rolloutApi: offlineRolloutApi, liveRollouts: cacheLiveRollouts(ctx.caches) }));
+    hook = await startTestWebhook(
+      webhookRoutes({
+        ctx,
+        events: { record: async () => {} },
+        rolloutApi: offlineRolloutApi,
+        liveRollouts: cacheLiveRollouts(ctx.caches),
+      }),
+    );
   });
   after(async () => {
     agent.destroy();
@@ -217,7 +250,12 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
     it(`${route.path}: ${PER_ROUTE} mutated reviews, no handler failure, every 200 carries the uid`, async () => {
       const next = seededRandom(SEED + route.path.length * 7919);
       const failures: string[] = [];
-      const unmutated = await post(hook, agent, route.path, JSON.stringify(admissionReview({ ...baseRequest(route.path) })));
+      const unmutated = await post(
+        hook,
+        agent,
+        route.path,
+        JSON.stringify(admissionReview({ ...baseRequest(route.path) })),
+      );
       expect(unmutated.status, `the base review of ${route.path} is served: ${unmutated.text}`).to.equal(200);
       for (let i = 0; i < PER_ROUTE; i++) {
         const request = structuredClone(baseRequest(route.path)) as unknown as Record<string, unknown>;
@@ -230,7 +268,9 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
           const make = REPLACEMENTS[Math.floor(next() * REPLACEMENTS.length)]!;
           const value = make();
           setAt(request, path, value);
-          mutations.push(`${path.join(".")}=${value === DEEP_MARKER ? "(5,000 levels)" : JSON.stringify(value)?.slice(0, 40)}`);
+          mutations.push(
+            `${path.join(".")}=${value === DEEP_MARKER ? "(5,000 levels)" : JSON.stringify(value)?.slice(0, 40)}`,
+          );
         }
         const body = JSON.stringify(admissionReview(request)).replaceAll(JSON.stringify(DEEP_MARKER), DEEP_JSON);
         const res = await post(hook, agent, route.path, body);
@@ -249,9 +289,13 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
     const before = (await get(hook, agent, "/metrics")).split("\n").length;
     for (let i = 0; i < 50; i++) {
       const forged = { ...evictionRequest(`pod-${i}`, { namespace: `forged-${i}` }), uid: `forged-${i}` };
-      expect((await post(hook, agent, "/validate/eviction", JSON.stringify(admissionReview(forged)))).status).to.equal(200);
+      expect((await post(hook, agent, "/validate/eviction", JSON.stringify(admissionReview(forged)))).status).to.equal(
+        200,
+      );
       const deleted = { ...deleteRequest(pod(`pod-${i}`, "rev")), namespace: `forged-${i}`, uid: `forged-d-${i}` };
-      expect((await post(hook, agent, "/validate/pod-delete", JSON.stringify(admissionReview(deleted)))).status).to.equal(200);
+      expect(
+        (await post(hook, agent, "/validate/pod-delete", JSON.stringify(admissionReview(deleted)))).status,
+      ).to.equal(200);
     }
     const text = await get(hook, agent, "/metrics");
     expect(text).not.to.contain("forged-");
@@ -261,13 +305,15 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
 
 function get(hook: TestWebhook, agent: Agent, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: "127.0.0.1", port: hook.port, method: "GET", path, ca: hook.pair.caBundle, agent }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (d: string) => (text += d));
-      res.on("end", () => resolve(text));
-    });
+    const req = httpsRequest(
+      { host: "127.0.0.1", port: hook.port, method: "GET", path, ca: hook.pair.caBundle, agent },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (d: string) => (text += d));
+        res.on("end", () => resolve(text));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
 }
-

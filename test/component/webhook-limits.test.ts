@@ -11,7 +11,18 @@ import { allowed, type AdmissionResponse } from "../../api/admission.js";
 import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { ADMISSION_ROUTES, webhookRoutes } from "../../webhook/routes.js";
-import { admissionReview, call, emptyCaches, silentLogger, offlineRolloutApi, cacheLiveRollouts, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
+import {
+  admissionReview,
+  call,
+  emptyCaches,
+  silentLogger,
+  offlineRolloutApi,
+  cacheLiveRollouts,
+  startTestWebhook,
+  testConfig,
+  testRoute,
+  type TestWebhook,
+} from "./webhook-support.js";
 
 function evictionReview(uid: string, padding = ""): Record<string, unknown> {
   return admissionReview({
@@ -39,21 +50,40 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 10));
 }
 
-function tlsConnect(port: number, ca: string, options: { ciphers?: string; maxVersion?: "TLSv1.2" | "TLSv1.3" } = {}): Promise<TLSSocket> {
+function tlsConnect(
+  port: number,
+  ca: string,
+  options: { ciphers?: string; maxVersion?: "TLSv1.2" | "TLSv1.3" } = {},
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port, ca, servername: "bulkhead-webhook.bulkhead-system.svc", ...options }, () => resolve(socket));
+    const socket = connect(
+      { host: "127.0.0.1", port, ca, servername: "bulkhead-webhook.bulkhead-system.svc", ...options },
+      () => resolve(socket),
+    );
     socket.once("error", reject);
   });
 }
 
 describe("webhook resource bounds", function () {
   this.timeout(30_000);
-  const ctx: WebhookContext = { config: testConfig, caches: emptyCaches(), logger: silentLogger, metrics: createWebhookMetrics() };
+  const ctx: WebhookContext = {
+    config: testConfig,
+    caches: emptyCaches(),
+    logger: silentLogger,
+    metrics: createWebhookMetrics(),
+  };
 
   describe("per-path body limits, from the route table", () => {
     let hook: TestWebhook;
     before(async () => {
-      hook = await startTestWebhook(webhookRoutes({ ctx, events: { record: async () => {} }, rolloutApi: offlineRolloutApi, liveRollouts: cacheLiveRollouts(ctx.caches) }));
+      hook = await startTestWebhook(
+        webhookRoutes({
+          ctx,
+          events: { record: async () => {} },
+          rolloutApi: offlineRolloutApi,
+          liveRollouts: cacheLiveRollouts(ctx.caches),
+        }),
+      );
     });
     after(() => hook.server.shutdown());
 
@@ -78,7 +108,9 @@ describe("webhook resource bounds", function () {
     it("an undeclared (chunked) body is cut off once it passes the limit", async () => {
       const res = await call(hook.port, hook.pair.caBundle, "POST", "/validate/eviction", reviewOfSize(64 * 1024));
       expect(res.status, res.text).to.equal(413);
-      expect((res.json() as { message: string }).message).to.match(/^request body is over the limit of 16384 bytes for \/validate\/eviction: refused after \d+ bytes$/);
+      expect((res.json() as { message: string }).message).to.match(
+        /^request body is over the limit of 16384 bytes for \/validate\/eviction: refused after \d+ bytes$/,
+      );
     });
 
     it("a body exactly at the limit is read and decided", async () => {
@@ -99,7 +131,10 @@ describe("webhook resource bounds", function () {
     it("a corrupt gzip body is 400 saying it could not be decompressed", async () => {
       const res = await postRaw(hook, "/validate/eviction", Buffer.from("this is not gzip at all"), "gzip");
       expect(res.status, res.text).to.equal(400);
-      expect(res.json()).to.deep.equal({ code: 400, message: "request body could not be decompressed as gzip: incorrect header check" });
+      expect(res.json()).to.deep.equal({
+        code: 400,
+        message: "request body could not be decompressed as gzip: incorrect header check",
+      });
     });
 
     it("a well-formed gzip review is decided", async () => {
@@ -110,8 +145,12 @@ describe("webhook resource bounds", function () {
 
     it("counts each refusal by reason", async () => {
       const text = (await call(hook.port, hook.pair.caBundle, "GET", "/metrics")).text;
-      expect(text).to.match(/bulkhead_webhook_rejected_requests_total\{path="\/validate\/eviction",reason="body-too-large"\} [1-9]/);
-      expect(text).to.match(/bulkhead_webhook_rejected_requests_total\{path="\/validate\/eviction",reason="body-unreadable"\} [1-9]/);
+      expect(text).to.match(
+        /bulkhead_webhook_rejected_requests_total\{path="\/validate\/eviction",reason="body-too-large"\} [1-9]/,
+      );
+      expect(text).to.match(
+        /bulkhead_webhook_rejected_requests_total\{path="\/validate\/eviction",reason="body-unreadable"\} [1-9]/,
+      );
     });
   });
 
@@ -138,7 +177,9 @@ describe("webhook resource bounds", function () {
       const refused = await post("/test/quick", JSON.stringify(evictionReview("q-1")));
       expect(refused.status).to.equal(503);
       expect(refused.headers["retry-after"]).to.equal("1");
-      expect((refused.json() as { message: string }).message).to.match(/webhook busy: 2 requests .* in flight, the limit is 2 requests/);
+      expect((refused.json() as { message: string }).message).to.match(
+        /webhook busy: 2 requests .* in flight, the limit is 2 requests/,
+      );
       held.splice(0).forEach((release) => release());
       expect((await first).status).to.equal(200);
       expect((await second).status).to.equal(200);
@@ -154,7 +195,9 @@ describe("webhook resource bounds", function () {
       await until(() => entered === 1);
       const refused = await post("/test/quick", reviewOfSize(6_000));
       expect(refused.status).to.equal(503);
-      expect((refused.json() as { message: string }).message).to.match(/1 requests \(6000 body bytes\) in flight, .* and 10000 bytes/);
+      expect((refused.json() as { message: string }).message).to.match(
+        /1 requests \(6000 body bytes\) in flight, .* and 10000 bytes/,
+      );
       expect((await post("/test/quick", reviewOfSize(3_000))).status, "a small one still fits").to.equal(200);
       held.splice(0).forEach((release) => release());
       expect((await big).status).to.equal(200);
@@ -164,7 +207,10 @@ describe("webhook resource bounds", function () {
   describe("handler errors", () => {
     it("are answered HTTP 500 with one error log line and one count, whatever the hook's failurePolicy", async () => {
       const lines: Array<{ level: number; msg: string; uid?: string }> = [];
-      const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; uid?: string }) });
+      const logger = pino(
+        { level: "debug" },
+        { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; uid?: string }) },
+      );
       const hook = await startTestWebhook(
         [
           testRoute("/test/type-error", async (request) => {
@@ -175,9 +221,18 @@ describe("webhook resource bounds", function () {
         { logger },
       );
       try {
-        const res = await postRaw(hook, "/test/type-error", JSON.stringify({ ...evictionReview("te-1"), request: { ...(evictionReview("te-1").request as object), object: null } }));
+        const res = await postRaw(
+          hook,
+          "/test/type-error",
+          JSON.stringify({
+            ...evictionReview("te-1"),
+            request: { ...(evictionReview("te-1").request as object), object: null },
+          }),
+        );
         expect(res.status).to.equal(500);
-        expect((res.json() as { message: string }).message).to.match(/^bulkhead webhook \/test\/type-error failed on review te-1: Cannot read properties of null/);
+        expect((res.json() as { message: string }).message).to.match(
+          /^bulkhead webhook \/test\/type-error failed on review te-1: Cannot read properties of null/,
+        );
         const errors = lines.filter((l) => l.level >= 50);
         expect(errors).to.have.length(1);
         expect(errors[0]).to.include({ uid: "te-1" });
@@ -204,7 +259,9 @@ describe("webhook resource bounds", function () {
       let received = "";
       socket.setEncoding("utf8").on("data", (d: string) => (received += d));
       const closed = once(socket, "close");
-      socket.write("POST /test/quick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{");
+      socket.write(
+        "POST /test/quick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+      );
       // Keep trickling until the server gives up; it never gets the whole body.
       const trickle = setInterval(() => socket.writable && socket.write(" "), 20);
       await closed;
@@ -213,7 +270,12 @@ describe("webhook resource bounds", function () {
     });
 
     it("a connection that never sends a request is closed", async () => {
-      const socket = connect({ host: "127.0.0.1", port: hook.port, ca: hook.pair.caBundle, servername: "bulkhead-webhook.bulkhead-system.svc" });
+      const socket = connect({
+        host: "127.0.0.1",
+        port: hook.port,
+        ca: hook.pair.caBundle,
+        servername: "bulkhead-webhook.bulkhead-system.svc",
+      });
       const closed = once(socket, "close");
       // Closed before or after the handshake completes: either way the server let it go.
       socket.on("error", () => {});
@@ -231,7 +293,9 @@ describe("webhook resource bounds", function () {
         let received = "";
         socket.setEncoding("utf8").on("data", (d: string) => (received += d));
         const body = JSON.stringify(evictionReview("ka-1"));
-        socket.write(`POST /test/quick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        socket.write(
+          `POST /test/quick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
         const sent = Date.now();
         await once(socket, "close");
         expect(received).to.match(/^HTTP\/1\.1 200 /);
@@ -257,7 +321,10 @@ describe("webhook resource bounds", function () {
 
     for (const cipher of ["ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384", "AES128-GCM-SHA256", "AES256-SHA"]) {
       it(`refuses TLS 1.2 with ${cipher} (CBC or no forward secrecy)`, async () => {
-        const outcome = await tlsConnect(hook.port, hook.pair.caBundle, { maxVersion: "TLSv1.2", ciphers: cipher }).then(
+        const outcome = await tlsConnect(hook.port, hook.pair.caBundle, {
+          maxVersion: "TLSv1.2",
+          ciphers: cipher,
+        }).then(
           (socket) => {
             socket.destroy();
             return "connected";
@@ -268,7 +335,11 @@ describe("webhook resource bounds", function () {
       });
     }
 
-    for (const cipher of ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"]) {
+    for (const cipher of [
+      "ECDHE-RSA-AES128-GCM-SHA256",
+      "ECDHE-RSA-AES256-GCM-SHA384",
+      "ECDHE-RSA-CHACHA20-POLY1305",
+    ]) {
       it(`accepts TLS 1.2 with ${cipher}`, async () => {
         const socket = await tlsConnect(hook.port, hook.pair.caBundle, { maxVersion: "TLSv1.2", ciphers: cipher });
         expect(socket.getProtocol()).to.equal("TLSv1.2");
@@ -279,27 +350,41 @@ describe("webhook resource bounds", function () {
   });
 });
 
-function postRaw(hook: TestWebhook, path: string, body: Buffer | string, encoding = "identity"): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: () => unknown }> {
+function postRaw(
+  hook: TestWebhook,
+  path: string,
+  body: Buffer | string,
+  encoding = "identity",
+): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: () => unknown;
+}> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-        {
-          host: "127.0.0.1",
-          port: hook.port,
-          method: "POST",
-          path,
-          ca: hook.pair.caBundle,
-          agent: false,
-          headers: { "content-type": "application/json", "content-encoding": encoding, "content-length": Buffer.byteLength(body) },
+      {
+        host: "127.0.0.1",
+        port: hook.port,
+        method: "POST",
+        path,
+        ca: hook.pair.caBundle,
+        agent: false,
+        headers: {
+          "content-type": "application/json",
+          "content-encoding": encoding,
+          "content-length": Buffer.byteLength(body),
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as unknown });
-          });
-        },
-      );
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as unknown });
+        });
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });

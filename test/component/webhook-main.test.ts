@@ -29,7 +29,10 @@ interface Proc {
 }
 
 function start(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -58,7 +61,9 @@ describe("webhook main process", function () {
   it("refuses a bad configuration with exit code 2, naming the variables", async () => {
     const proc = start({ BULKHEAD_WEBHOOK_PORT: "none", BULKHEAD_DEFAULT_LEAK_PROTECTION: "strict" });
     expect(await proc.exited).to.equal(2);
-    expect(proc.output()).to.match(/invalid webhook configuration:[\s\S]*BULKHEAD_WEBHOOK_PORT[\s\S]*BULKHEAD_DEFAULT_LEAK_PROTECTION/);
+    expect(proc.output()).to.match(
+      /invalid webhook configuration:[\s\S]*BULKHEAD_WEBHOOK_PORT[\s\S]*BULKHEAD_DEFAULT_LEAK_PROTECTION/,
+    );
   });
 
   it("serves the mounted certificate, is live but not ready without caches, and drains on SIGTERM", async () => {
@@ -88,7 +93,9 @@ describe("webhook main process", function () {
       expect((await call(port, pair.caBundle, "GET", "/healthz")).status).to.equal(200);
       const ready = await call(port, pair.caBundle, "GET", "/readyz");
       expect(ready.status).to.equal(503);
-      expect(ready.text).to.equal("not ready: informer caches not loaded yet: managedPods, managedStatefulSets, rollouts, controllerRevisions, pdbs");
+      expect(ready.text).to.equal(
+        "not ready: informer caches not loaded yet: managedPods, managedStatefulSets, rollouts, controllerRevisions, pdbs",
+      );
       const review = await call(port, pair.caBundle, "POST", "/validate/statefulset", "{}");
       expect(review.status).to.equal(400);
 

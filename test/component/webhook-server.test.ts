@@ -8,11 +8,23 @@ import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import type { StaticCache } from "./webhook-support.js";
-import { admissionReview, cacheLiveRollouts, call, emptyCaches, silentLogger, startTestWebhook, testConfig, testRoute, type TestWebhook } from "./webhook-support.js";
+import {
+  admissionReview,
+  cacheLiveRollouts,
+  call,
+  emptyCaches,
+  silentLogger,
+  startTestWebhook,
+  testConfig,
+  testRoute,
+  type TestWebhook,
+} from "./webhook-support.js";
 
 const RECONCILER = testConfig.reconcilerUsername;
 
-function statefulSet(overrides: { image?: string; strategy?: Record<string, unknown>; owned?: boolean; templateManaged?: boolean } = {}) {
+function statefulSet(
+  overrides: { image?: string; strategy?: Record<string, unknown>; owned?: boolean; templateManaged?: boolean } = {},
+) {
   return {
     apiVersion: "apps/v1",
     kind: "StatefulSet",
@@ -22,7 +34,18 @@ function statefulSet(overrides: { image?: string; strategy?: Record<string, unkn
       uid: "0b8c7f7e-5c1a-4a53-9d61-7f7a1f0e9f01",
       labels: { app: "web", "bulkhead.dev/managed": "true" },
       ...(overrides.owned
-        ? { ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "r-1", controller: true, blockOwnerDeletion: true }] }
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: "bulkhead.dev/v1alpha1",
+                kind: "StatefulsetRollout",
+                name: "web",
+                uid: "r-1",
+                controller: true,
+                blockOwnerDeletion: true,
+              },
+            ],
+          }
         : {}),
     },
     spec: {
@@ -34,7 +57,14 @@ function statefulSet(overrides: { image?: string; strategy?: Record<string, unkn
       template: {
         metadata: { labels: { app: "web", ...(overrides.templateManaged ? { "bulkhead.dev/managed": "true" } : {}) } },
         spec: {
-          containers: [{ name: "web", image: overrides.image ?? "registry.local/web:1", imagePullPolicy: "IfNotPresent", terminationMessagePath: "/dev/termination-log" }],
+          containers: [
+            {
+              name: "web",
+              image: overrides.image ?? "registry.local/web:1",
+              imagePullPolicy: "IfNotPresent",
+              terminationMessagePath: "/dev/termination-log",
+            },
+          ],
           restartPolicy: "Always",
           dnsPolicy: "ClusterFirst",
           terminationGracePeriodSeconds: 30,
@@ -61,7 +91,11 @@ function stsRequest(uid: string, operation: string, object: unknown, oldObject?:
     object,
     oldObject: oldObject ?? null,
     dryRun: false,
-    options: { kind: operation === "CREATE" ? "CreateOptions" : "UpdateOptions", apiVersion: "meta.k8s.io/v1", fieldManager: "kubectl-client-side-apply" },
+    options: {
+      kind: operation === "CREATE" ? "CreateOptions" : "UpdateOptions",
+      apiVersion: "meta.k8s.io/v1",
+      fieldManager: "kubectl-client-side-apply",
+    },
   });
 }
 
@@ -74,7 +108,12 @@ function pdbRequest(uid: string, spec: Record<string, unknown>, annotations?: Re
     namespace: "shop",
     operation: "CREATE",
     userInfo: { username: "alice" },
-    object: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "web", namespace: "shop", ...(annotations ? { annotations } : {}) }, spec },
+    object: {
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata: { name: "web", namespace: "shop", ...(annotations ? { annotations } : {}) },
+      spec,
+    },
     oldObject: null,
   });
 }
@@ -112,14 +151,24 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
     const managed = statefulSet({ strategy: { type: "OnDelete" }, templateManaged: true });
     (caches.managedStatefulSets as StaticCache<object>).items = [managed];
     const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
-    hook = await startTestWebhook([...webhookRoutes({ ctx, events: { record: async () => {} }, liveRollouts: cacheLiveRollouts(ctx.caches) }), ...extraRoutes]);
+    hook = await startTestWebhook([
+      ...webhookRoutes({ ctx, events: { record: async () => {} }, liveRollouts: cacheLiveRollouts(ctx.caches) }),
+      ...extraRoutes,
+    ]);
   });
   after(async () => {
     await hook.server.shutdown();
   });
 
   const post = (path: string, body: unknown, contentType?: string) =>
-    call(hook.port, hook.pair.caBundle, "POST", path, typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body), contentType);
+    call(
+      hook.port,
+      hook.pair.caBundle,
+      "POST",
+      path,
+      typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+      contentType,
+    );
   const get = (path: string) => call(hook.port, hook.pair.caBundle, "GET", path);
 
   async function stillServing(): Promise<void> {
@@ -149,15 +198,19 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       const text = (await get("/metrics")).text;
       expect(text).to.match(/bulkhead_webhook_requests_total\{path="\/mutate\/statefulset",code="200"\} [1-9]/);
       expect(text).to.match(/bulkhead_webhook_requests_total\{path="\/validate\/statefulset",code="400"\} [1-9]/);
-      expect(text).to.match(/bulkhead_webhook_decisions_total\{path="\/mutate\/statefulset",decision="patched"\} [1-9]/);
-      expect(text).to.match(/bulkhead_webhook_admission_duration_seconds_bucket\{le="\+Inf",path="\/mutate\/statefulset"\} [1-9]/);
+      expect(text).to.match(
+        /bulkhead_webhook_decisions_total\{path="\/mutate\/statefulset",decision="patched"\} [1-9]/,
+      );
+      expect(text).to.match(
+        /bulkhead_webhook_admission_duration_seconds_bucket\{le="\+Inf",path="\/mutate\/statefulset"\} [1-9]/,
+      );
     });
 
     it("keeps idle connections open longer than the apiserver's client does (90 s)", () => {
       expect(hook.server.server.keepAliveTimeout).to.be.greaterThan(90_000);
     });
 
-    it("an unknown path is a 404 counted under path=\"other\"", async () => {
+    it('an unknown path is a 404 counted under path="other"', async () => {
       const res = await post("/validate/nothing-here", {});
       expect(res.status).to.equal(404);
       expect(res.text).to.contain("no such endpoint: POST /validate/nothing-here");
@@ -187,12 +240,19 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
 
     it("validate denies a template change by a user on a rollout-owned StatefulSet", async () => {
       const old = statefulSet({ owned: true, strategy: { type: "OnDelete" }, templateManaged: true });
-      const edited = statefulSet({ owned: true, strategy: { type: "OnDelete" }, templateManaged: true, image: "registry.local/web:2" });
+      const edited = statefulSet({
+        owned: true,
+        strategy: { type: "OnDelete" },
+        templateManaged: true,
+        image: "registry.local/web:2",
+      });
       const response = responseOf(await post("/validate/statefulset", stsRequest("s-3", "UPDATE", edited, old)));
       expect(response).to.deep.include({ uid: "s-3", allowed: false });
       expect(response.status?.code).to.equal(403);
       expect(response.status?.message).to.contain("kubectl edit sroll web -n shop");
-      const byReconciler = responseOf(await post("/validate/statefulset", stsRequest("s-4", "UPDATE", edited, old, RECONCILER)));
+      const byReconciler = responseOf(
+        await post("/validate/statefulset", stsRequest("s-4", "UPDATE", edited, old, RECONCILER)),
+      );
       expect(byReconciler.allowed).to.equal(true);
     });
 
@@ -202,7 +262,12 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       expect(warned.allowed).to.equal(true);
       expect(warned.warnings?.[0]).to.match(/no StatefulsetRollout exists/);
       (caches.rollouts as StaticCache<object>).items = [
-        { apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", metadata: { name: "web-rollout", namespace: "shop" }, spec: { statefulset: { metadata: { name: "web" } } } },
+        {
+          apiVersion: "bulkhead.dev/v1alpha1",
+          kind: "StatefulsetRollout",
+          metadata: { name: "web-rollout", namespace: "shop" },
+          spec: { statefulset: { metadata: { name: "web" } } },
+        },
       ];
       try {
         const quiet = responseOf(await post("/validate/statefulset", stsRequest("s-6", "CREATE", sts)));
@@ -215,7 +280,9 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
 
   describe("/mutate/pdb and /validate/pdb", () => {
     it("defaults maxUnavailable and unhealthyPodEvictionPolicy on a PDB over managed pods", async () => {
-      const response = responseOf(await post("/mutate/pdb", pdbRequest("p-1", { selector: { matchLabels: { app: "web" } } })));
+      const response = responseOf(
+        await post("/mutate/pdb", pdbRequest("p-1", { selector: { matchLabels: { app: "web" } } })),
+      );
       expect(patchOf(response)).to.deep.equal([
         { op: "add", path: "/spec/unhealthyPodEvictionPolicy", value: "AlwaysAllow" },
         { op: "add", path: "/spec/maxUnavailable", value: "25%" },
@@ -223,7 +290,9 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
     });
 
     it("leaves a PDB over other pods alone", async () => {
-      const response = responseOf(await post("/mutate/pdb", pdbRequest("p-2", { selector: { matchLabels: { app: "db" } } })));
+      const response = responseOf(
+        await post("/mutate/pdb", pdbRequest("p-2", { selector: { matchLabels: { app: "db" } } })),
+      );
       expect(response).to.deep.equal({ uid: "p-2", allowed: true });
     });
 
@@ -232,12 +301,16 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       const denied = responseOf(await post("/validate/pdb", pdbRequest("p-3", spec)));
       expect(denied.allowed).to.equal(false);
       expect(denied.status?.message).to.contain('bulkhead.dev/allow-zero-budget: "true"');
-      const ok = responseOf(await post("/validate/pdb", pdbRequest("p-4", spec, { "bulkhead.dev/allow-zero-budget": "true" })));
+      const ok = responseOf(
+        await post("/validate/pdb", pdbRequest("p-4", spec, { "bulkhead.dev/allow-zero-budget": "true" })),
+      );
       expect(ok.allowed).to.equal(true);
     });
 
     it("allows minAvailable with a warning", async () => {
-      const response = responseOf(await post("/validate/pdb", pdbRequest("p-5", { selector: { matchLabels: { app: "web" } }, minAvailable: 2 })));
+      const response = responseOf(
+        await post("/validate/pdb", pdbRequest("p-5", { selector: { matchLabels: { app: "web" } }, minAvailable: 2 })),
+      );
       expect(response.allowed).to.equal(true);
       expect(response.warnings?.[0]).to.match(/maxUnavailable is preferred/);
     });
@@ -245,40 +318,76 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
 
   describe("bad input: right status and message, and the server keeps serving", () => {
     const good = stsRequest("bad-1", "CREATE", statefulSet());
-    const cases: Array<{ name: string; body: string | Buffer; contentType?: string; status: number; message: RegExp }> = [
-      { name: "truncated JSON", body: JSON.stringify(good).slice(0, 120), status: 400, message: /request body is not valid JSON/ },
-      { name: "empty body", body: "", status: 400, message: /apiVersion is missing; kind is missing; request is missing/ },
-      { name: "a JSON array", body: "[1,2]", status: 400, message: /the body must be a JSON object/ },
-      { name: "a JSON string", body: '"hello"', status: 400, message: /the body must be a JSON object/ },
-      {
-        name: "wrong apiVersion",
-        body: JSON.stringify({ ...good, apiVersion: "admission.k8s.io/v1beta1" }),
-        status: 400,
-        message: /apiVersion: expected "admission\.k8s\.io\/v1".*got "admission\.k8s\.io\/v1beta1"/,
-      },
-      { name: "wrong kind", body: JSON.stringify({ ...good, kind: "Pod" }), status: 400, message: /kind: expected "AdmissionReview", got "Pod"/ },
-      { name: "missing request", body: JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }), status: 400, message: /request is missing/ },
-      {
-        name: "missing uid",
-        body: JSON.stringify(admissionReview({ ...(good.request as object), uid: undefined })),
-        status: 400,
-        message: /request\.uid is missing/,
-      },
-      {
-        name: "missing kind and bad operation",
-        body: JSON.stringify(admissionReview({ ...(good.request as object), kind: undefined, operation: "PATCH" })),
-        status: 400,
-        message: /request\.kind is missing.*request\.operation/,
-      },
-      {
-        name: "an object nested 200 levels deep",
-        body: JSON.stringify(good).replace('"dryRun":false', `"dryRun":false,"x":${"[".repeat(200)}${"]".repeat(200)}`),
-        status: 400,
-        message: /nested deeper than 128 levels at request\.x\.0\.0.*no Kubernetes object nests that deep/,
-      },
-      { name: "non-JSON content type", body: JSON.stringify(good), contentType: "text/plain", status: 415, message: /Content-Type must be application\/json, got text\/plain/ },
-      { name: "YAML content type", body: "apiVersion: x", contentType: "application/yaml", status: 415, message: /got application\/yaml/ },
-    ];
+    const cases: Array<{ name: string; body: string | Buffer; contentType?: string; status: number; message: RegExp }> =
+      [
+        {
+          name: "truncated JSON",
+          body: JSON.stringify(good).slice(0, 120),
+          status: 400,
+          message: /request body is not valid JSON/,
+        },
+        {
+          name: "empty body",
+          body: "",
+          status: 400,
+          message: /apiVersion is missing; kind is missing; request is missing/,
+        },
+        { name: "a JSON array", body: "[1,2]", status: 400, message: /the body must be a JSON object/ },
+        { name: "a JSON string", body: '"hello"', status: 400, message: /the body must be a JSON object/ },
+        {
+          name: "wrong apiVersion",
+          body: JSON.stringify({ ...good, apiVersion: "admission.k8s.io/v1beta1" }),
+          status: 400,
+          message: /apiVersion: expected "admission\.k8s\.io\/v1".*got "admission\.k8s\.io\/v1beta1"/,
+        },
+        {
+          name: "wrong kind",
+          body: JSON.stringify({ ...good, kind: "Pod" }),
+          status: 400,
+          message: /kind: expected "AdmissionReview", got "Pod"/,
+        },
+        {
+          name: "missing request",
+          body: JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }),
+          status: 400,
+          message: /request is missing/,
+        },
+        {
+          name: "missing uid",
+          body: JSON.stringify(admissionReview({ ...(good.request as object), uid: undefined })),
+          status: 400,
+          message: /request\.uid is missing/,
+        },
+        {
+          name: "missing kind and bad operation",
+          body: JSON.stringify(admissionReview({ ...(good.request as object), kind: undefined, operation: "PATCH" })),
+          status: 400,
+          message: /request\.kind is missing.*request\.operation/,
+        },
+        {
+          name: "an object nested 200 levels deep",
+          body: JSON.stringify(good).replace(
+            '"dryRun":false',
+            `"dryRun":false,"x":${"[".repeat(200)}${"]".repeat(200)}`,
+          ),
+          status: 400,
+          message: /nested deeper than 128 levels at request\.x\.0\.0.*no Kubernetes object nests that deep/,
+        },
+        {
+          name: "non-JSON content type",
+          body: JSON.stringify(good),
+          contentType: "text/plain",
+          status: 415,
+          message: /Content-Type must be application\/json, got text\/plain/,
+        },
+        {
+          name: "YAML content type",
+          body: "apiVersion: x",
+          contentType: "application/yaml",
+          status: 415,
+          message: /got application\/yaml/,
+        },
+      ];
     for (const c of cases) {
       it(`${c.name} → ${c.status}`, async () => {
         const res = await post("/mutate/statefulset", c.body, c.contentType);
@@ -291,7 +400,10 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
     it("a handler that throws is an HTTP 500 (the hook's failurePolicy applies), counted, not a denial", async () => {
       const res = await post("/test/throws", admissionReview({ ...(good.request as object), uid: "t-1" }));
       expect(res.status).to.equal(500);
-      expect(res.json()).to.deep.equal({ code: 500, message: "bulkhead webhook /test/throws failed on review t-1: boom" });
+      expect(res.json()).to.deep.equal({
+        code: 500,
+        message: "bulkhead webhook /test/throws failed on review t-1: boom",
+      });
       const metrics = (await get("/metrics")).text;
       expect(metrics).to.match(/bulkhead_webhook_handler_errors_total\{path="\/test\/throws"\} 1/);
       expect(metrics).not.to.match(/bulkhead_webhook_decisions_total\{path="\/test\/throws"/);
@@ -302,14 +414,22 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       const res = await post("/test/wrong-uid", admissionReview({ ...(good.request as object), uid: "t-2" }));
       expect(res.status).to.equal(500);
       expect((res.json() as { message: string }).message).to.match(/handler returned uid "someone-else" for uid t-2/);
-      expect((await get("/metrics")).text).to.match(/bulkhead_webhook_handler_errors_total\{path="\/test\/wrong-uid"\} 1/);
+      expect((await get("/metrics")).text).to.match(
+        /bulkhead_webhook_handler_errors_total\{path="\/test\/wrong-uid"\} 1/,
+      );
     });
   });
 
   describe("graceful shutdown", () => {
     it("finishes an in-flight review, refuses new connections, then closes", async () => {
       const other = await startTestWebhook(extraRoutes);
-      const inFlight = call(other.port, other.pair.caBundle, "POST", "/test/slow", JSON.stringify(admissionReview({ ...(stsRequest("g-1", "CREATE", {}).request as object) })));
+      const inFlight = call(
+        other.port,
+        other.pair.caBundle,
+        "POST",
+        "/test/slow",
+        JSON.stringify(admissionReview({ ...(stsRequest("g-1", "CREATE", {}).request as object) })),
+      );
       await new Promise((r) => setTimeout(r, 100));
       expect(release).to.be.a("function");
       const closed = other.server.shutdown();
@@ -335,7 +455,14 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       const body = JSON.stringify(admissionReview({ ...(stsRequest("g-2", "CREATE", {}).request as object) }));
       const result = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
         const req = httpsRequest(
-          { host: "127.0.0.1", port: other.port, method: "POST", path: "/test/slow", ca: other.pair.caBundle, headers: { "content-type": "application/json", connection: "keep-alive" } },
+          {
+            host: "127.0.0.1",
+            port: other.port,
+            method: "POST",
+            path: "/test/slow",
+            ca: other.pair.caBundle,
+            headers: { "content-type": "application/json", connection: "keep-alive" },
+          },
           (res) => {
             res.resume();
             res.on("end", () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));

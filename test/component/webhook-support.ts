@@ -24,7 +24,10 @@ import {
 const DAY = 24 * 3600 * 1000;
 
 export function testPair(): CertificatePair {
-  return generateCertificatePair({ serviceName: "bulkhead-webhook", namespace: "bulkhead-system" }, { caValidityMs: 30 * DAY, servingValidityMs: 10 * DAY });
+  return generateCertificatePair(
+    { serviceName: "bulkhead-webhook", namespace: "bulkhead-system" },
+    { caValidityMs: 30 * DAY, servingValidityMs: 10 * DAY },
+  );
 }
 
 /** A ReadCache over a fixed list, with a switch for "synced". */
@@ -161,14 +164,28 @@ export function call(
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: "127.0.0.1", port, method, path, ca, agent: false, headers: body === undefined ? {} : { "content-type": contentType } },
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        ca,
+        agent: false,
+        headers: body === undefined ? {} : { "content-type": contentType },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         const peerSerial = (res.socket as TLSSocket).getPeerCertificate().serialNumber ?? "";
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as unknown, peerSerial });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            json: () => JSON.parse(text) as unknown,
+            peerSerial,
+          });
         });
       },
     );

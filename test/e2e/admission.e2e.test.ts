@@ -21,8 +21,24 @@ import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { createRolloutValidateHandler, liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
-import { REPO_ROOT, admissionApi, appsApi, coreApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
+import {
+  admissionLimits,
+  createApp,
+  serverTimeouts,
+  startHttpsServer,
+  type RunningServer,
+} from "../../webhook/server.js";
+import {
+  REPO_ROOT,
+  admissionApi,
+  appsApi,
+  coreApi,
+  helmBinary,
+  kubeConfig,
+  kubectl,
+  newNamespace,
+  waitFor,
+} from "./support/cluster.js";
 
 const RELEASE = "bulkhead-e2e-admission";
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
@@ -88,17 +104,34 @@ spec:
 `;
 
 function renderWebhookConfigurations(namespace: string, url: string): Promise<string> {
-  const args = ["template", RELEASE, join(REPO_ROOT, "charts/bulkhead"), "--namespace", namespace, "--show-only", "templates/webhook-configurations.yaml", "--set", `webhook.url=${url}`];
+  const args = [
+    "template",
+    RELEASE,
+    join(REPO_ROOT, "charts/bulkhead"),
+    "--namespace",
+    namespace,
+    "--show-only",
+    "templates/webhook-configurations.yaml",
+    "--set",
+    `webhook.url=${url}`,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(helmBinary(), args, {
-      env: { ...process.env, HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache", HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config", HELM_DATA_HOME: "/tmp/bulkhead-helm/data" },
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache",
+        HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config",
+        HELM_DATA_HOME: "/tmp/bulkhead-helm/data",
+      },
     });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`helm template exited ${code}: ${err}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`helm template exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -111,7 +144,12 @@ function statefulSetSpec(name: string, image = "registry.example/db:v1") {
   };
 }
 
-function rollout(name: string, stsName: string, spec: Record<string, unknown> = {}, stsOverrides: { annotations?: Record<string, string>; image?: string } = {}) {
+function rollout(
+  name: string,
+  stsName: string,
+  spec: Record<string, unknown> = {},
+  stsOverrides: { annotations?: Record<string, string>; image?: string } = {},
+) {
   return {
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
@@ -138,7 +176,19 @@ function ownedStatefulSet(name: string, owner?: { name: string; uid: string }, a
       name,
       labels: { app: name, "bulkhead.dev/managed": "true" },
       ...(annotations ? { annotations } : {}),
-      ...(owner ? { ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: owner.name, uid: owner.uid, controller: true }] } : {}),
+      ...(owner
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: "bulkhead.dev/v1alpha1",
+                kind: "StatefulsetRollout",
+                name: owner.name,
+                uid: owner.uid,
+                controller: true,
+              },
+            ],
+          }
+        : {}),
     },
     spec: { ...statefulSetSpec(name), updateStrategy: { type: "OnDelete" } },
   };
@@ -154,18 +204,40 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
   /** What this in-process install says about serviceDiscovery without Consul; one test flips it to report. */
   const install: HealthGateInstall = { consulConfigured: false, unchecked: "refuse" };
 
-  const apply = (object: unknown, as?: string) => kubectl([...(as ? [`--as=${as}`] : []), "apply", "-f", "-"], { namespace: ns, input: typeof object === "string" ? object : JSON.stringify(object) });
-  const uidOf = async (kind: string, name: string) => (await kubectl(["get", kind, name, "-o", "jsonpath={.metadata.uid}"], { namespace: ns, check: true })).stdout;
+  const apply = (object: unknown, as?: string) =>
+    kubectl([...(as ? [`--as=${as}`] : []), "apply", "-f", "-"], {
+      namespace: ns,
+      input: typeof object === "string" ? object : JSON.stringify(object),
+    });
+  const uidOf = async (kind: string, name: string) =>
+    (await kubectl(["get", kind, name, "-o", "jsonpath={.metadata.uid}"], { namespace: ns, check: true })).stdout;
 
   before(async () => {
     await kubectl(["apply", "-f", join(REPO_ROOT, "charts/bulkhead/crds")], { check: true });
-    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], { check: true });
+    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], {
+      check: true,
+    });
     systemNs = await newNamespace("bulkhead-system");
     ns = await newNamespace("admission", { optIn: true });
-    await kubectl(["create", "rolebinding", "editors", "--clusterrole=edit", "--user=alice", `--user=${RECONCILER}`], { namespace: ns, check: true });
+    await kubectl(["create", "rolebinding", "editors", "--clusterrole=edit", "--user=alice", `--user=${RECONCILER}`], {
+      namespace: ns,
+      check: true,
+    });
     // edit does not cover the CRD's group: let alice write rollouts too.
-    await kubectl(["create", "role", "rollouts", "--verb=get,list,create,update,patch", "--resource=statefulsetrollouts.bulkhead.dev"], { namespace: ns, check: true });
-    await kubectl(["create", "rolebinding", "rollouts", "--role=rollouts", "--user=alice"], { namespace: ns, check: true });
+    await kubectl(
+      [
+        "create",
+        "role",
+        "rollouts",
+        "--verb=get,list,create,update,patch",
+        "--resource=statefulsetrollouts.bulkhead.dev",
+      ],
+      { namespace: ns, check: true },
+    );
+    await kubectl(["create", "rolebinding", "rollouts", "--role=rollouts", "--user=alice"], {
+      namespace: ns,
+      check: true,
+    });
 
     const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
     const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
@@ -174,7 +246,10 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     const metrics = createWebhookMetrics();
     certificates = new SecretCertificateManager({
       store: kubeSecretStore(clients.core, systemNs, config.certSecret),
-      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, { name: config.serviceName, namespace: systemNs }),
+      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, {
+        name: config.serviceName,
+        namespace: systemNs,
+      }),
       identity: { serviceName: config.serviceName, namespace: systemNs },
       renewBeforeMs: config.certRenewBeforeMs,
       servingValidityMs: config.certValidityMs,
@@ -185,7 +260,10 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     await certificates.start();
     const ctx = { config, caches, logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
-    const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
+    const rolloutApi = {
+      readStatefulSet: liveStatefulSetReader(clients.apps),
+      dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
+    };
     const routes = [
       ...webhookRoutes({ ctx, events, liveRollouts: kubeRolloutApi(clients.custom) }),
       // The handler main.ts wires (through webhookRoutes), with the install settings held here so a
@@ -193,11 +271,31 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       {
         path: "/validate/statefulsetrollout",
         maxBodyBytes: 4 * 1024 * 1024,
-        handler: createRolloutValidateHandler({ ...rolloutApi, install, statefulSets: caches.managedStatefulSets, logger, registry: metrics.registry }),
+        handler: createRolloutValidateHandler({
+          ...rolloutApi,
+          install,
+          statefulSets: caches.managedStatefulSets,
+          logger,
+          registry: metrics.registry,
+        }),
       },
     ];
-    const app = createApp({ routes, metrics, logger, limits: admissionLimits(config), readiness: { notReadyReasons: () => [] } });
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
+    const app = createApp({
+      routes,
+      metrics,
+      logger,
+      limits: admissionLimits(config),
+      readiness: { notReadyReasons: () => [] },
+    });
+    server = await startHttpsServer({
+      app,
+      certificates,
+      host: "127.0.0.1",
+      port: 0,
+      logger,
+      shutdownTimeoutMs: 2000,
+      timeouts: serverTimeouts(config),
+    });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 
     const manifest = await renderWebhookConfigurations(systemNs, `https://127.0.0.1:${server.port}`);
@@ -208,7 +306,10 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       async () => {
         // Only the webhook refuses this one (no CEL rule covers serviceDiscovery).
         const probe = rollout("probe", "probe", { serviceDiscovery: { dc: "dc1", serviceNames: ["probe"] } });
-        const r = await kubectl(["apply", "--dry-run=server", "-f", "-"], { namespace: ns, input: JSON.stringify(probe) });
+        const r = await kubectl(["apply", "--dry-run=server", "-f", "-"], {
+          namespace: ns,
+          input: JSON.stringify(probe),
+        });
         return r.code !== 0 && r.stderr.includes("statefulsetrollout.validate.bulkhead.dev");
       },
       { timeoutMs: 30_000, intervalMs: 500, what: "the apiserver to call /validate/statefulsetrollout" },
@@ -246,8 +347,12 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       expect((await apply(ownedStatefulSet("shared-db", { name: "primary", uid }))).code).to.equal(0);
       const second = await apply(rollout("secondary", "shared-db"), "alice");
       expect(second.code).to.not.equal(0);
-      expect(second.stderr).to.contain('admission webhook "statefulsetrollout.validate.bulkhead.dev" denied the request');
-      expect(second.stderr).to.contain(`StatefulSet ${ns}/shared-db is already rolled out by StatefulsetRollout ${ns}/primary`);
+      expect(second.stderr).to.contain(
+        'admission webhook "statefulsetrollout.validate.bulkhead.dev" denied the request',
+      );
+      expect(second.stderr).to.contain(
+        `StatefulSet ${ns}/shared-db is already rolled out by StatefulsetRollout ${ns}/primary`,
+      );
       expect((await kubectl(["get", "sroll", "secondary"], { namespace: ns })).code).to.not.equal(0);
     });
 
@@ -264,7 +369,9 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       const r = await kubectl(["apply", "-f", "-"], { namespace: ns, input: SEED_ROLLOUT(ns) });
       expect(r.code).to.not.equal(0);
       expect(r.stderr).to.contain('admission webhook "statefulsetrollout.validate.bulkhead.dev" denied the request');
-      expect(r.stderr).to.match(/spec\.statefulset is not a StatefulSet the apiserver accepts; it says: .*spec\.template\.spec\.containers/);
+      expect(r.stderr).to.match(
+        /spec\.statefulset is not a StatefulSet the apiserver accepts; it says: .*spec\.template\.spec\.containers/,
+      );
       expect(r.stderr).to.match(/cannot unmarshal object/);
       expect(r.stderr).to.contain("bedrock-tester-sts-dev");
       // The same install has no Consul: the health gate is the second problem listed.
@@ -293,7 +400,9 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       const capped = await apply(rollout("capped", "capped-db", { phases: [1, 50, 100], percent: 25 }));
       expect(capped.code, capped.stderr).to.equal(0);
       // An update that changes neither is not judged again; raising percent past the last phase is.
-      const lowered = await apply(rollout("capped", "capped-db", { phases: [1, 50, 100], percent: 25, pauseRequested: true }));
+      const lowered = await apply(
+        rollout("capped", "capped-db", { phases: [1, 50, 100], percent: 25, pauseRequested: true }),
+      );
       expect(lowered.code, lowered.stderr).to.equal(0);
       const tooFar = await apply(rollout("lower", "lower-db", { phases: [1, 10], percent: 10 }));
       expect(tooFar.code, tooFar.stderr).to.equal(0);
@@ -303,9 +412,13 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     });
 
     it("refuses a zero budget wherever a rollout can carry one", async () => {
-      const onAnnotation = await apply(rollout("zero-a", "zero-a-db", {}, { annotations: { "bulkhead.dev/max-unavailable": "0" } }));
+      const onAnnotation = await apply(
+        rollout("zero-a", "zero-a-db", {}, { annotations: { "bulkhead.dev/max-unavailable": "0" } }),
+      );
       expect(onAnnotation.code).to.not.equal(0);
-      expect(onAnnotation.stderr).to.contain('spec.statefulset.metadata.annotations["bulkhead.dev/max-unavailable"]: "0" allows no pod to be disrupted');
+      expect(onAnnotation.stderr).to.contain(
+        'spec.statefulset.metadata.annotations["bulkhead.dev/max-unavailable"]: "0" allows no pod to be disrupted',
+      );
       const onPolicy = await apply(rollout("zero-p", "zero-p-db", { disruptionPolicy: { maxUnavailable: "0%" } }));
       expect(onPolicy.code).to.not.equal(0);
       expect(onPolicy.stderr).to.contain("a budget of 0 would block every wave");
@@ -315,12 +428,16 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       const sd = { serviceDiscovery: { dc: "dc1", serviceNames: ["db"] } };
       const refused = await apply(rollout("gated", "gated-db", sd));
       expect(refused.code).to.not.equal(0);
-      expect(refused.stderr).to.match(/spec\.serviceDiscovery asks for a Consul health gate \(dc dc1, services db\), but this Bulkhead install has no Consul configured/);
+      expect(refused.stderr).to.match(
+        /spec\.serviceDiscovery asks for a Consul health gate \(dc dc1, services db\), but this Bulkhead install has no Consul configured/,
+      );
       install.unchecked = "report";
       try {
         const warned = await apply(rollout("gated", "gated-db", sd));
         expect(warned.code, warned.stderr).to.equal(0);
-        expect(warned.stderr).to.match(/Warning: spec\.serviceDiscovery asks for a Consul health gate .*only reports it/);
+        expect(warned.stderr).to.match(
+          /Warning: spec\.serviceDiscovery asks for a Consul health gate .*only reports it/,
+        );
       } finally {
         install.unchecked = "refuse";
       }
@@ -337,14 +454,19 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     it("removing a rollout's ownerReference is refused for users, allowed for the reconciler and the garbage collector", async () => {
       await apply(rollout("guarded", "guarded-db"));
       const uid = await uidOf("sroll", "guarded");
-      for (const name of ["guarded-db", "gc-db", "rec-db"]) expect((await apply(ownedStatefulSet(name, { name: "guarded", uid }))).code).to.equal(0);
+      for (const name of ["guarded-db", "gc-db", "rec-db"])
+        expect((await apply(ownedStatefulSet(name, { name: "guarded", uid }))).code).to.equal(0);
       const drop = ["patch", "--type=json", "-p", '[{"op":"remove","path":"/metadata/ownerReferences"}]'];
 
       const byAlice = await kubectl(["--as=alice", ...drop, "statefulset/guarded-db"], { namespace: ns });
       expect(byAlice.code).to.not.equal(0);
       expect(byAlice.stderr).to.contain("only the Bulkhead reconciler may remove or change that ownerReference");
-      expect(byAlice.stderr).to.contain(`kubectl delete sroll guarded -n ${ns}): the StatefulSet, its pods and its PDB keep running, unowned`);
-      expect((await appsApi().readNamespacedStatefulSet({ name: "guarded-db", namespace: ns })).metadata?.ownerReferences).to.have.length(1);
+      expect(byAlice.stderr).to.contain(
+        `kubectl delete sroll guarded -n ${ns}): the StatefulSet, its pods and its PDB keep running, unowned`,
+      );
+      expect(
+        (await appsApi().readNamespacedStatefulSet({ name: "guarded-db", namespace: ns })).metadata?.ownerReferences,
+      ).to.have.length(1);
 
       const byGc = await kubectl([`--as=${GARBAGE_COLLECTOR}`, ...drop, "statefulset/gc-db"], { namespace: ns });
       expect(byGc.code, byGc.stderr).to.equal(0);
@@ -356,25 +478,43 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       const pod = {
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { name: "lonely-0", labels: { app: "lonely", "bulkhead.dev/managed": "true", "controller-revision-hash": "lonely-aaa" } },
+        metadata: {
+          name: "lonely-0",
+          labels: { app: "lonely", "bulkhead.dev/managed": "true", "controller-revision-hash": "lonely-aaa" },
+        },
         spec: { containers: [{ name: "c", image: "registry.example/db:v1" }] },
       };
       await coreApi().createNamespacedPod({ namespace: ns, body: pod });
-      const unlabel = await kubectl(["--as=alice", "label", "pod", "lonely-0", "bulkhead.dev/managed-"], { namespace: ns });
+      const unlabel = await kubectl(["--as=alice", "label", "pod", "lonely-0", "bulkhead.dev/managed-"], {
+        namespace: ns,
+      });
       expect(unlabel.code).to.not.equal(0);
       expect(unlabel.stderr).to.contain('admission webhook "pod-update.validate.bulkhead.dev" denied the request');
       expect(unlabel.stderr).to.contain("removes the bulkhead.dev/managed label");
-      const relabel = await kubectl(["--as=alice", "label", "pod", "lonely-0", "controller-revision-hash=lonely-bbb", "--overwrite"], { namespace: ns });
+      const relabel = await kubectl(
+        ["--as=alice", "label", "pod", "lonely-0", "controller-revision-hash=lonely-bbb", "--overwrite"],
+        { namespace: ns },
+      );
       expect(relabel.code).to.not.equal(0);
       expect(relabel.stderr).to.contain("changes controller-revision-hash");
-      const dropRevision = await kubectl(["--as=alice", "label", "pod", "lonely-0", "controller-revision-hash-"], { namespace: ns });
+      const dropRevision = await kubectl(["--as=alice", "label", "pod", "lonely-0", "controller-revision-hash-"], {
+        namespace: ns,
+      });
       expect(dropRevision.code).to.not.equal(0);
       // Other labels are fine, and the reconciler may orphan the pod.
-      expect((await kubectl(["--as=alice", "label", "pod", "lonely-0", "team=db"], { namespace: ns })).code).to.equal(0);
-      const orphaned = await kubectl([`--as=${RECONCILER}`, "label", "pod", "lonely-0", "bulkhead.dev/managed-"], { namespace: ns });
+      expect((await kubectl(["--as=alice", "label", "pod", "lonely-0", "team=db"], { namespace: ns })).code).to.equal(
+        0,
+      );
+      const orphaned = await kubectl([`--as=${RECONCILER}`, "label", "pod", "lonely-0", "bulkhead.dev/managed-"], {
+        namespace: ns,
+      });
       expect(orphaned.code, orphaned.stderr).to.equal(0);
       const stored = await coreApi().readNamespacedPod({ name: "lonely-0", namespace: ns });
-      expect(stored.metadata?.labels).to.deep.equal({ app: "lonely", "controller-revision-hash": "lonely-aaa", team: "db" });
+      expect(stored.metadata?.labels).to.deep.equal({
+        app: "lonely",
+        "controller-revision-hash": "lonely-aaa",
+        team: "db",
+      });
     });
   });
 });

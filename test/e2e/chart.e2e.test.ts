@@ -47,7 +47,6 @@ const CHART = process.env.BULKHEAD_E2E_CHART ?? join(REPO_ROOT, "charts/bulkhead
 // ---------------------------------------------------------------------------------------------
 // helm
 
-
 interface HelmResult {
   code: number;
   stdout: string;
@@ -58,7 +57,12 @@ interface HelmResult {
 function helm(args: string[], timeoutMs = 120_000): Promise<HelmResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(helmBinary(), [...args, "--kubeconfig", kubeconfigPath()], {
-      env: { ...process.env, HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache", HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config", HELM_DATA_HOME: "/tmp/bulkhead-helm/data" },
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache",
+        HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config",
+        HELM_DATA_HOME: "/tmp/bulkhead-helm/data",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -79,7 +83,8 @@ async function helmOk(args: string[]): Promise<string> {
   if (r.code !== 0) throw new Error(`helm ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
   // The apiserver drops fields its schema does not know and only warns: a misspelt field in a
   // template would otherwise go unnoticed.
-  if (/unknown field/.test(r.stderr)) throw new Error(`helm ${args[0]}: the apiserver dropped fields: ${r.stderr.trim()}`);
+  if (/unknown field/.test(r.stderr))
+    throw new Error(`helm ${args[0]}: the apiserver dropped fields: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
@@ -103,8 +108,18 @@ interface Rule {
 }
 interface Webhook {
   name: string;
-  clientConfig: { url?: string; caBundle?: string; service?: { name: string; namespace: string; path: string; port: number } };
-  rules: Array<{ apiGroups: string[]; apiVersions: string[]; resources: string[]; operations: string[]; scope: string }>;
+  clientConfig: {
+    url?: string;
+    caBundle?: string;
+    service?: { name: string; namespace: string; path: string; port: number };
+  };
+  rules: Array<{
+    apiGroups: string[];
+    apiVersions: string[];
+    resources: string[];
+    operations: string[];
+    scope: string;
+  }>;
   namespaceSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
   objectSelector?: { matchLabels: Record<string, string> };
   failurePolicy: string;
@@ -116,7 +131,11 @@ interface Container {
   name: string;
   image: string;
   args: string[];
-  env: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }>;
+  env: Array<{
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+  }>;
   ports: Array<{ name: string; containerPort: number }>;
   readinessProbe: { httpGet: { path: string; port: string; scheme?: string } };
   livenessProbe: { httpGet: { path: string; port: string; scheme?: string } };
@@ -138,7 +157,9 @@ function parseManifests(text: string): Obj[] {
     .filter((o): o is Obj => !!o);
 }
 async function render(values: Record<string, string | number | boolean> = {}, extra: string[] = []): Promise<Obj[]> {
-  return parseManifests(await helmOk(["template", "bh", CHART, "--namespace", "bulkhead-system", ...setArgs(values), ...extra]));
+  return parseManifests(
+    await helmOk(["template", "bh", CHART, "--namespace", "bulkhead-system", ...setArgs(values), ...extra]),
+  );
 }
 function one(objs: Obj[], kind: string, nameSuffix = ""): Obj {
   const found = objs.filter((o) => o.kind === kind && o.metadata.name.endsWith(nameSuffix));
@@ -148,21 +169,62 @@ function one(objs: Obj[], kind: string, nameSuffix = ""): Obj {
 const webhooksOf = (o: Obj): Webhook[] => o.webhooks as Webhook[];
 const podSpec = (o: Obj): PodSpec => (o.spec as { template: { spec: PodSpec } }).template.spec;
 const envOf = (c: Container): Record<string, string> =>
-  Object.fromEntries(c.env.map((e) => [e.name, e.value ?? (e.valueFrom?.secretKeyRef ? `secret:${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}` : `field:${e.valueFrom?.fieldRef?.fieldPath}`)]));
+  Object.fromEntries(
+    c.env.map((e) => [
+      e.name,
+      e.value ??
+        (e.valueFrom?.secretKeyRef
+          ? `secret:${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`
+          : `field:${e.valueFrom?.fieldRef?.fieldPath}`),
+    ]),
+  );
 
 /** DESIGN.md §2's endpoint table: path → what the apiserver must send there. */
-const ENDPOINTS: Record<string, { kind: "Mutating" | "Validating"; resource: string; operations: string[]; objectSelector: boolean }> = {
-  "/mutate/statefulset": { kind: "Mutating", resource: "apps/v1/statefulsets", operations: ["CREATE", "UPDATE"], objectSelector: true },
-  "/validate/statefulset": { kind: "Validating", resource: "apps/v1/statefulsets", operations: ["CREATE", "UPDATE"], objectSelector: true },
-  "/mutate/pdb": { kind: "Mutating", resource: "policy/v1/poddisruptionbudgets", operations: ["CREATE", "UPDATE"], objectSelector: false },
-  "/validate/pdb": { kind: "Validating", resource: "policy/v1/poddisruptionbudgets", operations: ["CREATE", "UPDATE"], objectSelector: false },
+const ENDPOINTS: Record<
+  string,
+  { kind: "Mutating" | "Validating"; resource: string; operations: string[]; objectSelector: boolean }
+> = {
+  "/mutate/statefulset": {
+    kind: "Mutating",
+    resource: "apps/v1/statefulsets",
+    operations: ["CREATE", "UPDATE"],
+    objectSelector: true,
+  },
+  "/validate/statefulset": {
+    kind: "Validating",
+    resource: "apps/v1/statefulsets",
+    operations: ["CREATE", "UPDATE"],
+    objectSelector: true,
+  },
+  "/mutate/pdb": {
+    kind: "Mutating",
+    resource: "policy/v1/poddisruptionbudgets",
+    operations: ["CREATE", "UPDATE"],
+    objectSelector: false,
+  },
+  "/validate/pdb": {
+    kind: "Validating",
+    resource: "policy/v1/poddisruptionbudgets",
+    operations: ["CREATE", "UPDATE"],
+    objectSelector: false,
+  },
   // objectSelector on pods/eviction would match the Eviction's labels, not the pod's.
-  "/validate/eviction": { kind: "Validating", resource: "/v1/pods/eviction", operations: ["CREATE"], objectSelector: false },
+  "/validate/eviction": {
+    kind: "Validating",
+    resource: "/v1/pods/eviction",
+    operations: ["CREATE"],
+    objectSelector: false,
+  },
   "/validate/pod-delete": { kind: "Validating", resource: "/v1/pods", operations: ["DELETE"], objectSelector: true },
   "/mutate/pod": { kind: "Mutating", resource: "/v1/pods", operations: ["CREATE"], objectSelector: true },
   // For UPDATE the objectSelector matches the old or the new pod: removing the label still reaches it.
   "/validate/pod-update": { kind: "Validating", resource: "/v1/pods", operations: ["UPDATE"], objectSelector: true },
-  "/validate/statefulsetrollout": { kind: "Validating", resource: "bulkhead.dev/v1alpha1/statefulsetrollouts", operations: ["CREATE", "UPDATE"], objectSelector: false },
+  "/validate/statefulsetrollout": {
+    kind: "Validating",
+    resource: "bulkhead.dev/v1alpha1/statefulsetrollouts",
+    operations: ["CREATE", "UPDATE"],
+    objectSelector: false,
+  },
 };
 
 function endpointPath(w: Webhook): string {
@@ -177,14 +239,26 @@ describe("Helm chart: lint and render", function () {
 
   it("passes helm lint --strict with default and non-default values", async () => {
     await helmOk(["lint", "--strict", CHART]);
-    await helmOk(["lint", "--strict", CHART, ...setArgs({ "certManager.enabled": true, "metrics.serviceMonitor.enabled": true, "slack.tokenSecret.name": "slack" })]);
+    await helmOk([
+      "lint",
+      "--strict",
+      CHART,
+      ...setArgs({
+        "certManager.enabled": true,
+        "metrics.serviceMonitor.enabled": true,
+        "slack.tokenSecret.name": "slack",
+      }),
+    ]);
   });
 
   it("renders the webhook configurations of DESIGN.md §2 for an in-cluster webhook", async () => {
     const objs = await render();
     const mutating = one(objs, "MutatingWebhookConfiguration");
     const validating = one(objs, "ValidatingWebhookConfiguration");
-    const all = [...webhooksOf(mutating).map((w) => ({ w, kind: "Mutating" })), ...webhooksOf(validating).map((w) => ({ w, kind: "Validating" }))];
+    const all = [
+      ...webhooksOf(mutating).map((w) => ({ w, kind: "Mutating" })),
+      ...webhooksOf(validating).map((w) => ({ w, kind: "Validating" })),
+    ];
     expect(all.map(({ w }) => endpointPath(w)).sort()).to.deep.equal(Object.keys(ENDPOINTS).sort());
     for (const { w, kind } of all) {
       const path = endpointPath(w);
@@ -194,16 +268,32 @@ describe("Helm chart: lint and render", function () {
       const rule = w.rules[0]!;
       expect(`${rule.apiGroups[0]}/${rule.apiVersions[0]}/${rule.resources[0]}`, path).to.equal(want.resource);
       expect(rule.operations, path).to.deep.equal(want.operations);
-      expect(w.clientConfig.service, path).to.deep.equal({ name: "bh-bulkhead-webhook", namespace: "bulkhead-system", path, port: 443 });
-      expect(w.namespaceSelector.matchExpressions, path).to.deep.include({ key: "bulkhead.dev/enabled", operator: "In", values: ["true"] });
-      expect(w.namespaceSelector.matchExpressions, path).to.deep.include({ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["bulkhead-system"] });
-      if (want.objectSelector) expect(w.objectSelector, path).to.deep.equal({ matchLabels: { "bulkhead.dev/managed": "true" } });
+      expect(w.clientConfig.service, path).to.deep.equal({
+        name: "bh-bulkhead-webhook",
+        namespace: "bulkhead-system",
+        path,
+        port: 443,
+      });
+      expect(w.namespaceSelector.matchExpressions, path).to.deep.include({
+        key: "bulkhead.dev/enabled",
+        operator: "In",
+        values: ["true"],
+      });
+      expect(w.namespaceSelector.matchExpressions, path).to.deep.include({
+        key: "kubernetes.io/metadata.name",
+        operator: "NotIn",
+        values: ["bulkhead-system"],
+      });
+      if (want.objectSelector)
+        expect(w.objectSelector, path).to.deep.equal({ matchLabels: { "bulkhead.dev/managed": "true" } });
       else expect(w.objectSelector, path).to.equal(undefined);
       expect(w.admissionReviewVersions, path).to.deep.equal(["v1"]);
       // The rollout webhook dry-runs a StatefulSet (which calls the StatefulSet webhooks): it gets the most time.
       expect(w.timeoutSeconds, path).to.equal(path === "/validate/statefulsetrollout" ? 30 : 5);
       // The leak guard and pinning record Events and alerts, for real requests only.
-      expect(w.sideEffects, path).to.equal(["/validate/eviction", "/validate/pod-delete", "/mutate/pod"].includes(path) ? "NoneOnDryRun" : "None");
+      expect(w.sideEffects, path).to.equal(
+        ["/validate/eviction", "/validate/pod-delete", "/mutate/pod"].includes(path) ? "NoneOnDryRun" : "None",
+      );
     }
     const policy = Object.fromEntries(all.map(({ w }) => [endpointPath(w), w.failurePolicy]));
     expect(policy).to.deep.equal({
@@ -225,8 +315,14 @@ describe("Helm chart: lint and render", function () {
 
   it("renders only the webhook configurations, pointed at an out-of-cluster URL, for other tests", async () => {
     const ca = Buffer.from("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").toString("base64");
-    const objs = await render({ "webhook.url": "https://127.0.0.1:18443", "webhook.caBundle": ca }, ["--show-only", "templates/webhook-configurations.yaml"]);
-    expect(objs.map((o) => o.kind).sort()).to.deep.equal(["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]);
+    const objs = await render({ "webhook.url": "https://127.0.0.1:18443", "webhook.caBundle": ca }, [
+      "--show-only",
+      "templates/webhook-configurations.yaml",
+    ]);
+    expect(objs.map((o) => o.kind).sort()).to.deep.equal([
+      "MutatingWebhookConfiguration",
+      "ValidatingWebhookConfiguration",
+    ]);
     for (const config of objs) {
       // The CA was given: no injector may overwrite it.
       expect(config.metadata.labels?.["bulkhead.dev/inject-ca"]).to.equal(undefined);
@@ -248,7 +344,11 @@ describe("Helm chart: lint and render", function () {
       expect(spec.securityContext).to.include({ runAsNonRoot: true });
       expect(spec.securityContext.seccompProfile).to.deep.equal({ type: "RuntimeDefault" });
       const c = spec.containers[0]!;
-      expect(c.securityContext).to.deep.include({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect(c.securityContext).to.deep.include({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+      });
       expect(c.securityContext.capabilities).to.deep.equal({ drop: ["ALL"] });
       expect(c.resources).to.have.property("requests");
       expect(spec.affinity).to.have.property("podAntiAffinity");
@@ -320,7 +420,11 @@ describe("Helm chart: lint and render", function () {
       BULKHEAD_CALLBACK_CONCURRENCY: "4",
       LOG_LEVEL: "info",
     });
-    const reconcilerConfig = parseReconcilerConfig({ ...envOf(r), BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "bh-bulkhead-reconciler-0" });
+    const reconcilerConfig = parseReconcilerConfig({
+      ...envOf(r),
+      BULKHEAD_NAMESPACE: "bulkhead-system",
+      POD_NAME: "bh-bulkhead-reconciler-0",
+    });
     expect(reconcilerConfig).to.deep.include({
       namespace: "bulkhead-system",
       leaseName: "bh-bulkhead-reconciler",
@@ -331,7 +435,8 @@ describe("Helm chart: lint and render", function () {
       callbackSecretSet: false,
     });
     const reconcilerConfigSource = readFileSync(join(REPO_ROOT, "reconciler/config.ts"), "utf8");
-    for (const name of Object.keys(envOf(r))) expect(reconcilerConfigSource, `reconciler/config.ts reads ${name}`).to.include(`${name}:`);
+    for (const name of Object.keys(envOf(r)))
+      expect(reconcilerConfigSource, `reconciler/config.ts reads ${name}`).to.include(`${name}:`);
     const pdb = one(objs, "PodDisruptionBudget");
     expect(pdb.spec).to.deep.include({ maxUnavailable: 1 });
   });
@@ -370,7 +475,10 @@ describe("Helm chart: lint and render", function () {
       consulConfigured: true,
       uncheckedServiceDiscovery: "report",
     });
-    expect(podSpec(one(objs, "Deployment", "-webhook")).volumes).to.deep.include({ name: "certs", secret: { secretName: "bh-bulkhead-webhook-cert" } });
+    expect(podSpec(one(objs, "Deployment", "-webhook")).volumes).to.deep.include({
+      name: "certs",
+      secret: { secretName: "bh-bulkhead-webhook-cert" },
+    });
     const r = podSpec(one(objs, "Deployment", "-reconciler")).containers[0]!;
     expect(envOf(r)).to.include({
       CONSUL_HTTP_ADDR: "https://consul.example:8501",
@@ -382,18 +490,37 @@ describe("Helm chart: lint and render", function () {
     });
     expect(r.volumeMounts).to.deep.include({ name: "consul-ca", mountPath: "/etc/bulkhead/consul", readOnly: true });
     // The reconciler and its Consul and callback adapters accept what the chart sets.
-    const secrets = { CONSUL_HTTP_TOKEN: "consul-token", BULKHEAD_CALLBACK_SECRET: "a-callback-secret-of-32-characters", SLACK_TOKEN: "xoxb-1" };
+    const secrets = {
+      CONSUL_HTTP_TOKEN: "consul-token",
+      BULKHEAD_CALLBACK_SECRET: "a-callback-secret-of-32-characters",
+      SLACK_TOKEN: "xoxb-1",
+    };
     const renv = { ...envOf(r), ...secrets, BULKHEAD_NAMESPACE: "bulkhead-system", POD_NAME: "p" };
-    expect(parseReconcilerConfig(renv)).to.deep.include({ consulEnabled: true, uncheckedServiceDiscovery: "report", callbackSecretSet: true, slack: { token: "xoxb-1", apiUrl: "http://127.0.0.1:9999/api/" } });
-    expect(consulOptionsFromEnv(renv)).to.deep.include({ token: "consul-token", caCertPath: "/etc/bulkhead/consul/ca.crt" });
+    expect(parseReconcilerConfig(renv)).to.deep.include({
+      consulEnabled: true,
+      uncheckedServiceDiscovery: "report",
+      callbackSecretSet: true,
+      slack: { token: "xoxb-1", apiUrl: "http://127.0.0.1:9999/api/" },
+    });
+    expect(consulOptionsFromEnv(renv)).to.deep.include({
+      token: "consul-token",
+      caCertPath: "/etc/bulkhead/consul/ca.crt",
+    });
     expect(callbackOptionsFromEnv(renv)).to.deep.include({ secret: secrets.BULKHEAD_CALLBACK_SECRET });
     const cert = one(objs, "Certificate");
     expect(cert.spec).to.deep.include({ secretName: "bh-bulkhead-webhook-cert" });
     expect((cert.spec as { dnsNames: string[] }).dnsNames).to.include("bh-bulkhead-webhook.bulkhead-system.svc");
     one(objs, "Issuer");
-    expect(objs.filter((o) => o.kind === "ServiceMonitor").map((o) => o.metadata.name).sort()).to.deep.equal(["bh-bulkhead-reconciler", "bh-bulkhead-webhook"]);
+    expect(
+      objs
+        .filter((o) => o.kind === "ServiceMonitor")
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).to.deep.equal(["bh-bulkhead-reconciler", "bh-bulkhead-webhook"]);
     for (const config of [one(objs, "MutatingWebhookConfiguration"), one(objs, "ValidatingWebhookConfiguration")]) {
-      expect(config.metadata.annotations?.["cert-manager.io/inject-ca-from"]).to.equal("bulkhead-system/bh-bulkhead-webhook");
+      expect(config.metadata.annotations?.["cert-manager.io/inject-ca-from"]).to.equal(
+        "bulkhead-system/bh-bulkhead-webhook",
+      );
       expect(config.metadata.labels?.["bulkhead.dev/inject-ca"]).to.equal(undefined);
       for (const hook of webhooksOf(config)) {
         // The rollout webhook keeps 30 s whatever webhook.timeoutSeconds says: it waits for a dry-run.
@@ -401,7 +528,9 @@ describe("Helm chart: lint and render", function () {
         expect(hook.namespaceSelector.matchExpressions[0]!.key).to.equal("example.com/bulkhead");
       }
     }
-    const eviction = webhooksOf(one(objs, "ValidatingWebhookConfiguration")).find((h) => h.name.startsWith("eviction."))!;
+    const eviction = webhooksOf(one(objs, "ValidatingWebhookConfiguration")).find((h) =>
+      h.name.startsWith("eviction."),
+    )!;
     expect(eviction.failurePolicy).to.equal("Fail");
     // cert-manager mode: the webhook neither writes a Secret nor patches webhook configurations.
     expect(objs.filter((o) => o.kind === "Role" && o.metadata.name.endsWith("-webhook"))).to.deep.equal([]);
@@ -415,10 +544,14 @@ describe("Helm chart: lint and render", function () {
       for (const rule of role.rules as Rule[]) {
         const where = `${role.kind}/${role.metadata.name} ${JSON.stringify(rule)}`;
         expect([...rule.apiGroups, ...rule.resources, ...rule.verbs], where).not.to.include("*");
-        expect(rule.verbs.filter((v) => ["delete", "deletecollection", "escalate", "bind", "impersonate"].includes(v)), where).to.deep.equal([]);
+        expect(
+          rule.verbs.filter((v) => ["delete", "deletecollection", "escalate", "bind", "impersonate"].includes(v)),
+          where,
+        ).to.deep.equal([]);
         if (rule.resources.includes("secrets")) {
           expect(role.kind, where).to.equal("Role");
-          if (rule.verbs.some((v) => v !== "create")) expect(rule.resourceNames, where).to.deep.equal(["bh-bulkhead-webhook-cert"]);
+          if (rule.verbs.some((v) => v !== "create"))
+            expect(rule.resourceNames, where).to.deep.equal(["bh-bulkhead-webhook-cert"]);
         }
       }
     }
@@ -443,7 +576,11 @@ async function allowed(kc: KubeConfig, a: Access, releaseNs: string, otherNs: st
   const api = kc.makeApiClient(AuthorizationV1Api);
   const namespace = a.namespace === "release" ? releaseNs : a.namespace === "other" ? otherNs : undefined;
   const review = await api.createSelfSubjectAccessReview({
-    body: { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes: { ...a, namespace } } },
+    body: {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SelfSubjectAccessReview",
+      spec: { resourceAttributes: { ...a, namespace } },
+    },
   });
   return review.status?.allowed === true;
 }
@@ -457,7 +594,8 @@ const LEASE = `${RELEASE}-bulkhead-reconciler`;
 const OPT_IN_KEY = "chart-e2e.bulkhead.dev/enabled";
 
 const readVerbs = ["get", "list", "watch"];
-const reads = (group: string, resource: string): Access[] => readVerbs.map((verb) => ({ verb, group, resource, namespace: "other" as const }));
+const reads = (group: string, resource: string): Access[] =>
+  readVerbs.map((verb) => ({ verb, group, resource, namespace: "other" as const }));
 
 /** What webhook/ and certs/ call (DESIGN.md §2, certs/secret-store.ts, certs/ca-injector.ts, adapters/kube/events.ts). */
 const WEBHOOK_NEEDS: Access[] = [
@@ -468,21 +606,42 @@ const WEBHOOK_NEEDS: Access[] = [
   ...reads("bulkhead.dev", "statefulsetrollouts"),
   ...["pods", "statefulsets", "controllerrevisions", "poddisruptionbudgets", "statefulsetrollouts"].map((resource) => ({
     verb: "watch",
-    group: { pods: "", statefulsets: "apps", controllerrevisions: "apps", poddisruptionbudgets: "policy", statefulsetrollouts: "bulkhead.dev" }[resource]!,
+    group: {
+      pods: "",
+      statefulsets: "apps",
+      controllerrevisions: "apps",
+      poddisruptionbudgets: "policy",
+      statefulsetrollouts: "bulkhead.dev",
+    }[resource]!,
     resource,
   })),
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
   // The dry-run of a rollout's StatefulSet (dryRun=All; RBAC cannot tell it from a real create).
   { verb: "create", group: "apps", resource: "statefulsets", namespace: "other" },
   // Alert Events: their count is raised by read + replace (adapters/kube/alert-events.ts).
-  ...["get", "update"].map((verb) => ({ verb, group: "events.k8s.io", resource: "events", namespace: "other" as const })),
+  ...["get", "update"].map((verb) => ({
+    verb,
+    group: "events.k8s.io",
+    resource: "events",
+    namespace: "other" as const,
+  })),
   { verb: "get", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
   { verb: "create", group: "", resource: "secrets", namespace: "release" },
   { verb: "update", group: "", resource: "secrets", name: CERT_SECRET, namespace: "release" },
   { verb: "list", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations" },
   { verb: "list", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations" },
-  { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
-  { verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+  {
+    verb: "patch",
+    group: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    name: `${RELEASE}-bulkhead`,
+  },
+  {
+    verb: "patch",
+    group: "admissionregistration.k8s.io",
+    resource: "validatingwebhookconfigurations",
+    name: `${RELEASE}-bulkhead`,
+  },
 ];
 const WEBHOOK_MUST_NOT: Access[] = [
   { verb: "delete", group: "", resource: "pods", namespace: "other" },
@@ -492,8 +651,18 @@ const WEBHOOK_MUST_NOT: Access[] = [
   { verb: "get", group: "", resource: "secrets", name: "someone-elses", namespace: "release" },
   { verb: "list", group: "", resource: "secrets", namespace: "release" },
   { verb: "create", group: "", resource: "secrets", namespace: "other" },
-  { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: "another-product" },
-  { verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+  {
+    verb: "patch",
+    group: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    name: "another-product",
+  },
+  {
+    verb: "delete",
+    group: "admissionregistration.k8s.io",
+    resource: "validatingwebhookconfigurations",
+    name: `${RELEASE}-bulkhead`,
+  },
   { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
 ];
 /**
@@ -503,19 +672,40 @@ const WEBHOOK_MUST_NOT: Access[] = [
 const RECONCILER_NEEDS: Access[] = [
   ...reads("bulkhead.dev", "statefulsetrollouts"),
   { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "status", namespace: "other" },
-  { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", subresource: "finalizers", namespace: "other" },
+  {
+    verb: "update",
+    group: "bulkhead.dev",
+    resource: "statefulsetrollouts",
+    subresource: "finalizers",
+    namespace: "other",
+  },
   // metadata.finalizers: the workload is released before a rollout goes (api/lifecycle.ts).
   { verb: "update", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
   { verb: "get", group: "apps", resource: "controllerrevisions", namespace: "other" },
   ...reads("apps", "statefulsets"),
-  ...["create", "update"].map((verb) => ({ verb, group: "apps", resource: "statefulsets", namespace: "other" as const })),
+  ...["create", "update"].map((verb) => ({
+    verb,
+    group: "apps",
+    resource: "statefulsets",
+    namespace: "other" as const,
+  })),
   ...reads("", "pods"),
   { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
   ...reads("policy", "poddisruptionbudgets"),
-  ...["create", "update"].map((verb) => ({ verb, group: "policy", resource: "poddisruptionbudgets", namespace: "other" as const })),
+  ...["create", "update"].map((verb) => ({
+    verb,
+    group: "policy",
+    resource: "poddisruptionbudgets",
+    namespace: "other" as const,
+  })),
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
   // Alert Events become Slack alerts; the message ts is written back (adapters/slack/alert-notifier.ts).
-  ...[...readVerbs, "update"].map((verb) => ({ verb, group: "events.k8s.io", resource: "events", namespace: "other" as const })),
+  ...[...readVerbs, "update"].map((verb) => ({
+    verb,
+    group: "events.k8s.io",
+    resource: "events",
+    namespace: "other" as const,
+  })),
   { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "release" },
   { verb: "get", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
   { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
@@ -532,8 +722,19 @@ const RECONCILER_MUST_NOT: Access[] = [
   { verb: "patch", group: "apps", resource: "statefulsets", namespace: "other" },
   { verb: "delete", group: "policy", resource: "poddisruptionbudgets", namespace: "other" },
   { verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "other" },
-  { verb: "update", group: "coordination.k8s.io", resource: "leases", name: "kube-controller-manager", namespace: "release" },
-  { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: `${RELEASE}-bulkhead` },
+  {
+    verb: "update",
+    group: "coordination.k8s.io",
+    resource: "leases",
+    name: "kube-controller-manager",
+    namespace: "release",
+  },
+  {
+    verb: "patch",
+    group: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    name: `${RELEASE}-bulkhead`,
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -545,13 +746,19 @@ function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
 
 /** The environment the chart gives a container, with the downward-API fields filled in as the kubelet would. */
-function chartEnv(manifest: Obj[], deploymentSuffix: string, pod: { namespace: string; name: string }): Record<string, string> {
+function chartEnv(
+  manifest: Obj[],
+  deploymentSuffix: string,
+  pod: { namespace: string; name: string },
+): Record<string, string> {
   const container = podSpec(one(manifest, "Deployment", deploymentSuffix)).containers[0]!;
   const env: Record<string, string> = {};
   for (const e of container.env) {
@@ -616,27 +823,37 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
   this.timeout(180_000);
   let releaseNs = "";
   let otherNs = "";
-  const tokens: Record<"webhook" | "reconciler", KubeConfig | undefined> = { webhook: undefined, reconciler: undefined };
+  const tokens: Record<"webhook" | "reconciler", KubeConfig | undefined> = {
+    webhook: undefined,
+    reconciler: undefined,
+  };
   let installed = false;
   const local: LocalProcess[] = [];
   const workDir = mkdtempSync(join(tmpdir(), "bulkhead-chart-e2e-"));
   let webhookUrl = "";
-  const baseValues = (): Record<string, string> => ({ "namespaceOptIn.labelKey": OPT_IN_KEY, ...(webhookUrl ? { "webhook.url": webhookUrl } : {}) });
+  const baseValues = (): Record<string, string> => ({
+    "namespaceOptIn.labelKey": OPT_IN_KEY,
+    ...(webhookUrl ? { "webhook.url": webhookUrl } : {}),
+  });
 
   before(async () => {
     // Pod Security "restricted" on the release namespace: the chart's pods must meet it to exist at all.
-    releaseNs = await newNamespace("bulkhead-chart", { labels: { "pod-security.kubernetes.io/enforce": "restricted" } });
+    releaseNs = await newNamespace("bulkhead-chart", {
+      labels: { "pod-security.kubernetes.io/enforce": "restricted" },
+    });
     otherNs = await newNamespace("chart-workload", { labels: { [OPT_IN_KEY]: "true" } });
   });
 
   beforeEach(function () {
     // Later tests need the release; say so once instead of failing each in its own confusing way.
-    if (!installed && this.currentTest?.title.startsWith("installs") === false) throw new Error("the chart is not installed: see the install test's failure");
+    if (!installed && this.currentTest?.title.startsWith("installs") === false)
+      throw new Error("the chart is not installed: see the install test's failure");
   });
 
   afterEach(function () {
     if (this.currentTest?.state === "failed") {
-      for (const p of local) process.stderr.write(`--- ${p.child.spawnargs.at(-1)} output (tail) ---\n${p.output().slice(-4000)}\n`);
+      for (const p of local)
+        process.stderr.write(`--- ${p.child.spawnargs.at(-1)} output (tail) ---\n${p.output().slice(-4000)}\n`);
     }
   });
 
@@ -645,31 +862,48 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     // Leave nothing cluster-scoped behind even when a test failed half-way, and no rollout for
     // the reconcilers of later test files to pick up.
     await helm(["uninstall", RELEASE, "--namespace", releaseNs, "--wait"]).catch(() => undefined);
-    await kubectl(["delete", "namespace", otherNs, releaseNs, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
+    await kubectl(["delete", "namespace", otherNs, releaseNs, "--wait=false", "--ignore-not-found"]).catch(
+      () => undefined,
+    );
     rmSync(workDir, { recursive: true, force: true });
   });
 
   it("installs: every object is accepted by the apiserver", async () => {
     await helmOk(["install", RELEASE, CHART, "--namespace", releaseNs, ...setArgs(baseValues())]);
-    const status = JSON.parse(await helmOk(["status", RELEASE, "--namespace", releaseNs, "-o", "json"])) as { info: { status: string } };
+    const status = JSON.parse(await helmOk(["status", RELEASE, "--namespace", releaseNs, "-o", "json"])) as {
+      info: { status: string };
+    };
     expect(status.info.status).to.equal("deployed");
     const manifest = parseManifests(await helmOk(["get", "manifest", RELEASE, "--namespace", releaseNs]));
     expect(manifest.length).to.be.greaterThan(10);
     for (const o of manifest) {
       const group = o.apiVersion.includes("/") ? `.${o.apiVersion.split("/")[0]}` : "";
-      const r = await kubectl(["get", `${o.kind}${group}`, o.metadata.name, ...(o.metadata.namespace ? ["-n", o.metadata.namespace] : []), "-o", "name"]);
+      const r = await kubectl([
+        "get",
+        `${o.kind}${group}`,
+        o.metadata.name,
+        ...(o.metadata.namespace ? ["-n", o.metadata.namespace] : []),
+        "-o",
+        "name",
+      ]);
       expect(r.code, `${o.kind}/${o.metadata.name}: ${r.stderr}`).to.equal(0);
     }
     const crd = await kubectl(["get", "crd", "statefulsetrollouts.bulkhead.dev", "-o", "name"]);
     expect(crd.code, crd.stderr).to.equal(0);
     const mutating = await admissionApi().readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` });
-    expect(mutating.webhooks?.map((w) => w.name)).to.have.members(["statefulset.mutate.bulkhead.dev", "pdb.mutate.bulkhead.dev", "pod.mutate.bulkhead.dev"]);
+    expect(mutating.webhooks?.map((w) => w.name)).to.have.members([
+      "statefulset.mutate.bulkhead.dev",
+      "pdb.mutate.bulkhead.dev",
+      "pod.mutate.bulkhead.dev",
+    ]);
     installed = true;
     // The ReplicaSets' pods pass Pod Security "restricted" (KWOK then runs them without an image).
     await waitFor(
       async () => {
         const pods = (await coreApi().listNamespacedPod({ namespace: releaseNs })).items;
-        return ["webhook", "reconciler"].every((c) => pods.filter((p) => p.metadata?.labels?.["app.kubernetes.io/component"] === c).length === 2);
+        return ["webhook", "reconciler"].every(
+          (c) => pods.filter((p) => p.metadata?.labels?.["app.kubernetes.io/component"] === c).length === 2,
+        );
       },
       { timeoutMs: 60_000, what: "2 webhook and 2 reconciler pods admitted under Pod Security restricted" },
     );
@@ -677,12 +911,17 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
 
   it("gives each process a token for its own ServiceAccount", async () => {
     for (const which of ["webhook", "reconciler"] as const) {
-      const r = await kubectl(["create", "token", `${RELEASE}-bulkhead-${which}`, "-n", releaseNs, "--duration", "1h"], { check: true });
+      const r = await kubectl(
+        ["create", "token", `${RELEASE}-bulkhead-${which}`, "-n", releaseNs, "--duration", "1h"],
+        { check: true },
+      );
       tokens[which] = kubeConfigForToken(r.stdout.trim(), `${RELEASE}-${which}`);
       const review = await tokens[which]!.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
         body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
       });
-      expect(review.status?.userInfo?.username).to.equal(`system:serviceaccount:${releaseNs}:${RELEASE}-bulkhead-${which}`);
+      expect(review.status?.userInfo?.username).to.equal(
+        `system:serviceaccount:${releaseNs}:${RELEASE}-bulkhead-${which}`,
+      );
     }
   });
 
@@ -738,9 +977,17 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     // Right after the CRD is created its storage answers 429 "(re)initializing" for a moment. Start
     // the processes once the resource is served, as a real Deployment's pods would (image pull),
     // so this test is about RBAC and not about informer retries.
-    await waitFor(() => customObjectsApi().listClusterCustomObject({ group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" }), {
-      what: "statefulsetrollouts to be served",
-    });
+    await waitFor(
+      () =>
+        customObjectsApi().listClusterCustomObject({
+          group: "bulkhead.dev",
+          version: "v1alpha1",
+          plural: "statefulsetrollouts",
+        }),
+      {
+        what: "statefulsetrollouts to be served",
+      },
+    );
     const webhook = startLocal("webhook/main.ts", {
       ...env,
       KUBECONFIG: writeKubeconfig(workDir, "webhook", tokens.webhook!),
@@ -748,20 +995,26 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
       BULKHEAD_WEBHOOK_HOST: "127.0.0.1",
     });
     local.push(webhook);
-    await waitFor(async () => (await httpsGet(`${webhookUrl}/readyz`)) === 200, { timeoutMs: 60_000, what: "the local webhook to be ready" });
+    await waitFor(async () => (await httpsGet(`${webhookUrl}/readyz`)) === 200, {
+      timeoutMs: 60_000,
+      what: "the local webhook to be ready",
+    });
 
     // create + get of its Secret, list + patch of the two configurations: all with the chart's RBAC.
     const secret = await coreApi().readNamespacedSecret({ name: CERT_SECRET, namespace: releaseNs });
     const ca = secret.data?.["ca.crt"];
     expect(ca, "ca.crt in the certificate Secret").to.be.a("string");
     const admission = admissionApi();
-    await waitFor(async () => {
-      const configs = [
-        await admission.readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` }),
-        await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` }),
-      ];
-      return configs.every((c) => (c.webhooks ?? []).every((w) => w.clientConfig.caBundle === ca));
-    }, { what: "the CA bundle in every webhook of both configurations" });
+    await waitFor(
+      async () => {
+        const configs = [
+          await admission.readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` }),
+          await admission.readValidatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` }),
+        ];
+        return configs.every((c) => (c.webhooks ?? []).every((w) => w.clientConfig.caBundle === ca));
+      },
+      { what: "the CA bundle in every webhook of both configurations" },
+    );
 
     // The apiserver calls it: a managed StatefulSet asking for RollingUpdate is stored as OnDelete.
     await appsApi().createNamespacedStatefulSet({
@@ -775,7 +1028,10 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
           serviceName: "probe",
           selector: { matchLabels: { app: "probe" } },
           updateStrategy: { type: "RollingUpdate" },
-          template: { metadata: { labels: { app: "probe" } }, spec: { containers: [{ name: "c", image: "registry.example/probe:1" }] } },
+          template: {
+            metadata: { labels: { app: "probe" } },
+            spec: { containers: [{ name: "c", image: "registry.example/probe:1" }] },
+          },
         },
       },
     });
@@ -797,12 +1053,20 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     local.push(reconciler);
     // Leader election on the chart's Lease, in the release namespace.
     await waitFor(
-      async () => (await coordinationApi().readNamespacedLease({ name: LEASE, namespace: releaseNs })).spec?.holderIdentity === "reconciler-local",
+      async () =>
+        (await coordinationApi().readNamespacedLease({ name: LEASE, namespace: releaseNs })).spec?.holderIdentity ===
+        "reconciler-local",
       { timeoutMs: 60_000, what: `the local reconciler to hold Lease ${LEASE}` },
     );
 
     const rollouts = customObjectsApi();
-    const ref = { group: "bulkhead.dev", version: "v1alpha1", namespace: otherNs, plural: "statefulsetrollouts", name: "web" };
+    const ref = {
+      group: "bulkhead.dev",
+      version: "v1alpha1",
+      namespace: otherNs,
+      plural: "statefulsetrollouts",
+      name: "web",
+    };
     const template = (image: string) => ({
       metadata: { labels: { app: "web" } },
       spec: { containers: [{ name: "web", image }] },
@@ -820,7 +1084,12 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
             apiVersion: "apps/v1",
             kind: "StatefulSet",
             metadata: { name: "web" },
-            spec: { replicas: 4, serviceName: "web", selector: { matchLabels: { app: "web" } }, template: template("registry.example/web:1") },
+            spec: {
+              replicas: 4,
+              serviceName: "web",
+              selector: { matchLabels: { app: "web" } },
+              template: template("registry.example/web:1"),
+            },
           },
         },
       },
@@ -828,66 +1097,100 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
 
     /** Pods per revision once the rollout is RolloutDone at `percent`, else undefined. */
     const settled = async (percent: number) => {
-      const rollout = (await rollouts.getNamespacedCustomObject(ref)) as { status?: { phase?: string; percentDeployed?: number } };
+      const rollout = (await rollouts.getNamespacedCustomObject(ref)) as {
+        status?: { phase?: string; percentDeployed?: number };
+      };
       if (rollout.status?.phase !== "RolloutDone" || rollout.status.percentDeployed !== percent) return undefined;
       const sts = await appsApi().readNamespacedStatefulSet({ name: "web", namespace: otherNs });
       const pods = (await coreApi().listNamespacedPod({ namespace: otherNs, labelSelector: "app=web" })).items;
-      const ready = pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+      const ready = pods.filter(
+        (p) =>
+          !p.metadata?.deletionTimestamp &&
+          p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+      );
       if (ready.length !== 4) return undefined;
-      const onUpdate = ready.filter((p) => p.metadata?.labels?.["controller-revision-hash"] === sts.status?.updateRevision);
+      const onUpdate = ready.filter(
+        (p) => p.metadata?.labels?.["controller-revision-hash"] === sts.status?.updateRevision,
+      );
       return { updated: onUpdate.length, old: ready.filter((p) => !onUpdate.includes(p)) };
     };
-    const first = await waitFor(() => settled(100), { timeoutMs: 60_000, what: "rollout web done at 100% with 4 Ready pods" });
+    const first = await waitFor(() => settled(100), {
+      timeoutMs: 60_000,
+      what: "rollout web done at 100% with 4 Ready pods",
+    });
     expect(first.updated).to.equal(4);
 
-    await rollouts.patchNamespacedCustomObject({
-      ...ref,
-      body: { spec: { percent: 50, statefulset: { spec: { template: template("registry.example/web:2") } } } },
-    }, setHeaderOptions("Content-Type", "application/merge-patch+json"));
-    const half = await waitFor(async () => {
-      const s = await settled(50);
-      return s && s.updated === 2 ? s : undefined;
-    }, { timeoutMs: 60_000, what: "rollout web done at 50%: 2 of 4 pods on the new revision" });
+    await rollouts.patchNamespacedCustomObject(
+      {
+        ...ref,
+        body: { spec: { percent: 50, statefulset: { spec: { template: template("registry.example/web:2") } } } },
+      },
+      setHeaderOptions("Content-Type", "application/merge-patch+json"),
+    );
+    const half = await waitFor(
+      async () => {
+        const s = await settled(50);
+        return s && s.updated === 2 ? s : undefined;
+      },
+      { timeoutMs: 60_000, what: "rollout web done at 50%: 2 of 4 pods on the new revision" },
+    );
 
     // The drain of an old pod's node is refused by the leak guard (the webhook, on its own token).
     const oldPod = half.old[0]!;
     const node = oldPod.spec!.nodeName!;
     try {
-      const drain = await kubectl(["drain", node, "--pod-selector=app=web", "--ignore-daemonsets", "--timeout=5s"], { timeoutMs: 30_000 });
+      const drain = await kubectl(["drain", node, "--pod-selector=app=web", "--ignore-daemonsets", "--timeout=5s"], {
+        timeoutMs: 30_000,
+      });
       expect(drain.code, `kubectl drain should fail: ${drain.stdout} ${drain.stderr}`).to.not.equal(0);
       const refused = await coreApi()
         .createNamespacedPodEviction({
           name: oldPod.metadata!.name!,
           namespace: otherNs,
-          body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: oldPod.metadata!.name!, namespace: otherNs } },
+          body: {
+            apiVersion: "policy/v1",
+            kind: "Eviction",
+            metadata: { name: oldPod.metadata!.name!, namespace: otherNs },
+          },
         })
         .then(
           () => undefined,
           (e: unknown) => e as { code?: number; body?: unknown },
         );
       expect(refused?.code, "eviction of an old pod while split").to.equal(429);
-      expect(String(refused?.body)).to.match(/leak protection/i).and.to.include("web");
+      expect(String(refused?.body))
+        .to.match(/leak protection/i)
+        .and.to.include("web");
       const still = await coreApi().readNamespacedPod({ name: oldPod.metadata!.name!, namespace: otherNs });
       expect(still.metadata?.uid).to.equal(oldPod.metadata?.uid);
     } finally {
       await kubectl(["uncordon", node]);
     }
 
-    await rollouts.patchNamespacedCustomObject({ ...ref, body: { spec: { percent: 100 } } }, setHeaderOptions("Content-Type", "application/merge-patch+json"));
+    await rollouts.patchNamespacedCustomObject(
+      { ...ref, body: { spec: { percent: 100 } } },
+      setHeaderOptions("Content-Type", "application/merge-patch+json"),
+    );
     const done = await waitFor(() => settled(100), { timeoutMs: 60_000, what: "rollout web done at 100%" });
     expect(done.updated).to.equal(4);
 
     // Both processes recorded Events (events.k8s.io create) with their own accounts.
     const events = kubeConfig().makeApiClient(EventsV1Api);
-    await waitFor(async () => {
-      const list = (await events.listNamespacedEvent({ namespace: otherNs })).items;
-      const denied = list.some((e) => e.reason === "LeakGuardDenied" && e.regarding?.name === oldPod.metadata!.name);
-      const byReconciler = list.some((e) => e.regarding?.kind === "StatefulsetRollout" && e.reportingController?.includes("reconciler"));
-      return denied && byReconciler;
-    }, { what: "a LeakGuardDenied Event on the old pod and a reconciler Event on the rollout" });
+    await waitFor(
+      async () => {
+        const list = (await events.listNamespacedEvent({ namespace: otherNs })).items;
+        const denied = list.some((e) => e.reason === "LeakGuardDenied" && e.regarding?.name === oldPod.metadata!.name);
+        const byReconciler = list.some(
+          (e) => e.regarding?.kind === "StatefulsetRollout" && e.reportingController?.includes("reconciler"),
+        );
+        return denied && byReconciler;
+      },
+      { what: "a LeakGuardDenied Event on the old pod and a reconciler Event on the rollout" },
+    );
 
     // Nothing either process did was refused by RBAC.
-    for (const p of local) expect(p.output(), p.child.spawnargs.at(-1)).not.to.match(/"code":\s*403|HTTP-Code: 403|\bforbidden\b/i);
+    for (const p of local)
+      expect(p.output(), p.child.spawnargs.at(-1)).not.to.match(/"code":\s*403|HTTP-Code: 403|\bforbidden\b/i);
   });
 
   it("upgrades with changed values and keeps the injected CA bundle", async () => {
@@ -904,7 +1207,13 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
       CHART,
       "--namespace",
       releaseNs,
-      ...setArgs({ ...baseValues(), leakProtection: "flag", logLevel: "debug", "webhook.timeoutSeconds": 9, "webhook.replicas": 3 }),
+      ...setArgs({
+        ...baseValues(),
+        leakProtection: "flag",
+        logLevel: "debug",
+        "webhook.timeoutSeconds": 9,
+        "webhook.replicas": 3,
+      }),
     ]);
     const after = [
       ...((await admission.readMutatingWebhookConfiguration({ name: `${RELEASE}-bulkhead` })).webhooks ?? []),
@@ -916,9 +1225,14 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
       expect(w.timeoutSeconds, w.name).to.equal(w.name === "statefulsetrollout.validate.bulkhead.dev" ? 30 : 9);
       expect(w.clientConfig.caBundle, `${w.name} keeps the injected CA`).to.equal(ca);
     }
-    const deployment = await appsApi().readNamespacedDeployment({ name: `${RELEASE}-bulkhead-webhook`, namespace: releaseNs });
+    const deployment = await appsApi().readNamespacedDeployment({
+      name: `${RELEASE}-bulkhead-webhook`,
+      namespace: releaseNs,
+    });
     expect(deployment.spec?.replicas).to.equal(3);
-    const env = Object.fromEntries((deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]),
+    );
     expect(env).to.include({ BULKHEAD_DEFAULT_LEAK_PROTECTION: "flag", LOG_LEVEL: "debug" });
   });
 
@@ -928,13 +1242,24 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
     const leftovers = [
       ...(await admission.listMutatingWebhookConfiguration()).items,
       ...(await admission.listValidatingWebhookConfiguration()).items,
-    ].filter((c) => c.metadata?.name === `${RELEASE}-bulkhead` || c.metadata?.labels?.["app.kubernetes.io/instance"] === RELEASE);
+    ].filter(
+      (c) =>
+        c.metadata?.name === `${RELEASE}-bulkhead` || c.metadata?.labels?.["app.kubernetes.io/instance"] === RELEASE,
+    );
     expect(leftovers.map((c) => c.metadata?.name)).to.deep.equal([]);
-    const roles = (await rbacApi().listClusterRole()).items.filter((r) => r.metadata?.name?.startsWith(`${RELEASE}-bulkhead`));
+    const roles = (await rbacApi().listClusterRole()).items.filter((r) =>
+      r.metadata?.name?.startsWith(`${RELEASE}-bulkhead`),
+    );
     expect(roles.map((r) => r.metadata?.name)).to.deep.equal([]);
-    await waitFor(async () => (await coreApi().listNamespacedServiceAccount({ namespace: releaseNs })).items.every((sa) => sa.metadata?.name === "default"), {
-      what: "the chart's ServiceAccounts to be gone",
-    });
+    await waitFor(
+      async () =>
+        (await coreApi().listNamespacedServiceAccount({ namespace: releaseNs })).items.every(
+          (sa) => sa.metadata?.name === "default",
+        ),
+      {
+        what: "the chart's ServiceAccounts to be gone",
+      },
+    );
     // The CRD stays: Helm never deletes CRDs, so uninstalling never deletes users' rollouts.
     const crd = await kubectl(["get", "crd", "statefulsetrollouts.bulkhead.dev", "-o", "name"]);
     expect(crd.code).to.equal(0);
@@ -945,13 +1270,24 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
 
 /** CRDs of the optional integrations, from their Go modules (the module proxy), to validate against. */
 const OPTIONAL_CRDS = [
-  { module: "github.com/cert-manager/cert-manager", version: "v1.21.2", files: ["deploy/crds/cert-manager.io_certificates.yaml", "deploy/crds/cert-manager.io_issuers.yaml"] },
-  { module: "github.com/prometheus-operator/prometheus-operator", version: "v0.85.0", files: ["example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"] },
+  {
+    module: "github.com/cert-manager/cert-manager",
+    version: "v1.21.2",
+    files: ["deploy/crds/cert-manager.io_certificates.yaml", "deploy/crds/cert-manager.io_issuers.yaml"],
+  },
+  {
+    module: "github.com/prometheus-operator/prometheus-operator",
+    version: "v0.85.0",
+    files: ["example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"],
+  },
 ];
 
 function goModuleDir(module: string, version: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn("go", ["mod", "download", "-json", `${module}@${version}`], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+    const child = spawn("go", ["mod", "download", "-json", `${module}@${version}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: process.env,
+    });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -981,7 +1317,8 @@ describe("Helm chart: cert-manager and ServiceMonitor objects against their real
         await kubectl(["apply", "--server-side", "-f", "-"], { input: text, check: true });
       }
     }
-    for (const name of crdNames) await kubectl(["wait", "--for=condition=Established", `crd/${name}`, "--timeout=60s"], { check: true });
+    for (const name of crdNames)
+      await kubectl(["wait", "--for=condition=Established", `crd/${name}`, "--timeout=60s"], { check: true });
   });
 
   after(async () => {
@@ -1015,10 +1352,18 @@ describe("Helm chart: cert-manager and ServiceMonitor objects against their real
       expect(r.code, `${o.kind}/${o.metadata.name}: ${r.stderr}`).to.equal(0);
     }
     const mutating = await admissionApi().readMutatingWebhookConfiguration({ name: `${release}-bulkhead` });
-    expect(mutating.metadata?.annotations?.["cert-manager.io/inject-ca-from"]).to.equal(`${ns}/${release}-bulkhead-webhook`);
+    expect(mutating.metadata?.annotations?.["cert-manager.io/inject-ca-from"]).to.equal(
+      `${ns}/${release}-bulkhead-webhook`,
+    );
     expect(mutating.metadata?.labels?.["bulkhead.dev/inject-ca"]).to.equal(undefined);
     // The Certificate the CA injector reads is the one the annotation names.
-    const cert = JSON.parse((await kubectl(["get", "certificate.cert-manager.io", `${release}-bulkhead-webhook`, "-n", ns, "-o", "json"], { check: true })).stdout) as {
+    const cert = JSON.parse(
+      (
+        await kubectl(["get", "certificate.cert-manager.io", `${release}-bulkhead-webhook`, "-n", ns, "-o", "json"], {
+          check: true,
+        })
+      ).stdout,
+    ) as {
       spec: { secretName: string; dnsNames: string[] };
     };
     expect(cert.spec.secretName).to.equal(`${release}-bulkhead-webhook-cert`);
@@ -1027,7 +1372,17 @@ describe("Helm chart: cert-manager and ServiceMonitor objects against their real
 
   it("uninstalls cleanly", async () => {
     await helmOk(["uninstall", release, "--namespace", ns, "--wait"]);
-    const left = await kubectl(["get", "certificate.cert-manager.io,issuer.cert-manager.io,servicemonitor.monitoring.coreos.com", "-n", ns, "-o", "name"], { check: true });
+    const left = await kubectl(
+      [
+        "get",
+        "certificate.cert-manager.io,issuer.cert-manager.io,servicemonitor.monitoring.coreos.com",
+        "-n",
+        ns,
+        "-o",
+        "name",
+      ],
+      { check: true },
+    );
     expect(left.stdout.trim()).to.equal("");
   });
 });

@@ -9,7 +9,18 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { expect } from "chai";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
-import { binDir, coreApi, customObjectsApi, installRolloutCrd, kubeConfig, kubeconfigPath, newNamespace, REPO_ROOT, waitFor, type RunResult } from "./support/cluster.js";
+import {
+  binDir,
+  coreApi,
+  customObjectsApi,
+  installRolloutCrd,
+  kubeConfig,
+  kubeconfigPath,
+  newNamespace,
+  REPO_ROOT,
+  waitFor,
+  type RunResult,
+} from "./support/cluster.js";
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
 const NAME = "web-e2e";
@@ -43,7 +54,12 @@ services:
 
 interface RolloutView {
   metadata: { generation?: number };
-  spec: { percent: number; pauseRequested?: boolean; rolloutIdentity?: string; statefulset: { spec: { template: unknown } } };
+  spec: {
+    percent: number;
+    pauseRequested?: boolean;
+    rolloutIdentity?: string;
+    statefulset: { spec: { template: unknown } };
+  };
   status?: { phase?: string; paused?: boolean; observedGeneration?: number; rolloutIdentity?: string; reason?: string };
 }
 
@@ -58,16 +74,40 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
 
   /** `kubectl sroll ARGS` exactly as a user types it (kubectl takes no flags before a plugin name). */
   function sroll(...args: string[]): Promise<RunResult> {
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter), NO_COLOR: "1" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter),
+      NO_COLOR: "1",
+    };
     delete env.KUBECONFIG; // the flags below must be what selects the cluster
-    return run(join(binDir(), "kubectl"), ["sroll", ...args, "--kubeconfig", kubeconfigPath(), "--context", context, "-n", namespace], env, 150_000);
+    return run(
+      join(binDir(), "kubectl"),
+      ["sroll", ...args, "--kubeconfig", kubeconfigPath(), "--context", context, "-n", namespace],
+      env,
+      150_000,
+    );
   }
 
   /** `kubectl sroll status NAME -w`, interrupted (SIGINT, as Ctrl-C) once it has shown the rollout. */
   function interruptedWatch(): Promise<RunResult> {
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter), NO_COLOR: "1" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter),
+      NO_COLOR: "1",
+    };
     delete env.KUBECONFIG;
-    const args = ["sroll", "status", NAME, "-w", "--kubeconfig", kubeconfigPath(), "--context", context, "-n", namespace];
+    const args = [
+      "sroll",
+      "status",
+      NAME,
+      "-w",
+      "--kubeconfig",
+      kubeconfigPath(),
+      "--context",
+      context,
+      "-n",
+      namespace,
+    ];
     return new Promise((resolve, reject) => {
       const child = spawn(join(binDir(), "kubectl"), args, { env, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
@@ -92,7 +132,13 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
   }
 
   async function rollout(): Promise<RolloutView> {
-    return (await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name: NAME })) as RolloutView;
+    return (await customObjectsApi().getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      name: NAME,
+    })) as RolloutView;
   }
 
   /** "image (Ready)" of every live pod, sorted: what the assertions compare. */
@@ -100,25 +146,38 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
     const pods = await coreApi().listNamespacedPod({ namespace, labelSelector: `app=${NAME}` });
     return pods.items
       .filter((p) => !p.metadata?.deletionTimestamp)
-      .map((p) => `${p.spec?.containers[0]?.image ?? "?"}${p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? "" : " (not Ready)"}`)
+      .map(
+        (p) =>
+          `${p.spec?.containers[0]?.image ?? "?"}${p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? "" : " (not Ready)"}`,
+      )
       .sort();
   }
 
   /** Waits until exactly these images run on Ready pods, e.g. {v1: 3, v2: 1}. */
   async function expectPods(expected: Record<string, number>): Promise<void> {
-    const want = Object.entries(expected).flatMap(([img, n]) => Array<string>(n).fill(img)).sort();
+    const want = Object.entries(expected)
+      .flatMap(([img, n]) => Array<string>(n).fill(img))
+      .sort();
     let seen: string[] = [];
     try {
-      await waitFor(async () => JSON.stringify((seen = await podImages())) === JSON.stringify(want), { timeoutMs: 30_000, what: `pods ${want.join(", ")}` });
+      await waitFor(async () => JSON.stringify((seen = await podImages())) === JSON.stringify(want), {
+        timeoutMs: 30_000,
+        what: `pods ${want.join(", ")}`,
+      });
     } catch (err) {
-      throw new Error(`${(err as Error).message}; pods seen: ${seen.join(", ")}; rollout status: ${JSON.stringify((await rollout()).status)}`);
+      throw new Error(
+        `${(err as Error).message}; pods seen: ${seen.join(", ")}; rollout status: ${JSON.stringify((await rollout()).status)}`,
+      );
     }
   }
 
   /** `status -w`, which must end with `code`. */
   async function watchUntilEnd(code: number): Promise<RunResult> {
     const r = await sroll("status", NAME, "-w", "--timeout", "120s");
-    expect(r.code, `status -w exit code\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\nreconciler:\n${reconcilerLog.slice(-3000)}`).to.equal(code);
+    expect(
+      r.code,
+      `status -w exit code\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\nreconciler:\n${reconcilerLog.slice(-3000)}`,
+    ).to.equal(code);
     return r;
   }
 
@@ -152,7 +211,10 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
     });
     reconciler.stdout?.setEncoding("utf8").on("data", (d: string) => (reconcilerLog += d));
     reconciler.stderr?.setEncoding("utf8").on("data", (d: string) => (reconcilerLog += d));
-    await waitFor(() => reconcilerLog.includes("leading: reconciling") || reconciler?.exitCode !== null, { timeoutMs: 60_000, what: "the reconciler to start" });
+    await waitFor(() => reconcilerLog.includes("leading: reconciling") || reconciler?.exitCode !== null, {
+      timeoutMs: 60_000,
+      what: "the reconciler to start",
+    });
     expect(reconciler.exitCode, `reconciler exited:\n${reconcilerLog}`).to.equal(null);
   });
 
@@ -167,7 +229,12 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
   });
 
   it("is found by kubectl's plugin lookup and answers --help", async () => {
-    const list = await run(join(binDir(), "kubectl"), ["plugin", "list"], { ...process.env, PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter) }, 30_000);
+    const list = await run(
+      join(binDir(), "kubectl"),
+      ["plugin", "list"],
+      { ...process.env, PATH: [pluginDir, binDir(), process.env.PATH ?? ""].join(delimiter) },
+      30_000,
+    );
     expect(list.stdout).to.include(join(pluginDir, "kubectl-sroll"));
     const help = await sroll("promote", "--help");
     expectOk(help, "promote --help");
@@ -177,7 +244,10 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
   it("render turns the config file into a StatefulsetRollout", async () => {
     const r = await sroll("render", configFile, "--stage", "e2e", "--image", `web=${image("v1")}`, "-o", "json");
     expectOk(r, "render");
-    const object = JSON.parse(r.stdout) as { metadata: { name: string; namespace: string }; spec: { percent: number; phases: number[] } };
+    const object = JSON.parse(r.stdout) as {
+      metadata: { name: string; namespace: string };
+      spec: { percent: number; phases: number[] };
+    };
     expect(object.metadata).to.deep.include({ name: NAME, namespace });
     expect(object.spec).to.deep.include({ percent: 25, phases: [25, 50, 100] });
   });
@@ -185,12 +255,16 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
   it("apply creates the rollout; status -w follows it to RolloutDone and exits 0", async () => {
     const r = await sroll("apply", configFile, "--stage", "e2e", "--image", `web=${image("v1")}`);
     expectOk(r, "apply");
-    expect(r.stdout).to.match(new RegExp(`^statefulsetrollout.bulkhead.dev/${NAME} created \\(rollout identity \\w+\\)`));
+    expect(r.stdout).to.match(
+      new RegExp(`^statefulsetrollout.bulkhead.dev/${NAME} created \\(rollout identity \\w+\\)`),
+    );
     await watchUntilEnd(0);
     await expectPods({ [image("v1")]: REPLICAS });
     const listed = await sroll("list");
     expectOk(listed, "list");
-    expect(listed.stdout).to.match(new RegExp(`^NAME +PHASE +PERCENT +UPDATED +READY +TOTAL +AGE\\n${NAME} +RolloutDone +25% +4 +4 +4 +`));
+    expect(listed.stdout).to.match(
+      new RegExp(`^NAME +PHASE +PERCENT +UPDATED +READY +TOTAL +AGE\\n${NAME} +RolloutDone +25% +4 +4 +4 +`),
+    );
   });
 
   it("a new image stops at the first phase (25%: one pod)", async () => {
@@ -207,7 +281,10 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
     expectOk(promoted, "promote while paused");
     expect(promoted.stdout).to.include("spec.percent: 25 → 50");
     expect(promoted.stderr).to.include("paused; it moves towards 50% once resumed");
-    await waitFor(async () => (await rollout()).status?.phase === "Paused", { timeoutMs: 30_000, what: "phase Paused" });
+    await waitFor(async () => (await rollout()).status?.phase === "Paused", {
+      timeoutMs: 30_000,
+      what: "phase Paused",
+    });
     const again = await sroll("pause", NAME);
     expect(again.code).to.equal(1);
     expect(again.stderr).to.match(/already paused/);
@@ -252,7 +329,10 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
   });
 
   it("status -w exits non-zero when the rollout fails, and a failed rollout is not promoted", async () => {
-    expectOk(await sroll("apply", configFile, "--stage", "e2e", "--image", `web=${image("v3-never-ready")}`), "apply a version that never gets Ready");
+    expectOk(
+      await sroll("apply", configFile, "--stage", "e2e", "--image", `web=${image("v3-never-ready")}`),
+      "apply a version that never gets Ready",
+    );
     const r = await watchUntilEnd(1);
     expect(r.stderr).to.match(new RegExp(`rollout ${NAME} failed: .*not Ready within progressDeadlineSeconds`));
     const status = await sroll("status", NAME);
@@ -270,7 +350,10 @@ describe("kubectl sroll through kubectl's plugin lookup, with the real reconcile
     const after = await rollout();
     expect(after.spec.rolloutIdentity).to.be.a("string").and.not.equal(before.spec.rolloutIdentity);
     // The reconciler takes the new identity up, restarts, and the same bad version fails again.
-    await waitFor(async () => (await rollout()).status?.rolloutIdentity === after.spec.rolloutIdentity, { timeoutMs: 30_000, what: "the new identity in status" });
+    await waitFor(async () => (await rollout()).status?.rolloutIdentity === after.spec.rolloutIdentity, {
+      timeoutMs: 30_000,
+      what: "the new identity in status",
+    });
     await watchUntilEnd(1);
   });
 

@@ -38,7 +38,10 @@ interface CapturedReview {
 }
 
 function isReady(pod: V1Pod): boolean {
-  return pod.status?.phase === "Running" && (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+  return (
+    pod.status?.phase === "Running" &&
+    (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
+  );
 }
 
 function statefulSet(name: string, replicas: number): V1StatefulSet {
@@ -55,7 +58,13 @@ function statefulSet(name: string, replicas: number): V1StatefulSet {
       template: {
         metadata: { labels: LABELS },
         spec: {
-          containers: [{ name: "app", image: "registry.example/bulkhead/app:v1", resources: { requests: { cpu: "100m", memory: "64Mi" } } }],
+          containers: [
+            {
+              name: "app",
+              image: "registry.example/bulkhead/app:v1",
+              resources: { requests: { cpu: "100m", memory: "64Mi" } },
+            },
+          ],
           terminationGracePeriodSeconds: 5,
         },
       },
@@ -93,7 +102,13 @@ function selfSignedCert(): { certPem: string; keyPem: string } {
     { name: "basicConstraints", cA: true },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, keyCertSign: true },
     { name: "extKeyUsage", serverAuth: true },
-    { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 2, value: "localhost" }] },
+    {
+      name: "subjectAltName",
+      altNames: [
+        { type: 7, ip: "127.0.0.1" },
+        { type: 2, value: "localhost" },
+      ],
+    },
   ]);
   cert.sign(keys.privateKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
@@ -109,14 +124,21 @@ describe("e2e control plane", function () {
     ns = await newNamespace("controlplane");
     await coreApi().createNamespacedService({
       namespace: ns,
-      body: { metadata: { name: sts }, spec: { clusterIP: "None", selector: LABELS, ports: [{ name: "http", port: 80 }] } },
+      body: {
+        metadata: { name: sts },
+        spec: { clusterIP: "None", selector: LABELS, ports: [{ name: "http", port: 80 }] },
+      },
     });
     createdAt = Date.now();
     await appsApi().createNamespacedStatefulSet({ namespace: ns, body: statefulSet(sts, 10) });
   });
 
   it("runs a 10-replica OnDelete StatefulSet as 10 Running+Ready pods on KWOK nodes", async function () {
-    const pods = await waitFor(() => readyPods(ns, 10), { timeoutMs: 45_000, intervalMs: 50, what: "10 Ready pods of StatefulSet web" });
+    const pods = await waitFor(() => readyPods(ns, 10), {
+      timeoutMs: 45_000,
+      intervalMs: 50,
+      what: "10 Ready pods of StatefulSet web",
+    });
     const elapsed = Date.now() - createdAt;
     expect(pods.map((p) => p.metadata?.name).sort()).to.deep.equal([...Array(10).keys()].map((i) => `web-${i}`).sort());
     for (const p of pods) {
@@ -125,9 +147,13 @@ describe("e2e control plane", function () {
     }
     const set = await appsApi().readNamespacedStatefulSet({ name: sts, namespace: ns });
     expect(set.spec?.updateStrategy?.type).to.equal("OnDelete");
-    await waitFor(async () => (await appsApi().readNamespacedStatefulSet({ name: sts, namespace: ns })).status?.readyReplicas === 10, {
-      what: "StatefulSet status.readyReplicas == 10",
-    });
+    await waitFor(
+      async () =>
+        (await appsApi().readNamespacedStatefulSet({ name: sts, namespace: ns })).status?.readyReplicas === 10,
+      {
+        what: "StatefulSet status.readyReplicas == 10",
+      },
+    );
     // the pods are spread over more than one fake node by the real scheduler
     expect(new Set(pods.map((p) => p.spec?.nodeName)).size).to.be.greaterThan(1);
     console.log(`      (10 pods Ready ${elapsed}ms after the StatefulSet was created)`);
@@ -142,7 +168,12 @@ describe("e2e control plane", function () {
       async () => {
         const pdb = await policyApi().readNamespacedPodDisruptionBudget({ name: sts, namespace: ns });
         const s = pdb.status;
-        return s && s.observedGeneration === pdb.metadata?.generation && s.expectedPods === 10 && s.disruptionsAllowed === 2 ? s : undefined;
+        return s &&
+          s.observedGeneration === pdb.metadata?.generation &&
+          s.expectedPods === 10 &&
+          s.disruptionsAllowed === 2
+          ? s
+          : undefined;
       },
       { what: "PDB status disruptionsAllowed == 2" },
     );
@@ -160,10 +191,15 @@ describe("e2e control plane", function () {
       });
     // Spend the budget: KWOK keeps pods annotated never-ready Running but not Ready.
     for (const name of ["web-8", "web-9"]) {
-      await kubectl(["annotate", "pod", name, "kwok.bulkhead.dev/never-ready=true", "--overwrite"], { namespace: ns, check: true });
+      await kubectl(["annotate", "pod", name, "kwok.bulkhead.dev/never-ready=true", "--overwrite"], {
+        namespace: ns,
+        check: true,
+      });
     }
     await waitFor(
-      async () => (await policyApi().readNamespacedPodDisruptionBudget({ name: sts, namespace: ns })).status?.disruptionsAllowed === 0,
+      async () =>
+        (await policyApi().readNamespacedPodDisruptionBudget({ name: sts, namespace: ns })).status
+          ?.disruptionsAllowed === 0,
       { what: "PDB disruptionsAllowed == 0 after two pods turned unready" },
     );
     const before = await core.readNamespacedPod({ name: "web-3", namespace: ns });
@@ -180,7 +216,9 @@ describe("e2e control plane", function () {
       await kubectl(["annotate", "pod", name, "kwok.bulkhead.dev/never-ready-"], { namespace: ns, check: true });
     }
     await waitFor(
-      async () => (await policyApi().readNamespacedPodDisruptionBudget({ name: sts, namespace: ns })).status?.disruptionsAllowed === 2,
+      async () =>
+        (await policyApi().readNamespacedPodDisruptionBudget({ name: sts, namespace: ns })).status
+          ?.disruptionsAllowed === 2,
       { what: "PDB disruptionsAllowed back to 2" },
     );
     await evict("web-3");
@@ -212,7 +250,13 @@ describe("e2e control plane", function () {
           const review = JSON.parse(body) as Omit<CapturedReview, "path">;
           reviews.push({ path: req.url, ...review });
           res.setHeader("Content-Type", "application/json");
-          res.end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: respond(review.request?.uid ?? "") }));
+          res.end(
+            JSON.stringify({
+              apiVersion: "admission.k8s.io/v1",
+              kind: "AdmissionReview",
+              response: respond(review.request?.uid ?? ""),
+            }),
+          );
         });
       });
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -224,8 +268,19 @@ describe("e2e control plane", function () {
           webhooks: [
             {
               name: webhookName,
-              clientConfig: { url: `https://127.0.0.1:${port}/validate-eviction`, caBundle: Buffer.from(certPem).toString("base64") },
-              rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
+              clientConfig: {
+                url: `https://127.0.0.1:${port}/validate-eviction`,
+                caBundle: Buffer.from(certPem).toString("base64"),
+              },
+              rules: [
+                {
+                  operations: ["CREATE"],
+                  apiGroups: [""],
+                  apiVersions: ["v1"],
+                  resources: ["pods/eviction"],
+                  scope: "Namespaced",
+                },
+              ],
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
               admissionReviewVersions: ["v1"],
               sideEffects: "None",
@@ -332,13 +387,21 @@ subjects:
             const now = await readyPods(ns, 10);
             return now && now.every((p) => p.spec?.nodeName !== nodeName) ? now : undefined;
           },
-          { timeoutMs: 130_000, intervalMs: 1000, what: `pods ${onVictim.join(",")} moved off deleted node ${nodeName}` },
+          {
+            timeoutMs: 130_000,
+            intervalMs: 1000,
+            what: `pods ${onVictim.join(",")} moved off deleted node ${nodeName}`,
+          },
         );
       } finally {
         // Put the node back for the tests that follow.
         await core.createNode({
           body: {
-            metadata: { name: nodeName, labels: node.metadata?.labels ?? {}, annotations: node.metadata?.annotations ?? {} },
+            metadata: {
+              name: nodeName,
+              labels: node.metadata?.labels ?? {},
+              annotations: node.metadata?.annotations ?? {},
+            },
             status: { capacity: node.status?.capacity ?? {}, allocatable: node.status?.allocatable ?? {} },
           },
         });

@@ -10,7 +10,17 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { pino } from "pino";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { admissionApi, coreApi, customObjectsApi, installRolloutCrd, kubeconfigPath, kubectl, newNamespace, REPO_ROOT, waitFor } from "./support/cluster.js";
+import {
+  admissionApi,
+  coreApi,
+  customObjectsApi,
+  installRolloutCrd,
+  kubeconfigPath,
+  kubectl,
+  newNamespace,
+  REPO_ROOT,
+  waitFor,
+} from "./support/cluster.js";
 import { startLocalLeakGuard, type LocalLeakGuard } from "./support/local-webhook.js";
 
 const ARTIFACTS = join(REPO_ROOT, "test-artifacts", "dashboard");
@@ -36,9 +46,14 @@ declare const window: { sameDocument?: boolean };
 
 /** Chromium from the OS packages (hack/install-browser.sh), or BULKHEAD_CHROMIUM. */
 function chromiumPath(): string {
-  const candidates = [process.env.BULKHEAD_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].filter((p): p is string => !!p);
+  const candidates = [process.env.BULKHEAD_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].filter(
+    (p): p is string => !!p,
+  );
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`no Chromium found (looked at ${candidates.join(", ")}): run hack/install-browser.sh, or set BULKHEAD_CHROMIUM`);
+  if (!found)
+    throw new Error(
+      `no Chromium found (looked at ${candidates.join(", ")}): run hack/install-browser.sh, or set BULKHEAD_CHROMIUM`,
+    );
   return found;
 }
 
@@ -69,7 +84,10 @@ describe("kubectl sroll dashboard in a headless browser", function () {
   function template(name: string, tag: string): Record<string, unknown> {
     return {
       metadata: { labels: { app: name } },
-      spec: { containers: [{ name: "app", image: image(tag), resources: { requests: { cpu: "10m", memory: "16Mi" } } }], terminationGracePeriodSeconds: 1 },
+      spec: {
+        containers: [{ name: "app", image: image(tag), resources: { requests: { cpu: "10m", memory: "16Mi" } } }],
+        terminationGracePeriodSeconds: 1,
+      },
     };
   }
 
@@ -84,7 +102,13 @@ describe("kubectl sroll dashboard in a headless browser", function () {
         spec: {
           statefulset: {
             metadata: { name },
-            spec: { replicas, serviceName: name, podManagementPolicy: "Parallel", selector: { matchLabels: { app: name } }, template: template(name, "v1") },
+            spec: {
+              replicas,
+              serviceName: name,
+              podManagementPolicy: "Parallel",
+              selector: { matchLabels: { app: name } },
+              template: template(name, "v1"),
+            },
           },
           percent: 100,
           progressDeadlineSeconds: 120,
@@ -96,14 +120,23 @@ describe("kubectl sroll dashboard in a headless browser", function () {
   }
 
   async function patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
-    await kubectl(["patch", "statefulsetrollout", name, "--type=merge", "-p", JSON.stringify({ spec })], { namespace, check: true });
+    await kubectl(["patch", "statefulsetrollout", name, "--type=merge", "-p", JSON.stringify({ spec })], {
+      namespace,
+      check: true,
+    });
   }
 
   async function waitPhase(name: string, phase: string, timeoutMs = 120_000): Promise<void> {
     try {
-      await waitFor(async () => (await rollout(name)).status?.phase === phase, { timeoutMs, what: `${name} ${phase}`, intervalMs: 500 });
+      await waitFor(async () => (await rollout(name)).status?.phase === phase, {
+        timeoutMs,
+        what: `${name} ${phase}`,
+        intervalMs: 500,
+      });
     } catch (err) {
-      throw new Error(`${(err as Error).message}; status: ${JSON.stringify((await rollout(name)).status?.reason)}\nreconciler:\n${reconcilerLog.slice(-2000)}`);
+      throw new Error(
+        `${(err as Error).message}; status: ${JSON.stringify((await rollout(name)).status?.reason)}\nreconciler:\n${reconcilerLog.slice(-2000)}`,
+      );
     }
   }
 
@@ -121,7 +154,11 @@ describe("kubectl sroll dashboard in a headless browser", function () {
   /** `kubectl sroll ARGS` (cli/main.ts, as the plugin runs it) against this namespace. */
   function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "cli/main.ts", ...args, "--kubeconfig", kubeconfigPath(), "-n", namespace], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "cli/main.ts", ...args, "--kubeconfig", kubeconfigPath(), "-n", namespace],
+        { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
+      );
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -141,26 +178,47 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     const env = { ...process.env, KUBECONFIG: kubeconfigPath(), LOG_LEVEL: "info" };
     reconciler = spawn(process.execPath, ["--import", "tsx", "reconciler/main.ts"], {
       cwd: REPO_ROOT,
-      env: { ...env, BULKHEAD_DISABLE_LEADER_ELECTION: "true", BULKHEAD_METRICS_HOST: "127.0.0.1", BULKHEAD_METRICS_PORT: "0" },
+      env: {
+        ...env,
+        BULKHEAD_DISABLE_LEADER_ELECTION: "true",
+        BULKHEAD_METRICS_HOST: "127.0.0.1",
+        BULKHEAD_METRICS_PORT: "0",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     reconciler.stdout?.setEncoding("utf8").on("data", (d: string) => (reconcilerLog += d));
     reconciler.stderr?.setEncoding("utf8").on("data", (d: string) => (reconcilerLog += d));
-    await waitFor(() => reconcilerLog.includes("leading: reconciling") || reconciler?.exitCode !== null, { timeoutMs: 60_000, what: "the reconciler to start" });
+    await waitFor(() => reconcilerLog.includes("leading: reconciling") || reconciler?.exitCode !== null, {
+      timeoutMs: 60_000,
+      what: "the reconciler to start",
+    });
     expect(reconciler.exitCode, `reconciler exited:\n${reconcilerLog}`).to.equal(null);
 
     // The dashboard exactly as `kubectl sroll dashboard --port 0 -n NS` starts it.
-    dashboard = spawn(process.execPath, ["--import", "tsx", "cli/main.ts", "dashboard", "--port", "0", "--kubeconfig", kubeconfigPath(), "-n", namespace], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    dashboard = spawn(
+      process.execPath,
+      ["--import", "tsx", "cli/main.ts", "dashboard", "--port", "0", "--kubeconfig", kubeconfigPath(), "-n", namespace],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     dashboard.stdout?.setEncoding("utf8").on("data", (d: string) => (dashboardLog += d));
     dashboard.stderr?.setEncoding("utf8").on("data", (d: string) => (dashboardLog += d));
-    url = await waitFor(() => /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(dashboardLog)?.[1] ?? (dashboard?.exitCode !== null ? `exited: ${dashboardLog}` : undefined), { timeoutMs: 60_000, what: "the dashboard's URL" });
+    url = await waitFor(
+      () =>
+        /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(dashboardLog)?.[1] ??
+        (dashboard?.exitCode !== null ? `exited: ${dashboardLog}` : undefined),
+      { timeoutMs: 60_000, what: "the dashboard's URL" },
+    );
     expect(url, dashboardLog).to.match(/^http:/);
 
-    browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+    browser = await puppeteer.launch({
+      executablePath: chromiumPath(),
+      headless: true,
+      args: ["--no-sandbox", "--disable-dev-shm-usage"],
+    });
     page = await browser.newPage();
     // tsx compiles this file with esbuild's keepNames, which wraps named functions in __name();
     // the functions handed to the page run there, where __name does not exist.
@@ -183,7 +241,9 @@ describe("kubectl sroll dashboard in a headless browser", function () {
 
   afterEach(function () {
     if (this.currentTest?.state === "failed") {
-      process.stderr.write(`[dashboard e2e] page errors: ${pageErrors.join("; ") || "none"}\ndashboard log:\n${dashboardLog.slice(-3000)}\n`);
+      process.stderr.write(
+        `[dashboard e2e] page errors: ${pageErrors.join("; ") || "none"}\ndashboard log:\n${dashboardLog.slice(-3000)}\n`,
+      );
     }
   });
 
@@ -193,7 +253,10 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     await Promise.all([waitPhase("web", "RolloutDone"), waitPhase("cache", "RolloutDone")]);
     await page.goto(url);
     await page.waitForFunction(
-      (ns: string) => ["web", "cache"].every((n) => document.querySelector(`tr[data-rollout="${ns}/${n}"]`)?.textContent?.includes("RolloutDone")),
+      (ns: string) =>
+        ["web", "cache"].every((n) =>
+          document.querySelector(`tr[data-rollout="${ns}/${n}"]`)?.textContent?.includes("RolloutDone"),
+        ),
       { timeout: 30_000 },
       namespace,
     );
@@ -208,12 +271,20 @@ describe("kubectl sroll dashboard in a headless browser", function () {
 
   it("a 30-pod rollout page shows 30 tiles whose colours change wave by wave, without a reload", async () => {
     await page.goto(`${url}#/r/${namespace}/web`);
-    await page.waitForFunction((n: number) => document.querySelectorAll('.tile[data-ordinal][data-state="ready"]').length === n, { timeout: 30_000 }, REPLICAS);
+    await page.waitForFunction(
+      (n: number) => document.querySelectorAll('.tile[data-ordinal][data-state="ready"]').length === n,
+      { timeout: 30_000 },
+      REPLICAS,
+    );
     expect(await tileCounts()).to.deep.equal({ new: REPLICAS, total: REPLICAS });
     // A marker that a reload would lose.
     await page.evaluate(() => (window.sameDocument = true));
 
-    await patchSpec("web", { statefulset: { spec: { template: template("web", "v2") } }, disruptionPolicy: { maxUnavailable: 3 }, minPodEvictionIntervalSeconds: 2 });
+    await patchSpec("web", {
+      statefulset: { spec: { template: template("web", "v2") } },
+      disruptionPolicy: { maxUnavailable: 3 },
+      minPodEvictionIntervalSeconds: 2,
+    });
     // Mid-rollout: some tiles on the new revision (blue), some still old (grey), a wave outlined.
     await page.waitForFunction(
       () => {
@@ -228,7 +299,9 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     expect(mid.total).to.equal(REPLICAS);
     await shot("rollout-waves.png");
     await page.waitForFunction(
-      (n: number) => document.querySelectorAll('.tile[data-rev="new"][data-state="ready"]').length === n && document.getElementById("phase")?.textContent === "RolloutDone",
+      (n: number) =>
+        document.querySelectorAll('.tile[data-rev="new"][data-state="ready"]').length === n &&
+        document.getElementById("phase")?.textContent === "RolloutDone",
       { timeout: 180_000, polling: 250 },
       REPLICAS,
     );
@@ -242,14 +315,28 @@ describe("kubectl sroll dashboard in a headless browser", function () {
   });
 
   it("the Pause button pauses the rollout after a confirmation, and the page shows it", async () => {
-    await patchSpec("web", { statefulset: { spec: { template: template("web", "v3") } }, disruptionPolicy: { maxUnavailable: 2 }, minPodEvictionIntervalSeconds: 5 });
-    await page.waitForFunction(() => document.querySelectorAll('.tile[data-rev="new"]').length >= 2 && document.querySelectorAll('.tile[data-rev="old"]').length >= 10, { timeout: 120_000, polling: 100 });
+    await patchSpec("web", {
+      statefulset: { spec: { template: template("web", "v3") } },
+      disruptionPolicy: { maxUnavailable: 2 },
+      minPodEvictionIntervalSeconds: 5,
+    });
+    await page.waitForFunction(
+      () =>
+        document.querySelectorAll('.tile[data-rev="new"]').length >= 2 &&
+        document.querySelectorAll('.tile[data-rev="old"]').length >= 10,
+      { timeout: 120_000, polling: 100 },
+    );
     await page.click("#action-pause");
     await page.waitForSelector("#confirm[open] #confirm-changes", { timeout: 10_000 });
-    expect(await page.$eval("#confirm-changes", (ul) => ul.textContent)).to.include("spec.pauseRequested: false → true");
+    expect(await page.$eval("#confirm-changes", (ul) => ul.textContent)).to.include(
+      "spec.pauseRequested: false → true",
+    );
     await shot("pause-confirm.png");
     await page.click("#confirm-ok");
-    await waitFor(async () => (await rollout("web")).status?.paused === true, { timeoutMs: 60_000, what: "status.paused true" });
+    await waitFor(async () => (await rollout("web")).status?.paused === true, {
+      timeoutMs: 60_000,
+      what: "status.paused true",
+    });
     await page.waitForFunction(() => document.getElementById("phase")?.textContent === "Paused", { timeout: 30_000 });
     expect((await rollout("web")).spec.pauseRequested).to.equal(true);
     // Pausing again is refused with the CLI's message, and changes nothing.
@@ -263,7 +350,12 @@ describe("kubectl sroll dashboard in a headless browser", function () {
   it("kubectl sroll history lists the three rollouts the page shows", async () => {
     const r = await runCli(["history", "web", "-o", "json"]);
     expect(r.code, r.stderr).to.equal(0);
-    const history = JSON.parse(r.stdout) as Array<{ outcome: string; trigger: string; toImage?: string; waves: number }>;
+    const history = JSON.parse(r.stdout) as Array<{
+      outcome: string;
+      trigger: string;
+      toImage?: string;
+      waves: number;
+    }>;
     expect(history.map((e) => [e.outcome, e.trigger, e.toImage])).to.deep.equal([
       ["InProgress", "update", `app=${image("v3")}`],
       ["Done", "update", `app=${image("v2")}`],
@@ -281,7 +373,9 @@ describe("kubectl sroll dashboard in a headless browser", function () {
     const webhookName = `dashboard-${Date.now()}.e2e.bulkhead.dev`;
 
     after(async () => {
-      await admissionApi().deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
+      await admissionApi()
+        .deleteValidatingWebhookConfiguration({ name: webhookName })
+        .catch(() => undefined);
       await guard?.stop();
     });
 
@@ -294,7 +388,15 @@ describe("kubectl sroll dashboard in a headless browser", function () {
             {
               name: `eviction.${webhookName}`,
               clientConfig: guard.clientConfig("/validate/eviction"),
-              rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
+              rules: [
+                {
+                  operations: ["CREATE"],
+                  apiGroups: [""],
+                  apiVersions: ["v1"],
+                  resources: ["pods/eviction"],
+                  scope: "Namespaced",
+                },
+              ],
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
               admissionReviewVersions: ["v1"],
               sideEffects: "NoneOnDryRun",
@@ -308,23 +410,43 @@ describe("kubectl sroll dashboard in a headless browser", function () {
       // An old pod of the paused split, and its node: drain that node for that pod.
       const status = (await rollout("web")).status!;
       const list = await coreApi().listNamespacedPod({ namespace, labelSelector: "app=web" });
-      const old = list.items.find((p) => p.metadata?.labels?.["controller-revision-hash"] === status.currentRevision && !p.metadata?.deletionTimestamp);
+      const old = list.items.find(
+        (p) =>
+          p.metadata?.labels?.["controller-revision-hash"] === status.currentRevision && !p.metadata?.deletionTimestamp,
+      );
       expect(old, `an old pod (revision ${status.currentRevision})`).to.not.equal(undefined);
       const podName = old!.metadata!.name!;
       const node = old!.spec!.nodeName!;
       // The apiserver picks the configuration up asynchronously: wait until a dry run is refused.
       await waitFor(
         async () => {
-          const r = await kubectl(["create", "--raw", `/api/v1/namespaces/${namespace}/pods/${podName}/eviction`, "-f", "-"], {
-            input: JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: podName, namespace }, deleteOptions: { dryRun: ["All"] } }),
-          });
+          const r = await kubectl(
+            ["create", "--raw", `/api/v1/namespaces/${namespace}/pods/${podName}/eviction`, "-f", "-"],
+            {
+              input: JSON.stringify({
+                apiVersion: "policy/v1",
+                kind: "Eviction",
+                metadata: { name: podName, namespace },
+                deleteOptions: { dryRun: ["All"] },
+              }),
+            },
+          );
           return r.code !== 0 && r.stderr.includes("Bulkhead leak protection");
         },
         { what: "the leak guard refusing a dry-run eviction", timeoutMs: 30_000, intervalMs: 500 },
       );
       let drain;
       try {
-        drain = await kubectl(["drain", node, `--pod-selector=statefulset.kubernetes.io/pod-name=${podName}`, "--ignore-daemonsets", "--timeout=8s"], { timeoutMs: 60_000 });
+        drain = await kubectl(
+          [
+            "drain",
+            node,
+            `--pod-selector=statefulset.kubernetes.io/pod-name=${podName}`,
+            "--ignore-daemonsets",
+            "--timeout=8s",
+          ],
+          { timeoutMs: 60_000 },
+        );
       } finally {
         await kubectl(["uncordon", node], { check: true });
       }
@@ -332,7 +454,10 @@ describe("kubectl sroll dashboard in a headless browser", function () {
       expect(drain.stdout + drain.stderr).to.include("Bulkhead leak protection");
 
       await page.waitForFunction(
-        (pod: string) => [...document.querySelectorAll('#events tr[data-reason="LeakGuardDenied"]')].some((tr) => tr.textContent?.includes(pod)),
+        (pod: string) =>
+          [...document.querySelectorAll('#events tr[data-reason="LeakGuardDenied"]')].some((tr) =>
+            tr.textContent?.includes(pod),
+          ),
         { timeout: 60_000, polling: 250 },
         podName,
       );

@@ -19,14 +19,25 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { verifyCallbackSignature } from "../../adapters/callbacks/signature.js";
 import { kubeAlertEvents } from "../../adapters/kube/alert-events.js";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import {
+  managedPodsCache,
+  managedStatefulSetsCache,
+  rolloutsCache,
+  type ReadCache,
+} from "../../adapters/kube/cache.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { ALERT_LABEL } from "../../api/alert-events.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { createEvictionHandler, createLeakAlerter, type LeakAlerter } from "../../webhook/leak-guard/index.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import { admissionLimits, createApp, type RunningServer, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
+import {
+  admissionLimits,
+  createApp,
+  type RunningServer,
+  serverTimeouts,
+  startHttpsServer,
+} from "../../webhook/server.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { ConsulAgent, freePort } from "../component/consul-agent.js";
@@ -151,7 +162,16 @@ class Registrar {
       live.add(id);
       if (!this.readySince.has(id)) this.readySince.set(id, Date.now());
       if (!registered.has(id)) {
-        await this.agent.register({ id, name: SERVICE, address: pod.status.podIP, meta: { "pod-name": pod.metadata?.name ?? "", "k8s-namespace": this.namespace, "pod-uid": pod.metadata?.uid ?? "" } });
+        await this.agent.register({
+          id,
+          name: SERVICE,
+          address: pod.status.podIP,
+          meta: {
+            "pod-name": pod.metadata?.name ?? "",
+            "k8s-namespace": this.namespace,
+            "pod-uid": pod.metadata?.uid ?? "",
+          },
+        });
       }
       if (Date.now() - (this.readySince.get(id) ?? 0) >= PASS_DELAY_MS) {
         await this.agent.setCheck(id, "pass");
@@ -165,7 +185,13 @@ class Registrar {
 const ORIGIN = "git@internal-github.com:slack/web.git";
 
 /** The rollout as Bedrock's API writes it: the version label and the git annotations of the seed. */
-function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: string, percent = 100): { spec: Record<string, unknown>; metadata: Record<string, unknown> } & Record<string, unknown> {
+function rolloutManifest(
+  ns: string,
+  image: string,
+  stageId: string,
+  bapiUrl: string,
+  percent = 100,
+): { spec: Record<string, unknown>; metadata: Record<string, unknown> } & Record<string, unknown> {
   const version = image.slice(image.lastIndexOf(":") + 1);
   return {
     apiVersion: API_VERSION,
@@ -174,7 +200,11 @@ function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: st
       name: NAME,
       namespace: ns,
       labels: { app: NAME, "app.kubernetes.io/version": version },
-      annotations: { "slack.com/bedrock.git.branch": "master", "slack.com/bedrock.git.origin": ORIGIN, "slack.com/bedrock.git.commit": `sha-${version}` },
+      annotations: {
+        "slack.com/bedrock.git.branch": "master",
+        "slack.com/bedrock.git.origin": ORIGIN,
+        "slack.com/bedrock.git.commit": `sha-${version}`,
+      },
     },
     spec: {
       statefulset: {
@@ -197,7 +227,6 @@ function rolloutManifest(ns: string, image: string, stageId: string, bapiUrl: st
     },
   };
 }
-
 
 /**
  * A round-robin TCP balancer in front of the webhook replicas, like a Service: TLS passes through
@@ -256,7 +285,13 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
   let balancer: RoundRobin | undefined;
 
   async function readRollout(): Promise<StatefulsetRollout> {
-    const raw = await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: NAME });
+    const raw = await customObjectsApi().getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      name: NAME,
+    });
     const parsed = parseRollout(raw);
     if (!parsed.ok) throw new Error(parsed.error);
     return parsed.value;
@@ -298,7 +333,9 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
   });
 
   after(async () => {
-    await admissionApi().deleteValidatingWebhookConfiguration({ name: `bulkhead-integrations-${ns}` }).catch(() => undefined);
+    await admissionApi()
+      .deleteValidatingWebhookConfiguration({ name: `bulkhead-integrations-${ns}` })
+      .catch(() => undefined);
     for (const r of replicas) {
       r.alerter.close();
       await r.server.shutdown();
@@ -331,15 +368,22 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     const sawConsulWait = await waitFor(
       async () => {
         const r = await readRollout();
-        return (r.status?.readyReplicas ?? 0) > 0 && r.status?.phase !== "RolloutDone" && /Consul/.test(r.status?.reason ?? "") ? r.status : undefined;
+        return (r.status?.readyReplicas ?? 0) > 0 &&
+          r.status?.phase !== "RolloutDone" &&
+          /Consul/.test(r.status?.reason ?? "")
+          ? r.status
+          : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100, what: "the rollout waiting on Consul with pods Ready" },
     );
     expect(sawConsulWait.reason).to.match(/not passing in Consul/);
-    const done = await waitFor(async () => ((await readRollout()).status?.phase === "RolloutDone" ? readRollout() : undefined), {
-      timeoutMs: 90_000,
-      what: "RolloutDone for v1",
-    });
+    const done = await waitFor(
+      async () => ((await readRollout()).status?.phase === "RolloutDone" ? readRollout() : undefined),
+      {
+        timeoutMs: 90_000,
+        what: "RolloutDone for v1",
+      },
+    );
     expect(done.status?.readyReplicasServiceDiscovery).to.equal(REPLICAS);
     expect(done.status?.consulServices).to.deep.equal([SERVICE]);
     const lastPass = Math.max(...registrar.passedAt.values());
@@ -352,8 +396,17 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     const v1Revision = before.status?.updateRevision;
     await kubectl(
       [
-        "patch", `${PLURAL}.${GROUP}`, NAME, "--type=merge", "-p",
-        JSON.stringify((({ spec, metadata }) => ({ spec, metadata: { labels: metadata.labels, annotations: metadata.annotations } }))(rolloutManifest(ns, "registry.example/web:v2", "stage-v2", receiver.url))),
+        "patch",
+        `${PLURAL}.${GROUP}`,
+        NAME,
+        "--type=merge",
+        "-p",
+        JSON.stringify(
+          (({ spec, metadata }) => ({
+            spec,
+            metadata: { labels: metadata.labels, annotations: metadata.annotations },
+          }))(rolloutManifest(ns, "registry.example/web:v2", "stage-v2", receiver.url)),
+        ),
       ],
       { namespace: ns, check: true },
     );
@@ -372,12 +425,20 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     const wave1Pod = wave1.currentWave!.pods[0]!;
     const gated = samples.find((st) => {
       const pod = st.pods?.find((p) => p.name === wave1Pod);
-      return !st.currentWave?.completedAt && pod?.ready && pod.revision === st.updateRevision && pod.consulPassing === false;
+      return (
+        !st.currentWave?.completedAt && pod?.ready && pod.revision === st.updateRevision && pod.consulPassing === false
+      );
     });
-    expect(gated, `a sample with ${wave1Pod} Ready on the new revision but not yet passing in Consul`).to.not.equal(undefined);
+    expect(gated, `a sample with ${wave1Pod} Ready on the new revision but not yet passing in Consul`).to.not.equal(
+      undefined,
+    );
     expect(gated?.reason).to.match(/not passing in Consul/);
-    const newPod = (await coreApi().listNamespacedPod({ namespace: ns })).items.find((p) => p.metadata?.name === wave1Pod)!;
-    expect(registrar.passedAt.get(Registrar.instanceId(newPod)), `${wave1Pod} (new) passed in Consul`).to.be.a("number");
+    const newPod = (await coreApi().listNamespacedPod({ namespace: ns })).items.find(
+      (p) => p.metadata?.name === wave1Pod,
+    )!;
+    expect(registrar.passedAt.get(Registrar.instanceId(newPod)), `${wave1Pod} (new) passed in Consul`).to.be.a(
+      "number",
+    );
 
     // Consul outage: once the reconciler has seen it (a pass already under way may still record
     // the next wave), no wave completes and no further pod is moved while it lasts, and the
@@ -388,9 +449,13 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     await sleep(6_000);
     const during = await readRollout();
     expect(during.status?.wavesCompleted, "waves completed during the outage").to.equal(settled.status?.wavesCompleted);
-    expect(during.status?.updatedOrdinals ?? [], "pods moved during the outage").to.have.length((settled.status?.updatedOrdinals ?? []).length);
+    expect(during.status?.updatedOrdinals ?? [], "pods moved during the outage").to.have.length(
+      (settled.status?.updatedOrdinals ?? []).length,
+    );
     expect(during.status?.phase).to.equal("Progressing");
-    expect(during.status?.reason).to.match(/cannot be checked in Consul \(Consul at http:\/\/127\.0\.0\.1:\d+ \(dc dc1\): connect ECONNREFUSED/);
+    expect(during.status?.reason).to.match(
+      /cannot be checked in Consul \(Consul at http:\/\/127\.0\.0\.1:\d+ \(dc dc1\): connect ECONNREFUSED/,
+    );
 
     // The agent comes back empty; the registrar re-registers the pods and the rollout finishes.
     await agent.run();
@@ -426,7 +491,12 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     expect(receiver.forStage("stage-v1")).to.have.length(1);
 
     // status.buildMetadata from the labels and annotations.
-    expect(done.status?.buildMetadata).to.deep.equal({ version: "v2", branch: "master", commit: "sha-v2", origin: ORIGIN });
+    expect(done.status?.buildMetadata).to.deep.equal({
+      version: "v2",
+      branch: "master",
+      commit: "sha-v2",
+      origin: ORIGIN,
+    });
 
     // Slack: two rollouts (v1, then v2), two top-level messages, each with its own thread page
     // and updated in place; the first is left at its final state as v1's record.
@@ -438,25 +508,41 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
       { timeoutMs: 30_000, what: "v2's message at RolloutDone" },
     );
     await sleep(2_000);
-    expect(slack.messages.filter((m) => !m.threadTs), "top-level messages for two rollouts").to.have.length(2);
+    expect(
+      slack.messages.filter((m) => !m.threadTs),
+      "top-level messages for two rollouts",
+    ).to.have.length(2);
     expect(first!.text).to.match(/RolloutDone/);
     expect(JSON.stringify(first!.blocks)).to.contain("`v1`").and.to.contain("`sha-v1`").and.to.not.contain("`v2`");
     expect(JSON.stringify(second!.blocks)).to.contain("`v2`").and.to.contain("`master`").and.to.contain(ORIGIN);
     expect(first!.updates).to.be.above(0);
     expect(second!.updates).to.be.above(0);
     for (const top of [first!, second!]) {
-      expect(slack.messages.filter((m) => m.threadTs === top.ts), `thread pages of ${top.ts}`).to.have.length.above(0);
+      expect(
+        slack.messages.filter((m) => m.threadTs === top.ts),
+        `thread pages of ${top.ts}`,
+      ).to.have.length.above(0);
     }
     // status.slackMessage is v2's message, keyed to v2's rollout (generation, identity).
     const final = await readRollout();
-    expect(final.status?.slackMessage).to.deep.include({ ts: second!.ts, rollout: `${final.metadata.generation}/id-stage-v2` });
+    expect(final.status?.slackMessage).to.deep.include({
+      ts: second!.ts,
+      rollout: `${final.metadata.generation}/id-stage-v2`,
+    });
     expect(slack.calls.every((c) => c.status === 200)).to.equal(true);
   });
   it("a drain refused for a minute by two webhook replicas: exactly one Slack alert per pod, updated with the attempt count", async () => {
     // Split the StatefulSet: v3 at 50% (RolloutDone with half the pods on the old revision).
     const v2 = (await readRollout()).status?.updateRevision;
     await kubectl(
-      ["patch", `${PLURAL}.${GROUP}`, NAME, "--type=merge", "-p", JSON.stringify({ spec: rolloutManifest(ns, "registry.example/web:v3", "stage-v3", receiver.url, 50).spec })],
+      [
+        "patch",
+        `${PLURAL}.${GROUP}`,
+        NAME,
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: rolloutManifest(ns, "registry.example/web:v3", "stage-v3", receiver.url, 50).spec }),
+      ],
       { namespace: ns, check: true },
     );
     const split = await waitFor(
@@ -512,7 +598,15 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
         readiness: { notReadyReasons: () => [] },
         limits: admissionLimits(config),
       });
-      const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(config) });
+      const server = await startHttpsServer({
+        app,
+        certificates,
+        host: "127.0.0.1",
+        port: 0,
+        logger,
+        shutdownTimeoutMs: 2_000,
+        timeouts: serverTimeouts(config),
+      });
       replicas.push({ alerter, server, registry });
     }
     balancer = new RoundRobin(() => replicas.map((r) => r.server.port));
@@ -523,8 +617,19 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
         webhooks: [
           {
             name: "eviction.integrations.bulkhead.dev",
-            clientConfig: { url: `https://127.0.0.1:${balancer.port}/validate/eviction`, caBundle: Buffer.from(cert.caPem).toString("base64") },
-            rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
+            clientConfig: {
+              url: `https://127.0.0.1:${balancer.port}/validate/eviction`,
+              caBundle: Buffer.from(cert.caPem).toString("base64"),
+            },
+            rules: [
+              {
+                operations: ["CREATE"],
+                apiGroups: [""],
+                apiVersions: ["v1"],
+                resources: ["pods/eviction"],
+                scope: "Namespaced",
+              },
+            ],
             namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
             admissionReviewVersions: ["v1"],
             sideEffects: "NoneOnDryRun",
@@ -539,20 +644,33 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     const pods = (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${NAME}` })).items;
     const oldPod = pods.find((p) => p.metadata?.labels?.["controller-revision-hash"] === oldRevision)!;
     const node = oldPod.spec!.nodeName!;
-    const refused = pods.filter((p) => p.spec?.nodeName === node && p.metadata?.labels?.["controller-revision-hash"] === oldRevision).map((p) => p.metadata!.name!);
+    const refused = pods
+      .filter((p) => p.spec?.nodeName === node && p.metadata?.labels?.["controller-revision-hash"] === oldRevision)
+      .map((p) => p.metadata!.name!);
     // Wait for the webhook to be in force (a dry-run eviction is refused).
     await waitFor(
       async () => {
-        const r = await kubectl(["create", "--raw", `/api/v1/namespaces/${ns}/pods/${oldPod.metadata!.name}/eviction`, "-f", "-"], {
-          input: JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: oldPod.metadata!.name, namespace: ns }, deleteOptions: { dryRun: ["All"] } }),
-        });
+        const r = await kubectl(
+          ["create", "--raw", `/api/v1/namespaces/${ns}/pods/${oldPod.metadata!.name}/eviction`, "-f", "-"],
+          {
+            input: JSON.stringify({
+              apiVersion: "policy/v1",
+              kind: "Eviction",
+              metadata: { name: oldPod.metadata!.name, namespace: ns },
+              deleteOptions: { dryRun: ["All"] },
+            }),
+          },
+        );
         return r.code !== 0 && r.stderr.includes("Bulkhead leak protection");
       },
       { timeoutMs: 30_000, intervalMs: 500, what: "the leak guard refusing a dry-run eviction" },
     );
     let drain;
     try {
-      drain = await kubectl(["drain", node, `--pod-selector=app=${NAME}`, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s"], { timeoutMs: 120_000 });
+      drain = await kubectl(
+        ["drain", node, `--pod-selector=app=${NAME}`, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s"],
+        { timeoutMs: 120_000 },
+      );
     } finally {
       await kubectl(["uncordon", node], { check: true });
     }
@@ -561,7 +679,8 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     for (const r of replicas) await r.alerter.idle();
 
     // Both replicas refused attempts (each wrote its own alert Events).
-    const alertEvents = async () => (await eventsApi.listNamespacedEvent({ namespace: ns, labelSelector: ALERT_LABEL })).items;
+    const alertEvents = async () =>
+      (await eventsApi.listNamespacedEvent({ namespace: ns, labelSelector: ALERT_LABEL })).items;
     const instances = new Set((await alertEvents()).map((e) => e.reportingInstance));
     expect([...instances].sort(), "replicas that refused attempts").to.deep.equal(["webhook-a", "webhook-b"]);
     const denied = async (): Promise<number> => {
@@ -577,13 +696,17 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
 
     // The reconciler (the one leader) keeps one message per pod; once every count has reached
     // the Events (2 s) and the message (its 30 s update interval), the messages add up to every refusal.
-    const alertsFor = (pod: string) => slack.messages.filter((m) => !m.threadTs && m.text.includes(`${ns}/${pod}`) && m.text.includes("refused"));
+    const alertsFor = (pod: string) =>
+      slack.messages.filter((m) => !m.threadTs && m.text.includes(`${ns}/${pod}`) && m.text.includes("refused"));
     const countOf = (text: string) => Number(/\((\d+) attempts?\)/.exec(text)?.[1] ?? 0);
-    await waitFor(() => refused.reduce((sum, pod) => sum + alertsFor(pod).reduce((n, m) => n + countOf(m.text), 0), 0) === attempts, {
-      timeoutMs: 90_000,
-      intervalMs: 1_000,
-      what: `Slack alerts counting all ${attempts} refusals`,
-    });
+    await waitFor(
+      () => refused.reduce((sum, pod) => sum + alertsFor(pod).reduce((n, m) => n + countOf(m.text), 0), 0) === attempts,
+      {
+        timeoutMs: 90_000,
+        intervalMs: 1_000,
+        what: `Slack alerts counting all ${attempts} refusals`,
+      },
+    );
     for (const pod of refused) {
       const messages = alertsFor(pod);
       expect(messages, `alerts for ${pod}`).to.have.length(1);

@@ -6,17 +6,33 @@ import { CoreV1Api, EventsV1Api, type KubernetesObject, type V1Pod } from "@kube
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import {
+  managedPodsCache,
+  managedStatefulSetsCache,
+  rolloutsCache,
+  type ReadCache,
+} from "../../adapters/kube/cache.js";
 import { alertEventsCache, kubeAlertEvents } from "../../adapters/kube/alert-events.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { createAlertNotifier, type AlertNotifier } from "../../adapters/slack/alert-notifier.js";
 import { createSlackClient } from "../../adapters/slack/client.js";
 import type { AlertEventObject } from "../../api/alert-events.js";
 import type { CertificateSource } from "../../certs/source.js";
-import { createEvictionHandler, createLeakAlerter, createPodDeleteHandler, type LeakAlerter } from "../../webhook/leak-guard/index.js";
+import {
+  createEvictionHandler,
+  createLeakAlerter,
+  createPodDeleteHandler,
+  type LeakAlerter,
+} from "../../webhook/leak-guard/index.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import { admissionLimits, createApp, type RunningServer, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
+import {
+  admissionLimits,
+  createApp,
+  type RunningServer,
+  serverTimeouts,
+  startHttpsServer,
+} from "../../webhook/server.js";
 import { FakeSlack } from "../support/fake-slack.js";
 import {
   admissionApi,
@@ -72,7 +88,9 @@ describe("leak guard on a real control plane", function () {
   }
 
   const ready = (p: V1Pod): boolean =>
-    !p.metadata?.deletionTimestamp && p.status?.phase === "Running" && (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+    !p.metadata?.deletionTimestamp &&
+    p.status?.phase === "Running" &&
+    (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 
   /** Waits until all replicas exist and are Ready, and returns name → state. */
   async function settled(): Promise<Map<string, PodState>> {
@@ -83,7 +101,11 @@ describe("leak guard on a real control plane", function () {
         return new Map(
           all.map((p) => [
             p.metadata!.name!,
-            { uid: p.metadata!.uid!, revision: p.metadata!.labels!["controller-revision-hash"]!, node: p.spec!.nodeName! },
+            {
+              uid: p.metadata!.uid!,
+              revision: p.metadata!.labels!["controller-revision-hash"]!,
+              node: p.spec!.nodeName!,
+            },
           ]),
         );
       },
@@ -91,14 +113,25 @@ describe("leak guard on a real control plane", function () {
     );
   }
 
-  const oldPods = (state: Map<string, PodState>): string[] => [...state].filter(([, s]) => s.revision === oldRevision).map(([n]) => n).sort();
-  const newPods = (state: Map<string, PodState>): string[] => [...state].filter(([, s]) => s.revision === newRevision).map(([n]) => n).sort();
+  const oldPods = (state: Map<string, PodState>): string[] =>
+    [...state]
+      .filter(([, s]) => s.revision === oldRevision)
+      .map(([n]) => n)
+      .sort();
+  const newPods = (state: Map<string, PodState>): string[] =>
+    [...state]
+      .filter(([, s]) => s.revision === newRevision)
+      .map(([n]) => n)
+      .sort();
 
   /**
    * The split check: every old pod of `before` is still there, same uid, still old — except
    * those in `mayChange`, which the mode allowed to be replaced (they come back new).
    */
-  async function expectSplitKept(before: Map<string, PodState>, mayChange: string[] = []): Promise<Map<string, PodState>> {
+  async function expectSplitKept(
+    before: Map<string, PodState>,
+    mayChange: string[] = [],
+  ): Promise<Map<string, PodState>> {
     const after = await settled();
     for (const name of oldPods(before)) {
       const now = after.get(name);
@@ -124,26 +157,47 @@ describe("leak guard on a real control plane", function () {
   /** POST an Eviction with kubectl (as `user` when given), like a tool would. */
   function evictWithKubectl(name: string, opts: { user?: string; version?: string; dryRun?: boolean } = {}) {
     return kubectl(
-      ["create", "--raw", `/api/v1/namespaces/${ns}/pods/${name}/eviction`, "-f", "-", ...(opts.user ? ["--as", opts.user] : [])],
+      [
+        "create",
+        "--raw",
+        `/api/v1/namespaces/${ns}/pods/${name}/eviction`,
+        "-f",
+        "-",
+        ...(opts.user ? ["--as", opts.user] : []),
+      ],
       { input: eviction(name, opts.version, opts.dryRun) },
     );
   }
 
   async function setRollout(patch: Record<string, unknown>, subresource?: "status"): Promise<void> {
     await kubectl(
-      ["patch", "statefulsetrollout", "web", "--type=merge", "-p", JSON.stringify(patch), ...(subresource ? ["--subresource", subresource] : [])],
+      [
+        "patch",
+        "statefulsetrollout",
+        "web",
+        "--type=merge",
+        "-p",
+        JSON.stringify(patch),
+        ...(subresource ? ["--subresource", subresource] : []),
+      ],
       { namespace: ns, check: true },
     );
   }
 
   async function decisions(decision: string): Promise<number> {
     const metric = await registry.getSingleMetric("bulkhead_leak_guard_decisions_total")?.get();
-    return metric?.values.filter((v) => v.labels.decision === decision && v.labels.namespace === ns).reduce((a, v) => a + v.value, 0) ?? 0;
+    return (
+      metric?.values
+        .filter((v) => v.labels.decision === decision && v.labels.namespace === ns)
+        .reduce((a, v) => a + v.value, 0) ?? 0
+    );
   }
 
   async function leakEvents(reason: string): Promise<Array<{ kind?: string; name?: string; note?: string }>> {
     const list = await kubeConfig().makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ns });
-    return list.items.filter((e) => e.reason === reason).map((e) => ({ kind: e.regarding?.kind, name: e.regarding?.name, note: e.note }));
+    return list.items
+      .filter((e) => e.reason === reason)
+      .map((e) => ({ kind: e.regarding?.kind, name: e.regarding?.name, note: e.note }));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -180,13 +234,18 @@ subjects:
 `,
       ns,
     );
-    reconcilerToken = (await kubectl(["create", "token", "bulkhead-reconciler", "--duration", "30m"], { namespace: ns, check: true })).stdout.trim();
+    reconcilerToken = (
+      await kubectl(["create", "token", "bulkhead-reconciler", "--duration", "30m"], { namespace: ns, check: true })
+    ).stdout.trim();
 
     // The rollout, then an OnDelete StatefulSet it owns.
     const labels = { app, "bulkhead.dev/managed": "true" };
     const template = (image: string) => ({
       metadata: { labels },
-      spec: { containers: [{ name: "app", image, resources: { requests: { cpu: "10m", memory: "16Mi" } } }], terminationGracePeriodSeconds: 1 },
+      spec: {
+        containers: [{ name: "app", image, resources: { requests: { cpu: "10m", memory: "16Mi" } } }],
+        terminationGracePeriodSeconds: 1,
+      },
     });
     const stsSpec = (image: string) => ({
       replicas: REPLICAS,
@@ -223,7 +282,13 @@ subjects:
           name: "web",
           labels: { ...labels, "bulkhead.dev/rollout": "web" },
           ownerReferences: [
-            { apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: rollout.metadata!.uid!, controller: true },
+            {
+              apiVersion: "bulkhead.dev/v1alpha1",
+              kind: "StatefulsetRollout",
+              name: "web",
+              uid: rollout.metadata!.uid!,
+              controller: true,
+            },
           ],
         },
         spec: stsSpec("registry.example/app:v1"),
@@ -237,18 +302,33 @@ subjects:
       namespace: ns,
       body: [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "registry.example/app:v2" }],
     });
-    newRevision = await waitFor(async () => {
-      const sts = await appsApi().readNamespacedStatefulSet({ name: "web", namespace: ns });
-      const update = sts.status?.updateRevision;
-      return update && update !== oldRevision ? update : undefined;
-    }, { what: "a new update revision" });
+    newRevision = await waitFor(
+      async () => {
+        const sts = await appsApi().readNamespacedStatefulSet({ name: "web", namespace: ns });
+        const update = sts.status?.updateRevision;
+        return update && update !== oldRevision ? update : undefined;
+      },
+      { what: "a new update revision" },
+    );
     for (const name of ["web-0", "web-1", "web-2"]) await coreApi().deleteNamespacedPod({ name, namespace: ns });
-    await waitFor(async () => {
-      const state = await settled();
-      return newPods(state).length === 3 && oldPods(state).length === 3;
-    }, { what: "3 new and 3 old pods", timeoutMs: 60_000 });
+    await waitFor(
+      async () => {
+        const state = await settled();
+        return newPods(state).length === 3 && oldPods(state).length === 3;
+      },
+      { what: "3 new and 3 old pods", timeoutMs: 60_000 },
+    );
     await setRollout(
-      { status: { phase: "Paused", paused: true, percentDeployed: 50, updateRevision: newRevision, currentRevision: oldRevision, updatedOrdinals: [0, 1, 2] } },
+      {
+        status: {
+          phase: "Paused",
+          paused: true,
+          percentDeployed: 50,
+          updateRevision: newRevision,
+          currentRevision: oldRevision,
+          updatedOrdinals: [0, 1, 2],
+        },
+      },
       "status",
     );
 
@@ -263,7 +343,9 @@ subjects:
     slack = await new FakeSlack().start();
     registry = new Registry();
     const metrics = createWebhookMetrics(registry);
-    const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) => logger.warn({ err }, "event"));
+    const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) =>
+      logger.warn({ err }, "event"),
+    );
     const eventsApi = kc.makeApiClient(EventsV1Api);
     alerter = createLeakAlerter({
       events,
@@ -275,8 +357,11 @@ subjects:
     caches.push(alertCache);
     alertNotifier = createAlertNotifier({
       client: createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger }),
-      alertEvents: kubeAlertEvents(eventsApi, "bulkhead.dev/reconciler", "e2e", (err) => logger.warn({ err }, "alert event")),
-      channelOf: (namespace, name) => (rolloutCache.get(namespace, name) as { spec?: { channel?: string } } | undefined)?.spec?.channel,
+      alertEvents: kubeAlertEvents(eventsApi, "bulkhead.dev/reconciler", "e2e", (err) =>
+        logger.warn({ err }, "alert event"),
+      ),
+      channelOf: (namespace, name) =>
+        (rolloutCache.get(namespace, name) as { spec?: { channel?: string } } | undefined)?.spec?.channel,
       logger,
       updateDelayMs: 2_000,
     });
@@ -308,7 +393,15 @@ subjects:
       start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
       stop: () => {},
     };
-    server = await startHttpsServer({ app: expressApp, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(parseWebhookConfig({})) });
+    server = await startHttpsServer({
+      app: expressApp,
+      certificates,
+      host: "127.0.0.1",
+      port: 0,
+      logger,
+      shutdownTimeoutMs: 2_000,
+      timeouts: serverTimeouts(parseWebhookConfig({})),
+    });
 
     const caBundle = Buffer.from(cert.caPem).toString("base64");
     const common = {
@@ -326,13 +419,29 @@ subjects:
           {
             name: `eviction.${webhookName}`,
             clientConfig: { url: `https://127.0.0.1:${server.port}/validate/eviction`, caBundle },
-            rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
+            rules: [
+              {
+                operations: ["CREATE"],
+                apiGroups: [""],
+                apiVersions: ["v1"],
+                resources: ["pods/eviction"],
+                scope: "Namespaced",
+              },
+            ],
             ...common,
           },
           {
             name: `pod-delete.${webhookName}`,
             clientConfig: { url: `https://127.0.0.1:${server.port}/validate/pod-delete`, caBundle },
-            rules: [{ operations: ["DELETE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
+            rules: [
+              {
+                operations: ["DELETE"],
+                apiGroups: [""],
+                apiVersions: ["v1"],
+                resources: ["pods"],
+                scope: "Namespaced",
+              },
+            ],
             objectSelector: { matchLabels: { "bulkhead.dev/managed": "true" } },
             ...common,
           },
@@ -341,14 +450,19 @@ subjects:
     });
     // The apiserver picks the configuration up asynchronously: wait until a dry-run eviction of
     // an old pod is refused (which also needs the caches to have seen the rollout's status).
-    await waitFor(async () => {
-      const r = await evictWithKubectl(oldPods(await settled())[0]!, { dryRun: true });
-      return r.code !== 0 && r.stderr.includes("Bulkhead leak protection");
-    }, { what: "the leak guard refusing a dry-run eviction", timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor(
+      async () => {
+        const r = await evictWithKubectl(oldPods(await settled())[0]!, { dryRun: true });
+        return r.code !== 0 && r.stderr.includes("Bulkhead leak protection");
+      },
+      { what: "the leak guard refusing a dry-run eviction", timeoutMs: 30_000, intervalMs: 500 },
+    );
   });
 
   after(async function () {
-    await admissionApi().deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
+    await admissionApi()
+      .deleteValidatingWebhookConfiguration({ name: webhookName })
+      .catch(() => undefined);
     alerter?.close();
     alertNotifier?.close();
     await server?.shutdown();
@@ -389,7 +503,16 @@ subjects:
     expect(r.code, output).to.not.equal(0);
     // kubectl drain retries only on 429 (TooManyRequests) and says so.
     expect(output).to.contain(`error when evicting pods/"${target}"`).and.to.contain("will retry after 5s");
-    for (const part of [`pod ${ns}/${target}`, oldRevision, newRevision, "Rollout web is paused at 50%", "kubectl sroll resume web", "kubectl sroll rollback web", "spec.percent to 100", "spec.leakProtection"]) {
+    for (const part of [
+      `pod ${ns}/${target}`,
+      oldRevision,
+      newRevision,
+      "Rollout web is paused at 50%",
+      "kubectl sroll resume web",
+      "kubectl sroll rollback web",
+      "spec.percent to 100",
+      "spec.leakProtection",
+    ]) {
       expect(output).to.contain(part);
     }
     // New pods on that node were let go (they come back new: no leak); old ones all stayed.
@@ -397,33 +520,52 @@ subjects:
 
     // The same refusal through the API (as the cluster admin, who is not the reconciler): 429.
     const err = await coreApi()
-      .createNamespacedPodEviction({ name: target, namespace: ns, body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: target, namespace: ns } } })
-      .then(() => undefined, (e: unknown) => e as { code?: number; body?: string });
+      .createNamespacedPodEviction({
+        name: target,
+        namespace: ns,
+        body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: target, namespace: ns } },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code?: number; body?: string },
+      );
     expect(err?.code).to.equal(429);
     expect(String(err?.body)).to.contain("Bulkhead leak protection");
 
     // One alert for all those retries, Events on the pod and the rollout, counted.
-    await waitFor(async () => {
-      await alertsIdle();
-      return slack.messages.length > 0;
-    }, { what: "a Slack leak alert" });
+    await waitFor(
+      async () => {
+        await alertsIdle();
+        return slack.messages.length > 0;
+      },
+      { what: "a Slack leak alert" },
+    );
     const forTarget = slack.messages.filter((m) => m.text.includes(`${ns}/${target}`));
     expect(forTarget, "one message per pod and rollout").to.have.length(1);
     expect(forTarget[0]!.channel).to.equal(slack.channelId(CHANNEL));
     expect(forTarget[0]!.text).to.contain("refused");
-    const denied = await waitFor(async () => {
-      const ev = await leakEvents("LeakGuardDenied");
-      return ev.some((e) => e.kind === "Pod" && e.name === target) && ev.some((e) => e.kind === "StatefulsetRollout" && e.name === "web") ? ev : undefined;
-    }, { what: "LeakGuardDenied Events on the pod and the rollout" });
+    const denied = await waitFor(
+      async () => {
+        const ev = await leakEvents("LeakGuardDenied");
+        return ev.some((e) => e.kind === "Pod" && e.name === target) &&
+          ev.some((e) => e.kind === "StatefulsetRollout" && e.name === "web")
+          ? ev
+          : undefined;
+      },
+      { what: "LeakGuardDenied Events on the pod and the rollout" },
+    );
     expect(denied.find((e) => e.name === target)?.note).to.contain("kubectl sroll resume web");
     expect(await decisions("denied")).to.be.at.least(2);
     // The message is updated in place with the attempt count.
-    await waitFor(async () => {
-      await new Promise((res) => setTimeout(res, 500));
-      await alertsIdle();
-      const m = slack.messages.find((x) => x.text.includes(`${ns}/${target}`));
-      return m && m.updates > 0 && /\d+ attempts/.test(m.text) ? m : undefined;
-    }, { what: "the alert updated with its attempt count", timeoutMs: 10_000 });
+    await waitFor(
+      async () => {
+        await new Promise((res) => setTimeout(res, 500));
+        await alertsIdle();
+        const m = slack.messages.find((x) => x.text.includes(`${ns}/${target}`));
+        return m && m.updates > 0 && /\d+ attempts/.test(m.text) ? m : undefined;
+      },
+      { what: "the alert updated with its attempt count", timeoutMs: 10_000 },
+    );
   });
 
   it("enforce: a v1beta1 Eviction is refused the same way", async () => {
@@ -440,7 +582,9 @@ subjects:
     const target = oldPods(before)[2]!;
     const r = await kubectl(["delete", "pod", target, "--as", "jane", "--wait=false"], { namespace: ns });
     expect(r.code).to.not.equal(0);
-    expect(r.stderr).to.contain("denied the request").and.to.contain("Bulkhead leak protection (enforce): Deletion of pod");
+    expect(r.stderr)
+      .to.contain("denied the request")
+      .and.to.contain("Bulkhead leak protection (enforce): Deletion of pod");
     await expectSplitKept(before);
   });
 
@@ -449,7 +593,9 @@ subjects:
     const target = newPods(before)[0]!;
     const r = await evictWithKubectl(target, { user: "jane" });
     expect(r.code, r.stderr).to.equal(0);
-    await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, { what: `${target} recreated` });
+    await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, {
+      what: `${target} recreated`,
+    });
     await expectSplitKept(before);
   });
 
@@ -462,7 +608,9 @@ subjects:
       namespace: ns,
       body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: target, namespace: ns } },
     });
-    await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, { what: `${target} recreated` });
+    await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, {
+      what: `${target} recreated`,
+    });
     // Without revision pinning registered here, the replacement is new: the reconciler's move.
     await expectSplitKept(before, [target]);
   });
@@ -472,27 +620,42 @@ subjects:
     const before = await settled();
     const target = oldPods(before)[0]!;
     // Wait for the informer to see the new mode (a dry-run eviction is then allowed).
-    await waitFor(async () => (await evictWithKubectl(target, { dryRun: true, user: "jane" })).code === 0, { what: "mode flag in the cache" });
+    await waitFor(async () => (await evictWithKubectl(target, { dryRun: true, user: "jane" })).code === 0, {
+      what: "mode flag in the cache",
+    });
     const node = before.get(target)!.node;
     const oldOnNode = oldPods(before).filter((n) => before.get(n)!.node === node);
     const messagesBefore = slack.messages.length;
     let r;
     try {
-      r = await kubectl(["drain", node, `--pod-selector=app=${app}`, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=30s"], { timeoutMs: 60_000 });
+      r = await kubectl(
+        ["drain", node, `--pod-selector=app=${app}`, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=30s"],
+        { timeoutMs: 60_000 },
+      );
     } finally {
       await kubectl(["uncordon", node], { check: true });
     }
     const output = r.stdout + r.stderr;
     expect(r.code, output).to.equal(0);
     // kubectl prints the admission warning whole: the same text as the refusal, ways out included.
-    expect(output).to.contain("Bulkhead leak protection (flag)").and.to.contain("allowed but flagged").and.to.contain("kubectl sroll rollback web");
-    await waitFor(async () => {
-      await alertsIdle();
-      return slack.messages.length >= messagesBefore + oldOnNode.length;
-    }, { what: "a flagged alert per old pod drained" });
+    expect(output)
+      .to.contain("Bulkhead leak protection (flag)")
+      .and.to.contain("allowed but flagged")
+      .and.to.contain("kubectl sroll rollback web");
+    await waitFor(
+      async () => {
+        await alertsIdle();
+        return slack.messages.length >= messagesBefore + oldOnNode.length;
+      },
+      { what: "a flagged alert per old pod drained" },
+    );
     const flagged = slack.messages.slice(messagesBefore);
-    expect(flagged.map((m) => m.text).join("\n")).to.contain("allowed (flagged)").and.to.contain(`${ns}/${target}`);
-    await waitFor(async () => (await leakEvents("LeakGuardFlagged")).some((e) => e.name === target), { what: "a LeakGuardFlagged Event" });
+    expect(flagged.map((m) => m.text).join("\n"))
+      .to.contain("allowed (flagged)")
+      .and.to.contain(`${ns}/${target}`);
+    await waitFor(async () => (await leakEvents("LeakGuardFlagged")).some((e) => e.name === target), {
+      what: "a LeakGuardFlagged Event",
+    });
     expect(await decisions("flagged")).to.be.at.least(oldOnNode.length);
     // The mode allowed the old pods on that node to go; every other old pod stayed.
     await expectSplitKept(before, oldOnNode);

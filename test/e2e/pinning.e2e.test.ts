@@ -20,7 +20,12 @@ import { review, type AdmissionRequest, type AdmissionReview } from "../../api/a
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { desiredRevisionName, ordinalsToMoveBack, keptUpdatedOrdinals } from "../../api/revisions.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
-import { controllerRevisionsCache, managedStatefulSetsCache, rolloutsCache, type ReadCache } from "../../adapters/kube/cache.js";
+import {
+  controllerRevisionsCache,
+  managedStatefulSetsCache,
+  rolloutsCache,
+  type ReadCache,
+} from "../../adapters/kube/cache.js";
 import { delayedCache } from "../../adapters/kube/delayed-cache.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
@@ -81,14 +86,19 @@ function statefulSetSpec(version: string) {
     volumeClaimTemplates: [
       {
         metadata: { name: "data" },
-        spec: { accessModes: ["ReadWriteOnce"], storageClassName: STORAGE_CLASS, resources: { requests: { storage: "1Gi" } } },
+        spec: {
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: STORAGE_CLASS,
+          resources: { requests: { storage: "1Gi" } },
+        },
       },
     ],
   };
 }
 
 const isReady = (pod: V1Pod): boolean =>
-  pod.status?.phase === "Running" && (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+  pod.status?.phase === "Running" &&
+  (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 
 interface PinningWebhook {
   rolloutCache: ReadCache<k8s.KubernetesObject>;
@@ -112,7 +122,14 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
   const name = `pin-${Math.random().toString(16).slice(2, 8)}.e2e.bulkhead.dev`;
   const kc = kubeConfig();
   const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
-  const state = { admitted: [], alerts: [], requestedEvents: [], eventErrors: [], cacheErrors: [], liveReads: 0 } as Omit<PinningWebhook, "rolloutCache" | "revisionCache" | "stop">;
+  const state = {
+    admitted: [],
+    alerts: [],
+    requestedEvents: [],
+    eventErrors: [],
+    cacheErrors: [],
+    liveReads: 0,
+  } as Omit<PinningWebhook, "rolloutCache" | "revisionCache" | "stop">;
   const onError = (which: string) => (err: unknown) => {
     state.cacheErrors.push(`${which}: ${String((err as Error).message ?? err)}`);
     logger.error({ err }, `${which} cache`);
@@ -159,7 +176,11 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
         const request = (JSON.parse(body) as AdmissionReview<AdmissionRequest>).request as AdmissionRequest;
         const response = await handler(request);
         const pod = request.object as { metadata?: { name?: string; labels?: Record<string, string> } };
-        state.admitted.push({ pod: pod.metadata?.name ?? "?", revision: pod.metadata?.labels?.["controller-revision-hash"], patched: Boolean(response.patch) });
+        state.admitted.push({
+          pod: pod.metadata?.name ?? "?",
+          revision: pod.metadata?.labels?.["controller-revision-hash"],
+          patched: Boolean(response.patch),
+        });
         res.setHeader("Content-Type", "application/json");
         res.end(JSON.stringify(review(response)));
       })();
@@ -175,8 +196,13 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
       webhooks: [
         {
           name,
-          clientConfig: { url: `https://127.0.0.1:${port}/mutate/pod`, caBundle: Buffer.from(caPem).toString("base64") },
-          rules: [{ apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"], scope: "Namespaced" }],
+          clientConfig: {
+            url: `https://127.0.0.1:${port}/mutate/pod`,
+            caBundle: Buffer.from(caPem).toString("base64"),
+          },
+          rules: [
+            { apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"], scope: "Namespaced" },
+          ],
           namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
           objectSelector: { matchLabels: { "bulkhead.dev/managed": "true" } },
           failurePolicy: "Fail",
@@ -210,13 +236,14 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
     rolloutCache,
     revisionCache,
     async stop() {
-      await admissionApi().deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+      await admissionApi()
+        .deleteMutatingWebhookConfiguration({ name })
+        .catch(() => undefined);
       await Promise.all(caches.map((c) => c.stop().catch(() => undefined)));
       server.close();
     },
   };
 }
-
 
 describe("revision pinning (/mutate/pod) on a real control plane", function () {
   this.timeout(240_000);
@@ -249,7 +276,13 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
         apiVersion: "v1",
         kind: "List",
         items: [
-          { apiVersion: "storage.k8s.io/v1", kind: "StorageClass", metadata: { name: STORAGE_CLASS }, provisioner: "kubernetes.io/no-provisioner", volumeBindingMode: "Immediate" },
+          {
+            apiVersion: "storage.k8s.io/v1",
+            kind: "StorageClass",
+            metadata: { name: STORAGE_CLASS },
+            provisioner: "kubernetes.io/no-provisioner",
+            volumeBindingMode: "Immediate",
+          },
           ...pvs,
         ],
       }),
@@ -268,7 +301,12 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
         apiVersion: API_VERSION,
         kind: KIND,
         metadata: { name: STS },
-        spec: { statefulset: { metadata: { name: STS }, spec: statefulSetSpec("v1") }, percent: 50, leakProtection: "pin", pauseRequested: true },
+        spec: {
+          statefulset: { metadata: { name: STS }, spec: statefulSetSpec("v1") },
+          percent: 50,
+          leakProtection: "pin",
+          pauseRequested: true,
+        },
       },
     })) as { metadata: { uid: string } };
     await appsApi().createNamespacedStatefulSet({
@@ -279,7 +317,16 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
         metadata: {
           name: STS,
           labels: { "bulkhead.dev/managed": "true", "bulkhead.dev/rollout": STS },
-          ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: STS, uid: created.metadata.uid, controller: true, blockOwnerDeletion: false }],
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: KIND,
+              name: STS,
+              uid: created.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: false,
+            },
+          ],
         },
         spec: statefulSetSpec("v1") as never,
       },
@@ -288,7 +335,10 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
       async () => {
         const sts = await appsApi().readNamespacedStatefulSet({ name: STS, namespace: ns });
         const pods = await listPods();
-        return pods.length === REPLICAS && pods.every((p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === sts.status?.updateRevision)
+        return pods.length === REPLICAS &&
+          pods.every(
+            (p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === sts.status?.updateRevision,
+          )
           ? sts.status?.updateRevision
           : undefined;
       },
@@ -296,7 +346,10 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     );
 
     // The new template: under OnDelete nothing moves by itself.
-    await kubectl(["patch", "statefulset", STS, "--type=merge", "-p", JSON.stringify({ spec: { template: podTemplate("v2") } })], { namespace: ns, check: true });
+    await kubectl(
+      ["patch", "statefulset", STS, "--type=merge", "-p", JSON.stringify({ spec: { template: podTemplate("v2") } })],
+      { namespace: ns, check: true },
+    );
     const v2 = await waitFor(
       async () => {
         const sts = await appsApi().readNamespacedStatefulSet({ name: STS, namespace: ns });
@@ -307,7 +360,10 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     revisions = { old: v1, new: v2 };
 
     // The reconciler's first wave at 50%: highest ordinals first, recorded before the evictions.
-    await writeRollout({ spec: { percent: 50 }, status: { phase: "Paused", paused: true, currentRevision: v1, updateRevision: v2, updatedOrdinals: [7, 6, 5, 4] } });
+    await writeRollout({
+      spec: { percent: 50 },
+      status: { phase: "Paused", paused: true, currentRevision: v1, updateRevision: v2, updatedOrdinals: [7, 6, 5, 4] },
+    });
     await deletePods([4, 5, 6, 7]);
     await settled("the first wave at 50%");
   });
@@ -329,31 +385,62 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   }
 
   async function readRollout(): Promise<StatefulsetRollout> {
-    const raw = await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: STS });
+    const raw = await customObjectsApi().getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      name: STS,
+    });
     const parsed = parseRollout(raw);
     if (!parsed.ok) throw new Error(parsed.error);
     return parsed.value;
   }
 
   /** Writes spec and/or status like the reconciler would, and waits until the webhook's cache has it. */
-  async function writeRollout(change: { spec?: Record<string, unknown>; status?: Record<string, unknown> }): Promise<void> {
+  async function writeRollout(change: {
+    spec?: Record<string, unknown>;
+    status?: Record<string, unknown>;
+  }): Promise<void> {
     if (change.spec) {
-      await kubectl(["patch", `${PLURAL}.${GROUP}`, STS, "--type=merge", "-p", JSON.stringify({ spec: change.spec })], { namespace: ns, check: true });
-    }
-    if (change.status) {
-      await kubectl(["patch", `${PLURAL}.${GROUP}`, STS, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: change.status })], {
+      await kubectl(["patch", `${PLURAL}.${GROUP}`, STS, "--type=merge", "-p", JSON.stringify({ spec: change.spec })], {
         namespace: ns,
         check: true,
       });
     }
+    if (change.status) {
+      await kubectl(
+        [
+          "patch",
+          `${PLURAL}.${GROUP}`,
+          STS,
+          "--subresource=status",
+          "--type=merge",
+          "-p",
+          JSON.stringify({ status: change.status }),
+        ],
+        {
+          namespace: ns,
+          check: true,
+        },
+      );
+    }
     const want = (await readRollout()).metadata.resourceVersion;
-    await waitFor(() => (rolloutCache.get(ns, STS) as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion === want, {
-      what: `the webhook's rollout cache to catch up (cache errors: ${JSON.stringify(webhook.cacheErrors)})`,
-    });
+    await waitFor(
+      () =>
+        (rolloutCache.get(ns, STS) as { metadata?: { resourceVersion?: string } } | undefined)?.metadata
+          ?.resourceVersion === want,
+      {
+        what: `the webhook's rollout cache to catch up (cache errors: ${JSON.stringify(webhook.cacheErrors)})`,
+      },
+    );
   }
 
   async function deletePods(ordinals: number[]): Promise<void> {
-    await kubectl(["delete", "pod", ...ordinals.map((o) => `${STS}-${o}`), "--wait=false"], { namespace: ns, check: true });
+    await kubectl(["delete", "pod", ...ordinals.map((o) => `${STS}-${o}`), "--wait=false"], {
+      namespace: ns,
+      check: true,
+    });
   }
 
   /**
@@ -367,10 +454,18 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     const pods = await waitFor(
       async () => {
         const pods = (await listPods()).filter((p) => !p.metadata?.deletionTimestamp);
-        const ok = pods.length === REPLICAS && pods.every((p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === want.get(p.metadata?.name ?? ""));
+        const ok =
+          pods.length === REPLICAS &&
+          pods.every(
+            (p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === want.get(p.metadata?.name ?? ""),
+          );
         return ok ? pods : undefined;
       },
-      { timeoutMs, intervalMs: 500, what: `${what}: ${REPLICAS} Ready pods on ${JSON.stringify(Object.fromEntries(want))}` },
+      {
+        timeoutMs,
+        intervalMs: 500,
+        what: `${what}: ${REPLICAS} Ready pods on ${JSON.stringify(Object.fromEntries(want))}`,
+      },
     );
     for (const pod of pods) {
       const name = pod.metadata?.name ?? "";
@@ -380,9 +475,14 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
       expect(c?.env, name).to.deep.equal([{ name: "VERSION", value: version }]);
       expect(pod.spec?.hostname, name).to.equal(name);
       expect(pod.spec?.subdomain, name).to.equal(STS);
-      expect(pod.spec?.volumes?.find((v) => v.name === "data")?.persistentVolumeClaim?.claimName, name).to.equal(`data-${name}`);
+      expect(pod.spec?.volumes?.find((v) => v.name === "data")?.persistentVolumeClaim?.claimName, name).to.equal(
+        `data-${name}`,
+      );
       // What admission added (the ServiceAccount token) survives the rewrite.
-      expect(pod.spec?.volumes?.some((v) => v.name.startsWith("kube-api-access-")), name).to.equal(true);
+      expect(
+        pod.spec?.volumes?.some((v) => v.name.startsWith("kube-api-access-")),
+        name,
+      ).to.equal(true);
     }
     const onNew = pods.filter((p) => p.metadata?.labels?.["controller-revision-hash"] === revisions.new).length;
     const expected = [...want.values()].filter((r) => r === revisions.new).length;
@@ -419,14 +519,18 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   it("(a) kubectl drain of a node holding old pods completes, and the pods come back on the old revision", async () => {
     const [node, victims] = busiestNode(await oldPodsByNode());
     const before = await uids();
-    const drain = await kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"], { timeoutMs: 150_000 });
+    const drain = await kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"], {
+      timeoutMs: 150_000,
+    });
     try {
       expect(drain.code, drain.stderr).to.equal(0);
       const onNew = await settled(`after draining ${node} (${victims.join(", ")})`);
       expect(onNew).to.equal(4);
       const after = await uids();
       for (const v of victims) expect(after.get(v), `${v} was recreated`).to.not.equal(before.get(v));
-      expect(webhook.admitted.filter((a) => victims.includes(a.pod) && a.patched).length).to.be.at.least(victims.length);
+      expect(webhook.admitted.filter((a) => victims.includes(a.pod) && a.patched).length).to.be.at.least(
+        victims.length,
+      );
     } finally {
       await kubectl(["uncordon", node]);
     }
@@ -448,7 +552,11 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
           const offLostNode = (await listPods()).every((p) => p.spec?.nodeName !== node);
           return offLostNode && victims.every((v) => now.has(v) && now.get(v) !== before.get(v));
         },
-        { timeoutMs: 150_000, intervalMs: 1000, what: `every pod of lost node ${node} (old: ${victims.join(", ")}) recreated elsewhere` },
+        {
+          timeoutMs: 150_000,
+          intervalMs: 1000,
+          what: `every pod of lost node ${node} (old: ${victims.join(", ")}) recreated elsewhere`,
+        },
       );
       const onNew = await settled(`after losing node ${node} (${victims.join(", ")})`);
       expect(onNew).to.equal(4);
@@ -458,7 +566,11 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     } finally {
       await core.createNode({
         body: {
-          metadata: { name: node, labels: saved.metadata?.labels ?? {}, annotations: saved.metadata?.annotations ?? {} },
+          metadata: {
+            name: node,
+            labels: saved.metadata?.labels ?? {},
+            annotations: saved.metadata?.annotations ?? {},
+          },
           status: { capacity: saved.status?.capacity ?? {}, allocatable: saved.status?.allocatable ?? {} },
         },
       });
@@ -474,10 +586,16 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   });
 
   it("(c) kubectl delete pod of every old pod: all come back old", async () => {
-    const old = (await listPods()).filter((p) => p.metadata?.labels?.["controller-revision-hash"] === revisions.old).map((p) => p.metadata?.name ?? "");
+    const old = (await listPods())
+      .filter((p) => p.metadata?.labels?.["controller-revision-hash"] === revisions.old)
+      .map((p) => p.metadata?.name ?? "");
     expect(old).to.have.length(4);
     const before = await uids();
-    await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], { namespace: ns, check: true, timeoutMs: 90_000 });
+    await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], {
+      namespace: ns,
+      check: true,
+      timeoutMs: 90_000,
+    });
     expect(await settled("after deleting every old pod")).to.equal(4);
     const after = await uids();
     for (const v of old) expect(after.get(v), `${v} was recreated`).to.not.equal(before.get(v));
@@ -491,10 +609,14 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     const stored = await waitFor(
       async () => {
         const list = await kubeConfig().makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ns });
-        const mine = list.items.filter((e) => e.reason === "PodPinned" && e.regarding?.kind === KIND && e.regarding.name === STS);
+        const mine = list.items.filter(
+          (e) => e.reason === "PodPinned" && e.regarding?.kind === KIND && e.regarding.name === STS,
+        );
         return mine.length === patchedCreates ? mine : undefined;
       },
-      { what: `${patchedCreates} PodPinned Events stored (write errors: ${JSON.stringify(webhook.eventErrors.slice(0, 2))})` },
+      {
+        what: `${patchedCreates} PodPinned Events stored (write errors: ${JSON.stringify(webhook.eventErrors.slice(0, 2))})`,
+      },
     );
     for (const e of stored) {
       expect(e.type).to.equal("Normal");
@@ -528,24 +650,41 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     // The StatefulSet controller keeps revisions its pods use; deleting it by hand stands in for
     // a history limit reached while the split was held.
     await kubectl(["delete", "controllerrevision", revisions.old], { namespace: ns, check: true });
-    await waitFor(() => webhook.revisionCache.get(ns, revisions.old) === undefined, { what: "the webhook's revision cache to drop the old revision" });
+    await waitFor(() => webhook.revisionCache.get(ns, revisions.old) === undefined, {
+      what: "the webhook's revision cache to drop the old revision",
+    });
     const before = await uids();
     await deletePods([0]);
     const pod = await waitFor(
-      async () => (await listPods()).find((p) => p.metadata?.name === `${STS}-0` && p.metadata.uid !== before.get(`${STS}-0`) && isReady(p)),
+      async () =>
+        (await listPods()).find(
+          (p) => p.metadata?.name === `${STS}-0` && p.metadata.uid !== before.get(`${STS}-0`) && isReady(p),
+        ),
       { what: `${STS}-0 recreated` },
     );
     expect(pod.metadata?.labels?.["controller-revision-hash"]).to.equal(revisions.new);
     expect(webhook.alerts).to.have.length(1);
-    expect(webhook.alerts[0]).to.include({ namespace: ns, rollout: STS, pod: `${STS}-0`, reason: "revision-missing", wantedRevision: revisions.old, actualRevision: revisions.new });
-    expect(webhook.requestedEvents.filter((e) => e.type === "Warning").map((e) => e.reason)).to.deep.equal(["RevisionMissing"]);
+    expect(webhook.alerts[0]).to.include({
+      namespace: ns,
+      rollout: STS,
+      pod: `${STS}-0`,
+      reason: "revision-missing",
+      wantedRevision: revisions.old,
+      actualRevision: revisions.new,
+    });
+    expect(webhook.requestedEvents.filter((e) => e.type === "Warning").map((e) => e.reason)).to.deep.equal([
+      "RevisionMissing",
+    ]);
     // The reconciler records it; from then on nothing is pinned to the lost revision.
     await writeRollout({ status: { revisionMissing: revisions.old } });
     expect(desiredRevisionName(await readRollout(), 1)).to.equal(revisions.new);
   });
 
   it("resumed to 100% (the reconciler's waves): every pod is new", async () => {
-    await writeRollout({ spec: { percent: 100, pauseRequested: false }, status: { phase: "Progressing", paused: false, updatedOrdinals: [7, 6, 5, 4, 3, 2, 1, 0] } });
+    await writeRollout({
+      spec: { percent: 100, pauseRequested: false },
+      status: { phase: "Progressing", paused: false, updatedOrdinals: [7, 6, 5, 4, 3, 2, 1, 0] },
+    });
     await deletePods([0, 1, 2, 3, 4, 5]);
     expect(await settled("at 100%")).to.equal(REPLICAS);
   });
@@ -591,14 +730,22 @@ describe("revision pinning with the real reconciler", function () {
   }
 
   async function rollout(): Promise<StatefulsetRollout> {
-    const raw = await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: ROLLOUT });
+    const raw = await customObjectsApi().getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      name: ROLLOUT,
+    });
     const parsed = parseRollout(raw);
     if (!parsed.ok) throw new Error(parsed.error);
     return parsed.value;
   }
 
   async function pods(): Promise<V1Pod[]> {
-    return (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${ROLLOUT}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    return (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${ROLLOUT}` })).items.filter(
+      (p) => !p.metadata?.deletionTimestamp,
+    );
   }
 
   /**
@@ -609,14 +756,27 @@ describe("revision pinning with the real reconciler", function () {
     const done = await waitFor(
       async () => {
         const r = await rollout();
-        if (r.status?.phase !== "RolloutDone" || r.spec.percent !== percent || r.status.observedGeneration !== r.metadata.generation) return undefined;
+        if (
+          r.status?.phase !== "RolloutDone" ||
+          r.spec.percent !== percent ||
+          r.status.observedGeneration !== r.metadata.generation
+        )
+          return undefined;
         const now = await pods();
         const ok =
           now.length === REPLICAS &&
-          now.every((p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === desiredRevisionName(r, podOrdinalOf(p)));
+          now.every(
+            (p) =>
+              isReady(p) &&
+              p.metadata?.labels?.["controller-revision-hash"] === desiredRevisionName(r, podOrdinalOf(p)),
+          );
         return ok ? { r, now } : undefined;
       },
-      { timeoutMs: 120_000, intervalMs: 500, what: `${what}: RolloutDone at ${percent}% with every pod on its ordinal's revision (reconciler log tail: ${reconcilerLog.slice(-600)})` },
+      {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        what: `${what}: RolloutDone at ${percent}% with every pod on its ordinal's revision (reconciler log tail: ${reconcilerLog.slice(-600)})`,
+      },
     );
     const update = done.r.status?.updateRevision;
     for (const p of done.now) {
@@ -671,14 +831,22 @@ describe("revision pinning with the real reconciler", function () {
 
   it("deleting every old pod leaves the split at 4 new pods", async () => {
     const r = await rollout();
-    const old = (await pods()).filter((p) => p.metadata?.labels?.["controller-revision-hash"] === r.status?.currentRevision).map((p) => p.metadata?.name ?? "");
+    const old = (await pods())
+      .filter((p) => p.metadata?.labels?.["controller-revision-hash"] === r.status?.currentRevision)
+      .map((p) => p.metadata?.name ?? "");
     expect(old).to.have.length(4);
     const before = new Map((await pods()).map((p) => [p.metadata?.name, p.metadata?.uid]));
-    await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], { namespace: ns, check: true, timeoutMs: 90_000 });
+    await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], {
+      namespace: ns,
+      check: true,
+      timeoutMs: 90_000,
+    });
     await waitFor(
       async () => {
         const now = await pods();
-        return old.every((n) => now.some((p) => p.metadata?.name === n && p.metadata.uid !== before.get(n) && isReady(p)));
+        return old.every((n) =>
+          now.some((p) => p.metadata?.name === n && p.metadata.uid !== before.get(n) && isReady(p)),
+        );
       },
       { timeoutMs: 60_000, what: "the deleted pods recreated" },
     );
@@ -689,7 +857,10 @@ describe("revision pinning with the real reconciler", function () {
   it("lowered to 25%: the reconciler moves pods back, they return pinned, 2 stay new", async () => {
     const movedBefore = (await rollout()).status?.updatedOrdinals ?? [];
     const since = webhook.admitted.length;
-    await kubectl(["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 25 } })], { namespace: ns, check: true });
+    await kubectl(
+      ["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 25 } })],
+      { namespace: ns, check: true },
+    );
     expect(await reached(25, "lowered to 25%")).to.equal(2);
     const movedAfter = (await rollout()).status?.updatedOrdinals ?? [];
     expect(movedAfter).to.have.length(2);
@@ -697,12 +868,20 @@ describe("revision pinning with the real reconciler", function () {
     // count: KWOK can delete a just-recreated pod once more, which adds another pinned create.
     const movedBack = movedBefore.filter((o) => !movedAfter.includes(o)).map((o) => `${ROLLOUT}-${o}`);
     expect(movedBack).to.have.length(2);
-    const pinned = new Set(webhook.admitted.slice(since).filter((a) => a.patched).map((a) => a.pod));
+    const pinned = new Set(
+      webhook.admitted
+        .slice(since)
+        .filter((a) => a.patched)
+        .map((a) => a.pod),
+    );
     for (const pod of movedBack) expect(pinned.has(pod), `${pod} pinned on its way back`).to.equal(true);
   });
 
   it("resumed to 100%: every pod is new", async () => {
-    await kubectl(["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 100 } })], { namespace: ns, check: true });
+    await kubectl(
+      ["patch", `${PLURAL}.${GROUP}`, ROLLOUT, "--type=merge", "-p", JSON.stringify({ spec: { percent: 100 } })],
+      { namespace: ns, check: true },
+    );
     expect(await reached(100, "resumed to 100%")).to.equal(REPLICAS);
   });
 });
@@ -751,7 +930,15 @@ describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13
   }
 
   async function rollout(): Promise<StatefulsetRollout> {
-    const parsed = parseRollout(await customObjectsApi().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: ROLLOUT }));
+    const parsed = parseRollout(
+      await customObjectsApi().getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: PLURAL,
+        name: ROLLOUT,
+      }),
+    );
     if (!parsed.ok) throw new Error(parsed.error);
     return parsed.value;
   }
@@ -761,14 +948,26 @@ describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13
     return waitFor(
       async () => {
         const r = await rollout();
-        if (r.status?.phase !== "RolloutDone" || r.status.observedGeneration !== r.metadata.generation) return undefined;
-        const pods = (await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${ROLLOUT}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+        if (r.status?.phase !== "RolloutDone" || r.status.observedGeneration !== r.metadata.generation)
+          return undefined;
+        const pods = (
+          await coreApi().listNamespacedPod({ namespace: ns, labelSelector: `app=${ROLLOUT}` })
+        ).items.filter((p) => !p.metadata?.deletionTimestamp);
         const ok =
           pods.length === REPLICAS &&
-          pods.every((p) => isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === r.status?.updateRevision && p.spec?.containers[0]?.image === image(version));
+          pods.every(
+            (p) =>
+              isReady(p) &&
+              p.metadata?.labels?.["controller-revision-hash"] === r.status?.updateRevision &&
+              p.spec?.containers[0]?.image === image(version),
+          );
         return ok ? r : undefined;
       },
-      { timeoutMs: 150_000, intervalMs: 500, what: `every pod Ready on ${version} (reconciler log tail: ${reconcilerLog.slice(-600)})` },
+      {
+        timeoutMs: 150_000,
+        intervalMs: 500,
+        what: `every pod Ready on ${version} (reconciler log tail: ${reconcilerLog.slice(-600)})`,
+      },
     );
   }
 
@@ -799,11 +998,14 @@ describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13
       for (const line of lines) {
         if (!line.includes('"eviction"')) continue;
         const entry = JSON.parse(line) as { msg?: string; pod?: string; result?: string; rollout?: string };
-        if (entry.msg === "eviction" && entry.result === "evicted" && entry.pod && entry.rollout === `${ns}/${ROLLOUT}`) evictions.set(entry.pod, (evictions.get(entry.pod) ?? 0) + 1);
+        if (entry.msg === "eviction" && entry.result === "evicted" && entry.pod && entry.rollout === `${ns}/${ROLLOUT}`)
+          evictions.set(entry.pod, (evictions.get(entry.pod) ?? 0) + 1);
       }
     };
     reconciler.stdout?.setEncoding("utf8").on("data", keep);
-    reconciler.stderr?.setEncoding("utf8").on("data", (d: string) => (reconcilerLog = (reconcilerLog + d).slice(-20_000)));
+    reconciler.stderr
+      ?.setEncoding("utf8")
+      .on("data", (d: string) => (reconcilerLog = (reconcilerLog + d).slice(-20_000)));
     await applyManifest(JSON.stringify(manifest("v1")), ns);
     await doneOn("v1");
   });
@@ -823,14 +1025,22 @@ describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13
     const done = await doneOn("v2");
     const creates = webhook.admitted.slice(since);
     // At 100% every ordinal is moved by a wave: any pin would be a wrong one.
-    expect(creates.filter((a) => a.patched), "pods pinned").to.deep.equal([]);
+    expect(
+      creates.filter((a) => a.patched),
+      "pods pinned",
+    ).to.deep.equal([]);
     expect(creates.length, "pod creates seen by the webhook").to.be.at.least(REPLICAS);
     expect([...evictions.keys()].sort(), "every pod evicted").to.have.length(REPLICAS);
-    expect([...evictions.entries()].filter(([, n]) => n !== 1), "pods evicted more than once").to.deep.equal([]);
+    expect(
+      [...evictions.entries()].filter(([, n]) => n !== 1),
+      "pods evicted more than once",
+    ).to.deep.equal([]);
     const waves = done.status?.wavesCompleted ?? 0;
     const reads = webhook.liveReads - readsBefore;
     // One live read per pod create at most (the new-revision pods of the split are the waves' pods).
     expect(reads).to.be.at.most(creates.length);
-    process.stderr.write(`[figures] cache ${DELAY_MS} ms behind: ${waves} waves, ${creates.length} pod creates, ${reads} live reads (${(reads / Math.max(1, waves)).toFixed(1)} per wave), 0 pinned, ${[...evictions.values()].reduce((a, b) => a + b, 0)} evictions for ${REPLICAS} pods\n`);
+    process.stderr.write(
+      `[figures] cache ${DELAY_MS} ms behind: ${waves} waves, ${creates.length} pod creates, ${reads} live reads (${(reads / Math.max(1, waves)).toFixed(1)} per wave), 0 pinned, ${[...evictions.values()].reduce((a, b) => a + b, 0)} evictions for ${REPLICAS} pods\n`,
+    );
   });
 });

@@ -6,8 +6,27 @@ import { Watch, type V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { stringify } from "yaml";
 import { parseRollout, type RolloutStatus } from "../../api/rollout.js";
-import { applyManifest, coreApi, customObjectsApi, installRolloutCrd, kubeConfig, kubectl, newNamespace, sleep, waitFor } from "./support/cluster.js";
-import { CALLBACK_URL, callbacksReceived, ensureControlNamespace, reconcilerLogTails, running, startReconciler, stopReconciler, type RunningReconciler } from "./support/reconciler.js";
+import {
+  applyManifest,
+  coreApi,
+  customObjectsApi,
+  installRolloutCrd,
+  kubeConfig,
+  kubectl,
+  newNamespace,
+  sleep,
+  waitFor,
+} from "./support/cluster.js";
+import {
+  CALLBACK_URL,
+  callbacksReceived,
+  ensureControlNamespace,
+  reconcilerLogTails,
+  running,
+  startReconciler,
+  stopReconciler,
+  type RunningReconciler,
+} from "./support/reconciler.js";
 
 // --- rollouts --------------------------------------------------------------------------------
 
@@ -53,7 +72,13 @@ function rolloutManifest(namespace: string, o: RolloutOptions): string {
 }
 
 async function status(namespace: string): Promise<RolloutStatus> {
-  const raw = await customObjectsApi().getNamespacedCustomObject({ group: "bulkhead.dev", version: "v1alpha1", namespace, plural: "statefulsetrollouts", name: "web" });
+  const raw = await customObjectsApi().getNamespacedCustomObject({
+    group: "bulkhead.dev",
+    version: "v1alpha1",
+    namespace,
+    plural: "statefulsetrollouts",
+    name: "web",
+  });
   const parsed = parseRollout(raw);
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value.status ?? {};
@@ -64,15 +89,22 @@ async function podRevisions(namespace: string): Promise<Map<string, { revision: 
   return new Map(
     pods.items
       .filter((p) => !p.metadata?.deletionTimestamp)
-      .map((p) => [p.metadata!.name!, { revision: p.metadata?.labels?.["controller-revision-hash"] ?? "", ready: isReady(p) }]),
+      .map((p) => [
+        p.metadata!.name!,
+        { revision: p.metadata?.labels?.["controller-revision-hash"] ?? "", ready: isReady(p) },
+      ]),
   );
 }
 
-const isReady = (p: V1Pod): boolean => (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+const isReady = (p: V1Pod): boolean =>
+  (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 
 /** Waits until the rollout is in `phase` for the given spec generation (so an old Done does not count). */
 async function waitPhase(namespace: string, phase: string, what: string, timeoutMs = 90_000): Promise<RolloutStatus> {
-  const generation = Number((await kubectl(["get", "sroll", "web", "-o", "jsonpath={.metadata.generation}"], { namespace, check: true })).stdout);
+  const generation = Number(
+    (await kubectl(["get", "sroll", "web", "-o", "jsonpath={.metadata.generation}"], { namespace, check: true }))
+      .stdout,
+  );
   return waitFor(
     async () => {
       const s = await status(namespace);
@@ -124,7 +156,9 @@ class PodWatcher {
     if (!name || !uid) return;
     if (!this.uids.has(name)) this.uids.set(name, new Set());
     this.uids.get(name)!.add(uid);
-    if ((pod.status?.conditions ?? []).some((c) => c.type === "DisruptionTarget" && c.reason === "EvictionByEvictionAPI")) {
+    if (
+      (pod.status?.conditions ?? []).some((c) => c.type === "DisruptionTarget" && c.reason === "EvictionByEvictionAPI")
+    ) {
       if (!this.evicted.has(name)) this.evicted.set(name, new Set());
       this.evicted.get(name)!.add(uid);
     }
@@ -196,7 +230,10 @@ describe("reconciler on a real control plane", function () {
       expect([...pods.values()].every((p) => p.revision === done.updateRevision && p.ready)).to.equal(true);
       const evictions = watcher.evictions();
       expect(evictions.size, JSON.stringify([...evictions])).to.equal(5);
-      expect([...evictions.values()].every((n) => n === 1), JSON.stringify([...evictions])).to.equal(true);
+      expect(
+        [...evictions.values()].every((n) => n === 1),
+        JSON.stringify([...evictions]),
+      ).to.equal(true);
       expect(watcher.maxUnavailable).to.be.at.most(2);
     } finally {
       watcher.stop();
@@ -213,7 +250,9 @@ describe("reconciler on a real control plane", function () {
       [100, 8],
     ];
     for (const [percent, pods] of expectations) {
-      await applyManifest(rolloutManifest(ns, { replicas: 8, percent, image: "registry.example/app:v2", maxUnavailable: 2 }));
+      await applyManifest(
+        rolloutManifest(ns, { replicas: 8, percent, image: "registry.example/app:v2", maxUnavailable: 2 }),
+      );
       const s = await waitPhase(ns, "RolloutDone", `${percent}%`);
       expect(s.updatedReplicas, `${percent}%`).to.equal(pods);
       expect(s.percentDeployed).to.equal(percent);
@@ -228,7 +267,10 @@ describe("reconciler on a real control plane", function () {
     await applyManifest(rolloutManifest(ns, { ...base, image: "registry.example/app:v1" }));
     await waitPhase(ns, "RolloutDone", "created");
     await applyManifest(rolloutManifest(ns, { ...base, image: "registry.example/app:v2" }));
-    await waitFor(async () => ((await status(ns)).currentWave?.number ?? 0) >= 1, { what: "first wave", timeoutMs: 30_000 });
+    await waitFor(async () => ((await status(ns)).currentWave?.number ?? 0) >= 1, {
+      what: "first wave",
+      timeoutMs: 30_000,
+    });
     await applyManifest(rolloutManifest(ns, { ...base, image: "registry.example/app:v2", pauseRequested: true }));
     const paused = await waitPhase(ns, "Paused", "paused");
     expect(paused.paused).to.equal(true);
@@ -256,7 +298,10 @@ describe("reconciler on a real control plane", function () {
     const previous = failed.previousTemplate;
     expect(previous).to.not.equal(undefined);
     const patch = { spec: { percent: 100, statefulset: { spec: { template: previous } } } };
-    await kubectl(["patch", "sroll", "web", "--type", "merge", "-p", JSON.stringify(patch)], { namespace: ns, check: true });
+    await kubectl(["patch", "sroll", "web", "--type", "merge", "-p", JSON.stringify(patch)], {
+      namespace: ns,
+      check: true,
+    });
     const back = await waitPhase(ns, "RolloutDone", "rolled back", 60_000);
     expect(back.rollback).to.equal(true);
     expect(back.updateRevision).to.equal(v1.updateRevision);
@@ -274,7 +319,11 @@ describe("reconciler on a real control plane", function () {
     try {
       await applyManifest(rolloutManifest(ns, { ...base, image: "registry.example/app:v2" }));
       // A random point inside the rollout (5 waves of ~2 s): between the first and the last wave.
-      await waitFor(async () => ((await status(ns)).currentWave?.number ?? 0) >= 1, { what: "first wave", timeoutMs: 30_000, intervalMs: 50 });
+      await waitFor(async () => ((await status(ns)).currentWave?.number ?? 0) >= 1, {
+        what: "first wave",
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
       await sleep(Math.floor(Math.random() * 5000));
       const before = await status(ns);
       expect(before.phase, "still rolling when killed").to.not.equal("RolloutDone");
@@ -289,7 +338,10 @@ describe("reconciler on a real control plane", function () {
       expect(done.updatedReplicas).to.equal(10);
       const evictions = watcher.evictions();
       expect(evictions.size, JSON.stringify([...evictions])).to.equal(10);
-      expect([...evictions.values()].every((n) => n === 1), JSON.stringify([...evictions])).to.equal(true);
+      expect(
+        [...evictions.values()].every((n) => n === 1),
+        JSON.stringify([...evictions]),
+      ).to.equal(true);
       expect(watcher.maxUnavailable).to.be.at.most(2);
     } finally {
       watcher.stop();
@@ -306,7 +358,10 @@ describe("reconciler on a real control plane", function () {
         metadata: {
           name: "bedrock-tester-sts-dev",
           namespace: ns,
-          annotations: { "slack.com/bedrock.git.branch": "master", "slack.com/bedrock.git.origin": "git@internal-github.com:slack/bedrock-tester.git" },
+          annotations: {
+            "slack.com/bedrock.git.branch": "master",
+            "slack.com/bedrock.git.origin": "git@internal-github.com:slack/bedrock-tester.git",
+          },
           labels: { app: "bedrock-tester-sts-dev", "app.kubernetes.io/version": "v1.custom-1709074522" },
         },
         spec: {
@@ -320,14 +375,29 @@ describe("reconciler on a real control plane", function () {
           statefulset: {
             apiVersion: "apps/v1",
             kind: "StatefulSet",
-            metadata: { annotations: { "slack.com/bedrock.git.origin": "git@internal-github.com:slack/bedrock-tester.git" }, labels: { app: "bedrock-tester-sts-dev" }, name: "bedrock-tester-sts-dev", namespace: ns },
+            metadata: {
+              annotations: { "slack.com/bedrock.git.origin": "git@internal-github.com:slack/bedrock-tester.git" },
+              labels: { app: "bedrock-tester-sts-dev" },
+              name: "bedrock-tester-sts-dev",
+              namespace: ns,
+            },
             spec: {
               replicas: 4,
               serviceName: "bedrock-tester-sts-dev",
               selector: { matchLabels: { app: "bedrock-tester-sts-dev" } },
               template: {
-                metadata: { annotations: { "slack.com/bedrock.git.origin": "git@internal-github.com:slack/bedrock-tester.git" }, labels: { app: "bedrock-tester-sts-dev" } },
-                spec: { containers: [{ image: `account-id.dkr.ecr.us-east-1.amazonaws.com/bedrock-tester:${image}`, name: "bedrock-tester" }] },
+                metadata: {
+                  annotations: { "slack.com/bedrock.git.origin": "git@internal-github.com:slack/bedrock-tester.git" },
+                  labels: { app: "bedrock-tester-sts-dev" },
+                },
+                spec: {
+                  containers: [
+                    {
+                      image: `account-id.dkr.ecr.us-east-1.amazonaws.com/bedrock-tester:${image}`,
+                      name: "bedrock-tester",
+                    },
+                  ],
+                },
               },
               updateStrategy: { type: "OnDelete" },
             },
@@ -335,18 +405,31 @@ describe("reconciler on a real control plane", function () {
         },
       });
       const get = async () => {
-        const raw = await customObjectsApi().getNamespacedCustomObject({ group: "bulkhead.dev", version: "v1alpha1", namespace: ns, plural: "statefulsetrollouts", name: "bedrock-tester-sts-dev" });
+        const raw = await customObjectsApi().getNamespacedCustomObject({
+          group: "bulkhead.dev",
+          version: "v1alpha1",
+          namespace: ns,
+          plural: "statefulsetrollouts",
+          name: "bedrock-tester-sts-dev",
+        });
         const parsed = parseRollout(raw);
         if (!parsed.ok) throw new Error(parsed.error);
         return parsed.value;
       };
       await applyManifest(stringify(seed("v1")));
-      await waitFor(async () => (await get()).status?.lastCallbackStageId?.endsWith("-v1"), { what: "created + callback", timeoutMs: 60_000 });
+      await waitFor(async () => (await get()).status?.lastCallbackStageId?.endsWith("-v1"), {
+        what: "created + callback",
+        timeoutMs: 60_000,
+      });
       await applyManifest(stringify(seed("v2")));
       const done = await waitFor(
         async () => {
           const r = await get();
-          return r.status?.phase === "RolloutDone" && r.status.observedGeneration === r.metadata.generation && r.status.lastCallbackStageId?.endsWith("-v2") ? r.status : undefined;
+          return r.status?.phase === "RolloutDone" &&
+            r.status.observedGeneration === r.metadata.generation &&
+            r.status.lastCallbackStageId?.endsWith("-v2")
+            ? r.status
+            : undefined;
         },
         { what: "25% done + callback", timeoutMs: 60_000 },
       );
@@ -356,7 +439,12 @@ describe("reconciler on a real control plane", function () {
       expect(pods.items).to.have.length(4);
       expect(done.percentDeployed).to.equal(25);
       expect(received).to.have.length(2);
-      expect(received[1]).to.include({ phase: "RolloutDone", rolloutIdentity: "GbTdWjQYgiiToKdoWDLN", updatedReplicas: 1, percent: 25 });
+      expect(received[1]).to.include({
+        phase: "RolloutDone",
+        rolloutIdentity: "GbTdWjQYgiiToKdoWDLN",
+        updatedReplicas: 1,
+        percent: 25,
+      });
     }
   });
 });

@@ -58,14 +58,30 @@ describe("admission kernel on a real control plane: a handler error applies the 
           {
             name: `eviction.${webhookName}`,
             clientConfig: server.clientConfig("/validate/eviction"),
-            rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/eviction"], scope: "Namespaced" }],
+            rules: [
+              {
+                operations: ["CREATE"],
+                apiGroups: [""],
+                apiVersions: ["v1"],
+                resources: ["pods/eviction"],
+                scope: "Namespaced",
+              },
+            ],
             failurePolicy: "Ignore",
             ...common,
           },
           {
             name: `create.${webhookName}`,
             clientConfig: server.clientConfig("/validate/create"),
-            rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
+            rules: [
+              {
+                operations: ["CREATE"],
+                apiGroups: [""],
+                apiVersions: ["v1"],
+                resources: ["pods"],
+                scope: "Namespaced",
+              },
+            ],
             objectSelector: { matchLabels: { "e2e.bulkhead.dev/kernel": "fail" } },
             failurePolicy: "Fail",
             ...common,
@@ -76,7 +92,9 @@ describe("admission kernel on a real control plane: a handler error applies the 
   });
 
   after(async () => {
-    await admissionApi().deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
+    await admissionApi()
+      .deleteValidatingWebhookConfiguration({ name: webhookName })
+      .catch(() => undefined);
     await server?.shutdown();
   });
 
@@ -85,7 +103,10 @@ describe("admission kernel on a real control plane: a handler error applies the 
     const refusal = await waitFor(
       async () => {
         try {
-          await coreApi().createNamespacedPod({ namespace: ns, body: pod(`blocked-${Date.now()}`, { "e2e.bulkhead.dev/kernel": "fail" }) });
+          await coreApi().createNamespacedPod({
+            namespace: ns,
+            body: pod(`blocked-${Date.now()}`, { "e2e.bulkhead.dev/kernel": "fail" }),
+          });
           return undefined;
         } catch (err) {
           return calls.create > 0 ? String((err as { body?: unknown }).body ?? err) : undefined;

@@ -19,30 +19,60 @@ import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { admissionLimits, createApp, serverTimeouts, startHttpsServer, type RunningServer } from "../../webhook/server.js";
-import { REPO_ROOT, admissionApi, appsApi, coreApi, customObjectsApi, helmBinary, kubeConfig, kubectl, newNamespace, waitFor } from "./support/cluster.js";
+import {
+  admissionLimits,
+  createApp,
+  serverTimeouts,
+  startHttpsServer,
+  type RunningServer,
+} from "../../webhook/server.js";
+import {
+  REPO_ROOT,
+  admissionApi,
+  appsApi,
+  coreApi,
+  customObjectsApi,
+  helmBinary,
+  kubeConfig,
+  kubectl,
+  newNamespace,
+  waitFor,
+} from "./support/cluster.js";
 
 const RELEASE = "bulkhead-e2e-policy";
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
 const DAY = 24 * 3600 * 1000;
 
-
 /** `helm template` of the chart's webhook configurations, pointed at our in-process server. */
 function renderWebhookConfigurations(namespace: string, url: string): Promise<string> {
   const args = [
-    "template", RELEASE, join(REPO_ROOT, "charts/bulkhead"), "--namespace", namespace,
-    "--show-only", "templates/webhook-configurations.yaml", "--set", `webhook.url=${url}`,
+    "template",
+    RELEASE,
+    join(REPO_ROOT, "charts/bulkhead"),
+    "--namespace",
+    namespace,
+    "--show-only",
+    "templates/webhook-configurations.yaml",
+    "--set",
+    `webhook.url=${url}`,
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(helmBinary(), args, {
-      env: { ...process.env, HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache", HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config", HELM_DATA_HOME: "/tmp/bulkhead-helm/data" },
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache",
+        HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config",
+        HELM_DATA_HOME: "/tmp/bulkhead-helm/data",
+      },
     });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`helm template exited ${code}: ${err}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`helm template exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -54,7 +84,17 @@ function statefulSet(name: string, options: { image?: string; ownerUid?: string;
       name,
       labels: { app: name, ...(options.managed === false ? {} : { "bulkhead.dev/managed": "true" }) },
       ...(options.ownerUid
-        ? { ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name, uid: options.ownerUid, controller: true }] }
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: "bulkhead.dev/v1alpha1",
+                kind: "StatefulsetRollout",
+                name,
+                uid: options.ownerUid,
+                controller: true,
+              },
+            ],
+          }
         : {}),
     },
     spec: {
@@ -82,12 +122,17 @@ describe("webhook policy on a real control plane", function () {
   before(async () => {
     // The CRD, so the rollouts informer and the owner objects exist.
     await kubectl(["apply", "-f", join(REPO_ROOT, "charts/bulkhead/crds")], { check: true });
-    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], { check: true });
+    await kubectl(["wait", "--for=condition=Established", "crd/statefulsetrollouts.bulkhead.dev", "--timeout=30s"], {
+      check: true,
+    });
     systemNs = await newNamespace("bulkhead-system");
     optedIn = await newNamespace("policy-on", { optIn: true });
     plain = await newNamespace("policy-off");
     // Authorization comes before admission: alice and the reconciler may edit in the opted-in namespace.
-    await kubectl(["create", "rolebinding", "editors", "--clusterrole=edit", "--user=alice", `--user=${RECONCILER}`], { namespace: optedIn, check: true });
+    await kubectl(["create", "rolebinding", "editors", "--clusterrole=edit", "--user=alice", `--user=${RECONCILER}`], {
+      namespace: optedIn,
+      check: true,
+    });
 
     const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
     const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
@@ -96,7 +141,10 @@ describe("webhook policy on a real control plane", function () {
     const metrics = createWebhookMetrics();
     certificates = new SecretCertificateManager({
       store: kubeSecretStore(clients.core, systemNs, config.certSecret),
-      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, { name: config.serviceName, namespace: systemNs }),
+      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, {
+        name: config.serviceName,
+        namespace: systemNs,
+      }),
       identity: { serviceName: config.serviceName, namespace: systemNs },
       renewBeforeMs: config.certRenewBeforeMs,
       servingValidityMs: config.certValidityMs,
@@ -108,7 +156,10 @@ describe("webhook policy on a real control plane", function () {
     const ctx = { config, caches, logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     // Every route main.ts serves, /validate/statefulsetrollout (with its real dry-run) included.
-    const rolloutApi = { readStatefulSet: liveStatefulSetReader(clients.apps), dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs) };
+    const rolloutApi = {
+      readStatefulSet: liveStatefulSetReader(clients.apps),
+      dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
+    };
     const app = createApp({
       routes: webhookRoutes({ ctx, events, rolloutApi, liveRollouts: kubeRolloutApi(clients.custom) }),
       metrics,
@@ -116,7 +167,15 @@ describe("webhook policy on a real control plane", function () {
       limits: admissionLimits(config),
       readiness: { notReadyReasons: () => [] },
     });
-    server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2000, timeouts: serverTimeouts(config) });
+    server = await startHttpsServer({
+      app,
+      certificates,
+      host: "127.0.0.1",
+      port: 0,
+      logger,
+      shutdownTimeoutMs: 2000,
+      timeouts: serverTimeouts(config),
+    });
     await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
 
     // Register the chart's configurations (no caBundle: they carry bulkhead.dev/inject-ca), then
@@ -129,8 +188,15 @@ describe("webhook policy on a real control plane", function () {
     // The apiserver picks configurations up asynchronously: wait until a dry run is mutated.
     await waitFor(
       async () => {
-        const r = await kubectl(["apply", "--dry-run=server", "-o", "json", "-f", "-"], { namespace: optedIn, input: JSON.stringify(statefulSet("probe")) });
-        return r.code === 0 && (JSON.parse(r.stdout) as { spec: { updateStrategy: { type: string } } }).spec.updateStrategy.type === "OnDelete";
+        const r = await kubectl(["apply", "--dry-run=server", "-o", "json", "-f", "-"], {
+          namespace: optedIn,
+          input: JSON.stringify(statefulSet("probe")),
+        });
+        return (
+          r.code === 0 &&
+          (JSON.parse(r.stdout) as { spec: { updateStrategy: { type: string } } }).spec.updateStrategy.type ===
+            "OnDelete"
+        );
       },
       { timeoutMs: 30_000, intervalMs: 500, what: "the apiserver to call the mutating webhook" },
     );
@@ -160,7 +226,9 @@ describe("webhook policy on a real control plane", function () {
     // A second pass finds nothing to patch.
     const before = mutating.metadata!.resourceVersion;
     await certificates.sync();
-    expect((await admissionApi().readMutatingWebhookConfiguration({ name: RELEASE })).metadata!.resourceVersion).to.equal(before);
+    expect(
+      (await admissionApi().readMutatingWebhookConfiguration({ name: RELEASE })).metadata!.resourceVersion,
+    ).to.equal(before);
   });
 
   it("kubectl apply of a RollingUpdate StatefulSet in an opted-in namespace is stored as OnDelete, with a warning", async () => {
@@ -194,11 +262,17 @@ describe("webhook policy on a real control plane", function () {
         spec: { statefulset: statefulSet("owned"), percent: 100 },
       },
     })) as { metadata: { uid: string } };
-    await kubectl(["apply", "-f", "-"], { namespace: optedIn, input: JSON.stringify(statefulSet("owned", { ownerUid: rollout.metadata.uid })), check: true });
+    await kubectl(["apply", "-f", "-"], {
+      namespace: optedIn,
+      input: JSON.stringify(statefulSet("owned", { ownerUid: rollout.metadata.uid })),
+      check: true,
+    });
 
-    const edit = await kubectl(["--as=alice", "set", "image", "statefulset/owned", "app=registry.example/app:v2"], { namespace: optedIn });
+    const edit = await kubectl(["--as=alice", "set", "image", "statefulset/owned", "app=registry.example/app:v2"], {
+      namespace: optedIn,
+    });
     expect(edit.code).to.not.equal(0);
-    expect(edit.stderr).to.contain("admission webhook \"statefulset.validate.bulkhead.dev\" denied the request");
+    expect(edit.stderr).to.contain('admission webhook "statefulset.validate.bulkhead.dev" denied the request');
     expect(edit.stderr).to.contain(`kubectl edit sroll owned -n ${optedIn}`);
     const unchanged = await appsApi().readNamespacedStatefulSet({ name: "owned", namespace: optedIn });
     expect(unchanged.spec?.template.spec?.containers[0]?.image).to.equal("registry.example/app:v1");
@@ -207,28 +281,57 @@ describe("webhook policy on a real control plane", function () {
     await kubectl(["--as=alice", "scale", "statefulset/owned", "--replicas=0"], { namespace: optedIn, check: true });
     // Switching to RollingUpdate is refused for everyone (the mutating webhook forces OnDelete first,
     // so this shows as a no-op rather than a denial).
-    await kubectl(["--as=alice", "patch", "statefulset/owned", "--type=merge", "-p", '{"spec":{"updateStrategy":{"type":"RollingUpdate"}}}'], { namespace: optedIn, check: true });
-    expect((await appsApi().readNamespacedStatefulSet({ name: "owned", namespace: optedIn })).spec?.updateStrategy?.type).to.equal("OnDelete");
+    await kubectl(
+      [
+        "--as=alice",
+        "patch",
+        "statefulset/owned",
+        "--type=merge",
+        "-p",
+        '{"spec":{"updateStrategy":{"type":"RollingUpdate"}}}',
+      ],
+      { namespace: optedIn, check: true },
+    );
+    expect(
+      (await appsApi().readNamespacedStatefulSet({ name: "owned", namespace: optedIn })).spec?.updateStrategy?.type,
+    ).to.equal("OnDelete");
 
-    const byReconciler = await kubectl([`--as=${RECONCILER}`, "set", "image", "statefulset/owned", "app=registry.example/app:v2"], { namespace: optedIn });
+    const byReconciler = await kubectl(
+      [`--as=${RECONCILER}`, "set", "image", "statefulset/owned", "app=registry.example/app:v2"],
+      { namespace: optedIn },
+    );
     expect(byReconciler.code, byReconciler.stderr).to.equal(0);
     const changed = await appsApi().readNamespacedStatefulSet({ name: "owned", namespace: optedIn });
     expect(changed.spec?.template.spec?.containers[0]?.image).to.equal("registry.example/app:v2");
   });
 
   it("defaults a PDB over managed pods and refuses a zero budget unless annotated", async () => {
-    await waitFor(() => caches.managedStatefulSets.get(optedIn, "web"), { what: "the managed StatefulSet in the webhook's cache" });
+    await waitFor(() => caches.managedStatefulSets.get(optedIn, "web"), {
+      what: "the managed StatefulSet in the webhook's cache",
+    });
     const pdb = (name: string, spec: Record<string, unknown>, annotations?: Record<string, string>) =>
-      JSON.stringify({ apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name, ...(annotations ? { annotations } : {}) }, spec: { selector: { matchLabels: { app: "web" } }, ...spec } });
+      JSON.stringify({
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name, ...(annotations ? { annotations } : {}) },
+        spec: { selector: { matchLabels: { app: "web" } }, ...spec },
+      });
 
     await kubectl(["apply", "-f", "-"], { namespace: optedIn, input: pdb("defaulted", {}), check: true });
     const stored = await kubectl(["get", "pdb", "defaulted", "-o", "json"], { namespace: optedIn, check: true });
-    expect((JSON.parse(stored.stdout) as { spec: unknown }).spec).to.deep.include({ maxUnavailable: "25%", unhealthyPodEvictionPolicy: "AlwaysAllow" });
+    expect((JSON.parse(stored.stdout) as { spec: unknown }).spec).to.deep.include({
+      maxUnavailable: "25%",
+      unhealthyPodEvictionPolicy: "AlwaysAllow",
+    });
 
     const zero = await kubectl(["apply", "-f", "-"], { namespace: optedIn, input: pdb("zero", { maxUnavailable: 0 }) });
     expect(zero.code).to.not.equal(0);
     expect(zero.stderr).to.contain("allows no disruption, so every rollout would stall");
-    await kubectl(["apply", "-f", "-"], { namespace: optedIn, input: pdb("zero", { maxUnavailable: 0 }, { "bulkhead.dev/allow-zero-budget": "true" }), check: true });
+    await kubectl(["apply", "-f", "-"], {
+      namespace: optedIn,
+      input: pdb("zero", { maxUnavailable: 0 }, { "bulkhead.dev/allow-zero-budget": "true" }),
+      check: true,
+    });
 
     const min = await kubectl(["apply", "-f", "-"], { namespace: optedIn, input: pdb("min", { minAvailable: 1 }) });
     expect(min.code, min.stderr).to.equal(0);

@@ -23,7 +23,10 @@ export interface FakeSlackCall {
   error?: string;
 }
 
-type Fault = { kind: "rate_limit"; retryAfterSeconds: number } | { kind: "http"; status: number } | { kind: "platform"; error: string };
+type Fault =
+  | { kind: "rate_limit"; retryAfterSeconds: number }
+  | { kind: "http"; status: number }
+  | { kind: "platform"; error: string };
 
 export class FakeSlack {
   readonly token: string;
@@ -127,7 +130,10 @@ export class FakeSlack {
     if (req.method !== "POST") return record(405, { ok: false, error: "method_not_allowed" });
     const auth = req.headers.authorization ?? (typeof args.token === "string" ? `Bearer ${args.token}` : "");
     if (auth !== `Bearer ${this.token}`) return record(200, { ok: false, error: "invalid_auth" });
-    const fault: Fault | undefined = this.alwaysRateLimit !== undefined ? { kind: "rate_limit", retryAfterSeconds: this.alwaysRateLimit } : this.faults.shift();
+    const fault: Fault | undefined =
+      this.alwaysRateLimit !== undefined
+        ? { kind: "rate_limit", retryAfterSeconds: this.alwaysRateLimit }
+        : this.faults.shift();
     if (fault?.kind === "rate_limit") {
       return record(429, { ok: false, error: "ratelimited" }, { "retry-after": String(fault.retryAfterSeconds) });
     }
@@ -182,7 +188,11 @@ export class FakeSlack {
     const channel = typeof args.channel === "string" ? args.channel : "";
     // Like Slack, chat.update wants the channel ID, not its name.
     const message = this.messages.find((m) => m.channel === channel && m.ts === args.ts);
-    if (!message) return { ok: false, error: this.messages.some((m) => m.channel === channel) ? "message_not_found" : "channel_not_found" };
+    if (!message)
+      return {
+        ok: false,
+        error: this.messages.some((m) => m.channel === channel) ? "message_not_found" : "channel_not_found",
+      };
     if (typeof args.text === "string") message.text = args.text;
     if (args.blocks !== undefined) message.blocks = args.blocks as unknown[];
     message.updates += 1;

@@ -32,7 +32,9 @@ describe("checkBudget: the one budget rule", () => {
       if (verdict.ok) expect(verdict.value).to.equal(c.normalised);
       else {
         expect(verdict.zero).to.equal(c.zero);
-        expect(verdict.problem).to.match(c.zero ? /allows no pod to be disrupted.*e\.g\. "25%"/ : /is not a budget.*e\.g\. "25%"/);
+        expect(verdict.problem).to.match(
+          c.zero ? /allows no pod to be disrupted.*e\.g\. "25%"/ : /is not a budget.*e\.g\. "25%"/,
+        );
       }
       expect(isZeroBudget(c.value)).to.equal(c.zero === true);
     });

@@ -20,11 +20,19 @@ import {
 import { parseRollout, type RolloutPhase, type StatefulsetRollout } from "../../api/rollout.js";
 import { loadConfig } from "../../reconciler/config.js";
 
-function rollout(opts: { phase?: RolloutPhase; bapi?: boolean; last?: string; lastError?: string; replicas?: number }): StatefulsetRollout {
+function rollout(opts: {
+  phase?: RolloutPhase;
+  bapi?: boolean;
+  last?: string;
+  lastError?: string;
+  replicas?: number;
+}): StatefulsetRollout {
   const parsed = parseRollout({
     metadata: { name: "web", namespace: "shop" },
     spec: {
-      statefulset: { spec: { ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}), selector: {}, template: {} } },
+      statefulset: {
+        spec: { ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}), selector: {}, template: {} },
+      },
       ...(opts.bapi === false ? {} : { bapi: { bapiUrl: "http://bapi.local/cb", stageId: "s1" } }),
     },
     status: {
@@ -49,7 +57,11 @@ describe("callbackDue", () => {
     ["no bapi", { phase: "RolloutDone", bapi: false }, false],
     ["failed for good for this stage", { phase: "RolloutDone", lastError: "s1: HTTP 404 (not retried)" }, false],
     ["failed for good for an earlier stage", { phase: "RolloutDone", lastError: "s0: HTTP 404 (not retried)" }, true],
-    ["an error naming a stage that merely starts like this one", { phase: "RolloutDone", lastError: "s10: timeout" }, true],
+    [
+      "an error naming a stage that merely starts like this one",
+      { phase: "RolloutDone", lastError: "s10: timeout" },
+      true,
+    ],
   ];
   for (const [name, opts, want] of cases) it(name, () => expect(callbackDue(rollout(opts))).to.equal(want));
 });
@@ -94,7 +106,8 @@ describe("backoffDelayMs (equal jitter)", () => {
     [9, 0, 4000],
   ];
   for (const [retry, r, want] of cases) {
-    it(`retry ${retry}, random ${r} -> ${want}`, () => expect(backoffDelayMs(retry, 500, 8000, () => r)).to.equal(want));
+    it(`retry ${retry}, random ${r} -> ${want}`, () =>
+      expect(backoffDelayMs(retry, 500, 8000, () => r)).to.equal(want));
   }
 });
 
@@ -138,11 +151,14 @@ describe("callback signature", () => {
     ["missing signature", { signature: "" }, false],
     ["garbage timestamp", { timestamp: "12a" }, false],
   ];
-  for (const [name, over, want] of cases) it(name, () => expect(verifyCallbackSignature({ ...base, ...over })).to.equal(want));
+  for (const [name, over, want] of cases)
+    it(name, () => expect(verifyCallbackSignature({ ...base, ...over })).to.equal(want));
   it("is sha256=<64 hex>", () => expect(sig).to.match(/^sha256=[0-9a-f]{64}$/));
   it("signs the documented string (docs/callbacks.md)", () => {
     expect(callbackSignedString(fields)).to.equal('v1\n1700000000\nshop\nweb\ns1/r-1/RolloutDone\n{"a":1}');
-    expect(sig).to.equal(`sha256=${createHmac("sha256", "secret-0123456789abcdef").update(callbackSignedString(fields)).digest("hex")}`);
+    expect(sig).to.equal(
+      `sha256=${createHmac("sha256", "secret-0123456789abcdef").update(callbackSignedString(fields)).digest("hex")}`,
+    );
   });
   it("a missing namespace, name or key header does not verify", () => {
     for (const missing of ["namespace", "name", "idempotencyKey"] as const) {
@@ -153,8 +169,12 @@ describe("callback signature", () => {
 
 describe("callbackOptionsFromEnv", () => {
   it("defaults", () => expect(callbackOptionsFromEnv({})).to.deep.equal({ attemptTimeoutMs: 5000 }));
-  it("names a bad field", () => expect(() => callbackOptionsFromEnv({ BULKHEAD_CALLBACK_TIMEOUT_MS: "soon" })).to.throw(/BULKHEAD_CALLBACK_TIMEOUT_MS/));
-  it("rejects a short secret", () => expect(() => callbackOptionsFromEnv({ BULKHEAD_CALLBACK_SECRET: "short" })).to.throw(/BULKHEAD_CALLBACK_SECRET/));
+  it("names a bad field", () =>
+    expect(() => callbackOptionsFromEnv({ BULKHEAD_CALLBACK_TIMEOUT_MS: "soon" })).to.throw(
+      /BULKHEAD_CALLBACK_TIMEOUT_MS/,
+    ));
+  it("rejects a short secret", () =>
+    expect(() => callbackOptionsFromEnv({ BULKHEAD_CALLBACK_SECRET: "short" })).to.throw(/BULKHEAD_CALLBACK_SECRET/));
 });
 
 describe("callback allow-list: parseAllowedCallbackPrefix", () => {
@@ -203,7 +223,9 @@ describe("callback allow-list: callbackDestination", () => {
     ["http://169.254.169.254/latest/meta-data", false],
     ["not a url", false],
   ];
-  for (const [url, want] of cases) it(`${url} -> ${want ? "allowed" : "refused"}`, () => expect(callbackDestination(url, prefixes).allowed).to.equal(want));
+  for (const [url, want] of cases)
+    it(`${url} -> ${want ? "allowed" : "refused"}`, () =>
+      expect(callbackDestination(url, prefixes).allowed).to.equal(want));
   it("an empty list disables callbacks and says how to enable them", () => {
     const got = callbackDestination("https://release.example.com/hooks", []);
     expect(got.allowed).to.equal(false);
@@ -220,7 +242,12 @@ describe("callbackStillWanted", () => {
   const live = rollout({ phase: "RolloutDone" });
   const cases: Array<[string, StatefulsetRollout, Parameters<typeof callbackStillWanted>[1], boolean]> = [
     ["same stage, phase, identity", live, { stageId: "s1", phase: "RolloutDone" }, true],
-    ["delivered meanwhile", rollout({ phase: "RolloutDone", last: "s1" }), { stageId: "s1", phase: "RolloutDone" }, false],
+    [
+      "delivered meanwhile",
+      rollout({ phase: "RolloutDone", last: "s1" }),
+      { stageId: "s1", phase: "RolloutDone" },
+      false,
+    ],
     ["another stage now", live, { stageId: "s0", phase: "RolloutDone" }, false],
     ["another phase now", live, { stageId: "s1", phase: "RolloutFailed" }, false],
     ["another identity", live, { stageId: "s1", rolloutIdentity: "r-9", phase: "RolloutDone" }, false],
@@ -232,51 +259,108 @@ describe("callbackStillWanted", () => {
 describe("statusWithCallbackOutcome", () => {
   const now = "2026-01-01T00:00:00.000Z";
   it("delivered: records the stage id, clears its old error, condition True", () => {
-    const { status, event } = statusWithCallbackOutcome({ phase: "RolloutDone", lastCallbackError: "s1: HTTP 500" }, "s1", { kind: "delivered", httpStatus: 202, attempts: 3 }, now);
+    const { status, event } = statusWithCallbackOutcome(
+      { phase: "RolloutDone", lastCallbackError: "s1: HTTP 500" },
+      "s1",
+      { kind: "delivered", httpStatus: 202, attempts: 3 },
+      now,
+    );
     expect(status.lastCallbackStageId).to.equal("s1");
     expect(status.lastCallbackError).to.equal(undefined);
-    expect(status.conditions).to.deep.equal([{ type: CALLBACK_CONDITION, status: "True", reason: "Delivered", message: "stage s1: HTTP 202 after 3 attempt(s)", lastTransitionTime: now }]);
-    expect(event).to.deep.equal({ type: "Normal", reason: "CallbackSent", note: "stage s1: HTTP 202 after 3 attempt(s)" });
+    expect(status.conditions).to.deep.equal([
+      {
+        type: CALLBACK_CONDITION,
+        status: "True",
+        reason: "Delivered",
+        message: "stage s1: HTTP 202 after 3 attempt(s)",
+        lastTransitionTime: now,
+      },
+    ]);
+    expect(event).to.deep.equal({
+      type: "Normal",
+      reason: "CallbackSent",
+      note: "stage s1: HTTP 202 after 3 attempt(s)",
+    });
   });
   it("failed: records the error class for the stage, keeps other conditions", () => {
-    const complete = { type: "Complete", status: "True" as const, reason: "Done", lastTransitionTime: "2025-12-31T00:00:00.000Z" };
-    const { status, event } = statusWithCallbackOutcome({ phase: "RolloutDone", conditions: [complete] }, "s1", { kind: "failed", error: "HTTP 503; gave up", attempts: 7 }, now);
+    const complete = {
+      type: "Complete",
+      status: "True" as const,
+      reason: "Done",
+      lastTransitionTime: "2025-12-31T00:00:00.000Z",
+    };
+    const { status, event } = statusWithCallbackOutcome(
+      { phase: "RolloutDone", conditions: [complete] },
+      "s1",
+      { kind: "failed", error: "HTTP 503; gave up", attempts: 7 },
+      now,
+    );
     expect(status.lastCallbackError).to.equal("s1: HTTP 503; gave up");
     expect(status.lastCallbackStageId).to.equal(undefined);
-    expect(status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).to.deep.equal(["Complete=True/Done", "CallbackDelivered=False/DeliveryFailed"]);
+    expect(status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).to.deep.equal([
+      "Complete=True/Done",
+      "CallbackDelivered=False/DeliveryFailed",
+    ]);
     expect(event.reason).to.equal("CallbackFailed");
   });
   it("refused: never sent, says why", () => {
-    const { status, event } = statusWithCallbackOutcome({ phase: "RolloutFailed" }, "s1", { kind: "refused", reason: "not allowed" }, now);
+    const { status, event } = statusWithCallbackOutcome(
+      { phase: "RolloutFailed" },
+      "s1",
+      { kind: "refused", reason: "not allowed" },
+      now,
+    );
     expect(status.lastCallbackError).to.equal("s1: not sent: not allowed");
     expect(status.conditions?.[0]).to.include({ status: "False", reason: "DestinationNotAllowed" });
     expect(event).to.include({ type: "Warning", reason: "CallbackRefused" });
   });
   it("keeps lastTransitionTime while the condition's status does not change", () => {
     const first = statusWithCallbackOutcome({}, "s1", { kind: "failed", error: "x", attempts: 1 }, now).status;
-    const second = statusWithCallbackOutcome(first, "s2", { kind: "failed", error: "y", attempts: 1 }, "2026-02-01T00:00:00.000Z").status;
+    const second = statusWithCallbackOutcome(
+      first,
+      "s2",
+      { kind: "failed", error: "y", attempts: 1 },
+      "2026-02-01T00:00:00.000Z",
+    ).status;
     expect(second.conditions?.[0]?.lastTransitionTime).to.equal(now);
   });
   it("callbackDueSince is when the rollout became terminal", () => {
-    expect(callbackDueSince({ conditions: [{ type: "Complete", status: "False", lastTransitionTime: "a" }, { type: "Failed", status: "True", lastTransitionTime: "b" }] })).to.equal("b");
+    expect(
+      callbackDueSince({
+        conditions: [
+          { type: "Complete", status: "False", lastTransitionTime: "a" },
+          { type: "Failed", status: "True", lastTransitionTime: "b" },
+        ],
+      }),
+    ).to.equal("b");
     expect(callbackDueSince({})).to.equal(undefined);
   });
 });
 
 describe("reconciler config: callbacks", () => {
   it("defaults: no prefix (callbacks off), 10 min retry age, 4 at once, 1000 queued", () => {
-    expect(loadConfig({}).callbacks).to.deep.equal({ allowList: [], maxRetryAgeMs: 600_000, concurrency: 4, maxQueued: 1000 });
+    expect(loadConfig({}).callbacks).to.deep.equal({
+      allowList: [],
+      maxRetryAgeMs: 600_000,
+      concurrency: 4,
+      maxQueued: 1000,
+    });
   });
   it("parses a comma-separated allow-list", () => {
-    const got = loadConfig({ BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "https://a.example/hooks/, http://10.0.0.1:8080" }).callbacks.allowList;
+    const got = loadConfig({ BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "https://a.example/hooks/, http://10.0.0.1:8080" })
+      .callbacks.allowList;
     expect(got).to.deep.equal([
       { origin: "https://a.example", path: "/hooks/" },
       { origin: "http://10.0.0.1:8080", path: "/" },
     ]);
   });
   it("names the bad field and entry", () => {
-    expect(() => loadConfig({ BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "https://a.example/,a.example" })).to.throw(/BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "a.example" is not a URL/);
-    expect(() => loadConfig({ BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS: "1" })).to.throw(/BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS/);
+    expect(() => loadConfig({ BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "https://a.example/,a.example" })).to.throw(
+      /BULKHEAD_CALLBACK_ALLOWED_URL_PREFIXES: "a.example" is not a URL/,
+    );
+    expect(() => loadConfig({ BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS: "1" })).to.throw(
+      /BULKHEAD_CALLBACK_MAX_RETRY_AGE_SECONDS/,
+    );
   });
 });
 
@@ -287,18 +371,27 @@ describe("Consul config", () => {
     ["https://consul.example", false, "https://consul.example:443"],
     ["http://[::1]:8500", false, "http://[::1]:8500"],
   ];
-  for (const [addr, ssl, want] of cases) it(`${addr} (ssl ${ssl})`, () => expect(consulBaseUrl(addr, ssl)).to.equal(want));
+  for (const [addr, ssl, want] of cases)
+    it(`${addr} (ssl ${ssl})`, () => expect(consulBaseUrl(addr, ssl)).to.equal(want));
   it("rejects a unix socket and a path", () => {
     expect(() => consulBaseUrl("unix:///var/run/consul.sock", false)).to.throw(/CONSUL_HTTP_ADDR/);
     expect(() => consulBaseUrl("http://c:8500/v1", false)).to.throw(/path/);
   });
   it("reads the token, CA and timeout", () => {
-    expect(consulOptionsFromEnv({ CONSUL_HTTP_ADDR: "c:8501", CONSUL_HTTP_SSL: "true", CONSUL_HTTP_TOKEN: "t", CONSUL_CACERT: "/ca.pem" })).to.deep.equal({
+    expect(
+      consulOptionsFromEnv({
+        CONSUL_HTTP_ADDR: "c:8501",
+        CONSUL_HTTP_SSL: "true",
+        CONSUL_HTTP_TOKEN: "t",
+        CONSUL_CACERT: "/ca.pem",
+      }),
+    ).to.deep.equal({
       baseUrl: "https://c:8501",
       token: "t",
       caCertPath: "/ca.pem",
       timeoutMs: 5000,
     });
   });
-  it("names a bad field", () => expect(() => consulOptionsFromEnv({ CONSUL_HTTP_SSL: "yes" })).to.throw(/CONSUL_HTTP_SSL/));
+  it("names a bad field", () =>
+    expect(() => consulOptionsFromEnv({ CONSUL_HTTP_SSL: "yes" })).to.throw(/CONSUL_HTTP_SSL/));
 });

@@ -34,7 +34,9 @@ describe("certs: generated pair", () => {
 
   it("uses a random positive serial per certificate", () => {
     const again = generateCertificatePair(identity, validity, now);
-    const serials = [pair.cert, pair.caBundle, again.cert, again.caBundle].map((p) => new X509Certificate(p).serialNumber);
+    const serials = [pair.cert, pair.caBundle, again.cert, again.caBundle].map(
+      (p) => new X509Certificate(p).serialNumber,
+    );
     expect(new Set(serials).size).to.equal(4);
     for (const s of serials) expect(parseInt(s.slice(0, 1), 16)).to.be.below(8);
   });
@@ -46,14 +48,28 @@ describe("certs: generated pair", () => {
     expect(new X509Certificate(renewed.cert).verify(new X509Certificate(pair.caBundle).publicKey)).to.equal(true);
   });
 
-  const cases: Array<[name: string, mutate: (p: CertificatePair) => CertificatePair, at: number, expected: string, reason?: RegExp]> = [
+  const cases: Array<
+    [name: string, mutate: (p: CertificatePair) => CertificatePair, at: number, expected: string, reason?: RegExp]
+  > = [
     ["fresh pair", (p) => p, 0, "none"],
     ["well before renewal", (p) => p, 300 * DAY, "none"],
     ["inside renewBefore", (p) => p, 340 * DAY, "renew-serving", /serving certificate expires/],
     ["expired", (p) => p, 400 * DAY, "renew-serving"],
     ["CA would expire before a new serving cert", (p) => p, 3300 * DAY, "regenerate", /the CA expires/],
-    ["key does not match", (p) => ({ ...p, key: generateCertificatePair(identity, validity, now).key }), 0, "regenerate", /does not match/],
-    ["other CA", (p) => ({ ...p, caBundle: generateCertificatePair(identity, validity, now).caBundle }), 0, "regenerate", /not signed by the CA/],
+    [
+      "key does not match",
+      (p) => ({ ...p, key: generateCertificatePair(identity, validity, now).key }),
+      0,
+      "regenerate",
+      /does not match/,
+    ],
+    [
+      "other CA",
+      (p) => ({ ...p, caBundle: generateCertificatePair(identity, validity, now).caBundle }),
+      0,
+      "regenerate",
+      /not signed by the CA/,
+    ],
     ["empty Secret", () => ({ cert: "", key: "", caBundle: "", caKey: "" }), 0, "regenerate", /no certificate/],
     ["garbage cert", (p) => ({ ...p, cert: "not a cert" }), 0, "regenerate", /unreadable/],
   ];
@@ -88,7 +104,10 @@ describe("certs: caBundlePatch", () => {
         { name: "a", clientConfig: { ...service, caBundle: "NEW" } },
         { name: "b", clientConfig: { ...service, caBundle: "OLD" } },
         { name: "c", clientConfig: { url: "https://127.0.0.1:8443/validate/pdb" } },
-        { name: "other-release", clientConfig: { service: { name: "bulkhead-webhook", namespace: "team-b" }, caBundle: "THEIRS" } },
+        {
+          name: "other-release",
+          clientConfig: { service: { name: "bulkhead-webhook", namespace: "team-b" }, caBundle: "THEIRS" },
+        },
         { name: "other-service", clientConfig: { service: { name: "not-us", namespace: "bulkhead-system" } } },
       ],
       "NEW",

@@ -59,7 +59,8 @@ function validate(s: Schema, v: unknown, path = ""): string[] {
     if (s.minimum !== undefined && v < s.minimum) errors.push(`${at}: below ${s.minimum}`);
     if (s.maximum !== undefined && v > s.maximum) errors.push(`${at}: above ${s.maximum}`);
   }
-  if (t === "array" && s.items) (v as unknown[]).forEach((item, i) => errors.push(...validate(s.items!, item, `${path}/${i}`)));
+  if (t === "array" && s.items)
+    (v as unknown[]).forEach((item, i) => errors.push(...validate(s.items!, item, `${path}/${i}`)));
   if (t === "object") {
     const obj = v as Record<string, unknown>;
     for (const key of s.required ?? []) if (!(key in obj)) errors.push(`${at}: missing ${key}`);
@@ -67,7 +68,8 @@ function validate(s: Schema, v: unknown, path = ""): string[] {
       const sub = s.properties?.[key];
       if (sub) errors.push(...validate(sub, child, `${path}/${key}`));
       else if (s.additionalProperties === false) errors.push(`${path}/${key}: not allowed`);
-      else if (typeof s.additionalProperties === "object") errors.push(...validate(s.additionalProperties, child, `${path}/${key}`));
+      else if (typeof s.additionalProperties === "object")
+        errors.push(...validate(s.additionalProperties, child, `${path}/${key}`));
     }
   }
   return errors;
@@ -112,8 +114,10 @@ describe("chart values.schema.json", () => {
     const loose: string[] = [];
     walkSchema(schema, (node, path) => {
       if (node.type !== "object") return;
-      if (node.properties && node.additionalProperties !== false) loose.push(`${path}: has properties but allows others`);
-      if (!node.properties && node.additionalProperties === undefined && !OPAQUE.test(path)) loose.push(`${path}: open object`);
+      if (node.properties && node.additionalProperties !== false)
+        loose.push(`${path}: has properties but allows others`);
+      if (!node.properties && node.additionalProperties === undefined && !OPAQUE.test(path))
+        loose.push(`${path}: open object`);
     });
     expect(loose).to.deep.equal([]);
   });
@@ -131,12 +135,28 @@ describe("chart values.schema.json", () => {
   const bad: Array<[string, (v: Values) => void, RegExp]> = [
     ["a misspelt top-level key", (v) => (v.logLevl = {}), /\/logLevl: not allowed/],
     ["a misspelt nested key", (v) => (v.webhook!.timeoutSecond = 3), /\/webhook\/timeoutSecond: not allowed/],
-    ["an unknown leak-protection mode", (v) => ((v as Record<string, unknown>).leakProtection = "block"), /\/leakProtection: block not in/],
-    ["a failurePolicy other than Fail/Ignore", (v) => (v.webhook!.failurePolicy = { ...(v.webhook!.failurePolicy as object), eviction: "Allow" }), /\/webhook\/failurePolicy\/eviction/],
+    [
+      "an unknown leak-protection mode",
+      (v) => ((v as Record<string, unknown>).leakProtection = "block"),
+      /\/leakProtection: block not in/,
+    ],
+    [
+      "a failurePolicy other than Fail/Ignore",
+      (v) => (v.webhook!.failurePolicy = { ...(v.webhook!.failurePolicy as object), eviction: "Allow" }),
+      /\/webhook\/failurePolicy\/eviction/,
+    ],
     ["a webhook timeout over 30 s", (v) => (v.webhook!.timeoutSeconds = 31), /\/webhook\/timeoutSeconds: above 30/],
     ["a plain-HTTP webhook URL", (v) => (v.webhook!.url = "http://127.0.0.1:8443"), /\/webhook\/url/],
-    ["a Secret reference without a key", (v) => (v.slack!.tokenSecret = { name: "slack" }), /\/slack\/tokenSecret: missing key/],
-    ["a replica count that is not a number", (v) => (v.reconciler!.replicas = "2"), /\/reconciler\/replicas: string, want integer/],
+    [
+      "a Secret reference without a key",
+      (v) => (v.slack!.tokenSecret = { name: "slack" }),
+      /\/slack\/tokenSecret: missing key/,
+    ],
+    [
+      "a replica count that is not a number",
+      (v) => (v.reconciler!.replicas = "2"),
+      /\/reconciler\/replicas: string, want integer/,
+    ],
   ];
   for (const [name, change, error] of bad) {
     it(`refuses ${name}`, () => {
@@ -167,11 +187,13 @@ describe("chart templates", () => {
       for (const m of text.matchAll(/(\$\w+)\s*:=\s*\.Values\.([\w.]+)/g)) aliases.set(m[1]!, m[2]!);
       const refs = [...text.matchAll(/\.Values\.([A-Za-z][\w.]*)/g)].map((m) => m[1]!);
       for (const [alias, target] of aliases) {
-        for (const m of text.matchAll(new RegExp(`\\${alias}\\.([A-Za-z][\\w.]*)`, "g"))) refs.push(`${target}.${m[1]}`);
+        for (const m of text.matchAll(new RegExp(`\\${alias}\\.([A-Za-z][\\w.]*)`, "g")))
+          refs.push(`${target}.${m[1]}`);
       }
       for (const ref of refs) {
         let node: unknown = values;
-        for (const key of ref.split(".")) node = typeOf(node) === "object" ? (node as Record<string, unknown>)[key] : undefined;
+        for (const key of ref.split("."))
+          node = typeOf(node) === "object" ? (node as Record<string, unknown>)[key] : undefined;
         if (node === undefined) missing.push(`${file}: .Values.${ref}`);
       }
     }

@@ -14,8 +14,14 @@ import type { ActionResult, JsonObject } from "../../api/cli-actions.js";
 import { rolloutSpecSchema } from "../../api/rollout.js";
 import type { RolloutSpec, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 
-const V1 = { metadata: { labels: { app: "web" }, annotations: { "version": "1" } }, spec: { containers: [{ name: "web", image: "web:1" }] } };
-const V2 = { metadata: { labels: { app: "web", canary: "yes" } }, spec: { containers: [{ name: "web", image: "web:2" }] } };
+const V1 = {
+  metadata: { labels: { app: "web" }, annotations: { version: "1" } },
+  spec: { containers: [{ name: "web", image: "web:1" }] },
+};
+const V2 = {
+  metadata: { labels: { app: "web", canary: "yes" } },
+  spec: { containers: [{ name: "web", image: "web:2" }] },
+};
 
 function rollout(spec: Partial<RolloutSpec> = {}, status?: RolloutStatus): StatefulsetRollout {
   return {
@@ -47,12 +53,16 @@ function expectRefusal(result: ActionResult, pattern: RegExp): void {
 
 describe("cli actions: pause and resume", () => {
   it("pauses a progressing rollout", () => {
-    expect(expectPatch(pausePlan(rollout({}, progressing)), { pauseRequested: true })).to.deep.equal(["spec.pauseRequested: false → true"]);
+    expect(expectPatch(pausePlan(rollout({}, progressing)), { pauseRequested: true })).to.deep.equal([
+      "spec.pauseRequested: false → true",
+    ]);
   });
   it("pauses a rollout done at a phase below 100%, so that a promote waits", () => {
     const result = pausePlan(rollout({ phases: [1, 50, 100], percent: 50 }, done));
     expectPatch(result, { pauseRequested: true });
-    expect(result.ok && result.plan.notes).to.deep.equal(["the rollout stays at 50%: a promote waits until it is resumed; leak protection keeps the split"]);
+    expect(result.ok && result.plan.notes).to.deep.equal([
+      "the rollout stays at 50%: a promote waits until it is resumed; leak protection keeps the split",
+    ]);
   });
   it("pauses a rollout that has no status yet", () => {
     expectPatch(pausePlan(rollout()), { pauseRequested: true });
@@ -62,13 +72,19 @@ describe("cli actions: pause and resume", () => {
     ["done at 100%", rollout({ percent: 100 }, done), /RolloutDone at 100%: there is nothing to pause/],
     ["failed", rollout({}, failed), /has failed, so nothing is rolling: retry it .* or roll it back/],
   ];
-  for (const [name, r, pattern] of pauseRefusals) it(`refuses to pause: ${name}`, () => expectRefusal(pausePlan(r), pattern));
+  for (const [name, r, pattern] of pauseRefusals)
+    it(`refuses to pause: ${name}`, () => expectRefusal(pausePlan(r), pattern));
 
   it("resumes a paused rollout", () => {
-    expectPatch(resumePlan(rollout({ pauseRequested: true }, { phase: "Paused", paused: true })), { pauseRequested: false });
+    expectPatch(resumePlan(rollout({ pauseRequested: true }, { phase: "Paused", paused: true })), {
+      pauseRequested: false,
+    });
   });
   it("refuses to resume a rollout that is not paused", () => {
-    expectRefusal(resumePlan(rollout({}, progressing)), /^statefulsetrollout web is not paused: spec.pauseRequested is false$/);
+    expectRefusal(
+      resumePlan(rollout({}, progressing)),
+      /^statefulsetrollout web is not paused: spec.pauseRequested is false$/,
+    );
   });
   it("says when the reconciler has not caught up with a resume", () => {
     expectRefusal(resumePlan(rollout({}, { phase: "Paused", paused: true })), /status.paused is still true/);
@@ -97,10 +113,20 @@ describe("cli actions: promote", () => {
     expect(result.ok && result.plan.notes[0]).to.match(/paused; it moves towards 50% once resumed/);
   });
   const refusals: Array<[string, StatefulsetRollout, number | undefined, RegExp]> = [
-    ["failed", rollout(phased, failed), undefined, /has failed \(web-2 not Ready within 600s\): promoting it would roll the failing version further/],
+    [
+      "failed",
+      rollout(phased, failed),
+      undefined,
+      /has failed \(web-2 not Ready within 600s\): promoting it would roll the failing version further/,
+    ],
     ["failed, with a percent", rollout(phased, failed), 100, /has failed/],
     ["no phases and no percent", rollout({}, done), undefined, /has no spec.phases.*kubectl sroll promote web 100/],
-    ["at the last phase", rollout({ phases: [1, 50, 100], percent: 100 }, done), undefined, /already at its last phase \(100% of phases 1, 50, 100\)/],
+    [
+      "at the last phase",
+      rollout({ phases: [1, 50, 100], percent: 100 }, done),
+      undefined,
+      /already at its last phase \(100% of phases 1, 50, 100\)/,
+    ],
     ["same percent", rollout({}, progressing), 50, /already at 50%/],
     [
       "auto-promoting through phases",
@@ -110,14 +136,26 @@ describe("cli actions: promote", () => {
     ],
     ["backwards", rollout({}, progressing), 10, /promote only moves forward: .* at 50%, 10% is lower .*rollback/],
   ];
-  for (const [name, r, target, pattern] of refusals) it(`refuses: ${name}`, () => expectRefusal(promotePlan(r, target), pattern));
+  for (const [name, r, target, pattern] of refusals)
+    it(`refuses: ${name}`, () => expectRefusal(promotePlan(r, target), pattern));
 });
 
 describe("cli actions: parsePercent", () => {
-  const good: Array<[string, number]> = [["0", 0], ["50", 50], ["100", 100], ["25%", 25], [" 7 ", 7]];
-  for (const [text, value] of good) it(`"${text}" → ${value}`, () => expect(parsePercent(text)).to.deep.equal({ ok: true, value }));
+  const good: Array<[string, number]> = [
+    ["0", 0],
+    ["50", 50],
+    ["100", 100],
+    ["25%", 25],
+    [" 7 ", 7],
+  ];
+  for (const [text, value] of good)
+    it(`"${text}" → ${value}`, () => expect(parsePercent(text)).to.deep.equal({ ok: true, value }));
   for (const text of ["150", "-1", "1.5", "half", "", "1000"]) {
-    it(`refuses "${text}"`, () => expect(parsePercent(text)).to.deep.equal({ ok: false, error: `"${text}" is not a percent: give a whole number from 0 to 100, e.g. 50` }));
+    it(`refuses "${text}"`, () =>
+      expect(parsePercent(text)).to.deep.equal({
+        ok: false,
+        error: `"${text}" is not a percent: give a whole number from 0 to 100, e.g. 50`,
+      }));
   }
 });
 
@@ -126,7 +164,14 @@ describe("cli actions: rollback", () => {
     const result = rollbackPlan(rollout({ pauseRequested: true }, failed), "new-id");
     const changes = expectPatch(result, {
       // canary label and missing annotation: the patch removes what V1 lacks and adds what it has.
-      statefulset: { spec: { template: { metadata: { labels: { canary: null }, annotations: { version: "1" } }, spec: { containers: [{ name: "web", image: "web:1" }] } } } },
+      statefulset: {
+        spec: {
+          template: {
+            metadata: { labels: { canary: null }, annotations: { version: "1" } },
+            spec: { containers: [{ name: "web", image: "web:1" }] },
+          },
+        },
+      },
       rolloutIdentity: "new-id",
       percent: 100,
       pauseRequested: false,
@@ -140,20 +185,31 @@ describe("cli actions: rollback", () => {
   });
   it("leaves percent and pause alone when they are already right", () => {
     const result = rollbackPlan(rollout({ percent: 100 }, failed), "new-id");
-    expect(result.ok && Object.keys(result.plan.patch.spec as object)).to.deep.equal(["statefulset", "rolloutIdentity"]);
+    expect(result.ok && Object.keys(result.plan.patch.spec as object)).to.deep.equal([
+      "statefulset",
+      "rolloutIdentity",
+    ]);
   });
   it("refuses without a previous template", () => {
     expectRefusal(rollbackPlan(rollout({}, progressing), "x"), /has no previous template to roll back to/);
-    expectRefusal(rollbackPlan(rollout({}, { phase: "Progressing", previousTemplate: {} }), "x"), /has no previous template/);
+    expectRefusal(
+      rollbackPlan(rollout({}, { phase: "Progressing", previousTemplate: {} }), "x"),
+      /has no previous template/,
+    );
   });
   it("refuses when the previous template is the current one", () => {
-    expectRefusal(rollbackPlan(rollout({}, { phase: "RolloutDone", previousTemplate: V2 }), "x"), /already runs its previous template \(web=web:2\)/);
+    expectRefusal(
+      rollbackPlan(rollout({}, { phase: "RolloutDone", previousTemplate: V2 }), "x"),
+      /already runs its previous template \(web=web:2\)/,
+    );
   });
 });
 
 describe("cli actions: retry", () => {
   it("gives a failed rollout a new identity", () => {
-    expect(expectPatch(retryPlan(rollout({}, failed), "fresh"), { rolloutIdentity: "fresh" })).to.deep.equal(['spec.rolloutIdentity: "old-id" → "fresh"']);
+    expect(expectPatch(retryPlan(rollout({}, failed), "fresh"), { rolloutIdentity: "fresh" })).to.deep.equal([
+      'spec.rolloutIdentity: "old-id" → "fresh"',
+    ]);
   });
   const refusals: Array<[string, StatefulsetRollout, RegExp]> = [
     ["progressing", rollout({}, progressing), /is Progressing, not RolloutFailed: retry restarts a failed rollout$/],
@@ -161,8 +217,10 @@ describe("cli actions: retry", () => {
     ["paused", rollout({}, { phase: "Paused" }), /kubectl sroll resume web/],
     ["no status", rollout(), /is Pending, not RolloutFailed/],
   ];
-  for (const [name, r, pattern] of refusals) it(`refuses: ${name}`, () => expectRefusal(retryPlan(r, "fresh"), pattern));
-  it("refuses an identity equal to the current one", () => expectRefusal(retryPlan(rollout({}, failed), "old-id"), /must differ/));
+  for (const [name, r, pattern] of refusals)
+    it(`refuses: ${name}`, () => expectRefusal(retryPlan(r, "fresh"), pattern));
+  it("refuses an identity equal to the current one", () =>
+    expectRefusal(retryPlan(rollout({}, failed), "old-id"), /must differ/));
 });
 
 describe("mergePatchBetween", () => {
@@ -175,12 +233,17 @@ describe("mergePatchBetween", () => {
     ["arrays replaced whole", { a: [1, 2] }, { a: [1] }, { a: [1] }],
     ["object to scalar", { a: { b: 1 } }, { a: 5 }, { a: 5 }],
   ];
-  for (const [name, from, to, expected] of cases) it(name, () => expect(mergePatchBetween(from, to)).to.deep.equal(expected));
+  for (const [name, from, to, expected] of cases)
+    it(name, () => expect(mergePatchBetween(from, to)).to.deep.equal(expected));
 });
 
 describe("changedPaths", () => {
   it("lists the leaves that differ", () => {
-    expect(changedPaths({ a: 1, b: { c: 1, d: [1] } }, { a: 1, b: { c: 2, d: [2] }, e: 1 }, "spec")).to.deep.equal(["spec.b.c", "spec.b.d", "spec.e"]);
+    expect(changedPaths({ a: 1, b: { c: 1, d: [1] } }, { a: 1, b: { c: 2, d: [2] }, e: 1 }, "spec")).to.deep.equal([
+      "spec.b.c",
+      "spec.b.d",
+      "spec.e",
+    ]);
   });
 });
 
@@ -190,10 +253,22 @@ describe("applyPlan", () => {
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
     metadata: { name: "web", namespace: "default", labels: { app: "web" } },
-    spec: { percent: 1, phases: [1, 50, 100], pauseRequested: false, statefulset: { spec: { replicas: 4, selector: { matchLabels: { app: "web" } }, template } }, ...extra },
+    spec: {
+      percent: 1,
+      phases: [1, 50, 100],
+      pauseRequested: false,
+      statefulset: { spec: { replicas: 4, selector: { matchLabels: { app: "web" } }, template } },
+      ...extra,
+    },
   });
   const existing = (template: object, spec: Partial<RolloutSpec> = {}): StatefulsetRollout => ({
-    metadata: { name: "web", namespace: "default", resourceVersion: "7", labels: { team: "core" }, annotations: { note: "kept" } },
+    metadata: {
+      name: "web",
+      namespace: "default",
+      resourceVersion: "7",
+      labels: { team: "core" },
+      annotations: { note: "kept" },
+    },
     spec: rolloutSpecSchema.parse({
       percent: 50,
       phases: [1, 50, 100],
@@ -218,14 +293,25 @@ describe("applyPlan", () => {
     if (plan.action !== "update") throw new Error(plan.action);
     expect(plan.newRollout).to.equal(true);
     expect(plan.object.spec).to.deep.include({ percent: 1, pauseRequested: false, rolloutIdentity: "new-id" });
-    expect(plan.object.metadata).to.deep.equal({ name: "web", namespace: "default", resourceVersion: "7", labels: { team: "core", app: "web" }, annotations: { note: "kept" } });
+    expect(plan.object.metadata).to.deep.equal({
+      name: "web",
+      namespace: "default",
+      resourceVersion: "7",
+      labels: { team: "core", app: "web" },
+      annotations: { note: "kept" },
+    });
     expect(plan.changes).to.include.members(["spec.percent", "spec.pauseRequested", "spec.rolloutIdentity"]);
   });
   it("keeps progress, pause and identity when only settings changed", () => {
     const plan = applyPlan(existing(V2), rendered(V2, { channel: "#new" }), "new-id", defaults);
     if (plan.action !== "update") throw new Error(plan.action);
     expect(plan.newRollout).to.equal(false);
-    expect(plan.object.spec).to.deep.include({ percent: 50, pauseRequested: true, rolloutIdentity: "running-id", channel: "#new" });
+    expect(plan.object.spec).to.deep.include({
+      percent: 50,
+      pauseRequested: true,
+      rolloutIdentity: "running-id",
+      channel: "#new",
+    });
     expect(plan.changes).to.deep.equal(["spec.channel"]);
   });
   it("is unchanged when re-applying the same config, API defaults included", () => {

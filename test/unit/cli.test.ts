@@ -16,7 +16,8 @@ function apiError(code: number, message: string): Error {
 
 function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return structuredClone(patch);
-  const out: Obj = typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as Obj) } : {};
+  const out: Obj =
+    typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as Obj) } : {};
   for (const [k, v] of Object.entries(patch as Obj)) {
     if (v === null) delete out[k];
     else out[k] = applyMergePatch(out[k], v);
@@ -61,7 +62,9 @@ class FakeApi implements RolloutApi {
   }
   async list(namespace: string | undefined): Promise<unknown[]> {
     if (this.failWith) throw this.failWith;
-    return [...this.objects.values()].filter((o) => namespace === undefined || (o.metadata as Obj).namespace === namespace).map((o) => structuredClone(o));
+    return [...this.objects.values()]
+      .filter((o) => namespace === undefined || (o.metadata as Obj).namespace === namespace)
+      .map((o) => structuredClone(o));
   }
   async patch(namespace: string, name: string, patch: object): Promise<unknown> {
     const current = this.object(namespace, name);
@@ -71,7 +74,8 @@ class FakeApi implements RolloutApi {
       // Someone else wrote in between: the object moved on, the precondition fails.
       (current.metadata as Obj).resourceVersion = String(++this.rv);
     }
-    if (want !== undefined && want !== (current.metadata as Obj).resourceVersion) throw apiError(409, "the object has been modified");
+    if (want !== undefined && want !== (current.metadata as Obj).resourceVersion)
+      throw apiError(409, "the object has been modified");
     this.patches.push({ name, patch });
     const next = applyMergePatch(current, patch) as Obj;
     const specChanged = JSON.stringify(next.spec) !== JSON.stringify(current.spec);
@@ -87,7 +91,8 @@ class FakeApi implements RolloutApi {
   }
   async replace(namespace: string, name: string, body: object): Promise<unknown> {
     const current = this.object(namespace, name);
-    if (((body as Obj).metadata as Obj).resourceVersion !== (current.metadata as Obj).resourceVersion) throw apiError(409, "modified");
+    if (((body as Obj).metadata as Obj).resourceVersion !== (current.metadata as Obj).resourceVersion)
+      throw apiError(409, "modified");
     const next = structuredClone(body) as Obj;
     (next.metadata as Obj).generation = Number((current.metadata as Obj).generation) + 1;
     (next.metadata as Obj).creationTimestamp = (current.metadata as Obj).creationTimestamp;
@@ -121,7 +126,9 @@ interface Harness {
   clock: { now: number };
 }
 
-function harness(options: { files?: Record<string, string>; colour?: boolean; connectError?: string; clusterName?: string } = {}): Harness {
+function harness(
+  options: { files?: Record<string, string>; colour?: boolean; connectError?: string; clusterName?: string } = {},
+): Harness {
   const api = new FakeApi();
   const interrupt = new AbortController();
   const snapshots: WatchSnapshot[] = [];
@@ -142,7 +149,12 @@ function harness(options: { files?: Record<string, string>; colour?: boolean; co
       return runCli(argv, h.deps);
     },
   };
-  const cluster: Cluster = { defaultNamespace: "default", clusterName: options.clusterName ?? "playground", server: "https://127.0.0.1:6443", rollouts: api };
+  const cluster: Cluster = {
+    defaultNamespace: "default",
+    clusterName: options.clusterName ?? "playground",
+    server: "https://127.0.0.1:6443",
+    rollouts: api,
+  };
   h.deps = {
     get stdout() {
       return h.stdout;
@@ -184,7 +196,10 @@ function seedRollout(api: FakeApi, spec: Obj = {}, status?: Obj, namespace = "de
     kind: "StatefulsetRollout",
     metadata: { name, namespace },
     spec: {
-      statefulset: { metadata: { name }, spec: { replicas: 4, selector: { matchLabels: { app: name } }, template: T2 } },
+      statefulset: {
+        metadata: { name },
+        spec: { replicas: 4, selector: { matchLabels: { app: name } }, template: T2 },
+      },
       percent: 50,
       phases: [1, 50, 100],
       rolloutIdentity: "id-0",
@@ -194,7 +209,15 @@ function seedRollout(api: FakeApi, spec: Obj = {}, status?: Obj, namespace = "de
   });
 }
 
-const PROGRESSING = { phase: "Progressing", updatedReplicas: 2, readyReplicas: 3, targetReplicas: 2, percentDeployed: 25, previousTemplate: T1, observedGeneration: 1 };
+const PROGRESSING = {
+  phase: "Progressing",
+  updatedReplicas: 2,
+  readyReplicas: 3,
+  targetReplicas: 2,
+  percentDeployed: 25,
+  previousTemplate: T1,
+  observedGeneration: 1,
+};
 
 describe("kubectl-sroll: arguments and help", () => {
   it("prints help and exits 2 with no command", async () => {
@@ -206,7 +229,10 @@ describe("kubectl-sroll: arguments and help", () => {
     it(`${command} --help has examples and exits 0`, async () => {
       const h = harness();
       expect(await h.run(command, "--help")).to.equal(0);
-      expect(h.stdout.text).to.include(`Usage: kubectl-sroll ${command}`).and.include("Examples:").and.include(`kubectl sroll ${command}`);
+      expect(h.stdout.text)
+        .to.include(`Usage: kubectl-sroll ${command}`)
+        .and.include("Examples:")
+        .and.include(`kubectl sroll ${command}`);
     });
   }
   const usage: Array<[string[], RegExp]> = [
@@ -223,7 +249,10 @@ describe("kubectl-sroll: arguments and help", () => {
     [["render", "f.yaml", "--image", "nope"], /--image nope: expected NAME=REFERENCE/],
     [["render", "f.yaml", "--percent", "101"], /--percent: "101" is not a percent/],
     [["render", "f.yaml", "--callback-url", "http://x"], /--callback-url and --stage-id go together/],
-    [["render", "f.yaml", "--callback-url", "ftp://x", "--stage-id", "s"], /--callback-url ftp:\/\/x: expected an http\(s\) URL/],
+    [
+      ["render", "f.yaml", "--callback-url", "ftp://x", "--stage-id", "s"],
+      /--callback-url ftp:\/\/x: expected an http\(s\) URL/,
+    ],
     [["apply", "f.yaml"], /apply needs --stage/],
   ];
   for (const [argv, pattern] of usage) {
@@ -246,7 +275,13 @@ describe("kubectl-sroll list", () => {
   it("shows phase, percent and updated/ready/total in the namespace", async () => {
     const h = harness();
     seedRollout(h.api, {}, PROGRESSING);
-    seedRollout(h.api, { percent: 100 }, { phase: "RolloutDone", updatedReplicas: 4, readyReplicas: 4 }, "default", "api");
+    seedRollout(
+      h.api,
+      { percent: 100 },
+      { phase: "RolloutDone", updatedReplicas: 4, readyReplicas: 4 },
+      "default",
+      "api",
+    );
     seedRollout(h.api, {}, undefined, "other", "db");
     expect(await h.run("list")).to.equal(0);
     expect(h.stdout.text).to.equal(
@@ -270,7 +305,11 @@ describe("kubectl-sroll list", () => {
   });
   it("-o wide adds deployed, paused, waves, identity and reason", async () => {
     const h = harness();
-    seedRollout(h.api, { pauseRequested: true }, { ...PROGRESSING, phase: "Paused", wavesCompleted: 2, reason: "paused at 50%" });
+    seedRollout(
+      h.api,
+      { pauseRequested: true },
+      { ...PROGRESSING, phase: "Paused", wavesCompleted: 2, reason: "paused at 50%" },
+    );
     expect(await h.run("list", "-o", "wide")).to.equal(0);
     expect(h.stdout.text).to.match(/DEPLOYED {3}PAUSED {3}WAVES {3}IDENTITY {3}REASON\n/);
     expect(h.stdout.text).to.match(/25% {8}yes {6}2 {7}id-0 {7}paused at 50%\n$/);
@@ -310,13 +349,19 @@ describe("kubectl-sroll list", () => {
   it("turns a kubeconfig problem into one line", async () => {
     const h = harness({ connectError: 'context "prod" is not in the kubeconfig (contexts: dev)' });
     expect(await h.run("list", "--context", "prod")).to.equal(1);
-    expect(h.stderr.text).to.equal('error: cannot load the kubeconfig: context "prod" is not in the kubeconfig (contexts: dev)\n');
+    expect(h.stderr.text).to.equal(
+      'error: cannot load the kubeconfig: context "prod" is not in the kubeconfig (contexts: dev)\n',
+    );
   });
   it("turns an unreachable API server into one line", async () => {
     const h = harness();
-    h.api.failWith = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) });
+    h.api.failWith = Object.assign(new TypeError("fetch failed"), {
+      cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }),
+    });
     expect(await h.run("list")).to.equal(1);
-    expect(h.stderr.text).to.equal("error: cannot reach the Kubernetes API server at https://127.0.0.1:6443 (ECONNREFUSED): is the cluster up, and is the right --context selected?\n");
+    expect(h.stderr.text).to.equal(
+      "error: cannot reach the Kubernetes API server at https://127.0.0.1:6443 (ECONNREFUSED): is the cluster up, and is the right --context selected?\n",
+    );
   });
   it("says when the CRD is not installed", async () => {
     const h = harness();
@@ -330,7 +375,9 @@ describe("kubectl-sroll list", () => {
     const h = harness();
     h.api.failWith = apiError(403, 'statefulsetrollouts.bulkhead.dev is forbidden: User "dev" cannot list resource');
     expect(await h.run("list")).to.equal(1);
-    expect(h.stderr.text).to.equal('error: forbidden: statefulsetrollouts.bulkhead.dev is forbidden: User "dev" cannot list resource\n');
+    expect(h.stderr.text).to.equal(
+      'error: forbidden: statefulsetrollouts.bulkhead.dev is forbidden: User "dev" cannot list resource\n',
+    );
   });
 });
 
@@ -349,7 +396,12 @@ describe("kubectl-sroll status", () => {
     wavesCompleted: 1,
     currentWave: { number: 2, pods: ["web-2"], startedAt: "2026-11-23T10:04:30Z" },
     readyReplicasServiceDiscovery: 2,
-    buildMetadata: { version: "v1.custom-1709074522", branch: "master", commit: "3f2a9c1d0e4b5a69", origin: "git@internal-github.com:slack/web.git" },
+    buildMetadata: {
+      version: "v1.custom-1709074522",
+      branch: "master",
+      commit: "3f2a9c1d0e4b5a69",
+      origin: "git@internal-github.com:slack/web.git",
+    },
     pods: [
       { name: "web-0", ordinal: 0, ready: true, consulPassing: true },
       { name: "web-1", ordinal: 1, ready: true, consulPassing: true },
@@ -368,7 +420,9 @@ describe("kubectl-sroll status", () => {
     expect(out).to.include("Replicas:     4 total · 2 to update · 2 updated · 3 ready · 2 passing in Consul");
     expect(out).to.include("Revisions:    web-old (current) → web-new (update)");
     expect(out).to.include("Images:       web=web:2");
-    expect(out).to.include("Build:        v1.custom-1709074522 · master@3f2a9c1d0e4b · git@internal-github.com:slack/web.git");
+    expect(out).to.include(
+      "Build:        v1.custom-1709074522 · master@3f2a9c1d0e4b · git@internal-github.com:slack/web.git",
+    );
     expect(out).to.include("Rollback to:  web=web:1");
     expect(out).to.include("Waves:        1 completed · wave 2 started 30s ago: web-2");
     expect(out).to.include("Consul:       web in cloud1");
@@ -419,7 +473,9 @@ describe("kubectl-sroll status", () => {
     const h = harness();
     seedRollout(h.api, { percent: "lots" });
     expect(await h.run("status", "web")).to.equal(1);
-expect(h.stderr.text).to.match(/^error: statefulsetrollout "web" in namespace "default" does not match the StatefulsetRollout schema:\n[\s\S]*spec.percent/);
+    expect(h.stderr.text).to.match(
+      /^error: statefulsetrollout "web" in namespace "default" does not match the StatefulsetRollout schema:\n[\s\S]*spec.percent/,
+    );
   });
 });
 
@@ -435,13 +491,28 @@ describe("kubectl-sroll status -w", () => {
 
   it("follows the rollout until RolloutDone and exits 0", async () => {
     const h = harness();
-    seedRollout(h.api, { percent: 100 }, { phase: "Progressing", updatedReplicas: 0, readyReplicas: 4, targetReplicas: 4, observedGeneration: 1 });
+    seedRollout(
+      h.api,
+      { percent: 100 },
+      { phase: "Progressing", updatedReplicas: 0, readyReplicas: 4, targetReplicas: 4, observedGeneration: 1 },
+    );
     scripted(h, [
-      { phase: "Progressing", updatedReplicas: 2, readyReplicas: 2, targetReplicas: 4, observedGeneration: 1, currentWave: { number: 1, pods: ["web-3", "web-2"], startedAt: "2026-11-23T10:05:00Z" } },
+      {
+        phase: "Progressing",
+        updatedReplicas: 2,
+        readyReplicas: 2,
+        targetReplicas: 4,
+        observedGeneration: 1,
+        currentWave: { number: 1, pods: ["web-3", "web-2"], startedAt: "2026-11-23T10:05:00Z" },
+      },
       { phase: "RolloutDone", updatedReplicas: 4, readyReplicas: 4, targetReplicas: 4, observedGeneration: 1 },
     ]);
     expect(await h.run("status", "web", "-w")).to.equal(0);
-    expect(h.snapshots.map((s) => `${s.phase} ${s.updated}/${s.target}`)).to.deep.equal(["Progressing 0/4", "Progressing 2/4", "RolloutDone 4/4"]);
+    expect(h.snapshots.map((s) => `${s.phase} ${s.updated}/${s.target}`)).to.deep.equal([
+      "Progressing 0/4",
+      "Progressing 2/4",
+      "RolloutDone 4/4",
+    ]);
     expect(h.snapshots[1]!.wave).to.equal(1);
     expect(h.stdout.text).to.include("Phase:        RolloutDone");
   });
@@ -455,14 +526,20 @@ describe("kubectl-sroll status -w", () => {
   it("does not stop at an old RolloutDone the reconciler has not re-examined", async () => {
     const h = harness();
     seedRollout(h.api, {}, { phase: "RolloutDone", observedGeneration: 0 });
-    scripted(h, [{ phase: "Progressing", observedGeneration: 1 }, { phase: "RolloutDone", observedGeneration: 1 }]);
+    scripted(h, [
+      { phase: "Progressing", observedGeneration: 1 },
+      { phase: "RolloutDone", observedGeneration: 1 },
+    ]);
     expect(await h.run("status", "web", "-w")).to.equal(0);
     expect(h.snapshots.map((s) => s.phase)).to.deep.equal(["RolloutDone", "Progressing", "RolloutDone"]);
   });
   it("keeps watching through a paused rollout", async () => {
     const h = harness();
     seedRollout(h.api, { pauseRequested: true }, { phase: "Paused", paused: true, observedGeneration: 1 });
-    scripted(h, [{ phase: "Paused", paused: true, observedGeneration: 1 }, { phase: "RolloutDone", observedGeneration: 1 }]);
+    scripted(h, [
+      { phase: "Paused", paused: true, observedGeneration: 1 },
+      { phase: "RolloutDone", observedGeneration: 1 },
+    ]);
     expect(await h.run("status", "web", "-w")).to.equal(0);
     expect(h.snapshots[0]!.paused).to.equal(true);
   });
@@ -494,14 +571,18 @@ describe("kubectl-sroll status -w", () => {
       }
     };
     expect(await h.run("status", "web", "-w")).to.equal(0);
-    expect(h.stderr.text).to.equal('warning: statefulsetrollout "web" in namespace "default": API error 503: etcd leader changed; retrying\n');
+    expect(h.stderr.text).to.equal(
+      'warning: statefulsetrollout "web" in namespace "default": API error 503: etcd leader changed; retrying\n',
+    );
   });
   it("fails when the rollout is deleted while watched", async () => {
     const h = harness();
     seedRollout(h.api, {}, { phase: "Progressing", observedGeneration: 1 });
     h.onSleep = () => h.api.objects.clear();
     expect(await h.run("status", "web", "-w")).to.equal(1);
-    expect(h.stderr.text).to.equal('error: statefulsetrollout "web" in namespace "default" not found (it was deleted while being watched)\n');
+    expect(h.stderr.text).to.equal(
+      'error: statefulsetrollout "web" in namespace "default" not found (it was deleted while being watched)\n',
+    );
   });
 });
 
@@ -515,7 +596,9 @@ describe("kubectl-sroll pause, resume, promote, rollback, retry", () => {
     seedRollout(h.api, {}, PROGRESSING);
     const rv = (h.api.object("default", "web").metadata as Obj).resourceVersion;
     expect(await h.run("pause", "web")).to.equal(0);
-    expect(h.api.patches).to.deep.equal([{ name: "web", patch: { spec: { pauseRequested: true }, metadata: { resourceVersion: rv } } }]);
+    expect(h.api.patches).to.deep.equal([
+      { name: "web", patch: { spec: { pauseRequested: true }, metadata: { resourceVersion: rv } } },
+    ]);
     expect(h.stdout.text).to.equal("statefulsetrollout.bulkhead.dev/web paused\n  spec.pauseRequested: false → true\n");
     expect(h.stderr.text).to.match(/^note: the rollout stops after the current wave/);
   });
@@ -533,7 +616,9 @@ describe("kubectl-sroll pause, resume, promote, rollback, retry", () => {
     expect(specOf(h).pauseRequested).to.equal(true);
     expect(await h.run("resume", "web")).to.equal(0);
     expect(specOf(h).pauseRequested).to.equal(false);
-    expect(h.stdout.text).to.equal("statefulsetrollout.bulkhead.dev/web resumed\n  spec.pauseRequested: true → false\n");
+    expect(h.stdout.text).to.equal(
+      "statefulsetrollout.bulkhead.dev/web resumed\n  spec.pauseRequested: true → false\n",
+    );
   });
   it("re-reads and decides again after a 409", async () => {
     const h = harness();
@@ -548,7 +633,9 @@ describe("kubectl-sroll pause, resume, promote, rollback, retry", () => {
     seedRollout(h.api, {}, PROGRESSING);
     h.api.conflictsToInject = 5;
     expect(await h.run("pause", "web")).to.equal(1);
-    expect(h.stderr.text).to.equal('error: statefulsetrollout "web" in namespace "default" changed while this command ran (409 Conflict): run it again\n');
+    expect(h.stderr.text).to.equal(
+      'error: statefulsetrollout "web" in namespace "default" changed while this command ran (409 Conflict): run it again\n',
+    );
   });
   it("promote goes to the next phase, or to a given percent", async () => {
     const h = harness();
@@ -562,7 +649,9 @@ describe("kubectl-sroll pause, resume, promote, rollback, retry", () => {
     const h = harness();
     seedRollout(h.api, {}, { phase: "RolloutFailed", reason: "web-3 crash-looping" });
     expect(await h.run("promote", "web")).to.equal(1);
-    expect(h.stderr.text).to.match(/^error: statefulsetrollout web has failed \(web-3 crash-looping\): promoting it would roll the failing version further/);
+    expect(h.stderr.text).to.match(
+      /^error: statefulsetrollout web has failed \(web-3 crash-looping\): promoting it would roll the failing version further/,
+    );
   });
   it("rollback applies status.previousTemplate, at 100%, with a new identity", async () => {
     const h = harness();
@@ -589,7 +678,9 @@ describe("kubectl-sroll pause, resume, promote, rollback, retry", () => {
     expect(specOf(h).rolloutIdentity).to.equal("id-1");
     h.api.setStatus("default", "web", { phase: "Progressing" });
     expect(await h.run("retry", "web")).to.equal(1);
-    expect(h.stderr.text).to.equal("error: statefulsetrollout web is Progressing, not RolloutFailed: retry restarts a failed rollout\n");
+    expect(h.stderr.text).to.equal(
+      "error: statefulsetrollout web is Progressing, not RolloutFailed: retry restarts a failed rollout\n",
+    );
   });
   it("-o json prints the updated object", async () => {
     const h = harness();
@@ -610,10 +701,16 @@ describe("kubectl-sroll render and apply", () => {
 
   it("render prints the StatefulsetRollout YAML for the stage", async () => {
     const h = harness({ files });
-    expect(await h.run("render", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=registry.example/bt:1")).to.equal(0);
+    expect(
+      await h.run("render", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=registry.example/bt:1"),
+    ).to.equal(0);
     const r = parseYaml(h.stdout.text) as { metadata: Obj; spec: Obj & { statefulset: { spec: Obj } } };
     expect(r.metadata.name).to.equal("bedrock-tester-sts-dev");
-    expect(r.spec).to.deep.include({ percent: 1, minPodEvictionIntervalSeconds: 10, channel: "#devel-rollout-operator-notifications" });
+    expect(r.spec).to.deep.include({
+      percent: 1,
+      minPodEvictionIntervalSeconds: 10,
+      channel: "#devel-rollout-operator-notifications",
+    });
     expect(r.spec.statefulset.spec.replicas).to.equal(2);
     expect(r.spec).not.to.have.property("rolloutIdentity");
   });
@@ -639,7 +736,20 @@ services:
   });
   it("render -o json, with -n", async () => {
     const h = harness({ files });
-    expect(await h.run("render", "bedrock.yaml", "--stage", "prod", "--image", "bedrock-tester=r/bt:1", "-n", "team", "-o", "json")).to.equal(0);
+    expect(
+      await h.run(
+        "render",
+        "bedrock.yaml",
+        "--stage",
+        "prod",
+        "--image",
+        "bedrock-tester=r/bt:1",
+        "-n",
+        "team",
+        "-o",
+        "json",
+      ),
+    ).to.equal(0);
     const r = JSON.parse(h.stdout.text) as { metadata: Obj; spec: Obj };
     expect(r.metadata.namespace).to.equal("team");
     expect(r.spec.percent).to.equal(100);
@@ -647,7 +757,9 @@ services:
   it("render reports config errors with file, line and field, exit 1", async () => {
     const h = harness({ files });
     expect(await h.run("render", "bad.yaml", "--stage", "dev")).to.equal(1);
-    expect(h.stderr.text).to.equal("error: bad.yaml:28: services.bedrock-tester-sts.stages.dev.replicas: must be at least 0\n");
+    expect(h.stderr.text).to.equal(
+      "error: bad.yaml:28: services.bedrock-tester-sts.stages.dev.replicas: must be at least 0\n",
+    );
   });
   it("render reports a missing file", async () => {
     const h = harness({ files });
@@ -658,7 +770,9 @@ services:
     const h = harness({ files });
     const args = ["apply", "bedrock.yaml", "--stage", "dev"];
     expect(await h.run(...args, "--image", "bedrock-tester=r/bt:1")).to.equal(0);
-    expect(h.stdout.text).to.equal("statefulsetrollout.bulkhead.dev/bedrock-tester-sts-dev created (rollout identity id-1)\n");
+    expect(h.stdout.text).to.equal(
+      "statefulsetrollout.bulkhead.dev/bedrock-tester-sts-dev created (rollout identity id-1)\n",
+    );
     const created = h.api.object("default", "bedrock-tester-sts-dev");
     expect((created.spec as Obj).rolloutIdentity).to.equal("id-1");
 
@@ -667,22 +781,33 @@ services:
 
     h.api.setStatus("default", "bedrock-tester-sts-dev", { phase: "RolloutDone" });
     expect(await h.run(...args, "--image", "bedrock-tester=r/bt:2")).to.equal(0);
-expect(h.stdout.text).to.match(/^statefulsetrollout.bulkhead.dev\/bedrock-tester-sts-dev configured: new rollout\n {2}spec.statefulset.spec.template.spec.containers\n {2}spec.rolloutIdentity\n$/);
+    expect(h.stdout.text).to.match(
+      /^statefulsetrollout.bulkhead.dev\/bedrock-tester-sts-dev configured: new rollout\n {2}spec.statefulset.spec.template.spec.containers\n {2}spec.rolloutIdentity\n$/,
+    );
     const updated = h.api.object("default", "bedrock-tester-sts-dev");
     expect((updated.spec as Obj).rolloutIdentity).to.equal("id-3");
     expect((updated.status as Obj).phase, "status is the reconciler's, untouched").to.equal("RolloutDone");
   });
   it("apply keeps a paused rollout's progress when only settings change", async () => {
-    const h = harness({ files: { ...files, "v2.yaml": SEED.replace("#devel-rollout-operator-notifications", "#deploys") } });
+    const h = harness({
+      files: { ...files, "v2.yaml": SEED.replace("#devel-rollout-operator-notifications", "#deploys") },
+    });
     await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1");
     await h.run("pause", "bedrock-tester-sts-dev");
     expect(await h.run("apply", "v2.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1")).to.equal(0);
-    expect(h.stdout.text).to.equal("statefulsetrollout.bulkhead.dev/bedrock-tester-sts-dev configured: settings only, the rollout continues\n  spec.channel\n");
-    expect(h.api.object("default", "bedrock-tester-sts-dev").spec).to.deep.include({ pauseRequested: true, channel: "#deploys" });
+    expect(h.stdout.text).to.equal(
+      "statefulsetrollout.bulkhead.dev/bedrock-tester-sts-dev configured: settings only, the rollout continues\n  spec.channel\n",
+    );
+    expect(h.api.object("default", "bedrock-tester-sts-dev").spec).to.deep.include({
+      pauseRequested: true,
+      channel: "#deploys",
+    });
   });
   it("apply --dry-run writes nothing", async () => {
     const h = harness({ files });
-    expect(await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1", "--dry-run")).to.equal(0);
+    expect(
+      await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1", "--dry-run"),
+    ).to.equal(0);
     expect(h.stdout.text).to.match(/created \(dry run\)/);
     expect(h.api.objects.size).to.equal(0);
   });
@@ -692,7 +817,9 @@ expect(h.stdout.text).to.match(/^statefulsetrollout.bulkhead.dev\/bedrock-tester
     expect(h.stderr.text).to.equal(
       'error: bedrock.yaml:26: stage clusters are playground, but the current context\'s cluster is "kind-local": pick a context with --context, or pass --ignore-clusters\n',
     );
-    expect(await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1", "--ignore-clusters")).to.equal(0);
+    expect(
+      await h.run("apply", "bedrock.yaml", "--stage", "dev", "--image", "bedrock-tester=r/bt:1", "--ignore-clusters"),
+    ).to.equal(0);
   });
   it("apply retries after a concurrent create", async () => {
     const h = harness({ files });
@@ -715,7 +842,16 @@ describe("kubectl-sroll formatting helpers", () => {
   it("lineProgress prints a line only when what it shows changes", () => {
     const out = new Capture();
     const view = lineProgress(out, () => new Date("2026-11-23T10:00:07Z"));
-    const snap: WatchSnapshot = { phase: "Progressing", total: 4, target: 2, updated: 1, ready: 3, percent: 50, paused: false, wave: 1 };
+    const snap: WatchSnapshot = {
+      phase: "Progressing",
+      total: 4,
+      target: 2,
+      updated: 1,
+      ready: 3,
+      percent: 50,
+      paused: false,
+      wave: 1,
+    };
     view.update(snap);
     view.update({ ...snap });
     view.update({ ...snap, updated: 2, reason: "waiting for web-2" });

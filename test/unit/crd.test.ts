@@ -47,13 +47,29 @@ describe("parseRollout", () => {
   const cases: Array<{ name: string; spec: Record<string, unknown>; error?: RegExp }> = [
     { name: "minimal spec gets defaults", spec: { statefulset } },
     { name: "percent 150", spec: { statefulset, percent: 150 }, error: /percent/ },
-    { name: "negative interval", spec: { statefulset, minPodEvictionIntervalSeconds: -1 }, error: /minPodEvictionIntervalSeconds/ },
+    {
+      name: "negative interval",
+      spec: { statefulset, minPodEvictionIntervalSeconds: -1 },
+      error: /minPodEvictionIntervalSeconds/,
+    },
     { name: "missing statefulset", spec: { percent: 10 }, error: /statefulset/ },
     { name: "unknown leakProtection", spec: { statefulset, leakProtection: "block" }, error: /leakProtection/ },
-    { name: "bad maxUnavailable", spec: { statefulset, disruptionPolicy: { maxUnavailable: "150%" } }, error: /maxUnavailable/ },
+    {
+      name: "bad maxUnavailable",
+      spec: { statefulset, disruptionPolicy: { maxUnavailable: "150%" } },
+      error: /maxUnavailable/,
+    },
     { name: "maxUnavailable percent", spec: { statefulset, disruptionPolicy: { maxUnavailable: "10%" } } },
-    { name: "maxUnavailable 0 blocks every wave", spec: { statefulset, disruptionPolicy: { maxUnavailable: 0 } }, error: /maxUnavailable/ },
-    { name: "maxUnavailable 0%", spec: { statefulset, disruptionPolicy: { maxUnavailable: "0%" } }, error: /maxUnavailable/ },
+    {
+      name: "maxUnavailable 0 blocks every wave",
+      spec: { statefulset, disruptionPolicy: { maxUnavailable: 0 } },
+      error: /maxUnavailable/,
+    },
+    {
+      name: "maxUnavailable 0%",
+      spec: { statefulset, disruptionPolicy: { maxUnavailable: "0%" } },
+      error: /maxUnavailable/,
+    },
     { name: "maxUnavailable 100%", spec: { statefulset, disruptionPolicy: { maxUnavailable: "100%" } } },
   ];
   for (const c of cases) {

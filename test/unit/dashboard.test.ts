@@ -9,19 +9,41 @@ import type { DashboardFeed, FeedChange, FeedEvent } from "../../cli/dashboard/f
 import { EventBuffer } from "../../cli/dashboard/kube-feed.js";
 import { parseActionRequest, startDashboard } from "../../cli/dashboard/server.js";
 import type { RunningDashboard } from "../../cli/dashboard/server.js";
-import { overviewRow, phaseSteps, podTiles, recordWave, rolloutView, WAVES_KEPT } from "../../cli/dashboard/view-model.js";
+import {
+  overviewRow,
+  phaseSteps,
+  podTiles,
+  recordWave,
+  rolloutView,
+  WAVES_KEPT,
+} from "../../cli/dashboard/view-model.js";
 import type { Cluster } from "../../cli/deps.js";
 
 const OLD = "web-aaa";
 const NEW = "web-bbb";
 
-function rolloutObject(over: { spec?: Record<string, unknown>; status?: Record<string, unknown>; resourceVersion?: string } = {}): Record<string, unknown> {
+function rolloutObject(
+  over: { spec?: Record<string, unknown>; status?: Record<string, unknown>; resourceVersion?: string } = {},
+): Record<string, unknown> {
   return {
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
-    metadata: { name: "web", namespace: "ns", generation: 2, resourceVersion: over.resourceVersion ?? "7", creationTimestamp: "2026-11-30T10:00:00Z" },
+    metadata: {
+      name: "web",
+      namespace: "ns",
+      generation: 2,
+      resourceVersion: over.resourceVersion ?? "7",
+      creationTimestamp: "2026-11-30T10:00:00Z",
+    },
     spec: {
-      statefulset: { metadata: { name: "web" }, spec: { replicas: 4, selector: { matchLabels: { app: "web" } }, template: { spec: { containers: [{ name: "app", image: "app:v2" }] } } } },
+      statefulset: {
+        metadata: { name: "web" },
+        spec: {
+          replicas: 4,
+          selector: { matchLabels: { app: "web" } },
+          template: { spec: { containers: [{ name: "app", image: "app:v2" }] } },
+        },
+      },
       percent: 50,
       phases: [25, 50, 100],
       ...over.spec,
@@ -52,7 +74,11 @@ function parsed(raw: Record<string, unknown>): StatefulsetRollout {
   return r.value;
 }
 
-function pod(ordinal: number, revision: string, over: { ready?: boolean; deleting?: boolean; waiting?: string } = {}): PodObject {
+function pod(
+  ordinal: number,
+  revision: string,
+  over: { ready?: boolean; deleting?: boolean; waiting?: string } = {},
+): PodObject {
   return {
     metadata: {
       name: `web-${ordinal}`,
@@ -72,7 +98,11 @@ function pod(ordinal: number, revision: string, over: { ready?: boolean; deletin
 describe("dashboard view model", () => {
   it("tiles: one per ordinal, coloured by revision, with state, Consul and the wave in flight", () => {
     const r = parsed(rolloutObject());
-    const tiles = podTiles(r, [pod(0, NEW), pod(1, OLD, { deleting: true }), pod(2, NEW, { ready: false, waiting: "CrashLoopBackOff" })]);
+    const tiles = podTiles(r, [
+      pod(0, NEW),
+      pod(1, OLD, { deleting: true }),
+      pod(2, NEW, { ready: false, waiting: "CrashLoopBackOff" }),
+    ]);
     expect(tiles.map((t) => [t.ordinal, t.rev, t.state, t.consulFailing, t.inWave])).to.deep.equal([
       [0, "new", "ready", false, false],
       [1, "old", "terminating", true, true],
@@ -92,14 +122,26 @@ describe("dashboard view model", () => {
     ]);
   });
 
-  const phaseCases: Array<{ name: string; spec?: Record<string, unknown>; status?: Record<string, unknown>; want: string[] }> = [
+  const phaseCases: Array<{
+    name: string;
+    spec?: Record<string, unknown>;
+    status?: Record<string, unknown>;
+    want: string[];
+  }> = [
     { name: "rolling the second phase", want: ["25 done", "50 current", "100 next"] },
     { name: "done at the second phase", status: { phase: "RolloutDone" }, want: ["25 done", "50 done", "100 next"] },
-    { name: "no phases: the percent", spec: { phases: undefined, percent: 100 }, status: { phaseIndex: 0 }, want: ["100 current"] },
+    {
+      name: "no phases: the percent",
+      spec: { phases: undefined, percent: 100 },
+      status: { phaseIndex: 0 },
+      want: ["100 current"],
+    },
   ];
   for (const c of phaseCases) {
     it(`phases bar: ${c.name}`, () => {
-      const steps = phaseSteps(parsed(rolloutObject({ ...(c.spec ? { spec: c.spec } : {}), ...(c.status ? { status: c.status } : {}) })));
+      const steps = phaseSteps(
+        parsed(rolloutObject({ ...(c.spec ? { spec: c.spec } : {}), ...(c.status ? { status: c.status } : {}) })),
+      );
       expect(steps.map((s) => `${s.percent} ${s.state}`)).to.deep.equal(c.want);
     });
   }
@@ -109,19 +151,46 @@ describe("dashboard view model", () => {
     let log = recordWave(undefined, status);
     expect(log.unseen).to.equal(1);
     log = recordWave(log, { ...status, currentWave: { ...status.currentWave!, completedAt: "2026-11-30T10:01:30Z" } });
-    expect(log.waves).to.deep.equal([{ number: 2, direction: "forward", pods: 1, startedAt: "2026-11-30T10:01:00Z", completedAt: "2026-11-30T10:01:30Z" }]);
-    for (let n = 3; n < 3 + WAVES_KEPT + 5; n++) log = recordWave(log, { ...status, currentWave: { number: n, pods: [], startedAt: `t${n}` } });
+    expect(log.waves).to.deep.equal([
+      {
+        number: 2,
+        direction: "forward",
+        pods: 1,
+        startedAt: "2026-11-30T10:01:00Z",
+        completedAt: "2026-11-30T10:01:30Z",
+      },
+    ]);
+    for (let n = 3; n < 3 + WAVES_KEPT + 5; n++)
+      log = recordWave(log, { ...status, currentWave: { number: n, pods: [], startedAt: `t${n}` } });
     expect(log.waves).to.have.length(WAVES_KEPT);
     expect(log.unseen).to.equal(1 + 6);
-    expect(recordWave(log, { ...status, updateRevision: "web-ccc", wavesCompleted: 0, currentWave: undefined }).waves).to.deep.equal([]);
+    expect(
+      recordWave(log, { ...status, updateRevision: "web-ccc", wavesCompleted: 0, currentWave: undefined }).waves,
+    ).to.deep.equal([]);
   });
 
   it("overview row: percent target and deployed, updated/ready/total, age source", () => {
-    expect(overviewRow(parsed(rolloutObject()), "zone-a")).to.deep.include({ phase: "Progressing", percent: 50, deployed: 25, updated: 1, ready: 3, total: 4, group: "zone-a", createdAt: "2026-11-30T10:00:00.000Z" });
+    expect(overviewRow(parsed(rolloutObject()), "zone-a")).to.deep.include({
+      phase: "Progressing",
+      percent: 50,
+      deployed: 25,
+      updated: 1,
+      ready: 3,
+      total: 4,
+      group: "zone-a",
+      createdAt: "2026-11-30T10:00:00.000Z",
+    });
   });
 
   it("rollout view carries events, history and images", () => {
-    const event: FeedEvent = { uid: "e1", type: "Warning", reason: "LeakGuardDenied", message: "refused", time: "2026-11-30T10:01:00Z", count: 1 };
+    const event: FeedEvent = {
+      uid: "e1",
+      type: "Warning",
+      reason: "LeakGuardDenied",
+      message: "refused",
+      time: "2026-11-30T10:01:00Z",
+      count: 1,
+    };
     const v = rolloutView(parsed(rolloutObject()), undefined, [event], undefined);
     expect(v).to.deep.include({ name: "web", image: "app=app:v2", podsFrom: "status", wavesUnseen: 1 });
     expect(v.events).to.deep.equal([event]);
@@ -129,7 +198,14 @@ describe("dashboard view model", () => {
 });
 
 describe("dashboard event buffer", () => {
-  const ev = (uid: string, time: string): FeedEvent => ({ uid, type: "Normal", reason: "R", message: "m", time, count: 1 });
+  const ev = (uid: string, time: string): FeedEvent => ({
+    uid,
+    type: "Normal",
+    reason: "R",
+    message: "m",
+    time,
+    count: 1,
+  });
 
   it("keeps the newest events per rollout, in time order, replacing by uid", () => {
     const b = new EventBuffer(3, 10);
@@ -208,13 +284,26 @@ interface Reply {
   body: string;
 }
 
-function call(port: number, path: string, options: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<Reply> {
+function call(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method: options.method ?? "GET", headers: { Host: `127.0.0.1:${port}`, ...options.headers } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: options.method ?? "GET",
+        headers: { Host: `127.0.0.1:${port}`, ...options.headers },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on("error", reject);
     req.end(options.body === undefined ? undefined : JSON.stringify(options.body));
   });
@@ -232,14 +321,24 @@ describe("dashboard server", () => {
     feed = new FakeFeed();
     current = rolloutObject();
     patches = [];
-    dashboard = await startDashboard({ feed, cluster: fakeCluster(() => current, patches), namespace: "ns", host: "127.0.0.1", port: 0, randomIdentity: () => "NEWIDENTITY", now: () => new Date() });
+    dashboard = await startDashboard({
+      feed,
+      cluster: fakeCluster(() => current, patches),
+      namespace: "ns",
+      host: "127.0.0.1",
+      port: 0,
+      randomIdentity: () => "NEWIDENTITY",
+      now: () => new Date(),
+    });
   });
   afterEach(() => dashboard.close());
 
   it("serves the page and its assets from the package, with a same-origin policy", async () => {
     const page = await call(dashboard.port, "/");
     expect(page.status).to.equal(200);
-    expect(page.body).to.include('<script type="module" src="/assets/app.js">').and.not.match(/https?:\/\//);
+    expect(page.body)
+      .to.include('<script type="module" src="/assets/app.js">')
+      .and.not.match(/https?:\/\//);
     expect((await call(dashboard.port, "/assets/app.js")).body).to.include("new EventSource");
     expect((await call(dashboard.port, "/assets/nope.js")).status).to.equal(404);
   });
@@ -252,21 +351,31 @@ describe("dashboard server", () => {
   it("pushes the rollout view on the stream, and again when the watch sees a change", async () => {
     const views: string[] = [];
     await new Promise<void>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port: dashboard.port, path: "/api/stream?namespace=ns&name=web", headers: { Host: `127.0.0.1:${dashboard.port}` } }, (res) => {
-        expect(res.headers["content-type"]).to.equal("text/event-stream");
-        res.setEncoding("utf8").on("data", (d: string) => {
-          for (const m of d.matchAll(/^data: (.*)$/gm)) views.push(m[1]!);
-          if (views.length === 1) feed.change(rolloutObject({ status: { phase: "Paused", paused: true } }));
-          if (views.length === 2) {
-            req.destroy();
-            resolve();
-          }
-        });
-      });
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port: dashboard.port,
+          path: "/api/stream?namespace=ns&name=web",
+          headers: { Host: `127.0.0.1:${dashboard.port}` },
+        },
+        (res) => {
+          expect(res.headers["content-type"]).to.equal("text/event-stream");
+          res.setEncoding("utf8").on("data", (d: string) => {
+            for (const m of d.matchAll(/^data: (.*)$/gm)) views.push(m[1]!);
+            if (views.length === 1) feed.change(rolloutObject({ status: { phase: "Paused", paused: true } }));
+            if (views.length === 2) {
+              req.destroy();
+              resolve();
+            }
+          });
+        },
+      );
       req.on("error", reject);
       req.end();
     });
-    const [first, second] = views.map((v) => JSON.parse(v) as { rollout: { phase: string; tiles: Array<{ rev: string }> } });
+    const [first, second] = views.map(
+      (v) => JSON.parse(v) as { rollout: { phase: string; tiles: Array<{ rev: string }> } },
+    );
     expect(first!.rollout.phase).to.equal("Progressing");
     expect(first!.rollout.tiles.map((t) => t.rev)).to.deep.equal(["new", "old", "old", "old"]);
     expect(second!.rollout.phase).to.equal("Paused");
@@ -274,22 +383,58 @@ describe("dashboard server", () => {
 
   it("refuses an action posted without the dashboard's header or from another origin", async () => {
     const body = { namespace: "ns", name: "web", action: "pause" };
-    expect((await call(dashboard.port, "/api/actions/apply", { method: "POST", body, headers: { "Content-Type": "application/json" } })).status).to.equal(403);
-    const other = await call(dashboard.port, "/api/actions/apply", { method: "POST", body, headers: { ...actionHeaders, Origin: "https://evil.example" } });
+    expect(
+      (
+        await call(dashboard.port, "/api/actions/apply", {
+          method: "POST",
+          body,
+          headers: { "Content-Type": "application/json" },
+        })
+      ).status,
+    ).to.equal(403);
+    const other = await call(dashboard.port, "/api/actions/apply", {
+      method: "POST",
+      body,
+      headers: { ...actionHeaders, Origin: "https://evil.example" },
+    });
     expect(other.status).to.equal(403);
     expect(patches).to.deep.equal([]);
   });
 
   it("previews then applies a pause through the CLI's decision", async () => {
-    const preview = JSON.parse((await call(dashboard.port, "/api/actions/preview", { method: "POST", body: { namespace: "ns", name: "web", action: "pause" }, headers: actionHeaders })).body) as { ok: boolean; changes: string[]; request: unknown };
+    const preview = JSON.parse(
+      (
+        await call(dashboard.port, "/api/actions/preview", {
+          method: "POST",
+          body: { namespace: "ns", name: "web", action: "pause" },
+          headers: actionHeaders,
+        })
+      ).body,
+    ) as { ok: boolean; changes: string[]; request: unknown };
     expect(preview).to.deep.include({ ok: true, changes: ["spec.pauseRequested: false → true"] });
-    const applied = JSON.parse((await call(dashboard.port, "/api/actions/apply", { method: "POST", body: { ...(preview.request as object), expect: preview.changes }, headers: actionHeaders })).body) as { ok: boolean };
+    const applied = JSON.parse(
+      (
+        await call(dashboard.port, "/api/actions/apply", {
+          method: "POST",
+          body: { ...(preview.request as object), expect: preview.changes },
+          headers: actionHeaders,
+        })
+      ).body,
+    ) as { ok: boolean };
     expect(applied.ok).to.equal(true);
     expect(patches).to.deep.equal([{ spec: { pauseRequested: true }, metadata: { resourceVersion: "7" } }]);
   });
 
   it("shows the refusal when the decision refuses, and changes nothing", async () => {
-    const r = JSON.parse((await call(dashboard.port, "/api/actions/preview", { method: "POST", body: { namespace: "ns", name: "web", action: "resume" }, headers: actionHeaders })).body) as { ok: boolean; refused: boolean; error: string };
+    const r = JSON.parse(
+      (
+        await call(dashboard.port, "/api/actions/preview", {
+          method: "POST",
+          body: { namespace: "ns", name: "web", action: "resume" },
+          headers: actionHeaders,
+        })
+      ).body,
+    ) as { ok: boolean; refused: boolean; error: string };
     expect(r).to.deep.include({ ok: false, refused: true });
     expect(r.error).to.include("is not paused");
     expect(patches).to.deep.equal([]);
@@ -297,14 +442,30 @@ describe("dashboard server", () => {
 
   it("applies nothing when the rollout changed since the confirmation", async () => {
     current = rolloutObject({ spec: { percent: 75 } });
-    const r = JSON.parse((await call(dashboard.port, "/api/actions/apply", { method: "POST", body: { namespace: "ns", name: "web", action: "promote", percent: 100, expect: ["spec.percent: 50 → 100"] }, headers: actionHeaders })).body) as { ok: boolean; error: string };
+    const r = JSON.parse(
+      (
+        await call(dashboard.port, "/api/actions/apply", {
+          method: "POST",
+          body: { namespace: "ns", name: "web", action: "promote", percent: 100, expect: ["spec.percent: 50 → 100"] },
+          headers: actionHeaders,
+        })
+      ).body,
+    ) as { ok: boolean; error: string };
     expect(r.ok).to.equal(false);
     expect(r.error).to.include("changed since the confirmation").and.include("spec.percent: 75 → 100");
     expect(patches).to.deep.equal([]);
   });
 
   it("acts only inside its namespace", async () => {
-    const r = JSON.parse((await call(dashboard.port, "/api/actions/preview", { method: "POST", body: { namespace: "other", name: "web", action: "pause" }, headers: actionHeaders })).body) as { ok: boolean; error: string };
+    const r = JSON.parse(
+      (
+        await call(dashboard.port, "/api/actions/preview", {
+          method: "POST",
+          body: { namespace: "other", name: "web", action: "pause" },
+          headers: actionHeaders,
+        })
+      ).body,
+    ) as { ok: boolean; error: string };
     expect(r.ok).to.equal(false);
     expect(r.error).to.include("started for namespace ns");
   });

@@ -47,7 +47,9 @@ const pkg = JSON.parse(readFileSync("package.json", "utf8")) as {
   devDependencies: Record<string, string>;
 };
 const tsconfigBuild = JSON.parse(readFileSync("tsconfig.build.json", "utf8")) as { include: string[] };
-const tsconfig = JSON.parse(readFileSync("tsconfig.json", "utf8")) as { compilerOptions: { outDir: string; rootDir: string } };
+const tsconfig = JSON.parse(readFileSync("tsconfig.json", "utf8")) as {
+  compilerOptions: { outDir: string; rootDir: string };
+};
 const build = dockerfile[0]!;
 const runtime = dockerfile.at(-1)!;
 const steps = (stage: Stage, op: string) => stage.steps.filter((s) => s.op === op).map((s) => s.args);
@@ -90,7 +92,10 @@ describe("Dockerfile", () => {
   it("compiles with the package's build script, which is tsc -p tsconfig.build.json", () => {
     expect(pkg.scripts.build).to.equal("tsc -p tsconfig.build.json");
     const runs = steps(build, "RUN");
-    expect(runs.some((r) => /^npm ci\b/.test(r) && !r.includes("--omit=dev")), "npm ci with dev dependencies").to.equal(true);
+    expect(
+      runs.some((r) => /^npm ci\b/.test(r) && !r.includes("--omit=dev")),
+      "npm ci with dev dependencies",
+    ).to.equal(true);
     expect(runs).to.include("npm run build");
   });
 
@@ -118,7 +123,11 @@ describe("Dockerfile", () => {
   it("ships production dependencies and dist/ only, as a non-root user", () => {
     expect(steps(runtime, "RUN").some((r) => r.startsWith("npm ci --omit=dev"))).to.equal(true);
     expect(steps(runtime, "COPY")).to.include(`--from=${build.name} /app/dist ./dist`);
-    expect(steps(runtime, "COPY").filter((c) => !c.startsWith("--from")).join(" ")).not.to.match(/\b(api|adapters|webhook|reconciler|test)\b/);
+    expect(
+      steps(runtime, "COPY")
+        .filter((c) => !c.startsWith("--from"))
+        .join(" "),
+    ).not.to.match(/\b(api|adapters|webhook|reconciler|test)\b/);
     const user = steps(runtime, "USER").at(-1);
     expect(user, "USER").to.match(/^(node|[1-9]\d*)(:\d+)?$/);
     expect(steps(runtime, "WORKDIR").at(-1)).to.equal("/app");
@@ -155,8 +164,10 @@ describe("entry points the image runs", () => {
   it("package.json bin entries exist; compiled ones come from existing sources (the image runs none of them)", () => {
     for (const [name, target] of Object.entries(pkg.bin ?? {})) {
       const file = target.replace(/^\.\//, "");
-      if (file.startsWith(`${tsconfig.compilerOptions.outDir}/`)) expect(existsSync(sourceOf(file)), `${name}: source of ${file}`).to.equal(true);
-      else expect(readFileSync(file, "utf8"), `${name}: ${file} is a node launcher`).to.match(/^#!\/usr\/bin\/env node\n/);
+      if (file.startsWith(`${tsconfig.compilerOptions.outDir}/`))
+        expect(existsSync(sourceOf(file)), `${name}: source of ${file}`).to.equal(true);
+      else
+        expect(readFileSync(file, "utf8"), `${name}: ${file} is a node launcher`).to.match(/^#!\/usr\/bin\/env node\n/);
     }
   });
 });

@@ -2,14 +2,25 @@
 import { expect } from "chai";
 import { rateLimitedEventRecorder, type EventRecorder, type ObjectRef } from "../../adapters/kube/events.js";
 
-const pod = (name: string): ObjectRef => ({ apiVersion: "v1", kind: "Pod", name, namespace: "shop", uid: `uid-${name}` });
+const pod = (name: string): ObjectRef => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  name,
+  namespace: "shop",
+  uid: `uid-${name}`,
+});
 
 function setup(maxKeys = 3) {
   let clock = 0;
   const written: string[] = [];
   const suppressed: string[] = [];
   const inner: EventRecorder = { record: async (ref, _type, reason) => void written.push(`${ref.name}/${reason}`) };
-  const events = rateLimitedEventRecorder(inner, { windowMs: 1000, maxKeys, now: () => clock, onSuppressed: (r) => suppressed.push(r) });
+  const events = rateLimitedEventRecorder(inner, {
+    windowMs: 1000,
+    maxKeys,
+    now: () => clock,
+    onSuppressed: (r) => suppressed.push(r),
+  });
   return { events, written, suppressed, advance: (ms: number) => (clock += ms) };
 }
 

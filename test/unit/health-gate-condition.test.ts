@@ -21,10 +21,17 @@ describe("decide: HealthGateUnchecked", () => {
       expect(first.events.filter((e) => e.reason === "HealthGateUnchecked")).to.have.length(1);
       // Same step, phase and requeue as without the condition: nothing is held back.
       const without = decide(r, world(r, makePods(10)), NOW);
-      expect([first.step, first.status.phase, first.status.reason, first.requeueAfterMs]).to.deep.equal([without.step, without.status.phase, without.status.reason, without.requeueAfterMs]);
+      expect([first.step, first.status.phase, first.status.reason, first.requeueAfterMs]).to.deep.equal([
+        without.step,
+        without.status.phase,
+        without.status.reason,
+        without.requeueAfterMs,
+      ]);
       // The next pass keeps the condition and does not repeat the Event.
       const second = decide({ ...r, status: first.status }, w, NOW);
-      expect(second.status.conditions?.find((c) => c.type === "HealthGateUnchecked")?.lastTransitionTime).to.equal(condition?.lastTransitionTime);
+      expect(second.status.conditions?.find((c) => c.type === "HealthGateUnchecked")?.lastTransitionTime).to.equal(
+        condition?.lastTransitionTime,
+      );
       expect(second.events.filter((e) => e.reason === "HealthGateUnchecked")).to.deep.equal([]);
     });
   }

@@ -1,6 +1,13 @@
 import { expect } from "chai";
 import { desiredTemplate, templateHash } from "../../api/desired.js";
-import { clip, DEFAULT_HISTORY_LIMIT, HISTORY_TEXT_MAX, MAX_HISTORY_LIMIT, nextHistory, trimHistory } from "../../api/history.js";
+import {
+  clip,
+  DEFAULT_HISTORY_LIMIT,
+  HISTORY_TEXT_MAX,
+  MAX_HISTORY_LIMIT,
+  nextHistory,
+  trimHistory,
+} from "../../api/history.js";
 import { decide } from "../../api/reconcile.js";
 import type { HistoryEntry, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 import { at, makePods, makeRollout, makeSts, NEW, NOW, OLD, rollingStatus, world } from "./reconcile.fixtures.js";
@@ -27,7 +34,10 @@ describe("history: one entry per rollout", () => {
 
   it("records a rollout from its start to its end, counting waves", () => {
     const history = replay(r, [
-      rollingStatus({ wavesCompleted: 0, previousTemplate: { spec: { containers: [{ name: "app", image: "app:v1" }] } } }),
+      rollingStatus({
+        wavesCompleted: 0,
+        previousTemplate: { spec: { containers: [{ name: "app", image: "app:v1" }] } },
+      }),
       rollingStatus({ wavesCompleted: 1 }),
       rollingStatus({ wavesCompleted: 2 }),
       rollingStatus({ wavesCompleted: 2, phase: "RolloutDone", reason: "10 of 10 pods on revision web-bbb (100%)" }),
@@ -60,13 +70,33 @@ describe("history: one entry per rollout", () => {
   });
 
   it("a changed template leaves the ended rollout as it ended until the new revision starts", () => {
-    const v3 = makeRollout({ rolloutIdentity: "id-2", statefulset: { metadata: { name: "web" }, spec: { replicas: 10, selector: { matchLabels: { app: "web" } }, template: { spec: { containers: [{ name: "app", image: "app:v3" }] } } } } });
+    const v3 = makeRollout({
+      rolloutIdentity: "id-2",
+      statefulset: {
+        metadata: { name: "web" },
+        spec: {
+          replicas: 10,
+          selector: { matchLabels: { app: "web" } },
+          template: { spec: { containers: [{ name: "app", image: "app:v3" }] } },
+        },
+      },
+    });
     const done = [entry({ identity: "id-1", template: hash, outcome: "Done", finishedAt: T(-5) })];
     // The restart pass: phase Progressing, the StatefulSet not updated yet (same revision).
-    const pending = nextHistory(v3, { ...rollingStatus({ phase: "RolloutDone" }), history: done }, rollingStatus({ phase: "Progressing" }), T(0));
+    const pending = nextHistory(
+      v3,
+      { ...rollingStatus({ phase: "RolloutDone" }), history: done },
+      rollingStatus({ phase: "Progressing" }),
+      T(0),
+    );
     expect(pending).to.deep.equal(done);
     // The new revision starts: a new entry; the Done one stays Done.
-    const started = nextHistory(v3, { ...rollingStatus(), history: pending }, rollingStatus({ updateRevision: "web-ccc", currentRevision: NEW, attemptStartedAt: T(2) }), T(2));
+    const started = nextHistory(
+      v3,
+      { ...rollingStatus(), history: pending },
+      rollingStatus({ updateRevision: "web-ccc", currentRevision: NEW, attemptStartedAt: T(2) }),
+      T(2),
+    );
     expect(started.map((e) => [e.toRevision, e.outcome, e.trigger])).to.deep.equal([
       ["web-ccc", "InProgress", "update"],
       [NEW, "Done", "update"],
@@ -76,15 +106,33 @@ describe("history: one entry per rollout", () => {
 
   it("a new revision while the previous rollout is still going supersedes it", () => {
     const going = [entry({ identity: "id-1", template: hash, outcome: "InProgress" })];
-    const next = nextHistory(r, { ...rollingStatus(), history: going }, rollingStatus({ updateRevision: "web-ccc", currentRevision: NEW }), T(7));
+    const next = nextHistory(
+      r,
+      { ...rollingStatus(), history: going },
+      rollingStatus({ updateRevision: "web-ccc", currentRevision: NEW }),
+      T(7),
+    );
     expect(next[1]).to.include({ outcome: "Superseded", finishedAt: T(7) });
     expect(next[0]).to.include({ toRevision: "web-ccc", outcome: "InProgress" });
   });
 
   it("a retry (same template, new identity) is a new entry; the failed one stays failed", () => {
-    const failed = [entry({ identity: "id-1", template: hash, outcome: "Failed", reason: "pod web-3 crash-looping", finishedAt: T(-1) })];
+    const failed = [
+      entry({
+        identity: "id-1",
+        template: hash,
+        outcome: "Failed",
+        reason: "pod web-3 crash-looping",
+        finishedAt: T(-1),
+      }),
+    ];
     const retried = makeRollout({ rolloutIdentity: "id-9" });
-    const next = nextHistory(retried, { ...rollingStatus({ phase: "RolloutFailed" }), history: failed }, rollingStatus({ attemptStartedAt: T(0) }), T(0));
+    const next = nextHistory(
+      retried,
+      { ...rollingStatus({ phase: "RolloutFailed" }), history: failed },
+      rollingStatus({ attemptStartedAt: T(0) }),
+      T(0),
+    );
     expect(next.map((e) => [e.identity, e.outcome, e.trigger])).to.deep.equal([
       ["id-9", "InProgress", "retry"],
       ["id-1", "Failed", "update"],
@@ -144,9 +192,21 @@ describe("history: bounded", () => {
   it("the status of a 1,000-pod rollout with 10 history entries stays under 10% of the 1.5 MiB object limit", () => {
     const replicas = 1000;
     const longImage = `registry.example.com/a-rather-long/path/to/the/image/${"name".repeat(10)}:v1.2.3-${"f".repeat(40)}`;
-    const template = { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image: longImage, resources: { requests: { cpu: "100m", memory: "128Mi" } } }] } };
+    const template = {
+      metadata: { labels: { app: "web" } },
+      spec: {
+        containers: [{ name: "app", image: longImage, resources: { requests: { cpu: "100m", memory: "128Mi" } } }],
+      },
+    };
     const r = makeRollout(
-      { rolloutIdentity: "GbTdWjQYgiiToKdoWDLN", serviceDiscovery: { dc: "dc1", serviceNames: ["web"] }, statefulset: { metadata: { name: "web" }, spec: { replicas, selector: { matchLabels: { app: "web" } }, template } } },
+      {
+        rolloutIdentity: "GbTdWjQYgiiToKdoWDLN",
+        serviceDiscovery: { dc: "dc1", serviceNames: ["web"] },
+        statefulset: {
+          metadata: { name: "web" },
+          spec: { replicas, selector: { matchLabels: { app: "web" } }, template },
+        },
+      },
       undefined,
       1,
       replicas,
@@ -174,7 +234,10 @@ describe("history: bounded", () => {
       previousTemplate: template,
       history: Array.from({ length: DEFAULT_HISTORY_LIMIT }, (_, i) => worst(i + 1)),
     });
-    const w = world(r, makePods(replicas, onNew), 100, { statefulSet: makeSts(r, { replicas }), health: { ok: true, services: ["web"], missingServices: [], passingPods: makePods(replicas).map((p) => p.name) } });
+    const w = world(r, makePods(replicas, onNew), 100, {
+      statefulSet: makeSts(r, { replicas }),
+      health: { ok: true, services: ["web"], missingServices: [], passingPods: makePods(replicas).map((p) => p.name) },
+    });
     const d = decide({ ...r, status }, w, NOW);
     expect(d.status.pods).to.have.length(replicas);
     expect(d.status.history).to.have.length(DEFAULT_HISTORY_LIMIT);

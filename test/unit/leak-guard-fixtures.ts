@@ -9,14 +9,21 @@ export const NEW = "web-7f9b2a";
 export const RECONCILER = "system:serviceaccount:bulkhead:bulkhead-reconciler";
 export const USER = "alice@example.com";
 
-export function pod(name: string, revision: string | undefined, extra: Partial<GuardPod> = {}, stsName = "web"): GuardPod {
+export function pod(
+  name: string,
+  revision: string | undefined,
+  extra: Partial<GuardPod> = {},
+  stsName = "web",
+): GuardPod {
   return {
     metadata: {
       name,
       namespace: NS,
       uid: `uid-${name}`,
       labels: { "bulkhead.dev/managed": "true", ...(revision ? { "controller-revision-hash": revision } : {}) },
-      ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: stsName, uid: `uid-sts-${stsName}`, controller: true }],
+      ownerReferences: [
+        { apiVersion: "apps/v1", kind: "StatefulSet", name: stsName, uid: `uid-sts-${stsName}`, controller: true },
+      ],
       ...extra.metadata,
     },
     spec: { nodeName: "node-1", ...extra.spec },
@@ -32,7 +39,15 @@ export function statefulSet(name = "web", rollout: string | null = "web", update
       uid: `uid-sts-${name}`,
       labels: { "bulkhead.dev/managed": "true" },
       ownerReferences: rollout
-        ? [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: rollout, uid: `uid-rollout-${rollout}`, controller: true }]
+        ? [
+            {
+              apiVersion: "bulkhead.dev/v1alpha1",
+              kind: "StatefulsetRollout",
+              name: rollout,
+              uid: `uid-rollout-${rollout}`,
+              controller: true,
+            },
+          ]
         : [],
     },
     status: { updateRevision },
@@ -82,8 +97,11 @@ export function splitWorld(rolloutFixture: RolloutFixture = {}): WorldFixture {
 }
 
 export function worldOf(f: WorldFixture): GuardWorld {
-  const named = <T extends { metadata?: { name?: string; namespace?: string } }>(items: T[], ns: string, name: string): T | undefined =>
-    items.find((i) => i.metadata?.name === name && (i.metadata?.namespace ?? NS) === ns);
+  const named = <T extends { metadata?: { name?: string; namespace?: string } }>(
+    items: T[],
+    ns: string,
+    name: string,
+  ): T | undefined => items.find((i) => i.metadata?.name === name && (i.metadata?.namespace ?? NS) === ns);
   return {
     synced: f.synced,
     pod: (ns, name) => named(f.pods, ns, name),
@@ -125,7 +143,10 @@ export function evictionRequest(podName: string, o: EvictionOptions = {}): Admis
   };
 }
 
-export function deleteRequest(target: GuardPod, o: { username?: string; dryRun?: boolean; optionsDryRun?: boolean } = {}): AdmissionRequest {
+export function deleteRequest(
+  target: GuardPod,
+  o: { username?: string; dryRun?: boolean; optionsDryRun?: boolean } = {},
+): AdmissionRequest {
   const name = target.metadata?.name ?? "";
   return {
     uid: `uid-delete-${name}`,

@@ -26,7 +26,10 @@ import {
   worldOf,
 } from "./leak-guard-fixtures.js";
 
-const policy = (defaultMode: LeakProtectionMode = "enforce"): GuardPolicy => ({ reconcilerUsername: RECONCILER, defaultMode });
+const policy = (defaultMode: LeakProtectionMode = "enforce"): GuardPolicy => ({
+  reconcilerUsername: RECONCILER,
+  defaultMode,
+});
 
 function parse(request: AdmissionRequest): DisruptionRequest {
   const parsed = request.operation === "DELETE" ? parsePodDeleteRequest(request) : parseEvictionRequest(request);
@@ -53,25 +56,101 @@ const oldPod = (): ReturnType<typeof pod> => pod("web-4", OLD);
 
 const cases: Case[] = [
   // The split, each mode.
-  { name: "v1 eviction of an old pod, enforce (rollout default)", request: evictionRequest("web-4"), expected: { verdict: "deny" } },
-  { name: "v1beta1 eviction of an old pod, enforce", request: evictionRequest("web-4", { version: "v1beta1" }), expected: { verdict: "deny" } },
+  {
+    name: "v1 eviction of an old pod, enforce (rollout default)",
+    request: evictionRequest("web-4"),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "v1beta1 eviction of an old pod, enforce",
+    request: evictionRequest("web-4", { version: "v1beta1" }),
+    expected: { verdict: "deny" },
+  },
   { name: "delete of an old pod, enforce", request: deleteRequest(oldPod()), expected: { verdict: "deny" } },
-  { name: "enforce set on the rollout overrides a flag default", request: evictionRequest("web-4"), world: splitWorld({ leakProtection: "enforce" }), defaultMode: "flag", expected: { verdict: "deny" } },
-  { name: "mode flag", request: evictionRequest("web-4"), world: splitWorld({ leakProtection: "flag" }), expected: { verdict: "flag" } },
-  { name: "mode flag on delete", request: deleteRequest(oldPod()), world: splitWorld({ leakProtection: "flag" }), expected: { verdict: "flag" } },
-  { name: "mode pin", request: evictionRequest("web-4"), world: splitWorld({ leakProtection: "pin" }), expected: { verdict: "allow", reason: "mode-pin" } },
-  { name: "mode off", request: evictionRequest("web-4"), world: splitWorld({ leakProtection: "off" }), expected: { verdict: "allow", reason: "mode-off" } },
-  { name: "installation default flag when the rollout sets none", request: evictionRequest("web-4"), defaultMode: "flag", expected: { verdict: "flag" } },
-  { name: "installation default off when the rollout sets none", request: evictionRequest("web-4"), defaultMode: "off", expected: { verdict: "allow", reason: "mode-off" } },
+  {
+    name: "enforce set on the rollout overrides a flag default",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ leakProtection: "enforce" }),
+    defaultMode: "flag",
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "mode flag",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ leakProtection: "flag" }),
+    expected: { verdict: "flag" },
+  },
+  {
+    name: "mode flag on delete",
+    request: deleteRequest(oldPod()),
+    world: splitWorld({ leakProtection: "flag" }),
+    expected: { verdict: "flag" },
+  },
+  {
+    name: "mode pin",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ leakProtection: "pin" }),
+    expected: { verdict: "allow", reason: "mode-pin" },
+  },
+  {
+    name: "mode off",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ leakProtection: "off" }),
+    expected: { verdict: "allow", reason: "mode-off" },
+  },
+  {
+    name: "installation default flag when the rollout sets none",
+    request: evictionRequest("web-4"),
+    defaultMode: "flag",
+    expected: { verdict: "flag" },
+  },
+  {
+    name: "installation default off when the rollout sets none",
+    request: evictionRequest("web-4"),
+    defaultMode: "off",
+    expected: { verdict: "allow", reason: "mode-off" },
+  },
   // Dry runs decide the same way (the handler skips side effects).
-  { name: "dry-run eviction (request.dryRun) is still denied", request: evictionRequest("web-4", { dryRun: true }), expected: { verdict: "deny" } },
-  { name: "dry-run eviction (deleteOptions.dryRun) is still denied", request: evictionRequest("web-4", { deleteOptionsDryRun: true }), expected: { verdict: "deny" } },
-  { name: "dry-run delete is still denied", request: deleteRequest(oldPod(), { optionsDryRun: true }), expected: { verdict: "deny" } },
+  {
+    name: "dry-run eviction (request.dryRun) is still denied",
+    request: evictionRequest("web-4", { dryRun: true }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "dry-run eviction (deleteOptions.dryRun) is still denied",
+    request: evictionRequest("web-4", { deleteOptionsDryRun: true }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "dry-run delete is still denied",
+    request: deleteRequest(oldPod(), { optionsDryRun: true }),
+    expected: { verdict: "deny" },
+  },
   // What is held: paused, partial, failed.
-  { name: "paused by request only (status not yet paused)", request: evictionRequest("web-4"), world: splitWorld({ paused: false, pauseRequested: true, percent: 100, phase: "Progressing" }), expected: { verdict: "deny" } },
-  { name: "partial (percent 50), not paused", request: evictionRequest("web-4"), world: splitWorld({ paused: false, phase: "RolloutDone" }), expected: { verdict: "deny" } },
-  { name: "failed at 100%", request: evictionRequest("web-4"), world: splitWorld({ paused: false, percent: 100, phase: "RolloutFailed" }), expected: { verdict: "deny" } },
-  { name: "progressing to 100%, not paused: no split", request: evictionRequest("web-4"), world: splitWorld({ paused: false, percent: 100, phase: "Progressing" }), expected: { verdict: "allow", reason: "not-split" } },
+  {
+    name: "paused by request only (status not yet paused)",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ paused: false, pauseRequested: true, percent: 100, phase: "Progressing" }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "partial (percent 50), not paused",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ paused: false, phase: "RolloutDone" }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "failed at 100%",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ paused: false, percent: 100, phase: "RolloutFailed" }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "progressing to 100%, not paused: no split",
+    request: evictionRequest("web-4"),
+    world: splitWorld({ paused: false, percent: 100, phase: "Progressing" }),
+    expected: { verdict: "allow", reason: "not-split" },
+  },
   // Not split by pods.
   {
     name: "no new pods yet: no split",
@@ -91,10 +170,13 @@ const cases: Case[] = [
   {
     name: "no new pods yet, a new template is being applied, going to 100%: no split",
     request: evictionRequest("web-4"),
-    world: withWorld((w) => {
-      w.pods = [0, 1, 2, 3, 4, 5].map((i) => pod(`web-${i}`, OLD));
-      (w.rollouts[0]!.status as Record<string, unknown>).templatePending = true;
-    }, splitWorld({ paused: false, percent: 100, phase: "Progressing" })),
+    world: withWorld(
+      (w) => {
+        w.pods = [0, 1, 2, 3, 4, 5].map((i) => pod(`web-${i}`, OLD));
+        (w.rollouts[0]!.status as Record<string, unknown>).templatePending = true;
+      },
+      splitWorld({ paused: false, percent: 100, phase: "Progressing" }),
+    ),
     expected: { verdict: "allow", reason: "not-split" },
   },
   {
@@ -104,35 +186,91 @@ const cases: Case[] = [
     expected: { verdict: "allow", reason: "not-split" },
   },
   // The new pod.
-  { name: "eviction of a new-revision pod", request: evictionRequest("web-1"), expected: { verdict: "allow", reason: "update-revision" } },
-  { name: "delete of a new-revision pod", request: deleteRequest(pod("web-1", NEW)), expected: { verdict: "allow", reason: "update-revision" } },
+  {
+    name: "eviction of a new-revision pod",
+    request: evictionRequest("web-1"),
+    expected: { verdict: "allow", reason: "update-revision" },
+  },
+  {
+    name: "delete of a new-revision pod",
+    request: deleteRequest(pod("web-1", NEW)),
+    expected: { verdict: "allow", reason: "update-revision" },
+  },
   // Identities.
-  { name: "the reconciler's ServiceAccount", request: evictionRequest("web-4", { username: RECONCILER }), expected: { verdict: "allow", reason: "reconciler" } },
-  { name: "the reconciler deleting", request: deleteRequest(oldPod(), { username: RECONCILER }), expected: { verdict: "allow", reason: "reconciler" } },
-  { name: "a ServiceAccount of the same name elsewhere is not the reconciler", request: evictionRequest("web-4", { username: "system:serviceaccount:other:bulkhead-reconciler" }), expected: { verdict: "deny" } },
-  { name: "taint-eviction controller", request: deleteRequest(oldPod(), { username: "system:serviceaccount:kube-system:taint-eviction-controller" }), expected: { verdict: "allow", reason: "system-controller" } },
-  { name: "node controller", request: evictionRequest("web-4", { username: "system:serviceaccount:kube-system:node-controller" }), expected: { verdict: "allow", reason: "system-controller" } },
-  { name: "pod garbage collector", request: deleteRequest(oldPod(), { username: "system:serviceaccount:kube-system:pod-garbage-collector" }), expected: { verdict: "allow", reason: "system-controller" } },
-  { name: "a kubelet", request: deleteRequest(oldPod(), { username: "system:node:node-1" }), expected: { verdict: "allow", reason: "system-controller" } },
+  {
+    name: "the reconciler's ServiceAccount",
+    request: evictionRequest("web-4", { username: RECONCILER }),
+    expected: { verdict: "allow", reason: "reconciler" },
+  },
+  {
+    name: "the reconciler deleting",
+    request: deleteRequest(oldPod(), { username: RECONCILER }),
+    expected: { verdict: "allow", reason: "reconciler" },
+  },
+  {
+    name: "a ServiceAccount of the same name elsewhere is not the reconciler",
+    request: evictionRequest("web-4", { username: "system:serviceaccount:other:bulkhead-reconciler" }),
+    expected: { verdict: "deny" },
+  },
+  {
+    name: "taint-eviction controller",
+    request: deleteRequest(oldPod(), { username: "system:serviceaccount:kube-system:taint-eviction-controller" }),
+    expected: { verdict: "allow", reason: "system-controller" },
+  },
+  {
+    name: "node controller",
+    request: evictionRequest("web-4", { username: "system:serviceaccount:kube-system:node-controller" }),
+    expected: { verdict: "allow", reason: "system-controller" },
+  },
+  {
+    name: "pod garbage collector",
+    request: deleteRequest(oldPod(), { username: "system:serviceaccount:kube-system:pod-garbage-collector" }),
+    expected: { verdict: "allow", reason: "system-controller" },
+  },
+  {
+    name: "a kubelet",
+    request: deleteRequest(oldPod(), { username: "system:node:node-1" }),
+    expected: { verdict: "allow", reason: "system-controller" },
+  },
   // Lost nodes.
-  { name: "pod whose status says NodeLost", request: deleteRequest(pod("web-4", OLD, { status: { reason: "NodeLost" } })), expected: { verdict: "allow", reason: "node-lost" } },
+  {
+    name: "pod whose status says NodeLost",
+    request: deleteRequest(pod("web-4", OLD, { status: { reason: "NodeLost" } })),
+    expected: { verdict: "allow", reason: "node-lost" },
+  },
   {
     name: "pod marked for deletion by the pod garbage collector",
-    request: deleteRequest(pod("web-4", OLD, { status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByPodGC" }] } })),
+    request: deleteRequest(
+      pod("web-4", OLD, {
+        status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByPodGC" }] },
+      }),
+    ),
     expected: { verdict: "allow", reason: "node-lost" },
   },
   {
     name: "pod marked for deletion by the taint manager",
-    request: deleteRequest(pod("web-4", OLD, { status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager" }] } })),
+    request: deleteRequest(
+      pod("web-4", OLD, {
+        status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager" }] },
+      }),
+    ),
     expected: { verdict: "allow", reason: "node-lost" },
   },
   {
     name: "a DisruptionTarget set by the eviction API is not a lost node",
-    request: deleteRequest(pod("web-4", OLD, { status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "EvictionByEvictionAPI" }] } })),
+    request: deleteRequest(
+      pod("web-4", OLD, {
+        status: { conditions: [{ type: "DisruptionTarget", status: "True", reason: "EvictionByEvictionAPI" }] },
+      }),
+    ),
     expected: { verdict: "deny" },
   },
   // Unmanaged and unknown.
-  { name: "unknown pod (not in the managed cache)", request: evictionRequest("other-0"), expected: { verdict: "allow", reason: "pod-not-managed", failSafe: false } },
+  {
+    name: "unknown pod (not in the managed cache)",
+    request: evictionRequest("other-0"),
+    expected: { verdict: "allow", reason: "pod-not-managed", failSafe: false },
+  },
   {
     name: "delete of a pod without the managed label",
     request: deleteRequest({ metadata: { name: "plain-0", namespace: NS, labels: { app: "plain" } } }),
@@ -141,7 +279,9 @@ const cases: Case[] = [
   {
     name: "managed-labelled pod owned by no StatefulSet",
     request: evictionRequest("loose"),
-    world: withWorld((w) => w.pods.push({ metadata: { name: "loose", namespace: NS, labels: { "bulkhead.dev/managed": "true" } } })),
+    world: withWorld((w) =>
+      w.pods.push({ metadata: { name: "loose", namespace: NS, labels: { "bulkhead.dev/managed": "true" } } }),
+    ),
     expected: { verdict: "allow", reason: "pod-not-managed" },
   },
   {
@@ -150,15 +290,30 @@ const cases: Case[] = [
     world: withWorld((w) => (w.statefulSets = [])),
     expected: { verdict: "allow", reason: "statefulset-not-found", failSafe: true },
   },
-  { name: "managed StatefulSet without a rollout", request: evictionRequest("web-4"), world: withWorld((w) => (w.statefulSets = [statefulSet("web", null)])), expected: { verdict: "allow", reason: "no-rollout" } },
-  { name: "rollout missing from the cache", request: evictionRequest("web-4"), world: withWorld((w) => (w.rollouts = [])), expected: { verdict: "allow", reason: "rollout-not-found", failSafe: true } },
+  {
+    name: "managed StatefulSet without a rollout",
+    request: evictionRequest("web-4"),
+    world: withWorld((w) => (w.statefulSets = [statefulSet("web", null)])),
+    expected: { verdict: "allow", reason: "no-rollout" },
+  },
+  {
+    name: "rollout missing from the cache",
+    request: evictionRequest("web-4"),
+    world: withWorld((w) => (w.rollouts = [])),
+    expected: { verdict: "allow", reason: "rollout-not-found", failSafe: true },
+  },
   {
     name: "rollout that does not parse",
     request: evictionRequest("web-4"),
     world: withWorld((w) => (w.rollouts = [{ ...rollout(), spec: { percent: 150 } }])),
     expected: { verdict: "allow", reason: "rollout-invalid", failSafe: true },
   },
-  { name: "caches not synced", request: evictionRequest("web-4"), world: withWorld((w) => (w.synced = false)), expected: { verdict: "allow", reason: "caches-not-synced", failSafe: true } },
+  {
+    name: "caches not synced",
+    request: evictionRequest("web-4"),
+    world: withWorld((w) => (w.synced = false)),
+    expected: { verdict: "allow", reason: "caches-not-synced", failSafe: true },
+  },
   {
     name: "StatefulSet without an update revision yet",
     request: evictionRequest("web-4"),
@@ -179,7 +334,9 @@ const cases: Case[] = [
   },
   {
     name: "pod already terminating",
-    request: deleteRequest(pod("web-4", OLD, { metadata: { name: "web-4", deletionTimestamp: "2026-11-23T10:00:00Z" } })),
+    request: deleteRequest(
+      pod("web-4", OLD, { metadata: { name: "web-4", deletionTimestamp: "2026-11-23T10:00:00Z" } }),
+    ),
     expected: { verdict: "allow", reason: "pod-terminating" },
   },
   {
@@ -224,18 +381,33 @@ describe("leak guard decision (DESIGN.md §4 table)", () => {
       expect(decision.message).to.contain(part);
     }
     expect(decision.message).not.to.contain("\n");
-    expect(decision.leak).to.include({ rollout: "web", statefulSet: "web", mode: "enforce", channel: "#deploys", caller: "alice@example.com", podUid: "uid-web-4" });
+    expect(decision.leak).to.include({
+      rollout: "web",
+      statefulSet: "web",
+      mode: "enforce",
+      channel: "#deploys",
+      caller: "alice@example.com",
+      podUid: "uid-web-4",
+    });
   });
 
   it("flags with the same text as the denial, saying it was allowed", () => {
-    const decision = decideLeakGuard(parse(evictionRequest("web-4")), worldOf(splitWorld({ leakProtection: "flag" })), policy());
+    const decision = decideLeakGuard(
+      parse(evictionRequest("web-4")),
+      worldOf(splitWorld({ leakProtection: "flag" })),
+      policy(),
+    );
     if (decision.verdict !== "flag") throw new Error(`expected flag, got ${decision.verdict}`);
     expect(decision.message).to.equal(leakMessage(decision.leak));
     expect(decision.message).to.contain("allowed but flagged").and.to.contain("kubectl sroll resume web");
   });
 
   it("describes a failed rollout as failed", () => {
-    const decision = decideLeakGuard(parse(evictionRequest("web-4")), worldOf(splitWorld({ paused: false, percent: 100, phase: "RolloutFailed" })), policy());
+    const decision = decideLeakGuard(
+      parse(evictionRequest("web-4")),
+      worldOf(splitWorld({ paused: false, percent: 100, phase: "RolloutFailed" })),
+      policy(),
+    );
     if (decision.verdict !== "deny") throw new Error("expected deny");
     expect(decision.message).to.contain("Rollout web is failed at 100%");
   });
@@ -243,7 +415,12 @@ describe("leak guard decision (DESIGN.md §4 table)", () => {
 
 describe("parsing admission requests for the leak guard", () => {
   it("reads a v1 eviction", () => {
-    expect(parse(evictionRequest("web-4"))).to.deep.include({ via: "eviction", namespace: NS, podName: "web-4", dryRun: false });
+    expect(parse(evictionRequest("web-4"))).to.deep.include({
+      via: "eviction",
+      namespace: NS,
+      podName: "web-4",
+      dryRun: false,
+    });
   });
   it("reads dryRun from the request and from the Eviction's deleteOptions", () => {
     expect(parse(evictionRequest("web-4", { dryRun: true })).dryRun).to.equal(true);
@@ -274,7 +451,9 @@ describe("parsing admission requests for the leak guard", () => {
   });
   it("recognises cluster controllers and kubelets, not look-alikes", () => {
     expect(isSystemController({ username: "system:node:kwok-node-0" })).to.equal(true);
-    expect(isSystemController({ username: "system:serviceaccount:kube-system:generic-garbage-collector" })).to.equal(true);
+    expect(isSystemController({ username: "system:serviceaccount:kube-system:generic-garbage-collector" })).to.equal(
+      true,
+    );
     expect(isSystemController({ username: "system:serviceaccount:default:node-controller" })).to.equal(false);
     expect(isSystemController({ username: "system:nodes" })).to.equal(false);
     expect(isSystemController({})).to.equal(false);

@@ -13,11 +13,21 @@ import {
 } from "../../api/lifecycle.js";
 import { MANAGED_LABEL, ROLLOUT_LABEL } from "../../api/labels.js";
 import { decide, CONDITION_OWNERSHIP_CONFLICT, CONDITION_REVISION_MISSING } from "../../api/reconcile.js";
-import { REVISION_HISTORY_ANNOTATION, revisionHistoryChange, SPLIT_REVISION_HISTORY_LIMIT } from "../../api/revisions.js";
+import {
+  REVISION_HISTORY_ANNOTATION,
+  revisionHistoryChange,
+  SPLIT_REVISION_HISTORY_LIMIT,
+} from "../../api/revisions.js";
 import { TEMPLATE_HASH_ANNOTATION } from "../../api/desired.js";
 import { makePods, makeRollout, makeSts, NEW, NOW, OLD, rollingStatus, UID, world } from "./reconcile.fixtures.js";
 
-const OURS = { apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: UID, controller: true };
+const OURS = {
+  apiVersion: "bulkhead.dev/v1alpha1",
+  kind: "StatefulsetRollout",
+  name: "web",
+  uid: UID,
+  controller: true,
+};
 const ROLLOUT = { name: "web", uid: UID };
 
 describe("lifecycle: finalizer", () => {
@@ -75,19 +85,40 @@ describe("lifecycle: what deleting a rollout does", () => {
   });
 
   it("a non-controller reference from an earlier version is removed too; another rollout's labels are kept", () => {
-    const meta = { labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "other" }, ownerReferences: [{ ...OURS, controller: false }] };
-    expect(releasedMetadata(meta, ROLLOUT)).to.deep.equal({ labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "other" }, annotations: {}, ownerReferences: [] });
+    const meta = {
+      labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "other" },
+      ownerReferences: [{ ...OURS, controller: false }],
+    };
+    expect(releasedMetadata(meta, ROLLOUT)).to.deep.equal({
+      labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "other" },
+      annotations: {},
+      ownerReferences: [],
+    });
   });
 
   it("cascade: still referenced → left for the garbage collector; already orphaned by it (--cascade=orphan) → labels stripped", () => {
     const labels = { app: "web", [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "web" };
     expect(releasedMetadata({ labels, ownerReferences: [OURS] }, ROLLOUT, "cascade")).to.equal(undefined);
-    expect(releasedMetadata({ labels, ownerReferences: [] }, ROLLOUT, "cascade")).to.deep.equal({ labels: { app: "web" }, annotations: {}, ownerReferences: [] });
+    expect(releasedMetadata({ labels, ownerReferences: [] }, ROLLOUT, "cascade")).to.deep.equal({
+      labels: { app: "web" },
+      annotations: {},
+      ownerReferences: [],
+    });
   });
 
   it("a StatefulSet this rollout never owned (refused: unowned, managed, no rollout label) is never touched", () => {
-    expect(releasedMetadata({ labels: { app: "web", [MANAGED_LABEL]: "true" }, ownerReferences: [] }, ROLLOUT)).to.equal(undefined);
-    expect(releasedMetadata({ labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "db-old" }, ownerReferences: [{ ...OURS, name: "db-old", uid: "uid-old" }] }, ROLLOUT)).to.equal(undefined);
+    expect(
+      releasedMetadata({ labels: { app: "web", [MANAGED_LABEL]: "true" }, ownerReferences: [] }, ROLLOUT),
+    ).to.equal(undefined);
+    expect(
+      releasedMetadata(
+        {
+          labels: { [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "db-old" },
+          ownerReferences: [{ ...OURS, name: "db-old", uid: "uid-old" }],
+        },
+        ROLLOUT,
+      ),
+    ).to.equal(undefined);
   });
 
   it("an object of another rollout (other uid) or already released is left alone", () => {
@@ -97,18 +128,58 @@ describe("lifecycle: what deleting a rollout does", () => {
 });
 
 describe("revisions: history kept while split", () => {
-  const cases: Array<{ name: string; split: boolean; limit?: number; saved?: string; want: ReturnType<typeof revisionHistoryChange> }> = [
-    { name: "split, default limit → raised, 10 remembered", split: true, want: { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: "10" } },
-    { name: "split, limit 2 → raised, 2 remembered", split: true, limit: 2, want: { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: "2" } },
-    { name: "split, already raised → nothing", split: true, limit: SPLIT_REVISION_HISTORY_LIMIT, saved: "2", want: undefined },
-    { name: "split, reset by someone with the annotation left → raised, the first value kept", split: true, limit: 5, saved: "2", want: { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: "2" } },
-    { name: "split over → restored", split: false, limit: SPLIT_REVISION_HISTORY_LIMIT, saved: "0", want: { revisionHistoryLimit: 0, keepAnnotation: null } },
-    { name: "split over, annotation garbled → the default", split: false, limit: SPLIT_REVISION_HISTORY_LIMIT, saved: "-1", want: { revisionHistoryLimit: 10, keepAnnotation: null } },
+  const cases: Array<{
+    name: string;
+    split: boolean;
+    limit?: number;
+    saved?: string;
+    want: ReturnType<typeof revisionHistoryChange>;
+  }> = [
+    {
+      name: "split, default limit → raised, 10 remembered",
+      split: true,
+      want: { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: "10" },
+    },
+    {
+      name: "split, limit 2 → raised, 2 remembered",
+      split: true,
+      limit: 2,
+      want: { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: "2" },
+    },
+    {
+      name: "split, already raised → nothing",
+      split: true,
+      limit: SPLIT_REVISION_HISTORY_LIMIT,
+      saved: "2",
+      want: undefined,
+    },
+    {
+      name: "split, reset by someone with the annotation left → raised, the first value kept",
+      split: true,
+      limit: 5,
+      saved: "2",
+      want: { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, keepAnnotation: "2" },
+    },
+    {
+      name: "split over → restored",
+      split: false,
+      limit: SPLIT_REVISION_HISTORY_LIMIT,
+      saved: "0",
+      want: { revisionHistoryLimit: 0, keepAnnotation: null },
+    },
+    {
+      name: "split over, annotation garbled → the default",
+      split: false,
+      limit: SPLIT_REVISION_HISTORY_LIMIT,
+      saved: "-1",
+      want: { revisionHistoryLimit: 10, keepAnnotation: null },
+    },
     { name: "never split → nothing", split: false, limit: 3, want: undefined },
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const annotations: Record<string, string> = c.saved !== undefined ? { [REVISION_HISTORY_ANNOTATION]: c.saved } : {};
+      const annotations: Record<string, string> =
+        c.saved !== undefined ? { [REVISION_HISTORY_ANNOTATION]: c.saved } : {};
       const live = { ...(c.limit !== undefined ? { revisionHistoryLimit: c.limit } : {}), annotations };
       expect(revisionHistoryChange(c.split, live)).to.deep.equal(c.want);
     });
@@ -126,11 +197,20 @@ describe("revisions: history kept while split", () => {
     expect(d.step.changes.annotations[REVISION_HISTORY_ANNOTATION]).to.equal("3");
     expect(d.step.changes.template).to.equal(undefined);
 
-    const done = makeRollout({}, { phase: "Progressing", observedGeneration: 1, updateRevision: NEW, currentRevision: NEW });
+    const done = makeRollout(
+      {},
+      { phase: "Progressing", observedGeneration: 1, updateRevision: NEW, currentRevision: NEW },
+    );
     const wd = world(done, makePods(10, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    wd.statefulSet = makeSts(done, { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT, annotations: { ...makeSts(done).annotations, [REVISION_HISTORY_ANNOTATION]: "3" } });
+    wd.statefulSet = makeSts(done, {
+      revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT,
+      annotations: { ...makeSts(done).annotations, [REVISION_HISTORY_ANNOTATION]: "3" },
+    });
     const restore = decide(done, wd, NOW);
-    expect(restore.step.kind === "updateStatefulSet" && restore.step.changes).to.deep.include({ revisionHistoryLimit: 3, removeAnnotations: [REVISION_HISTORY_ANNOTATION] });
+    expect(restore.step.kind === "updateStatefulSet" && restore.step.changes).to.deep.include({
+      revisionHistoryLimit: 3,
+      removeAnnotations: [REVISION_HISTORY_ANNOTATION],
+    });
   });
 });
 
@@ -138,7 +218,10 @@ describe("decide: one owner per StatefulSet", () => {
   it("a StatefulSet of another rollout: nothing touched, Pending, OwnershipConflict condition and one Warning", () => {
     const r = makeRollout();
     const w = world(r, makePods(10));
-    w.statefulSet = makeSts(r, { ownerReferences: [{ ...OURS, name: "db-old", uid: "uid-old" }], labels: { app: "web" } });
+    w.statefulSet = makeSts(r, {
+      ownerReferences: [{ ...OURS, name: "db-old", uid: "uid-old" }],
+      labels: { app: "web" },
+    });
     const d = decide(r, w, NOW);
     expect(d.step.kind).to.equal("none");
     expect(d.status.phase).to.equal("Pending");
@@ -156,7 +239,10 @@ describe("decide: one owner per StatefulSet", () => {
 
   it("a StatefulSet of another controller, or unowned without adoptExisting: refused the same way", () => {
     const r = makeRollout();
-    for (const ownerReferences of [[{ apiVersion: "apps.example.com/v1", kind: "Operator", name: "op", uid: "u", controller: true }], []]) {
+    for (const ownerReferences of [
+      [{ apiVersion: "apps.example.com/v1", kind: "Operator", name: "op", uid: "u", controller: true }],
+      [],
+    ]) {
       const w = world(r, makePods(10));
       w.statefulSet = makeSts(r, { ownerReferences });
       const d = decide(r, w, NOW);
@@ -166,7 +252,11 @@ describe("decide: one owner per StatefulSet", () => {
   });
 
   it("adoptExisting takes over an unowned StatefulSet, records adoptedAt and an Event once; the condition clears", () => {
-    const conflicted = decide(makeRollout(), { ...world(makeRollout(), makePods(3)), statefulSet: makeSts(makeRollout(), { ownerReferences: [] }) }, NOW);
+    const conflicted = decide(
+      makeRollout(),
+      { ...world(makeRollout(), makePods(3)), statefulSet: makeSts(makeRollout(), { ownerReferences: [] }) },
+      NOW,
+    );
     const r = makeRollout({ adoptExisting: true }, conflicted.status, 2);
     const w = world(r, makePods(3));
     w.statefulSet = makeSts(r, { ownerReferences: [], labels: { app: "web" } });
@@ -182,11 +272,26 @@ describe("decide: one owner per StatefulSet", () => {
 
 describe("decide: the old revision gone during a split", () => {
   it("records status.revisionMissing, a condition and one Warning; a back wave then fails with that reason", () => {
-    const r = makeRollout({ percent: 20 }, rollingStatus({ updatedOrdinals: [9, 8, 7, 6], wavesCompleted: 2, currentWave: { number: 2, pods: ["web-7", "web-6"], startedAt: "2026-11-23T11:00:00.000Z", completedAt: "2026-11-23T11:01:00.000Z" } }));
+    const r = makeRollout(
+      { percent: 20 },
+      rollingStatus({
+        updatedOrdinals: [9, 8, 7, 6],
+        wavesCompleted: 2,
+        currentWave: {
+          number: 2,
+          pods: ["web-7", "web-6"],
+          startedAt: "2026-11-23T11:00:00.000Z",
+          completedAt: "2026-11-23T11:01:00.000Z",
+        },
+      }),
+    );
     const w = world(r, makePods(10, [9, 8, 7, 6]), 3, { revisionGone: OLD });
     const d = decide(r, w, NOW);
     expect(d.status.revisionMissing).to.equal(OLD);
-    expect(d.status.conditions?.find((c) => c.type === CONDITION_REVISION_MISSING)).to.include({ status: "True", reason: "ControllerRevisionGone" });
+    expect(d.status.conditions?.find((c) => c.type === CONDITION_REVISION_MISSING)).to.include({
+      status: "True",
+      reason: "ControllerRevisionGone",
+    });
     expect(d.events.filter((e) => e.reason === "RevisionMissing")).to.have.length(1);
     expect(d.status.phase).to.equal("RolloutFailed");
     expect(d.status.reason).to.match(new RegExp(`ControllerRevision ${OLD} .*no longer exists`));
@@ -197,7 +302,10 @@ describe("decide: the old revision gone during a split", () => {
     const r = makeRollout({}, rollingStatus({ updatedOrdinals: [9], revisionMissing: OLD }));
     const d = decide(r, world(r, makePods(10, [9]), 3, { revisionGone: OLD }), NOW);
     expect(d.status.phase).to.equal("Progressing");
-    expect(d.events.filter((e) => e.reason === "RevisionMissing"), "recorded once").to.deep.equal([]);
+    expect(
+      d.events.filter((e) => e.reason === "RevisionMissing"),
+      "recorded once",
+    ).to.deep.equal([]);
     const next = makeRollout({}, { ...d.status, phase: "RolloutDone" }, 2);
     const s2 = makeSts(next, { updateRevision: "web-ccc" });
     const started = decide(next, { ...world(next, makePods(10, [9])), statefulSet: s2 }, NOW);

@@ -1,12 +1,29 @@
 import { expect } from "chai";
 import jsonpatch from "fast-json-patch";
 import type { AdmissionRequest, AdmissionResponse, Operation } from "../../api/admission.js";
-import { coveredStatefulSets, mutatePdb, selectorMatches, validatePdb, type LabelSelector, type PdbLike } from "../../api/pdb-policy.js";
+import {
+  coveredStatefulSets,
+  mutatePdb,
+  selectorMatches,
+  validatePdb,
+  type LabelSelector,
+  type PdbLike,
+} from "../../api/pdb-policy.js";
 import type { StatefulSetLike } from "../../api/statefulset-policy.js";
 
-function managedSts(name: string, labels: Record<string, string>, replicas = 4, annotations?: Record<string, string>): StatefulSetLike {
+function managedSts(
+  name: string,
+  labels: Record<string, string>,
+  replicas = 4,
+  annotations?: Record<string, string>,
+): StatefulSetLike {
   return {
-    metadata: { name, namespace: "shop", labels: { "bulkhead.dev/managed": "true" }, ...(annotations ? { annotations } : {}) },
+    metadata: {
+      name,
+      namespace: "shop",
+      labels: { "bulkhead.dev/managed": "true" },
+      ...(annotations ? { annotations } : {}),
+    },
     spec: { replicas, template: { metadata: { labels: { ...labels, "bulkhead.dev/managed": "true" } } } },
   };
 }
@@ -57,7 +74,11 @@ describe("selectorMatches", () => {
     ["DoesNotExist", { matchExpressions: [{ key: "zone", operator: "DoesNotExist" }] }, true],
     ["DoesNotExist miss", { matchExpressions: [{ key: "app", operator: "DoesNotExist" }] }, false],
     ["unknown operator", { matchExpressions: [{ key: "app", operator: "Like", values: ["web"] }] }, false],
-    ["labels and expressions", { matchLabels: { app: "web" }, matchExpressions: [{ key: "tier", operator: "In", values: ["front"] }] }, true],
+    [
+      "labels and expressions",
+      { matchLabels: { app: "web" }, matchExpressions: [{ key: "tier", operator: "In", values: ["front"] }] },
+      true,
+    ],
   ];
   for (const [name, selector, expected] of cases) {
     it(`${name} → ${expected}`, () => expect(selectorMatches(selector, labels)).to.equal(expected));
@@ -79,16 +100,29 @@ describe("coveredStatefulSets", () => {
 });
 
 describe("mutatePdb", () => {
-  const cases: Array<{ name: string; object: PdbLike; expected: PdbLike["spec"] | "unchanged"; operation?: Operation }> = [
+  const cases: Array<{
+    name: string;
+    object: PdbLike;
+    expected: PdbLike["spec"] | "unchanged";
+    operation?: Operation;
+  }> = [
     {
       name: "no budget at all, over web → maxUnavailable 25% and AlwaysAllow",
       object: pdb({ selector: { matchLabels: { app: "web" } } }),
-      expected: { selector: { matchLabels: { app: "web" } }, maxUnavailable: "25%", unhealthyPodEvictionPolicy: "AlwaysAllow" },
+      expected: {
+        selector: { matchLabels: { app: "web" } },
+        maxUnavailable: "25%",
+        unhealthyPodEvictionPolicy: "AlwaysAllow",
+      },
     },
     {
       name: "no budget, over db → the StatefulSet's annotation as a count",
       object: pdb({ selector: { matchLabels: { app: "db" } } }),
-      expected: { selector: { matchLabels: { app: "db" } }, maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow" },
+      expected: {
+        selector: { matchLabels: { app: "db" } },
+        maxUnavailable: 1,
+        unhealthyPodEvictionPolicy: "AlwaysAllow",
+      },
     },
     {
       name: "no budget, over web and db (different annotations) → the default",
@@ -98,27 +132,52 @@ describe("mutatePdb", () => {
     {
       name: "minAvailable kept as the user wrote it",
       object: pdb({ selector: { matchLabels: { app: "web" } }, minAvailable: 2 }),
-      expected: { selector: { matchLabels: { app: "web" } }, minAvailable: 2, unhealthyPodEvictionPolicy: "AlwaysAllow" },
+      expected: {
+        selector: { matchLabels: { app: "web" } },
+        minAvailable: 2,
+        unhealthyPodEvictionPolicy: "AlwaysAllow",
+      },
     },
     {
       name: "explicit IfHealthyBudget kept",
-      object: pdb({ selector: { matchLabels: { app: "web" } }, maxUnavailable: 1, unhealthyPodEvictionPolicy: "IfHealthyBudget" }),
+      object: pdb({
+        selector: { matchLabels: { app: "web" } },
+        maxUnavailable: 1,
+        unhealthyPodEvictionPolicy: "IfHealthyBudget",
+      }),
       expected: "unchanged",
     },
     {
       name: "already defaulted → no patch",
-      object: pdb({ selector: { matchLabels: { app: "web" } }, maxUnavailable: "10%", unhealthyPodEvictionPolicy: "AlwaysAllow" }),
+      object: pdb({
+        selector: { matchLabels: { app: "web" } },
+        maxUnavailable: "10%",
+        unhealthyPodEvictionPolicy: "AlwaysAllow",
+      }),
       expected: "unchanged",
     },
-    { name: "over unmanaged pods → untouched", object: pdb({ selector: { matchLabels: { app: "other" } } }), expected: "unchanged" },
+    {
+      name: "over unmanaged pods → untouched",
+      object: pdb({ selector: { matchLabels: { app: "other" } } }),
+      expected: "unchanged",
+    },
     { name: "no spec → untouched", object: { metadata: { name: "budget" } }, expected: "unchanged" },
     {
       name: "UPDATE is defaulted too",
       object: pdb({ selector: { matchLabels: { app: "web" } }, maxUnavailable: 2 }),
       operation: "UPDATE",
-      expected: { selector: { matchLabels: { app: "web" } }, maxUnavailable: 2, unhealthyPodEvictionPolicy: "AlwaysAllow" },
+      expected: {
+        selector: { matchLabels: { app: "web" } },
+        maxUnavailable: 2,
+        unhealthyPodEvictionPolicy: "AlwaysAllow",
+      },
     },
-    { name: "DELETE → untouched", object: pdb({ selector: { matchLabels: { app: "web" } } }), operation: "DELETE", expected: "unchanged" },
+    {
+      name: "DELETE → untouched",
+      object: pdb({ selector: { matchLabels: { app: "web" } } }),
+      operation: "DELETE",
+      expected: "unchanged",
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -142,22 +201,75 @@ describe("validatePdb", () => {
   const cases: Array<{ name: string; object: unknown; allowed: boolean; message?: RegExp; warning?: RegExp }> = [
     { name: "maxUnavailable 25%", object: pdb({ selector: web, maxUnavailable: "25%" }), allowed: true },
     { name: "maxUnavailable 1", object: pdb({ selector: web, maxUnavailable: 1 }), allowed: true },
-    { name: "maxUnavailable 0", object: pdb({ selector: web, maxUnavailable: 0 }), allowed: false, message: /maxUnavailable 0 allows no disruption.*allow-zero-budget/ },
-    { name: "maxUnavailable \"0%\"", object: pdb({ selector: web, maxUnavailable: "0%" }), allowed: false, message: /maxUnavailable "0%"/ },
-    { name: "maxUnavailable \"0\"", object: pdb({ selector: web, maxUnavailable: "0" }), allowed: false, message: /maxUnavailable "0"/ },
-    { name: "maxUnavailable 0 with the annotation", object: pdb({ selector: web, maxUnavailable: 0 }, allowZero), allowed: true },
+    {
+      name: "maxUnavailable 0",
+      object: pdb({ selector: web, maxUnavailable: 0 }),
+      allowed: false,
+      message: /maxUnavailable 0 allows no disruption.*allow-zero-budget/,
+    },
+    {
+      name: 'maxUnavailable "0%"',
+      object: pdb({ selector: web, maxUnavailable: "0%" }),
+      allowed: false,
+      message: /maxUnavailable "0%"/,
+    },
+    {
+      name: 'maxUnavailable "0"',
+      object: pdb({ selector: web, maxUnavailable: "0" }),
+      allowed: false,
+      message: /maxUnavailable "0"/,
+    },
+    {
+      name: "maxUnavailable 0 with the annotation",
+      object: pdb({ selector: web, maxUnavailable: 0 }, allowZero),
+      allowed: true,
+    },
     {
       name: "maxUnavailable 0 with the annotation set to false",
       object: pdb({ selector: web, maxUnavailable: 0 }, { "bulkhead.dev/allow-zero-budget": "false" }),
       allowed: false,
     },
-    { name: "maxUnavailable 0 over unmanaged pods", object: pdb({ selector: { matchLabels: { app: "other" } }, maxUnavailable: 0 }), allowed: true },
-    { name: "minAvailable 2 of 4", object: pdb({ selector: web, minAvailable: 2 }), allowed: true, warning: /maxUnavailable is preferred/ },
-    { name: "minAvailable 50%", object: pdb({ selector: web, minAvailable: "50%" }), allowed: true, warning: /maxUnavailable is preferred/ },
-    { name: "minAvailable 4 of 4", object: pdb({ selector: web, minAvailable: 4 }), allowed: false, message: /minAvailable 4 allows no disruption/ },
-    { name: "minAvailable 100%", object: pdb({ selector: web, minAvailable: "100%" }), allowed: false, message: /minAvailable "100%"/ },
-    { name: "minAvailable 100% with the annotation", object: pdb({ selector: web, minAvailable: "100%" }, allowZero), allowed: true, warning: /preferred/ },
-    { name: "minAvailable 6 of web+db (7 pods)", object: pdb({ selector: {}, minAvailable: 6 }), allowed: true, warning: /web, db/ },
+    {
+      name: "maxUnavailable 0 over unmanaged pods",
+      object: pdb({ selector: { matchLabels: { app: "other" } }, maxUnavailable: 0 }),
+      allowed: true,
+    },
+    {
+      name: "minAvailable 2 of 4",
+      object: pdb({ selector: web, minAvailable: 2 }),
+      allowed: true,
+      warning: /maxUnavailable is preferred/,
+    },
+    {
+      name: "minAvailable 50%",
+      object: pdb({ selector: web, minAvailable: "50%" }),
+      allowed: true,
+      warning: /maxUnavailable is preferred/,
+    },
+    {
+      name: "minAvailable 4 of 4",
+      object: pdb({ selector: web, minAvailable: 4 }),
+      allowed: false,
+      message: /minAvailable 4 allows no disruption/,
+    },
+    {
+      name: "minAvailable 100%",
+      object: pdb({ selector: web, minAvailable: "100%" }),
+      allowed: false,
+      message: /minAvailable "100%"/,
+    },
+    {
+      name: "minAvailable 100% with the annotation",
+      object: pdb({ selector: web, minAvailable: "100%" }, allowZero),
+      allowed: true,
+      warning: /preferred/,
+    },
+    {
+      name: "minAvailable 6 of web+db (7 pods)",
+      object: pdb({ selector: {}, minAvailable: 6 }),
+      allowed: true,
+      warning: /web, db/,
+    },
     { name: "no budget at all", object: pdb({ selector: web }), allowed: true },
     { name: "no spec", object: { metadata: { name: "budget" } }, allowed: true },
     { name: "missing object", object: undefined, allowed: false, message: /request\.object is missing/ },

@@ -36,7 +36,8 @@ function generate(next: () => number): Case {
     pauseFlips: next() < 0.3 ? [int(1, 20), int(21, 60)] : [],
     budget: int(1, 5),
   };
-  if (next() < 0.7) c.phases = Array.from({ length: int(1, 5) }, () => pick([0, 1, 5, 10, 25, 50, 75, 100, int(0, 100)]));
+  if (next() < 0.7)
+    c.phases = Array.from({ length: int(1, 5) }, () => pick([0, 1, 5, 10, 25, 50, 75, 100, int(0, 100)]));
   if (next() < 0.5) c.autoPromoteSeconds = pick([0, 1, 30]);
   if (next() < 0.3) {
     c.percentChangeAt = int(1, 40);
@@ -47,7 +48,8 @@ function generate(next: () => number): Case {
 
 function specOf(c: Case, pass: number): Record<string, unknown> {
   const paused = c.pauseFlips.filter((p) => p <= pass).length % 2 === 1;
-  const percent = c.percentChangeAt !== undefined && pass >= c.percentChangeAt ? (c.newPercent ?? c.percent) : c.percent;
+  const percent =
+    c.percentChangeAt !== undefined && pass >= c.percentChangeAt ? (c.newPercent ?? c.percent) : c.percent;
   return {
     percent,
     pauseRequested: paused,
@@ -78,7 +80,11 @@ function run(c: Case): void {
     lastSpec = specText;
     const rollout: StatefulsetRollout = { ...parsed, status };
     const sts = { ...makeSts(rollout), ...stsExtra, updateRevision: NEW, currentRevision: OLD };
-    const world: World = { statefulSet: sts, pods, pdb: makePdb(rollout, Math.min(c.budget, pods.filter((p) => p.ready).length)) };
+    const world: World = {
+      statefulSet: sts,
+      pods,
+      pdb: makePdb(rollout, Math.min(c.budget, pods.filter((p) => p.ready).length)),
+    };
     const d: Decision = decide(rollout, world, new Date(now));
     trace.push(`#${pass} ${d.status.phase} ${d.status.reason ?? ""} step=${d.step.kind}`);
     checkInvariant(c, rollout, d, pods, trace);
@@ -86,7 +92,9 @@ function run(c: Case): void {
     if (d.step.kind === "updateStatefulSet") {
       stsExtra = {
         ...stsExtra,
-        ...(d.step.changes.revisionHistoryLimit !== undefined ? { revisionHistoryLimit: d.step.changes.revisionHistoryLimit } : {}),
+        ...(d.step.changes.revisionHistoryLimit !== undefined
+          ? { revisionHistoryLimit: d.step.changes.revisionHistoryLimit }
+          : {}),
         annotations: { ...sts.annotations, ...d.step.changes.annotations },
       };
       for (const key of d.step.changes.removeAnnotations ?? []) delete stsExtra.annotations![key];
@@ -95,27 +103,46 @@ function run(c: Case): void {
       // Each evicted pod comes back, Ready, on the revision pinning gives its ordinal.
       const decided: StatefulsetRollout = { ...parsed, status: d.status };
       const gone = new Set(d.step.pods.map((p) => p.name));
-      pods = pods.map((p) => (gone.has(p.name) ? { ...p, uid: `${p.uid}+`, revision: desiredRevisionName(decided, p.ordinal) ?? NEW, createdAt: new Date(now).toISOString() } : p));
+      pods = pods.map((p) =>
+        gone.has(p.name)
+          ? {
+              ...p,
+              uid: `${p.uid}+`,
+              revision: desiredRevisionName(decided, p.ordinal) ?? NEW,
+              createdAt: new Date(now).toISOString(),
+            }
+          : p,
+      );
     }
     const paused = JSON.parse(specText).pauseRequested === true;
     const nextFlip = [...c.pauseFlips, c.percentChangeAt ?? -1].some((p) => p > pass);
     if (d.requeueAfterMs === undefined && d.step.kind === "none" && !nextFlip) {
-      if (!paused && d.status.phase !== "RolloutDone") throw new Error(`stopped without finishing:\n${trace.slice(-15).join("\n")}`);
+      if (!paused && d.status.phase !== "RolloutDone")
+        throw new Error(`stopped without finishing:\n${trace.slice(-15).join("\n")}`);
       return;
     }
     now += Math.max(1, d.requeueAfterMs ?? 1000);
   }
   const last = specOf(c, 400);
-  if (!last.pauseRequested && status.phase !== "RolloutDone") throw new Error(`not done after 400 passes:\n${trace.slice(-15).join("\n")}`);
+  if (!last.pauseRequested && status.phase !== "RolloutDone")
+    throw new Error(`not done after 400 passes:\n${trace.slice(-15).join("\n")}`);
 }
 
-function checkInvariant(c: Case, rollout: StatefulsetRollout, d: Decision, pods: readonly ObservedPod[], trace: string[]): void {
+function checkInvariant(
+  c: Case,
+  rollout: StatefulsetRollout,
+  d: Decision,
+  pods: readonly ObservedPod[],
+  trace: string[],
+): void {
   if (d.status.phase !== "RolloutDone") return;
   const want = targetUpdatedCount(c.replicas, rollout.spec.percent);
   const onNew = pods.filter((p) => p.revision === NEW && p.ordinal < c.replicas).length;
   const recorded = new Set((d.status.updatedOrdinals ?? []).filter((o) => o < c.replicas)).size;
   if (onNew < want || recorded < want) {
-    throw new Error(`RolloutDone with ${onNew} pod(s) on the new revision (${recorded} recorded) but percent ${rollout.spec.percent}% of ${c.replicas} asks ${want}:\n${trace.slice(-15).join("\n")}`);
+    throw new Error(
+      `RolloutDone with ${onNew} pod(s) on the new revision (${recorded} recorded) but percent ${rollout.spec.percent}% of ${c.replicas} asks ${want}:\n${trace.slice(-15).join("\n")}`,
+    );
   }
   // More is possible: a rollout that finished at 100% has no old revision left to go back to.
   expect(d.status.percentDeployed, "percentDeployed at RolloutDone").to.be.at.least(rollout.spec.percent);
@@ -133,7 +160,9 @@ describe("decide: RolloutDone never comes short of spec.percent (property)", () 
       try {
         run(c);
       } catch (err) {
-        throw new Error(`seed ${seed} (replay: BULKHEAD_PROPERTY_SEED=${seed}) case ${JSON.stringify(c)}: ${(err as Error).message}`);
+        throw new Error(
+          `seed ${seed} (replay: BULKHEAD_PROPERTY_SEED=${seed}) case ${JSON.stringify(c)}: ${(err as Error).message}`,
+        );
       }
     }
   });
@@ -143,7 +172,10 @@ describe("decide: RolloutDone never comes short of spec.percent (property)", () 
     expect(phasePlan({ percent: 100, phases: [50, 1] })).to.deep.equal([1, 50, 100]);
     expect(phasePlan({ percent: 30, phases: [50, 10, 10, 100] })).to.deep.equal([10, 30]);
     expect(phasePlan({ percent: 0, phases: [0, 10] })).to.deep.equal([0]);
-    for (const phases of [[1, 50], [50, 1]]) {
+    for (const phases of [
+      [1, 50],
+      [50, 1],
+    ]) {
       const c: Case = { replicas: 10, percent: 100, phases, rollback: false, pauseFlips: [], budget: 3 };
       run(c);
     }

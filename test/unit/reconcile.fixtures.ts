@@ -14,7 +14,12 @@ export function at(secondsFromNow: number): string {
   return new Date(NOW.getTime() + secondsFromNow * 1000).toISOString();
 }
 
-export function makeRollout(spec: Record<string, unknown> = {}, status?: RolloutStatus, generation = 1, replicas = 10): StatefulsetRollout {
+export function makeRollout(
+  spec: Record<string, unknown> = {},
+  status?: RolloutStatus,
+  generation = 1,
+  replicas = 10,
+): StatefulsetRollout {
   const parsed = parseRollout({
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
@@ -48,9 +53,14 @@ export function makeSts(rollout: StatefulsetRollout, over: Partial<ObservedState
     updateRevision: NEW,
     currentRevision: OLD,
     labels: { app: "web", [MANAGED_LABEL]: "true", [ROLLOUT_LABEL]: "web" },
-    annotations: { [TEMPLATE_HASH_ANNOTATION]: templateHash(desiredTemplate(rollout)), ...(split ? { [REVISION_HISTORY_ANNOTATION]: "10" } : {}) },
+    annotations: {
+      [TEMPLATE_HASH_ANNOTATION]: templateHash(desiredTemplate(rollout)),
+      ...(split ? { [REVISION_HISTORY_ANNOTATION]: "10" } : {}),
+    },
     ...(split ? { revisionHistoryLimit: SPLIT_REVISION_HISTORY_LIMIT } : {}),
-    ownerReferences: [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: UID, controller: true }],
+    ownerReferences: [
+      { apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: UID, controller: true },
+    ],
     updateStrategy: "OnDelete",
     selector: { app: "web" },
     template: { spec: { containers: [{ name: "app", image: "app:v1" }] } },
@@ -75,11 +85,19 @@ export function makePod(ordinal: number, revision: string, over: Partial<Observe
 }
 
 /** n pods; ordinals in `onNew` run the update revision. */
-export function makePods(n: number, onNew: number[] = [], over: Record<number, Partial<ObservedPod>> = {}): ObservedPod[] {
+export function makePods(
+  n: number,
+  onNew: number[] = [],
+  over: Record<number, Partial<ObservedPod>> = {},
+): ObservedPod[] {
   return Array.from({ length: n }, (_, i) => makePod(i, onNew.includes(i) ? NEW : OLD, over[i]));
 }
 
-export function makePdb(rollout: StatefulsetRollout, disruptionsAllowed: number, over: Partial<ObservedPdb> = {}): ObservedPdb {
+export function makePdb(
+  rollout: StatefulsetRollout,
+  disruptionsAllowed: number,
+  over: Partial<ObservedPdb> = {},
+): ObservedPdb {
   const want = desiredPdb(rollout);
   return {
     name: want.name,
@@ -108,6 +126,11 @@ export function rollingStatus(over: RolloutStatus = {}): RolloutStatus {
   };
 }
 
-export function world(rollout: StatefulsetRollout, pods: ObservedPod[], disruptionsAllowed = 3, over: Partial<World> = {}): World {
+export function world(
+  rollout: StatefulsetRollout,
+  pods: ObservedPod[],
+  disruptionsAllowed = 3,
+  over: Partial<World> = {},
+): World {
   return { statefulSet: makeSts(rollout), pods, pdb: makePdb(rollout, disruptionsAllowed), ...over };
 }

@@ -3,7 +3,20 @@ import { TEMPLATE_HASH_ANNOTATION } from "../../api/desired.js";
 import { decide, effectivePercent, statusChanged, type Decision } from "../../api/reconcile.js";
 import type { World } from "../../api/observe.js";
 import type { RolloutStatus } from "../../api/rollout.js";
-import { at, makePdb, makePod, makePods, makeRollout, makeSts, NEW, NOW, OLD, rollingStatus, UID, world } from "./reconcile.fixtures.js";
+import {
+  at,
+  makePdb,
+  makePod,
+  makePods,
+  makeRollout,
+  makeSts,
+  NEW,
+  NOW,
+  OLD,
+  rollingStatus,
+  UID,
+  world,
+} from "./reconcile.fixtures.js";
 
 const evicted = (d: Decision) => (d.step.kind === "evict" ? d.step.pods.map((p) => p.name) : []);
 
@@ -14,7 +27,12 @@ describe("decide: StatefulSet and PDB steps", () => {
     expect(d.step.kind).to.equal("createStatefulSet");
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a free-form Kubernetes object
     const sts = (d.step as { statefulSet: Record<string, any> }).statefulSet;
-    expect(sts.metadata.ownerReferences[0]).to.include({ kind: "StatefulsetRollout", name: "web", uid: UID, controller: true });
+    expect(sts.metadata.ownerReferences[0]).to.include({
+      kind: "StatefulsetRollout",
+      name: "web",
+      uid: UID,
+      controller: true,
+    });
     expect(sts.metadata.labels).to.include({ "bulkhead.dev/managed": "true", "bulkhead.dev/rollout": "web" });
     expect(sts.spec.template.metadata.labels).to.include({ "bulkhead.dev/managed": "true", app: "web" });
     expect(sts.spec.updateStrategy).to.deep.equal({ type: "OnDelete" });
@@ -47,7 +65,12 @@ describe("decide: StatefulSet and PDB steps", () => {
       const d = decide(r, changed(r), NOW);
       expect(d.step.kind).to.equal("none");
       expect(d.requeueAfterMs).to.equal(0);
-      expect(d.status).to.deep.include({ templatePending: true, currentRevision: OLD, updateRevision: NEW, updatedOrdinals: [9, 8] });
+      expect(d.status).to.deep.include({
+        templatePending: true,
+        currentRevision: OLD,
+        updateRevision: NEW,
+        updatedOrdinals: [9, 8],
+      });
       expect(d.status.reason).to.match(/recording the split before applying a new template/);
     });
 
@@ -131,10 +154,19 @@ describe("decide: StatefulSet and PDB steps", () => {
 
 describe("decide: starting a revision", () => {
   it("records current/update revisions and the ordinals already on the update revision", () => {
-    const r = makeRollout({}, { phase: "RolloutDone", observedGeneration: 0, updateRevision: OLD, currentRevision: OLD });
+    const r = makeRollout(
+      {},
+      { phase: "RolloutDone", observedGeneration: 0, updateRevision: OLD, currentRevision: OLD },
+    );
     const d = decide(r, world(r, makePods(10, [3])), NOW);
     expect(d.step.kind).to.equal("none");
-    expect(d.status).to.include({ phase: "Progressing", updateRevision: NEW, currentRevision: OLD, wavesCompleted: 0, rollback: false });
+    expect(d.status).to.include({
+      phase: "Progressing",
+      updateRevision: NEW,
+      currentRevision: OLD,
+      wavesCompleted: 0,
+      rollback: false,
+    });
     expect(d.status.updatedOrdinals).to.deep.equal([3]);
     expect(d.requeueAfterMs).to.equal(0);
   });
@@ -153,7 +185,10 @@ describe("decide: starting a revision", () => {
   });
 
   it("going back to the revision being moved away from is recorded as a rollback", () => {
-    const r = makeRollout({}, rollingStatus({ updateRevision: OLD, currentRevision: NEW, phase: "RolloutFailed", observedGeneration: 0 }));
+    const r = makeRollout(
+      {},
+      rollingStatus({ updateRevision: OLD, currentRevision: NEW, phase: "RolloutFailed", observedGeneration: 0 }),
+    );
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(d.status.rollback).to.equal(true);
     expect(d.status).to.include({ updateRevision: NEW, currentRevision: OLD });
@@ -178,14 +213,23 @@ describe("decide: waves", () => {
   });
 
   it("pods still being created are waited for without a no-progress deadline", () => {
-    const r = makeRollout({ progressDeadlineSeconds: 60 }, rollingStatus({ currentRevision: NEW, attemptStartedAt: at(-3600) }), 1, 30);
+    const r = makeRollout(
+      { progressDeadlineSeconds: 60 },
+      rollingStatus({ currentRevision: NEW, attemptStartedAt: at(-3600) }),
+      1,
+      30,
+    );
     const d = decide(r, world(r, makePods(3, [0, 1, 2]), 3), NOW);
     expect(d.status.phase).to.equal("Progressing");
     expect(d.status.reason).to.match(/creating pods \(3 of 30 exist\)/);
   });
 
   it("sizes a wave from the PDB budget corrected by Ready pods the PDB has not counted yet", () => {
-    const status = rollingStatus({ updatedOrdinals: [9, 8], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-10), completedAt: at(-1) } });
+    const status = rollingStatus({
+      updatedOrdinals: [9, 8],
+      wavesCompleted: 1,
+      currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-10), completedAt: at(-1) },
+    });
     const r = makeRollout({}, status);
     // 10 Ready here; the PDB still counts 8 healthy and allows 1: the real budget is 3.
     const d = decide(r, { ...world(r, makePods(10, [8, 9])), pdb: makePdb(r, 1, { currentHealthy: 8 }) }, NOW);
@@ -207,7 +251,12 @@ describe("decide: waves", () => {
     expect(d.step.kind).to.equal("none");
     // In move order: the pinning webhook moves the most recently moved back first.
     expect(d.status.updatedOrdinals).to.deep.equal([9, 8, 7]);
-    expect(d.status.currentWave).to.deep.equal({ number: 1, pods: ["web-9", "web-8", "web-7"], startedAt: NOW.toISOString(), direction: "forward" });
+    expect(d.status.currentWave).to.deep.equal({
+      number: 1,
+      pods: ["web-9", "web-8", "web-7"],
+      startedAt: NOW.toISOString(),
+      direction: "forward",
+    });
     expect(d.events.map((e) => e.reason)).to.include("WaveStarted");
   });
 
@@ -238,26 +287,51 @@ describe("decide: waves", () => {
   });
 
   it("restart mid-wave: ordinals recorded, pods not yet evicted → evicts them (with their uid)", () => {
-    const r = makeRollout({}, rollingStatus({ updatedOrdinals: [8, 9], currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) } }));
+    const r = makeRollout(
+      {},
+      rollingStatus({
+        updatedOrdinals: [8, 9],
+        currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) },
+      }),
+    );
     const d = decide(r, world(r, makePods(10)), NOW);
-    expect(d.step).to.deep.equal({ kind: "evict", wave: 1, pods: [{ name: "web-9", uid: `uid-9-${OLD}` }, { name: "web-8", uid: `uid-8-${OLD}` }] });
+    expect(d.step).to.deep.equal({
+      kind: "evict",
+      wave: 1,
+      pods: [
+        { name: "web-9", uid: `uid-9-${OLD}` },
+        { name: "web-8", uid: `uid-8-${OLD}` },
+      ],
+    });
   });
 
   it("restart mid-wave: a wave pod already on the new revision is never evicted again", () => {
-    const r = makeRollout({}, rollingStatus({ updatedOrdinals: [8, 9], currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) } }));
+    const r = makeRollout(
+      {},
+      rollingStatus({
+        updatedOrdinals: [8, 9],
+        currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) },
+      }),
+    );
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(evicted(d)).to.deep.equal(["web-8"]);
   });
 
   it("a terminating wave pod is waited for, not evicted again", () => {
-    const r = makeRollout({}, rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } }));
+    const r = makeRollout(
+      {},
+      rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } }),
+    );
     const d = decide(r, world(r, makePods(10, [], { 9: { terminating: true } })), NOW);
     expect(d.step.kind).to.equal("none");
     expect(d.status.reason).to.match(/waiting for 1 pod/);
   });
 
   it("waits for replacements to be Ready, then completes the wave", () => {
-    const status = rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } });
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) },
+    });
     const r = makeRollout({}, status);
     const notReady = decide(r, world(r, makePods(10, [9], { 9: { ready: false, createdAt: at(-1) } })), NOW);
     expect(notReady.step.kind).to.equal("none");
@@ -271,25 +345,68 @@ describe("decide: waves", () => {
   });
 
   it("with serviceDiscovery, a Ready pod must also pass in Consul", () => {
-    const status = rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } });
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) },
+    });
     const r = makeRollout({ serviceDiscovery: { dc: "dc1", serviceNames: ["web"] } }, status);
-    const failing = decide(r, world(r, makePods(10, [9]), 3, { health: { ok: true, passingPods: [], services: ["web"], missingServices: [] } }), NOW);
+    const failing = decide(
+      r,
+      world(r, makePods(10, [9]), 3, { health: { ok: true, passingPods: [], services: ["web"], missingServices: [] } }),
+      NOW,
+    );
     expect(failing.status.currentWave?.completedAt).to.equal(undefined);
     expect(failing.status.reason).to.match(/Consul/);
     const down = decide(r, world(r, makePods(10, [9]), 3, { health: { ok: false, error: "connection refused" } }), NOW);
     expect(down.status.reason).to.match(/connection refused/);
-    const passing = decide(r, world(r, makePods(10, [9]), 3, { health: { ok: true, passingPods: ["web-9"], services: ["web"], missingServices: [] } }), NOW);
+    const passing = decide(
+      r,
+      world(r, makePods(10, [9]), 3, {
+        health: { ok: true, passingPods: ["web-9"], services: ["web"], missingServices: [] },
+      }),
+      NOW,
+    );
     expect(passing.status.wavesCompleted).to.equal(1);
     expect(passing.status.readyReplicasServiceDiscovery).to.equal(1);
   });
 
   describe("no wave starts while service discovery blocks it", () => {
     const sd = { serviceDiscovery: { dc: "dc1", serviceNames: ["web", "web-admin"] }, progressDeadlineSeconds: 60 };
-    const cases: Array<{ name: string; health: World["health"]; startedSecondsAgo: number; phase: string; reason: RegExp }> = [
-      { name: "Consul unreachable → waits, saying why", health: { ok: false, error: "ECONNREFUSED" }, startedSecondsAgo: 5, phase: "Progressing", reason: /Consul cannot be checked \(ECONNREFUSED\)/ },
-      { name: "Consul unreachable past the deadline → RolloutFailed", health: { ok: false, error: "ECONNREFUSED" }, startedSecondsAgo: 61, phase: "RolloutFailed", reason: /progressDeadlineSeconds.*ECONNREFUSED/ },
-      { name: "a service Consul does not know → waits, naming it and the datacenter", health: { ok: true, passingPods: [], services: ["web"], missingServices: ["web-admin"] }, startedSecondsAgo: 5, phase: "Progressing", reason: /datacenter dc1 has no service web-admin/ },
-      { name: "a missing service past the deadline → RolloutFailed naming it", health: { ok: true, passingPods: [], services: ["web"], missingServices: ["web-admin"] }, startedSecondsAgo: 61, phase: "RolloutFailed", reason: /no service web-admin/ },
+    const cases: Array<{
+      name: string;
+      health: World["health"];
+      startedSecondsAgo: number;
+      phase: string;
+      reason: RegExp;
+    }> = [
+      {
+        name: "Consul unreachable → waits, saying why",
+        health: { ok: false, error: "ECONNREFUSED" },
+        startedSecondsAgo: 5,
+        phase: "Progressing",
+        reason: /Consul cannot be checked \(ECONNREFUSED\)/,
+      },
+      {
+        name: "Consul unreachable past the deadline → RolloutFailed",
+        health: { ok: false, error: "ECONNREFUSED" },
+        startedSecondsAgo: 61,
+        phase: "RolloutFailed",
+        reason: /progressDeadlineSeconds.*ECONNREFUSED/,
+      },
+      {
+        name: "a service Consul does not know → waits, naming it and the datacenter",
+        health: { ok: true, passingPods: [], services: ["web"], missingServices: ["web-admin"] },
+        startedSecondsAgo: 5,
+        phase: "Progressing",
+        reason: /datacenter dc1 has no service web-admin/,
+      },
+      {
+        name: "a missing service past the deadline → RolloutFailed naming it",
+        health: { ok: true, passingPods: [], services: ["web"], missingServices: ["web-admin"] },
+        startedSecondsAgo: 61,
+        phase: "RolloutFailed",
+        reason: /no service web-admin/,
+      },
     ];
     for (const c of cases) {
       it(c.name, () => {
@@ -304,13 +421,23 @@ describe("decide: waves", () => {
 
     it("Consul healthy and every service known → the wave is recorded", () => {
       const r = makeRollout(sd, rollingStatus());
-      const d = decide(r, world(r, makePods(10), 3, { health: { ok: true, passingPods: [], services: ["web", "web-admin"], missingServices: [] } }), NOW);
+      const d = decide(
+        r,
+        world(r, makePods(10), 3, {
+          health: { ok: true, passingPods: [], services: ["web", "web-admin"], missingServices: [] },
+        }),
+        NOW,
+      );
       expect(d.status.currentWave?.pods).to.have.length.greaterThan(0);
     });
   });
 
   it("honours minPodEvictionIntervalSeconds between waves", () => {
-    const status = rollingStatus({ updatedOrdinals: [9], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-4) } });
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      wavesCompleted: 1,
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-4) },
+    });
     const r = makeRollout({ minPodEvictionIntervalSeconds: 10 }, status);
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(d.step.kind).to.equal("none");
@@ -321,7 +448,13 @@ describe("decide: waves", () => {
   });
 
   it("percent raised takes effect on the next pass", () => {
-    const status = rollingStatus({ phase: "RolloutDone", observedGeneration: 1, updatedOrdinals: [9], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-10) } });
+    const status = rollingStatus({
+      phase: "RolloutDone",
+      observedGeneration: 1,
+      updatedOrdinals: [9],
+      wavesCompleted: 1,
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-10) },
+    });
     const r = makeRollout({ percent: 50 }, status, 2);
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(d.status.phase).to.equal("Progressing");
@@ -350,7 +483,11 @@ describe("decide: waves", () => {
   });
 
   it("a back wave evicts pods still on the update revision and completes when they are old and Ready", () => {
-    const status = rollingStatus({ updatedOrdinals: [9], wavesCompleted: 1, currentWave: { number: 2, pods: ["web-8"], startedAt: at(-5), direction: "back" } });
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      wavesCompleted: 1,
+      currentWave: { number: 2, pods: ["web-8"], startedAt: at(-5), direction: "back" },
+    });
     const r = makeRollout({ percent: 10 }, status);
     const d = decide(r, world(r, makePods(10, [9, 8], { 8: { createdAt: at(-3600) } })), NOW);
     expect(evicted(d)).to.deep.equal(["web-8"]);
@@ -360,7 +497,11 @@ describe("decide: waves", () => {
   });
 
   it("a back-wave pod recreated on the update revision → fails: pinning is not active", () => {
-    const status = rollingStatus({ updatedOrdinals: [9], wavesCompleted: 1, currentWave: { number: 2, pods: ["web-8"], startedAt: at(-5), direction: "back" } });
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      wavesCompleted: 1,
+      currentWave: { number: 2, pods: ["web-8"], startedAt: at(-5), direction: "back" },
+    });
     const r = makeRollout({ percent: 10 }, status);
     const d = decide(r, world(r, makePods(10, [9, 8], { 8: { createdAt: at(-1) } })), NOW);
     expect(d.status.phase).to.equal("RolloutFailed");
@@ -368,7 +509,11 @@ describe("decide: waves", () => {
   });
 
   it("percent lowered in the middle of a forward wave: ordinals beyond the target are not waited for", () => {
-    const status = rollingStatus({ updatedOrdinals: [9, 8], wavesCompleted: 1, currentWave: { number: 2, pods: ["web-8"], startedAt: at(-5), direction: "forward" } });
+    const status = rollingStatus({
+      updatedOrdinals: [9, 8],
+      wavesCompleted: 1,
+      currentWave: { number: 2, pods: ["web-8"], startedAt: at(-5), direction: "forward" },
+    });
     const r = makeRollout({ percent: 10 }, status);
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(d.step.kind).to.equal("none");
@@ -378,7 +523,10 @@ describe("decide: waves", () => {
 
 describe("decide: pause, phases, done", () => {
   it("a wave completing while pause is requested → Paused in the same pass", () => {
-    const status = rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } });
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) },
+    });
     const r = makeRollout({ pauseRequested: true }, status);
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(d.status).to.deep.include({ phase: "Paused", paused: true, wavesCompleted: 1 });
@@ -386,19 +534,35 @@ describe("decide: pause, phases, done", () => {
   });
 
   it("pause mid-wave finishes the wave first, then reports paused", () => {
-    const status = rollingStatus({ updatedOrdinals: [8, 9], currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) } });
+    const status = rollingStatus({
+      updatedOrdinals: [8, 9],
+      currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) },
+    });
     const r = makeRollout({ pauseRequested: true }, status);
     const mid = decide(r, world(r, makePods(10, [9])), NOW);
     expect(evicted(mid)).to.deep.equal(["web-8"]);
     expect(mid.status.reason).to.match(/pause requested/);
     expect(mid.status.paused).to.not.equal(true);
-    const after = decide(makeRollout({ pauseRequested: true }, { ...status, currentWave: { ...status.currentWave!, completedAt: at(-1) }, wavesCompleted: 1 }), world(r, makePods(10, [8, 9])), NOW);
+    const after = decide(
+      makeRollout(
+        { pauseRequested: true },
+        { ...status, currentWave: { ...status.currentWave!, completedAt: at(-1) }, wavesCompleted: 1 },
+      ),
+      world(r, makePods(10, [8, 9])),
+      NOW,
+    );
     expect(after.status).to.include({ phase: "Paused", paused: true });
     expect(after.step.kind).to.equal("none");
   });
 
   it("resuming clears paused and continues with the next wave", () => {
-    const status = rollingStatus({ phase: "Paused", paused: true, updatedOrdinals: [9], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-10) } });
+    const status = rollingStatus({
+      phase: "Paused",
+      paused: true,
+      updatedOrdinals: [9],
+      wavesCompleted: 1,
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-10) },
+    });
     const r = makeRollout({}, status);
     const d = decide(r, world(r, makePods(10, [9])), NOW);
     expect(d.status.paused).to.equal(false);
@@ -407,13 +571,22 @@ describe("decide: pause, phases, done", () => {
   });
 
   it("phases stop at each percent and auto-promote after autoPromoteSeconds", () => {
-    const base = rollingStatus({ updatedOrdinals: [9], wavesCompleted: 1, phaseIndex: 0, currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-10) } });
+    const base = rollingStatus({
+      updatedOrdinals: [9],
+      wavesCompleted: 1,
+      phaseIndex: 0,
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-20), completedAt: at(-10) },
+    });
     const spec = { phases: [10, 50, 100], autoPromoteSeconds: 30 };
     const reached = decide(makeRollout(spec, base), world(makeRollout(spec, base), makePods(10, [9])), NOW);
     expect(reached.status.phaseReachedAt).to.equal(NOW.toISOString());
     expect(reached.requeueAfterMs).to.equal(30_000);
     const later = new Date(NOW.getTime() + 30_000);
-    const promoted = decide(makeRollout(spec, reached.status), world(makeRollout(spec, reached.status), makePods(10, [9])), later);
+    const promoted = decide(
+      makeRollout(spec, reached.status),
+      world(makeRollout(spec, reached.status), makePods(10, [9])),
+      later,
+    );
     expect(promoted.status.phaseIndex).to.equal(1);
     expect(effectivePercent(makeRollout(spec), promoted.status)).to.equal(50);
   });
@@ -439,9 +612,23 @@ describe("decide: pause, phases, done", () => {
   });
 
   it("seed example: 4 replicas at 25% → done with exactly one pod moved, split kept", () => {
-    const r = makeRollout({ percent: 25 }, rollingStatus({ updatedOrdinals: [3], wavesCompleted: 1, currentWave: { number: 1, pods: ["web-3"], startedAt: at(-9), completedAt: at(-5) } }), 1, 4);
+    const r = makeRollout(
+      { percent: 25 },
+      rollingStatus({
+        updatedOrdinals: [3],
+        wavesCompleted: 1,
+        currentWave: { number: 1, pods: ["web-3"], startedAt: at(-9), completedAt: at(-5) },
+      }),
+      1,
+      4,
+    );
     const d = decide(r, world(r, makePods(4, [3])), NOW);
-    expect(d.status).to.include({ phase: "RolloutDone", percentDeployed: 25, currentRevision: OLD, updatedReplicas: 1 });
+    expect(d.status).to.include({
+      phase: "RolloutDone",
+      percentDeployed: 25,
+      currentRevision: OLD,
+      updatedReplicas: 1,
+    });
   });
 
   it("terminal with unchanged spec and identity does nothing and does not requeue", () => {
@@ -456,8 +643,13 @@ describe("decide: pause, phases, done", () => {
 
 describe("decide: failure, retry, rollback", () => {
   it("crash-looping new pod → RolloutFailed naming the pod and the reason", () => {
-    const r = makeRollout({}, rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } }));
-    const pods = makePods(10, [9], { 9: { ready: false, crashLooping: true, problem: "container app: CrashLoopBackOff" } });
+    const r = makeRollout(
+      {},
+      rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } }),
+    );
+    const pods = makePods(10, [9], {
+      9: { ready: false, crashLooping: true, problem: "container app: CrashLoopBackOff" },
+    });
     const d = decide(r, world(r, pods), NOW);
     expect(d.status.phase).to.equal("RolloutFailed");
     expect(d.status.reason).to.match(/web-9.*crash-looping.*CrashLoopBackOff/);
@@ -466,24 +658,52 @@ describe("decide: failure, retry, rollback", () => {
   });
 
   it("deadline passed: a new pod not Ready within progressDeadlineSeconds → RolloutFailed", () => {
-    const r = makeRollout({ progressDeadlineSeconds: 60 }, rollingStatus({ attemptStartedAt: at(-600), updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-120) } }));
-    const d = decide(r, world(r, makePods(10, [9], { 9: { ready: false, createdAt: at(-100), problem: "Pending" } })), NOW);
+    const r = makeRollout(
+      { progressDeadlineSeconds: 60 },
+      rollingStatus({
+        attemptStartedAt: at(-600),
+        updatedOrdinals: [9],
+        currentWave: { number: 1, pods: ["web-9"], startedAt: at(-120) },
+      }),
+    );
+    const d = decide(
+      r,
+      world(r, makePods(10, [9], { 9: { ready: false, createdAt: at(-100), problem: "Pending" } })),
+      NOW,
+    );
     expect(d.status.phase).to.equal("RolloutFailed");
     expect(d.status.reason).to.match(/web-9.*progressDeadlineSeconds \(60s\).*Pending/);
   });
 
   it("deadline passed for a wave whose pod never got evicted → RolloutFailed naming it", () => {
-    const r = makeRollout({ progressDeadlineSeconds: 60 }, rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-61) } }));
+    const r = makeRollout(
+      { progressDeadlineSeconds: 60 },
+      rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-61) } }),
+    );
     const d = decide(r, world(r, makePods(10)), NOW);
     expect(d.status.phase).to.equal("RolloutFailed");
     expect(d.status.reason).to.match(/wave 1.*web-9 is still on revision/);
   });
 
   it("a new rolloutIdentity with the same spec retries a failed rollout with a fresh deadline", () => {
-    const failed = rollingStatus({ phase: "RolloutFailed", rolloutIdentity: "one", attemptStartedAt: at(-900), updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-900) } });
-    const same = decide(makeRollout({ rolloutIdentity: "one", progressDeadlineSeconds: 60 }, failed), world(makeRollout(), makePods(10, [9], { 9: { ready: false, createdAt: at(-800) } })), NOW);
+    const failed = rollingStatus({
+      phase: "RolloutFailed",
+      rolloutIdentity: "one",
+      attemptStartedAt: at(-900),
+      updatedOrdinals: [9],
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-900) },
+    });
+    const same = decide(
+      makeRollout({ rolloutIdentity: "one", progressDeadlineSeconds: 60 }, failed),
+      world(makeRollout(), makePods(10, [9], { 9: { ready: false, createdAt: at(-800) } })),
+      NOW,
+    );
     expect(same.status.phase).to.equal("RolloutFailed");
-    const retried = decide(makeRollout({ rolloutIdentity: "two", progressDeadlineSeconds: 60 }, failed), world(makeRollout(), makePods(10, [9], { 9: { ready: false, createdAt: at(-800) } })), NOW);
+    const retried = decide(
+      makeRollout({ rolloutIdentity: "two", progressDeadlineSeconds: 60 }, failed),
+      world(makeRollout(), makePods(10, [9], { 9: { ready: false, createdAt: at(-800) } })),
+      NOW,
+    );
     expect(retried.status.phase).to.equal("Progressing");
     expect(retried.status.rolloutIdentity).to.equal("two");
     expect(retried.status.attemptStartedAt).to.equal(NOW.toISOString());
@@ -492,9 +712,18 @@ describe("decide: failure, retry, rollback", () => {
 
   it("rollback replaces stuck pods at once, without budget and without waiting for them", () => {
     // Rolling back to OLD: pods 8 and 9 run the bad revision (NEW here is the bad one; OLD is the update revision).
-    const status = rollingStatus({ updateRevision: OLD, currentRevision: NEW, rollback: true, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] });
+    const status = rollingStatus({
+      updateRevision: OLD,
+      currentRevision: NEW,
+      rollback: true,
+      updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7],
+    });
     const r = makeRollout({ percent: 100 }, status);
-    const w = world(r, makePods(10, [8, 9], { 8: { ready: false, crashLooping: true }, 9: { ready: false, problem: "Pending" } }), 0);
+    const w = world(
+      r,
+      makePods(10, [8, 9], { 8: { ready: false, crashLooping: true }, 9: { ready: false, problem: "Pending" } }),
+      0,
+    );
     w.statefulSet = makeSts(r, { updateRevision: OLD });
     const pods = w.pods.map((p) => ({ ...p, revision: p.ordinal >= 8 ? NEW : OLD }));
     const d = decide(r, { ...w, pods }, NOW);
@@ -511,9 +740,17 @@ describe("decide: callbacks and status writes", () => {
     expect(d.step.kind).to.equal("callback");
     if (d.step.kind !== "callback") return;
     expect(d.step.payload).to.include({ stageId: "stage-1", phase: "RolloutDone", name: "web", namespace: "ns" });
-    const sent = decide(makeRollout(spec, { ...done, lastCallbackStageId: "stage-1" }), world(makeRollout(spec), makePods(10, [9])), NOW);
+    const sent = decide(
+      makeRollout(spec, { ...done, lastCallbackStageId: "stage-1" }),
+      world(makeRollout(spec), makePods(10, [9])),
+      NOW,
+    );
     expect(sent.step.kind).to.equal("none");
-    const gaveUp = decide(makeRollout(spec, { ...done, lastCallbackError: "stage-1: 400 Bad Request" }), world(makeRollout(spec), makePods(10, [9])), NOW);
+    const gaveUp = decide(
+      makeRollout(spec, { ...done, lastCallbackError: "stage-1: 400 Bad Request" }),
+      world(makeRollout(spec), makePods(10, [9])),
+      NOW,
+    );
     expect(gaveUp.step.kind).to.equal("none");
   });
 
@@ -534,7 +771,11 @@ describe("decide: callbacks and status writes", () => {
   it("keeps the per-pod list (name, ordinal, revision, ready) under 1.5 MiB at 1,000 pods", () => {
     const ordinals = Array.from({ length: 1000 }, (_, i) => i);
     const r = makeRollout({}, rollingStatus({ updatedOrdinals: ordinals.slice(500) }), 1, 1000);
-    const pods = makePods(1000, ordinals.slice(500), Object.fromEntries(ordinals.map((i) => [i, { name: `a-rather-long-statefulset-name-${i}` }])));
+    const pods = makePods(
+      1000,
+      ordinals.slice(500),
+      Object.fromEntries(ordinals.map((i) => [i, { name: `a-rather-long-statefulset-name-${i}` }])),
+    );
     const d = decide(r, { ...world(r, pods), pdb: makePdb(r, 100) }, NOW);
     expect(d.status.pods).to.have.length(1000);
     const bytes = Buffer.byteLength(JSON.stringify({ ...r, status: d.status }));

@@ -13,18 +13,35 @@ import { keptOrdinals } from "../../api/waves.js";
 
 describe("targetUpdatedCount", () => {
   const cases: Array<[replicas: number, percent: number, expected: number]> = [
-    [4, 25, 1], [4, 26, 2], [1, 1, 1], [1, 0, 0], [1000, 1, 10], [1000, 7, 70], [1000, 33, 330],
-    [999, 10, 100], [30, 10, 3], [30, 50, 15], [0, 50, 0], [10, 100, 10], [3, 100, 3],
+    [4, 25, 1],
+    [4, 26, 2],
+    [1, 1, 1],
+    [1, 0, 0],
+    [1000, 1, 10],
+    [1000, 7, 70],
+    [1000, 33, 330],
+    [999, 10, 100],
+    [30, 10, 3],
+    [30, 50, 15],
+    [0, 50, 0],
+    [10, 100, 10],
+    [3, 100, 3],
   ];
   for (const [replicas, percent, expected] of cases) {
-    it(`${percent}% of ${replicas} → ${expected}`, () => expect(targetUpdatedCount(replicas, percent)).to.equal(expected));
+    it(`${percent}% of ${replicas} → ${expected}`, () =>
+      expect(targetUpdatedCount(replicas, percent)).to.equal(expected));
   }
 });
 
 describe("podOrdinal", () => {
   const cases: Array<[pod: string, sts: string, expected: number | undefined]> = [
-    ["web-0", "web", 0], ["web-12", "web", 12], ["web-x", "web", undefined], ["web-01", "web", undefined],
-    ["api-1", "web", undefined], ["my-web-3", "my-web", 3], ["web-", "web", undefined],
+    ["web-0", "web", 0],
+    ["web-12", "web", 12],
+    ["web-x", "web", undefined],
+    ["web-01", "web", undefined],
+    ["api-1", "web", undefined],
+    ["my-web-3", "my-web", 3],
+    ["web-", "web", undefined],
   ];
   for (const [pod, sts, expected] of cases) {
     it(`${pod} of ${sts} → ${expected}`, () => expect(podOrdinal(pod, sts)).to.equal(expected));
@@ -32,8 +49,11 @@ describe("podOrdinal", () => {
 });
 
 describe("desiredRevisionForOrdinal", () => {
-  const rollout = (status: StatefulsetRollout["status"]): StatefulsetRollout =>
-    ({ metadata: { name: "r" }, spec: { statefulset: { spec: { replicas: 4 } } } as StatefulsetRollout["spec"], status });
+  const rollout = (status: StatefulsetRollout["status"]): StatefulsetRollout => ({
+    metadata: { name: "r" },
+    spec: { statefulset: { spec: { replicas: 4 } } } as StatefulsetRollout["spec"],
+    status,
+  });
   const cases: Array<[name: string, status: StatefulsetRollout["status"], ordinal: number, expected: string]> = [
     ["no status", undefined, 0, "update"],
     ["single revision", { currentRevision: "a", updateRevision: "a" }, 0, "update"],
@@ -51,7 +71,11 @@ describe("decideRevisionForOrdinal", () => {
   type Spec = Partial<StatefulsetRollout["spec"]>;
   const rollout = (spec: Spec, status: Status): StatefulsetRollout => ({
     metadata: { name: "r" },
-    spec: { statefulset: { spec: { replicas: 8, selector: {}, template: {} } }, percent: 50, ...spec } as StatefulsetRollout["spec"],
+    spec: {
+      statefulset: { spec: { replicas: 8, selector: {}, template: {} } },
+      percent: 50,
+      ...spec,
+    } as StatefulsetRollout["spec"],
     status,
   });
   const split = { currentRevision: "web-old", updateRevision: "web-new" };
@@ -71,28 +95,86 @@ describe("decideRevisionForOrdinal", () => {
     ["percent lowered to 0%: everything goes back", { percent: 0 }, half, 0, "current", "above-target"],
     ["25% of 8 is 2: both moved kept", { percent: 25 }, { ...split, updatedOrdinals: [5, 6] }, 6, "update", "moved"],
     ["13% of 8 rounds up to 2", { percent: 13 }, { ...split, updatedOrdinals: [5, 6, 7] }, 6, "update", "moved"],
-    ["13% of 8 rounds up to 2: third goes back", { percent: 13 }, { ...split, updatedOrdinals: [5, 6, 7] }, 7, "current", "above-target"],
+    [
+      "13% of 8 rounds up to 2: third goes back",
+      { percent: 13 },
+      { ...split, updatedOrdinals: [5, 6, 7] },
+      7,
+      "current",
+      "above-target",
+    ],
     ["raised to 100%, wave not yet run", { percent: 100 }, half, 6, "current", "not-moved"],
-    ["duplicates in the list count once", { percent: 25 }, { ...split, updatedOrdinals: [4, 4, 5] }, 5, "update", "moved"],
+    [
+      "duplicates in the list count once",
+      { percent: 25 },
+      { ...split, updatedOrdinals: [4, 4, 5] },
+      5,
+      "update",
+      "moved",
+    ],
     ["phases: the reconciler's list decides", { percent: 10, phases: [10, 50, 100] }, half, 3, "update", "moved"],
     ["rollout done at 100%", { percent: 100 }, { ...split, phase: "RolloutDone" }, 6, "update", "rollout-done"],
     ["rollout done at 50% keeps the split", {}, { ...half, phase: "RolloutDone" }, 6, "current", "not-moved"],
     ["rollout failed: moved ordinal stays new", {}, { ...half, phase: "RolloutFailed" }, 2, "update", "moved"],
     ["rollout failed: others stay pinned", {}, { ...half, phase: "RolloutFailed" }, 6, "current", "not-moved"],
     ["paused: others stay pinned", { pauseRequested: true }, { ...half, paused: true }, 6, "current", "not-moved"],
-    ["rollback to 100%: a lost pod may come back on the good revision", { percent: 100 }, { ...half, rollback: true }, 1, "update", "rollback"],
-    ["rollback held below 100% keeps the split", { percent: 50 }, { ...half, rollback: true }, 5, "current", "not-moved"],
-    ["old revision missing: nothing to pin to", {}, { ...half, revisionMissing: "web-old" }, 6, "update", "current-revision-missing"],
-    ["stale revisionMissing of another revision", {}, { ...half, revisionMissing: "web-older" }, 6, "current", "not-moved"],
-    ["scaled down: removed ordinals do not count against the target", { statefulset: { spec: { replicas: 4, selector: {}, template: {} } } }, { ...split, updatedOrdinals: [7, 6, 5, 4, 3, 2] }, 2, "update", "moved"],
-    ["scaled down: a removed ordinal coming back is pinned", { statefulset: { spec: { replicas: 4, selector: {}, template: {} } } }, { ...split, updatedOrdinals: [7, 6, 5, 4, 3, 2] }, 7, "current", "above-target"],
+    [
+      "rollback to 100%: a lost pod may come back on the good revision",
+      { percent: 100 },
+      { ...half, rollback: true },
+      1,
+      "update",
+      "rollback",
+    ],
+    [
+      "rollback held below 100% keeps the split",
+      { percent: 50 },
+      { ...half, rollback: true },
+      5,
+      "current",
+      "not-moved",
+    ],
+    [
+      "old revision missing: nothing to pin to",
+      {},
+      { ...half, revisionMissing: "web-old" },
+      6,
+      "update",
+      "current-revision-missing",
+    ],
+    [
+      "stale revisionMissing of another revision",
+      {},
+      { ...half, revisionMissing: "web-older" },
+      6,
+      "current",
+      "not-moved",
+    ],
+    [
+      "scaled down: removed ordinals do not count against the target",
+      { statefulset: { spec: { replicas: 4, selector: {}, template: {} } } },
+      { ...split, updatedOrdinals: [7, 6, 5, 4, 3, 2] },
+      2,
+      "update",
+      "moved",
+    ],
+    [
+      "scaled down: a removed ordinal coming back is pinned",
+      { statefulset: { spec: { replicas: 4, selector: {}, template: {} } } },
+      { ...split, updatedOrdinals: [7, 6, 5, 4, 3, 2] },
+      7,
+      "current",
+      "above-target",
+    ],
   ];
   for (const [name, spec, status, ordinal, revision, reason] of cases) {
     it(`${name} → ${revision} (${reason})`, () => {
       const r = rollout(spec, status);
       expect(decideRevisionForOrdinal(r, ordinal)).to.deep.equal({ revision, reason });
       expect(desiredRevisionForOrdinal(r, ordinal)).to.equal(revision);
-      expect(desiredRevisionName(r, ordinal)).to.equal(revision === "update" ? status.updateRevision : status.currentRevision);
+      expect(desiredRevisionName(r, ordinal)).to.equal(
+        revision === "update" ? status.updateRevision : status.currentRevision,
+      );
     });
   }
 
@@ -100,7 +182,9 @@ describe("decideRevisionForOrdinal", () => {
     expect(ordinalsToMoveBack(rollout({ percent: 25 }, half))).to.deep.equal([2, 3]);
     expect(ordinalsToMoveBack(rollout({ percent: 50 }, half))).to.deep.equal([]);
     expect(ordinalsToMoveBack(rollout({ percent: 0 }, { ...split, updatedOrdinals: [6, 1] }))).to.deep.equal([6, 1]);
-    expect(keptUpdatedOrdinals(rollout({ percent: 25 }, { ...split, updatedOrdinals: [6, 1, 4] }))).to.deep.equal([6, 1]);
+    expect(keptUpdatedOrdinals(rollout({ percent: 25 }, { ...split, updatedOrdinals: [6, 1, 4] }))).to.deep.equal([
+      6, 1,
+    ]);
   });
 
   it("the webhook's kept ordinals are the reconciler's (api/waves.ts keptOrdinals) for any list, size and percent", () => {
@@ -108,9 +192,14 @@ describe("decideRevisionForOrdinal", () => {
     for (const replicas of [1, 4, 8, 10]) {
       for (const percent of [0, 1, 13, 25, 50, 99, 100]) {
         for (const updatedOrdinals of lists) {
-          const r = rollout({ percent, statefulset: { spec: { replicas, selector: {}, template: {} } } }, { ...split, updatedOrdinals });
+          const r = rollout(
+            { percent, statefulset: { spec: { replicas, selector: {}, template: {} } } },
+            { ...split, updatedOrdinals },
+          );
           const label = `${percent}% of ${replicas}, moved ${JSON.stringify(updatedOrdinals)}`;
-          expect(keptUpdatedOrdinals(r), label).to.deep.equal(keptOrdinals(updatedOrdinals, replicas, targetUpdatedCount(replicas, percent)));
+          expect(keptUpdatedOrdinals(r), label).to.deep.equal(
+            keptOrdinals(updatedOrdinals, replicas, targetUpdatedCount(replicas, percent)),
+          );
         }
       }
     }

@@ -1,13 +1,22 @@
 import { expect } from "chai";
 import { classifyDryRun } from "../../adapters/kube/dry-run.js";
 import { effectivePercent } from "../../api/reconcile.js";
-import { checkRolloutSpec, dryRunName, healthGateOf, phasesProblem, type HealthGateInstall } from "../../api/rollout-admission.js";
+import {
+  checkRolloutSpec,
+  dryRunName,
+  healthGateOf,
+  phasesProblem,
+  type HealthGateInstall,
+} from "../../api/rollout-admission.js";
 import { rolloutSpecSchema, type RolloutSpec } from "../../api/rollout.js";
 import { makeRollout } from "./reconcile.fixtures.js";
 import { seededRandom } from "../support/seeded-random.js";
 
 const spec = (over: Record<string, unknown> = {}): RolloutSpec =>
-  rolloutSpecSchema.parse({ statefulset: { metadata: { name: "db" }, spec: { selector: { matchLabels: { app: "db" } }, template: {} } }, ...over });
+  rolloutSpecSchema.parse({
+    statefulset: { metadata: { name: "db" }, spec: { selector: { matchLabels: { app: "db" } }, template: {} } },
+    ...over,
+  });
 
 describe("phasesProblem", () => {
   const cases: Array<{ percent: number; phases?: number[]; problem?: RegExp }> = [
@@ -17,7 +26,11 @@ describe("phasesProblem", () => {
     { percent: 25, phases: [1, 50, 100] },
     { percent: 0, phases: [1, 50, 100] },
     { percent: 50, phases: [50] },
-    { percent: 100, phases: [1, 50], problem: /ends at 50% but spec\.percent is 100%.*Add 100 as the last phase, or set spec\.percent to 50/ },
+    {
+      percent: 100,
+      phases: [1, 50],
+      problem: /ends at 50% but spec\.percent is 100%.*Add 100 as the last phase, or set spec\.percent to 50/,
+    },
     { percent: 100, phases: [50, 1], problem: /strictly increasing.*has 1 after 50/ },
     { percent: 100, phases: [1, 50, 50, 100], problem: /has 50 after 50/ },
   ];
@@ -55,11 +68,39 @@ describe("phasesProblem", () => {
 
 describe("healthGateOf", () => {
   const sd = { serviceDiscovery: { dc: "dc1", serviceNames: ["db"] } };
-  const cases: Array<{ name: string; spec: Record<string, unknown>; install: HealthGateInstall; verdict: string; mode?: string }> = [
-    { name: "no serviceDiscovery, no Consul", spec: {}, install: { consulConfigured: false, unchecked: "refuse" }, verdict: "checked" },
-    { name: "serviceDiscovery with Consul", spec: sd, install: { consulConfigured: true, unchecked: "refuse" }, verdict: "checked" },
-    { name: "serviceDiscovery without Consul, refuse", spec: sd, install: { consulConfigured: false, unchecked: "refuse" }, verdict: "unchecked", mode: "refuse" },
-    { name: "serviceDiscovery without Consul, report", spec: sd, install: { consulConfigured: false, unchecked: "report" }, verdict: "unchecked", mode: "report" },
+  const cases: Array<{
+    name: string;
+    spec: Record<string, unknown>;
+    install: HealthGateInstall;
+    verdict: string;
+    mode?: string;
+  }> = [
+    {
+      name: "no serviceDiscovery, no Consul",
+      spec: {},
+      install: { consulConfigured: false, unchecked: "refuse" },
+      verdict: "checked",
+    },
+    {
+      name: "serviceDiscovery with Consul",
+      spec: sd,
+      install: { consulConfigured: true, unchecked: "refuse" },
+      verdict: "checked",
+    },
+    {
+      name: "serviceDiscovery without Consul, refuse",
+      spec: sd,
+      install: { consulConfigured: false, unchecked: "refuse" },
+      verdict: "unchecked",
+      mode: "refuse",
+    },
+    {
+      name: "serviceDiscovery without Consul, report",
+      spec: sd,
+      install: { consulConfigured: false, unchecked: "report" },
+      verdict: "unchecked",
+      mode: "report",
+    },
   ];
   for (const c of cases) {
     it(`${c.name} → ${c.verdict}${c.mode ? ` (${c.mode})` : ""}`, () => {
@@ -76,13 +117,33 @@ describe("healthGateOf", () => {
 describe("checkRolloutSpec", () => {
   const refuse: HealthGateInstall = { consulConfigured: false, unchecked: "refuse" };
   const report: HealthGateInstall = { consulConfigured: false, unchecked: "report" };
-  const zeroAnnotation = { statefulset: { metadata: { name: "db", annotations: { "bulkhead.dev/max-unavailable": "0" } }, spec: { selector: {}, template: {} } } };
+  const zeroAnnotation = {
+    statefulset: {
+      metadata: { name: "db", annotations: { "bulkhead.dev/max-unavailable": "0" } },
+      spec: { selector: {}, template: {} },
+    },
+  };
 
-  const cases: Array<{ name: string; spec: RolloutSpec; old?: RolloutSpec; install?: HealthGateInstall; problems: RegExp[]; warnings?: RegExp[] }> = [
+  const cases: Array<{
+    name: string;
+    spec: RolloutSpec;
+    old?: RolloutSpec;
+    install?: HealthGateInstall;
+    problems: RegExp[];
+    warnings?: RegExp[];
+  }> = [
     { name: "a plain rollout", spec: spec(), problems: [] },
     { name: "phases [50, 1]", spec: spec({ phases: [50, 1] }), problems: [/strictly increasing/] },
-    { name: "zero annotation on the embedded StatefulSet", spec: spec(zeroAnnotation), problems: [/max-unavailable"\]: "0" allows no pod/] },
-    { name: "serviceDiscovery, no Consul, refuse", spec: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] } }), problems: [/no Consul configured/] },
+    {
+      name: "zero annotation on the embedded StatefulSet",
+      spec: spec(zeroAnnotation),
+      problems: [/max-unavailable"\]: "0" allows no pod/],
+    },
+    {
+      name: "serviceDiscovery, no Consul, refuse",
+      spec: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] } }),
+      problems: [/no Consul configured/],
+    },
     {
       name: "serviceDiscovery, no Consul, report",
       spec: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] } }),
@@ -101,8 +162,18 @@ describe("checkRolloutSpec", () => {
       old: spec({ phases: [50, 1] }),
       problems: [],
     },
-    { name: "UPDATE raising percent above the last phase", spec: spec({ phases: [1, 50], percent: 100 }), old: spec({ phases: [1, 50], percent: 50 }), problems: [/ends at 50%/] },
-    { name: "UPDATE keeping an unchecked serviceDiscovery", spec: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] }, percent: 50 }), old: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] } }), problems: [] },
+    {
+      name: "UPDATE raising percent above the last phase",
+      spec: spec({ phases: [1, 50], percent: 100 }),
+      old: spec({ phases: [1, 50], percent: 50 }),
+      problems: [/ends at 50%/],
+    },
+    {
+      name: "UPDATE keeping an unchecked serviceDiscovery",
+      spec: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] }, percent: 50 }),
+      old: spec({ serviceDiscovery: { dc: "d", serviceNames: ["s"] } }),
+      problems: [],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -137,13 +208,50 @@ describe("classifyDryRun", () => {
   const cases: Array<{ code: number; status?: { reason?: string; message?: string }; outcome: string }> = [
     { code: 201, outcome: "valid" },
     { code: 200, outcome: "valid" },
-    { code: 409, status: { reason: "AlreadyExists", message: 'statefulsets.apps "x" already exists' }, outcome: "exists" },
+    {
+      code: 409,
+      status: { reason: "AlreadyExists", message: 'statefulsets.apps "x" already exists' },
+      outcome: "exists",
+    },
     { code: 409, status: { reason: "Conflict", message: "conflict" }, outcome: "unchecked" },
-    { code: 400, status: { reason: "BadRequest", message: "json: cannot unmarshal object into Go struct field PodSpec.spec.template.spec.containers" }, outcome: "invalid" },
-    { code: 422, status: { reason: "Invalid", message: 'StatefulSet.apps "x" is invalid: spec.template.spec.containers: Required value' }, outcome: "invalid" },
-    { code: 403, status: { reason: "Forbidden", message: 'admission webhook "statefulset.validate.bulkhead.dev" denied the request: ...' }, outcome: "invalid" },
-    { code: 403, status: { reason: "Forbidden", message: 'statefulsets.apps is forbidden: User "system:serviceaccount:b:w" cannot create resource "statefulsets"' }, outcome: "unchecked" },
-    { code: 400, status: { reason: "BadRequest", message: 'admission webhook "x.example.com" does not support dry run' }, outcome: "unchecked" },
+    {
+      code: 400,
+      status: {
+        reason: "BadRequest",
+        message: "json: cannot unmarshal object into Go struct field PodSpec.spec.template.spec.containers",
+      },
+      outcome: "invalid",
+    },
+    {
+      code: 422,
+      status: {
+        reason: "Invalid",
+        message: 'StatefulSet.apps "x" is invalid: spec.template.spec.containers: Required value',
+      },
+      outcome: "invalid",
+    },
+    {
+      code: 403,
+      status: {
+        reason: "Forbidden",
+        message: 'admission webhook "statefulset.validate.bulkhead.dev" denied the request: ...',
+      },
+      outcome: "invalid",
+    },
+    {
+      code: 403,
+      status: {
+        reason: "Forbidden",
+        message:
+          'statefulsets.apps is forbidden: User "system:serviceaccount:b:w" cannot create resource "statefulsets"',
+      },
+      outcome: "unchecked",
+    },
+    {
+      code: 400,
+      status: { reason: "BadRequest", message: 'admission webhook "x.example.com" does not support dry run' },
+      outcome: "unchecked",
+    },
     { code: 500, status: { message: "etcd unavailable" }, outcome: "unchecked" },
     { code: 504, outcome: "unchecked" },
     { code: 429, status: { reason: "TooManyRequests", message: "slow down" }, outcome: "unchecked" },

@@ -1,9 +1,14 @@
 import { expect } from "chai";
 import { parseRollout } from "../../api/rollout.js";
-import { clusterAllowed, fieldName, loadServiceConfig, parseImageFlags, renderServiceConfig } from "../../api/service-config.js";
+import {
+  clusterAllowed,
+  fieldName,
+  loadServiceConfig,
+  parseImageFlags,
+  renderServiceConfig,
+} from "../../api/service-config.js";
 import type { LoadedServiceConfig, RenderOptions, RenderResult } from "../../api/service-config.js";
 import { SEED_BEDROCK_YAML } from "./seed-bedrock.js";
-
 
 const IMAGE = "account-id.dkr.ecr.us-east-1.amazonaws.com/bedrock-tester@sha256:0123abcd";
 
@@ -22,7 +27,10 @@ function render(text: string, options: RenderOptions): RenderResult {
 function errorsOf(text: string, options?: RenderOptions): string {
   const loaded = loadServiceConfig(text, "svc.yaml");
   if (!loaded.ok) return loaded.errors.join("\n");
-  const rendered = renderServiceConfig(loaded.value, options ?? { stage: "dev", images: { app: "registry.example/app:1" } });
+  const rendered = renderServiceConfig(
+    loaded.value,
+    options ?? { stage: "dev", images: { app: "registry.example/app:1" } },
+  );
   if (!rendered.ok) return rendered.errors.join("\n");
   throw new Error("expected an error, got a rendered rollout");
 }
@@ -53,7 +61,11 @@ describe("service config: the seed's bedrock.yaml", () => {
 
   it("embeds the StatefulSet the seed shows, with the stage's replicas and OnDelete", () => {
     expect(sts).to.deep.include({ apiVersion: "apps/v1", kind: "StatefulSet" });
-    expect(sts.metadata).to.deep.equal({ name: "bedrock-tester-sts-dev", namespace: "default", labels: { app: "bedrock-tester-sts-dev" } });
+    expect(sts.metadata).to.deep.equal({
+      name: "bedrock-tester-sts-dev",
+      namespace: "default",
+      labels: { app: "bedrock-tester-sts-dev" },
+    });
     expect(sts.spec.replicas).to.equal(2);
     expect(sts.spec.selector).to.deep.equal({ matchLabels: { app: "bedrock-tester-sts-dev" } });
     expect(sts.spec.template).to.deep.equal({
@@ -87,7 +99,10 @@ describe("service config: the seed's bedrock.yaml", () => {
     expect(r.metadata.namespace).to.equal("payments");
     expect(r.spec.statefulset.metadata?.namespace).to.equal("payments");
     expect(r.spec.rolloutIdentity).to.equal("GbTdWjQYgiiToKdoWDLN");
-    expect(r.spec.bapi).to.deep.equal({ bapiUrl: "http://bedrock-api.internal.url", stageId: "2dD2a0GTleDCxkfFXD3n0q9msql" });
+    expect(r.spec.bapi).to.deep.equal({
+      bapiUrl: "http://bedrock-api.internal.url",
+      stageId: "2dD2a0GTleDCxkfFXD3n0q9msql",
+    });
   });
 
   it("refuses to render without an image reference, pointing at the image", () => {
@@ -201,7 +216,9 @@ describe("service config: the rest of the format", () => {
   it("skips services that are not StatefulSets, with a note", () => {
     const result = render(FULL, { stage: "dev" });
     expect(result.rollouts.map((r) => r.service)).to.deep.equal(["api"]);
-    expect(result.notes).to.deep.equal(['skipped service worker: kind is "Deployment"; kubectl sroll renders StatefulSet services only']);
+    expect(result.notes).to.deep.equal([
+      'skipped service worker: kind is "Deployment"; kubectl sroll renders StatefulSet services only',
+    ]);
   });
 
   it("renders the same output for the same input", () => {
@@ -226,12 +243,28 @@ ${stage}`;
     ["empty file", "", "svc.yaml:1: services: is required"],
     ["not a mapping", "- a\n- b\n", "svc.yaml:1: (top level): must be a mapping (key: value)"],
     ["no services", "images: {}\nservices: {}\n", "svc.yaml:2: services: needs at least one service"],
-    ["negative replicas", base("        replicas: -1\n"), "svc.yaml:10: services.api.stages.dev.replicas: must be at least 0"],
-    ["replicas as text", base("        replicas: two\n"), "svc.yaml:10: services.api.stages.dev.replicas: must be a number"],
-    ["fractional replicas", base("        replicas: 1.5\n"), "svc.yaml:10: services.api.stages.dev.replicas: must be a whole number"],
+    [
+      "negative replicas",
+      base("        replicas: -1\n"),
+      "svc.yaml:10: services.api.stages.dev.replicas: must be at least 0",
+    ],
+    [
+      "replicas as text",
+      base("        replicas: two\n"),
+      "svc.yaml:10: services.api.stages.dev.replicas: must be a number",
+    ],
+    [
+      "fractional replicas",
+      base("        replicas: 1.5\n"),
+      "svc.yaml:10: services.api.stages.dev.replicas: must be a whole number",
+    ],
     ["missing replicas", base("        clusters: [a]\n"), "svc.yaml:9: services.api.stages.dev.replicas: is required"],
     ["misspelt field", base("        replica: 2\n"), "svc.yaml:10: services.api.stages.dev.replica: unknown field"],
-    ["RollingUpdate", base("        replicas: 2\n        strategy: RollingUpdate\n"), "svc.yaml:11: services.api.stages.dev.strategy: Bulkhead rolls StatefulSets with OnDelete only"],
+    [
+      "RollingUpdate",
+      base("        replicas: 2\n        strategy: RollingUpdate\n"),
+      "svc.yaml:11: services.api.stages.dev.strategy: Bulkhead rolls StatefulSets with OnDelete only",
+    ],
     [
       "phases out of order",
       base("        replicas: 2\n        orchestration:\n          phases: [50, 10]\n"),
@@ -262,22 +295,46 @@ ${stage}`;
       base("        replicas: 2\n        notify_settings:\n          launch:\n            level: loud\n"),
       'svc.yaml:13: services.api.stages.dev.notify_settings.launch.level: must be one of "debug", "info", "error"',
     ],
-    ["unknown image", base("        replicas: 2\n").replace("- image: app", "- image: ap"), 'svc.yaml:7: services.api.containers[0].image: names image "ap", which is not under images (known: app)'],
-    ["bad port", base("        replicas: 2\n", "\n        ports: [70000]"), "svc.yaml:8: services.api.containers[0].ports[0]: must be at most 65535"],
+    [
+      "unknown image",
+      base("        replicas: 2\n").replace("- image: app", "- image: ap"),
+      'svc.yaml:7: services.api.containers[0].image: names image "ap", which is not under images (known: app)',
+    ],
+    [
+      "bad port",
+      base("        replicas: 2\n", "\n        ports: [70000]"),
+      "svc.yaml:8: services.api.containers[0].ports[0]: must be at most 65535",
+    ],
     [
       "duplicate container names",
       base("        replicas: 2\n", "\n      - image: app"),
       'svc.yaml:8: services.api.containers[1]: a second container named "app"',
     ],
-    ["no containers", "services:\n  api:\n    kind: StatefulSet\n    containers: []\n    stages: { dev: { replicas: 1 } }\n", "svc.yaml:4: services.api.containers: needs at least 1 item(s)"],
-    ["no stages", "services:\n  api:\n    kind: StatefulSet\n    containers: [{ image: app }]\n    stages: {}\n", "svc.yaml:5: services.api.stages: needs at least one stage"],
-    ["upper-case service", "services:\n  API:\n    kind: StatefulSet\n    containers: [{ image: app }]\n    stages: { dev: { replicas: 1 } }\n", "svc.yaml:2: services.API: must be a DNS label"],
+    [
+      "no containers",
+      "services:\n  api:\n    kind: StatefulSet\n    containers: []\n    stages: { dev: { replicas: 1 } }\n",
+      "svc.yaml:4: services.api.containers: needs at least 1 item(s)",
+    ],
+    [
+      "no stages",
+      "services:\n  api:\n    kind: StatefulSet\n    containers: [{ image: app }]\n    stages: {}\n",
+      "svc.yaml:5: services.api.stages: needs at least one stage",
+    ],
+    [
+      "upper-case service",
+      "services:\n  API:\n    kind: StatefulSet\n    containers: [{ image: app }]\n    stages: { dev: { replicas: 1 } }\n",
+      "svc.yaml:2: services.API: must be a DNS label",
+    ],
     [
       "name too long",
       `images: { app: { image: a } }\nservices:\n  ${"a".repeat(48)}:\n    kind: StatefulSet\n    containers: [{ image: app }]\n    stages:\n      staging: { replicas: 1 }\n`,
       `svc.yaml:7: services.${"a".repeat(48)}.stages.staging: the rollout and StatefulSet name "${"a".repeat(48)}-staging" is 56 characters; Kubernetes allows 52`,
     ],
-    ["bad image reference", "images:\n  app:\n    image: 'has spaces'\nservices: {}\n", "svc.yaml:3: images.app.image: must be an image reference"],
+    [
+      "bad image reference",
+      "images:\n  app:\n    image: 'has spaces'\nservices: {}\n",
+      "svc.yaml:3: images.app.image: must be an image reference",
+    ],
   ];
   for (const [name, text, expected] of cases) {
     it(name, () => expect(errorsOf(text)).to.include(expected));
@@ -286,16 +343,25 @@ ${stage}`;
   it("reports every problem at once, one per line", () => {
     const errors = errorsOf(base("        replica: 2\n        strategy: Recreate\n"));
     expect(errors.split("\n")).to.have.length(3);
-    expect(errors).to.include("dev.replicas: is required").and.include("dev.replica: unknown field").and.include("dev.strategy:");
+    expect(errors)
+      .to.include("dev.replicas: is required")
+      .and.include("dev.replica: unknown field")
+      .and.include("dev.strategy:");
   });
 
   it("names the stages when the one asked for does not exist", () => {
-    expect(errorsOf(FULL, { stage: "qa" })).to.equal('svc.yaml: no StatefulSet service has a stage "qa" (stages in this file: dev, prod)');
-    expect(errorsOf(FULL, { stage: "qa", service: "api" })).to.equal('svc.yaml:21: service api has no stage "qa" (stages: dev, prod)');
+    expect(errorsOf(FULL, { stage: "qa" })).to.equal(
+      'svc.yaml: no StatefulSet service has a stage "qa" (stages in this file: dev, prod)',
+    );
+    expect(errorsOf(FULL, { stage: "qa", service: "api" })).to.equal(
+      'svc.yaml:21: service api has no stage "qa" (stages: dev, prod)',
+    );
   });
 
   it("names the services when the one asked for does not exist, and refuses a non-StatefulSet one", () => {
-    expect(errorsOf(FULL, { stage: "dev", service: "web" })).to.equal('svc.yaml: no service "web" (services: api, worker)');
+    expect(errorsOf(FULL, { stage: "dev", service: "web" })).to.equal(
+      'svc.yaml: no service "web" (services: api, worker)',
+    );
     expect(errorsOf(FULL, { stage: "dev", service: "worker" })).to.equal(
       'svc.yaml:37: services.worker.kind: kind is "Deployment"; kubectl sroll renders StatefulSet services only',
     );
@@ -304,11 +370,17 @@ ${stage}`;
 
 describe("parseImageFlags", () => {
   it("maps NAME=REF", () => {
-    expect(parseImageFlags(["a=r.example/a:1", "b=b@sha256:00"])).to.deep.equal({ ok: true, value: { a: "r.example/a:1", b: "b@sha256:00" } });
+    expect(parseImageFlags(["a=r.example/a:1", "b=b@sha256:00"])).to.deep.equal({
+      ok: true,
+      value: { a: "r.example/a:1", b: "b@sha256:00" },
+    });
   });
   for (const bad of ["a", "=ref", "a=", "a=has space"]) {
     it(`refuses ${JSON.stringify(bad)}`, () => {
-      expect(parseImageFlags([bad])).to.deep.equal({ ok: false, error: `--image ${bad}: expected NAME=REFERENCE, e.g. --image api=registry.example/api:1.4` });
+      expect(parseImageFlags([bad])).to.deep.equal({
+        ok: false,
+        error: `--image ${bad}: expected NAME=REFERENCE, e.g. --image api=registry.example/api:1.4`,
+      });
     });
   }
 });

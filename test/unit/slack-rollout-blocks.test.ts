@@ -12,12 +12,22 @@ import {
   type NotifyAction,
   type SlackMessageRef,
 } from "../../api/slack-rollout-blocks.js";
-import { parseRollout, type NotifyLevel, type RolloutPhase, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
+import {
+  parseRollout,
+  type NotifyLevel,
+  type RolloutPhase,
+  type RolloutStatus,
+  type StatefulsetRollout,
+} from "../../api/rollout.js";
 
 function rollout(replicas: number | undefined, status: RolloutStatus = {}): StatefulsetRollout {
   const parsed = parseRollout({
     metadata: { name: "db", namespace: "data" },
-    spec: { statefulset: { spec: { ...(replicas === undefined ? {} : { replicas }), selector: {}, template: {} } }, channel: "#x", percent: 50 },
+    spec: {
+      statefulset: { spec: { ...(replicas === undefined ? {} : { replicas }), selector: {}, template: {} } },
+      channel: "#x",
+      percent: 50,
+    },
     status,
   });
   if (!parsed.ok) throw new Error(parsed.error);
@@ -42,34 +52,122 @@ describe("notifyAction", () => {
     ["error", undefined, false, "skip"],
   ];
   for (const [level, phase, has, want] of cases) {
-    it(`${level}, ${phase ?? "no phase"}, ${has ? "posted" : "not posted"} -> ${want}`, () => expect(notifyAction(level, phase, has)).to.equal(want));
+    it(`${level}, ${phase ?? "no phase"}, ${has ? "posted" : "not posted"} -> ${want}`, () =>
+      expect(notifyAction(level, phase, has)).to.equal(want));
   }
 });
 
 describe("planMessage: which message a state of the rollout goes to", () => {
-  function at(generation: number, identity: string | undefined, level: NotifyLevel, phase: RolloutPhase, slackMessage?: SlackMessageRef, channel: string | undefined = "#deploys"): StatefulsetRollout {
+  function at(
+    generation: number,
+    identity: string | undefined,
+    level: NotifyLevel,
+    phase: RolloutPhase,
+    slackMessage?: SlackMessageRef,
+    channel: string | undefined = "#deploys",
+  ): StatefulsetRollout {
     const parsed = parseRollout({
       metadata: { name: "db", namespace: "data", generation },
-      spec: { statefulset: { spec: { selector: {}, template: {} } }, ...(channel ? { channel } : {}), notifyLevel: level, ...(identity ? { rolloutIdentity: identity } : {}) },
+      spec: {
+        statefulset: { spec: { selector: {}, template: {} } },
+        ...(channel ? { channel } : {}),
+        notifyLevel: level,
+        ...(identity ? { rolloutIdentity: identity } : {}),
+      },
       status: { phase, ...(slackMessage ? { slackMessage } : {}) },
     });
     if (!parsed.ok) throw new Error(parsed.error);
     return parsed.value;
   }
-  const ref = (rollout?: string): SlackMessageRef => ({ channel: "C1", ts: "1.1", ...(rollout !== undefined ? { rollout } : {}) });
-  const cases: Array<{ name: string; rollout: StatefulsetRollout; known?: SlackMessageRef; action: NotifyAction; existing: boolean }> = [
+  const ref = (rollout?: string): SlackMessageRef => ({
+    channel: "C1",
+    ts: "1.1",
+    ...(rollout !== undefined ? { rollout } : {}),
+  });
+  const cases: Array<{
+    name: string;
+    rollout: StatefulsetRollout;
+    known?: SlackMessageRef;
+    action: NotifyAction;
+    existing: boolean;
+  }> = [
     { name: "first rollout, info: post", rollout: at(1, "r1", "info", "Progressing"), action: "post", existing: false },
-    { name: "same rollout, info, in progress: skip", rollout: at(1, "r1", "info", "Progressing"), known: ref("1/r1"), action: "skip", existing: true },
-    { name: "same rollout, info, done: update it", rollout: at(1, "r1", "info", "RolloutDone"), known: ref("1/r1"), action: "update", existing: true },
-    { name: "new spec generation, info: post a new message (the old one is the record)", rollout: at(2, "r1", "info", "Progressing"), known: ref("1/r1"), action: "post", existing: false },
-    { name: "new rolloutIdentity, same spec, info: post", rollout: at(1, "r2", "info", "Progressing"), known: ref("1/r1"), action: "post", existing: false },
-    { name: "new rollout that is already done (a fast one), info: post its own", rollout: at(3, "", "info", "RolloutDone"), known: ref("2/"), action: "post", existing: false },
-    { name: "new rollout, debug: post", rollout: at(2, "r1", "debug", "Pending"), known: ref("1/r1"), action: "post", existing: false },
-    { name: "same rollout, debug: update", rollout: at(2, "r1", "debug", "Progressing"), known: ref("2/r1"), action: "update", existing: true },
-    { name: "new rollout, error, progressing: skip (nothing to update either)", rollout: at(2, "r1", "error", "Progressing"), known: ref("1/r1"), action: "skip", existing: false },
-    { name: "new rollout, error, failed: post", rollout: at(2, "r1", "error", "RolloutFailed"), known: ref("1/r1"), action: "post", existing: false },
-    { name: "a ref without a rollout (kept before refs were keyed): not this rollout's", rollout: at(1, "r1", "debug", "Progressing"), known: ref(), action: "post", existing: false },
-    { name: "no channel: skip", rollout: at(1, "r1", "debug", "Progressing", undefined, ""), action: "skip", existing: false },
+    {
+      name: "same rollout, info, in progress: skip",
+      rollout: at(1, "r1", "info", "Progressing"),
+      known: ref("1/r1"),
+      action: "skip",
+      existing: true,
+    },
+    {
+      name: "same rollout, info, done: update it",
+      rollout: at(1, "r1", "info", "RolloutDone"),
+      known: ref("1/r1"),
+      action: "update",
+      existing: true,
+    },
+    {
+      name: "new spec generation, info: post a new message (the old one is the record)",
+      rollout: at(2, "r1", "info", "Progressing"),
+      known: ref("1/r1"),
+      action: "post",
+      existing: false,
+    },
+    {
+      name: "new rolloutIdentity, same spec, info: post",
+      rollout: at(1, "r2", "info", "Progressing"),
+      known: ref("1/r1"),
+      action: "post",
+      existing: false,
+    },
+    {
+      name: "new rollout that is already done (a fast one), info: post its own",
+      rollout: at(3, "", "info", "RolloutDone"),
+      known: ref("2/"),
+      action: "post",
+      existing: false,
+    },
+    {
+      name: "new rollout, debug: post",
+      rollout: at(2, "r1", "debug", "Pending"),
+      known: ref("1/r1"),
+      action: "post",
+      existing: false,
+    },
+    {
+      name: "same rollout, debug: update",
+      rollout: at(2, "r1", "debug", "Progressing"),
+      known: ref("2/r1"),
+      action: "update",
+      existing: true,
+    },
+    {
+      name: "new rollout, error, progressing: skip (nothing to update either)",
+      rollout: at(2, "r1", "error", "Progressing"),
+      known: ref("1/r1"),
+      action: "skip",
+      existing: false,
+    },
+    {
+      name: "new rollout, error, failed: post",
+      rollout: at(2, "r1", "error", "RolloutFailed"),
+      known: ref("1/r1"),
+      action: "post",
+      existing: false,
+    },
+    {
+      name: "a ref without a rollout (kept before refs were keyed): not this rollout's",
+      rollout: at(1, "r1", "debug", "Progressing"),
+      known: ref(),
+      action: "post",
+      existing: false,
+    },
+    {
+      name: "no channel: skip",
+      rollout: at(1, "r1", "debug", "Progressing", undefined, ""),
+      action: "skip",
+      existing: false,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -111,7 +209,9 @@ describe("duration in the summary", () => {
     expect(text).to.equal("9s (failed at 2026-11-30T10:00:09.000Z)");
   });
   it("a running rollout: since when, as a Slack date", () => {
-    expect(durationText({ phase: "Progressing", attemptStartedAt: "2026-11-30T10:00:00.000Z" })).to.match(new RegExp(`^running since <!date\\^${Date.parse("2026-11-30T10:00:00.000Z") / 1000}\\^`));
+    expect(durationText({ phase: "Progressing", attemptStartedAt: "2026-11-30T10:00:00.000Z" })).to.match(
+      new RegExp(`^running since <!date\\^${Date.parse("2026-11-30T10:00:00.000Z") / 1000}\\^`),
+    );
   });
   it("unknown start: no duration", () => expect(durationText({ phase: "Progressing" })).to.equal(undefined));
   it("the final message shows phase, percent, pods moved, trigger and duration", () => {
@@ -125,7 +225,17 @@ describe("duration in the summary", () => {
       buildMetadata: { version: "v1.2.3", branch: "master", commit: "0123456789abcdef", origin: "git@x:y.git" },
     });
     const blocks = JSON.stringify(rolloutSummary(done).blocks);
-    for (const want of ["RolloutDone", "50% deployed of 50%", "Pods updated / target*\\n2 / 2", "Triggered by", "1m 0s", "`v1.2.3`", "`master`", "`0123456789ab`", "git@x:y.git"]) {
+    for (const want of [
+      "RolloutDone",
+      "50% deployed of 50%",
+      "Pods updated / target*\\n2 / 2",
+      "Triggered by",
+      "1m 0s",
+      "`v1.2.3`",
+      "`master`",
+      "`0123456789ab`",
+      "git@x:y.git",
+    ]) {
       expect(blocks).to.include(want);
     }
   });
@@ -140,7 +250,9 @@ describe("a superseded rollout's last message", () => {
     expect(blocks).to.contain("Superseded before it ended by a newer rollout (spec generation 5, rolloutIdentity r-9)");
   });
   it("without an identity, only the generation", () => {
-    expect(JSON.stringify(rolloutSummary(rollout(4, { phase: "Paused" }), "7/").blocks)).to.contain("(spec generation 7)");
+    expect(JSON.stringify(rolloutSummary(rollout(4, { phase: "Paused" }), "7/").blocks)).to.contain(
+      "(spec generation 7)",
+    );
   });
 });
 
@@ -152,11 +264,16 @@ describe("podPages", () => {
     [51, 2],
     [1000, 20],
   ];
-  for (const [replicas, pages] of cases) it(`${replicas} pods -> ${pages} pages`, () => expect(pageCount(replicas)).to.equal(pages));
+  for (const [replicas, pages] of cases)
+    it(`${replicas} pods -> ${pages} pages`, () => expect(pageCount(replicas)).to.equal(pages));
 
   it("covers every ordinal once, at most 50 per page, in fixed ordinal ranges", () => {
     const pages = podPages(rollout(120));
-    expect(pages.map((p) => [p.first, p.last])).to.deep.equal([[0, 49], [50, 99], [100, 119]]);
+    expect(pages.map((p) => [p.first, p.last])).to.deep.equal([
+      [0, 49],
+      [50, 99],
+      [100, 119],
+    ]);
     const names = pages.flatMap((p) => [...JSON.stringify(p.message.blocks).matchAll(/`(db-\d+)`/g)].map((m) => m[1]));
     expect(names).to.have.length(120);
     expect(new Set(names).size).to.equal(120);
@@ -192,7 +309,9 @@ describe("podPages", () => {
 
 describe("rolloutSummary", () => {
   it("defaults to one replica and escapes user text", () => {
-    const summary = rolloutSummary(rollout(undefined, { phase: "RolloutFailed", reason: "pod <db-0> & more", buildMetadata: { note: "a<b" } }));
+    const summary = rolloutSummary(
+      rollout(undefined, { phase: "RolloutFailed", reason: "pod <db-0> & more", buildMetadata: { note: "a<b" } }),
+    );
     expect(summary.text).to.equal("Rollout failed data/db: RolloutFailed, 0% of 50% deployed, 0/1 pods updated");
     const blocks = JSON.stringify(summary.blocks);
     expect(blocks).to.include("pod &lt;db-0&gt; &amp; more");

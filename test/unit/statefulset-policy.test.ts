@@ -4,7 +4,9 @@ import type { AdmissionRequest, AdmissionResponse, JsonPatchOperation, Operation
 import { mutateStatefulSet, validateStatefulSet, type StatefulSetLike } from "../../api/statefulset-policy.js";
 
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
-const OWNER = [{ apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "u1", controller: true }];
+const OWNER = [
+  { apiVersion: "bulkhead.dev/v1alpha1", kind: "StatefulsetRollout", name: "web", uid: "u1", controller: true },
+];
 
 interface StsOptions {
   managed?: boolean;
@@ -17,12 +19,18 @@ interface StsOptions {
 }
 
 function sts(o: StsOptions = {}): StatefulSetLike {
-  const labels: Record<string, string> = o.managed === false ? { app: "web" } : { app: "web", "bulkhead.dev/managed": "true" };
-  const templateLabels: Record<string, string> = o.templateManagedLabel ? { app: "web", "bulkhead.dev/managed": "true" } : { app: "web" };
+  const labels: Record<string, string> =
+    o.managed === false ? { app: "web" } : { app: "web", "bulkhead.dev/managed": "true" };
+  const templateLabels: Record<string, string> = o.templateManagedLabel
+    ? { app: "web", "bulkhead.dev/managed": "true" }
+    : { app: "web" };
   const spec: Record<string, unknown> = {
     replicas: 3,
     selector: { matchLabels: { app: "web" } },
-    template: { metadata: { labels: templateLabels }, spec: { containers: [{ name: "c", image: o.image ?? "web:1" }] } },
+    template: {
+      metadata: { labels: templateLabels },
+      spec: { containers: [{ name: "c", image: o.image ?? "web:1" }] },
+    },
   };
   if (o.strategy !== null) spec.updateStrategy = o.strategy ?? { type: "OnDelete" };
   return {
@@ -61,23 +69,43 @@ function applyPatch(object: unknown, ops: JsonPatchOperation[]): StatefulSetLike
 
 describe("mutateStatefulSet", () => {
   const cases: Array<{ name: string; req: AdmissionRequest; expectPatch: boolean }> = [
-    { name: "CREATE managed RollingUpdate", req: request("CREATE", sts({ strategy: { type: "RollingUpdate" } })), expectPatch: true },
+    {
+      name: "CREATE managed RollingUpdate",
+      req: request("CREATE", sts({ strategy: { type: "RollingUpdate" } })),
+      expectPatch: true,
+    },
     {
       name: "CREATE managed RollingUpdate with partition",
       req: request("CREATE", sts({ strategy: { type: "RollingUpdate", rollingUpdate: { partition: 2 } } })),
       expectPatch: true,
     },
     { name: "CREATE managed, no updateStrategy", req: request("CREATE", sts({ strategy: null })), expectPatch: true },
-    { name: "UPDATE managed RollingUpdate", req: request("UPDATE", sts({ strategy: { type: "RollingUpdate" } }), sts()), expectPatch: true },
+    {
+      name: "UPDATE managed RollingUpdate",
+      req: request("UPDATE", sts({ strategy: { type: "RollingUpdate" } }), sts()),
+      expectPatch: true,
+    },
     {
       name: "already OnDelete, labelled and annotated",
       req: request("CREATE", sts({ templateManagedLabel: true, annotations: { "bulkhead.dev/max-unavailable": "1" } })),
       expectPatch: false,
     },
-    { name: "unmanaged RollingUpdate", req: request("CREATE", sts({ managed: false, strategy: { type: "RollingUpdate" } })), expectPatch: false },
+    {
+      name: "unmanaged RollingUpdate",
+      req: request("CREATE", sts({ managed: false, strategy: { type: "RollingUpdate" } })),
+      expectPatch: false,
+    },
     { name: "DELETE", req: request("DELETE", undefined, sts()), expectPatch: false },
-    { name: "managed without spec", req: request("CREATE", { metadata: { name: "web", labels: { "bulkhead.dev/managed": "true" } } }), expectPatch: false },
-    { name: "scale subresource", req: { ...request("UPDATE", sts({ strategy: { type: "RollingUpdate" } }), sts()), subResource: "scale" }, expectPatch: false },
+    {
+      name: "managed without spec",
+      req: request("CREATE", { metadata: { name: "web", labels: { "bulkhead.dev/managed": "true" } } }),
+      expectPatch: false,
+    },
+    {
+      name: "scale subresource",
+      req: { ...request("UPDATE", sts({ strategy: { type: "RollingUpdate" } }), sts()), subResource: "scale" },
+      expectPatch: false,
+    },
   ];
   for (const c of cases) {
     it(`${c.name} → ${c.expectPatch ? "patched" : "no patch"}`, () => {
@@ -135,10 +163,29 @@ describe("validateStatefulSet", () => {
   const managedOwned = sts({ owned: true, templateManagedLabel: true });
   const changedTemplate = sts({ owned: true, templateManagedLabel: true, image: "web:2" });
 
-  const cases: Array<{ name: string; req: AdmissionRequest; rolloutExists?: boolean; allowed: boolean; message?: RegExp; warning?: RegExp }> = [
-    { name: "unmanaged RollingUpdate", req: request("CREATE", sts({ managed: false, strategy: { type: "RollingUpdate" } })), allowed: true },
-    { name: "unmanaged template change", req: request("UPDATE", sts({ managed: false, image: "web:2" }), sts({ managed: false })), allowed: true },
-    { name: "CREATE managed OnDelete by the reconciler", req: request("CREATE", managedOwned, undefined, RECONCILER), allowed: true },
+  const cases: Array<{
+    name: string;
+    req: AdmissionRequest;
+    rolloutExists?: boolean;
+    allowed: boolean;
+    message?: RegExp;
+    warning?: RegExp;
+  }> = [
+    {
+      name: "unmanaged RollingUpdate",
+      req: request("CREATE", sts({ managed: false, strategy: { type: "RollingUpdate" } })),
+      allowed: true,
+    },
+    {
+      name: "unmanaged template change",
+      req: request("UPDATE", sts({ managed: false, image: "web:2" }), sts({ managed: false })),
+      allowed: true,
+    },
+    {
+      name: "CREATE managed OnDelete by the reconciler",
+      req: request("CREATE", managedOwned, undefined, RECONCILER),
+      allowed: true,
+    },
     {
       name: "CREATE managed RollingUpdate",
       req: request("CREATE", sts({ strategy: { type: "RollingUpdate" } })),
@@ -147,18 +194,32 @@ describe("validateStatefulSet", () => {
     },
     {
       name: "UPDATE managed RollingUpdate with partition",
-      req: request("UPDATE", sts({ owned: true, strategy: { type: "RollingUpdate", rollingUpdate: { partition: 1 } } }), managedOwned, RECONCILER),
+      req: request(
+        "UPDATE",
+        sts({ owned: true, strategy: { type: "RollingUpdate", rollingUpdate: { partition: 1 } } }),
+        managedOwned,
+        RECONCILER,
+      ),
       allowed: false,
       message: /updateStrategy RollingUpdate/,
     },
-    { name: "managed, updateStrategy missing", req: request("CREATE", sts({ strategy: null })), allowed: false, message: /defaults it to RollingUpdate/ },
+    {
+      name: "managed, updateStrategy missing",
+      req: request("CREATE", sts({ strategy: null })),
+      allowed: false,
+      message: /defaults it to RollingUpdate/,
+    },
     {
       name: "template change by a user on a rollout-owned StatefulSet",
       req: request("UPDATE", changedTemplate, managedOwned, "alice"),
       allowed: false,
       message: /kubectl edit sroll web -n shop/,
     },
-    { name: "template change by the reconciler", req: request("UPDATE", changedTemplate, managedOwned, RECONCILER), allowed: true },
+    {
+      name: "template change by the reconciler",
+      req: request("UPDATE", changedTemplate, managedOwned, RECONCILER),
+      allowed: true,
+    },
     {
       name: "replicas change by a user on a rollout-owned StatefulSet",
       req: request("UPDATE", { ...managedOwned, spec: { ...managedOwned.spec, replicas: 5 } }, managedOwned, "alice"),
@@ -178,19 +239,40 @@ describe("validateStatefulSet", () => {
     },
     {
       name: "user makes the owner reference a non-controller one",
-      req: request("UPDATE", { ...managedOwned, metadata: { ...managedOwned.metadata, ownerReferences: [{ ...OWNER[0], controller: false }] } }, managedOwned, "alice"),
+      req: request(
+        "UPDATE",
+        {
+          ...managedOwned,
+          metadata: { ...managedOwned.metadata, ownerReferences: [{ ...OWNER[0], controller: false }] },
+        },
+        managedOwned,
+        "alice",
+      ),
       allowed: false,
       message: /may remove or change that ownerReference/,
     },
     {
       name: "user swaps in another rollout's owner reference",
-      req: request("UPDATE", { ...managedOwned, metadata: { ...managedOwned.metadata, ownerReferences: [{ ...OWNER[0], name: "other", uid: "u2" }] } }, managedOwned, "alice"),
+      req: request(
+        "UPDATE",
+        {
+          ...managedOwned,
+          metadata: { ...managedOwned.metadata, ownerReferences: [{ ...OWNER[0], name: "other", uid: "u2" }] },
+        },
+        managedOwned,
+        "alice",
+      ),
       allowed: false,
       message: /owned by StatefulsetRollout web/,
     },
     {
       name: "the garbage collector orphans it (kubectl delete --cascade=orphan)",
-      req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, "system:serviceaccount:kube-system:generic-garbage-collector"),
+      req: request(
+        "UPDATE",
+        sts({ templateManagedLabel: true }),
+        managedOwned,
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+      ),
       allowed: true,
     },
     {
@@ -198,7 +280,11 @@ describe("validateStatefulSet", () => {
       req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, "system:kube-controller-manager"),
       allowed: true,
     },
-    { name: "the reconciler's finalizer drops the owner reference", req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, RECONCILER), allowed: true },
+    {
+      name: "the reconciler's finalizer drops the owner reference",
+      req: request("UPDATE", sts({ templateManagedLabel: true }), managedOwned, RECONCILER),
+      allowed: true,
+    },
     {
       name: "the reconciler adds its owner reference (adoption)",
       req: request("UPDATE", managedOwned, sts({ templateManagedLabel: true }), RECONCILER),
@@ -208,7 +294,8 @@ describe("validateStatefulSet", () => {
       name: "user removes the managed label from a rollout-owned StatefulSet",
       req: request("UPDATE", sts({ managed: false, owned: true, templateManagedLabel: true }), managedOwned, "alice"),
       allowed: false,
-      message: /removing the bulkhead\.dev\/managed label.*kubectl delete sroll web -n shop\): the StatefulSet, its pods and its PDB keep running, unowned/,
+      message:
+        /removing the bulkhead\.dev\/managed label.*kubectl delete sroll web -n shop\): the StatefulSet, its pods and its PDB keep running, unowned/,
     },
     {
       name: "reconciler removes the managed label",
@@ -222,8 +309,19 @@ describe("validateStatefulSet", () => {
       allowed: true,
       warning: /no StatefulsetRollout exists/,
     },
-    { name: "managed, no owner, but a rollout names it", req: request("CREATE", sts()), rolloutExists: true, allowed: true },
-    { name: "managed, no rollout at all", req: request("CREATE", sts()), rolloutExists: false, allowed: true, warning: /nothing replaces its pods/ },
+    {
+      name: "managed, no owner, but a rollout names it",
+      req: request("CREATE", sts()),
+      rolloutExists: true,
+      allowed: true,
+    },
+    {
+      name: "managed, no rollout at all",
+      req: request("CREATE", sts()),
+      rolloutExists: false,
+      allowed: true,
+      warning: /nothing replaces its pods/,
+    },
     {
       name: "bad max-unavailable annotation",
       req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "lots" } })),
@@ -242,11 +340,29 @@ describe("validateStatefulSet", () => {
       allowed: false,
       message: /"0%" allows no pod to be disrupted/,
     },
-    { name: "good percent annotation", req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "10%" } })), allowed: true },
+    {
+      name: "good percent annotation",
+      req: request("CREATE", sts({ annotations: { "bulkhead.dev/max-unavailable": "10%" } })),
+      allowed: true,
+    },
     { name: "DELETE", req: request("DELETE", undefined, managedOwned), allowed: true },
-    { name: "status subresource", req: { ...request("UPDATE", changedTemplate, managedOwned), subResource: "status" }, allowed: true },
-    { name: "missing object", req: request("CREATE", undefined), allowed: false, message: /request\.object is missing/ },
-    { name: "UPDATE missing oldObject", req: request("UPDATE", managedOwned), allowed: false, message: /request\.oldObject is missing/ },
+    {
+      name: "status subresource",
+      req: { ...request("UPDATE", changedTemplate, managedOwned), subResource: "status" },
+      allowed: true,
+    },
+    {
+      name: "missing object",
+      req: request("CREATE", undefined),
+      allowed: false,
+      message: /request\.object is missing/,
+    },
+    {
+      name: "UPDATE missing oldObject",
+      req: request("UPDATE", managedOwned),
+      allowed: false,
+      message: /request\.oldObject is missing/,
+    },
     { name: "object is an array", req: request("CREATE", [1, 2]), allowed: false, message: /not an object/ },
   ];
   for (const c of cases) {
@@ -262,12 +378,21 @@ describe("validateStatefulSet", () => {
   }
 
   it("says what deleting the owning rollout does, by its deletionPolicy", () => {
-    const req = request("UPDATE", sts({ managed: false, owned: true, templateManagedLabel: true }), managedOwned, "alice");
+    const req = request(
+      "UPDATE",
+      sts({ managed: false, owned: true, templateManagedLabel: true }),
+      managedOwned,
+      "alice",
+    );
     const orphan = validateStatefulSet(req, { ...facts(), ownerDeletionPolicy: "Orphan" }).status?.message ?? "";
     const cascade = validateStatefulSet(req, { ...facts(), ownerDeletionPolicy: "Delete" }).status?.message ?? "";
     expect(orphan).to.match(/keep running, unowned \(it has deletionPolicy: Orphan\)/);
-    expect(cascade).to.match(/would also DELETE the StatefulSet, its pods and its PDB.*set spec\.deletionPolicy: Orphan/);
-    expect(`${orphan}${cascade}`).not.to.match(/to stop managing it, delete the rollout \(kubectl delete sroll web -n shop\)\.$/);
+    expect(cascade).to.match(
+      /would also DELETE the StatefulSet, its pods and its PDB.*set spec\.deletionPolicy: Orphan/,
+    );
+    expect(`${orphan}${cascade}`).not.to.match(
+      /to stop managing it, delete the rollout \(kubectl delete sroll web -n shop\)\.$/,
+    );
   });
 
   it("the mutated object always passes the updateStrategy rule", () => {

@@ -6,17 +6,50 @@ const OLD = "web-old";
 const NEW = "web-new";
 
 function pods(n: number, overrides: Record<number, Partial<WavePod>> = {}): WavePod[] {
-  return Array.from({ length: n }, (_, i) => ({ name: `web-${i}`, ordinal: i, revision: OLD, ready: true, terminating: false, ...overrides[i] }));
+  return Array.from({ length: n }, (_, i) => ({
+    name: `web-${i}`,
+    ordinal: i,
+    revision: OLD,
+    ready: true,
+    terminating: false,
+    ...overrides[i],
+  }));
 }
 
 function input(over: Partial<WaveInput>): WaveInput {
-  return { replicas: 10, target: 10, updatedOrdinals: [], updateRevision: NEW, pods: pods(10), disruptionsAllowed: 3, ...over };
+  return {
+    replicas: 10,
+    target: 10,
+    updatedOrdinals: [],
+    updateRevision: NEW,
+    pods: pods(10),
+    disruptionsAllowed: 3,
+    ...over,
+  };
 }
 
 describe("planWave", () => {
-  const cases: Array<{ name: string; in: Partial<WaveInput>; ordinals: number[]; limitedBy: string; remaining: number }> = [
-    { name: "budget 0 → empty wave, limited by budget", in: { disruptionsAllowed: 0 }, ordinals: [], limitedBy: "budget", remaining: 10 },
-    { name: "budget sizes the wave, highest ordinal first", in: { disruptionsAllowed: 3 }, ordinals: [9, 8, 7], limitedBy: "budget", remaining: 10 },
+  const cases: Array<{
+    name: string;
+    in: Partial<WaveInput>;
+    ordinals: number[];
+    limitedBy: string;
+    remaining: number;
+  }> = [
+    {
+      name: "budget 0 → empty wave, limited by budget",
+      in: { disruptionsAllowed: 0 },
+      ordinals: [],
+      limitedBy: "budget",
+      remaining: 10,
+    },
+    {
+      name: "budget sizes the wave, highest ordinal first",
+      in: { disruptionsAllowed: 3 },
+      ordinals: [9, 8, 7],
+      limitedBy: "budget",
+      remaining: 10,
+    },
     {
       name: "budget larger than the remainder → only the remainder",
       in: { target: 3, updatedOrdinals: [9], disruptionsAllowed: 50 },
@@ -24,8 +57,20 @@ describe("planWave", () => {
       limitedBy: "remaining",
       remaining: 2,
     },
-    { name: "maxParallel caps the wave", in: { disruptionsAllowed: 50, maxParallel: 2 }, ordinals: [9, 8], limitedBy: "maxParallel", remaining: 10 },
-    { name: "target reached → nothing", in: { target: 2, updatedOrdinals: [8, 9] }, ordinals: [], limitedBy: "remaining", remaining: 0 },
+    {
+      name: "maxParallel caps the wave",
+      in: { disruptionsAllowed: 50, maxParallel: 2 },
+      ordinals: [9, 8],
+      limitedBy: "maxParallel",
+      remaining: 10,
+    },
+    {
+      name: "target reached → nothing",
+      in: { target: 2, updatedOrdinals: [8, 9] },
+      ordinals: [],
+      limitedBy: "remaining",
+      remaining: 0,
+    },
     {
       name: "unready old pods first and free of budget, then highest ordinal",
       in: { pods: pods(10, { 2: { ready: false }, 5: { ready: false } }), disruptionsAllowed: 1 },
@@ -47,7 +92,13 @@ describe("planWave", () => {
       limitedBy: "budget",
       remaining: 8,
     },
-    { name: "negative budget is treated as 0", in: { disruptionsAllowed: -2 }, ordinals: [], limitedBy: "budget", remaining: 10 },
+    {
+      name: "negative budget is treated as 0",
+      in: { disruptionsAllowed: -2 },
+      ordinals: [],
+      limitedBy: "budget",
+      remaining: 10,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -60,7 +111,9 @@ describe("planWave", () => {
 
   it("is deterministic whatever order the pods arrive in", () => {
     const shuffled = [...pods(10, { 3: { ready: false } })].reverse();
-    expect(planWave(input({ pods: shuffled })).pods.map((p) => p.ordinal)).to.deep.equal(planWave(input({ pods: pods(10, { 3: { ready: false } }) })).pods.map((p) => p.ordinal));
+    expect(planWave(input({ pods: shuffled })).pods.map((p) => p.ordinal)).to.deep.equal(
+      planWave(input({ pods: pods(10, { 3: { ready: false } }) })).pods.map((p) => p.ordinal),
+    );
   });
 
   it("orders unready before ready, then descending ordinal", () => {

@@ -46,13 +46,19 @@ describe("webhook config", () => {
     [{ BULKHEAD_WEBHOOK_PORT: "70000" }, /BULKHEAD_WEBHOOK_PORT/],
     [{ BULKHEAD_WEBHOOK_PORT: "https" }, /BULKHEAD_WEBHOOK_PORT/],
     [{ BULKHEAD_CERT_RENEW_BEFORE: "a month" }, /BULKHEAD_CERT_RENEW_BEFORE: "a month" is not a duration/],
-    [{ BULKHEAD_CERT_RENEW_BEFORE: "9000h" }, /BULKHEAD_CERT_RENEW_BEFORE: must be shorter than BULKHEAD_CERT_VALIDITY/],
+    [
+      { BULKHEAD_CERT_RENEW_BEFORE: "9000h" },
+      /BULKHEAD_CERT_RENEW_BEFORE: must be shorter than BULKHEAD_CERT_VALIDITY/,
+    ],
     [{ BULKHEAD_DEFAULT_LEAK_PROTECTION: "strict" }, /BULKHEAD_DEFAULT_LEAK_PROTECTION/],
     [{ LOG_LEVEL: "verbose" }, /LOG_LEVEL/],
     [{ BULKHEAD_MAX_IN_FLIGHT: "0" }, /BULKHEAD_MAX_IN_FLIGHT/],
     [{ BULKHEAD_IN_FLIGHT_BODY_BYTES: "lots" }, /BULKHEAD_IN_FLIGHT_BODY_BYTES: "lots" is not a size/],
     [{ BULKHEAD_BODY_TIMEOUT: "soon" }, /BULKHEAD_BODY_TIMEOUT/],
-    [{ BULKHEAD_IDLE_TIMEOUT: "60s" }, /BULKHEAD_IDLE_TIMEOUT: must be longer than the apiserver's 90s idle keep-alive/],
+    [
+      { BULKHEAD_IDLE_TIMEOUT: "60s" },
+      /BULKHEAD_IDLE_TIMEOUT: must be longer than the apiserver's 90s idle keep-alive/,
+    ],
     [{ BULKHEAD_CACHE_MAX_STALENESS: "a while" }, /BULKHEAD_CACHE_MAX_STALENESS/],
   ];
   for (const [env, message] of bad) {
@@ -80,17 +86,35 @@ describe("webhook config", () => {
     });
   });
 
-  for (const [text, bytes] of [["1048576b", 1048576], ["512KiB", 512 * 1024], ["16mib", 16 * 1024 * 1024], ["1GiB", 1024 ** 3], ["3mb", undefined], ["0b", undefined]] as const) {
+  for (const [text, bytes] of [
+    ["1048576b", 1048576],
+    ["512KiB", 512 * 1024],
+    ["16mib", 16 * 1024 * 1024],
+    ["1GiB", 1024 ** 3],
+    ["3mb", undefined],
+    ["0b", undefined],
+  ] as const) {
     it(`parseSize(${JSON.stringify(text)}) → ${bytes}`, () => expect(parseSize(text)).to.equal(bytes));
   }
 
   it("lists every bad variable at once", () => {
-    expect(() => parseWebhookConfig({ BULKHEAD_WEBHOOK_PORT: "0", LOG_LEVEL: "loud" })).to.throw(/BULKHEAD_WEBHOOK_PORT[\s\S]*LOG_LEVEL/);
+    expect(() => parseWebhookConfig({ BULKHEAD_WEBHOOK_PORT: "0", LOG_LEVEL: "loud" })).to.throw(
+      /BULKHEAD_WEBHOOK_PORT[\s\S]*LOG_LEVEL/,
+    );
   });
 
   const durations: Array<[string, number | undefined]> = [
-    ["720h", 720 * 3600_000], ["1h30m", 5400_000], ["90s", 90_000], ["500ms", 500], ["7d", 7 * 86_400_000],
-    ["0s", undefined], ["", undefined], ["1.5h", undefined], ["h", undefined], ["10", undefined], ["-1h", undefined],
+    ["720h", 720 * 3600_000],
+    ["1h30m", 5400_000],
+    ["90s", 90_000],
+    ["500ms", 500],
+    ["7d", 7 * 86_400_000],
+    ["0s", undefined],
+    ["", undefined],
+    ["1.5h", undefined],
+    ["h", undefined],
+    ["10", undefined],
+    ["-1h", undefined],
   ];
   for (const [text, ms] of durations) {
     it(`parseDuration(${JSON.stringify(text)}) → ${ms}`, () => expect(parseDuration(text)).to.equal(ms));

@@ -9,7 +9,9 @@ import { parse } from "yaml";
 import { ADMISSION_ROUTES } from "../../webhook/routes.js";
 
 const template = readFileSync("charts/bulkhead/templates/webhook-configurations.yaml", "utf8");
-const values = parse(readFileSync("charts/bulkhead/values.yaml", "utf8")) as { webhook: { failurePolicy: Record<string, string> } };
+const values = parse(readFileSync("charts/bulkhead/values.yaml", "utf8")) as {
+  webhook: { failurePolicy: Record<string, string> };
+};
 
 interface RegisteredWebhook {
   name: string;

@@ -98,7 +98,11 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
     void track(
       entry.eventName.then(async (name) => {
         if (!name || !options.alertEvents) return;
-        await options.alertEvents.update(namespace, name, { count: attempts, lastObservedAt: new Date(lastAt), detail });
+        await options.alertEvents.update(namespace, name, {
+          count: attempts,
+          lastObservedAt: new Date(lastAt),
+          detail,
+        });
         entry.written = Math.max(entry.written, attempts);
       }),
     );
@@ -116,7 +120,14 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
   function occurrence(
     detail: AlertDetail,
     namespace: string,
-    first: () => { regarding: ObjectRef; related: ObjectRef; reason: string; action: string; note: string; rolloutEvent: boolean },
+    first: () => {
+      regarding: ObjectRef;
+      related: ObjectRef;
+      reason: string;
+      action: string;
+      note: string;
+      rolloutEvent: boolean;
+    },
   ): void {
     const now = clock.now();
     forgetExpired(now);
@@ -137,7 +148,19 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
     const e = first();
     const alertEvents = options.alertEvents;
     const eventName = alertEvents
-      ? track(alertEvents.create({ kind: detail.kind, regarding: e.regarding, related: e.related, type: "Warning", reason: e.reason, action: e.action, note: e.note, detail: encodeAlertDetail(detail), at: new Date(now) }))
+      ? track(
+          alertEvents.create({
+            kind: detail.kind,
+            regarding: e.regarding,
+            related: e.related,
+            type: "Warning",
+            reason: e.reason,
+            action: e.action,
+            note: e.note,
+            detail: encodeAlertDetail(detail),
+            at: new Date(now),
+          }),
+        )
       : Promise.resolve(undefined);
     entries.set(key, { windowStart: now, detail, attempts: 1, lastAt: now, eventName, written: 1 });
     // Without alert Events, the pod still gets a plain one.
@@ -145,15 +168,32 @@ export function createLeakAlerter(options: LeakAlerterOptions): LeakAlerter {
     if (e.rolloutEvent) void track(options.events.record(e.related, "Warning", e.reason, e.note, e.action));
   }
 
-  const rolloutRef = (namespace: string, name: string, uid?: string): ObjectRef => ({ apiVersion: API_VERSION, kind: KIND, name, namespace, ...(uid ? { uid } : {}) });
+  const rolloutRef = (namespace: string, name: string, uid?: string): ObjectRef => ({
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name,
+    namespace,
+    ...(uid ? { uid } : {}),
+  });
 
   return {
     report(leak, decision, message) {
       try {
         const { channel: _channel, podUid, rolloutUid, ...context } = leak;
-        const detail: AlertDetail = { kind: "leak", decision, leak: context, callers: leak.caller ? [leak.caller] : [] };
+        const detail: AlertDetail = {
+          kind: "leak",
+          decision,
+          leak: context,
+          callers: leak.caller ? [leak.caller] : [],
+        };
         occurrence(detail, leak.namespace, () => ({
-          regarding: { apiVersion: "v1", kind: "Pod", name: leak.pod, namespace: leak.namespace, ...(podUid ? { uid: podUid } : {}) },
+          regarding: {
+            apiVersion: "v1",
+            kind: "Pod",
+            name: leak.pod,
+            namespace: leak.namespace,
+            ...(podUid ? { uid: podUid } : {}),
+          },
           related: rolloutRef(leak.namespace, leak.rollout, rolloutUid),
           reason: decision === "denied" ? "LeakGuardDenied" : "LeakGuardFlagged",
           action: leak.via === "eviction" ? "Evict" : "Delete",

@@ -58,7 +58,13 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     }
     const req = parsed.request;
     const decision = decideLeakGuard(req, world, policy);
-    const context = { uid: request.uid, pod: `${req.namespace}/${req.podName}`, via: req.via, caller: req.caller.username, dryRun: req.dryRun };
+    const context = {
+      uid: request.uid,
+      pod: `${req.namespace}/${req.podName}`,
+      via: req.via,
+      caller: req.caller.username,
+      dryRun: req.dryRun,
+    };
     logDecision(log, context, decision);
     if (!req.dryRun) sideEffects(deps, metrics, decision);
     switch (decision.verdict) {
@@ -82,7 +88,10 @@ function sideEffects(deps: LeakGuardDeps, metrics: LeakGuardMetrics, decision: L
 
 function logDecision(log: Logger, context: Record<string, unknown>, decision: LeakGuardDecision): void {
   if (decision.verdict !== "allow") {
-    log.warn({ ...context, decision: decision.verdict, rollout: decision.leak.rollout, mode: decision.leak.mode }, decision.message);
+    log.warn(
+      { ...context, decision: decision.verdict, rollout: decision.leak.rollout, mode: decision.leak.mode },
+      decision.message,
+    );
   } else if (decision.failSafe) {
     log.warn({ ...context, decision: "allow", reason: decision.reason }, `allowed (fail-safe): ${decision.detail}`);
   } else {

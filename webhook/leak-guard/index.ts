@@ -1,6 +1,17 @@
 // The leak guard (DESIGN.md §4) for webhook/main.ts: two admission handlers and the alerter
 // they report to.
-export { type AdmissionHandler, type LeakGuardDeps, createEvictionHandler, createPodDeleteHandler } from "./handlers.js";
-export { type AlertDecision, type LeakAlertSink, type LeakAlerter, type LeakAlerterOptions, createLeakAlerter } from "./alerts.js";
+export {
+  type AdmissionHandler,
+  type LeakGuardDeps,
+  createEvictionHandler,
+  createPodDeleteHandler,
+} from "./handlers.js";
+export {
+  type AlertDecision,
+  type LeakAlertSink,
+  type LeakAlerter,
+  type LeakAlerterOptions,
+  createLeakAlerter,
+} from "./alerts.js";
 export { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
 export { type LeakGuardCaches } from "./world.js";

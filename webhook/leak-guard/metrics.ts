@@ -25,11 +25,12 @@ export function decisionLabel(decision: LeakGuardDecision): "denied" | "flagged"
 }
 
 export function leakGuardMetrics(registry: Registry): LeakGuardMetrics {
-  const decisions = counter(registry, DECISIONS, "Leak-guard decisions on evictions and pod deletes (dry runs excluded).", [
-    "namespace",
-    "rollout",
-    "decision",
-  ]);
+  const decisions = counter(
+    registry,
+    DECISIONS,
+    "Leak-guard decisions on evictions and pod deletes (dry runs excluded).",
+    ["namespace", "rollout", "decision"],
+  );
   const failSafe = counter(
     registry,
     FAIL_SAFE,
@@ -39,7 +40,8 @@ export function leakGuardMetrics(registry: Registry): LeakGuardMetrics {
   return {
     decision(namespace, rollout, decision) {
       decisions.inc({ namespace, rollout, decision: decisionLabel(decision) });
-      if (decision.verdict === "allow" && decision.failSafe) failSafe.inc({ reason: decision.reason satisfies AllowReason });
+      if (decision.verdict === "allow" && decision.failSafe)
+        failSafe.inc({ reason: decision.reason satisfies AllowReason });
     },
   };
 }

@@ -84,7 +84,10 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
       return await decide(deps, request);
     } catch (err) {
       // A bug here must not stop pods from being created: fail open, loudly.
-      deps.logger.error({ err, uid: request.uid, pod: `${request.namespace}/${request.name}` }, "revision pinning failed unexpectedly; pod allowed unchanged");
+      deps.logger.error(
+        { err, uid: request.uid, pod: `${request.namespace}/${request.name}` },
+        "revision pinning failed unexpectedly; pod allowed unchanged",
+      );
       deps.metrics.outcome("fail-safe", "internal-error");
       return allowed(request);
     }
@@ -97,9 +100,16 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
   const count = (outcome: PinningOutcome, reason: string): void => {
     if (live) deps.metrics.outcome(outcome, reason);
   };
-  if (request.operation !== "CREATE" || request.resource?.resource !== "pods" || request.subResource || !isObject(request.object)) {
+  if (
+    request.operation !== "CREATE" ||
+    request.resource?.resource !== "pods" ||
+    request.subResource ||
+    !isObject(request.object)
+  ) {
     count("fail-safe", "not-pod-create");
-    return allowed(request, [`bulkhead: /mutate/pod only pins pod creates, not ${request.operation} ${request.resource?.resource ?? "?"}; check the webhook configuration`]);
+    return allowed(request, [
+      `bulkhead: /mutate/pod only pins pod creates, not ${request.operation} ${request.resource?.resource ?? "?"}; check the webhook configuration`,
+    ]);
   }
   const pod = request.object as PodJson;
   const meta = isObject(pod.metadata) ? pod.metadata : {};
@@ -125,7 +135,8 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
 
   if (decision.verdict === "allow") {
     count(decision.outcome, decision.reason);
-    if (decision.outcome === "fail-safe") log.warn({ reason: decision.reason }, `pod allowed unchanged: ${decision.detail}`);
+    if (decision.outcome === "fail-safe")
+      log.warn({ reason: decision.reason }, `pod allowed unchanged: ${decision.detail}`);
     else log.debug({ reason: decision.reason }, decision.detail);
     return allowed(request);
   }
@@ -136,7 +147,14 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     return allowed(request);
   }
   const stsName = decision.statefulSet;
-  const context = { namespace, rollout, pod: podName, statefulSet: stsName, wantedRevision: toRevision, actualRevision: revision };
+  const context = {
+    namespace,
+    rollout,
+    pod: podName,
+    statefulSet: stsName,
+    wantedRevision: toRevision,
+    actualRevision: revision,
+  };
   const to = revisionTemplate(caches, sts, toRevision);
   if (!to.ok) return pinFailed(deps, request, log, context, to.reason as PinningAlert["reason"], to.detail);
   const from = sourceTemplate(caches, sts, revision);
@@ -159,16 +177,31 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
   });
   if (!rewrite.ok) return pinFailed(deps, request, log, context, "rewrite-failed", rewrite.error);
   // The name and namespace were filled in only to build the rewrite; do not patch them in.
-  const operations = rewrite.value.operations.filter((op) => op.path !== "/metadata/name" && op.path !== "/metadata/namespace");
+  const operations = rewrite.value.operations.filter(
+    (op) => op.path !== "/metadata/name" && op.path !== "/metadata/namespace",
+  );
 
   count("pinned", decision.reason);
   log.info(
-    { rollout: `${namespace}/${rollout.metadata.name}`, ordinal, from: revision, to: toRevision, reason: decision.reason, operations: operations.length },
+    {
+      rollout: `${namespace}/${rollout.metadata.name}`,
+      ordinal,
+      from: revision,
+      to: toRevision,
+      reason: decision.reason,
+      operations: operations.length,
+    },
     `pod pinned to revision ${toRevision}`,
   );
   if (live) {
     const which = decision.reason === "template-pending" ? "revision" : "the old revision";
-    record(deps, rollout, "Normal", "PodPinned", `Pod ${podName} recreated on ${which} ${toRevision} instead of ${revision}: ${decision.detail}.`);
+    record(
+      deps,
+      rollout,
+      "Normal",
+      "PodPinned",
+      `Pod ${podName} recreated on ${which} ${toRevision} instead of ${revision}: ${decision.detail}.`,
+    );
   }
   return patched(request, operations);
 }
@@ -187,14 +220,23 @@ async function confirmLive(
 ): Promise<FinalPinningDecision> {
   let fresh: unknown;
   try {
-    fresh = await withTimeout(deps.liveRollouts.get(req.namespace, pending.rolloutName), deps.liveReadTimeoutMs ?? 2000);
+    fresh = await withTimeout(
+      deps.liveRollouts.get(req.namespace, pending.rolloutName),
+      deps.liveReadTimeoutMs ?? 2000,
+    );
   } catch (err) {
     deps.metrics.liveRead("failed");
-    log.warn({ err, rollout: `${req.namespace}/${pending.rolloutName}`, why: pending.why }, `live read of the rollout failed; the cache's answer stands (${pending.unconfirmed.verdict})`);
+    log.warn(
+      { err, rollout: `${req.namespace}/${pending.rolloutName}`, why: pending.why },
+      `live read of the rollout failed; the cache's answer stands (${pending.unconfirmed.verdict})`,
+    );
     return pending.unconfirmed;
   }
   deps.metrics.liveRead("ok");
-  const world: PinningWorld = { ...cached, rollout: (ns, name) => (ns === req.namespace && name === pending.rolloutName ? fresh : cached.rollout(ns, name)) };
+  const world: PinningWorld = {
+    ...cached,
+    rollout: (ns, name) => (ns === req.namespace && name === pending.rolloutName ? fresh : cached.rollout(ns, name)),
+  };
   const decision = decidePinning(req, world, policy, "live");
   // "live" never asks to confirm; the guard keeps the types honest.
   return decision.verdict === "confirm" ? decision.unconfirmed : decision;
@@ -224,7 +266,13 @@ function pinFailed(
   if (request.dryRun !== true) {
     deps.metrics.outcome("pin-failed", reason);
     record(deps, rollout, "Warning", reason === "revision-missing" ? "RevisionMissing" : "PinningFailed", message);
-    const alert: PinningAlert = { ...context, rollout: rollout.metadata.name, channel: rollout.spec.channel, reason, message };
+    const alert: PinningAlert = {
+      ...context,
+      rollout: rollout.metadata.name,
+      channel: rollout.spec.channel,
+      reason,
+      message,
+    };
     Promise.resolve()
       .then(() => deps.alerts.alert(alert))
       .catch((err: unknown) => log.error({ err }, "pinning alert failed"));
@@ -233,7 +281,13 @@ function pinFailed(
 }
 
 /** Fire and forget: an Event write must not hold up (or time out) the pod create. */
-function record(deps: PodPinningDeps, rollout: StatefulsetRollout, type: EventType, reason: string, note: string): void {
+function record(
+  deps: PodPinningDeps,
+  rollout: StatefulsetRollout,
+  type: EventType,
+  reason: string,
+  note: string,
+): void {
   const ref: ObjectRef = {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -241,5 +295,7 @@ function record(deps: PodPinningDeps, rollout: StatefulsetRollout, type: EventTy
     namespace: rollout.metadata.namespace ?? "",
     ...(rollout.metadata.uid ? { uid: rollout.metadata.uid } : {}),
   };
-  void deps.events.record(ref, type, reason, note).catch((err: unknown) => deps.logger.error({ err }, "event write failed"));
+  void deps.events
+    .record(ref, type, reason, note)
+    .catch((err: unknown) => deps.logger.error({ err }, "event write failed"));
 }

@@ -28,29 +28,52 @@ const HASH_LABEL = "controller.kubernetes.io/hash";
  * revision by the ControllerRevision's name (`<sts>-<hash>`); a bare hash is accepted too (the
  * revision's `controller.kubernetes.io/hash` label), owned by this StatefulSet.
  */
-export function findRevision(caches: PinningCaches, sts: k8s.V1StatefulSet, revision: string): k8s.V1ControllerRevision | undefined {
+export function findRevision(
+  caches: PinningCaches,
+  sts: k8s.V1StatefulSet,
+  revision: string,
+): k8s.V1ControllerRevision | undefined {
   const namespace = sts.metadata?.namespace ?? "";
   const stsName = sts.metadata?.name ?? "";
-  const byName = caches.controllerRevisions.get(namespace, revision) ?? caches.controllerRevisions.get(namespace, `${stsName}-${revision}`);
+  const byName =
+    caches.controllerRevisions.get(namespace, revision) ??
+    caches.controllerRevisions.get(namespace, `${stsName}-${revision}`);
   if (byName && ownedBy(byName, sts)) return byName;
   return caches.controllerRevisions
     .list(namespace)
-    .find((cr) => ownedBy(cr, sts) && (cr.metadata?.labels?.[HASH_LABEL] === revision || cr.metadata?.name === `${stsName}-${revision}`));
+    .find(
+      (cr) =>
+        ownedBy(cr, sts) &&
+        (cr.metadata?.labels?.[HASH_LABEL] === revision || cr.metadata?.name === `${stsName}-${revision}`),
+    );
 }
 
 function ownedBy(cr: k8s.V1ControllerRevision, sts: k8s.V1StatefulSet): boolean {
   const owners = cr.metadata?.ownerReferences ?? [];
   // A revision without owners is accepted by name only (orphaned during adoption).
   if (owners.length === 0) return cr.metadata?.name?.startsWith(`${sts.metadata?.name}-`) ?? false;
-  return owners.some((o) => o.kind === "StatefulSet" && o.name === sts.metadata?.name && (!sts.metadata?.uid || o.uid === sts.metadata.uid));
+  return owners.some(
+    (o) =>
+      o.kind === "StatefulSet" && o.name === sts.metadata?.name && (!sts.metadata?.uid || o.uid === sts.metadata.uid),
+  );
 }
 
 /** The pod template a revision stores, or why it cannot be had. */
 export function revisionTemplate(caches: PinningCaches, sts: k8s.V1StatefulSet, revision: string): Found<PodTemplate> {
   const cr = findRevision(caches, sts, revision);
-  if (!cr) return { ok: false, reason: "revision-missing", detail: `ControllerRevision ${revision} of StatefulSet ${sts.metadata?.namespace}/${sts.metadata?.name} is gone (revisionHistoryLimit?)` };
+  if (!cr)
+    return {
+      ok: false,
+      reason: "revision-missing",
+      detail: `ControllerRevision ${revision} of StatefulSet ${sts.metadata?.namespace}/${sts.metadata?.name} is gone (revisionHistoryLimit?)`,
+    };
   const template = templateFromRevisionData(cr.data);
-  if (!template.ok) return { ok: false, reason: "revision-invalid", detail: `ControllerRevision ${cr.metadata?.name}: ${template.error}` };
+  if (!template.ok)
+    return {
+      ok: false,
+      reason: "revision-invalid",
+      detail: `ControllerRevision ${cr.metadata?.name}: ${template.error}`,
+    };
   return { ok: true, value: template.value };
 }
 

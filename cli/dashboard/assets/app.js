@@ -52,12 +52,17 @@ let page; // the current page's draw(view) and its state
 
 function parseRoute() {
   const m = /^#\/r\/([^/]+)\/([^/]+)$/.exec(location.hash);
-  return m ? { kind: "rollout", namespace: decodeURIComponent(m[1]), name: decodeURIComponent(m[2]) } : { kind: "overview" };
+  return m
+    ? { kind: "rollout", namespace: decodeURIComponent(m[1]), name: decodeURIComponent(m[2]) }
+    : { kind: "overview" };
 }
 
 function connect() {
   if (source) source.close();
-  const query = route.kind === "rollout" ? `?namespace=${encodeURIComponent(route.namespace)}&name=${encodeURIComponent(route.name)}` : "";
+  const query =
+    route.kind === "rollout"
+      ? `?namespace=${encodeURIComponent(route.namespace)}&name=${encodeURIComponent(route.name)}`
+      : "";
   source = new EventSource(`/api/stream${query}`);
   live.textContent = "connecting…";
   live.className = "live";
@@ -92,23 +97,53 @@ const filters = { namespace: "", phase: "" };
 function overviewPage() {
   document.title = "Bulkhead rollouts";
   const nsSelect = el("select", { id: "filter-namespace" }, el("option", { value: "" }, "all namespaces"));
-  const phaseSelect = el("select", { id: "filter-phase" }, el("option", { value: "" }, "all phases"), PHASES.map((p) => el("option", { value: p }, p)));
+  const phaseSelect = el(
+    "select",
+    { id: "filter-phase" },
+    el("option", { value: "" }, "all phases"),
+    PHASES.map((p) => el("option", { value: p }, p)),
+  );
   phaseSelect.value = filters.phase;
   const count = el("span", { class: "muted", id: "overview-count" });
   const tbody = el("tbody");
   main.append(
     el("h1", {}, "Rollouts"),
-    el("div", { class: "filters" }, el("label", {}, "Namespace ", nsSelect), el("label", {}, "Phase ", phaseSelect), count),
+    el(
+      "div",
+      { class: "filters" },
+      el("label", {}, "Namespace ", nsSelect),
+      el("label", {}, "Phase ", phaseSelect),
+      count,
+    ),
     el(
       "table",
       { id: "overview" },
-      el("thead", {}, el("tr", {}, ["Namespace", "Name", "Phase", "Percent (target / deployed)", "Updated / Ready / Total", "Group", "Age", "Reason"].map((h) => el("th", { scope: "col" }, h)))),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          [
+            "Namespace",
+            "Name",
+            "Phase",
+            "Percent (target / deployed)",
+            "Updated / Ready / Total",
+            "Group",
+            "Age",
+            "Reason",
+          ].map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
       tbody,
     ),
   );
   let rows = [];
   const render = () => {
-    const shown = rows.filter((r) => (!filters.namespace || r.namespace === filters.namespace) && (!filters.phase || r.phase === filters.phase));
+    const shown = rows.filter(
+      (r) => (!filters.namespace || r.namespace === filters.namespace) && (!filters.phase || r.phase === filters.phase),
+    );
     count.textContent = `${shown.length} of ${rows.length} rollouts`;
     tbody.replaceChildren(
       ...shown.map((r) =>
@@ -116,8 +151,17 @@ function overviewPage() {
           "tr",
           { "data-rollout": `${r.namespace}/${r.name}` },
           el("td", {}, r.namespace),
-          el("td", {}, el("a", { href: `#/r/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}` }, r.name)),
-          el("td", {}, el("span", { class: `badge ${r.phase}` }, r.phase), r.paused && r.phase !== "Paused" ? " (paused)" : ""),
+          el(
+            "td",
+            {},
+            el("a", { href: `#/r/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}` }, r.name),
+          ),
+          el(
+            "td",
+            {},
+            el("span", { class: `badge ${r.phase}` }, r.phase),
+            r.paused && r.phase !== "Paused" ? " (paused)" : "",
+          ),
           el("td", {}, `${r.percent}% / ${r.deployed === undefined ? "-" : `${r.deployed}%`}`),
           el("td", {}, `${r.updated} / ${r.ready} / ${r.total}`),
           el("td", {}, r.group ?? "-"),
@@ -136,7 +180,10 @@ function overviewPage() {
       crumbs.textContent = view.namespace ? `namespace ${view.namespace}` : "all namespaces";
       const namespaces = [...new Set(rows.map((r) => r.namespace))].sort();
       const current = nsSelect.value;
-      nsSelect.replaceChildren(el("option", { value: "" }, "all namespaces"), ...namespaces.map((n) => el("option", { value: n }, n)));
+      nsSelect.replaceChildren(
+        el("option", { value: "" }, "all namespaces"),
+        ...namespaces.map((n) => el("option", { value: n }, n)),
+      );
       nsSelect.value = namespaces.includes(current) ? current : "";
       filters.namespace = nsSelect.value;
       render();
@@ -152,7 +199,13 @@ function overviewPage() {
 const REV_TEXT = { new: "N", old: "O", other: "X", unknown: "?" };
 const REV_WORDS = { new: "new revision", old: "old revision", other: "another revision", unknown: "revision unknown" };
 const STATE_TEXT = { ready: "✓", "not-ready": "○", stuck: "!", terminating: "✕", missing: "–" };
-const STATE_WORDS = { ready: "Ready", "not-ready": "not Ready", stuck: "stuck", terminating: "terminating", missing: "no pod" };
+const STATE_WORDS = {
+  ready: "Ready",
+  "not-ready": "not Ready",
+  stuck: "stuck",
+  terminating: "terminating",
+  missing: "no pod",
+};
 
 function tileLabel(t) {
   const parts = [`${t.name}: ${REV_WORDS[t.rev]}${t.revision ? ` ${t.revision}` : ""}`, STATE_WORDS[t.state]];
@@ -163,7 +216,8 @@ function tileLabel(t) {
 }
 
 function legend() {
-  const sample = (cls, text, words) => el("span", {}, el("span", { class: `tile ${cls}`, "aria-hidden": "true" }, text), ` ${words}`);
+  const sample = (cls, text, words) =>
+    el("span", {}, el("span", { class: `tile ${cls}`, "aria-hidden": "true" }, text), ` ${words}`);
   return el(
     "div",
     { class: "legend", "aria-label": "Legend" },
@@ -183,13 +237,35 @@ function rolloutPage(r) {
   const head = el("div");
   const phases = el("ol", { class: "phases", id: "phases", "aria-label": "Phases" });
   const summary = el("dl", { class: "summary", id: "summary" });
-  const percentInput = el("input", { type: "number", min: 0, max: 100, step: 1, id: "promote-percent", "aria-label": "Promote to percent" });
+  const percentInput = el("input", {
+    type: "number",
+    min: 0,
+    max: 100,
+    step: 1,
+    id: "promote-percent",
+    "aria-label": "Promote to percent",
+  });
   const actions = el(
     "div",
     { class: "actions", role: "group", "aria-label": "Actions" },
     el("button", { type: "button", id: "action-pause", onclick: () => act("pause") }, "Pause"),
     el("button", { type: "button", id: "action-resume", onclick: () => act("resume") }, "Resume"),
-    el("span", {}, el("button", { type: "button", id: "action-promote", onclick: () => act("promote", percentInput.value === "" ? undefined : Number(percentInput.value)) }, "Promote to"), " ", percentInput, " %"),
+    el(
+      "span",
+      {},
+      el(
+        "button",
+        {
+          type: "button",
+          id: "action-promote",
+          onclick: () => act("promote", percentInput.value === "" ? undefined : Number(percentInput.value)),
+        },
+        "Promote to",
+      ),
+      " ",
+      percentInput,
+      " %",
+    ),
     el("button", { type: "button", id: "action-rollback", onclick: () => act("rollback") }, "Roll back"),
     el("button", { type: "button", id: "action-retry", onclick: () => act("retry") }, "Retry"),
   );
@@ -200,7 +276,21 @@ function rolloutPage(r) {
   const wavesNote = el("p", { class: "muted" });
   const events = el("tbody");
   const history = el("tbody");
-  const table = (id, headers, body) => el("table", { id }, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))), body);
+  const table = (id, headers, body) =>
+    el(
+      "table",
+      { id },
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          headers.map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
+      body,
+    );
   main.append(
     head,
     el("h2", {}, "Phases"),
@@ -215,11 +305,30 @@ function rolloutPage(r) {
     el(
       "div",
       { class: "cols" },
-      el("section", { "aria-labelledby": "waves-title" }, el("h2", { id: "waves-title" }, "Waves"), wavesNote, table("waves", ["Wave", "Direction", "Pods", "Started", "Duration"], waves)),
-      el("section", { "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Recent events"), el("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": "Recent events, newest first" }, table("events", ["Time", "Type", "Reason", "Message"], events))),
+      el(
+        "section",
+        { "aria-labelledby": "waves-title" },
+        el("h2", { id: "waves-title" }, "Waves"),
+        wavesNote,
+        table("waves", ["Wave", "Direction", "Pods", "Started", "Duration"], waves),
+      ),
+      el(
+        "section",
+        { "aria-labelledby": "events-title" },
+        el("h2", { id: "events-title" }, "Recent events"),
+        el(
+          "div",
+          { class: "scroll", tabindex: 0, role: "region", "aria-label": "Recent events, newest first" },
+          table("events", ["Time", "Type", "Reason", "Message"], events),
+        ),
+      ),
     ),
     el("h2", {}, "History"),
-    table("history", ["Started", "Duration", "Outcome", "Trigger", "Revision", "Image", "Percent", "Waves", "Identity", "Reason"], history),
+    table(
+      "history",
+      ["Started", "Duration", "Outcome", "Trigger", "Revision", "Image", "Percent", "Waves", "Identity", "Reason"],
+      history,
+    ),
   );
 
   // Tiles: one element per ordinal, updated in place; roving tabindex, arrow keys move.
@@ -248,7 +357,12 @@ function rolloutPage(r) {
     list.forEach((t, i) => {
       let node = tiles[i];
       if (!node) {
-        node = el("div", { role: "listitem", tabindex: i === focused ? "0" : "-1" }, el("span", { class: "o" }), el("span", { class: "s" }));
+        node = el(
+          "div",
+          { role: "listitem", tabindex: i === focused ? "0" : "-1" },
+          el("span", { class: "o" }),
+          el("span", { class: "s" }),
+        );
         tiles.push(node);
         grid.append(node);
       }
@@ -271,7 +385,14 @@ function rolloutPage(r) {
   let current;
   function draw(view) {
     if (view.kind === "missing") {
-      head.replaceChildren(el("h1", {}, r.name), el("p", { class: "refused" }, `No StatefulsetRollout ${view.namespace}/${view.name} (deleted, or outside this dashboard's namespace).`));
+      head.replaceChildren(
+        el("h1", {}, r.name),
+        el(
+          "p",
+          { class: "refused" },
+          `No StatefulsetRollout ${view.namespace}/${view.name} (deleted, or outside this dashboard's namespace).`,
+        ),
+      );
       return;
     }
     if (view.kind !== "rollout") return;
@@ -279,45 +400,105 @@ function rolloutPage(r) {
     current = v;
     const pausedText = v.paused ? "paused" : v.pauseRequested ? "pause requested: stops after the current wave" : "";
     head.replaceChildren(
-      el("h1", {}, v.name, " ", el("span", { class: `badge ${v.phase}`, id: "phase" }, v.phase), pausedText ? el("span", { id: "paused", class: "badge Paused" }, pausedText) : ""),
+      el(
+        "h1",
+        {},
+        v.name,
+        " ",
+        el("span", { class: `badge ${v.phase}`, id: "phase" }, v.phase),
+        pausedText ? el("span", { id: "paused", class: "badge Paused" }, pausedText) : "",
+      ),
       el("p", { class: "reason", id: "reason" }, v.reason ?? ""),
     );
-    phases.replaceChildren(...v.phases.map((p) => el("li", { class: p.state }, `${p.percent}% · ${p.state === "done" ? "done" : p.state === "current" ? (v.paused ? "paused" : "rolling") : "next"}`)));
+    phases.replaceChildren(
+      ...v.phases.map((p) =>
+        el(
+          "li",
+          { class: p.state },
+          `${p.percent}% · ${p.state === "done" ? "done" : p.state === "current" ? (v.paused ? "paused" : "rolling") : "next"}`,
+        ),
+      ),
+    );
     const row = (k, value) => [el("dt", {}, k), el("dd", {}, value)];
     summary.replaceChildren(
       ...row("Namespace", v.namespace),
       ...row("Percent", `${v.percent}% requested · ${v.deployed === undefined ? "-" : `${v.deployed}%`} deployed`),
       ...row("Pods", `${v.total} total · ${v.target} to update · ${v.updated} updated · ${v.ready} ready`),
-      ...row("Revisions", v.currentRevision && v.currentRevision !== v.updateRevision ? `${v.currentRevision} (old, grey) → ${v.updateRevision ?? "?"} (new, blue)` : (v.updateRevision ?? "-")),
+      ...row(
+        "Revisions",
+        v.currentRevision && v.currentRevision !== v.updateRevision
+          ? `${v.currentRevision} (old, grey) → ${v.updateRevision ?? "?"} (new, blue)`
+          : (v.updateRevision ?? "-"),
+      ),
       ...row("Image", v.image),
       ...(v.previousImage ? row("Rollback to", v.previousImage) : []),
       ...row("Identity", v.identity ?? "-"),
-      ...(v.generation !== undefined && v.observedGeneration !== undefined && v.observedGeneration < v.generation ? row("Note", "the reconciler has not seen the latest change yet") : []),
+      ...(v.generation !== undefined && v.observedGeneration !== undefined && v.observedGeneration < v.generation
+        ? row("Note", "the reconciler has not seen the latest change yet")
+        : []),
     );
     if (percentInput.value === "") percentInput.placeholder = String(v.percent);
     drawTiles(v.tiles);
-    podsNote.textContent = v.podsFrom === "status" ? "Pods as last recorded in the rollout's status (the pods cannot be watched with your permissions)." : "";
+    podsNote.textContent =
+      v.podsFrom === "status"
+        ? "Pods as last recorded in the rollout's status (the pods cannot be watched with your permissions)."
+        : "";
     wavesNote.textContent = `${v.wavesCompleted} wave(s) completed for this revision${v.wavesUnseen > 0 ? `; ${v.wavesUnseen} finished before this dashboard started and are not timed` : ""}.`;
     waves.replaceChildren(
-      ...[...v.waves].reverse().map((w) =>
-        el("tr", {}, el("td", {}, String(w.number)), el("td", {}, w.direction), el("td", {}, String(w.pods)), el("td", {}, clock(w.startedAt)), el("td", { "data-from": w.startedAt, "data-to": w.completedAt ?? "" }, w.completedAt ? duration(w.startedAt, w.completedAt) : `${duration(w.startedAt)} (in flight)`)),
-      ),
+      ...[...v.waves]
+        .reverse()
+        .map((w) =>
+          el(
+            "tr",
+            {},
+            el("td", {}, String(w.number)),
+            el("td", {}, w.direction),
+            el("td", {}, String(w.pods)),
+            el("td", {}, clock(w.startedAt)),
+            el(
+              "td",
+              { "data-from": w.startedAt, "data-to": w.completedAt ?? "" },
+              w.completedAt ? duration(w.startedAt, w.completedAt) : `${duration(w.startedAt)} (in flight)`,
+            ),
+          ),
+        ),
     );
     events.replaceChildren(
       ...(v.events.length === 0 ? [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No events."))] : []),
-      ...[...v.events].reverse().map((e) =>
-        el("tr", { class: e.type, "data-reason": e.reason }, el("td", {}, clock(e.time)), el("td", {}, e.type), el("td", {}, e.reason, e.count > 1 ? ` ×${e.count}` : ""), el("td", {}, e.message)),
-      ),
+      ...[...v.events]
+        .reverse()
+        .map((e) =>
+          el(
+            "tr",
+            { class: e.type, "data-reason": e.reason },
+            el("td", {}, clock(e.time)),
+            el("td", {}, e.type),
+            el("td", {}, e.reason, e.count > 1 ? ` ×${e.count}` : ""),
+            el("td", {}, e.message),
+          ),
+        ),
     );
     history.replaceChildren(
-      ...(v.history.length === 0 ? [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No rollouts recorded yet."))] : []),
+      ...(v.history.length === 0
+        ? [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No rollouts recorded yet."))]
+        : []),
       ...v.history.map((h) =>
         el(
           "tr",
           {},
           el("td", {}, new Date(h.startedAt).toLocaleString()),
           el("td", {}, duration(h.startedAt, h.finishedAt) + (h.finishedAt ? "" : "+")),
-          el("td", {}, el("span", { class: `badge ${h.outcome === "Done" ? "RolloutDone" : h.outcome === "Failed" ? "RolloutFailed" : "Progressing"}` }, h.outcome)),
+          el(
+            "td",
+            {},
+            el(
+              "span",
+              {
+                class: `badge ${h.outcome === "Done" ? "RolloutDone" : h.outcome === "Failed" ? "RolloutFailed" : "Progressing"}`,
+              },
+              h.outcome,
+            ),
+          ),
           el("td", {}, h.trigger),
           el("td", {}, h.fromRevision ? `${h.fromRevision} → ${h.toRevision}` : h.toRevision),
           el("td", {}, h.toImage ?? "-"),
@@ -334,12 +515,21 @@ function rolloutPage(r) {
   const VERBS = { pause: "Pause", resume: "Resume", promote: "Promote", rollback: "Roll back", retry: "Retry" };
 
   async function post(path, body) {
-    const res = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "X-Bulkhead-Dashboard": "1" }, body: JSON.stringify(body) });
+    const res = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Bulkhead-Dashboard": "1" },
+      body: JSON.stringify(body),
+    });
     return res.json();
   }
 
   async function act(action, percent) {
-    const request = { namespace: r.namespace, name: r.name, action, ...(percent === undefined || Number.isNaN(percent) ? {} : { percent }) };
+    const request = {
+      namespace: r.namespace,
+      name: r.name,
+      action,
+      ...(percent === undefined || Number.isNaN(percent) ? {} : { percent }),
+    };
     const preview = await post("/api/actions/preview", request).catch((err) => ({ ok: false, error: String(err) }));
     const title = document.getElementById("confirm-title");
     const body = document.getElementById("confirm-body");
@@ -347,27 +537,48 @@ function rolloutPage(r) {
     const cancel = document.getElementById("confirm-cancel");
     title.textContent = `${VERBS[action]} ${r.namespace}/${r.name}`;
     if (!preview.ok) {
-      body.replaceChildren(el("p", {}, preview.refused ? "Refused:" : "Cannot do that:"), el("p", { class: "refused", id: "confirm-refusal" }, preview.error));
+      body.replaceChildren(
+        el("p", {}, preview.refused ? "Refused:" : "Cannot do that:"),
+        el("p", { class: "refused", id: "confirm-refusal" }, preview.error),
+      );
       ok.hidden = true;
       cancel.textContent = "Close";
     } else {
       body.replaceChildren(
         el("p", {}, "This will change:"),
-        el("ul", { id: "confirm-changes" }, preview.changes.map((c) => el("li", {}, c))),
-        ...(preview.notes.length ? [el("p", {}, "Note:"), el("ul", {}, preview.notes.map((n) => el("li", {}, n)))] : []),
+        el(
+          "ul",
+          { id: "confirm-changes" },
+          preview.changes.map((c) => el("li", {}, c)),
+        ),
+        ...(preview.notes.length
+          ? [
+              el("p", {}, "Note:"),
+              el(
+                "ul",
+                {},
+                preview.notes.map((n) => el("li", {}, n)),
+              ),
+            ]
+          : []),
       );
       ok.hidden = false;
       ok.textContent = VERBS[action];
       cancel.textContent = "Cancel";
       ok.onclick = async () => {
         ok.disabled = true;
-        const result = await post("/api/actions/apply", { ...preview.request, expect: preview.changes }).catch((err) => ({ ok: false, error: String(err) }));
+        const result = await post("/api/actions/apply", { ...preview.request, expect: preview.changes }).catch(
+          (err) => ({ ok: false, error: String(err) }),
+        );
         ok.disabled = false;
         if (result.ok) {
           dialog.close();
           showToast(`${VERBS[action]}: ${result.changes.join("; ")}`);
         } else {
-          body.replaceChildren(el("p", {}, result.refused ? "Refused:" : "Failed:"), el("p", { class: "refused", id: "confirm-refusal" }, result.error));
+          body.replaceChildren(
+            el("p", {}, result.refused ? "Refused:" : "Failed:"),
+            el("p", { class: "refused", id: "confirm-refusal" }, result.error),
+          );
           ok.hidden = true;
           cancel.textContent = "Close";
         }
@@ -381,7 +592,9 @@ function rolloutPage(r) {
   return {
     draw,
     tick() {
-      if (current) for (const td of waves.querySelectorAll("td[data-from]")) if (!td.dataset.to) td.textContent = `${duration(td.dataset.from)} (in flight)`;
+      if (current)
+        for (const td of waves.querySelectorAll("td[data-from]"))
+          if (!td.dataset.to) td.textContent = `${duration(td.dataset.from)} (in flight)`;
     },
   };
 }

@@ -121,9 +121,14 @@ export function kubeConfigForToken(token: string, user = "token-user"): KubeConf
  */
 export async function installRolloutCrd(): Promise<void> {
   const crd = "crd/statefulsetrollouts.bulkhead.dev";
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds/")], { check: true });
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(REPO_ROOT, "charts/bulkhead/crds/")], {
+    check: true,
+  });
   await kubectl(["wait", "--for=condition=Established", crd, "--timeout=60s"], { check: true });
-  await waitFor(async () => (await kubectl(["get", "statefulsetrollouts", "-A"])).code === 0, { timeoutMs: 30_000, what: "StatefulsetRollouts to be served" });
+  await waitFor(async () => (await kubectl(["get", "statefulsetrollouts", "-A"])).code === 0, {
+    timeoutMs: 30_000,
+    what: "StatefulsetRollouts to be served",
+  });
 }
 
 /** The helm binary hack/build-control-plane.sh built (`make control-plane` builds it). */
@@ -174,7 +179,11 @@ export async function applyManifest(manifest: string, namespace?: string): Promi
   return r.stdout;
 }
 
-function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -238,7 +247,10 @@ function describeError(err: unknown): string {
   if (err && typeof err === "object") {
     const e = err as { message?: string; code?: unknown; body?: unknown };
     const body = typeof e.body === "string" ? e.body : e.body ? safeJson(e.body) : "";
-    return [e.message, e.code !== undefined ? `code=${String(e.code)}` : "", body].filter(Boolean).join(" ").slice(0, 800);
+    return [e.message, e.code !== undefined ? `code=${String(e.code)}` : "", body]
+      .filter(Boolean)
+      .join(" ")
+      .slice(0, 800);
   }
   return String(err);
 }
@@ -262,7 +274,12 @@ export interface NamespaceOptions {
  * at the end of the run when the cluster is reused; an owned cluster is simply stopped.
  */
 export async function newNamespace(prefix: string, opts: NamespaceOptions = {}): Promise<string> {
-  const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "e2e";
+  const base =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 50) || "e2e";
   const name = `${base}-${randomBytes(3).toString("hex")}`;
   const labels: Record<string, string> = { [E2E_LABEL]: "true", ...opts.labels };
   if (opts.optIn) labels[OPT_IN_LABEL] = "true";
@@ -313,8 +330,31 @@ export function issueServingCert(opts: { ips?: string[]; dns?: string[]; cn?: st
     };
     openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
     openssl(["req", "-new", "-key", key, "-subj", `/CN=${opts.cn ?? "bulkhead-e2e-server"}`, "-out", csr]);
-    openssl(["x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey, "-CAcreateserial", "-CAserial", join(work, "ca.srl"), "-days", "2", "-sha256", "-extfile", ext, "-out", crt]);
-    return { certPem: readFileSync(crt, "utf8"), keyPem: readFileSync(key, "utf8"), caPem: readFileSync(caCert, "utf8") };
+    openssl([
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      caCert,
+      "-CAkey",
+      caKey,
+      "-CAcreateserial",
+      "-CAserial",
+      join(work, "ca.srl"),
+      "-days",
+      "2",
+      "-sha256",
+      "-extfile",
+      ext,
+      "-out",
+      crt,
+    ]);
+    return {
+      certPem: readFileSync(crt, "utf8"),
+      keyPem: readFileSync(key, "utf8"),
+      caPem: readFileSync(caCert, "utf8"),
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -373,13 +413,16 @@ async function startCluster(): Promise<ClusterInfo> {
       startMs: 0,
     };
   }
-  const dir = process.env.BULKHEAD_E2E_DIR ? resolve(process.env.BULKHEAD_E2E_DIR) : mkdtempSync(join(tmpdir(), "bulkhead-e2e-"));
+  const dir = process.env.BULKHEAD_E2E_DIR
+    ? resolve(process.env.BULKHEAD_E2E_DIR)
+    : mkdtempSync(join(tmpdir(), "bulkhead-e2e-"));
   mkdirSync(dir, { recursive: true });
   const nodes = process.env.BULKHEAD_E2E_NODES ?? "3";
   const t0 = Date.now();
   // cluster-up builds missing binaries first; a cold build can take a long time.
   const r = await runScript("cluster-up.sh", ["--dir", dir, "--nodes", nodes], 3 * 3600_000);
-  if (r.code !== 0) throw new Error(`hack/cluster-up.sh failed (exit ${r.code}); logs in ${dir}/logs\n${r.stderr.slice(-3000)}`);
+  if (r.code !== 0)
+    throw new Error(`hack/cluster-up.sh failed (exit ${r.code}); logs in ${dir}/logs\n${r.stderr.slice(-3000)}`);
   const env = parseEnvFile(join(dir, "env"));
   const need = (k: string): string => {
     const v = env[k];
@@ -449,14 +492,18 @@ export const mochaHooks = {
         // in the namespace is deleted anyway.
         const rollouts = await kubectl(["get", "statefulsetrollouts", "-n", ns, "-o", "name"]).catch(() => undefined);
         for (const name of (rollouts?.code === 0 ? rollouts.stdout : "").split("\n").filter(Boolean)) {
-          await kubectl(["patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(() => undefined);
+          await kubectl(["patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(
+            () => undefined,
+          );
         }
         await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
       }
       return;
     }
     if (process.env.BULKHEAD_E2E_KEEP === "1") {
-      process.stderr.write(`[e2e] BULKHEAD_E2E_KEEP=1: cluster left running; source ${c.dir}/env; stop with hack/cluster-down.sh --dir ${c.dir}\n`);
+      process.stderr.write(
+        `[e2e] BULKHEAD_E2E_KEEP=1: cluster left running; source ${c.dir}/env; stop with hack/cluster-down.sh --dir ${c.dir}\n`,
+      );
       return;
     }
     const failed = anyFailed(this.test?.parent);

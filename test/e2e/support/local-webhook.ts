@@ -20,7 +20,11 @@ export interface LocalWebhook {
   shutdown(): Promise<void>;
 }
 
-export async function startLocalWebhook(routes: ServedRoute[], logger: Logger, registry?: Registry): Promise<LocalWebhook> {
+export async function startLocalWebhook(
+  routes: ServedRoute[],
+  logger: Logger,
+  registry?: Registry,
+): Promise<LocalWebhook> {
   const config = parseWebhookConfig({});
   const app = createApp({
     routes,
@@ -36,7 +40,15 @@ export async function startLocalWebhook(routes: ServedRoute[], logger: Logger, r
     start: async () => ({ cert: cert.certPem, key: cert.keyPem }),
     stop: () => {},
   };
-  const server = await startHttpsServer({ app, certificates, host: "127.0.0.1", port: 0, logger, shutdownTimeoutMs: 2_000, timeouts: serverTimeouts(config) });
+  const server = await startHttpsServer({
+    app,
+    certificates,
+    host: "127.0.0.1",
+    port: 0,
+    logger,
+    shutdownTimeoutMs: 2_000,
+    timeouts: serverTimeouts(config),
+  });
   const caBundle = Buffer.from(cert.caPem).toString("base64");
   return {
     clientConfig: (path) => ({ url: `https://127.0.0.1:${server.port}${path}`, caBundle }),
@@ -62,10 +74,25 @@ export async function startLocalLeakGuard(reconcilerUsername: string, logger: Lo
   const caches = [pods, statefulSets, rollouts];
   await Promise.all(caches.map((c) => c.synced));
   const registry = new Registry();
-  const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) => logger.warn({ err }, "event"));
+  const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) =>
+    logger.warn({ err }, "event"),
+  );
   const alerts = createLeakAlerter({ events, logger, updateDelayMs: 2_000 });
-  const handler = createEvictionHandler({ pods, statefulSets, rollouts, reconcilerUsername, defaultLeakProtection: "enforce", alerts, logger, registry });
-  const webhook = await startLocalWebhook([{ path: "/validate/eviction", maxBodyBytes: 64 * 1024, handler }], logger, registry);
+  const handler = createEvictionHandler({
+    pods,
+    statefulSets,
+    rollouts,
+    reconcilerUsername,
+    defaultLeakProtection: "enforce",
+    alerts,
+    logger,
+    registry,
+  });
+  const webhook = await startLocalWebhook(
+    [{ path: "/validate/eviction", maxBodyBytes: 64 * 1024, handler }],
+    logger,
+    registry,
+  );
   return {
     ...webhook,
     async stop() {

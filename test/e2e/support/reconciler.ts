@@ -100,5 +100,7 @@ export async function ensureControlNamespace(): Promise<void> {
 
 /** The last lines of every started reconciler's log (for a failed test). */
 export function reconcilerLogTails(lines = 30): string {
-  return running.map((r) => `--- ${r.logFile} (tail)\n${readFileSync(r.logFile, "utf8").split("\n").slice(-lines).join("\n")}\n`).join("");
+  return running
+    .map((r) => `--- ${r.logFile} (tail)\n${readFileSync(r.logFile, "utf8").split("\n").slice(-lines).join("\n")}\n`)
+    .join("");
 }
