@@ -9,7 +9,6 @@
 // the entry before it is left as it ended (so a Done or Failed rollout stays so). Every string is
 // cut to a fixed length and the list to a fixed count, so the history of a 1,000-pod rollout
 // stays a small part of the object (test/unit/history.test.ts measures it).
-import { templateImages } from "./cli-actions.js";
 import { desiredTemplate, templateHash } from "./desired.js";
 import type { HistoryEntry, RolloutStatus, StatefulsetRollout } from "./rollout.js";
 
@@ -103,4 +102,16 @@ export function nextHistory(
     if (next.reason !== undefined) head.reason = clip(next.reason, HISTORY_REASON_MAX);
   }
   return trimHistory(history, limit);
+}
+
+/** The images of a pod template, "name=image" per container, for people to read. */
+export function templateImages(template: unknown): string {
+  const spec = isRecord(template) && isRecord(template.spec) ? template.spec : undefined;
+  const containers = spec && Array.isArray(spec.containers) ? spec.containers : [];
+  const images = containers.filter(isRecord).map((c) => `${String(c.name)}=${String(c.image)}`);
+  return images.length > 0 ? images.join(", ") : "(no containers)";
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -226,7 +226,7 @@ export const rolloutStatusSchema = z.object({
   buildMetadata: z.record(z.string(), z.string()).optional(),
   /**
    * The Slack summary message, its thread pages, and `rollout`: the rollout they belong to
-   * ("generation/rolloutIdentity", api/slack-rollout-blocks.ts rolloutRunOf). A new rollout
+   * ("generation/rolloutIdentity", adapters/slack/rollout-blocks.ts rolloutRunOf). A new rollout
    * posts a new message; a ref for an earlier one is that rollout's record.
    */
   slackMessage: z

@@ -3,7 +3,7 @@ import { desiredReplicas, statefulSetName } from "../api/desired.js";
 import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
-import { templateImages } from "../api/cli-actions.js";
+import { templateImages } from "../api/history.js";
 import type { PodSummary, WatchSnapshot } from "./deps.js";
 import type { Style } from "./style.js";
 import { phaseText } from "./style.js";

@@ -1,6 +1,6 @@
 // Slack rollout notifications (DESIGN.md §2), the RolloutNotifier the reconciler calls each pass.
 // One summary message per rollout, posted once and then updated in place (chat.update); the pod
-// list in thread replies of ≤ 50 pods (api/slack-rollout-blocks.ts), each page posted once and
+// list in thread replies of ≤ 50 pods (adapters/slack/rollout-blocks.ts), each page posted once and
 // then updated in place, its ts kept in SlackMessageRef.pageTs[page] ("" = not posted yet), so a
 // restarted reconciler edits the same messages.
 //
@@ -29,7 +29,7 @@ import {
   rolloutSummary,
   type SlackMessageRef,
   type SlackText,
-} from "../../api/slack-rollout-blocks.js";
+} from "./rollout-blocks.js";
 import type { SlackClient } from "./client.js";
 
 export interface RolloutNotifierOptions {
@@ -52,7 +52,7 @@ export interface RolloutNotifierOptions {
 export interface RolloutPublisher {
   /**
    * Posts the rollout's message, or updates it in place when `known` is this rollout's message
-   * (api/slack-rollout-blocks.ts planMessage). Never throws: a Slack failure is logged and
+   * (adapters/slack/rollout-blocks.ts planMessage). Never throws: a Slack failure is logged and
    * counted. Returns the ref to keep in status.slackMessage, stamped with the rollout it is for:
    * undefined when nothing could be posted, the message (with any new page ts) otherwise — also
    * when an update failed, since the message exists and posting another would duplicate it.

@@ -20,7 +20,7 @@ import { isConflict, isNotFound } from "../kube/client.js";
 import type { RawRollout, RolloutApi } from "../kube/rollouts.js";
 import type { RolloutNotifier } from "../../api/integrations.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
-import { planMessage, rolloutRunOf, type SlackMessageRef } from "../../api/slack-rollout-blocks.js";
+import { planMessage, rolloutRunOf, type SlackMessageRef } from "./rollout-blocks.js";
 import { type Clock, type Timer, systemClock } from "./clock.js";
 import type { RolloutPublisher } from "./rollout-notifier.js";
 

@@ -1,11 +1,11 @@
-// pause, resume, promote, rollback, retry: read the rollout, let api/cli-actions.ts decide,
+// pause, resume, promote, rollback, retry: read the rollout, let cli/actions-plan.ts decide,
 // send its merge patch (which carries the resourceVersion it was decided on), and on a 409
 // read again and decide again: the refusal or the change is always about the current object.
 import type { Command } from "commander";
 import { Option } from "commander";
 import { isConflict } from "../../adapters/kube/client.js";
-import { parsePercent, pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../../api/cli-actions.js";
-import type { ActionPlan, ActionResult } from "../../api/cli-actions.js";
+import { parsePercent, pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../actions-plan.js";
+import type { ActionPlan, ActionResult } from "../actions-plan.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
 import { apiError, CliError, rolloutRef, usageError } from "../errors.js";
 import type { Cluster } from "../deps.js";
@@ -21,7 +21,7 @@ interface ActionOptions {
 export type AppliedAction = { ok: true; plan: ActionPlan; updated: unknown } | { ok: false; error: string };
 
 /**
- * Reads the rollout, lets `decide` (api/cli-actions.ts) decide on it and sends its patch; on a
+ * Reads the rollout, lets `decide` (cli/actions-plan.ts) decide on it and sends its patch; on a
  * 409 reads and decides again. A refusal comes back as { ok: false }; API failures throw.
  * The CLI actions and the dashboard's buttons both go through here.
  */

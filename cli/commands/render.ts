@@ -3,8 +3,8 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { stringify } from "yaml";
 import { isNotFound, isConflict } from "../../adapters/kube/client.js";
-import { applyPlan } from "../../api/cli-actions.js";
-import type { JsonObject } from "../../api/cli-actions.js";
+import { applyPlan } from "../actions-plan.js";
+import type { JsonObject } from "../actions-plan.js";
 import { rolloutSpecSchema } from "../../api/rollout.js";
 import {
   clusterAllowed,
@@ -12,9 +12,9 @@ import {
   parseImageFlags,
   renderServiceConfig,
   stageNames,
-} from "../../api/service-config.js";
-import type { RenderedRollout, RenderOptions } from "../../api/service-config.js";
-import { parsePercent } from "../../api/cli-actions.js";
+} from "../service-config.js";
+import type { RenderedRollout, RenderOptions } from "../service-config.js";
+import { parsePercent } from "../actions-plan.js";
 import { apiError, CliError, rolloutRef, usageError } from "../errors.js";
 import { formatObject, toLoaded } from "../session.js";
 import type { ObjectFormat, Session } from "../session.js";

@@ -1,6 +1,6 @@
 // The dashboard's HTTP server: the page and its assets (from this package, never a CDN), one
 // server-sent-events stream per open page (views pushed when the watches change something, at
-// most a few times a second), and the actions, decided by api/cli-actions.ts exactly as the CLI
+// most a few times a second), and the actions, decided by cli/actions-plan.ts exactly as the CLI
 // decides them. Local by default; requests for another Host (DNS rebinding) and cross-site
 // POSTs (no custom header, wrong Origin) are refused, since the actions write with the user's
 // credentials.
@@ -9,8 +9,8 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../../api/cli-actions.js";
-import type { ActionResult } from "../../api/cli-actions.js";
+import { pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../actions-plan.js";
+import type { ActionResult } from "../actions-plan.js";
 import { parseRollout } from "../../api/rollout.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
 import { decideAndPatch } from "../commands/actions.js";

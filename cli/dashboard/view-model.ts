@@ -3,7 +3,7 @@
 // states come from the rollout's status and the pods; nothing is decided here that api/ decides.
 import { observePod } from "../../api/observe.js";
 import type { PodObject } from "../../api/observe.js";
-import { templateImages } from "../../api/cli-actions.js";
+import { templateImages } from "../../api/history.js";
 import { statefulSetName } from "../../api/desired.js";
 import type { HistoryEntry, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 import type { FeedEvent } from "./feed.js";

@@ -6,7 +6,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createSlackClient, type SlackClient } from "../../adapters/slack/client.js";
 import { slackRolloutNotifier, type RolloutPublisher } from "../../adapters/slack/rollout-notifier.js";
-import type { SlackMessageRef } from "../../api/slack-rollout-blocks.js";
+import type { SlackMessageRef } from "../../adapters/slack/rollout-blocks.js";
 import {
   parseRollout,
   type NotifyLevel,

@@ -12,7 +12,7 @@ import { createSlackClient } from "../../adapters/slack/client.js";
 import { createRolloutOutbox, type RolloutOutbox } from "../../adapters/slack/rollout-outbox.js";
 import { slackRolloutNotifier, type RolloutPublisher } from "../../adapters/slack/rollout-notifier.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
-import { rolloutRunOf, type SlackMessageRef } from "../../api/slack-rollout-blocks.js";
+import { rolloutRunOf, type SlackMessageRef } from "../../adapters/slack/rollout-blocks.js";
 import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { FakeSlack } from "../support/fake-slack.js";

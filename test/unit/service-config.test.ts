@@ -6,8 +6,8 @@ import {
   loadServiceConfig,
   parseImageFlags,
   renderServiceConfig,
-} from "../../api/service-config.js";
-import type { LoadedServiceConfig, RenderOptions, RenderResult } from "../../api/service-config.js";
+} from "../../cli/service-config.js";
+import type { LoadedServiceConfig, RenderOptions, RenderResult } from "../../cli/service-config.js";
 import { SEED_BEDROCK_YAML } from "./seed-bedrock.js";
 
 const IMAGE = "account-id.dkr.ecr.us-east-1.amazonaws.com/bedrock-tester@sha256:0123abcd";

@@ -1,4 +1,4 @@
-// Rollout notification content and level decisions (api/slack-rollout-blocks.ts), table-driven.
+// Rollout notification content and level decisions (adapters/slack/rollout-blocks.ts), table-driven.
 import { expect } from "chai";
 import {
   durationText,
@@ -11,7 +11,7 @@ import {
   rolloutSummary,
   type NotifyAction,
   type SlackMessageRef,
-} from "../../api/slack-rollout-blocks.js";
+} from "../../adapters/slack/rollout-blocks.js";
 import {
   parseRollout,
   type NotifyLevel,

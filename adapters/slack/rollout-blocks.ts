@@ -7,7 +7,7 @@
 // page is shown once it has something to say: a pod moved to (or on) the update revision, or a
 // pod not Ready or stuck. Pods on pages not shown are on the old revision and Ready; the summary
 // says so. At the end of a 100% rollout every page is shown, so every pod is listed exactly once.
-import type { NotifyLevel, PodStatus, RolloutPhase, RolloutStatus, StatefulsetRollout } from "./rollout.js";
+import type { NotifyLevel, PodStatus, RolloutPhase, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 
 /** A Block Kit block, structurally (the Slack client's SlackBlock). */
 export interface Block {

@@ -5,8 +5,8 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
 import { z } from "zod";
-import { API_VERSION, KIND } from "./labels.js";
-import { LEAK_PROTECTION_MODES, NOTIFY_LEVELS, rolloutSchema } from "./rollout.js";
+import { API_VERSION, KIND } from "../api/labels.js";
+import { LEAK_PROTECTION_MODES, NOTIFY_LEVELS, rolloutSchema } from "../api/rollout.js";
 
 /** A rollout as written to the API: the schema's input, before defaults are filled in. */
 export type RolloutManifest = z.input<typeof rolloutSchema>;

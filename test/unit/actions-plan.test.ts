@@ -9,8 +9,8 @@ import {
   resumePlan,
   retryPlan,
   rollbackPlan,
-} from "../../api/cli-actions.js";
-import type { ActionResult, JsonObject } from "../../api/cli-actions.js";
+} from "../../cli/actions-plan.js";
+import type { ActionResult, JsonObject } from "../../cli/actions-plan.js";
 import { rolloutSpecSchema } from "../../api/rollout.js";
 import type { RolloutSpec, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 

@@ -2,9 +2,10 @@
 // a parsed rollout in, a JSON merge patch (RFC 7386) or a message out. The CLI sends the patch
 // as application/merge-patch+json; the patch carries the resourceVersion the decision was made
 // on, so the apiserver refuses it (409) if the rollout changed in between, and the CLI decides again.
-import { phasePlan } from "./reconcile.js";
-import { isTerminal } from "./rollout.js";
-import type { StatefulsetRollout } from "./rollout.js";
+import { phasePlan } from "../api/reconcile.js";
+import { templateImages } from "../api/history.js";
+import { isTerminal } from "../api/rollout.js";
+import type { StatefulsetRollout } from "../api/rollout.js";
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -185,13 +186,6 @@ export function changedPaths(from: unknown, to: unknown, prefix = ""): string[] 
 }
 
 /** The container images of a pod template, for messages: "app=registry/app:1.2". */
-export function templateImages(template: unknown): string {
-  const spec = isObject(template) && isObject(template.spec) ? template.spec : undefined;
-  const containers = spec && Array.isArray(spec.containers) ? spec.containers : [];
-  const images = containers.filter(isObject).map((c) => `${String(c.name)}=${String(c.image)}`);
-  return images.length > 0 ? images.join(", ") : "(no containers)";
-}
-
 export function rollbackPlan(rollout: StatefulsetRollout, newIdentity: string): ActionResult {
   const previous = rollout.status?.previousTemplate;
   if (!previous || Object.keys(previous).length === 0) {
