@@ -141,6 +141,23 @@ export const rolloutSpecSchema = z
       .max(20)
       .optional()
       .describe("How many past rollouts status.history keeps (default 10, at most 20)."),
+    group: z
+      .object({
+        name: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "a DNS label (lower-case letters, digits and '-', at most 63)")
+          .describe("Rollouts in one namespace that name the same group roll one after another (api/groups.ts)."),
+        order: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000)
+          .describe("Position in the group: lower orders roll first; equal orders are ordered by rollout name."),
+      })
+      .optional()
+      .describe(
+        "Rollout group, e.g. one StatefulSet per zone: members roll in order and no member takes pods down while another member has unavailable pods.",
+      ),
   })
   .meta({
     "x-kubernetes-validations": [
@@ -208,6 +225,26 @@ const historyEntrySchema = z.object({
   percent: z.number().int().min(0).max(100).optional(),
   /** create: the first revision; update: a new template; rollback: back to the revision before; retry: same template, new rolloutIdentity. */
   trigger: z.enum(["create", "update", "rollback", "retry"]),
+});
+
+const groupMemberSchema = z.object({
+  name: z.string().max(253),
+  order: z.number().int().min(0),
+  statefulset: z.string().max(253).optional(),
+  phase: z.enum(ROLLOUT_PHASES).optional(),
+  /** Pods of the member's StatefulSet that are not Ready or are terminating. */
+  unavailable: z.number().int().min(0).optional(),
+});
+
+export const GROUP_MEMBERS_MAX = 16;
+
+const groupStatusSchema = z.object({
+  name: z.string(),
+  members: z.array(groupMemberSchema).max(GROUP_MEMBERS_MAX),
+  /** The member allowed to take pods down now, if any. */
+  active: z.string().optional(),
+  /** What this member waits for before its next wave, for people to read. */
+  waitingFor: z.string().max(300).optional(),
 });
 
 export const rolloutStatusSchema = z.object({
@@ -282,6 +319,8 @@ export const rolloutStatusSchema = z.object({
   history: z.array(historyEntrySchema).max(20).optional(),
   /** When this rollout took over an existing, unowned StatefulSet (spec.adoptExisting). */
   adoptedAt: z.string().optional(),
+  /** This rollout's view of its group (spec.group), written by the reconciler: api/groups.ts. */
+  group: groupStatusSchema.optional(),
 });
 
 export const rolloutSchema = z.object({
@@ -310,6 +349,8 @@ export type PodStatus = z.infer<typeof podStatusSchema>;
 export type Condition = z.infer<typeof conditionSchema>;
 export type Wave = z.infer<typeof waveSchema>;
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+export type GroupStatus = z.infer<typeof groupStatusSchema>;
+export type GroupMember = z.infer<typeof groupMemberSchema>;
 export type StatefulsetRollout = z.infer<typeof rolloutSchema>;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
