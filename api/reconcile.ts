@@ -31,6 +31,16 @@ import {
   type DesiredPdb,
   type StatefulSetChanges,
 } from "./desired.js";
+import {
+  CONDITION_GROUP_TOO_LARGE,
+  groupGate,
+  groupStatusOf,
+  groupTooLarge,
+  memberViewOf,
+  tooLargeMessage,
+  withMember,
+  type GroupView,
+} from "./groups.js";
 import type { ObservedPod, World } from "./observe.js";
 import { ownershipOf } from "./ownership.js";
 import { isSplitRecorded, podOrdinal, targetUpdatedCount } from "./revisions.js";
@@ -83,7 +93,7 @@ export const REQUEUE = {
 /** Conditions beside Progressing/Complete/Failed: present once they have been True. */
 export const CONDITION_OWNERSHIP_CONFLICT = "OwnershipConflict";
 export const CONDITION_REVISION_MISSING = "RevisionMissing";
-const FLAG_CONDITIONS = [CONDITION_OWNERSHIP_CONFLICT, CONDITION_REVISION_MISSING] as const;
+const FLAG_CONDITIONS = [CONDITION_OWNERSHIP_CONFLICT, CONDITION_REVISION_MISSING, CONDITION_GROUP_TOO_LARGE] as const;
 type FlagCondition = (typeof FLAG_CONDITIONS)[number];
 
 const NONE: Step = { kind: "none" };
@@ -530,6 +540,8 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
+    const held = this.groupHolds();
+    if (held) return held;
     const plan = planBackWave({
       replicas,
       target,
@@ -581,6 +593,8 @@ class Pass {
         return this.done(NONE, waitMs);
       }
     }
+    const held = this.groupHolds();
+    if (held) return held;
     const plan = planWave({
       replicas,
       target,
@@ -643,6 +657,25 @@ class Pass {
     if (pdb.currentHealthy === undefined) return Math.max(0, pdb.disruptionsAllowed);
     const ready = this.livePods().filter((p) => p.ready).length;
     return Math.max(0, pdb.disruptionsAllowed + ready - pdb.currentHealthy);
+  }
+
+  /** This rollout's group as this pass leaves it (api/groups.ts); undefined when it names none. */
+  private groupView(): GroupView | undefined {
+    const group = this.world.group;
+    if (!group) return undefined;
+    const name = this.rollout.metadata.name;
+    const unavailable = group.members.find((m) => m.name === name)?.unavailable ?? 0;
+    return withMember(group, memberViewOf(this.rollout, this.status, unavailable));
+  }
+
+  /** Issue 16: no wave starts while the group holds this member back (api/groups.ts groupGate). */
+  private groupHolds(): Decision | undefined {
+    const view = this.groupView();
+    if (!view) return undefined;
+    const gate = groupGate(view, this.rollout.metadata.name);
+    if (gate.go) return undefined;
+    this.setPhase("Progressing", gate.code, `next wave waits for ${gate.waitingFor}`);
+    return this.done(NONE, REQUEUE.waitBudget);
   }
 
   private terminal(): Decision {
@@ -873,6 +906,11 @@ class Pass {
     const status = this.status;
     if (requeueAfterMs === undefined) delete status.reconcileAfter;
     else status.reconcileAfter = new Date(this.now.getTime() + Math.max(0, requeueAfterMs)).toISOString();
+    const group = this.groupView();
+    if (group) {
+      if (groupTooLarge(group)) this.flag(CONDITION_GROUP_TOO_LARGE, "TooManyMembers", tooLargeMessage(group));
+      status.group = groupStatusOf(group, this.rollout.metadata.name);
+    } else delete status.group;
     // Issue 17: every pass records the rollout it worked on in status.history (api/history.ts).
     const history = nextHistory(this.rollout, this.prev, status, this.nowIso);
     if (history.length > 0) status.history = history;

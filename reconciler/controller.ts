@@ -32,9 +32,24 @@ import {
   type World,
 } from "../api/observe.js";
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
+import {
+  compareMembers,
+  groupMembers,
+  groupNameOf,
+  memberViewOf,
+  unavailableCount,
+  type GroupMemberView,
+  type GroupView,
+} from "../api/groups.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
-import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";
+import {
+  GROUP_MEMBERS_MAX,
+  isTerminal,
+  parseRollout,
+  type RolloutStatus,
+  type StatefulsetRollout,
+} from "../api/rollout.js";
 import type { ReconcilerMetrics } from "./metrics.js";
 import type { WorldSource } from "./world.js";
 
@@ -188,8 +203,15 @@ export class Reconciler {
         return { kind: "stop", requeueAfterMs: undefined };
       }
       const rollout = parsed.value;
-      const world = await this.observe(rollout, namespace);
-      const decision = decide(rollout, world, this.now());
+      let world = await this.observe(rollout, namespace);
+      const now = this.now();
+      let decision = decide(rollout, world, now);
+      if (world.group && recordsWave(rollout.status, decision.status)) {
+        // The members came from the informer cache, which may lag: before this member records a
+        // wave (its pods go down next pass), read the other members live and decide again.
+        world = { ...world, group: await this.groupView(rollout, namespace, world.group.name, "live") };
+        decision = decide(rollout, world, now);
+      }
       this.recordBuildMetadata(rollout, decision.status);
       if (!statusChanged(rollout.status, decision.status))
         return { kind: "decided", rollout, decision, ref, current: raw };
@@ -226,7 +248,47 @@ export class Reconciler {
       unchecked: deps.uncheckedServiceDiscovery ?? "refuse",
     });
     if (gate.verdict === "unchecked") world.healthGateUnchecked = gate.message;
+    const group = groupNameOf(rollout);
+    if (group) world.group = await this.groupView(rollout, namespace, group, "cache");
     return world;
+  }
+
+  /**
+   * The rollout's group (api/groups.ts): its members from the rollouts cache (`live`: each other
+   * member read again from the API), each with its pods unavailable from the pods cache. The
+   * rollout deciding now is taken as read at the start of the pass.
+   */
+  private async groupView(
+    rollout: StatefulsetRollout,
+    namespace: string,
+    group: string,
+    source: "cache" | "live",
+  ): Promise<GroupView> {
+    const { deps } = this;
+    const cached = (deps.world.cachedRollouts?.(namespace) ?? []).flatMap((raw) => {
+      if (groupNameOf(raw as { spec?: { group?: { name?: string } } }) !== group) return [];
+      const parsed = parseRollout(raw);
+      return parsed.ok && parsed.value.metadata.name !== rollout.metadata.name ? [parsed.value] : [];
+    });
+    let others = cached;
+    // Past the bound the group is not judged at all (GroupTooLarge), so nothing is read live.
+    if (source === "live" && cached.length < GROUP_MEMBERS_MAX) {
+      const read = await Promise.all(cached.map((r) => deps.rollouts.get(namespace, r.metadata.name)));
+      others = read.flatMap((raw) => {
+        const parsed = raw && !raw.metadata?.deletionTimestamp ? parseRollout(raw) : undefined;
+        return parsed?.ok && groupNameOf(parsed.value) === group ? [parsed.value] : [];
+      });
+    }
+    const members: GroupMemberView[] = groupMembers([rollout, ...others], namespace, group).map((member) => {
+      const sts = statefulSetName(member);
+      const pods = deps.world
+        .pods(namespace, sts)
+        .map((p) => observePod(p, sts))
+        .filter((p): p is ObservedPod => p !== undefined);
+      const replicas = member.spec.statefulset.spec.replicas ?? 1;
+      return memberViewOf(member, member.status, unavailableCount(replicas, pods));
+    });
+    return { name: group, members: members.sort(compareMembers) };
   }
 
   private async checkHealth(
@@ -343,6 +405,14 @@ type Recorded =
   | { kind: "decided"; rollout: StatefulsetRollout; decision: Decision; ref: ObjectRef; current: RawRollout }
   /** Nothing more to do in this pass; requeueAfterMs as pass() returns it. */
   | { kind: "stop"; requeueAfterMs: number | undefined };
+
+/** Whether a decision records a new wave (its pods are taken down from the next pass on). */
+function recordsWave(before: RolloutStatus | undefined, after: RolloutStatus): boolean {
+  const next = after.currentWave;
+  if (!next || next.completedAt) return false;
+  const prev = before?.currentWave;
+  return !prev || prev.completedAt !== undefined || prev.number !== next.number;
+}
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

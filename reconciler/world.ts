@@ -10,6 +10,8 @@ export interface WorldSource {
   statefulSet(namespace: string, name: string): Promise<StatefulSetObject | undefined>;
   pods(namespace: string, statefulSetName: string): readonly PodObject[];
   pdb(namespace: string, name: string): PdbObject | undefined;
+  /** The rollouts of a namespace as the informer cache has them (unparsed): rollout groups read their members here. */
+  cachedRollouts?(namespace: string): readonly unknown[];
   /** Whether a ControllerRevision of that name exists (a live read, asked only while a rollout is split). */
   revisionExists(namespace: string, name: string): Promise<boolean>;
 }
@@ -18,8 +20,10 @@ export function cachedWorld(
   apps: k8s.AppsV1Api,
   pods: ReadCache<k8s.V1Pod>,
   pdbs: ReadCache<k8s.V1PodDisruptionBudget>,
+  rollouts: ReadCache<k8s.KubernetesObject>,
 ): WorldSource {
   return {
+    cachedRollouts: (namespace) => rollouts.list(namespace),
     async statefulSet(namespace, name) {
       try {
         return await apps.readNamespacedStatefulSet({ name, namespace });

@@ -1,0 +1,248 @@
+// Rollout groups (issue 16): StatefulsetRollouts in one namespace that name the same
+// spec.group.name roll one member at a time, in (order, name) order. Pure decisions, called by
+// the reconciler (the wave gate and status.group) and read by the CLI:
+//   - groupMembers: who is in the group, sorted;
+//   - activeMember: the member allowed to move now;
+//   - groupGate: may this member start a wave now, and if not, what it waits for;
+//   - groupStatusOf: the status.group value to write.
+// A member is judged from its own status (phase for its current spec) and from how many of its
+// pods are unavailable; both are facts the reconciler observes, never re-derived here.
+import {
+  GROUP_MEMBERS_MAX,
+  type GroupStatus,
+  type RolloutPhase,
+  type RolloutStatus,
+  type StatefulsetRollout,
+} from "./rollout.js";
+
+/** One member as the gate sees it. */
+export interface GroupMemberView {
+  name: string;
+  order: number;
+  statefulset?: string;
+  phase?: RolloutPhase;
+  reason?: string;
+  /**
+   * The member's status was decided on its current spec: status.observedGeneration equals
+   * metadata.generation and the rolloutIdentity matches. A phase decided on an older spec says
+   * nothing about the new template (a just-edited member that still reads RolloutDone is not done).
+   */
+  current: boolean;
+  /** A wave is recorded and not completed: its pods are being (or about to be) taken down. */
+  waveInFlight: boolean;
+  /** Pods of the member's StatefulSet that are not Ready, terminating or missing. */
+  unavailable: number;
+}
+
+/** A group as one pass sees it: every member, sorted; may hold more than GROUP_MEMBERS_MAX. */
+export interface GroupView {
+  name: string;
+  members: GroupMemberView[];
+}
+
+export type GroupGate =
+  | { go: true }
+  | {
+      go: false;
+      /** Status reason code for the wait: GroupTooLarge, GroupStopped, WaitingForGroup. */
+      code: "GroupTooLarge" | "GroupStopped" | "WaitingForGroup";
+      waitingFor: string;
+    };
+
+export const CONDITION_GROUP_TOO_LARGE = "GroupTooLarge";
+const WAITING_FOR_MAX = 300;
+
+/** The group a rollout names, if any. */
+export function groupNameOf(rollout: { spec?: { group?: { name?: string } } }): string | undefined {
+  return rollout.spec?.group?.name;
+}
+
+/** Lower orders first; equal orders by rollout name. */
+export function compareMembers(a: Pick<GroupMemberView, "name" | "order">, b: typeof a): number {
+  return a.order - b.order || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/** The rollouts of `namespace` that name `group`, sorted by (order, name). Not bounded: see groupTooLarge. */
+export function groupMembers<R extends Pick<StatefulsetRollout, "metadata" | "spec">>(
+  rollouts: readonly R[],
+  namespace: string,
+  group: string,
+): R[] {
+  return rollouts
+    .filter((r) => (r.metadata.namespace ?? "") === namespace && r.spec.group?.name === group)
+    .sort((a, b) =>
+      compareMembers(
+        { name: a.metadata.name, order: a.spec.group?.order ?? 0 },
+        { name: b.metadata.name, order: b.spec.group?.order ?? 0 },
+      ),
+    );
+}
+
+/** Whether a status was decided on the rollout's current spec (generation and identity). */
+export function statusIsCurrent(
+  rollout: Pick<StatefulsetRollout, "metadata" | "spec">,
+  status: RolloutStatus,
+): boolean {
+  return (
+    status.observedGeneration === (rollout.metadata.generation ?? 0) &&
+    (status.rolloutIdentity ?? "") === (rollout.spec.rolloutIdentity ?? "")
+  );
+}
+
+/** The gate's view of one member, from its rollout (and status) and its unavailable pod count. */
+export function memberViewOf(
+  rollout: Pick<StatefulsetRollout, "metadata" | "spec">,
+  status: RolloutStatus | undefined,
+  unavailable: number,
+): GroupMemberView {
+  const s = status ?? {};
+  const view: GroupMemberView = {
+    name: rollout.metadata.name,
+    order: rollout.spec.group?.order ?? 0,
+    current: statusIsCurrent(rollout, s),
+    waveInFlight: s.currentWave !== undefined && s.currentWave.completedAt === undefined,
+    unavailable: Math.max(0, unavailable),
+  };
+  const sts = s.statefulsetName ?? rollout.spec.statefulset.metadata?.name;
+  if (sts) view.statefulset = sts;
+  if (s.phase) view.phase = s.phase;
+  if (s.reason) view.reason = s.reason;
+  return view;
+}
+
+/** The view with one member replaced (the member deciding now knows its own state best). */
+export function withMember(view: GroupView, member: GroupMemberView): GroupView {
+  const members = view.members.filter((m) => m.name !== member.name);
+  members.push(member);
+  return { name: view.name, members: members.sort(compareMembers) };
+}
+
+export function groupTooLarge(view: GroupView): boolean {
+  return view.members.length > GROUP_MEMBERS_MAX;
+}
+
+/** Reached its target on its current spec, with every pod Ready: a later member may start. */
+export function memberSettled(m: GroupMemberView): boolean {
+  return m.current && m.phase === "RolloutDone" && !m.waveInFlight && m.unavailable === 0;
+}
+
+export function memberFailed(m: GroupMemberView): boolean {
+  return m.current && m.phase === "RolloutFailed";
+}
+
+/**
+ * The member allowed to move now: the first (by order, name) that has not settled. None while
+ * every member has settled, while a member has failed (the group is stopped) or while the
+ * group is too large to be judged.
+ */
+export function activeMember(view: GroupView): string | undefined {
+  if (groupTooLarge(view) || view.members.some(memberFailed)) return undefined;
+  return view.members.find((m) => !memberSettled(m))?.name;
+}
+
+/**
+ * May member `self` start a wave now? Only when the group is small enough to judge, no member
+ * has failed, every earlier member has settled (at target, every pod Ready), and no other
+ * member has a wave in flight or unavailable pods. A wave already in flight is not stopped by
+ * this gate (its pods were allowed down when it was recorded).
+ */
+export function groupGate(view: GroupView, self: string): GroupGate {
+  const wait = (code: "GroupTooLarge" | "GroupStopped" | "WaitingForGroup", text: string): GroupGate => ({
+    go: false,
+    code,
+    waitingFor: cut(text),
+  });
+  if (groupTooLarge(view)) return wait("GroupTooLarge", tooLargeMessage(view));
+  const others = view.members.filter((m) => m.name !== self);
+  const failed = others.find(memberFailed);
+  if (failed)
+    return wait(
+      "GroupStopped",
+      `group ${view.name} is stopped: member ${failed.name} failed${failed.reason ? ` (${failed.reason})` : ""}; retry or roll back the group (kubectl sroll rollback --group ${view.name})`,
+    );
+  const index = view.members.findIndex((m) => m.name === self);
+  const earlier = index < 0 ? [] : view.members.slice(0, index);
+  const unsettled = earlier.find((m) => !memberSettled(m));
+  if (unsettled) return wait("WaitingForGroup", `${describeMember(unsettled)} to finish: ${memberState(unsettled)}`);
+  const moving = others.find((m) => m.waveInFlight);
+  if (moving) return wait("WaitingForGroup", `${describeMember(moving)} to finish its wave in flight`);
+  const degraded = others.find((m) => m.unavailable > 0);
+  if (degraded)
+    return wait(
+      "WaitingForGroup",
+      `${describeMember(degraded)} has ${degraded.unavailable} unavailable pod(s): no member takes pods down while another is degraded`,
+    );
+  return { go: true };
+}
+
+/**
+ * status.group for member `self`: the members (at most GROUP_MEMBERS_MAX, in order), the active
+ * one, and what `self` waits for — nothing once it has settled or failed itself, or while it
+ * may move.
+ */
+export function groupStatusOf(view: GroupView, self: string): GroupStatus {
+  const status: GroupStatus = {
+    name: view.name,
+    members: view.members.slice(0, GROUP_MEMBERS_MAX).map((m) => {
+      const entry: GroupStatus["members"][number] = { name: m.name, order: m.order, unavailable: m.unavailable };
+      if (m.statefulset) entry.statefulset = m.statefulset;
+      if (m.phase) entry.phase = m.phase;
+      return entry;
+    }),
+  };
+  const active = activeMember(view);
+  if (active) status.active = active;
+  const me = view.members.find((m) => m.name === self);
+  if (me && (memberSettled(me) || memberFailed(me))) return status;
+  const gate = groupGate(view, self);
+  if (!gate.go) status.waitingFor = gate.waitingFor;
+  return status;
+}
+
+/** The GroupTooLarge condition's message. */
+export function tooLargeMessage(view: GroupView): string {
+  return `group ${view.name} has ${view.members.length} members, more than ${GROUP_MEMBERS_MAX}: no member starts a wave; give some of them another spec.group.name`;
+}
+
+/** "zone-a (order 1)". */
+function describeMember(m: GroupMemberView): string {
+  return `${m.name} (order ${m.order})`;
+}
+
+function memberState(m: GroupMemberView): string {
+  if (!m.current) return "its spec changed and it has not started on it yet";
+  if (m.phase === "RolloutDone") {
+    if (m.waveInFlight) return "a wave is in flight";
+    return `${m.unavailable} pod(s) not Ready`;
+  }
+  return `${m.phase ?? "Pending"}${m.reason ? ` (${m.reason})` : ""}`;
+}
+
+function cut(text: string): string {
+  return text.length <= WAITING_FOR_MAX ? text : `${text.slice(0, WAITING_FOR_MAX - 1)}…`;
+}
+
+/**
+ * Pods of a member that are unavailable: of `replicas` ordinals, those without a Ready pod that
+ * is not terminating (a missing pod counts: it was deleted and not yet recreated).
+ */
+export function unavailableCount(
+  replicas: number,
+  pods: ReadonlyArray<{ ordinal: number; ready: boolean; terminating: boolean }>,
+): number {
+  const available = new Set(
+    pods.filter((p) => p.ordinal < replicas && p.ready && !p.terminating).map((p) => p.ordinal),
+  );
+  return Math.max(0, replicas - available.size);
+}
+
+/**
+ * What the other members of a group judge this one by, as a string that changes when their
+ * decision may change: its member view without the free-text reason, and its Ready replicas
+ * (standing in for its unavailable pods, which only the pods cache knows).
+ */
+export function groupSignalOf(rollout: StatefulsetRollout): string {
+  const view: Partial<GroupMemberView> = memberViewOf(rollout, rollout.status, 0);
+  delete view.reason;
+  return JSON.stringify([view, rollout.status?.readyReplicas ?? 0]);
+}
