@@ -103,6 +103,27 @@ export function hasEnded(rollout: StatefulsetRollout): boolean {
   return status.observedGeneration === undefined || generation === undefined || status.observedGeneration >= generation;
 }
 
+/**
+ * The rollout's group (spec.group; status.group as the reconciler last wrote it): its place, the
+ * members in order with the active one marked, and what this member waits for.
+ */
+export function groupLines(rollout: StatefulsetRollout): Array<[string, string]> {
+  const spec = rollout.spec.group;
+  if (!spec) return [];
+  const status = rollout.status?.group;
+  const lines: Array<[string, string]> = [["Group", `${spec.name} · order ${spec.order}`]];
+  if (status && status.members.length > 0) {
+    const members = status.members.map(
+      (m) =>
+        `${m.name} (${m.order}) ${m.phase ?? "Pending"}${m.unavailable ? `, ${m.unavailable} unavailable` : ""}` +
+        (m.name === status.active ? " ← active" : ""),
+    );
+    lines.push(["Members", members.join(" · ")]);
+  }
+  lines.push(["Waiting for", status?.waitingFor ?? "-"]);
+  return lines;
+}
+
 export function describeRollout(
   rollout: StatefulsetRollout,
   pods: PodSummary[] | undefined,
@@ -159,6 +180,7 @@ export function describeRollout(
   if (wave && !wave.completedAt)
     waves += ` · wave ${wave.number} started ${formatAge(wave.startedAt, now)} ago: ${wave.pods.join(", ") || "(no pods)"}`;
   lines.push(["Waves", waves]);
+  lines.push(...groupLines(rollout));
   if (rollout.spec.serviceDiscovery) {
     const found = status.consulServices ?? [];
     lines.push([
