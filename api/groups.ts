@@ -5,8 +5,16 @@
 //   - activeMember: the member allowed to move now;
 //   - groupGate: may this member start a wave now, and if not, what it waits for;
 //   - groupStatusOf: the status.group value to write.
-// A member is judged from its own status (phase for its current spec) and from how many of its
-// pods are unavailable; both are facts the reconciler observes, never re-derived here.
+// A member is judged from its own status (phase for its current spec) and from its pods as the
+// zone-aware disruption guard judges them (api/group-disruption.ts: which pods are unavailable
+// or missing, and whether another member is degraded); that rule is not re-derived here.
+import {
+  compareMembers as compareDisruptionMembers,
+  describeDegradation,
+  memberDegradation,
+  otherDegradedMember,
+  type GroupMemberView as DisruptionMember,
+} from "./group-disruption.js";
 import {
   GROUP_MEMBERS_MAX,
   type GroupStatus,
@@ -30,8 +38,8 @@ export interface GroupMemberView {
   current: boolean;
   /** A wave is recorded and not completed: its pods are being (or about to be) taken down. */
   waveInFlight: boolean;
-  /** Pods of the member's StatefulSet that are not Ready, terminating or missing. */
-  unavailable: number;
+  /** Its StatefulSet's pods and budget, as the disruption guard sees them. */
+  disruption: DisruptionMember;
 }
 
 /** A group as one pass sees it: every member, sorted; may hold more than GROUP_MEMBERS_MAX. */
@@ -57,25 +65,34 @@ export function groupNameOf(rollout: { spec?: { group?: { name?: string } } }): 
   return rollout.spec?.group?.name;
 }
 
-/** Lower orders first; equal orders by rollout name. */
-export function compareMembers(a: Pick<GroupMemberView, "name" | "order">, b: typeof a): number {
-  return a.order - b.order || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+/** Group order (api/group-disruption.ts compareMembers: spec.group.order, then rollout name). */
+export function compareMembers(a: GroupMemberView, b: GroupMemberView): number {
+  return compareDisruptionMembers(a.disruption, b.disruption);
 }
 
-/** The rollouts of `namespace` that name `group`, sorted by (order, name). Not bounded: see groupTooLarge. */
-export function groupMembers<R extends Pick<StatefulsetRollout, "metadata" | "spec">>(
+/** Pods of a member that are unavailable: not Ready, terminating, or not created yet. */
+export function unavailableOf(m: GroupMemberView): number {
+  const d = memberDegradation(m.disruption);
+  return d ? d.unavailable.length + d.missing : 0;
+}
+
+/** The rollouts of `namespace` that name `group`, in group order. Not bounded: see groupTooLarge. */
+export function groupRollouts<R extends Pick<StatefulsetRollout, "metadata" | "spec">>(
   rollouts: readonly R[],
   namespace: string,
   group: string,
 ): R[] {
+  const key = (r: R): DisruptionMember => ({
+    rollout: r.metadata.name,
+    order: r.spec.group?.order ?? 0,
+    statefulSet: "",
+    replicas: 0,
+    maxUnavailable: 0,
+    pods: [],
+  });
   return rollouts
     .filter((r) => (r.metadata.namespace ?? "") === namespace && r.spec.group?.name === group)
-    .sort((a, b) =>
-      compareMembers(
-        { name: a.metadata.name, order: a.spec.group?.order ?? 0 },
-        { name: b.metadata.name, order: b.spec.group?.order ?? 0 },
-      ),
-    );
+    .sort((a, b) => compareDisruptionMembers(key(a), key(b)));
 }
 
 /** Whether a status was decided on the rollout's current spec (generation and identity). */
@@ -89,11 +106,11 @@ export function statusIsCurrent(
   );
 }
 
-/** The gate's view of one member, from its rollout (and status) and its unavailable pod count. */
+/** The gate's view of one member, from its rollout (and status) and its pods as the guard sees them. */
 export function memberViewOf(
   rollout: Pick<StatefulsetRollout, "metadata" | "spec">,
   status: RolloutStatus | undefined,
-  unavailable: number,
+  disruption: DisruptionMember,
 ): GroupMemberView {
   const s = status ?? {};
   const view: GroupMemberView = {
@@ -101,7 +118,7 @@ export function memberViewOf(
     order: rollout.spec.group?.order ?? 0,
     current: statusIsCurrent(rollout, s),
     waveInFlight: s.currentWave !== undefined && s.currentWave.completedAt === undefined,
-    unavailable: Math.max(0, unavailable),
+    disruption,
   };
   const sts = s.statefulsetName ?? rollout.spec.statefulset.metadata?.name;
   if (sts) view.statefulset = sts;
@@ -123,7 +140,7 @@ export function groupTooLarge(view: GroupView): boolean {
 
 /** Reached its target on its current spec, with every pod Ready: a later member may start. */
 export function memberSettled(m: GroupMemberView): boolean {
-  return m.current && m.phase === "RolloutDone" && !m.waveInFlight && m.unavailable === 0;
+  return m.current && m.phase === "RolloutDone" && !m.waveInFlight && memberDegradation(m.disruption) === undefined;
 }
 
 export function memberFailed(m: GroupMemberView): boolean {
@@ -166,12 +183,19 @@ export function groupGate(view: GroupView, self: string): GroupGate {
   if (unsettled) return wait("WaitingForGroup", `${describeMember(unsettled)} to finish: ${memberState(unsettled)}`);
   const moving = others.find((m) => m.waveInFlight);
   if (moving) return wait("WaitingForGroup", `${describeMember(moving)} to finish its wave in flight`);
-  const degraded = others.find((m) => m.unavailable > 0);
-  if (degraded)
+  // The disruption guard's rule (the webhook refuses such an eviction anyway): no member takes
+  // pods down while another member is degraded.
+  const degraded = otherDegradedMember(
+    view.members.map((m) => m.disruption),
+    self,
+  );
+  if (degraded) {
+    const member = view.members.find((m) => m.name === degraded.member.rollout);
     return wait(
       "WaitingForGroup",
-      `${describeMember(degraded)} has ${degraded.unavailable} unavailable pod(s): no member takes pods down while another is degraded`,
+      `${member ? describeMember(member) : degraded.member.rollout} to have every pod Ready: ${describeDegradation(degraded)}`,
     );
+  }
   return { go: true };
 }
 
@@ -184,7 +208,7 @@ export function groupStatusOf(view: GroupView, self: string): GroupStatus {
   const status: GroupStatus = {
     name: view.name,
     members: view.members.slice(0, GROUP_MEMBERS_MAX).map((m) => {
-      const entry: GroupStatus["members"][number] = { name: m.name, order: m.order, unavailable: m.unavailable };
+      const entry: GroupStatus["members"][number] = { name: m.name, order: m.order, unavailable: unavailableOf(m) };
       if (m.statefulset) entry.statefulset = m.statefulset;
       if (m.phase) entry.phase = m.phase;
       return entry;
@@ -213,7 +237,8 @@ function memberState(m: GroupMemberView): string {
   if (!m.current) return "its spec changed and it has not started on it yet";
   if (m.phase === "RolloutDone") {
     if (m.waveInFlight) return "a wave is in flight";
-    return `${m.unavailable} pod(s) not Ready`;
+    const d = memberDegradation(m.disruption);
+    return d ? describeDegradation(d) : "settled";
   }
   return `${m.phase ?? "Pending"}${m.reason ? ` (${m.reason})` : ""}`;
 }
@@ -223,26 +248,18 @@ function cut(text: string): string {
 }
 
 /**
- * Pods of a member that are unavailable: of `replicas` ordinals, those without a Ready pod that
- * is not terminating (a missing pod counts: it was deleted and not yet recreated).
- */
-export function unavailableCount(
-  replicas: number,
-  pods: ReadonlyArray<{ ordinal: number; ready: boolean; terminating: boolean }>,
-): number {
-  const available = new Set(
-    pods.filter((p) => p.ordinal < replicas && p.ready && !p.terminating).map((p) => p.ordinal),
-  );
-  return Math.max(0, replicas - available.size);
-}
-
-/**
  * What the other members of a group judge this one by, as a string that changes when their
  * decision may change: its member view without the free-text reason, and its Ready replicas
  * (standing in for its unavailable pods, which only the pods cache knows).
  */
 export function groupSignalOf(rollout: StatefulsetRollout): string {
-  const view: Partial<GroupMemberView> = memberViewOf(rollout, rollout.status, 0);
-  delete view.reason;
-  return JSON.stringify([view, rollout.status?.readyReplicas ?? 0]);
+  const s = rollout.status;
+  const view = {
+    current: statusIsCurrent(rollout, s ?? {}),
+    phase: s?.phase,
+    waveInFlight: s?.currentWave !== undefined && s.currentWave.completedAt === undefined,
+    order: rollout.spec.group?.order,
+    group: rollout.spec.group?.name,
+  };
+  return JSON.stringify([view, s?.readyReplicas ?? 0]);
 }

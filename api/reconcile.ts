@@ -663,9 +663,8 @@ class Pass {
   private groupView(): GroupView | undefined {
     const group = this.world.group;
     if (!group) return undefined;
-    const name = this.rollout.metadata.name;
-    const unavailable = group.members.find((m) => m.name === name)?.unavailable ?? 0;
-    return withMember(group, memberViewOf(this.rollout, this.status, unavailable));
+    const observed = group.members.find((m) => m.name === this.rollout.metadata.name);
+    return observed ? withMember(group, memberViewOf(this.rollout, this.status, observed.disruption)) : group;
   }
 
   /** Issue 16: no wave starts while the group holds this member back (api/groups.ts groupGate). */

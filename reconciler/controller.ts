@@ -12,7 +12,7 @@ import {
   type RolloutApi,
 } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
-import { statefulSetName } from "../api/desired.js";
+import { desiredMaxUnavailable, desiredReplicas, statefulSetName } from "../api/desired.js";
 import { callbackDueSince } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
 import { API_VERSION, KIND } from "../api/labels.js";
@@ -32,15 +32,8 @@ import {
   type World,
 } from "../api/observe.js";
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
-import {
-  compareMembers,
-  groupMembers,
-  groupNameOf,
-  memberViewOf,
-  unavailableCount,
-  type GroupMemberView,
-  type GroupView,
-} from "../api/groups.js";
+import { memberZone } from "../api/group-disruption.js";
+import { compareMembers, groupRollouts, groupNameOf, memberViewOf, type GroupView } from "../api/groups.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
 import {
@@ -279,14 +272,23 @@ export class Reconciler {
         return parsed?.ok && groupNameOf(parsed.value) === group ? [parsed.value] : [];
       });
     }
-    const members: GroupMemberView[] = groupMembers([rollout, ...others], namespace, group).map((member) => {
+    const members = groupRollouts([rollout, ...others], namespace, group).map((member) => {
       const sts = statefulSetName(member);
       const pods = deps.world
         .pods(namespace, sts)
         .map((p) => observePod(p, sts))
         .filter((p): p is ObservedPod => p !== undefined);
-      const replicas = member.spec.statefulset.spec.replicas ?? 1;
-      return memberViewOf(member, member.status, unavailableCount(replicas, pods));
+      const zone = memberZone(member.metadata.labels, member.spec.statefulset.spec.template);
+      // The disruption guard's view of the member (api/group-disruption.ts), as the webhook builds it.
+      return memberViewOf(member, member.status, {
+        rollout: member.metadata.name,
+        order: member.spec.group?.order ?? 0,
+        statefulSet: sts,
+        ...(zone ? { zone } : {}),
+        replicas: desiredReplicas(member),
+        maxUnavailable: desiredMaxUnavailable(member),
+        pods: pods.map((p) => ({ name: p.name, ready: p.ready, terminating: p.terminating })),
+      });
     });
     return { name: group, members: members.sort(compareMembers) };
   }

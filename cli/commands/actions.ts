@@ -15,7 +15,7 @@ import {
   rollbackPlan,
 } from "../actions-plan.js";
 import type { ActionPlan, ActionResult, MemberOutcome } from "../actions-plan.js";
-import { groupMembers } from "../../api/groups.js";
+import { groupRollouts } from "../../api/groups.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
 import { apiError, CliError, rolloutRef, usageError } from "../errors.js";
 import type { Cluster } from "../deps.js";
@@ -96,7 +96,7 @@ export async function runGroupAction(
   const namespace = session.namespace();
   const items = await session.call(rolloutRef(namespace), (c) => c.rollouts.list(namespace));
   const loaded = items.map((raw, i) => toLoaded(raw, `item ${i} of the list`).rollout);
-  const members = groupMembers(loaded, namespace, group);
+  const members = groupRollouts(loaded, namespace, group);
   if (members.length === 0)
     throw new CliError(
       `no StatefulsetRollout in namespace ${namespace} names group ${group} (spec.group.name); list them with: kubectl sroll list -n ${namespace}`,
