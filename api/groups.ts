@@ -240,7 +240,9 @@ function memberState(m: GroupMemberView): string {
     const d = memberDegradation(m.disruption);
     return d ? describeDegradation(d) : "settled";
   }
-  return `${m.phase ?? "Pending"}${m.reason ? ` (${m.reason})` : ""}`;
+  // The phase only: the member's own reason changes every pass, and would rewrite every waiting
+  // member's status with it.
+  return m.phase ?? "Pending";
 }
 
 function cut(text: string): string {
@@ -249,17 +251,18 @@ function cut(text: string): string {
 
 /**
  * What the other members of a group judge this one by, as a string that changes when their
- * decision may change: its member view without the free-text reason, and its Ready replicas
- * (standing in for its unavailable pods, which only the pods cache knows).
+ * decision may change: its place, whether its phase is for its current spec, its wave in flight,
+ * and whether all its pods are Ready (status.readyReplicas; the counts themselves are left out, so
+ * the other members are not re-queued, and their status rewritten, on every pod of a wave).
  */
 export function groupSignalOf(rollout: StatefulsetRollout): string {
   const s = rollout.status;
-  const view = {
+  return JSON.stringify({
+    group: rollout.spec.group?.name,
+    order: rollout.spec.group?.order,
     current: statusIsCurrent(rollout, s ?? {}),
     phase: s?.phase,
     waveInFlight: s?.currentWave !== undefined && s.currentWave.completedAt === undefined,
-    order: rollout.spec.group?.order,
-    group: rollout.spec.group?.name,
-  };
-  return JSON.stringify([view, s?.readyReplicas ?? 0]);
+    whole: (s?.readyReplicas ?? 0) >= (rollout.spec.statefulset.spec.replicas ?? 1),
+  });
 }

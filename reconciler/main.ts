@@ -145,6 +145,8 @@ async function main(): Promise<void> {
   const followGroup = (obj: k8s.KubernetesObject, key: string, deleted: boolean) => {
     const namespace = obj.metadata?.namespace ?? "";
     const before = groupSignals.get(key);
+    // Most rollouts name no group: parse only those that do (or did).
+    if (!before && groupNameOf(obj as { spec?: { group?: { name?: string } } }) === undefined) return;
     const parsed = deleted ? undefined : parseRollout(obj);
     const group = parsed?.ok ? groupNameOf(parsed.value) : undefined;
     const now = parsed?.ok && group ? { group, signal: groupSignalOf(parsed.value) } : undefined;

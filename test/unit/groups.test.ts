@@ -101,7 +101,7 @@ describe("groupGate, activeMember and waitingFor", () => {
       self: "zone-b",
       go: false,
       code: "WaitingForGroup",
-      waiting: /^zone-a \(order 1\) to finish: Progressing \(wave 2\)$/,
+      waiting: /^zone-a \(order 1\) to finish: Progressing$/,
       active: "zone-a",
     },
     {
@@ -317,12 +317,18 @@ describe("memberViewOf, withMember, unavailableOf", () => {
   ];
   for (const c of counts) it(`unavailableOf: ${c.name}`, () => expect(unavailableOf(c.member)).to.equal(c.want));
 
-  it("groupSignalOf ignores the free-text reason but not the phase", () => {
-    const a = makeRollout({ group: { name: "g", order: 1 } }, rollingStatus({ reason: "wave 1" }));
-    const b = makeRollout({ group: { name: "g", order: 1 } }, rollingStatus({ reason: "wave 2" }));
-    const c = makeRollout({ group: { name: "g", order: 1 } }, rollingStatus({ phase: "RolloutDone" }));
-    expect(groupSignalOf(a)).to.equal(groupSignalOf(b));
-    expect(groupSignalOf(a)).to.not.equal(groupSignalOf(c));
+  it("groupSignalOf changes with what other members judge, not with the reason or the Ready count", () => {
+    const of = (status: Parameters<typeof rollingStatus>[0], spec: Record<string, unknown> = {}) =>
+      groupSignalOf(makeRollout({ group: { name: "g", order: 1 }, ...spec }, rollingStatus(status)));
+    const base = of({ reason: "wave 1", readyReplicas: 4 });
+    expect(of({ reason: "wave 2", readyReplicas: 5 })).to.equal(base);
+    expect(of({ reason: "wave 1", readyReplicas: 10 })).to.not.equal(base);
+    expect(of({ phase: "RolloutDone", readyReplicas: 4 })).to.not.equal(base);
+    expect(of({ observedGeneration: 0, readyReplicas: 4 })).to.not.equal(base);
+    expect(of({ readyReplicas: 4, currentWave: { number: 1, pods: [], startedAt: NOW.toISOString() } })).to.not.equal(
+      base,
+    );
+    expect(of({ readyReplicas: 4 }, { group: { name: "g", order: 2 } })).to.not.equal(base);
   });
 });
 
