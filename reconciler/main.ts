@@ -25,11 +25,11 @@ import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
 import { owningRollout, owningStatefulSet } from "../api/ownership.js";
 import { createRolloutOutbox, type RolloutOutbox } from "../adapters/slack/rollout-outbox.js";
 import type { AlertEventObject } from "../api/alert-events.js";
-import { groupNameOf, groupSignalOf } from "../api/groups.js";
-import { parseRollout, type RolloutPhase } from "../api/rollout.js";
+import type { RolloutPhase } from "../api/rollout.js";
 import { CallbackDispatcher } from "./callback-dispatcher.js";
 import { loadConfig } from "./config.js";
 import { keyOf, Reconciler } from "./controller.js";
+import { GroupWakeups } from "./group-wakeups.js";
 import { createMetrics } from "./metrics.js";
 import { KeyedQueue } from "./queue.js";
 import { startProbeServer } from "./server.js";
@@ -132,33 +132,14 @@ async function main(): Promise<void> {
   // Rollouts: a new object, a spec change (generation) or a deletion; our own status writes do
   // not change the generation, so they do not wake the loop (it requeues itself).
   const generations = new Map<string, number | undefined>();
-  // Rollout groups (api/groups.ts): a member's pass depends on the other members' state, so a
-  // change of what the others judge it by (phase, spec observed, wave in flight, Ready pods)
-  // enqueues every member of its group — the next member starts as soon as one finishes.
-  const groupSignals = new Map<string, { group: string; signal: string }>();
-  const enqueueGroup = (namespace: string, group: string, except: string) => {
-    for (const r of rollouts.list(namespace)) {
-      const key = keyOf(namespace, r.metadata?.name ?? "");
-      if (key !== except && groupNameOf(r as { spec?: { group?: { name?: string } } }) === group) enqueue(key);
-    }
-  };
-  const followGroup = (obj: k8s.KubernetesObject, key: string, deleted: boolean) => {
-    const namespace = obj.metadata?.namespace ?? "";
-    const before = groupSignals.get(key);
-    // Most rollouts name no group: parse only those that do (or did).
-    if (!before && groupNameOf(obj as { spec?: { group?: { name?: string } } }) === undefined) return;
-    const parsed = deleted ? undefined : parseRollout(obj);
-    const group = parsed?.ok ? groupNameOf(parsed.value) : undefined;
-    const now = parsed?.ok && group ? { group, signal: groupSignalOf(parsed.value) } : undefined;
-    if (now) groupSignals.set(key, now);
-    else groupSignals.delete(key);
-    if (before && (before.group !== now?.group || before.signal !== now.signal))
-      enqueueGroup(namespace, before.group, key);
-    if (now && (before?.group !== now.group || before.signal !== now.signal)) enqueueGroup(namespace, now.group, key);
-  };
+  // A change of one group member wakes the others (group-wakeups.ts).
+  const groupWakeups = new GroupWakeups(
+    (namespace) => rollouts.list(namespace),
+    (namespace, name) => enqueue(keyOf(namespace, name)),
+  );
   rollouts.onChange((obj, event) => {
     const key = keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
-    followGroup(obj, key, event === "delete");
+    groupWakeups.changed(obj, event === "delete");
     if (event === "delete") {
       generations.delete(key);
       queue?.forget(key);
