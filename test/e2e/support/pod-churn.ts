@@ -32,6 +32,8 @@ export interface PodIncarnation {
   seq: number;
   /** uid of the previous incarnation with the same namespace/name, if this watch saw one. */
   predecessorUid: string | undefined;
+  /** Node the pod was bound to (once bound). */
+  node: string | undefined;
   /** Grace period of the first deletion seen (0: removed without a grace period). */
   deletionGraceSeconds: number | undefined;
   deleted: boolean;
@@ -44,6 +46,8 @@ export interface Recreation {
   uid: string;
   predecessorUid: string;
   revision: string;
+  /** Node the predecessor ran on. */
+  predecessorNode: string | undefined;
   /** The predecessor was removed with grace period 0 without a graceful deletion first. */
   predecessorForced: boolean;
 }
@@ -158,6 +162,7 @@ export class PodChurnWatch {
         uid: i.uid,
         predecessorUid: before.uid,
         revision: i.revision,
+        predecessorNode: before.node,
         predecessorForced: before.deletionGraceSeconds === 0,
       });
     }
@@ -208,12 +213,14 @@ export class PodChurnWatch {
         preexisting,
         seq: ++this.seq,
         predecessorUid: this.latestByName.get(k),
+        node: undefined,
         deletionGraceSeconds: undefined,
         deleted: false,
       };
       this.byUid.set(uid, inc);
       this.latestByName.set(k, uid);
     }
+    if (pod.spec?.nodeName) inc.node = pod.spec.nodeName;
     if (pod.metadata?.deletionTimestamp && inc.deletionGraceSeconds === undefined) {
       inc.deletionGraceSeconds = pod.metadata.deletionGracePeriodSeconds ?? 0;
     }
@@ -298,4 +305,78 @@ export function describeRecreations(recreated: Recreation[], max = 5): string {
         `${r.namespace}/${r.name} on revision ${r.revision}${r.predecessorForced ? " (predecessor removed with grace 0)" : ""}`,
     );
   return shown.join(", ") + (recreated.length > max ? `, and ${recreated.length - max} more` : "");
+}
+
+/**
+ * The e2e harness's check, test by test: a StatefulSet pod recreated on the same revision
+ * is the simulator's loop unless the test caused it (an eviction, a deleted node) and said so
+ * with allow(). Violations are collected; the harness fails the run with them at the end.
+ */
+export class PodChurnGuard {
+  private mark = 0;
+  private allowance = 0;
+  private readonly allowedNodes = new Set<string>();
+  private reasons: string[] = [];
+  private readonly found: string[] = [];
+
+  private constructor(
+    private readonly watch: PodChurnWatch,
+    private readonly inScope: (namespace: string) => boolean,
+  ) {}
+
+  static async start(kc: KubeConfig, inScope: (namespace: string) => boolean): Promise<PodChurnGuard> {
+    return new PodChurnGuard(await PodChurnWatch.start(kc), inScope);
+  }
+
+  beginTest(): void {
+    this.mark = this.watch.mark();
+    this.allowance = 0;
+    this.allowedNodes.clear();
+    this.reasons = [];
+  }
+
+  /** The running test recreates up to `count` more pods on purpose (`reason` says why). */
+  allow(count: number, reason: string): void {
+    if (!Number.isInteger(count) || count < 0) throw new Error(`pod recreation allowance must be >= 0 (got ${count})`);
+    this.allowance += count;
+    this.reasons.push(`${count}: ${reason}`);
+  }
+
+  /** The running test drains or deletes `node`: every pod that ran there may come back (`reason` says why). */
+  allowFromNode(node: string, reason: string): void {
+    this.allowedNodes.add(node);
+    this.reasons.push(`pods of node ${node}: ${reason}`);
+  }
+
+  /** Checks the test that just ended; returns the problem (also kept for violations()). */
+  async endTest(title: string): Promise<string | undefined> {
+    let problem: string | undefined;
+    try {
+      await this.watch.settle();
+      const report = this.watch.report({ since: this.mark });
+      const recreated = report.recreated.filter(
+        (r) => this.inScope(r.namespace) && !(r.predecessorNode && this.allowedNodes.has(r.predecessorNode)),
+      );
+      if (!report.complete) problem = "the pod watch lost history (410 Gone); pod recreations cannot be counted";
+      else if (recreated.length > this.allowance) {
+        const allowed = this.reasons.length ? ` (allowed: ${this.reasons.join("; ")})` : "";
+        problem =
+          `${recreated.length} StatefulSet pods recreated on the same revision${allowed}: ` +
+          `${describeRecreations(recreated)}. Pods created ≠ pods replaced: if the test deletes pods on ` +
+          "purpose, call allowPodRecreations(); otherwise see hack/kwok/README.md";
+      }
+    } catch (err) {
+      problem = `pod churn could not be checked: ${(err as Error).message}`;
+    }
+    if (problem) this.found.push(`${title}: ${problem}`);
+    return problem;
+  }
+
+  violations(): string[] {
+    return [...this.found];
+  }
+
+  stop(): void {
+    this.watch.stop();
+  }
 }
