@@ -5,6 +5,8 @@
 // stops leading (the process should exit and restart as a candidate). Releasing on shutdown
 // hands over at once instead of after the lease duration.
 import * as k8s from "@kubernetes/client-node";
+import type { Clock, Timer } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 import { apiStatusCode, isNotFound } from "./client.js";
 
 export interface LeaseApi {
@@ -39,7 +41,7 @@ export interface LeaderElectionOptions {
   leaseDurationSeconds?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
-  now?: () => number;
+  clock?: Clock;
 }
 
 export interface LeaderCallbacks {
@@ -52,7 +54,7 @@ export interface LeaderCallbacks {
 export class LeaderElector {
   private leading = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private lastRenew = 0;
   private observed = "";
   private observedAt = 0;
@@ -60,7 +62,7 @@ export class LeaderElector {
   private readonly leaseDurationSeconds: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly api: LeaseApi,
@@ -70,7 +72,7 @@ export class LeaderElector {
     this.leaseDurationSeconds = options.leaseDurationSeconds ?? 15;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   isLeader(): boolean {
@@ -84,7 +86,7 @@ export class LeaderElector {
   /** Stops campaigning; a leader releases the Lease so a standby takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     if (!this.leading) return;
     this.leading = false;
     try {
@@ -95,7 +97,7 @@ export class LeaderElector {
           ...released.spec,
           holderIdentity: undefined,
           leaseDurationSeconds: 1,
-          renewTime: new k8s.V1MicroTime(this.now()),
+          renewTime: new k8s.V1MicroTime(this.clock.now()),
         };
         await this.api.replace(this.options.namespace, this.options.name, released);
       }
@@ -107,7 +109,7 @@ export class LeaderElector {
   /** One attempt to acquire or renew; true when this replica holds the Lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.options;
-    const now = this.now();
+    const now = this.clock.now();
     const lease = await this.api.read(namespace, name);
     if (!lease) {
       try {
@@ -170,7 +172,7 @@ export class LeaderElector {
       this.callbacks.onError?.(err);
     }
     if (this.stopped) return;
-    const now = this.now();
+    const now = this.clock.now();
     if (held) {
       this.lastRenew = now;
       if (!this.leading) {
@@ -182,6 +184,6 @@ export class LeaderElector {
       this.leading = false;
       this.callbacks.onStoppedLeading();
     }
-    this.timer = setTimeout(() => void this.loop(), this.retryPeriodMs);
+    this.timer = this.clock.setTimer(() => void this.loop(), this.retryPeriodMs);
   }
 }

@@ -12,7 +12,8 @@ import type { LeakContext } from "../../api/leak-guard.js";
 import { type LeakAlerter, createLeakAlerter } from "../../webhook/leak-guard/index.js";
 import type { PinningAlert } from "../../webhook/pinning/handler.js";
 import { FakeSlack } from "../support/fake-slack.js";
-import { FakeClock, fakeEvents } from "./leak-guard-fakes.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { fakeEvents } from "./leak-guard-fakes.js";
 
 const logger = pino({ level: "silent" });
 

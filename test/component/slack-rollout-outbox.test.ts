@@ -16,7 +16,7 @@ import { rolloutRunOf, type SlackMessageRef } from "../../adapters/slack/rollout
 import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { FakeSlack } from "../support/fake-slack.js";
-import { FakeClock } from "./leak-guard-fakes.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
 import { until as waitUntil } from "../support/until.js";
 

@@ -1,0 +1,20 @@
+// Time, as every process and adapter sees it: the one clock seam. Processes wire the real clock
+// (adapters/clock.ts) in their main.ts; tests move a fake one by hand (test/support/fake-clock.ts),
+// so no test waits for the wall clock or depends on how fast the machine is.
+
+/** A scheduled call that has not run yet; cancelling one that ran or was cancelled does nothing. */
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Runs `fn` once after `ms`. Background work: a pending timer never keeps the process alive. */
+  setTimer(fn: () => void, ms: number): Timer;
+  /**
+   * Resolves after `ms`, or at once when `signal` aborts (it never rejects). Someone is waiting
+   * on it, so it keeps the process alive meanwhile.
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
