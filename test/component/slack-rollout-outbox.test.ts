@@ -245,11 +245,10 @@ async function drive(
   let outbox: RolloutOutbox | undefined;
   if (slack) {
     // Retry-After is waited out on the fake clock, which this test never moves: a retry waits forever.
-    const sleep = (ms: number) => new Promise<void>((resolve) => void clock.setTimer(resolve, ms));
     // No client timeout within the test: a pass that waited for Slack would wait for good.
-    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, sleep, timeoutMs: 3_600_000 });
+    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, clock, timeoutMs: 3_600_000 });
     outbox = createRolloutOutbox({
-      publisher: slackRolloutNotifier({ client, logger, now: () => clock.now() }),
+      publisher: slackRolloutNotifier({ client, logger, clock }),
       rollouts: cluster,
       logger,
       clock,
