@@ -240,7 +240,8 @@ async function drive(
 ): Promise<DriveResult & { outbox?: RolloutOutbox }> {
   const cluster = new FakeCluster({ readyDelayMs: 1 });
   const start = Date.parse("2026-11-30T10:00:00Z");
-  let now = start;
+  // The passes' own time (requeue delays), apart from the outbox's clock, which this test moves by hand.
+  const passClock = new FakeClock(start);
   const noEvents: EventRecorder = { record: async () => {} };
   let outbox: RolloutOutbox | undefined;
   if (slack) {
@@ -267,7 +268,7 @@ async function drive(
     },
     metrics: createMetrics(() => [], false),
     log: logger,
-    now: () => new Date(now),
+    clock: passClock,
     ...(outbox ? { notifier: outbox } : {}),
   });
   const spec = { channel: "#deploys", notifyLevel: "debug", disruptionPolicy: { maxUnavailable: 4 } };
@@ -283,13 +284,13 @@ async function drive(
       const s = cluster.status();
       passes.push(`${s.phase} · ${s.reason}`);
       if (requeue === undefined) break;
-      now += requeue;
+      passClock.advance(requeue);
       await until("pods settled", settled);
     }
   }
   return {
     passes,
-    fakeMs: now - start,
+    fakeMs: passClock.now() - start,
     evictions: cluster.evictions.map((e) => e.pod),
     cluster,
     ...(outbox ? { outbox } : {}),
