@@ -17,6 +17,7 @@ export const systemClock: Clock = {
         resolve();
       };
       const handle = setTimeout(done, ms);
+      handle.unref();
       signal?.addEventListener("abort", done, { once: true });
     });
   },

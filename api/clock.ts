@@ -7,14 +7,15 @@ export interface Timer {
   cancel(): void;
 }
 
+/**
+ * Neither timers nor sleeps keep a process alive: the two processes are kept alive by their
+ * servers and watches, and stop their loops through abort signals on shutdown.
+ */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Runs `fn` once after `ms`. Background work: a pending timer never keeps the process alive. */
+  /** Runs `fn` once after `ms`. */
   setTimer(fn: () => void, ms: number): Timer;
-  /**
-   * Resolves after `ms`, or at once when `signal` aborts (it never rejects). Someone is waiting
-   * on it, so it keeps the process alive meanwhile.
-   */
+  /** Resolves after `ms`, or at once when `signal` aborts (it never rejects). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }

@@ -40,20 +40,6 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
   });
   afterEach(() => slack.stop());
 
-  /** Awaits `work`, moving the clock on to each wait between retries. */
-  async function drivingClock<T>(work: Promise<T>): Promise<T> {
-    let done = false;
-    void work.then(
-      () => (done = true),
-      () => (done = true),
-    );
-    while (!done) {
-      await until("the call finishes or waits on the clock", () => done || clock.pending > 0);
-      clock.fireNext();
-    }
-    return work;
-  }
-
   it("posts Block Kit, then updates the message in place using the channel ID Slack returned", async () => {
     const blocks = [{ type: "section", text: { type: "mrkdwn", text: "*one*" } }];
     const posted = await client.post("#deploys", "one", blocks);
@@ -98,7 +84,7 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
 
   it("gives up after a bounded number of attempts and never throws", async () => {
     slack.rateLimitNext(10, 0);
-    const posted = await drivingClock(client.post("#deploys", "never delivered"));
+    const posted = await clock.drive(client.post("#deploys", "never delivered"));
     expect(posted).to.equal(undefined);
     expect(slack.callsOf("chat.postMessage")).to.have.length(3);
     expect(await metricValue(registry, "bulkhead_slack_requests_total", { outcome: "gave_up" })).to.equal(1);
@@ -122,7 +108,7 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
 
   it("retries a 5xx, not a platform error", async () => {
     slack.failNext(1, 503);
-    expect(await drivingClock(client.post("#deploys", "after a 503"))).to.not.equal(undefined);
+    expect(await clock.drive(client.post("#deploys", "after a 503"))).to.not.equal(undefined);
     expect(slack.callsOf("chat.postMessage").map((c) => c.status)).to.deep.equal([503, 200]);
     slack.platformErrorNext("channel_not_found");
     expect(await client.post("#nowhere", "lost")).to.equal(undefined);
@@ -135,7 +121,7 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
     const apiUrl = slack.apiUrl;
     await slack.stop();
     const unreachable = createSlackClient({ token: "t", apiUrl, logger, retryDelayMs: 10, clock });
-    expect(await drivingClock(unreachable.post("#deploys", "x"))).to.equal(undefined);
+    expect(await clock.drive(unreachable.post("#deploys", "x"))).to.equal(undefined);
   });
 
   it("updating an unknown message fails without throwing", async () => {

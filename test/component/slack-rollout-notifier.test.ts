@@ -136,20 +136,6 @@ async function runSimulation(
   return { callTimes, ref };
 }
 
-/** Awaits `work`, moving the clock on to each timer it waits for (the client's waits between retries). */
-async function drivingClock<T>(clock: FakeClock, work: Promise<T>): Promise<T> {
-  let done = false;
-  void work.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  while (!done) {
-    await until("the publish finishes or waits on the clock", () => done || clock.pending > 0);
-    clock.fireNext();
-  }
-  return work;
-}
-
 function maxPerMinute(times: number[]): number {
   let max = 0;
   for (let i = 0; i < times.length; i++) {
@@ -386,9 +372,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
     slack.failNext(3, 503);
     clock.advance(60_000);
     const progressed = { ...rollout, status: { ...rollout.status, phase: "Progressing" as const } };
-    expect(await drivingClock(clock, live.publish(progressed, ref))).to.deep.equal(ref);
+    expect(await clock.drive(live.publish(progressed, ref))).to.deep.equal(ref);
     clock.advance(60_000);
-    expect(await drivingClock(clock, live.publish(progressed, ref))).to.deep.equal(ref);
+    expect(await clock.drive(live.publish(progressed, ref))).to.deep.equal(ref);
     expect(slack.messages[0]?.text).to.match(/Progressing/);
   });
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
+import { systemClock } from "../../adapters/clock.js";
 import { makeClients } from "../../adapters/kube/client.js";
 import type { HealthGateInstall } from "../../api/rollout-admission.js";
 import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
@@ -255,6 +256,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       servingValidityMs: config.certValidityMs,
       caValidityMs: 3650 * DAY,
       checkIntervalMs: 3_600_000,
+      clock: systemClock,
       logger,
     });
     await certificates.start();

@@ -10,6 +10,7 @@ import { kubeSecretStore } from "../../certs/secret-store.js";
 import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
 import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
+import { systemClock } from "../../adapters/clock.js";
 import { makeClients } from "../../adapters/kube/client.js";
 import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
@@ -150,6 +151,7 @@ describe("webhook policy on a real control plane", function () {
       servingValidityMs: config.certValidityMs,
       caValidityMs: 3650 * DAY,
       checkIntervalMs: 3_600_000,
+      clock: systemClock,
       logger,
     });
     await certificates.start();

@@ -77,6 +77,26 @@ export class FakeClock implements Clock {
     this.t = Math.max(this.t, target);
   }
 
+  /**
+   * Awaits `work`, moving time on to the next timer whenever one is pending: for code that waits
+   * on the clock between real I/O (a client's waits between retries). The deadline is real time
+   * and only turns a hang into a failure.
+   */
+  async drive<T>(work: Promise<T>, timeoutMs = 15_000): Promise<T> {
+    let done = false;
+    void work.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    const end = Date.now() + timeoutMs;
+    while (!done) {
+      if (Date.now() > end) throw new Error("timed out driving the fake clock: the work neither finished nor waited");
+      if (!this.fireNext()) await new Promise((resolve) => setTimeout(resolve, 5));
+      else await settle();
+    }
+    return work;
+  }
+
   /** Moves time to the earliest pending timer and runs every timer due then; false when none is pending. */
   fireNext(): boolean {
     const first = this.ordered()[0];
