@@ -4,6 +4,7 @@
 // the api/integrations.ts interfaces; both get only a hand-over (they run outside the pass).
 import type { Logger } from "pino";
 import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
+import { systemClock } from "../adapters/clock.js";
 import {
   writeFinalizers,
   writeStatus,
@@ -12,6 +13,7 @@ import {
   type RolloutApi,
 } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
+import type { Clock } from "../api/clock.js";
 import { desiredMaxUnavailable, desiredReplicas, statefulSetName } from "../api/desired.js";
 import { callbackDueSince } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
@@ -53,7 +55,7 @@ export interface ReconcilerDeps {
   events: EventRecorder;
   metrics: ReconcilerMetrics;
   log: Logger;
-  now?: () => Date;
+  clock?: Clock;
   /** Absent when Consul is not configured: serviceDiscovery is then reported, not gated. */
   health?: HealthGate;
   /** The install's consul.uncheckedServiceDiscovery (default refuse); the condition is written either way. */
@@ -76,7 +78,8 @@ export class Reconciler {
   private readonly now: () => Date;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.now = deps.now ?? (() => new Date());
+    const clock = deps.clock ?? systemClock;
+    this.now = () => new Date(clock.now());
   }
 
   /** One pass; returns ms until the next one (undefined: none). Throws on transient errors. */

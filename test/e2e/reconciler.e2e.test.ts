@@ -6,6 +6,7 @@ import { Watch, type V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { stringify } from "yaml";
 import { parseRollout, type RolloutStatus } from "../../api/rollout.js";
+import { seededRandom, seedFromEnv } from "../support/seeded-random.js";
 import {
   applyManifest,
   coreApi,
@@ -324,7 +325,10 @@ describe("reconciler on a real control plane", function () {
         timeoutMs: 30_000,
         intervalMs: 50,
       });
-      await sleep(Math.floor(Math.random() * 5000));
+      const seed = seedFromEnv("E2E_KILL_SEED");
+      const killDelayMs = Math.floor(seededRandom(seed)() * 5000);
+      process.stdout.write(`      kill ${killDelayMs} ms into the rollout (E2E_KILL_SEED=${seed} replays it)\n`);
+      await sleep(killDelayMs);
       const before = await status(ns);
       expect(before.phase, "still rolling when killed").to.not.equal("RolloutDone");
       await stopReconciler(reconciler, "SIGKILL");
