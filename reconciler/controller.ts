@@ -14,7 +14,7 @@ import {
 } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
 import type { Clock } from "../api/clock.js";
-import { desiredMaxUnavailable, desiredReplicas, statefulSetName } from "../api/desired.js";
+import { statefulSetName } from "../api/desired.js";
 import { callbackDueSince } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
 import { API_VERSION, KIND } from "../api/labels.js";
@@ -34,8 +34,8 @@ import {
   type World,
 } from "../api/observe.js";
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
-import { memberZone } from "../api/group-disruption.js";
-import { compareMembers, groupRollouts, groupNameOf, memberViewOf, type GroupView } from "../api/groups.js";
+import { groupMembers } from "../api/group-disruption.js";
+import { compareMembers, groupNameOf, memberViewOf, type GroupView } from "../api/groups.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
 import {
@@ -205,7 +205,8 @@ export class Reconciler {
       if (world.group && recordsWave(rollout.status, decision.status)) {
         // The members came from the informer cache, which may lag: before this member records a
         // wave (its pods go down next pass), read the other members live and decide again.
-        world = { ...world, group: await this.groupView(rollout, namespace, world.group.name, "live") };
+        const live = await this.groupView(rollout, namespace, world.group.name, "live");
+        if (live) world = { ...world, group: live };
         decision = decide(rollout, world, now);
       }
       this.recordBuildMetadata(rollout, decision.status);
@@ -245,53 +246,45 @@ export class Reconciler {
     });
     if (gate.verdict === "unchecked") world.healthGateUnchecked = gate.message;
     const group = groupNameOf(rollout);
-    if (group) world.group = await this.groupView(rollout, namespace, group, "cache");
+    const view = group ? await this.groupView(rollout, namespace, group, "cache") : undefined;
+    if (view) world.group = view;
     return world;
   }
 
   /**
    * The rollout's group (api/groups.ts): its members from the rollouts cache (`live`: each other
-   * member read again from the API), each with its pods unavailable from the pods cache. The
-   * rollout deciding now is taken as read at the start of the pass.
+   * member read again from the API), each with its pods as the zone-aware guard sees them
+   * (api/group-disruption.ts groupMembers, from the pods and StatefulSets caches, as the webhook
+   * builds them). The rollout deciding now is taken as read at the start of the pass.
    */
   private async groupView(
     rollout: StatefulsetRollout,
     namespace: string,
     group: string,
     source: "cache" | "live",
-  ): Promise<GroupView> {
-    const { deps } = this;
-    const cached = (deps.world.cachedRollouts?.(namespace) ?? []).flatMap((raw) => {
-      if (groupNameOf(raw as { spec?: { group?: { name?: string } } }) !== group) return [];
-      const parsed = parseRollout(raw);
-      return parsed.ok && parsed.value.metadata.name !== rollout.metadata.name ? [parsed.value] : [];
-    });
-    let others = cached;
+  ): Promise<GroupView | undefined> {
+    const guard = this.deps.world.groupGuard;
+    if (!guard) return undefined;
+    const named = (raw: unknown) => groupNameOf(raw as { spec?: { group?: { name?: string } } }) === group;
+    let others: unknown[] = guard
+      .rolloutsIn(namespace)
+      .filter((raw) => named(raw) && (raw as RawRollout).metadata?.name !== rollout.metadata.name);
     // Past the bound the group is not judged at all (GroupTooLarge), so nothing is read live.
-    if (source === "live" && cached.length < GROUP_MEMBERS_MAX) {
-      const read = await Promise.all(cached.map((r) => deps.rollouts.get(namespace, r.metadata.name)));
-      others = read.flatMap((raw) => {
-        const parsed = raw && !raw.metadata?.deletionTimestamp ? parseRollout(raw) : undefined;
-        return parsed?.ok && groupNameOf(parsed.value) === group ? [parsed.value] : [];
-      });
+    if (source === "live" && others.length < GROUP_MEMBERS_MAX) {
+      const read = await Promise.all(
+        others.map((raw) => this.deps.rollouts.get(namespace, (raw as RawRollout).metadata?.name ?? "")),
+      );
+      others = read.filter((raw) => raw !== undefined && !raw.metadata?.deletionTimestamp && named(raw));
     }
-    const members = groupRollouts([rollout, ...others], namespace, group).map((member) => {
-      const sts = statefulSetName(member);
-      const pods = deps.world
-        .pods(namespace, sts)
-        .map((p) => observePod(p, sts))
-        .filter((p): p is ObservedPod => p !== undefined);
-      const zone = memberZone(member.metadata.labels, member.spec.statefulset.spec.template);
-      // The disruption guard's view of the member (api/group-disruption.ts), as the webhook builds it.
-      return memberViewOf(member, member.status, {
-        rollout: member.metadata.name,
-        order: member.spec.group?.order ?? 0,
-        statefulSet: sts,
-        ...(zone ? { zone } : {}),
-        replicas: desiredReplicas(member),
-        maxUnavailable: desiredMaxUnavailable(member),
-        pods: pods.map((p) => ({ name: p.name, ready: p.ready, terminating: p.terminating })),
-      });
+    const parsed = new Map<string, StatefulsetRollout>([[rollout.metadata.name, rollout]]);
+    for (const raw of others) {
+      const p = parseRollout(raw);
+      if (p.ok) parsed.set(p.value.metadata.name, p.value);
+    }
+    const views = groupMembers(namespace, group, { ...guard, rolloutsIn: () => [...parsed.values()] });
+    const members = views.flatMap((view) => {
+      const member = parsed.get(view.rollout);
+      return member ? [memberViewOf(member, member.status, view)] : [];
     });
     return { name: group, members: members.sort(compareMembers) };
   }

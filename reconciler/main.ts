@@ -242,7 +242,7 @@ function createController(
   const { health, slack } = integrations;
   return new Reconciler({
     rollouts: integrations.rolloutApi,
-    world: cachedWorld(clients.apps, informers.pods, informers.pdbs, informers.rollouts),
+    world: cachedWorld(clients.apps, informers.pods, informers.pdbs, informers.rollouts, informers.statefulSets),
     writer: kubeClusterWriter(clients.apps, clients.policy, clients.core),
     events: integrations.events,
     metrics,
