@@ -1,5 +1,5 @@
 // Rollout groups (issue 16) on the real control plane with the real reconciler: three members
-// (one StatefulSet per zone) of one group. A template change to all three rolls zone-a first,
+// (one StatefulSet per zone, pinned by node affinity to the KWOK nodes of that zone) of one group. A template change to all three rolls zone-a first,
 // zone-b only once zone-a is fully Ready, then zone-c; pods are sampled every 200 ms and no
 // sample may show pods unavailable in two members at once. `kubectl sroll pause --group` mid-
 // member stops every member; `resume --group` finishes. No webhook runs here: the ordering is the
@@ -57,7 +57,19 @@ function memberManifest(namespace: string, member: Member, image: string): strin
           template: {
             // Pods take a moment to get Ready, so the 200 ms samples see every member degraded.
             metadata: { labels: { app: member }, annotations: { "kwok.bulkhead.dev/ready-delay": "1s" } },
-            spec: { containers: [{ name: "app", image }] },
+            spec: {
+              containers: [{ name: "app", image }],
+              // One StatefulSet per zone (hack/cluster-up.sh labels the KWOK nodes zone-a/b/c).
+              affinity: {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      { matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: [member] }] },
+                    ],
+                  },
+                },
+              },
+            },
           },
         },
       },
