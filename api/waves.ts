@@ -11,6 +11,8 @@
 // disruptionsAllowed. The PDB Bulkhead writes has unhealthyPodEvictionPolicy AlwaysAllow, so
 // the Eviction API also lets unready pods go regardless of the budget.
 
+import { keptOrdinals } from "./revisions.js";
+
 export interface WavePod {
   name: string;
   ordinal: number;
@@ -111,15 +113,6 @@ export function appendOrdinals(list: readonly number[], add: readonly number[]):
     }
   }
   return out;
-}
-
-/**
- * The moved ordinals a target keeps: the first `target` in move order (below replicas). When
- * percent is lowered the most recently moved go back first — the same rule as the pinning
- * webhook's keptUpdatedOrdinals (api/revisions.ts), so both agree which pods must go back.
- */
-export function keptOrdinals(updatedOrdinals: readonly number[], replicas: number, target: number): number[] {
-  return [...new Set(updatedOrdinals)].filter((o) => o < replicas).slice(0, Math.max(0, target));
 }
 
 /**

@@ -277,23 +277,31 @@ export class Reconciler {
         await deps.writer.applyPdb(namespace, step.pdb);
         return undefined;
       case "evict": {
+        // One batch: one PDB reservation for the Ready pods, then the deletes (api/take-down.ts).
+        const outcomes = await deps.writer.takeDown(
+          namespace,
+          step.pods.map((p) => ({ name: p.name, uid: p.uid })),
+        );
+        const waveOf = new Map(step.pods.map((p) => [p.name, p.wave]));
         const blocked: string[] = [];
-        // A wave of 100 pods is 100 API calls: run them a few at a time, not one by one.
-        await forEachLimited(step.pods, EVICTION_CONCURRENCY, async (pod) => {
-          const result = await deps.writer.evict(namespace, pod.name, pod.uid);
-          if (result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
-          if (result === "blocked") {
-            blocked.push(pod.name);
+        for (const outcome of outcomes) {
+          if (outcome.result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
+          if (outcome.result === "blocked") {
+            blocked.push(outcome.name);
             deps.metrics.evictionsBlocked.inc({ namespace, rollout: name });
           }
-          log.info({ pod: pod.name, wave: step.wave, result }, "eviction");
-        });
+          log.info(
+            { pod: outcome.name, wave: waveOf.get(outcome.name), result: outcome.result, why: outcome.why },
+            "take down",
+          );
+        }
         if (blocked.length > 0) {
+          const why = outcomes.find((o) => o.result === "blocked")?.why ?? "the budget says wait";
           await deps.events.record(
             refOf(rollout),
             "Normal",
             "EvictionBlocked",
-            `wave ${step.wave}: eviction of ${blocked.join(", ")} refused (429); retrying`,
+            `taking down ${blocked.join(", ")} must wait (${why}); retrying`,
           );
         }
         return undefined;
@@ -335,7 +343,6 @@ export class Reconciler {
   }
 }
 
-const EVICTION_CONCURRENCY = 10;
 /** Decide-and-write attempts per pass when other writers keep changing the rollout. */
 const STATUS_CONFLICT_ATTEMPTS = 4;
 
@@ -343,15 +350,6 @@ type Recorded =
   | { kind: "decided"; rollout: StatefulsetRollout; decision: Decision; ref: ObjectRef; current: RawRollout }
   /** Nothing more to do in this pass; requeueAfterMs as pass() returns it. */
   | { kind: "stop"; requeueAfterMs: number | undefined };
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 function refOf(raw: RawRollout | StatefulsetRollout): ObjectRef {
   const ref: ObjectRef = {
