@@ -31,7 +31,7 @@ import {
   type ObservedPod,
   type World,
 } from "../api/observe.js";
-import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
+import { decide, statusChanged, wavesInFlight, type Decision, type Step } from "../api/reconcile.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
 import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";
@@ -107,7 +107,6 @@ export class Reconciler {
     const recorded = await this.decideAndRecord(raw, namespace, name, log);
     if (recorded.kind === "stop") return recorded.requeueAfterMs;
     const { rollout, decision, ref } = recorded;
-    for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info(
         { step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason },
@@ -115,7 +114,12 @@ export class Reconciler {
       );
     }
     this.recordWave(rollout.status, decision.status, namespace, name, this.now());
-    await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+    try {
+      await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+    } finally {
+      // After the step, so writing Events never delays taking pods down; written even if it failed.
+      for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
+    }
     // Handed over, not awaited: Slack never delays a pass.
     deps.notifier?.notify({ ...rollout, status: decision.status });
     return decision.requeueAfterMs;
@@ -319,7 +323,7 @@ export class Reconciler {
     }
   }
 
-  /** A wave completed in this pass (the next may already be recorded): observe its duration. */
+  /** Waves completed in this pass (several can be in flight; the next may already be recorded): observe their durations. */
   private recordWave(
     before: RolloutStatus | undefined,
     after: RolloutStatus,
@@ -327,12 +331,15 @@ export class Reconciler {
     name: string,
     now: Date,
   ): void {
-    const wave = before?.currentWave;
-    if (!wave || wave.completedAt || (after.wavesCompleted ?? 0) <= (before?.wavesCompleted ?? 0)) return;
-    this.deps.metrics.waveDuration.observe(
-      { namespace, rollout: name },
-      (now.getTime() - Date.parse(wave.startedAt)) / 1000,
-    );
+    if (!before || (after.wavesCompleted ?? 0) <= (before.wavesCompleted ?? 0)) return;
+    const still = new Set(wavesInFlight(after).map((w) => w.number));
+    for (const wave of wavesInFlight(before)) {
+      if (still.has(wave.number)) continue;
+      this.deps.metrics.waveDuration.observe(
+        { namespace, rollout: name },
+        (now.getTime() - Date.parse(wave.startedAt)) / 1000,
+      );
+    }
   }
 
   /** status.buildMetadata follows the rollout's labels and annotations (api/build-metadata.ts). */
