@@ -65,7 +65,11 @@ export const rolloutSpecSchema = z
       .boolean()
       .default(false)
       .describe("Stop after the current wave; the split is kept by leak protection."),
-    minPodEvictionIntervalSeconds: nonNegativeSeconds.default(0).describe("Least time between two waves."),
+    minPodEvictionIntervalSeconds: nonNegativeSeconds
+      .default(0)
+      .describe(
+        "Least time from one wave completing to the next starting. Set, waves run one at a time; 0 (default): the next wave starts as soon as the budget has room.",
+      ),
     rolloutIdentity: z.string().optional().describe("A new value with an unchanged spec retries a failed rollout."),
     channel: z.string().optional().describe("Slack channel for rollout notifications and leak alerts."),
     notifyLevel: z
