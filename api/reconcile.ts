@@ -412,10 +412,9 @@ class Pass {
         "CrashLooping",
         `pod ${crashing.name} on revision ${updateRevision} is crash-looping (${crashing.problem ?? "CrashLoopBackOff"}); roll back by applying status.previousTemplate`,
       );
-    const deadlineMs = this.rollout.spec.progressDeadlineSeconds * 1000;
     const attempt = Date.parse(this.status.attemptStartedAt ?? this.nowIso);
     const late = pods.find(
-      (p) => !p.ready && this.now.getTime() - Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso)) > deadlineMs,
+      (p) => !p.ready && this.pastDeadline(Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso))),
     );
     if (late)
       return this.fail(
@@ -700,6 +699,7 @@ class Pass {
     return Math.max(Date.parse(this.status.attemptStartedAt ?? this.nowIso), last ? Date.parse(last) : 0);
   }
 
+  /** More than progressDeadlineSeconds since `since` (ms): the one deadline rule of a pass. */
   private pastDeadline(since: number): boolean {
     return this.now.getTime() - since > this.rollout.spec.progressDeadlineSeconds * 1000;
   }
