@@ -50,7 +50,7 @@ import {
   type StatefulsetRollout,
   type Wave,
 } from "./rollout.js";
-import { appendOrdinals, countUpdated, planBackWave, planWave, type WavePod } from "./waves.js";
+import { appendOrdinals, countUpdated, planBackWave, planWave, wavesInFlight, type WavePod } from "./waves.js";
 
 export type Step =
   | { kind: "none" }
@@ -1033,16 +1033,6 @@ interface InFlight {
 
 function isInFlight(value: Decision | InFlight): value is InFlight {
   return "pending" in value;
-}
-
-/**
- * The waves recorded and not yet completed, oldest first. A status written before waves were a
- * pipeline has only currentWave; it is the one wave in flight.
- */
-export function wavesInFlight(status: RolloutStatus): Wave[] {
-  if (status.wavesInFlight) return status.wavesInFlight;
-  const wave = status.currentWave;
-  return wave && !wave.completedAt ? [wave] : [];
 }
 
 function describeWaves(waves: readonly Wave[]): string {

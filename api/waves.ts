@@ -12,6 +12,7 @@
 // the Eviction API also lets unready pods go regardless of the budget.
 
 import { keptOrdinals } from "./revisions.js";
+import type { RolloutStatus, Wave } from "./rollout.js";
 
 export interface WavePod {
   name: string;
@@ -130,4 +131,14 @@ export function planBackWave(input: WaveInput): WavePlan {
   // Stable sort keeps "most recently moved first" within each readiness group.
   candidates.sort((a, b) => (a.ready === b.ready ? 0 : a.ready ? 1 : -1));
   return takeWithinBudget(candidates, excess.length, input);
+}
+
+/**
+ * The waves recorded and not yet completed, oldest first. A status written before waves were a
+ * pipeline has only currentWave; it is the one wave in flight.
+ */
+export function wavesInFlight(status: RolloutStatus): Wave[] {
+  if (status.wavesInFlight) return status.wavesInFlight;
+  const wave = status.currentWave;
+  return wave && !wave.completedAt ? [wave] : [];
 }

@@ -31,7 +31,8 @@ import {
   type ObservedPod,
   type World,
 } from "../api/observe.js";
-import { decide, statusChanged, wavesInFlight, type Decision, type Step } from "../api/reconcile.js";
+import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
+import { wavesInFlight } from "../api/waves.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
 import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";

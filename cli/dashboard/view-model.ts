@@ -6,6 +6,7 @@ import type { PodObject } from "../../api/observe.js";
 import { templateImages } from "../../api/history.js";
 import { statefulSetName } from "../../api/desired.js";
 import type { HistoryEntry, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
+import { wavesInFlight } from "../../api/waves.js";
 import type { FeedEvent } from "./feed.js";
 
 export interface OverviewRow {
@@ -59,7 +60,7 @@ export interface Tile {
   rev: TileRevision;
   state: TileState;
   consulFailing: boolean;
-  /** A member of the wave in flight. */
+  /** A member of a wave in flight. */
   inWave: boolean;
   /** Why a pod is stuck or not ready: CrashLoopBackOff, Unschedulable, ... */
   detail?: string;
@@ -125,8 +126,7 @@ export function podTiles(rollout: StatefulsetRollout, pods: readonly PodObject[]
   const status = rollout.status ?? {};
   const stsName = statefulSetName(rollout);
   const recorded = new Map((status.pods ?? []).map((p) => [p.ordinal, p]));
-  const wave =
-    status.currentWave && !status.currentWave.completedAt ? new Set(status.currentWave.pods) : new Set<string>();
+  const wave = new Set(wavesInFlight(status).flatMap((w) => w.pods));
   const tiles = new Map<number, Tile>();
   const replicas = rollout.spec.statefulset.spec.replicas ?? 1;
   const base = (ordinal: number, name: string): Tile => ({
@@ -203,7 +203,7 @@ export function recordWave(log: WaveLog | undefined, status: RolloutStatus): Wav
         };
   // Waves are a pipeline: every wave in flight, and the newest (which may have completed).
   const wave = status.currentWave;
-  const inFlight = status.wavesInFlight ?? (wave && !wave.completedAt ? [wave] : []);
+  const inFlight = wavesInFlight(status);
   const shown = wave && !inFlight.some((w) => w.number === wave.number) ? [...inFlight, wave] : inFlight;
   for (const w of shown) {
     const record: WaveRecord = {
