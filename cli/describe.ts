@@ -3,6 +3,7 @@ import { desiredReplicas, statefulSetName } from "../api/desired.js";
 import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
+import { wavesInFlight } from "../api/waves.js";
 import { templateImages } from "../api/history.js";
 import type { PodSummary, WatchSnapshot } from "./deps.js";
 import type { Style } from "./style.js";
@@ -175,9 +176,9 @@ export function describeRollout(
   if (status.previousTemplate && Object.keys(status.previousTemplate).length > 0) {
     lines.push(["Rollback to", templateImages(status.previousTemplate)]);
   }
-  const wave = status.currentWave;
   let waves = `${status.wavesCompleted ?? 0} completed`;
-  if (wave && !wave.completedAt)
+  // Waves are a pipeline: each one in flight, oldest first.
+  for (const wave of wavesInFlight(status))
     waves += ` · wave ${wave.number} started ${formatAge(wave.startedAt, now)} ago: ${wave.pods.join(", ") || "(no pods)"}`;
   lines.push(["Waves", waves]);
   lines.push(...groupLines(rollout));

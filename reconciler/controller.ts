@@ -36,6 +36,7 @@ import {
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
 import { groupMembers } from "../api/group-disruption.js";
 import { compareMembers, groupNameOf, memberViewOf, type GroupView } from "../api/groups.js";
+import { wavesInFlight } from "../api/waves.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
 import {
@@ -118,7 +119,6 @@ export class Reconciler {
     const recorded = await this.decideAndRecord(raw, namespace, name, log);
     if (recorded.kind === "stop") return recorded.requeueAfterMs;
     const { rollout, decision, ref } = recorded;
-    for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info(
         { step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason },
@@ -126,7 +126,12 @@ export class Reconciler {
       );
     }
     this.recordWave(rollout.status, decision.status, namespace, name, this.now());
-    await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+    try {
+      await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+    } finally {
+      // After the step, so writing Events never delays taking pods down; written even if it failed.
+      for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
+    }
     // Handed over, not awaited: Slack never delays a pass.
     deps.notifier?.notify({ ...rollout, status: decision.status });
     return decision.requeueAfterMs;
@@ -204,7 +209,7 @@ export class Reconciler {
       let decision = decide(rollout, world, now);
       if (world.group && recordsWave(rollout.status, decision.status)) {
         // The members came from the informer cache, which may lag: before this member records a
-        // wave (its pods go down next pass), read the other members live and decide again.
+        // wave (its pods go down in this pass), read the other members live and decide again.
         const live = await this.groupView(rollout, namespace, world.group.name, "live");
         if (live) world = { ...world, group: live };
         decision = decide(rollout, world, now);
@@ -337,23 +342,31 @@ export class Reconciler {
         await deps.writer.applyPdb(namespace, step.pdb);
         return undefined;
       case "evict": {
+        // One batch: one PDB reservation for the Ready pods, then the deletes (api/take-down.ts).
+        const outcomes = await deps.writer.takeDown(
+          namespace,
+          step.pods.map((p) => ({ name: p.name, uid: p.uid })),
+        );
+        const waveOf = new Map(step.pods.map((p) => [p.name, p.wave]));
         const blocked: string[] = [];
-        // A wave of 100 pods is 100 API calls: run them a few at a time, not one by one.
-        await forEachLimited(step.pods, EVICTION_CONCURRENCY, async (pod) => {
-          const result = await deps.writer.evict(namespace, pod.name, pod.uid);
-          if (result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
-          if (result === "blocked") {
-            blocked.push(pod.name);
+        for (const outcome of outcomes) {
+          if (outcome.result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
+          if (outcome.result === "blocked") {
+            blocked.push(outcome.name);
             deps.metrics.evictionsBlocked.inc({ namespace, rollout: name });
           }
-          log.info({ pod: pod.name, wave: step.wave, result }, "eviction");
-        });
+          log.info(
+            { pod: outcome.name, wave: waveOf.get(outcome.name), result: outcome.result, why: outcome.why },
+            "take down",
+          );
+        }
         if (blocked.length > 0) {
+          const why = outcomes.find((o) => o.result === "blocked")?.why ?? "the budget says wait";
           await deps.events.record(
             refOf(rollout),
             "Normal",
             "EvictionBlocked",
-            `wave ${step.wave}: eviction of ${blocked.join(", ")} refused (429); retrying`,
+            `taking down ${blocked.join(", ")} must wait (${why}); retrying`,
           );
         }
         return undefined;
@@ -371,7 +384,7 @@ export class Reconciler {
     }
   }
 
-  /** A wave completed in this pass (the next may already be recorded): observe its duration. */
+  /** Waves completed in this pass (several can be in flight; the next may already be recorded): observe their durations. */
   private recordWave(
     before: RolloutStatus | undefined,
     after: RolloutStatus,
@@ -379,12 +392,15 @@ export class Reconciler {
     name: string,
     now: Date,
   ): void {
-    const wave = before?.currentWave;
-    if (!wave || wave.completedAt || (after.wavesCompleted ?? 0) <= (before?.wavesCompleted ?? 0)) return;
-    this.deps.metrics.waveDuration.observe(
-      { namespace, rollout: name },
-      (now.getTime() - Date.parse(wave.startedAt)) / 1000,
-    );
+    if (!before || (after.wavesCompleted ?? 0) <= (before.wavesCompleted ?? 0)) return;
+    const still = new Set(wavesInFlight(after).map((w) => w.number));
+    for (const wave of wavesInFlight(before)) {
+      if (still.has(wave.number)) continue;
+      this.deps.metrics.waveDuration.observe(
+        { namespace, rollout: name },
+        (now.getTime() - Date.parse(wave.startedAt)) / 1000,
+      );
+    }
   }
 
   /** status.buildMetadata follows the rollout's labels and annotations (api/build-metadata.ts). */
@@ -395,7 +411,6 @@ export class Reconciler {
   }
 }
 
-const EVICTION_CONCURRENCY = 10;
 /** Decide-and-write attempts per pass when other writers keep changing the rollout. */
 const STATUS_CONFLICT_ATTEMPTS = 4;
 
@@ -410,15 +425,6 @@ function recordsWave(before: RolloutStatus | undefined, after: RolloutStatus): b
   if (!next || next.completedAt) return false;
   const prev = before?.currentWave;
   return !prev || prev.completedAt !== undefined || prev.number !== next.number;
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function refOf(raw: RawRollout | StatefulsetRollout): ObjectRef {

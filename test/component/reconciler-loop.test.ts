@@ -89,7 +89,8 @@ describe("reconcile loop on a fake cluster", function () {
       );
       const status = h.cluster.status();
       expect(status.updatedReplicas).to.equal(6);
-      expect(status.wavesCompleted).to.equal(3);
+      // A pipeline: at least 6 / budget 2 waves, smaller ones when room opens pod by pod.
+      expect(status.wavesCompleted).to.be.within(3, 6);
       expect(status.previousTemplate).to.deep.include({ spec: { containers: [{ name: "app", image: "app:v1" }] } });
       // Every pod evicted exactly once, never beyond the budget, highest ordinal first.
       expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1)).to.equal(true);
@@ -222,7 +223,7 @@ describe("reconcile loop on a fake cluster", function () {
     try {
       cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v1"));
       await until("created", () => cluster.status().phase === "RolloutDone");
-      // Kill it just after the wave is recorded, before its evictions (the next pass makes them).
+      // Kill it just after the wave is recorded in status, before its pods are taken down.
       cluster.crashOnEviction = true;
       cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v2"));
       await until("wave recorded", () => cluster.status().currentWave?.number === 1);
