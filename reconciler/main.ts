@@ -11,7 +11,7 @@ import { alertEventsCache, kubeAlertEvents } from "../adapters/kube/alert-events
 import {
   managedPodsCache,
   managedStatefulSetsCache,
-  poddisruptionBudgetsCache,
+  rolloutPdbsCache,
   rolloutsCache,
   type ReadCache,
 } from "../adapters/kube/cache.js";
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const rollouts = rolloutsCache(kc, { onError: cacheError("rollouts") });
   const pods = managedPodsCache(kc, { onError: cacheError("pods") });
   const statefulSets = managedStatefulSetsCache(kc, { onError: cacheError("statefulsets") });
-  const pdbs = poddisruptionBudgetsCache(kc, { onError: cacheError("pdbs") });
+  const pdbs = rolloutPdbsCache(kc, { onError: cacheError("pdbs") });
   const caches: Array<ReadCache<k8s.KubernetesObject>> = [rollouts, pods, statefulSets, pdbs];
 
   const metrics = createMetrics(() =>

@@ -16,8 +16,8 @@ export interface WorldSource {
 
 export function cachedWorld(
   apps: k8s.AppsV1Api,
-  pods: ReadCache<k8s.V1Pod>,
-  pdbs: ReadCache<k8s.V1PodDisruptionBudget>,
+  pods: ReadCache<PodObject & { metadata?: { namespace?: string } }>,
+  pdbs: ReadCache<PdbObject & { metadata?: { namespace?: string } }>,
 ): WorldSource {
   return {
     async statefulSet(namespace, name) {

@@ -26,6 +26,8 @@ import {
   splitWorld,
 } from "../unit/leak-guard-fixtures.js";
 import { fakeCache, fakeEvents } from "./leak-guard-fakes.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
+import type { CachedPod } from "../../adapters/kube/trim.js";
 
 const logger = pino({ level: "silent" });
 
@@ -43,9 +45,12 @@ function depsFor(
   defaultMode: LeakProtectionMode = "enforce",
 ): LeakGuardDeps {
   return {
-    pods: fakeCache(world.pods as k8s.V1Pod[], world.synced),
-    statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
-    rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
+    view: clusterView({
+      pods: fakeCache(world.pods as CachedPod[], world.synced),
+      statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
+      rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
+      controllerRevisions: fakeCache<k8s.V1ControllerRevision>([]),
+    }),
     reconcilerUsername: RECONCILER,
     defaultLeakProtection: defaultMode,
     alerts,

@@ -14,9 +14,9 @@ import type { HealthGateInstall } from "../../api/rollout-admission.js";
 import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
 import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import { kubeSecretStore } from "../../certs/secret-store.js";
-import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
+import { cachesSynced, startWebhookCaches, stopWebhookCaches, type WebhookCaches } from "../../webhook/caches.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { createRolloutValidateHandler, liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
@@ -258,7 +258,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       logger,
     });
     await certificates.start();
-    const ctx = { config, caches, logger, metrics };
+    const ctx = { config, view: clusterView(caches), logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     const rolloutApi = {
       readStatefulSet: liveStatefulSetReader(clients.apps),
@@ -274,7 +274,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
         handler: createRolloutValidateHandler({
           ...rolloutApi,
           install,
-          statefulSets: caches.managedStatefulSets,
+          view: ctx.view,
           logger,
           registry: metrics.registry,
         }),
@@ -296,7 +296,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       shutdownTimeoutMs: 2000,
       timeouts: serverTimeouts(config),
     });
-    await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
+    await cachesSynced(caches);
 
     const manifest = await renderWebhookConfigurations(systemNs, `https://127.0.0.1:${server.port}`);
     await kubectl(["apply", "-f", "-"], { input: manifest, check: true });
@@ -331,7 +331,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       expect(created.code, created.stderr).to.equal(0);
       const uid = await uidOf("sroll", "valid");
       expect((await apply(ownedStatefulSet("valid-db", { name: "valid", uid }))).code).to.equal(0);
-      await waitFor(() => caches.managedStatefulSets.get(ns, "valid-db"), { what: "valid-db in the webhook's cache" });
+      await waitFor(() => caches.statefulSets.get(ns, "valid-db"), { what: "valid-db in the webhook's cache" });
       // A dry-run create under the real name would be AlreadyExists, a dry-run update a refused template change.
       const updated = await apply(rollout("valid", "valid-db", {}, { image: "registry.example/db:v2" }), "alice");
       expect(updated.code, updated.stderr).to.equal(0);

@@ -13,9 +13,9 @@ import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { makeClients } from "../../adapters/kube/client.js";
 import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
-import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
+import { cachesSynced, startWebhookCaches, stopWebhookCaches, type WebhookCaches } from "../../webhook/caches.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import type { WebhookCaches } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
@@ -153,7 +153,7 @@ describe("webhook policy on a real control plane", function () {
       logger,
     });
     await certificates.start();
-    const ctx = { config, caches, logger, metrics };
+    const ctx = { config, view: clusterView(caches), logger, metrics };
     const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     // Every route main.ts serves, /validate/statefulsetrollout (with its real dry-run) included.
     const rolloutApi = {
@@ -176,7 +176,7 @@ describe("webhook policy on a real control plane", function () {
       shutdownTimeoutMs: 2000,
       timeouts: serverTimeouts(config),
     });
-    await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
+    await cachesSynced(caches);
 
     // Register the chart's configurations (no caBundle: they carry bulkhead.dev/inject-ca), then
     // let the certificate manager inject the CA as it does in a cluster.
@@ -306,7 +306,7 @@ describe("webhook policy on a real control plane", function () {
   });
 
   it("defaults a PDB over managed pods and refuses a zero budget unless annotated", async () => {
-    await waitFor(() => caches.managedStatefulSets.get(optedIn, "web"), {
+    await waitFor(() => caches.statefulSets.get(optedIn, "web"), {
       what: "the managed StatefulSet in the webhook's cache",
     });
     const pdb = (name: string, spec: Record<string, unknown>, annotations?: Record<string, string>) =>

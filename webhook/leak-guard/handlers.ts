@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import { type AdmissionRequest, type AdmissionResponse, allowed, denied } from "../../api/admission.js";
 import {
   type GuardPolicy,
+  type GuardWorld,
   type LeakGuardDecision,
   type ParsedDisruption,
   decideLeakGuard,
@@ -15,11 +16,12 @@ import {
 import type { LeakProtectionMode } from "../../api/rollout.js";
 import type { LeakAlertSink } from "./alerts.js";
 import { type LeakGuardMetrics, leakGuardMetrics } from "./metrics.js";
-import { type LeakGuardCaches, cacheWorld } from "./world.js";
 
 export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionResponse>;
 
-export interface LeakGuardDeps extends LeakGuardCaches {
+export interface LeakGuardDeps {
+  /** The shared read-only view of the cluster (adapters/kube/cluster-view.ts). */
+  view: GuardWorld;
   /** The reconciler's ServiceAccount username (BULKHEAD_RECONCILER_USERNAME). */
   reconcilerUsername: string;
   /** Mode for rollouts that set no spec.leakProtection (BULKHEAD_DEFAULT_LEAK_PROTECTION). */
@@ -39,7 +41,7 @@ export function createPodDeleteHandler(deps: LeakGuardDeps): AdmissionHandler {
 }
 
 function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) => ParsedDisruption): AdmissionHandler {
-  const world = cacheWorld(deps);
+  const world = deps.view;
   const policy: GuardPolicy = { reconcilerUsername: deps.reconcilerUsername, defaultMode: deps.defaultLeakProtection };
   const metrics = leakGuardMetrics(deps.registry);
   const log = deps.logger.child({ component: "leak-guard" });

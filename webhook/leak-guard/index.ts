@@ -14,4 +14,3 @@ export {
   createLeakAlerter,
 } from "./alerts.js";
 export { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
-export { type LeakGuardCaches } from "./world.js";

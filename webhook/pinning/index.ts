@@ -1,6 +1,6 @@
 // Revision pinning, /mutate/pod (DESIGN.md §4). webhook/main.ts wires it:
-//   createPodPinningHandler({ caches: { statefulSets, rollouts, controllerRevisions }, liveRollouts,
-//     events, logger, alerts, metrics: podPinningMetrics(registry) })
+//   createPodPinningHandler({ view, liveRollouts, liveRevisions, events, logger, alerts,
+//     metrics: podPinningMetrics(registry) })
 // The decision table is api/pinning.ts.
 export {
   createPodPinningHandler,
@@ -10,5 +10,5 @@ export {
   type PodPinningDeps,
   type PodPinningHandler,
 } from "./handler.js";
-export { type CacheView, type PinningCaches } from "./lookup.js";
+export { liveControllerRevisionReader, type LiveRevisionReader } from "./lookup.js";
 export { podPinningMetrics, type PinningMetrics, type PinningOutcome } from "./metrics.js";

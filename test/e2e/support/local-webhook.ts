@@ -4,7 +4,13 @@
 import { EventsV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache } from "../../../adapters/kube/cache.js";
+import {
+  managedControllerRevisionsCache,
+  managedPodsCache,
+  managedStatefulSetsCache,
+  rolloutsCache,
+} from "../../../adapters/kube/cache.js";
+import { clusterView } from "../../../adapters/kube/cluster-view.js";
 import { kubeEventRecorder } from "../../../adapters/kube/events.js";
 import type { CertificateSource } from "../../../certs/source.js";
 import { parseWebhookConfig } from "../../../webhook/config.js";
@@ -71,7 +77,8 @@ export async function startLocalLeakGuard(reconcilerUsername: string, logger: Lo
   const pods = managedPodsCache(kc);
   const statefulSets = managedStatefulSetsCache(kc);
   const rollouts = rolloutsCache(kc);
-  const caches = [pods, statefulSets, rollouts];
+  const controllerRevisions = managedControllerRevisionsCache(kc);
+  const caches = [pods, statefulSets, rollouts, controllerRevisions];
   await Promise.all(caches.map((c) => c.synced));
   const registry = new Registry();
   const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) =>
@@ -79,9 +86,7 @@ export async function startLocalLeakGuard(reconcilerUsername: string, logger: Lo
   );
   const alerts = createLeakAlerter({ events, logger, updateDelayMs: 2_000 });
   const handler = createEvictionHandler({
-    pods,
-    statefulSets,
-    rollouts,
+    view: clusterView({ pods, statefulSets, rollouts, controllerRevisions }),
     reconcilerUsername,
     defaultLeakProtection: "enforce",
     alerts,
