@@ -13,7 +13,7 @@ import { checkBudget } from "./budget.js";
 import { desiredMaxUnavailable, statefulSetName } from "./desired.js";
 import { DEFAULT_MAX_UNAVAILABLE, isManaged } from "./labels.js";
 import { type DisruptionRequest, type GuardPod, type GuardWorld, isSystemController } from "./leak-guard.js";
-import { isOwnedBy, owningRollout, owningStatefulSet } from "./ownership.js";
+import { owningRollout, owningStatefulSet } from "./ownership.js";
 import { parseRollout } from "./rollout.js";
 
 /** The well-known node label of a node's zone; also read on a rollout and in pod templates. */
@@ -343,9 +343,12 @@ export function memberZone(
 // ---------------------------------------------------------------------------------------------
 // The webhook's side: from an eviction or delete request and the caches to the table.
 
-/** The leak guard's view of the caches, plus every rollout of a namespace (unparsed). */
-export interface GroupGuardWorld extends GuardWorld {
-  rolloutsIn(namespace: string): readonly unknown[];
+/** What the group guard reads of the caches (the webhook's ClusterView and the reconciler's world both provide it). */
+export interface GroupGuardWorld extends Pick<GuardWorld, "synced" | "pod" | "statefulSet" | "rollout"> {
+  /** Every rollout of a namespace (unparsed). */
+  rollouts(namespace: string): readonly unknown[];
+  /** The managed pods the StatefulSet controls (api/ownership.ts, by uid when both carry one). */
+  podsOf(namespace: string, statefulSet: { name: string; uid?: string }): readonly GuardPod[];
 }
 
 export type GroupGuardAllowReason =
@@ -453,28 +456,18 @@ function rawGroupName(raw: unknown): string | undefined {
  * (or not in the cache) has none, so all its replicas count as missing.
  */
 export function groupMembers(namespace: string, group: string, world: GroupGuardWorld): GroupMemberView[] {
-  const rollouts = world.rolloutsIn(namespace).flatMap((raw) => {
+  const rollouts = world.rollouts(namespace).flatMap((raw) => {
     if (rawGroupName(raw) !== group) return [];
     const parsed = parseRollout(raw);
     return parsed.ok && parsed.value.spec.group?.name === group ? [parsed.value] : [];
   });
   if (rollouts.length === 0) return [];
-  const podsBySts = new Map<string, GuardPod[]>();
-  for (const p of world.pods(namespace)) {
-    const owner = owningStatefulSet(p)?.name;
-    if (!owner) continue;
-    const list = podsBySts.get(owner);
-    if (list) list.push(p);
-    else podsBySts.set(owner, [p]);
-  }
   return rollouts.map((rollout) => {
     const name = statefulSetName(rollout);
     const found = world.statefulSet(namespace, name);
     // Only the StatefulSet this rollout controls is its member; another's of that name is not.
     const sts = found && owningRollout(found)?.name === rollout.metadata.name ? found : undefined;
-    const pods = sts
-      ? (podsBySts.get(name) ?? []).filter((p) => isOwnedBy(owningStatefulSet(p), { name, uid: sts.metadata?.uid }))
-      : [];
+    const pods = sts ? world.podsOf(namespace, { name, uid: sts.metadata?.uid }) : [];
     const zone = memberZone(rollout.metadata.labels, sts?.spec?.template, rollout.spec.statefulset.spec.template);
     return {
       rollout: rollout.metadata.name,

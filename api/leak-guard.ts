@@ -5,7 +5,7 @@
 // small GuardWorld view so the whole table is testable without I/O.
 import type { AdmissionRequest, UserInfo } from "./admission.js";
 import { isManaged } from "./labels.js";
-import { isOwnedBy, owningRollout, owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
+import { owningRollout, owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
 import { podRevision } from "./revisions.js";
 import { type LeakProtectionMode, type StatefulsetRollout, leakProtectionOf, parseRollout } from "./rollout.js";
 
@@ -43,7 +43,7 @@ interface ObjectMeta {
 export interface GuardPod {
   metadata?: ObjectMeta;
   spec?: { nodeName?: string };
-  status?: { reason?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
+  status?: { reason?: string; conditions?: Array<{ type?: string; status?: string; reason?: string }> };
 }
 
 /** The parts of a StatefulSet the guard reads. */
@@ -62,8 +62,12 @@ export interface GuardWorld {
   pod(namespace: string, name: string): GuardPod | undefined;
   /** A managed StatefulSet (the cache holds managed StatefulSets only). */
   statefulSet(namespace: string, name: string): GuardStatefulSet | undefined;
-  /** Managed pods of a namespace. */
-  pods(namespace: string): readonly GuardPod[];
+  /**
+   * How many managed pods the StatefulSet controls per revision (api/ownership.ts: the controller
+   * reference, by uid when both carry one); pods without a revision label are not counted. Asked
+   * on every eviction of an old pod, so the view answers from an index.
+   */
+  revisionCounts(namespace: string, statefulSet: { name: string; uid?: string }): ReadonlyMap<string, number>;
   /** A StatefulsetRollout as stored (unparsed). */
   rollout(namespace: string, name: string): unknown;
 }
@@ -328,15 +332,13 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
       `pod ${key} is on the update revision ${updateRevision}; its replacement cannot leak`,
     );
   }
-  // One pass over the namespace's managed pods: this runs on every eviction of an old pod.
-  let newPods = 0;
-  let oldPods = 0;
-  for (const p of world.pods(req.namespace)) {
-    const r = podRevision(p);
-    if (r === undefined || !isOwnedBy(owningStatefulSet(p), { name: stsName, uid: sts.metadata?.uid })) continue;
-    if (r === updateRevision) newPods += 1;
-    else oldPods += 1;
-  }
+  const counts = world.revisionCounts(req.namespace, {
+    name: stsName,
+    ...(sts.metadata?.uid ? { uid: sts.metadata.uid } : {}),
+  });
+  const newPods = counts.get(updateRevision) ?? 0;
+  let oldPods = -newPods;
+  for (const n of counts.values()) oldPods += n;
   const held = rolloutHeld(rollout);
   const leak: LeakContext = {
     via: req.via,

@@ -272,7 +272,7 @@ export class Reconciler {
     if (!guard) return undefined;
     const named = (raw: unknown) => groupNameOf(raw as { spec?: { group?: { name?: string } } }) === group;
     let others: unknown[] = guard
-      .rolloutsIn(namespace)
+      .rollouts(namespace)
       .filter((raw) => named(raw) && (raw as RawRollout).metadata?.name !== rollout.metadata.name);
     // Past the bound the group is not judged at all (GroupTooLarge), so nothing is read live.
     if (source === "live" && others.length < GROUP_MEMBERS_MAX) {
@@ -286,7 +286,7 @@ export class Reconciler {
       const p = parseRollout(raw);
       if (p.ok) parsed.set(p.value.metadata.name, p.value);
     }
-    const views = groupMembers(namespace, group, { ...guard, rolloutsIn: () => [...parsed.values()] });
+    const views = groupMembers(namespace, group, { ...guard, rollouts: () => [...parsed.values()] });
     const members = views.flatMap((view) => {
       const member = parsed.get(view.rollout);
       return member ? [memberViewOf(member, member.status, view)] : [];

@@ -16,7 +16,7 @@ import { alertEventsCache, kubeAlertEvents } from "../adapters/kube/alert-events
 import {
   managedPodsCache,
   managedStatefulSetsCache,
-  poddisruptionBudgetsCache,
+  rolloutPdbsCache,
   rolloutsCache,
   type ReadCache,
 } from "../adapters/kube/cache.js";
@@ -119,7 +119,7 @@ function startInformers({ kc, log, clock }: Base) {
   const rollouts = rolloutsCache(kc, options("rollouts"));
   const pods = managedPodsCache(kc, options("pods"));
   const statefulSets = managedStatefulSetsCache(kc, options("statefulsets"));
-  const pdbs = poddisruptionBudgetsCache(kc, options("pdbs"));
+  const pdbs = rolloutPdbsCache(kc, options("pdbs"));
   const all: Array<ReadCache<k8s.KubernetesObject>> = [rollouts, pods, statefulSets, pdbs];
   return { rollouts, pods, statefulSets, pdbs, all, cacheError, synced: () => all.every((c) => c.isSynced()) };
 }

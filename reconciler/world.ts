@@ -5,6 +5,7 @@ import { isNotFound } from "../adapters/kube/client.js";
 import type { ReadCache } from "../adapters/kube/cache.js";
 import type { GroupGuardWorld } from "../api/group-disruption.js";
 import type { PdbObject, PodObject, StatefulSetObject } from "../api/observe.js";
+import { isOwnedBy, owningStatefulSet } from "../api/ownership.js";
 import { podOrdinal } from "../api/revisions.js";
 
 export interface WorldSource {
@@ -22,8 +23,8 @@ export interface WorldSource {
 
 export function cachedWorld(
   apps: k8s.AppsV1Api,
-  pods: ReadCache<k8s.V1Pod>,
-  pdbs: ReadCache<k8s.V1PodDisruptionBudget>,
+  pods: ReadCache<PodObject & { metadata?: { namespace?: string } }>,
+  pdbs: ReadCache<PdbObject & { metadata?: { namespace?: string } }>,
   rollouts: ReadCache<k8s.KubernetesObject>,
   statefulSets: ReadCache<k8s.V1StatefulSet>,
 ): WorldSource {
@@ -34,9 +35,9 @@ export function cachedWorld(
       },
       pod: (namespace, name) => pods.get(namespace, name),
       statefulSet: (namespace, name) => statefulSets.get(namespace, name),
-      pods: (namespace) => pods.list(namespace),
+      podsOf: (namespace, sts) => pods.list(namespace).filter((p) => isOwnedBy(owningStatefulSet(p), sts)),
       rollout: (namespace, name) => rollouts.get(namespace, name),
-      rolloutsIn: (namespace) => rollouts.list(namespace),
+      rollouts: (namespace) => rollouts.list(namespace),
     },
     async statefulSet(namespace, name) {
       try {

@@ -1,10 +1,10 @@
-// What every admission handler may use, bundled once in main.ts. Handlers read only caches (never
-// a list call per request). A handler that throws is a bug: the admission kernel
-// (admission-route.ts) answers HTTP 500 so the apiserver applies the hook's failurePolicy.
-import type * as k8s from "@kubernetes/client-node";
+// What every admission handler may use, bundled once in main.ts. Handlers read the cluster only
+// through the one read-only view over the informer caches (never a list call per request). A
+// handler that throws is a bug: the admission kernel (admission-route.ts) answers HTTP 500 so the
+// apiserver applies the hook's failurePolicy.
 import type { Logger } from "pino";
 import type { AdmissionRequest, AdmissionDecision } from "../api/admission.js";
-import type { ReadCache } from "../adapters/kube/cache.js";
+import type { ClusterView } from "../adapters/kube/cluster-view.js";
 import type { WebhookConfig } from "./config.js";
 import type { WebhookMetrics } from "./metrics.js";
 
@@ -21,18 +21,10 @@ export interface ServedRoute {
 
 export type RouteTable = readonly ServedRoute[];
 
-export interface WebhookCaches {
-  managedPods: ReadCache<k8s.V1Pod>;
-  managedStatefulSets: ReadCache<k8s.V1StatefulSet>;
-  /** Raw StatefulsetRollout objects; parse with api/rollout.ts parseRollout. */
-  rollouts: ReadCache<k8s.KubernetesObject>;
-  controllerRevisions: ReadCache<k8s.V1ControllerRevision>;
-  pdbs: ReadCache<k8s.V1PodDisruptionBudget>;
-}
-
 export interface WebhookContext {
   config: WebhookConfig;
-  caches: WebhookCaches;
+  /** The cluster as the caches see it (adapters/kube/cluster-view.ts); read-only. */
+  view: ClusterView;
   logger: Logger;
   /** Handlers may register their own metrics on metrics.registry. */
   metrics: WebhookMetrics;

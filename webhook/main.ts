@@ -11,8 +11,16 @@ import { delayedCache } from "../adapters/kube/delayed-cache.js";
 import { kubeDryRunCreate } from "../adapters/kube/dry-run.js";
 import { kubeRolloutApi } from "../adapters/kube/rollouts.js";
 import { liveStatefulSetReader } from "./rollout-handlers.js";
+import { liveControllerRevisionReader } from "./pinning/index.js";
 import { kubeEventRecorder, rateLimitedEventRecorder } from "../adapters/kube/events.js";
-import { cachesNotLoaded, registerCacheStaleness, startWebhookCaches, stopWebhookCaches } from "./caches.js";
+import { clusterView } from "../adapters/kube/cluster-view.js";
+import {
+  cachesNotLoaded,
+  cachesSynced,
+  registerCacheStaleness,
+  startWebhookCaches,
+  stopWebhookCaches,
+} from "./caches.js";
 import { certificateSource } from "./certificates.js";
 import { ConfigError, parseWebhookConfig, type WebhookConfig } from "./config.js";
 import type { WebhookContext } from "./context.js";
@@ -67,7 +75,7 @@ async function main(): Promise<void> {
     caches.rollouts = delayedCache(caches.rollouts, config.testRolloutCacheDelayMs, clock);
   }
   registerCacheStaleness(metrics.registry, caches);
-  const ctx: WebhookContext = { config, caches, logger, metrics };
+  const ctx: WebhookContext = { config, view: clusterView(caches), logger, metrics };
 
   const instance = process.env.HOSTNAME ?? hostname();
   const suppressedEvents = new Counter({
@@ -102,6 +110,7 @@ async function main(): Promise<void> {
       events,
       alertEvents,
       liveRollouts: kubeRolloutApi(clients.custom),
+      liveRevisions: liveControllerRevisionReader(clients.apps),
       rolloutApi: {
         readStatefulSet: liveStatefulSetReader(clients.apps),
         dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
@@ -131,9 +140,7 @@ async function main(): Promise<void> {
     timeouts: serverTimeouts(config),
     onDrain: () => (draining = true),
   });
-  Promise.all(
-    Object.values(caches).map((c: WebhookContext["caches"][keyof WebhookContext["caches"]]) => c.synced),
-  ).then(
+  cachesSynced(caches).then(
     () => logger.info("informer caches synced"),
     (err: unknown) => logger.error({ err }, "an informer cache failed its first list"),
   );

@@ -12,15 +12,15 @@ import { canonicalJson, desiredStatefulSet, statefulSetName } from "../api/desir
 import { ownershipOf, type OwnershipVerdict, type StatefulSetSeen } from "../api/ownership.js";
 import { checkRolloutSpec, dryRunName, type HealthGateInstall } from "../api/rollout-admission.js";
 import { parseRollout, type StatefulsetRollout } from "../api/rollout.js";
-import type { ReadCache } from "../adapters/kube/cache.js";
+import type { ClusterView } from "../adapters/kube/cluster-view.js";
 import { isNotFound } from "../adapters/kube/client.js";
 import type { DryRunCreate } from "../adapters/kube/dry-run.js";
 import type { AdmissionHandler } from "./context.js";
 
 export interface RolloutAdmissionDeps {
   install: HealthGateInstall;
-  /** Managed StatefulSets; anything else (unmanaged, or not yet in the cache) is read live. */
-  statefulSets: ReadCache<k8s.V1StatefulSet>;
+  /** Managed StatefulSets come from the view; anything else (unmanaged, or not yet cached) is read live. */
+  view: Pick<ClusterView, "statefulSet">;
   /** Live GET; undefined when there is none. */
   readStatefulSet(namespace: string, name: string): Promise<StatefulSetSeen | undefined>;
   dryRunCreate: DryRunCreate;
@@ -55,7 +55,7 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
       adoptExisting: rollout.spec.adoptExisting,
       ...(rollout.metadata.uid ? { uid: rollout.metadata.uid } : {}),
     };
-    const cached = deps.statefulSets.get(namespace, stsName);
+    const cached = deps.view.statefulSet(namespace, stsName);
     const fromCache = cached ? ownershipOf(identity, stsName, cached) : undefined;
     if (fromCache && fromCache.verdict !== "refuse") return { verdict: fromCache };
     // The cache holds managed StatefulSets only, and may lag: read live before refusing.

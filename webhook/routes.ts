@@ -14,7 +14,12 @@ import {
   type LeakGuardDeps,
 } from "./leak-guard/index.js";
 import { createPdbMutateHandler, createPdbValidateHandler } from "./pdb-handlers.js";
-import { createPodPinningHandler, podPinningMetrics, type LiveRolloutReader } from "./pinning/index.js";
+import {
+  createPodPinningHandler,
+  podPinningMetrics,
+  type LiveRevisionReader,
+  type LiveRolloutReader,
+} from "./pinning/index.js";
 import { createPodUpdateValidateHandler } from "./pod-update-handlers.js";
 import { createRolloutValidateHandler, type RolloutAdmissionDeps } from "./rollout-handlers.js";
 import { createStatefulSetMutateHandler, createStatefulSetValidateHandler } from "./statefulset-handlers.js";
@@ -31,6 +36,8 @@ export interface RouteDeps {
   rolloutApi?: Pick<RolloutAdmissionDeps, "readStatefulSet" | "dryRunCreate">;
   /** Live reads of rollouts: pinning confirms answers its cache may be behind on. */
   liveRollouts: LiveRolloutReader;
+  /** Live reads of ControllerRevisions the cache does not hold (one made before its StatefulSet was managed). */
+  liveRevisions?: LiveRevisionReader;
 }
 
 /** One webhook entry of the chart's (Mutating|Validating)WebhookConfiguration. */
@@ -140,14 +147,11 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
     },
     // CREATE: the new pod only.
     maxBodyBytes: MAX_OBJECT + ENVELOPE,
-    build: ({ ctx, events, liveRollouts }, shared) =>
+    build: ({ ctx, events, liveRollouts, liveRevisions }, shared) =>
       createPodPinningHandler({
-        caches: {
-          statefulSets: ctx.caches.managedStatefulSets,
-          rollouts: ctx.caches.rollouts,
-          controllerRevisions: ctx.caches.controllerRevisions,
-        },
+        view: ctx.view,
         liveRollouts,
+        ...(liveRevisions ? { liveRevisions } : {}),
         defaultLeakProtection: ctx.config.defaultLeakProtection,
         events,
         logger: ctx.logger,
@@ -219,7 +223,7 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
       createRolloutValidateHandler({
         ...rolloutApi,
         install: { consulConfigured: ctx.config.consulConfigured, unchecked: ctx.config.uncheckedServiceDiscovery },
-        statefulSets: ctx.caches.managedStatefulSets,
+        view: ctx.view,
         logger: ctx.logger,
         registry: ctx.metrics.registry,
       }),
@@ -236,9 +240,7 @@ export function webhookRoutes(deps: RouteDeps, specs: readonly AdmissionRouteSpe
       (alerts ??= createLeakAlerter({ events, ...(alertEvents ? { alertEvents } : {}), logger: ctx.logger })),
     leakGuard: () =>
       (leakGuard ??= {
-        pods: ctx.caches.managedPods,
-        statefulSets: ctx.caches.managedStatefulSets,
-        rollouts: ctx.caches.rollouts,
+        view: ctx.view,
         reconcilerUsername: ctx.config.reconcilerUsername,
         defaultLeakProtection: ctx.config.defaultLeakProtection,
         alerts: shared.alerts(),

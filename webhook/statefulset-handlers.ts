@@ -1,6 +1,5 @@
 // /mutate/statefulset and /validate/statefulset: the pure policy of api/statefulset-policy.ts, fed
-// with the one fact it needs from the caches (does a StatefulsetRollout exist for it?).
-import type * as k8s from "@kubernetes/client-node";
+// with the one fact it needs from the view (does a StatefulsetRollout exist for it?).
 import { owningRollout } from "../api/ownership.js";
 import { parseRollout } from "../api/rollout.js";
 import {
@@ -9,7 +8,7 @@ import {
   type StatefulSetFacts,
   type StatefulSetLike,
 } from "../api/statefulset-policy.js";
-import type { ReadCache } from "../adapters/kube/cache.js";
+import type { ClusterView } from "../adapters/kube/cluster-view.js";
 import type { AdmissionHandler, WebhookContext } from "./context.js";
 
 interface RolloutLike {
@@ -20,15 +19,15 @@ interface RolloutLike {
 
 /** Owner reference first; else a rollout in the namespace whose StatefulSet has this name. */
 export function rolloutExistsFor(
-  rollouts: ReadCache<k8s.KubernetesObject>,
+  view: Pick<ClusterView, "rollout" | "rollouts">,
   namespace: string,
   sts: StatefulSetLike,
 ): boolean {
   const owner = owningRollout(sts)?.name;
-  if (owner && rollouts.get(namespace, owner)) return true;
+  if (owner && view.rollout(namespace, owner)) return true;
   const name = sts.metadata?.name;
   if (!name) return false;
-  return rollouts.list(namespace).some((object) => {
+  return view.rollouts(namespace).some((object) => {
     const r = object as RolloutLike;
     return (r.status?.statefulsetName ?? r.spec?.statefulset?.metadata?.name ?? r.metadata?.name) === name;
   });
@@ -38,16 +37,15 @@ export function createStatefulSetMutateHandler(): AdmissionHandler {
   return async (request) => mutateStatefulSet(request);
 }
 
-export function createStatefulSetValidateHandler(ctx: Pick<WebhookContext, "config" | "caches">): AdmissionHandler {
+export function createStatefulSetValidateHandler(ctx: Pick<WebhookContext, "config" | "view">): AdmissionHandler {
   return async (request) => {
     const sts = (request.object ?? undefined) as StatefulSetLike | undefined;
     const namespace = request.namespace ?? sts?.metadata?.namespace ?? "";
-    const rolloutExists =
-      sts !== undefined && typeof sts === "object" && rolloutExistsFor(ctx.caches.rollouts, namespace, sts);
+    const rolloutExists = sts !== undefined && typeof sts === "object" && rolloutExistsFor(ctx.view, namespace, sts);
     const facts: StatefulSetFacts = { reconcilerUsername: ctx.config.reconcilerUsername, rolloutExists };
     // What deleting the owning rollout would do, for the denial messages.
     const owner = owningRollout((request.oldObject ?? request.object) as StatefulSetLike | undefined)?.name;
-    const ownerRollout = owner ? parseRollout(ctx.caches.rollouts.get(namespace, owner)) : undefined;
+    const ownerRollout = owner ? parseRollout(ctx.view.rollout(namespace, owner)) : undefined;
     if (ownerRollout?.ok) facts.ownerDeletionPolicy = ownerRollout.value.spec.deletionPolicy;
     return validateStatefulSet(request, facts);
   };

@@ -1,9 +1,12 @@
 // Informer-backed read caches. Both processes answer from these and never list per request.
 // Objects handed out are the cache's own: callers must treat them as read-only (clone to change).
+// Each cache watches managed objects only (a label selector) and keeps only the fields decisions
+// read (./trim.ts, applied as objects are received).
 import * as k8s from "@kubernetes/client-node";
 import type { Clock, Timer } from "../../api/clock.js";
-import { API_VERSION, MANAGED_LABEL, PLURAL, TRUE } from "../../api/labels.js";
+import { API_VERSION, MANAGED_LABEL, PLURAL, ROLLOUT_LABEL, TRUE } from "../../api/labels.js";
 import { systemClock } from "../clock.js";
+import { trimControllerRevision, trimPdb, trimPod, trimRollout, trimStatefulSet, type CachedPod } from "./trim.js";
 
 export interface ReadCache<T> {
   get(namespace: string, name: string): T | undefined;
@@ -43,17 +46,49 @@ export interface CacheOptions {
 
 type ListFn<T extends k8s.KubernetesObject> = () => Promise<k8s.KubernetesListObject<T>>;
 
-export function informerCache<T extends k8s.KubernetesObject>(
+/** A watch that hands the informer each object already trimmed (bookmarks and errors as they are). */
+class TrimmingWatch<T, C> extends k8s.Watch {
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly trim: (obj: T) => C,
+  ) {
+    super(kc);
+  }
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const objectEvent = (phase: string) => phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED";
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj) => callback(phase, objectEvent(phase) ? this.trim(obj as T) : obj),
+      done,
+    );
+  }
+}
+
+export function informerCache<T extends k8s.KubernetesObject, C extends k8s.KubernetesObject = T>(
   kc: k8s.KubeConfig,
   path: string,
   listFn: ListFn<T>,
   labelSelector?: string,
-  options: CacheOptions = {},
-): WatchedCache<T> {
+  options: CacheOptions & {
+    /** Applied to every object received, before it enters the cache (./trim.ts). */
+    trim?: (obj: T) => C;
+  } = {},
+): WatchedCache<C> {
   const { onError = () => {}, maxStalenessMs = 0, clock = systemClock } = options;
   const now = () => clock.now();
-  const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
-  const listeners: Array<(obj: T, event: "add" | "update" | "delete") => void> = [];
+  const trim = options.trim ?? ((obj: T) => obj as unknown as C);
+  const trimmedList: ListFn<C> = async () => {
+    const list = await listFn();
+    return { ...list, items: list.items.map(trim) };
+  };
+  const informer = new k8s.ListWatch<C>(path, new TrimmingWatch(kc, trim), trimmedList, false, labelSelector);
+  const listeners: Array<(obj: C, event: "add" | "update" | "delete") => void> = [];
   informer.on(k8s.ADD, (obj) => listeners.forEach((l) => l(obj, "add")));
   informer.on(k8s.UPDATE, (obj) => listeners.forEach((l) => l(obj, "update")));
   informer.on(k8s.DELETE, (obj) => listeners.forEach((l) => l(obj, "delete")));
@@ -129,15 +164,18 @@ export const RESTART_MAX_MS = 5_000;
 
 const MANAGED = `${MANAGED_LABEL}=${TRUE}`;
 
-/** The caches Bulkhead needs, cluster-wide. Pods and StatefulSets are filtered to managed ones. */
-export function managedPodsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1Pod> {
+/**
+ * Pods of managed StatefulSets (the template carries the managed label: api/desired.ts), trimmed
+ * to what the leak guard and the reconciler read.
+ */
+export function managedPodsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<CachedPod> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  return informerCache(
+  return informerCache<k8s.V1Pod, CachedPod>(
     kc,
     "/api/v1/pods",
     () => core.listPodForAllNamespaces({ labelSelector: MANAGED }),
     MANAGED,
-    options,
+    { ...options, trim: trimPod },
   );
 }
 
@@ -148,11 +186,16 @@ export function managedStatefulSetsCache(kc: k8s.KubeConfig, options?: CacheOpti
     "/apis/apps/v1/statefulsets",
     () => apps.listStatefulSetForAllNamespaces({ labelSelector: MANAGED }),
     MANAGED,
-    options,
+    { ...options, trim: trimStatefulSet },
   );
 }
 
-export function controllerRevisionsCache(
+/**
+ * ControllerRevisions of managed StatefulSets: the StatefulSet controller labels a revision with
+ * its template's labels, managed label included. A revision made before the label was on the
+ * template (an adopted StatefulSet's) is not here: pinning reads it live (webhook/pinning).
+ */
+export function managedControllerRevisionsCache(
   kc: k8s.KubeConfig,
   options?: CacheOptions,
 ): WatchedCache<k8s.V1ControllerRevision> {
@@ -160,23 +203,24 @@ export function controllerRevisionsCache(
   return informerCache(
     kc,
     "/apis/apps/v1/controllerrevisions",
-    () => apps.listControllerRevisionForAllNamespaces(),
-    undefined,
-    options,
+    () => apps.listControllerRevisionForAllNamespaces({ labelSelector: MANAGED }),
+    MANAGED,
+    { ...options, trim: trimControllerRevision },
   );
 }
 
-export function poddisruptionBudgetsCache(
-  kc: k8s.KubeConfig,
-  options?: CacheOptions,
-): WatchedCache<k8s.V1PodDisruptionBudget> {
+/**
+ * The PDBs Bulkhead made (they carry the rollout label: api/desired.ts desiredPdb). One that
+ * predates the label is not here; the reconciler's apply reads it live and labels it.
+ */
+export function rolloutPdbsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1PodDisruptionBudget> {
   const policy = kc.makeApiClient(k8s.PolicyV1Api);
   return informerCache(
     kc,
     "/apis/policy/v1/poddisruptionbudgets",
-    () => policy.listPodDisruptionBudgetForAllNamespaces(),
-    undefined,
-    options,
+    () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: ROLLOUT_LABEL }),
+    ROLLOUT_LABEL,
+    { ...options, trim: trimPdb },
   );
 }
 
@@ -194,6 +238,6 @@ export function rolloutsCache(kc: k8s.KubeConfig, options?: CacheOptions): Watch
         plural: PLURAL,
       })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
     undefined,
-    options,
+    { ...options, trim: trimRollout },
   );
 }

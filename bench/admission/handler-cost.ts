@@ -5,20 +5,20 @@ import type { AdmissionRequest } from "../../api/admission.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import { syntheticCaches } from "./world.js";
+import { syntheticView } from "./world.js";
 
 export async function handlerMicroseconds(pods: number, path: string, body: string, calls = 5000): Promise<number> {
-  const caches = syntheticCaches(pods);
+  const view = syntheticView(pods);
   const ctx = {
     config: parseWebhookConfig({}),
-    caches,
+    view,
     logger: pino({ level: "silent" }),
     metrics: createWebhookMetrics(),
   };
   const handler = webhookRoutes({
     ctx,
     events: { record: async () => {} },
-    liveRollouts: { get: async (ns, name) => caches.rollouts.get(ns, name) },
+    liveRollouts: { get: async (ns, name) => view.rollout(ns, name) },
   }).find((r) => r.path === path)?.handler;
   if (!handler) throw new Error(`no handler for ${path}`);
   const request = (JSON.parse(body) as { request: AdmissionRequest }).request;

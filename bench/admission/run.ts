@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { handlerMicroseconds } from "./handler-cost.js";
 import { pacedLoad } from "./paced.js";
-import { syntheticCaches, evictionReview, statefulSetReview } from "./world.js";
+import { syntheticView, evictionReview, statefulSetReview } from "./world.js";
 
 const self = fileURLToPath(import.meta.url);
 const here = dirname(self);
@@ -68,7 +68,7 @@ const scenarios: Scenario[] = [
   {
     name: "StatefulSet UPDATE, template unchanged (allowed)",
     path: "/validate/statefulset",
-    body: statefulSetReview(syntheticCaches(1)),
+    body: statefulSetReview(syntheticView(1)),
   },
 ];
 

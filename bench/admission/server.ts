@@ -8,19 +8,19 @@ import { parseWebhookConfig } from "../../webhook/config.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import { admissionLimits, createApp, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
-import { syntheticCaches } from "./world.js";
+import { syntheticView } from "./world.js";
 
 const pods = Number(process.env.BENCH_PODS ?? 1000);
 const logger = pino({ level: "silent" });
 const config = parseWebhookConfig({});
-const caches = syntheticCaches(pods);
+const view = syntheticView(pods);
 const metrics = createWebhookMetrics();
 // Events are the apiserver's business; the benchmark measures the admission path only.
 const events: EventRecorder = { record: async () => {} };
 // No apiserver here: the synthetic caches are the truth, so pinning's live reads read them.
-const liveRollouts = { get: async (namespace: string, name: string) => caches.rollouts.get(namespace, name) };
+const liveRollouts = { get: async (namespace: string, name: string) => view.rollout(namespace, name) };
 const app = createApp({
-  routes: webhookRoutes({ ctx: { config, caches, logger, metrics }, events, liveRollouts }),
+  routes: webhookRoutes({ ctx: { config, view, logger, metrics }, events, liveRollouts }),
   metrics,
   logger,
   limits: admissionLimits(config),

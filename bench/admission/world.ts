@@ -1,9 +1,11 @@
 // A synthetic cluster for the admission benchmark: one managed StatefulSet of N pods, half moved
 // to the update revision by a rollout held at 50% (the leak guard's expensive "split" path), in
-// read caches shaped like the informer caches.
+// read caches shaped like the informer caches (objects trimmed as they are), behind the webhook's
+// one view of the cluster.
 import type * as k8s from "@kubernetes/client-node";
 import type { ReadCache } from "../../adapters/kube/cache.js";
-import type { WebhookCaches } from "../../webhook/context.js";
+import { clusterView, type ClusterView } from "../../adapters/kube/cluster-view.js";
+import { trimPod } from "../../adapters/kube/trim.js";
 
 class MemoryCache<T extends { metadata?: { name?: string; namespace?: string } }> implements ReadCache<T> {
   private readonly byNamespace = new Map<string, T[]>();
@@ -34,7 +36,7 @@ export const STS = "web";
 export const OLD = "web-6d5f8c7b9";
 export const NEW = "web-7f9c4d2a1";
 
-export function syntheticCaches(pods: number): WebhookCaches {
+export function syntheticView(pods: number): ClusterView {
   const labels = { app: STS, "bulkhead.dev/managed": "true" };
   const template = { metadata: { labels }, spec: { containers: [{ name: "app", image: "registry.example/web:2" }] } };
   const rollout = {
@@ -90,13 +92,12 @@ export function syntheticCaches(pods: number): WebhookCaches {
     spec: { nodeName: `node-${i % 10}`, containers: [{ name: "app", image: "registry.example/web:1" }] },
     status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
   }));
-  return {
-    managedPods: new MemoryCache(podList),
-    managedStatefulSets: new MemoryCache([sts]),
+  return clusterView({
+    pods: new MemoryCache(podList.map((p) => trimPod(p as k8s.V1Pod))),
+    statefulSets: new MemoryCache([sts as k8s.V1StatefulSet]),
     rollouts: new MemoryCache([rollout as k8s.KubernetesObject]),
     controllerRevisions: new MemoryCache<k8s.V1ControllerRevision>([]),
-    pdbs: new MemoryCache<k8s.V1PodDisruptionBudget>([]),
-  };
+  });
 }
 
 /** An AdmissionReview as the apiserver sends it for `kubectl drain` evicting one pod. */
@@ -130,8 +131,8 @@ export function evictionReview(pod: string, dryRun = false): string {
 }
 
 /** A StatefulSet UPDATE review (template unchanged), for /validate/statefulset. */
-export function statefulSetReview(caches: WebhookCaches): string {
-  const sts = caches.managedStatefulSets.get(NAMESPACE, STS)!;
+export function statefulSetReview(view: ClusterView): string {
+  const sts = view.statefulSet(NAMESPACE, STS)!;
   return JSON.stringify({
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",

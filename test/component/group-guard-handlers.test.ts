@@ -1,6 +1,8 @@
 // The zone-aware group guard through the /validate/eviction and /validate/pod-delete handlers over
 // in-memory caches: the 429 and its message, the Event on the refused member's rollout, the
 // metrics, dry runs without side effects, and how it meets the leak guard.
+import { clusterView } from "../../adapters/kube/cluster-view.js";
+import type { CachedPod } from "../../adapters/kube/trim.js";
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { pino } from "pino";
@@ -50,9 +52,12 @@ describe("group guard through the leak-guard admission handlers", () => {
 
   function deps(world: GroupWorldFixture): LeakGuardDeps {
     return {
-      pods: fakeCache(world.pods as k8s.V1Pod[], world.synced),
-      statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
-      rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
+      view: clusterView({
+        pods: fakeCache(world.pods as CachedPod[], world.synced),
+        statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
+        rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
+        controllerRevisions: fakeCache<k8s.V1ControllerRevision>([]),
+      }),
       reconcilerUsername: "system:serviceaccount:bulkhead:bulkhead-reconciler",
       defaultLeakProtection: "enforce",
       alerts: sink,

@@ -100,6 +100,65 @@ describe("informer cache recovery", function () {
     expect(c.get("ns", "a")?.metadata?.name).to.equal("a");
   });
 
+  it("trims every object it receives, listed or watched, before it enters the cache; watches by label", async () => {
+    const withFields = (name: string, rv: string) => ({
+      ...configMap(name, rv),
+      metadata: { ...configMap(name, rv).metadata, managedFields: [{ manager: "kubectl" }] },
+      data: { big: "x".repeat(1000) },
+    });
+    const watchUrls: string[] = [];
+    handler = (req, res) => {
+      if (req.url?.includes("watch=true")) {
+        watchUrls.push(req.url);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write(`${JSON.stringify({ type: "ADDED", object: withFields("b", "6") })}\n`);
+        res.write(
+          `${JSON.stringify({ type: "BOOKMARK", object: { kind: "ConfigMap", metadata: { resourceVersion: "7" } } })}\n`,
+        );
+        openWatches.push(res);
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          kind: "ConfigMapList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: "5" },
+          items: [withFields("a", "5")],
+        }),
+      );
+    };
+    const kc = kubeConfigFor(server);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const seen: string[] = [];
+    const trimmed = informerCache<k8s.V1ConfigMap, k8s.KubernetesObject>(
+      kc,
+      "/api/v1/configmaps",
+      () => core.listConfigMapForAllNamespaces({ labelSelector: "bulkhead.dev/managed=true" }),
+      "bulkhead.dev/managed=true",
+      {
+        trim: (cm) => {
+          seen.push(cm.metadata?.name ?? "");
+          return {
+            metadata: {
+              name: cm.metadata?.name,
+              namespace: cm.metadata?.namespace,
+              resourceVersion: cm.metadata?.resourceVersion,
+            },
+          };
+        },
+      },
+    );
+    cache = trimmed;
+    await until(() => trimmed.get("ns", "b") !== undefined, "the watched object");
+    expect(trimmed.list("ns")).to.deep.equal([
+      { metadata: { name: "a", namespace: "ns", resourceVersion: "5" } },
+      { metadata: { name: "b", namespace: "ns", resourceVersion: "6" } },
+    ]);
+    expect(seen, "bookmarks are not objects to trim").to.deep.equal(["a", "b"]);
+    expect(decodeURIComponent(watchUrls[0] ?? "")).to.include("labelSelector=bulkhead.dev/managed=true");
+  });
+
   it("reports a dropped watch as not synced and resumes watching with the same data", async () => {
     let lists = 0;
     let watches = 0;

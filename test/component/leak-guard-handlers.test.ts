@@ -27,6 +27,8 @@ import {
 } from "../unit/leak-guard-fixtures.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { fakeCache, fakeEvents } from "./leak-guard-fakes.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
+import type { CachedPod } from "../../adapters/kube/trim.js";
 
 const logger = pino({ level: "silent" });
 
@@ -44,9 +46,12 @@ function depsFor(
   defaultMode: LeakProtectionMode = "enforce",
 ): LeakGuardDeps {
   return {
-    pods: fakeCache(world.pods as k8s.V1Pod[], world.synced),
-    statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
-    rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
+    view: clusterView({
+      pods: fakeCache(world.pods as CachedPod[], world.synced),
+      statefulSets: fakeCache(world.statefulSets as k8s.V1StatefulSet[]),
+      rollouts: fakeCache(world.rollouts as k8s.KubernetesObject[]),
+      controllerRevisions: fakeCache<k8s.V1ControllerRevision>([]),
+    }),
     reconcilerUsername: RECONCILER,
     defaultLeakProtection: defaultMode,
     alerts,

@@ -10,21 +10,25 @@ import type { AdmissionRequest, AdmissionReview } from "../../api/admission.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
 import { delayedCache } from "../../adapters/kube/delayed-cache.js";
 import { FakeClock } from "../support/fake-clock.js";
-import type { WatchedCache } from "../../adapters/kube/cache.js";
+import type { ReadCache, WatchedCache } from "../../adapters/kube/cache.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
 import {
   createPodPinningHandler,
   podPinningMetrics,
-  type CacheView,
+  type LiveRevisionReader,
   type PinningAlert,
 } from "../../webhook/pinning/index.js";
 
 const NS = "shop";
 
-class FakeCache<T extends { metadata?: { name?: string; namespace?: string } }> implements CacheView<T> {
+class FakeCache<T extends { metadata?: { name?: string; namespace?: string } }> implements ReadCache<T> {
+  readonly synced = Promise.resolve();
   constructor(
     private items: T[] = [],
-    private synced = true,
+    private syncedNow = true,
   ) {}
+  onChange(): void {}
+  async stop(): Promise<void> {}
   get(namespace: string, name: string): T | undefined {
     return this.items.find((i) => i.metadata?.namespace === namespace && i.metadata?.name === name);
   }
@@ -32,7 +36,7 @@ class FakeCache<T extends { metadata?: { name?: string; namespace?: string } }> 
     return this.items.filter((i) => namespace === undefined || i.metadata?.namespace === namespace);
   }
   isSynced(): boolean {
-    return this.synced;
+    return this.syncedNow;
   }
   remove(name: string): void {
     this.items = this.items.filter((i) => i.metadata?.name !== name);
@@ -254,7 +258,9 @@ interface SetupOptions {
   /** The rollout as the apiserver has it now; default: what the cache holds (a cache that is current). */
   live?: () => unknown;
   /** The rollout cache; default: a cache holding `rollout`. */
-  rollouts?: CacheView<k8s.KubernetesObject>;
+  rollouts?: ReadCache<k8s.KubernetesObject>;
+  /** Live reads of revisions the cache does not hold; default: none. */
+  liveRevisions?: LiveRevisionReader;
   statefulSet?: k8s.V1StatefulSet;
 }
 
@@ -274,11 +280,13 @@ function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
   const rollouts = opts.rollouts ?? new FakeCache([rollout as k8s.KubernetesObject], opts.synced ?? true);
   const liveReads: string[] = [];
   const handler = createPodPinningHandler({
-    caches: {
+    view: clusterView({
+      pods: new FakeCache(),
       statefulSets: new FakeCache([opts.statefulSet ?? statefulSet], opts.synced ?? true),
       rollouts,
       controllerRevisions: revisions,
-    },
+    }),
+    ...(opts.liveRevisions ? { liveRevisions: opts.liveRevisions } : {}),
     liveRollouts: {
       get: async (namespace, name) => {
         liveReads.push(`${namespace}/${name}`);
@@ -473,6 +481,42 @@ describe("/mutate/pod revision pinning handler", () => {
       reason: "revision-missing",
       wantedRevision: "web-6d4b9c7f8",
     });
+    expect(await metric("pin-failed", "revision-missing")).to.equal(1);
+  });
+
+  it("reads live an old revision the cache does not hold (made before the StatefulSet was managed)", async () => {
+    const old = revision("web-6d4b9c7f8", OLD, 1);
+    const reads: string[] = [];
+    const { call, metric } = setup(rolloutObject({}), {
+      revisions: [revision("web-58f7d9c6b4", NEW, 2)],
+      liveRevisions: {
+        get: async (namespace, name) => {
+          reads.push(`${namespace}/${name}`);
+          return name === "web-6d4b9c7f8" ? old : undefined;
+        },
+      },
+    });
+    const review = podCreateReview(3, "web-58f7d9c6b4", NEW);
+    const pod = applyResponsePatch(review, (await call(review)).patch);
+    expect(pod.metadata.labels["controller-revision-hash"]).to.equal("web-6d4b9c7f8");
+    expect(pod.spec.containers[0].image).to.equal("registry.example/app:v1");
+    expect(reads).to.deep.equal([`${NS}/web-6d4b9c7f8`]);
+    expect(await metric("pinned", "not-moved")).to.equal(1);
+  });
+
+  it("a live revision read that fails counts as the revision missing: allowed unchanged, loudly", async () => {
+    const { call, metric } = setup(rolloutObject({}), {
+      revisions: [revision("web-58f7d9c6b4", NEW, 2)],
+      liveRevisions: {
+        get: async () => {
+          throw new Error("connection refused");
+        },
+      },
+    });
+    const response = await call(podCreateReview(3, "web-58f7d9c6b4", NEW));
+    expect(response).to.include({ allowed: true });
+    expect(response.patch).to.equal(undefined);
+    expect(response.warnings?.[0]).to.match(/not cached and cannot be read \(connection refused\)/);
     expect(await metric("pin-failed", "revision-missing")).to.equal(1);
   });
 

@@ -141,7 +141,7 @@ describe("/validate/statefulsetrollout over HTTPS", function () {
   before(async () => {
     const port = await apiserver.start();
     const deps = {
-      statefulSets: statefulSets as never,
+      view: { statefulSet: (namespace: string, name: string) => statefulSets.get(namespace, name) as never },
       readStatefulSet: async (namespace: string, name: string) => {
         liveReads++;
         return live.get(`${namespace}/${name}`);

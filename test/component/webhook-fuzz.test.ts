@@ -15,6 +15,7 @@ import { deleteRequest, evictionRequest, NS, pod, splitWorld } from "../unit/lea
 import {
   admissionReview,
   emptyCaches,
+  staticView,
   silentLogger,
   offlineRolloutApi,
   cacheLiveRollouts,
@@ -232,16 +233,21 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
   before(async () => {
     const caches = emptyCaches();
     const world = splitWorld();
-    (caches.managedPods as StaticCache<object>).items = world.pods;
-    (caches.managedStatefulSets as StaticCache<object>).items = [...world.statefulSets, statefulSetObject()];
+    (caches.pods as StaticCache<object>).items = world.pods;
+    (caches.statefulSets as StaticCache<object>).items = [...world.statefulSets, statefulSetObject()];
     (caches.rollouts as StaticCache<object>).items = world.rollouts;
-    const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
+    const ctx: WebhookContext = {
+      config: testConfig,
+      view: staticView(caches),
+      logger: silentLogger,
+      metrics: createWebhookMetrics(),
+    };
     hook = await startTestWebhook(
       webhookRoutes({
         ctx,
         events: { record: async () => {} },
         rolloutApi: offlineRolloutApi,
-        liveRollouts: cacheLiveRollouts(ctx.caches),
+        liveRollouts: cacheLiveRollouts(ctx.view),
       }),
     );
   });

@@ -14,7 +14,7 @@ import { ADMISSION_ROUTES, webhookRoutes } from "../../webhook/routes.js";
 import {
   admissionReview,
   call,
-  emptyCaches,
+  staticView,
   silentLogger,
   offlineRolloutApi,
   cacheLiveRollouts,
@@ -68,7 +68,7 @@ describe("webhook resource bounds", function () {
   this.timeout(30_000);
   const ctx: WebhookContext = {
     config: testConfig,
-    caches: emptyCaches(),
+    view: staticView(),
     logger: silentLogger,
     metrics: createWebhookMetrics(),
   };
@@ -81,7 +81,7 @@ describe("webhook resource bounds", function () {
           ctx,
           events: { record: async () => {} },
           rolloutApi: offlineRolloutApi,
-          liveRollouts: cacheLiveRollouts(ctx.caches),
+          liveRollouts: cacheLiveRollouts(ctx.view),
         }),
       );
     });

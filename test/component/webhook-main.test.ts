@@ -94,7 +94,7 @@ describe("webhook main process", function () {
       const ready = await call(port, pair.caBundle, "GET", "/readyz");
       expect(ready.status).to.equal(503);
       expect(ready.text).to.equal(
-        "not ready: informer caches not loaded yet: managedPods, managedStatefulSets, rollouts, controllerRevisions, pdbs",
+        "not ready: informer caches not loaded yet: pods, statefulSets, rollouts, controllerRevisions",
       );
       const review = await call(port, pair.caBundle, "POST", "/validate/statefulset", "{}");
       expect(review.status).to.equal(400);

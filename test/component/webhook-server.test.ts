@@ -14,6 +14,7 @@ import {
   cacheLiveRollouts,
   call,
   emptyCaches,
+  staticView,
   silentLogger,
   startTestWebhook,
   testConfig,
@@ -155,10 +156,15 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
 
   before(async () => {
     const managed = statefulSet({ strategy: { type: "OnDelete" }, templateManaged: true });
-    (caches.managedStatefulSets as StaticCache<object>).items = [managed];
-    const ctx: WebhookContext = { config: testConfig, caches, logger: silentLogger, metrics: createWebhookMetrics() };
+    (caches.statefulSets as StaticCache<object>).items = [managed];
+    const ctx: WebhookContext = {
+      config: testConfig,
+      view: staticView(caches),
+      logger: silentLogger,
+      metrics: createWebhookMetrics(),
+    };
     hook = await startTestWebhook([
-      ...webhookRoutes({ ctx, events: { record: async () => {} }, liveRollouts: cacheLiveRollouts(ctx.caches) }),
+      ...webhookRoutes({ ctx, events: { record: async () => {} }, liveRollouts: cacheLiveRollouts(ctx.view) }),
       ...extraRoutes,
     ]);
   });

@@ -4,11 +4,12 @@ import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { pino, type Logger } from "pino";
 import type { ReadCache } from "../../adapters/kube/cache.js";
+import { clusterView, type ClusterCaches, type ClusterView } from "../../adapters/kube/cluster-view.js";
 import { generateCertificatePair } from "../../certs/generate.js";
 import type { CertificatePair, ServingCertificate } from "../../certs/pair.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
-import type { AdmissionHandler, RouteTable, ServedRoute, WebhookCaches } from "../../webhook/context.js";
+import type { AdmissionHandler, RouteTable, ServedRoute } from "../../webhook/context.js";
 import type { RouteDeps } from "../../webhook/routes.js";
 import { createWebhookMetrics, type WebhookMetrics } from "../../webhook/metrics.js";
 import {
@@ -30,12 +31,25 @@ export function testPair(): CertificatePair {
   );
 }
 
-/** A ReadCache over a fixed list, with a switch for "synced". */
+/** A ReadCache over a list the test sets, with a switch for "synced". Setting the list reports the change. */
 export class StaticCache<T extends { metadata?: { name?: string; namespace?: string } }> implements ReadCache<T> {
+  private current: T[];
+  private readonly listeners: Array<(obj: T, event: "add" | "update" | "delete") => void> = [];
   constructor(
-    public items: T[] = [],
+    items: T[] = [],
     public syncedNow = true,
-  ) {}
+  ) {
+    this.current = items;
+  }
+  get items(): T[] {
+    return this.current;
+  }
+  set items(next: T[]) {
+    const before = this.current;
+    this.current = next;
+    for (const obj of before) this.listeners.forEach((l) => l(obj, "delete"));
+    for (const obj of next) this.listeners.forEach((l) => l(obj, "add"));
+  }
   get(namespace: string, name: string): T | undefined {
     return this.items.find((i) => i.metadata?.namespace === namespace && i.metadata?.name === name);
   }
@@ -46,18 +60,26 @@ export class StaticCache<T extends { metadata?: { name?: string; namespace?: str
   isSynced(): boolean {
     return this.syncedNow;
   }
-  onChange(): void {}
+  onChange(listener: (obj: T, event: "add" | "update" | "delete") => void): void {
+    this.listeners.push(listener);
+  }
   async stop(): Promise<void> {}
 }
 
-export function emptyCaches(): WebhookCaches & Record<keyof WebhookCaches, StaticCache<never>> {
+export type StaticCaches = Record<keyof ClusterCaches, StaticCache<object>>;
+
+export function emptyCaches(): StaticCaches {
   return {
-    managedPods: new StaticCache(),
-    managedStatefulSets: new StaticCache(),
+    pods: new StaticCache(),
+    statefulSets: new StaticCache(),
     rollouts: new StaticCache(),
     controllerRevisions: new StaticCache(),
-    pdbs: new StaticCache(),
   };
+}
+
+/** The webhook's view over in-memory caches (setting a cache's items updates it, index included). */
+export function staticView(caches: StaticCaches = emptyCaches()): ClusterView {
+  return clusterView(caches as unknown as ClusterCaches);
 }
 
 /** A certificate source the test drives by hand. */
@@ -102,8 +124,8 @@ export const offlineRolloutApi: NonNullable<RouteDeps["rolloutApi"]> = {
 };
 
 /** Pinning's live reads answered from the test's own rollout cache (no apiserver here). */
-export function cacheLiveRollouts(caches: Pick<WebhookCaches, "rollouts">): RouteDeps["liveRollouts"] {
-  return { get: async (namespace, name) => caches.rollouts.get(namespace, name) };
+export function cacheLiveRollouts(view: Pick<ClusterView, "rollout">): RouteDeps["liveRollouts"] {
+  return { get: async (namespace, name) => view.rollout(namespace, name) };
 }
 
 /** A route for a test handler, with a small body limit unless given. */

@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { HealthGateInstall } from "../../api/rollout-admission.js";
-import type { WebhookCaches } from "../../webhook/context.js";
+import type { WebhookCaches } from "../../webhook/caches.js";
 import { createRolloutValidateHandler } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
 import { appsApi, coreApi, kubectl, newNamespace, REPO_ROOT, waitFor } from "./support/cluster.js";
@@ -194,7 +194,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
           handler: createRolloutValidateHandler({
             ...rolloutApi,
             install,
-            statefulSets: ctx.caches.managedStatefulSets,
+            view: ctx.view,
             logger,
             registry: ctx.metrics.registry,
           }),
@@ -227,7 +227,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
       expect(created.code, created.stderr).to.equal(0);
       const uid = await uidOf("sroll", "valid");
       expect((await apply(ownedStatefulSet("valid-db", { name: "valid", uid }))).code).to.equal(0);
-      await waitFor(() => caches.managedStatefulSets.get(ns, "valid-db"), { what: "valid-db in the webhook's cache" });
+      await waitFor(() => caches.statefulSets.get(ns, "valid-db"), { what: "valid-db in the webhook's cache" });
       // A dry-run create under the real name would be AlreadyExists, a dry-run update a refused template change.
       const updated = await apply(rollout("valid", "valid-db", {}, { image: "registry.example/db:v2" }), "alice");
       expect(updated.code, updated.stderr).to.equal(0);

@@ -9,7 +9,13 @@ import { EventsV1Api, type KubernetesObject, type V1Pod } from "@kubernetes/clie
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache } from "../../adapters/kube/cache.js";
+import {
+  managedControllerRevisionsCache,
+  managedPodsCache,
+  managedStatefulSetsCache,
+  rolloutsCache,
+} from "../../adapters/kube/cache.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import {
   type LeakAlerter,
@@ -213,7 +219,8 @@ describe("zone-aware group guard on a real control plane", function () {
     const podsCache = managedPodsCache(kc);
     const stsCache = managedStatefulSetsCache(kc);
     const rolloutCache = rolloutsCache(kc);
-    caches.push(podsCache, stsCache, rolloutCache);
+    const revisionCache = managedControllerRevisionsCache(kc);
+    caches.push(podsCache, stsCache, rolloutCache, revisionCache);
     await Promise.all(caches.map((c) => c.synced));
     registry = new Registry();
     const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) =>
@@ -221,9 +228,12 @@ describe("zone-aware group guard on a real control plane", function () {
     );
     alerts = createLeakAlerter({ events, logger });
     const deps = {
-      pods: podsCache,
-      statefulSets: stsCache,
-      rollouts: rolloutCache,
+      view: clusterView({
+        pods: podsCache,
+        statefulSets: stsCache,
+        rollouts: rolloutCache,
+        controllerRevisions: revisionCache,
+      }),
       // Nobody in this test: the admin's drains and deletes meet the guard like anyone's.
       reconcilerUsername: `system:serviceaccount:${ns}:bulkhead-reconciler`,
       defaultLeakProtection: "enforce" as const,

@@ -20,11 +20,13 @@ import { Registry } from "prom-client";
 import { verifyCallbackSignature } from "../../adapters/callbacks/signature.js";
 import { kubeAlertEvents } from "../../adapters/kube/alert-events.js";
 import {
+  managedControllerRevisionsCache,
   managedPodsCache,
   managedStatefulSetsCache,
   rolloutsCache,
   type ReadCache,
 } from "../../adapters/kube/cache.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { ALERT_LABEL } from "../../api/alert-events.js";
 import type { CertificateSource } from "../../certs/source.js";
@@ -567,7 +569,8 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     const podsCache = managedPodsCache(kc);
     const stsCache = managedStatefulSetsCache(kc);
     const rolloutCache = rolloutsCache(kc);
-    webhookCaches.push(podsCache, stsCache, rolloutCache);
+    const revisionCache = managedControllerRevisionsCache(kc);
+    webhookCaches.push(podsCache, stsCache, rolloutCache, revisionCache);
     await Promise.all(webhookCaches.map((c) => c.synced));
     const logger = pino({ level: "silent" });
     const cert = issueServingCert();
@@ -587,9 +590,12 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
         updateDelayMs: 2_000,
       });
       const handler = createEvictionHandler({
-        pods: podsCache,
-        statefulSets: stsCache,
-        rollouts: rolloutCache,
+        view: clusterView({
+          pods: podsCache,
+          statefulSets: stsCache,
+          rollouts: rolloutCache,
+          controllerRevisions: revisionCache,
+        }),
         reconcilerUsername: "system:serviceaccount:bulkhead-system:bulkhead-reconciler",
         defaultLeakProtection: "enforce",
         alerts: alerter,

@@ -7,11 +7,13 @@ import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import {
+  managedControllerRevisionsCache,
   managedPodsCache,
   managedStatefulSetsCache,
   rolloutsCache,
   type ReadCache,
 } from "../../adapters/kube/cache.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
 import { alertEventsCache, kubeAlertEvents } from "../../adapters/kube/alert-events.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { createAlertNotifier, type AlertNotifier } from "../../adapters/slack/alert-notifier.js";
@@ -340,7 +342,8 @@ subjects:
     const podsCache = managedPodsCache(kc);
     const stsCache = managedStatefulSetsCache(kc);
     const rolloutCache = rolloutsCache(kc);
-    caches.push(podsCache, stsCache, rolloutCache);
+    const revisionCache = managedControllerRevisionsCache(kc);
+    caches.push(podsCache, stsCache, rolloutCache, revisionCache);
     await Promise.all(caches.map((c) => c.synced));
     slack = await new FakeSlack().start();
     registry = new Registry();
@@ -369,9 +372,12 @@ subjects:
     });
     alertCache.onChange((e, change) => alertNotifier.observe(e as AlertEventObject, change));
     const deps = {
-      pods: podsCache,
-      statefulSets: stsCache,
-      rollouts: rolloutCache,
+      view: clusterView({
+        pods: podsCache,
+        statefulSets: stsCache,
+        rollouts: rolloutCache,
+        controllerRevisions: revisionCache,
+      }),
       reconcilerUsername,
       defaultLeakProtection: "enforce" as const,
       alerts: alerter,

@@ -14,14 +14,15 @@ import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { EventsV1Api, type V1Pod } from "@kubernetes/client-node";
+import { AppsV1Api, EventsV1Api, type V1Pod } from "@kubernetes/client-node";
 import type * as k8s from "@kubernetes/client-node";
 import { review, type AdmissionRequest, type AdmissionReview } from "../../api/admission.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
 import { desiredRevisionForOrdinal, keptOrdinals, updatedOrdinalCap } from "../../api/revisions.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 import {
-  controllerRevisionsCache,
+  managedControllerRevisionsCache,
+  managedPodsCache,
   managedStatefulSetsCache,
   rolloutsCache,
   type ReadCache,
@@ -29,7 +30,13 @@ import {
 import { delayedCache } from "../../adapters/kube/delayed-cache.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
-import { createPodPinningHandler, podPinningMetrics, type PinningAlert } from "../../webhook/pinning/index.js";
+import { clusterView } from "../../adapters/kube/cluster-view.js";
+import {
+  createPodPinningHandler,
+  liveControllerRevisionReader,
+  podPinningMetrics,
+  type PinningAlert,
+} from "../../webhook/pinning/index.js";
 import {
   allowPodRecreations,
   allowPodRecreationsFromNode,
@@ -138,8 +145,9 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
   };
   const stsCache = managedStatefulSetsCache(kc, { onError: onError("statefulsets") });
   const rolloutCache = rolloutsCache(kc, { onError: onError("rollouts") });
-  const revisionCache = controllerRevisionsCache(kc, { onError: onError("controllerrevisions") });
-  const caches = [stsCache, rolloutCache, revisionCache] as Array<ReadCache<unknown>>;
+  const revisionCache = managedControllerRevisionsCache(kc, { onError: onError("controllerrevisions") });
+  const podsCache = managedPodsCache(kc, { onError: onError("pods") });
+  const caches = [stsCache, rolloutCache, revisionCache, podsCache] as Array<ReadCache<unknown>>;
   await Promise.all(caches.map((c) => c.synced));
   const recorder = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead.dev/webhook", "pinning-e2e", (err) => {
     state.eventErrors.push(String((err as Error).message ?? err).split("\n")[0] ?? "");
@@ -150,7 +158,13 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
   const servedRollouts = opts.rolloutCacheDelayMs ? delayedCache(rolloutCache, opts.rolloutCacheDelayMs) : rolloutCache;
   const live = kubeRolloutApi(customObjectsApi());
   const handler = createPodPinningHandler({
-    caches: { statefulSets: stsCache, rollouts: servedRollouts, controllerRevisions: revisionCache },
+    view: clusterView({
+      pods: podsCache,
+      statefulSets: stsCache,
+      rollouts: servedRollouts,
+      controllerRevisions: revisionCache,
+    }),
+    liveRevisions: liveControllerRevisionReader(kc.makeApiClient(AppsV1Api)),
     liveRollouts: {
       get: (namespace, name) => {
         state.liveReads += 1;

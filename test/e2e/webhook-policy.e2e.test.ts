@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { SecretCertificateManager } from "../../certs/secret-manager.js";
-import type { WebhookCaches } from "../../webhook/context.js";
+import type { WebhookCaches } from "../../webhook/caches.js";
 import type { RunningServer } from "../../webhook/server.js";
 import {
   REPO_ROOT,
@@ -209,7 +209,7 @@ describe("webhook policy on a real control plane", function () {
   });
 
   it("defaults a PDB over managed pods and refuses a zero budget unless annotated", async () => {
-    await waitFor(() => caches.managedStatefulSets.get(optedIn, "web"), {
+    await waitFor(() => caches.statefulSets.get(optedIn, "web"), {
       what: "the managed StatefulSet in the webhook's cache",
     });
     const pdb = (name: string, spec: Record<string, unknown>, annotations?: Record<string, string>) =>

@@ -4,6 +4,7 @@
 import type { AdmissionRequest } from "../../api/admission.js";
 import type { GroupGuardWorld } from "../../api/group-disruption.js";
 import type { GuardPod, GuardStatefulSet } from "../../api/leak-guard.js";
+import { isOwnedBy, owningStatefulSet } from "../../api/ownership.js";
 
 export const GNS = "obs";
 export const GROUP = "ingester";
@@ -134,9 +135,9 @@ export function groupWorldOf(f: GroupWorldFixture): GroupGuardWorld {
     synced: f.synced,
     pod: (ns, name) => named(f.pods, ns, name),
     statefulSet: (ns, name) => named(f.statefulSets, ns, name),
-    pods: (ns) => f.pods.filter((p) => p.metadata?.namespace === ns),
+    podsOf: (ns, sts) => f.pods.filter((p) => p.metadata?.namespace === ns && isOwnedBy(owningStatefulSet(p), sts)),
     rollout: (ns, name) => named(rollouts, ns, name),
-    rolloutsIn: (ns) => rollouts.filter((r) => r.metadata?.namespace === ns),
+    rollouts: (ns) => rollouts.filter((r) => r.metadata?.namespace === ns),
   };
 }
 

@@ -2,6 +2,8 @@
 // pods, 3 on the new revision, owned by rollout "web" paused at 50% (DESIGN.md §4's split).
 import type { AdmissionRequest } from "../../api/admission.js";
 import type { GuardPod, GuardStatefulSet, GuardWorld } from "../../api/leak-guard.js";
+import { isOwnedBy, owningStatefulSet } from "../../api/ownership.js";
+import { podRevision } from "../../api/revisions.js";
 
 export const NS = "shop";
 export const OLD = "web-6c4d8f";
@@ -106,7 +108,17 @@ export function worldOf(f: WorldFixture): GuardWorld {
     synced: f.synced,
     pod: (ns, name) => named(f.pods, ns, name),
     statefulSet: (ns, name) => named(f.statefulSets, ns, name),
-    pods: (ns) => f.pods.filter((p) => (p.metadata?.namespace ?? NS) === ns),
+    // The rule the view's index keeps (adapters/kube/cluster-view.ts), counted the plain way.
+    revisionCounts: (ns, sts) => {
+      const counts = new Map<string, number>();
+      for (const p of f.pods) {
+        const revision = podRevision(p);
+        if ((p.metadata?.namespace ?? NS) !== ns || revision === undefined) continue;
+        if (!isOwnedBy(owningStatefulSet(p), sts)) continue;
+        counts.set(revision, (counts.get(revision) ?? 0) + 1);
+      }
+      return counts;
+    },
     rollout: (ns, name) => named(f.rollouts as Array<{ metadata?: { name?: string; namespace?: string } }>, ns, name),
   };
 }

@@ -6,10 +6,11 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { EventRecorder } from "../../adapters/kube/events.js";
 import { type AdmissionRequest, type AdmissionDecision, allowed, denied } from "../../api/admission.js";
-import { type GroupGuardDecision, decideGroupGuard } from "../../api/group-disruption.js";
+import { type GroupGuardDecision, type GroupGuardWorld, decideGroupGuard } from "../../api/group-disruption.js";
 import { API_VERSION, KIND } from "../../api/labels.js";
 import {
   type GuardPolicy,
+  type GuardWorld,
   type LeakGuardDecision,
   type ParsedDisruption,
   decideLeakGuard,
@@ -19,11 +20,12 @@ import {
 import type { LeakProtectionMode } from "../../api/rollout.js";
 import type { LeakAlertSink } from "./alerts.js";
 import { type GroupGuardMetrics, type LeakGuardMetrics, groupGuardMetrics, leakGuardMetrics } from "./metrics.js";
-import { type LeakGuardCaches, cacheWorld } from "./world.js";
 
 export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
-export interface LeakGuardDeps extends LeakGuardCaches {
+export interface LeakGuardDeps {
+  /** The shared read-only view of the cluster (adapters/kube/cluster-view.ts). */
+  view: GuardWorld & GroupGuardWorld;
   /** The reconciler's ServiceAccount username (BULKHEAD_RECONCILER_USERNAME). */
   reconcilerUsername: string;
   /** Mode for rollouts that set no spec.leakProtection (BULKHEAD_DEFAULT_LEAK_PROTECTION). */
@@ -48,7 +50,7 @@ export function createPodDeleteHandler(deps: LeakGuardDeps): AdmissionHandler {
 }
 
 function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) => ParsedDisruption): AdmissionHandler {
-  const world = cacheWorld(deps);
+  const world = deps.view;
   const policy: GuardPolicy = { reconcilerUsername: deps.reconcilerUsername, defaultMode: deps.defaultLeakProtection };
   const metrics = leakGuardMetrics(deps.registry);
   const groupMetrics = groupGuardMetrics(deps.registry);

@@ -13,4 +13,3 @@ export {
   type LeakAlerterOptions,
   createLeakAlerter,
 } from "./alerts.js";
-export { type LeakGuardCaches } from "./world.js";

@@ -31,7 +31,8 @@ import {
 import { podRevision } from "../../api/revisions.js";
 import type { LeakProtectionMode, StatefulsetRollout } from "../../api/rollout.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
-import { revisionTemplate, sourceTemplate, type PinningCaches } from "./lookup.js";
+import type { ClusterView } from "../../adapters/kube/cluster-view.js";
+import { revisionTemplate, sourceTemplate, type LiveRevisionReader, type RevisionSource } from "./lookup.js";
 import type { PinningMetrics, PinningOutcome } from "./metrics.js";
 
 /** A pod that should have been pinned and was not: for Slack (the rollout's channel) or a pager. */
@@ -61,10 +62,13 @@ export interface LiveRolloutReader {
 }
 
 export interface PodPinningDeps {
-  caches: PinningCaches;
+  /** The shared read-only view of the cluster (adapters/kube/cluster-view.ts). */
+  view: ClusterView;
   /** Confirms answers the rollout cache may be behind on (api/pinning.ts "confirm"). */
   liveRollouts: LiveRolloutReader;
-  /** Bound on one live read; past it the cache's answer stands. Default 2000 ms. */
+  /** Reads a revision the view does not hold (one made before its StatefulSet was managed). Absent: none. */
+  liveRevisions?: LiveRevisionReader;
+  /** Bound on one live read; past it the cache's answer stands (a revision read counts as missing). Default 2000 ms. */
   liveReadTimeoutMs?: number;
   /** The installation's mode for rollouts that set no spec.leakProtection; "off" also turns pinning off. */
   defaultLeakProtection: LeakProtectionMode;
@@ -95,7 +99,7 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
 }
 
 async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<AdmissionDecision> {
-  const { caches, logger } = deps;
+  const { view, logger } = deps;
   const live = request.dryRun !== true;
   const count = (outcome: PinningOutcome, reason: string): void => {
     if (live) deps.metrics.outcome(outcome, reason);
@@ -124,12 +128,7 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     ownerReferences: Array.isArray(meta.ownerReferences) ? (meta.ownerReferences as OwnerReferenceLike[]) : undefined,
   };
   const policy = { defaultMode: deps.defaultLeakProtection };
-  const synced = caches.statefulSets.isSynced() && caches.rollouts.isSynced() && caches.controllerRevisions.isSynced();
-  const cached: PinningWorld = {
-    synced,
-    statefulSet: (ns, name) => caches.statefulSets.get(ns, name),
-    rollout: (ns, name) => caches.rollouts.get(ns, name),
-  };
+  const cached: PinningWorld = view;
   let decision = decidePinning(pinningRequest, cached, policy, "cache");
   if (decision.verdict === "confirm") decision = await confirmLive(deps, log, pinningRequest, cached, policy, decision);
 
@@ -141,7 +140,7 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     return allowed();
   }
   const { rollout, ordinal, fromRevision: revision, toRevision } = decision;
-  const sts = caches.statefulSets.get(namespace, decision.statefulSet);
+  const sts = view.statefulSet(namespace, decision.statefulSet);
   if (!sts) {
     count("fail-safe", "statefulset-not-found");
     return allowed();
@@ -155,9 +154,15 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     wantedRevision: toRevision,
     actualRevision: revision,
   };
-  const to = revisionTemplate(caches, sts, toRevision);
+  const timeoutMs = deps.liveReadTimeoutMs ?? 2000;
+  const liveRevisions = deps.liveRevisions;
+  const revisions: RevisionSource = {
+    view,
+    ...(liveRevisions ? { live: { get: (ns, name) => withTimeout(liveRevisions.get(ns, name), timeoutMs) } } : {}),
+  };
+  const to = await revisionTemplate(revisions, sts, toRevision);
   if (!to.ok) return pinFailed(deps, request, log, context, to.reason as PinningAlert["reason"], to.detail);
-  const from = sourceTemplate(caches, sts, revision);
+  const from = await sourceTemplate(revisions, sts, revision);
   if (!from.ok) return pinFailed(deps, request, log, context, from.reason as PinningAlert["reason"], from.detail);
 
   const rewrite = rewritePodToRevision({
@@ -234,7 +239,10 @@ async function confirmLive(
   }
   deps.metrics.liveRead("ok");
   const world: PinningWorld = {
-    ...cached,
+    get synced() {
+      return cached.synced;
+    },
+    statefulSet: (ns, name) => cached.statefulSet(ns, name),
     rollout: (ns, name) => (ns === req.namespace && name === pending.rolloutName ? fresh : cached.rollout(ns, name)),
   };
   const decision = decidePinning(req, world, policy, "live");

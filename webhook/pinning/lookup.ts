@@ -1,22 +1,35 @@
-// Reads the pod templates of a StatefulSet's revisions from the informer caches (the decision
-// itself is api/pinning.ts). Every miss is a value, never a throw, so the handler can fail
-// open with a reason.
+// Reads the pod templates of a StatefulSet's revisions from the cluster view (the decision itself
+// is api/pinning.ts). The view holds the revisions of managed StatefulSets; one made before its
+// StatefulSet carried the managed label (an adopted StatefulSet's old revision) is read live.
+// Every miss is a value, never a throw, so the handler can fail open with a reason.
 import type * as k8s from "@kubernetes/client-node";
 import { templateFromRevisionData, type PodTemplate } from "../../api/pod-rewrite.js";
+import type { ClusterView } from "../../adapters/kube/cluster-view.js";
+import { isNotFound } from "../../adapters/kube/client.js";
 
-/** The read side of a cache (adapters/kube/cache.ts ReadCache) that pinning uses. */
-export interface CacheView<T> {
-  get(namespace: string, name: string): T | undefined;
-  list(namespace?: string): readonly T[];
-  isSynced(): boolean;
+/** The revisions pinning reads: the view's, and live reads for what it does not hold. */
+export interface RevisionSource {
+  view: Pick<ClusterView, "controllerRevision" | "controllerRevisions">;
+  /** Absent: the view only (tests, benchmarks). */
+  live?: LiveRevisionReader;
 }
 
-export interface PinningCaches {
-  /** Managed StatefulSets. */
-  statefulSets: CacheView<k8s.V1StatefulSet>;
-  /** StatefulsetRollouts, unparsed. */
-  rollouts: CacheView<k8s.KubernetesObject>;
-  controllerRevisions: CacheView<k8s.V1ControllerRevision>;
+/** A live read of a ControllerRevision (undefined: there is none); throws when it cannot be read. */
+export interface LiveRevisionReader {
+  get(namespace: string, name: string): Promise<k8s.V1ControllerRevision | undefined>;
+}
+
+export function liveControllerRevisionReader(apps: k8s.AppsV1Api): LiveRevisionReader {
+  return {
+    async get(namespace, name) {
+      try {
+        return await apps.readNamespacedControllerRevision({ namespace, name });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+  };
 }
 
 type Found<T> = { ok: true; value: T } | { ok: false; reason: string; detail: string };
@@ -28,24 +41,43 @@ const HASH_LABEL = "controller.kubernetes.io/hash";
  * revision by the ControllerRevision's name (`<sts>-<hash>`); a bare hash is accepted too (the
  * revision's `controller.kubernetes.io/hash` label), owned by this StatefulSet.
  */
-export function findRevision(
-  caches: PinningCaches,
+export async function findRevision(
+  source: RevisionSource,
   sts: k8s.V1StatefulSet,
   revision: string,
-): k8s.V1ControllerRevision | undefined {
+): Promise<Found<k8s.V1ControllerRevision>> {
+  const { view, live } = source;
   const namespace = sts.metadata?.namespace ?? "";
   const stsName = sts.metadata?.name ?? "";
-  const byName =
-    caches.controllerRevisions.get(namespace, revision) ??
-    caches.controllerRevisions.get(namespace, `${stsName}-${revision}`);
-  if (byName && ownedBy(byName, sts)) return byName;
-  return caches.controllerRevisions
-    .list(namespace)
-    .find(
-      (cr) =>
-        ownedBy(cr, sts) &&
-        (cr.metadata?.labels?.[HASH_LABEL] === revision || cr.metadata?.name === `${stsName}-${revision}`),
-    );
+  const names = revision.startsWith(`${stsName}-`) ? [revision] : [revision, `${stsName}-${revision}`];
+  for (const name of names) {
+    const cr = view.controllerRevision(namespace, name);
+    if (cr && ownedBy(cr, sts)) return { ok: true, value: cr };
+  }
+  const byHash = view
+    .controllerRevisions(namespace)
+    .find((cr) => ownedBy(cr, sts) && cr.metadata?.labels?.[HASH_LABEL] === revision);
+  if (byHash) return { ok: true, value: byHash };
+  const missing = {
+    ok: false as const,
+    reason: "revision-missing",
+    detail: `ControllerRevision ${revision} of StatefulSet ${namespace}/${stsName} is gone (revisionHistoryLimit?)`,
+  };
+  if (!live) return missing;
+  for (const name of names) {
+    let cr: k8s.V1ControllerRevision | undefined;
+    try {
+      cr = await live.get(namespace, name);
+    } catch (err) {
+      return {
+        ok: false,
+        reason: "revision-missing",
+        detail: `ControllerRevision ${revision} of StatefulSet ${namespace}/${stsName} is not cached and cannot be read (${err instanceof Error ? err.message : String(err)})`,
+      };
+    }
+    if (cr && ownedBy(cr, sts)) return { ok: true, value: cr };
+  }
+  return missing;
 }
 
 function ownedBy(cr: k8s.V1ControllerRevision, sts: k8s.V1StatefulSet): boolean {
@@ -59,14 +91,14 @@ function ownedBy(cr: k8s.V1ControllerRevision, sts: k8s.V1StatefulSet): boolean 
 }
 
 /** The pod template a revision stores, or why it cannot be had. */
-export function revisionTemplate(caches: PinningCaches, sts: k8s.V1StatefulSet, revision: string): Found<PodTemplate> {
-  const cr = findRevision(caches, sts, revision);
-  if (!cr)
-    return {
-      ok: false,
-      reason: "revision-missing",
-      detail: `ControllerRevision ${revision} of StatefulSet ${sts.metadata?.namespace}/${sts.metadata?.name} is gone (revisionHistoryLimit?)`,
-    };
+export async function revisionTemplate(
+  source: RevisionSource,
+  sts: k8s.V1StatefulSet,
+  revision: string,
+): Promise<Found<PodTemplate>> {
+  const found = await findRevision(source, sts, revision);
+  if (!found.ok) return found;
+  const cr = found.value;
   const template = templateFromRevisionData(cr.data);
   if (!template.ok)
     return {
@@ -82,8 +114,16 @@ export function revisionTemplate(caches: PinningCaches, sts: k8s.V1StatefulSet, 
  * current template when that is the update revision (a revision written moments ago may not be
  * in the cache yet).
  */
-export function sourceTemplate(caches: PinningCaches, sts: k8s.V1StatefulSet, revision: string): Found<PodTemplate> {
-  const stored = revisionTemplate(caches, sts, revision);
-  if (stored.ok || sts.status?.updateRevision !== revision || !sts.spec?.template) return stored;
-  return { ok: true, value: JSON.parse(JSON.stringify(sts.spec.template)) as PodTemplate };
+export async function sourceTemplate(
+  source: RevisionSource,
+  sts: k8s.V1StatefulSet,
+  revision: string,
+): Promise<Found<PodTemplate>> {
+  // The StatefulSet's own template first when the pod is on its update revision: no read at all.
+  if (sts.status?.updateRevision === revision && sts.spec?.template) {
+    const stored = await revisionTemplate({ view: source.view }, sts, revision);
+    if (stored.ok) return stored;
+    return { ok: true, value: JSON.parse(JSON.stringify(sts.spec.template)) as PodTemplate };
+  }
+  return revisionTemplate(source, sts, revision);
 }

@@ -10,7 +10,13 @@ import { join } from "node:path";
 import { EventsV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { managedPodsCache, managedStatefulSetsCache, rolloutsCache } from "../../../adapters/kube/cache.js";
+import {
+  managedControllerRevisionsCache,
+  managedPodsCache,
+  managedStatefulSetsCache,
+  rolloutsCache,
+} from "../../../adapters/kube/cache.js";
+import { clusterView } from "../../../adapters/kube/cluster-view.js";
 import { makeClients } from "../../../adapters/kube/client.js";
 import { kubeDryRunCreate } from "../../../adapters/kube/dry-run.js";
 import { kubeEventRecorder, type EventRecorder } from "../../../adapters/kube/events.js";
@@ -20,9 +26,9 @@ import { SecretCertificateManager } from "../../../certs/secret-manager.js";
 import { systemClock } from "../../../adapters/clock.js";
 import { kubeSecretStore } from "../../../certs/secret-store.js";
 import type { CertificateSource } from "../../../certs/source.js";
-import { startWebhookCaches, stopWebhookCaches } from "../../../webhook/caches.js";
+import { startWebhookCaches, stopWebhookCaches, type WebhookCaches } from "../../../webhook/caches.js";
 import { parseWebhookConfig, type WebhookConfig } from "../../../webhook/config.js";
-import type { ServedRoute, WebhookCaches, WebhookContext } from "../../../webhook/context.js";
+import type { ServedRoute, WebhookContext } from "../../../webhook/context.js";
 import { createWebhookMetrics } from "../../../webhook/metrics.js";
 import { createEvictionHandler, createLeakAlerter } from "../../../webhook/leak-guard/index.js";
 import type { LiveRolloutReader } from "../../../webhook/pinning/index.js";
@@ -94,7 +100,8 @@ export async function startLocalLeakGuard(reconcilerUsername: string, logger: Lo
   const pods = managedPodsCache(kc);
   const statefulSets = managedStatefulSetsCache(kc);
   const rollouts = rolloutsCache(kc);
-  const caches = [pods, statefulSets, rollouts];
+  const controllerRevisions = managedControllerRevisionsCache(kc);
+  const caches = [pods, statefulSets, rollouts, controllerRevisions];
   await Promise.all(caches.map((c) => c.synced));
   const registry = new Registry();
   const events = kubeEventRecorder(kc.makeApiClient(EventsV1Api), "bulkhead-webhook", "e2e", (err) =>
@@ -102,9 +109,7 @@ export async function startLocalLeakGuard(reconcilerUsername: string, logger: Lo
   );
   const alerts = createLeakAlerter({ events, logger, updateDelayMs: 2_000 });
   const handler = createEvictionHandler({
-    pods,
-    statefulSets,
-    rollouts,
+    view: clusterView({ pods, statefulSets, rollouts, controllerRevisions }),
     reconcilerUsername,
     defaultLeakProtection: "enforce",
     alerts,
@@ -216,7 +221,7 @@ export async function startInstalledWebhook(options: {
   });
   await certificates.start();
   const wiring: WebhookWiring = {
-    ctx: { config, caches, logger, metrics },
+    ctx: { config, view: clusterView(caches), logger, metrics },
     events: kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {}),
     rolloutApi: {
       readStatefulSet: liveStatefulSetReader(clients.apps),
