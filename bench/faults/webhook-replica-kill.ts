@@ -64,7 +64,9 @@ async function startReplica(name: string): Promise<Replica> {
 const RETRYABLE = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
 type CallResult =
-  { kind: "answered"; ok: boolean } | { kind: "retryable"; code: string } | { kind: "failed"; why: string };
+  | { kind: "answered"; ok: boolean; what: string }
+  | { kind: "retryable"; code: string }
+  | { kind: "failed"; why: string };
 
 function call(r: Replica, body: string, uid: string): Promise<CallResult> {
   return new Promise((resolve) => {
@@ -81,11 +83,14 @@ function call(r: Replica, body: string, uid: string): Promise<CallResult> {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          // What a wrong answer was, for the report: the status and the start of the body.
+          const what = `HTTP ${res.statusCode}: ${text.slice(0, 120)}`;
           try {
-            const review = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { response?: { uid?: string } };
-            resolve({ kind: "answered", ok: res.statusCode === 200 && review.response?.uid === uid });
+            const review = JSON.parse(text) as { response?: { uid?: string } };
+            resolve({ kind: "answered", ok: res.statusCode === 200 && review.response?.uid === uid, what });
           } catch {
-            resolve({ kind: "answered", ok: false });
+            resolve({ kind: "answered", ok: false, what });
           }
         });
         res.on("error", () => resolve({ kind: "retryable", code: "ECONNRESET" }));
@@ -136,7 +141,7 @@ async function main(): Promise<void> {
           answered++;
           if (attempt > 0) answeredAfterRetry++;
           latencies.push(performance.now() - due);
-        } else failures.push(`#${i}: a wrong answer`);
+        } else failures.push(`#${i}: a wrong answer (${result.what})`);
         return;
       }
       if (result.kind === "failed" || attempt >= BACKOFF.steps) {
