@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { V1Pod } from "@kubernetes/client-node";
-import { PodLedger } from "../e2e/support/pod-churn.js";
+import { PodLedger, unexplainedRecreations } from "../e2e/support/pod-churn.js";
 import { podChurnProblem } from "../../bench/support/pod-churn.js";
 
 interface PodOpts {
@@ -112,5 +112,26 @@ describe("pod churn ledger (pods created ≈ pods replaced)", () => {
 
   it("the benchmark check also refuses a run that replaced fewer pods than it should have", () => {
     expect(podChurnProblem(ledgerWithTwoPods().report(), { replaced: 2 })).to.match(/created 0 pods but 2/);
+  });
+
+  it("the e2e check ignores other runs' namespaces and pods of a node the test drained or deleted", () => {
+    const l = new PodLedger();
+    for (const [ns, name, node] of [
+      ["mine", "web-0", "n1"],
+      ["mine", "web-1", "n2"],
+      ["theirs", "web-0", "n2"],
+    ] as const) {
+      l.observe(pod(name, `${ns}-${name}-0`, { ns, revision: "r1", node }), true);
+      l.removed(pod(name, `${ns}-${name}-0`, { ns, revision: "r1", node, deleting: 30 }));
+      l.observe(pod(name, `${ns}-${name}-1`, { ns, revision: "r1" }), false);
+    }
+    const all = l.report().recreated;
+    expect(all).to.have.length(3);
+    const mine = (ns: string) => ns === "mine";
+    expect(unexplainedRecreations(all, mine, new Set()).map((r) => r.uid)).to.deep.equal([
+      "mine-web-0-1",
+      "mine-web-1-1",
+    ]);
+    expect(unexplainedRecreations(all, mine, new Set(["n2"])).map((r) => r.uid)).to.deep.equal(["mine-web-0-1"]);
   });
 });

@@ -333,6 +333,15 @@ export function describeRecreations(recreated: Recreation[], max = 5): string {
   return shown.join(", ") + (recreated.length > max ? `, and ${recreated.length - max} more` : "");
 }
 
+/** Recreations in scope whose predecessor did not run on a node the test drained or deleted. */
+export function unexplainedRecreations(
+  recreated: Recreation[],
+  inScope: (namespace: string) => boolean,
+  allowedNodes: ReadonlySet<string>,
+): Recreation[] {
+  return recreated.filter((r) => inScope(r.namespace) && !(r.predecessorNode && allowedNodes.has(r.predecessorNode)));
+}
+
 /**
  * The e2e harness's check, test by test: a StatefulSet pod recreated on the same revision
  * is the simulator's loop unless the test caused it (an eviction, a deleted node) and said so
@@ -380,9 +389,7 @@ export class PodChurnGuard {
     try {
       await this.watch.settle();
       const report = this.watch.report({ since: this.mark });
-      const recreated = report.recreated.filter(
-        (r) => this.inScope(r.namespace) && !(r.predecessorNode && this.allowedNodes.has(r.predecessorNode)),
-      );
+      const recreated = unexplainedRecreations(report.recreated, this.inScope, this.allowedNodes);
       if (!report.complete) problem = "the pod watch lost history (410 Gone); pod recreations cannot be counted";
       else if (recreated.length > this.allowance) {
         const allowed = this.reasons.length ? ` (allowed: ${this.reasons.join("; ")})` : "";
