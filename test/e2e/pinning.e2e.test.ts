@@ -184,7 +184,7 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
           patched: Boolean(response.patch),
         });
         res.setHeader("Content-Type", "application/json");
-        res.end(JSON.stringify(review(response)));
+        res.end(JSON.stringify(review(request, response)));
       })();
     });
   });

@@ -3,7 +3,7 @@
 // for an alert: Events and Slack run behind report(), which returns at once.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { type AdmissionRequest, type AdmissionResponse, allowed, denied } from "../../api/admission.js";
+import { type AdmissionRequest, type AdmissionDecision, allowed, denied } from "../../api/admission.js";
 import {
   type GuardPolicy,
   type LeakGuardDecision,
@@ -17,7 +17,7 @@ import type { LeakAlertSink } from "./alerts.js";
 import { type LeakGuardMetrics, leakGuardMetrics } from "./metrics.js";
 import { type LeakGuardCaches, cacheWorld } from "./world.js";
 
-export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionResponse>;
+export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
 export interface LeakGuardDeps extends LeakGuardCaches {
   /** The reconciler's ServiceAccount username (BULKHEAD_RECONCILER_USERNAME). */
@@ -50,11 +50,11 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     const parsed = parse(request);
     if (parsed.kind === "malformed") {
       log.warn({ uid: request.uid, error: parsed.error }, "malformed leak-guard request");
-      return denied(request, `bulkhead leak guard: ${parsed.error}`, 400);
+      return denied(`bulkhead leak guard: ${parsed.error}`, 400);
     }
     if (parsed.kind === "ignored") {
       log.warn({ uid: request.uid, warning: parsed.warning }, "request not guarded by this endpoint");
-      return allowed(request, [parsed.warning]);
+      return allowed([parsed.warning]);
     }
     const req = parsed.request;
     const decision = decideLeakGuard(req, world, policy);
@@ -69,11 +69,11 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     if (!req.dryRun) sideEffects(deps, metrics, decision);
     switch (decision.verdict) {
       case "deny":
-        return denied(request, decision.message, decision.code);
+        return denied(decision.message, decision.code);
       case "flag":
-        return allowed(request, [decision.message]);
+        return allowed([decision.message]);
       case "allow":
-        return allowed(request);
+        return allowed();
     }
   };
 }
