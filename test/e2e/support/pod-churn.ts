@@ -366,7 +366,6 @@ export class PodChurnGuard {
   beginTest(): void {
     this.mark = this.watch.mark();
     this.allowance = 0;
-    this.allowedNodes.clear();
     this.reasons = [];
   }
 
@@ -377,7 +376,11 @@ export class PodChurnGuard {
     this.reasons.push(`${count}: ${reason}`);
   }
 
-  /** The running test drains or deletes `node`: every pod that ran there may come back (`reason` says why). */
+  /**
+   * The running test drains or deletes `node`: every pod that ran there may come back, for
+   * the rest of the run (pod GC removes a lost node's pods 40-80 s later, in every namespace,
+   * often after the test that deleted the node has ended).
+   */
   allowFromNode(node: string, reason: string): void {
     this.allowedNodes.add(node);
     this.reasons.push(`pods of node ${node}: ${reason}`);
