@@ -498,6 +498,7 @@ subjects:
     const before = await settled();
     const target = oldPods(before)[0]!;
     const node = before.get(target)!.node;
+    allowPodRecreationsFromNode(node, "the drain evicts the new pods of the node (allowed); they come back new");
     let r;
     try {
       r = await kubectl(

@@ -87,7 +87,10 @@ export function allowPodRecreations(count: number, reason: string): void {
   state.churn?.allow(count, reason);
 }
 
-/** Like allowPodRecreations, for every pod that ran on `node` (the test drains or deletes it). */
+/**
+ * Like allowPodRecreations, for every pod that ran on `node` (the test drains or deletes it),
+ * in any namespace and for the rest of the run: pod GC removes a lost node's pods late.
+ */
 export function allowPodRecreationsFromNode(node: string, reason: string): void {
   state.churn?.allowFromNode(node, reason);
 }

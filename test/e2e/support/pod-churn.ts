@@ -77,17 +77,114 @@ function ownedByStatefulSet(pod: V1Pod): boolean {
 }
 
 /**
+ * The bookkeeping, without I/O: every pod incarnation (uid) seen, in order, and what it
+ * replaced. Fed by PodChurnWatch; unit-tested on its own (test/unit/pod-churn.test.ts).
+ */
+export class PodLedger {
+  private readonly byUid = new Map<string, PodIncarnation>();
+  private readonly latestByName = new Map<string, string>();
+  private seq = 0;
+  private deletions = 0;
+  /** Set when history was lost (the watch relisted): reports are then incomplete. */
+  gaps = 0;
+
+  /** A mark to pass as `since`: only incarnations created after it count. */
+  mark(): number {
+    return this.seq;
+  }
+
+  has(uid: string): boolean {
+    return this.byUid.has(uid);
+  }
+
+  /** Records a pod as listed or watched; `preexisting` for the initial list (not "created"). */
+  observe(pod: V1Pod, preexisting: boolean): PodIncarnation | undefined {
+    const uid = pod.metadata?.uid;
+    const name = pod.metadata?.name;
+    const ns = pod.metadata?.namespace;
+    if (!uid || !name || !ns) return undefined;
+    let inc = this.byUid.get(uid);
+    if (!inc) {
+      if (this.byUid.size >= MAX_INCARNATIONS) {
+        throw new Error(`more than ${MAX_INCARNATIONS} pod incarnations: pod churn is out of control`);
+      }
+      const k = `${ns}/${name}`;
+      inc = {
+        namespace: ns,
+        name,
+        uid,
+        revision: ownedByStatefulSet(pod) ? pod.metadata?.labels?.[REVISION_LABEL] : undefined,
+        preexisting,
+        seq: ++this.seq,
+        predecessorUid: this.latestByName.get(k),
+        node: undefined,
+        deletionGraceSeconds: undefined,
+        deleted: false,
+      };
+      this.byUid.set(uid, inc);
+      this.latestByName.set(k, uid);
+    }
+    if (pod.spec?.nodeName) inc.node = pod.spec.nodeName;
+    if (pod.metadata?.deletionTimestamp && inc.deletionGraceSeconds === undefined) {
+      inc.deletionGraceSeconds = pod.metadata.deletionGracePeriodSeconds ?? 0;
+    }
+    return inc;
+  }
+
+  /** Records the removal of a pod (a DELETED event). */
+  removed(pod: V1Pod): void {
+    const inc = this.observe(pod, false);
+    if (inc && !inc.deleted) {
+      inc.deleted = true;
+      this.deletions++;
+    }
+  }
+
+  report(scope: ChurnScope = {}): PodChurnReport {
+    const since = scope.since ?? 0;
+    const inScope = (i: PodIncarnation): boolean =>
+      i.seq > since && (!scope.namespace || i.namespace === scope.namespace);
+    const created = [...this.byUid.values()].filter((i) => !i.preexisting && inScope(i));
+    const recreated: Recreation[] = [];
+    let replaced = 0;
+    for (const i of created) {
+      const before = i.predecessorUid ? this.byUid.get(i.predecessorUid) : undefined;
+      if (!before || i.revision === undefined || before.revision === undefined) continue;
+      if (before.revision !== i.revision) {
+        replaced++;
+        continue;
+      }
+      recreated.push({
+        namespace: i.namespace,
+        name: i.name,
+        uid: i.uid,
+        predecessorUid: before.uid,
+        revision: i.revision,
+        predecessorNode: before.node,
+        predecessorForced: before.deletionGraceSeconds === 0,
+      });
+    }
+    let deleted = 0;
+    for (const i of this.byUid.values())
+      if (i.deleted && (!scope.namespace || i.namespace === scope.namespace)) deleted++;
+    return {
+      created: created.length,
+      deleted: scope.namespace ? deleted : this.deletions,
+      replaced,
+      recreated,
+      complete: this.gaps === 0,
+    };
+  }
+}
+
+/**
  * One watch on pods (all namespaces, or one), kept open until stop(). Reconnects from the
  * last resourceVersion it saw; if the apiserver answers 410 Gone it relists and marks the
  * report incomplete rather than guessing.
  */
 export class PodChurnWatch {
-  private readonly byUid = new Map<string, PodIncarnation>();
-  private readonly latestByName = new Map<string, string>();
+  private readonly ledger = new PodLedger();
   private resourceVersion = "";
-  private seq = 0;
-  private deletions = 0;
-  private gaps = 0;
   private stopped = false;
   private abort: AbortController | undefined;
   private failure: Error | undefined;
@@ -112,7 +209,7 @@ export class PodChurnWatch {
 
   /** A mark to pass as `since`: only incarnations created after it count. */
   mark(): number {
-    return this.seq;
+    return this.ledger.mark();
   }
 
   /**
@@ -120,22 +217,20 @@ export class PodChurnWatch {
    * everywhere), so a report taken next includes everything created before this call.
    */
   async settle(opts: { namespace?: string; timeoutMs?: number } = {}): Promise<void> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
     const ns = opts.namespace ?? this.namespace;
     for (;;) {
       if (this.failure) throw this.failure;
       const list = ns
         ? await this.core.listNamespacedPod({ namespace: ns })
         : await this.core.listPodForAllNamespaces();
-      const missing = list.items.filter((p) => p.metadata?.uid && !this.byUid.has(p.metadata.uid));
+      const missing = list.items.filter((p) => p.metadata?.uid && !this.ledger.has(p.metadata.uid));
       if (missing.length === 0) return;
       if (Date.now() > deadline) {
+        const some = missing.slice(0, 3).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
         throw new Error(
-          `pod watch did not catch up within ${opts.timeoutMs ?? 30_000} ms: ${missing.length} pods unseen, e.g. ` +
-            missing
-              .slice(0, 3)
-              .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)
-              .join(", "),
+          `pod watch did not catch up within ${timeoutMs} ms: ${missing.length} pods unseen, e.g. ${some.join(", ")}`,
         );
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -143,36 +238,7 @@ export class PodChurnWatch {
   }
 
   report(scope: ChurnScope = {}): PodChurnReport {
-    const since = scope.since ?? 0;
-    const inScope = [...this.byUid.values()].filter(
-      (i) => !i.preexisting && i.seq > since && (!scope.namespace || i.namespace === scope.namespace),
-    );
-    const recreated: Recreation[] = [];
-    let replaced = 0;
-    for (const i of inScope) {
-      const before = i.predecessorUid ? this.byUid.get(i.predecessorUid) : undefined;
-      if (!before || i.revision === undefined || before.revision === undefined) continue;
-      if (before.revision !== i.revision) {
-        replaced++;
-        continue;
-      }
-      recreated.push({
-        namespace: i.namespace,
-        name: i.name,
-        uid: i.uid,
-        predecessorUid: before.uid,
-        revision: i.revision,
-        predecessorNode: before.node,
-        predecessorForced: before.deletionGraceSeconds === 0,
-      });
-    }
-    return {
-      created: inScope.length,
-      deleted: scope.namespace || scope.since ? this.countDeleted(scope) : this.deletions,
-      replaced,
-      recreated,
-      complete: this.gaps === 0,
-    };
+    return this.ledger.report(scope);
   }
 
   stop(): void {
@@ -180,58 +246,22 @@ export class PodChurnWatch {
     this.abort?.abort();
   }
 
-  private countDeleted(scope: ChurnScope): number {
-    let n = 0;
-    for (const i of this.byUid.values()) {
-      if (i.deleted && (!scope.namespace || i.namespace === scope.namespace) && i.seq > (scope.since ?? 0)) n++;
+  private record(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failure ??= err as Error;
+      this.stop();
     }
-    return n;
-  }
-
-  private key(ns: string, name: string): string {
-    return `${ns}/${name}`;
-  }
-
-  private observe(pod: V1Pod, preexisting: boolean): PodIncarnation | undefined {
-    const uid = pod.metadata?.uid;
-    const name = pod.metadata?.name;
-    const ns = pod.metadata?.namespace;
-    if (!uid || !name || !ns) return undefined;
-    let inc = this.byUid.get(uid);
-    if (!inc) {
-      if (this.byUid.size >= MAX_INCARNATIONS) {
-        this.failure ??= new Error(`more than ${MAX_INCARNATIONS} pod incarnations: pod churn is out of control`);
-        this.stop();
-        return undefined;
-      }
-      const k = this.key(ns, name);
-      inc = {
-        namespace: ns,
-        name,
-        uid,
-        revision: ownedByStatefulSet(pod) ? pod.metadata?.labels?.[REVISION_LABEL] : undefined,
-        preexisting,
-        seq: ++this.seq,
-        predecessorUid: this.latestByName.get(k),
-        node: undefined,
-        deletionGraceSeconds: undefined,
-        deleted: false,
-      };
-      this.byUid.set(uid, inc);
-      this.latestByName.set(k, uid);
-    }
-    if (pod.spec?.nodeName) inc.node = pod.spec.nodeName;
-    if (pod.metadata?.deletionTimestamp && inc.deletionGraceSeconds === undefined) {
-      inc.deletionGraceSeconds = pod.metadata.deletionGracePeriodSeconds ?? 0;
-    }
-    return inc;
   }
 
   private async relist(initial: boolean): Promise<void> {
     const list = this.namespace
       ? await this.core.listNamespacedPod({ namespace: this.namespace })
       : await this.core.listPodForAllNamespaces();
-    for (const pod of list.items) this.observe(pod, initial);
+    this.record(() => {
+      for (const pod of list.items) this.ledger.observe(pod, initial);
+    });
     this.resourceVersion = list.metadata?.resourceVersion ?? "";
   }
 
@@ -260,7 +290,7 @@ export class PodChurnWatch {
       if ((ended as { statusCode?: number } | null)?.statusCode === 410) this.resourceVersion = "";
       if (this.resourceVersion === "") {
         // 410 Gone: history is lost. Relist, and say so in the report.
-        this.gaps++;
+        this.ledger.gaps++;
         try {
           await this.relist(false);
           failuresInARow = 0;
@@ -288,11 +318,7 @@ export class PodChurnWatch {
     const rv = obj.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (type === "BOOKMARK") return;
-    const inc = this.observe(obj, false);
-    if (type === "DELETED" && inc && !inc.deleted) {
-      inc.deleted = true;
-      this.deletions++;
-    }
+    this.record(() => (type === "DELETED" ? this.ledger.removed(obj) : this.ledger.observe(obj, false)));
   }
 }
 
@@ -305,6 +331,15 @@ export function describeRecreations(recreated: Recreation[], max = 5): string {
         `${r.namespace}/${r.name} on revision ${r.revision}${r.predecessorForced ? " (predecessor removed with grace 0)" : ""}`,
     );
   return shown.join(", ") + (recreated.length > max ? `, and ${recreated.length - max} more` : "");
+}
+
+/** Recreations in scope whose predecessor did not run on a node the test drained or deleted. */
+export function unexplainedRecreations(
+  recreated: Recreation[],
+  inScope: (namespace: string) => boolean,
+  allowedNodes: ReadonlySet<string>,
+): Recreation[] {
+  return recreated.filter((r) => inScope(r.namespace) && !(r.predecessorNode && allowedNodes.has(r.predecessorNode)));
 }
 
 /**
@@ -331,7 +366,6 @@ export class PodChurnGuard {
   beginTest(): void {
     this.mark = this.watch.mark();
     this.allowance = 0;
-    this.allowedNodes.clear();
     this.reasons = [];
   }
 
@@ -342,7 +376,11 @@ export class PodChurnGuard {
     this.reasons.push(`${count}: ${reason}`);
   }
 
-  /** The running test drains or deletes `node`: every pod that ran there may come back (`reason` says why). */
+  /**
+   * The running test drains or deletes `node`: every pod that ran there may come back, for
+   * the rest of the run (pod GC removes a lost node's pods 40-80 s later, in every namespace,
+   * often after the test that deleted the node has ended).
+   */
   allowFromNode(node: string, reason: string): void {
     this.allowedNodes.add(node);
     this.reasons.push(`pods of node ${node}: ${reason}`);
@@ -354,9 +392,7 @@ export class PodChurnGuard {
     try {
       await this.watch.settle();
       const report = this.watch.report({ since: this.mark });
-      const recreated = report.recreated.filter(
-        (r) => this.inScope(r.namespace) && !(r.predecessorNode && this.allowedNodes.has(r.predecessorNode)),
-      );
+      const recreated = unexplainedRecreations(report.recreated, this.inScope, this.allowedNodes);
       if (!report.complete) problem = "the pod watch lost history (410 Gone); pod recreations cannot be counted";
       else if (recreated.length > this.allowance) {
         const allowed = this.reasons.length ? ` (allowed: ${this.reasons.join("; ")})` : "";
