@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 NODES ?= 3
 
-.PHONY: deps build lint format typecheck unit component e2e test demo control-plane kube-plane consul cluster-up cluster-down bench faults clean crd
+.PHONY: deps build lint format typecheck unit component e2e test demo control-plane kube-plane consul cluster-up cluster-down bench bench-scale faults clean crd
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -60,8 +60,14 @@ cluster-down:
 demo: deps kube-plane
 	hack/demo.sh
 
+# Side by side in one run: Bulkhead, native RollingUpdate and grafana/rollout-operator (built for
+# the benchmark only) at 100 and 1,000 pods. Minutes; never part of `make test`.
 bench: deps kube-plane
 	hack/bench.sh
+
+# 50 rollouts × 200 pods rolled at once (heavy: 10,000 pods): bench/rollout/scale.sh.
+bench-scale: deps kube-plane
+	bench/rollout/scale.sh
 
 # The fault suite (bench/faults; minutes, not part of `make test`): hack/faults.sh.
 faults: deps control-plane

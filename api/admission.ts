@@ -1,9 +1,11 @@
-// admission.k8s.io/v1 AdmissionReview types and the only ways to build a response.
-// Every builder copies the request uid: the apiserver rejects a response without it.
+// admission.k8s.io/v1 AdmissionReview types and the only ways to build an answer.
+// Handlers and policies build a decision (allowed, denied, patched), which has no uid: the
+// admission kernel (webhook/admission-route.ts) turns it into the AdmissionReview with review(),
+// the one place the request's uid is set. A decision that names a uid does not type-check.
 
 export interface UserInfo {
   username?: string;
-  uid?: string;
+  uid?: never;
   groups?: string[];
   extra?: Record<string, string[]>;
 }
@@ -46,13 +48,20 @@ export interface AdmissionStatus {
   reason?: string;
 }
 
-export interface AdmissionResponse {
-  uid: string;
+/** What a handler or policy decides: the response without its uid. */
+export interface AdmissionDecision {
   allowed: boolean;
   status?: AdmissionStatus;
   patch?: string;
   patchType?: "JSONPatch";
   warnings?: string[];
+  /** Never set by a decision: review() sets the response's uid from the request. */
+  uid?: never;
+}
+
+/** The response on the wire: a decision and the request's uid (built only by review()). */
+export interface AdmissionResponse extends Omit<AdmissionDecision, "uid"> {
+  uid: string;
 }
 
 export interface AdmissionReview<T = AdmissionRequest | AdmissionResponse> {
@@ -69,43 +78,45 @@ export interface JsonPatchOperation {
   from?: string;
 }
 
-export function allowed(request: Pick<AdmissionRequest, "uid">, warnings: string[] = []): AdmissionResponse {
-  return withWarnings({ uid: request.uid, allowed: true }, warnings);
+export function allowed(warnings: string[] = []): AdmissionDecision {
+  return withWarnings({ allowed: true }, warnings);
 }
 
 /** Denies with an HTTP-like code: 403 for policy, 429 for "retry later" (drain tools retry on it). */
-export function denied(
-  request: Pick<AdmissionRequest, "uid">,
-  message: string,
-  code = 403,
-  warnings: string[] = [],
-): AdmissionResponse {
+export function denied(message: string, code = 403, warnings: string[] = []): AdmissionDecision {
   const reason = code === 429 ? "TooManyRequests" : "Forbidden";
-  return withWarnings({ uid: request.uid, allowed: false, status: { code, reason, message } }, warnings);
+  return withWarnings({ allowed: false, status: { code, reason, message } }, warnings);
 }
 
 /** Allows with a JSON patch; an empty patch is no patch at all. */
-export function patched(
-  request: Pick<AdmissionRequest, "uid">,
-  operations: JsonPatchOperation[],
-  warnings: string[] = [],
-): AdmissionResponse {
-  if (operations.length === 0) return allowed(request, warnings);
+export function patched(operations: JsonPatchOperation[], warnings: string[] = []): AdmissionDecision {
+  if (operations.length === 0) return allowed(warnings);
   return withWarnings(
-    {
-      uid: request.uid,
-      allowed: true,
-      patchType: "JSONPatch",
-      patch: Buffer.from(JSON.stringify(operations)).toString("base64"),
-    },
+    { allowed: true, patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(operations)).toString("base64") },
     warnings,
   );
 }
 
-function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {
-  return warnings.length > 0 ? { ...response, warnings } : response;
+function withWarnings(decision: AdmissionDecision, warnings: string[]): AdmissionDecision {
+  return warnings.length > 0 ? { ...decision, warnings } : decision;
 }
 
-export function review(response: AdmissionResponse): AdmissionReview<AdmissionResponse> {
+/**
+ * The AdmissionReview answering `request` with `decision`: the only place a response gets its
+ * uid. Only the decision's own fields are copied, so a uid smuggled into a decision (past the
+ * type) cannot reach the wire.
+ */
+export function review(
+  request: Pick<AdmissionRequest, "uid">,
+  decision: AdmissionDecision,
+): AdmissionReview<AdmissionResponse> {
+  const { allowed: isAllowed, status, patch, patchType, warnings } = decision;
+  const response: AdmissionResponse = {
+    uid: request.uid,
+    allowed: isAllowed,
+    ...(status !== undefined ? { status } : {}),
+    ...(patch !== undefined ? { patch, patchType: patchType ?? "JSONPatch" } : {}),
+    ...(warnings !== undefined && warnings.length > 0 ? { warnings } : {}),
+  };
   return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response };
 }

@@ -2,7 +2,7 @@
 // /validate/pdb. A PDB concerns Bulkhead only when its selector covers a managed StatefulSet's
 // pods; the webhook passes those StatefulSets in from its cache.
 import jsonpatch from "fast-json-patch";
-import { allowed, denied, patched, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
+import { allowed, denied, patched, type AdmissionRequest, type AdmissionDecision } from "./admission.js";
 import { ALLOW_ZERO_BUDGET_ANNOTATION, DEFAULT_MAX_UNAVAILABLE, MAX_UNAVAILABLE_ANNOTATION, TRUE } from "./labels.js";
 import { checkBudget, isZeroBudget } from "./budget.js";
 import type { StatefulSetLike } from "./statefulset-policy.js";
@@ -100,25 +100,24 @@ function stsNames(covered: readonly StatefulSetLike[]): string {
 export function mutatePdb(
   request: AdmissionRequest,
   managedInNamespace: readonly StatefulSetLike[],
-): AdmissionResponse {
-  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
+): AdmissionDecision {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
   const pdb = asPdb(request.object);
   if (!pdb)
     return denied(
-      request,
       `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
       400,
     );
-  if (!pdb.spec || typeof pdb.spec !== "object") return allowed(request);
+  if (!pdb.spec || typeof pdb.spec !== "object") return allowed();
   const covered = coveredStatefulSets(pdb, managedInNamespace);
-  if (covered.length === 0) return allowed(request);
+  if (covered.length === 0) return allowed();
 
   const next = structuredClone(pdb) as PdbLike & { spec: NonNullable<PdbLike["spec"]> };
   next.spec.unhealthyPodEvictionPolicy ??= DEFAULT_UNHEALTHY_POD_EVICTION_POLICY;
   if (next.spec.maxUnavailable === undefined && next.spec.minAvailable === undefined) {
     next.spec.maxUnavailable = defaultBudget(covered);
   }
-  return patched(request, jsonpatch.compare(pdb, next));
+  return patched(jsonpatch.compare(pdb, next));
 }
 
 /** minAvailable that leaves no pod to disrupt: "100%", or a count at least the covered replicas. */
@@ -138,17 +137,16 @@ function minAvailableBlocksAll(value: number | string | undefined, covered: read
 export function validatePdb(
   request: AdmissionRequest,
   managedInNamespace: readonly StatefulSetLike[],
-): AdmissionResponse {
-  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
+): AdmissionDecision {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
   const pdb = asPdb(request.object);
   if (!pdb)
     return denied(
-      request,
       `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
       400,
     );
   const covered = coveredStatefulSets(pdb, managedInNamespace);
-  if (covered.length === 0) return allowed(request);
+  if (covered.length === 0) return allowed();
   const what = pdbName(request, pdb);
   const zeroAllowed = pdb.metadata?.annotations?.[ALLOW_ZERO_BUDGET_ANNOTATION] === TRUE;
   const spec = pdb.spec ?? {};
@@ -161,7 +159,6 @@ export function validatePdb(
         : undefined;
     if (blocks) {
       return denied(
-        request,
         `${what} covers pods of Bulkhead-managed StatefulSet(s) ${stsNames(covered)} and its ${blocks} allows no disruption, ` +
           `so every rollout would stall. Use a maxUnavailable above 0 (e.g. "25%"), or annotate the PDB ` +
           `${ALLOW_ZERO_BUDGET_ANNOTATION}: "true" if blocking rollouts is intended.`,
@@ -170,10 +167,10 @@ export function validatePdb(
   }
 
   if (spec.minAvailable !== undefined && spec.maxUnavailable === undefined) {
-    return allowed(request, [
+    return allowed([
       `${what} covers Bulkhead-managed StatefulSet(s) ${stsNames(covered)} with minAvailable; maxUnavailable is preferred: ` +
         `it keeps the same wave size when the StatefulSet is scaled and lets Bulkhead evict during a rollout.`,
     ]);
   }
-  return allowed(request);
+  return allowed();
 }

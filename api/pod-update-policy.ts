@@ -8,7 +8,7 @@
 // and volumes, never the revision), and revision pinning rewrites it at CREATE, which is not an
 // UPDATE. The only writer allowed is the Bulkhead reconciler, which removes the managed label when
 // a deleted rollout orphans its pods.
-import { allowed, denied, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
+import { allowed, denied, type AdmissionRequest, type AdmissionDecision } from "./admission.js";
 import { MANAGED_LABEL, REVISION_LABEL, isManaged } from "./labels.js";
 
 interface PodLike {
@@ -49,24 +49,19 @@ export function protectedLabelChanges(
   return changes;
 }
 
-export function validatePodUpdate(request: AdmissionRequest, facts: PodUpdateFacts): AdmissionResponse {
-  if (request.operation !== "UPDATE" || request.subResource) return allowed(request);
+export function validatePodUpdate(request: AdmissionRequest, facts: PodUpdateFacts): AdmissionDecision {
+  if (request.operation !== "UPDATE" || request.subResource) return allowed();
   const pod = asPod(request.object);
   const old = asPod(request.oldObject);
   if (!pod || !old)
-    return denied(
-      request,
-      "request.object or request.oldObject is missing or not an object: a pod UPDATE carries both",
-      400,
-    );
+    return denied("request.object or request.oldObject is missing or not an object: a pod UPDATE carries both", 400);
   // Only a pod that was managed is protected; labelling a pod as managed is always allowed.
-  if (!isManaged(old.metadata?.labels ?? undefined)) return allowed(request);
-  if (request.userInfo?.username === facts.reconcilerUsername) return allowed(request);
+  if (!isManaged(old.metadata?.labels ?? undefined)) return allowed();
+  if (request.userInfo?.username === facts.reconcilerUsername) return allowed();
   const changes = protectedLabelChanges(old.metadata?.labels ?? undefined, pod.metadata?.labels ?? undefined);
-  if (changes.length === 0) return allowed(request);
+  if (changes.length === 0) return allowed();
   const name = `${old.metadata?.namespace ?? request.namespace ?? ""}/${old.metadata?.name ?? request.name ?? ""}`;
   return denied(
-    request,
     `pod ${name} is managed by Bulkhead and this update ${changes.join("; and ")}. These labels are written only by Kubernetes when ` +
       `the pod is created and by the Bulkhead reconciler. To replace the pod on another revision, change the StatefulsetRollout ` +
       `(percent, or its template) and let it roll; to stop managing the pod, delete its StatefulsetRollout (by default the pods keep running, unowned).`,

@@ -1,7 +1,7 @@
 // StatefulSet admission policy (DESIGN.md §2): pure decisions for /mutate/statefulset and
 // /validate/statefulset. The webhook gathers the facts (is there a rollout?) from its caches.
 import jsonpatch from "fast-json-patch";
-import { allowed, denied, patched, type AdmissionRequest, type AdmissionResponse } from "./admission.js";
+import { allowed, denied, patched, type AdmissionRequest, type AdmissionDecision } from "./admission.js";
 import {
   API_VERSION,
   DEFAULT_MAX_UNAVAILABLE,
@@ -66,19 +66,18 @@ function describe(request: AdmissionRequest, sts: StatefulSetLike | undefined): 
  * replaces pods itself), label the pod template as managed (so pod webhooks see its pods), and
  * default the disruption budget annotation. Unmanaged StatefulSets pass untouched.
  */
-export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse {
-  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
-  if (request.subResource) return allowed(request);
+export function mutateStatefulSet(request: AdmissionRequest): AdmissionDecision {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
+  if (request.subResource) return allowed();
   const sts = asStatefulSet(request.object);
   if (!sts)
     return denied(
-      request,
       `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`,
       400,
     );
-  if (!isManaged(sts.metadata?.labels)) return allowed(request);
+  if (!isManaged(sts.metadata?.labels)) return allowed();
   // No spec: the apiserver's own validation rejects the object after admission; nothing to fix.
-  if (!sts.spec || typeof sts.spec !== "object") return allowed(request);
+  if (!sts.spec || typeof sts.spec !== "object") return allowed();
 
   const next = structuredClone(sts) as StatefulSetLike & { spec: NonNullable<StatefulSetLike["spec"]> };
   next.spec.updateStrategy = { type: "OnDelete" };
@@ -94,11 +93,11 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionResponse 
   }
   next.metadata ??= {};
   const annotations: unknown = next.metadata.annotations;
-  if (annotations !== undefined && !asStatefulSet(annotations)) return patched(request, jsonpatch.compare(sts, next));
+  if (annotations !== undefined && !asStatefulSet(annotations)) return patched(jsonpatch.compare(sts, next));
   if (next.metadata.annotations?.[MAX_UNAVAILABLE_ANNOTATION] === undefined) {
     next.metadata.annotations = { ...next.metadata.annotations, [MAX_UNAVAILABLE_ANNOTATION]: DEFAULT_MAX_UNAVAILABLE };
   }
-  return patched(request, jsonpatch.compare(sts, next));
+  return patched(jsonpatch.compare(sts, next));
 }
 
 /** What `kubectl delete` of the owning rollout does, so no message tells people to delete blindly. */
@@ -128,20 +127,18 @@ function sameJson(a: unknown, b: unknown): boolean {
  * max-unavailable annotation, and — when a StatefulsetRollout owns it — a pod template change
  * (or dropping the managed label) by anyone but the reconciler. Warn when no rollout exists.
  */
-export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSetFacts): AdmissionResponse {
-  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed(request);
-  if (request.subResource) return allowed(request);
+export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSetFacts): AdmissionDecision {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
+  if (request.subResource) return allowed();
   const sts = asStatefulSet(request.object);
   if (!sts)
     return denied(
-      request,
       `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`,
       400,
     );
   const old = request.operation === "UPDATE" ? asStatefulSet(request.oldObject) : undefined;
   if (request.operation === "UPDATE" && !old) {
     return denied(
-      request,
       "request.oldObject is missing or not an object: a StatefulSet UPDATE carries the stored StatefulSet",
       400,
     );
@@ -163,7 +160,6 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
     !OWNER_REFERENCE_REMOVERS.includes(username)
   ) {
     return denied(
-      request,
       `${what} is owned by StatefulsetRollout ${storedOwner.name}; only the Bulkhead reconciler may remove or change that ownerReference ` +
         `(it would take the StatefulSet out of its rollout's protection). ${advice}`,
     );
@@ -172,11 +168,10 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   if (!isManaged(sts.metadata?.labels)) {
     if (owner && old && isManaged(old.metadata?.labels) && !isReconciler) {
       return denied(
-        request,
         `${what} is owned by StatefulsetRollout ${owner}; removing the ${MANAGED_LABEL} label would drop its rollout protection. ${advice}`,
       );
     }
-    return allowed(request);
+    return allowed();
   }
 
   const strategy = sts.spec?.updateStrategy?.type;
@@ -185,7 +180,6 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
       ? `updateStrategy ${strategy}`
       : "no updateStrategy (Kubernetes defaults it to RollingUpdate)";
     return denied(
-      request,
       `${what} is managed by Bulkhead (${MANAGED_LABEL}=true) and has ${shown}; managed StatefulSets must use OnDelete, ` +
         `because Bulkhead replaces their pods itself. Set spec.updateStrategy.type: OnDelete, or remove the ${MANAGED_LABEL} label.`,
     );
@@ -194,12 +188,11 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   const budget = sts.metadata?.annotations?.[MAX_UNAVAILABLE_ANNOTATION];
   const budgetVerdict = budget === undefined ? undefined : checkBudget(budget);
   if (budgetVerdict && !budgetVerdict.ok) {
-    return denied(request, `${what}: annotation ${MAX_UNAVAILABLE_ANNOTATION}: ${budgetVerdict.problem}.`);
+    return denied(`${what}: annotation ${MAX_UNAVAILABLE_ANNOTATION}: ${budgetVerdict.problem}.`);
   }
 
   if (owner && old && !isReconciler && !sameJson(old.spec?.template, sts.spec?.template)) {
     return denied(
-      request,
       `${what} is owned by StatefulsetRollout ${owner}: its pod template is changed only by the Bulkhead reconciler, ` +
         `so that every pod is replaced in budgeted waves. Edit the rollout instead: ` +
         `kubectl edit ${SHORT_NAME} ${owner} -n ${namespace} (spec.statefulset.spec.template).`,
@@ -207,10 +200,10 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   }
 
   if (!owner && !facts.rolloutExists) {
-    return allowed(request, [
+    return allowed([
       `${what} is managed by Bulkhead but no StatefulsetRollout exists for it: with OnDelete, nothing replaces its pods ` +
         `until one does. Create a StatefulsetRollout (kind ${KIND}, ${API_VERSION}) naming it.`,
     ]);
   }
-  return allowed(request);
+  return allowed();
 }

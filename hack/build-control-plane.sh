@@ -12,7 +12,8 @@
 # The last line written to stdout is the bin (symlink farm) directory; logs go to stderr.
 #
 # Usage: hack/build-control-plane.sh [--print-bin-dir] [component ...]
-#   components: etcd kube kwok helm (default: all)
+#   components: etcd kube kwok helm (default: all four); rollout-operator (the benchmark's
+#   peer, grafana/rollout-operator; built only when named, by hack/bench.sh)
 #   --print-bin-dir  print the bin dir and exit (non-zero if something is not built yet)
 set -euo pipefail
 
@@ -49,6 +50,7 @@ component_version() {
     # Helm's offline default Kubernetes version (helm template, kubeVersion checks) is baked
     # in by ldflags, so the Kubernetes version is part of its cache key.
     helm) echo "${HELM_VERSION}_kube${KUBE_VERSION}" ;;
+    rollout-operator) echo "$ROLLOUT_OPERATOR_VERSION" ;;
     *) die "unknown component: $1" ;;
   esac
 }
@@ -58,6 +60,7 @@ component_binaries() {
     kube) echo "kube-apiserver kube-controller-manager kube-scheduler kubectl" ;;
     kwok) echo "kwok" ;;
     helm) echo "helm" ;;
+    rollout-operator) echo "rollout-operator" ;;
   esac
 }
 component_dir() { echo "$BIN_ROOT/$1-$(component_version "$1")"; }
@@ -210,6 +213,21 @@ build_helm() {
   finish_component helm "$tmp" "$start"
 }
 
+# The benchmark's peer, not part of the control plane: it stays out of the set directory.
+build_rollout-operator() {
+  local start=$SECONDS ver=$ROLLOUT_OPERATOR_VERSION tmp gomod wrapper mod=github.com/grafana/rollout-operator
+  log "rollout-operator $ver: preparing wrapper module"
+  gomod=$(module_gomod "$mod" "$ver") ||
+    die "cannot download $mod@$ver: $(go mod download -json "$mod@$ver" | jq -r '.Error // "?"' | sed -E 's#reading [a-z]+://[^ ]+: ##' | head -n1)"
+  wrapper=$(prepare_wrapper "rollout-operator-$ver" "$mod" "$ver" "$mod/cmd/rollout-operator")
+  copy_module_replaces "$wrapper" "$gomod"
+  (cd "$wrapper" && go mod tidy)
+  tmp=$(mktemp -d "$BIN_ROOT/.rollout-operator-$ver.XXXXXX")
+  log "rollout-operator $ver: compiling"
+  (cd "$wrapper" && go build -trimpath -ldflags "-s -w" -o "$tmp/" "$mod/cmd/rollout-operator")
+  finish_component rollout-operator "$tmp" "$start"
+}
+
 link_set() {
   mkdir -p "$SET_DIR"
   local c b
@@ -227,7 +245,7 @@ while (($#)); do
   case $1 in
     --print-bin-dir) print_only=1 ;;
     -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
-    etcd | kube | kwok | helm) components+=("$1") ;;
+    etcd | kube | kwok | helm | rollout-operator) components+=("$1") ;;
     *) die "unknown argument: $1" ;;
   esac
   shift

@@ -17,6 +17,9 @@
 #   BULKHEAD_CACHE                   build cache (see build-control-plane.sh)
 #   BULKHEAD_KWOK_POD_READY_DELAY    e.g. 5s / 500ms: pods start at once but turn Ready only
 #                                    after this delay (default: Ready immediately)
+#   BULKHEAD_AUDIT_POLICY            an audit Policy file: the apiserver logs what it selects to
+#                                    DIR/logs/audit.log (JSON lines; the scale benchmark counts
+#                                    requests by client from it)
 #
 # Stop with: hack/cluster-down.sh --dir DIR
 set -euo pipefail
@@ -36,7 +39,7 @@ while (($#)); do
     --dir=*) DIR=${1#--dir=} ;;
     --nodes) NODES=$2; shift ;;
     --nodes=*) NODES=${1#--nodes=} ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
   shift
@@ -202,7 +205,12 @@ start etcd "$BIN/etcd" \
 wait_until etcd 30 "etcd healthy" curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 
 # --- kube-apiserver -----------------------------------------------------------------------
-start kube-apiserver "$BIN/kube-apiserver" \
+audit_args=()
+if [[ -n ${BULKHEAD_AUDIT_POLICY:-} ]]; then
+  [[ -f $BULKHEAD_AUDIT_POLICY ]] || die "BULKHEAD_AUDIT_POLICY: no such file: $BULKHEAD_AUDIT_POLICY"
+  audit_args=(--audit-policy-file "$BULKHEAD_AUDIT_POLICY" --audit-log-path "$LOGS/audit.log" --audit-log-maxsize 0)
+fi
+start kube-apiserver "$BIN/kube-apiserver" "${audit_args[@]}" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 127.0.0.1 \
   --advertise-address 127.0.0.1 \

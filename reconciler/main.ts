@@ -23,6 +23,7 @@ import { createAlertNotifier, type AlertNotifier } from "../adapters/slack/alert
 import { createSlackClient } from "../adapters/slack/client.js";
 import { slackRolloutNotifier } from "../adapters/slack/rollout-notifier.js";
 import { owningRollout, owningStatefulSet } from "../api/ownership.js";
+import { startupPassOrder, type RolloutForOrder } from "../api/pass-order.js";
 import { createRolloutOutbox, type RolloutOutbox } from "../adapters/slack/rollout-outbox.js";
 import type { AlertEventObject } from "../api/alert-events.js";
 import type { RolloutPhase } from "../api/rollout.js";
@@ -223,7 +224,7 @@ async function main(): Promise<void> {
       onError: (key, err, retryInMs) =>
         log.warn({ rollout: key, err: (err as Error).message, retryInMs }, "pass failed; backing off"),
     });
-    for (const r of rollouts.list()) enqueue(keyOf(r.metadata?.namespace ?? "", r.metadata?.name ?? ""));
+    for (const key of startupPassOrder(rollouts.list() as RolloutForOrder[])) enqueue(key);
     log.info({ rollouts: rollouts.list().length }, "leading: reconciling");
     startAlerts();
   };

@@ -1,18 +1,19 @@
 // The admission kernel: every admission path goes through here. It decodes the review once (the
-// body is already JSON-parsed and size-limited by server.ts), calls the handler, and checks that
-// the answer carries the request's uid. A handler that throws, or answers without the uid, is a
-// bug, not a decision: the kernel answers HTTP 500 so the apiserver applies the hook's
+// body is already JSON-parsed and size-limited by server.ts), calls the handler, and answers with
+// review(request, decision): handlers return a decision without a uid (the type forbids one), so
+// this is the one place the response's uid is set. A handler that throws, or returns no decision,
+// is a bug, not a decision: the kernel answers HTTP 500 so the apiserver applies the hook's
 // failurePolicy (an HTTP 200 with allowed:false would be a denial, even on an Ignore hook).
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
-import { review, type AdmissionResponse } from "../api/admission.js";
+import { review, type AdmissionDecision } from "../api/admission.js";
 import { parseAdmissionReview } from "./admission-review.js";
 import type { AdmissionHandler } from "./context.js";
 import type { Decision, WebhookMetrics } from "./metrics.js";
 
-function decisionOf(response: AdmissionResponse): Decision {
-  if (!response.allowed) return "denied";
-  return response.patch ? "patched" : "allowed";
+function decisionOf(decision: AdmissionDecision): Decision {
+  if (!decision.allowed) return "denied";
+  return decision.patch ? "patched" : "allowed";
 }
 
 export function admissionRoute(path: string, handler: AdmissionHandler, metrics: WebhookMetrics, logger: Logger) {
@@ -33,14 +34,11 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
       user: request.userInfo.username,
     });
     const stopTimer = metrics.latency.startTimer({ path });
-    let response: AdmissionResponse;
+    let decision: AdmissionDecision;
     try {
-      response = await handler(request);
-      if (!response || response.uid !== request.uid) {
-        throw new Error(
-          `handler returned ${response ? `uid ${JSON.stringify(response.uid)}` : "no response"} for uid ${request.uid}`,
-        );
-      }
+      decision = await handler(request);
+      // Only reachable past the type (a cast, or JavaScript): still a bug, not a decision.
+      if (typeof decision?.allowed !== "boolean") throw new Error("handler returned no decision");
     } catch (err) {
       stopTimer();
       metrics.handlerErrors.inc({ path });
@@ -52,10 +50,10 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
       return;
     }
     stopTimer();
-    const decision = decisionOf(response);
-    metrics.decisions.inc({ path, decision });
-    if (decision === "denied") log.info({ decision, message: response.status?.message }, "admission denied");
-    else log.debug({ decision, warnings: response.warnings }, "admission decided");
-    res.status(200).json(review(response));
+    const outcome = decisionOf(decision);
+    metrics.decisions.inc({ path, decision: outcome });
+    if (outcome === "denied") log.info({ decision: outcome, message: decision.status?.message }, "admission denied");
+    else log.debug({ decision: outcome, warnings: decision.warnings }, "admission decided");
+    res.status(200).json(review(request, decision));
   };
 }

@@ -3,12 +3,12 @@
 // (admission-route.ts) answers HTTP 500 so the apiserver applies the hook's failurePolicy.
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { AdmissionRequest, AdmissionResponse } from "../api/admission.js";
+import type { AdmissionRequest, AdmissionDecision } from "../api/admission.js";
 import type { ReadCache } from "../adapters/kube/cache.js";
 import type { WebhookConfig } from "./config.js";
 import type { WebhookMetrics } from "./metrics.js";
 
-export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionResponse>;
+export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
 /** One admission path as the server serves it (webhook/routes.ts declares the full rules). */
 export interface ServedRoute {

@@ -6,7 +6,7 @@ export interface WebhookMetrics {
   registry: Registry;
   requests: Counter<"path" | "code">;
   decisions: Counter<"path" | "decision">;
-  /** A handler threw or answered without the request's uid: HTTP 500, the hook's failurePolicy applies. */
+  /** A handler threw or returned no decision: HTTP 500, the hook's failurePolicy applies. */
   handlerErrors: Counter<"path">;
   /** Requests turned away before a handler ran, by reason. */
   rejections: Counter<"path" | "reason">;
@@ -37,7 +37,7 @@ export function createWebhookMetrics(registry = new Registry()): WebhookMetrics 
     }),
     handlerErrors: new Counter({
       name: "bulkhead_webhook_handler_errors_total",
-      help: "Admission handlers that threw or answered without the request's uid (answered HTTP 500, so the hook's failurePolicy applies).",
+      help: "Admission handlers that threw or returned no decision (answered HTTP 500, so the hook's failurePolicy applies).",
       labelNames: ["path"],
       registers: [registry],
     }),

@@ -104,24 +104,19 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
   }
 
   return async (request: AdmissionRequest) => {
-    if ((request.operation !== "CREATE" && request.operation !== "UPDATE") || request.subResource)
-      return allowed(request);
+    if ((request.operation !== "CREATE" && request.operation !== "UPDATE") || request.subResource) return allowed();
     const raw = request.object as { metadata?: { deletionTimestamp?: unknown } } | null | undefined;
     if (!raw || typeof raw !== "object")
-      return denied(
-        request,
-        `request.object is missing: a StatefulsetRollout ${request.operation} carries the rollout`,
-        400,
-      );
+      return denied(`request.object is missing: a StatefulsetRollout ${request.operation} carries the rollout`, 400);
     // Being deleted: only the finalizer is left to remove; nothing to judge.
-    if (raw.metadata?.deletionTimestamp) return allowed(request);
+    if (raw.metadata?.deletionTimestamp) return allowed();
     const parsed = parseRollout(request.object);
-    if (!parsed.ok) return denied(request, `StatefulsetRollout is invalid: ${parsed.error}`);
+    if (!parsed.ok) return denied(`StatefulsetRollout is invalid: ${parsed.error}`);
     const rollout = parsed.value;
     const oldParsed = request.operation === "UPDATE" ? parseRollout(request.oldObject) : undefined;
     const old = oldParsed?.ok ? oldParsed.value : undefined;
     // Metadata-only updates (labels, finalizers) are not judged again.
-    if (old && canonicalJson(old.spec) === canonicalJson(rollout.spec)) return allowed(request);
+    if (old && canonicalJson(old.spec) === canonicalJson(rollout.spec)) return allowed();
 
     const namespace = request.namespace ?? rollout.metadata.namespace ?? "";
     rollout.metadata.namespace = namespace;
@@ -140,10 +135,10 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
       if (checked.problem) problems.push(checked.problem);
       if (checked.warning) warnings.push(checked.warning);
     }
-    if (problems.length === 0) return allowed(request, warnings);
+    if (problems.length === 0) return allowed(warnings);
     const what = `StatefulsetRollout ${namespace}/${rollout.metadata.name}`;
     const listed = problems.length === 1 ? problems[0] : problems.map((p, i) => `(${i + 1}) ${p}`).join(" ");
-    return denied(request, `${what} is refused: ${listed}`, 403, warnings);
+    return denied(`${what} is refused: ${listed}`, 403, warnings);
   };
 }
 

@@ -4,30 +4,50 @@
 // between replicas does not matter). A leader that cannot renew within the renew deadline
 // stops leading (the process should exit and restart as a candidate). Releasing on shutdown
 // hands over at once instead of after the lease duration.
+// Every Lease call is bounded (requestTimeoutMs, at most half the renew deadline, so a read and
+// a replace fit in it): a hung apiserver connection fails the attempt and is closed, instead of
+// holding the loop so the renew deadline is never checked and a stale leader goes on leading.
 import * as k8s from "@kubernetes/client-node";
 import { apiStatusCode, isNotFound } from "./client.js";
 
+/** Lease calls; `signal` aborts the request (its socket is closed) when the elector gives up on it. */
 export interface LeaseApi {
-  read(namespace: string, name: string): Promise<k8s.V1Lease | undefined>;
-  create(namespace: string, lease: k8s.V1Lease): Promise<void>;
-  replace(namespace: string, name: string, lease: k8s.V1Lease): Promise<void>;
+  read(namespace: string, name: string, signal: AbortSignal): Promise<k8s.V1Lease | undefined>;
+  create(namespace: string, lease: k8s.V1Lease, signal: AbortSignal): Promise<void>;
+  replace(namespace: string, name: string, lease: k8s.V1Lease, signal: AbortSignal): Promise<void>;
+}
+
+/** Per-call client options that attach `signal` to the request (client-node has no per-call timeout). */
+function abortable(signal: AbortSignal): k8s.ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(signal);
+          return new k8s.Observable(Promise.resolve(context));
+        },
+        post: (response) => new k8s.Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  };
 }
 
 export function kubeLeaseApi(coordination: k8s.CoordinationV1Api): LeaseApi {
   return {
-    async read(namespace, name) {
+    async read(namespace, name, signal) {
       try {
-        return await coordination.readNamespacedLease({ name, namespace });
+        return await coordination.readNamespacedLease({ name, namespace }, abortable(signal));
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
       }
     },
-    async create(namespace, lease) {
-      await coordination.createNamespacedLease({ namespace, body: lease });
+    async create(namespace, lease, signal) {
+      await coordination.createNamespacedLease({ namespace, body: lease }, abortable(signal));
     },
-    async replace(namespace, name, lease) {
-      await coordination.replaceNamespacedLease({ name, namespace, body: lease });
+    async replace(namespace, name, lease, signal) {
+      await coordination.replaceNamespacedLease({ name, namespace, body: lease }, abortable(signal));
     },
   };
 }
@@ -39,6 +59,8 @@ export interface LeaderElectionOptions {
   leaseDurationSeconds?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Bound on each Lease call (default and maximum: half the renew deadline). */
+  requestTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -53,6 +75,7 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private lastRenew = 0;
   private observed = "";
   private observedAt = 0;
@@ -60,6 +83,7 @@ export class LeaderElector {
   private readonly leaseDurationSeconds: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
+  private readonly requestTimeoutMs: number;
   private readonly now: () => number;
 
   constructor(
@@ -70,7 +94,30 @@ export class LeaderElector {
     this.leaseDurationSeconds = options.leaseDurationSeconds ?? 15;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    const half = Math.max(1, Math.floor(this.renewDeadlineMs / 2));
+    this.requestTimeoutMs = Math.min(options.requestTimeoutMs ?? half, half);
     this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Runs one Lease call with a deadline: past it the call's signal aborts the request and the
+   * attempt fails, even if the LeaseApi ignores the signal.
+   */
+  private async bounded<T>(what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`Lease ${what} got no answer within ${this.requestTimeoutMs} ms; request aborted`);
+        controller.abort(err);
+        reject(err);
+      }, this.requestTimeoutMs);
+    });
+    try {
+      return await Promise.race([call(controller.signal), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   isLeader(): boolean {
@@ -85,10 +132,13 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.api.read(this.options.namespace, this.options.name);
+      const lease = await this.bounded("read", (signal) =>
+        this.api.read(this.options.namespace, this.options.name, signal),
+      );
       if (lease?.spec?.holderIdentity === this.options.identity) {
         const released = structuredClone(lease);
         released.spec = {
@@ -97,7 +147,9 @@ export class LeaderElector {
           leaseDurationSeconds: 1,
           renewTime: new k8s.V1MicroTime(this.now()),
         };
-        await this.api.replace(this.options.namespace, this.options.name, released);
+        await this.bounded("release", (signal) =>
+          this.api.replace(this.options.namespace, this.options.name, released, signal),
+        );
       }
     } catch (err) {
       this.callbacks.onError?.(err);
@@ -108,21 +160,27 @@ export class LeaderElector {
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.options;
     const now = this.now();
-    const lease = await this.api.read(namespace, name);
+    const lease = await this.bounded("read", (signal) => this.api.read(namespace, name, signal));
     if (!lease) {
       try {
-        await this.api.create(namespace, {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds: this.leaseDurationSeconds,
-            acquireTime: new k8s.V1MicroTime(now),
-            renewTime: new k8s.V1MicroTime(now),
-            leaseTransitions: 0,
-          },
-        });
+        await this.bounded("create", (signal) =>
+          this.api.create(
+            namespace,
+            {
+              apiVersion: "coordination.k8s.io/v1",
+              kind: "Lease",
+              metadata: { name, namespace },
+              spec: {
+                holderIdentity: identity,
+                leaseDurationSeconds: this.leaseDurationSeconds,
+                acquireTime: new k8s.V1MicroTime(now),
+                renewTime: new k8s.V1MicroTime(now),
+                leaseTransitions: 0,
+              },
+            },
+            signal,
+          ),
+        );
         return true;
       } catch (err) {
         if (apiStatusCode(err) === 409) return false;
@@ -153,7 +211,7 @@ export class LeaderElector {
       leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver && holder ? 1 : 0),
     };
     try {
-      await this.api.replace(namespace, name, next);
+      await this.bounded("renew", (signal) => this.api.replace(namespace, name, next, signal));
       return true;
     } catch (err) {
       if (apiStatusCode(err) === 409) return false;
@@ -163,6 +221,8 @@ export class LeaderElector {
 
   private async loop(): Promise<void> {
     if (this.stopped) return;
+    // A renewal counts from when it was sent: the Lease records that time as renewTime.
+    const attemptedAt = this.now();
     let held = false;
     try {
       held = await this.tryAcquireOrRenew();
@@ -170,18 +230,28 @@ export class LeaderElector {
       this.callbacks.onError?.(err);
     }
     if (this.stopped) return;
-    const now = this.now();
     if (held) {
-      this.lastRenew = now;
+      this.lastRenew = attemptedAt;
       if (!this.leading) {
         this.leading = true;
         this.lastLeader = this.options.identity;
         this.callbacks.onStartedLeading();
       }
-    } else if (this.leading && now - this.lastRenew > this.renewDeadlineMs) {
-      this.leading = false;
-      this.callbacks.onStoppedLeading();
-    }
+      this.armRenewDeadline();
+    } else this.checkRenewDeadline();
     this.timer = setTimeout(() => void this.loop(), this.retryPeriodMs);
+  }
+
+  /** Stops leading at the renew deadline even while an attempt is still waiting for an answer. */
+  private armRenewDeadline(): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    const left = this.renewDeadlineMs - (this.now() - this.lastRenew);
+    this.deadlineTimer = setTimeout(() => this.checkRenewDeadline(), Math.max(0, left) + 1);
+  }
+
+  private checkRenewDeadline(): void {
+    if (this.stopped || !this.leading || this.now() - this.lastRenew <= this.renewDeadlineMs) return;
+    this.leading = false;
+    this.callbacks.onStoppedLeading();
   }
 }

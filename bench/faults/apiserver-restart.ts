@@ -1,6 +1,8 @@
 // Fault scenario: kube-apiserver stopped for FAULTS_OUTAGE_SECONDS (default 20) mid-rollout and
 // restarted with the same command line. Started by bench/faults/apiserver-restart.sh (a fresh
-// cluster, the webhook with its configurations, the reconciler on its ServiceAccount).
+// cluster, the webhook with its configurations, the reconciler on its ServiceAccount). The
+// reconciler runs as two replicas with leader election on (Lease bulkhead-system/bulkhead-reconciler),
+// each restarted when it exits, as the chart and the kubelet run it.
 //
 // During the run, every 200 ms:
 //   - GET the webhook's /readyz (WEBHOOK_URL): it must stay Ready throughout;
@@ -13,8 +15,20 @@
 import { readFileSync, writeFileSync, openSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { Agent as HttpsAgent, request } from "node:https";
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { commandLineOf, ControlPlaneSupervisor, intEnv, isAlive, Managed, report, sleep, until } from "./support.js";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import {
+  commandLineOf,
+  ControlPlaneSupervisor,
+  faultsRollout,
+  intEnv,
+  isAlive,
+  Managed,
+  newImagePatch,
+  report,
+  ROLLOUT_CRD as CRD,
+  sleep,
+  until,
+} from "./support.js";
 
 const PODS = intEnv("FAULTS_PODS", 50, 2);
 const BUDGET = intEnv("FAULTS_MAX_UNAVAILABLE", Math.ceil(PODS / 10), 1);
@@ -23,7 +37,6 @@ const TIMEOUT_MS = intEnv("FAULTS_TIMEOUT_SECONDS", 900, 10) * 1000;
 const DIR = process.env.FAULTS_DIR ?? "";
 const WEBHOOK_URL = process.env.WEBHOOK_URL ?? "";
 const NS = "faults-apiserver";
-const CRD = { group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" };
 if (!DIR || !WEBHOOK_URL) throw new Error("run through bench/faults/apiserver-restart.sh (FAULTS_DIR and WEBHOOK_URL)");
 
 const kc = new KubeConfig();
@@ -69,30 +82,7 @@ function httpsCall(
   });
 }
 
-function rollout(image: string) {
-  return {
-    apiVersion: "bulkhead.dev/v1alpha1",
-    kind: "StatefulsetRollout",
-    metadata: { name: "app", namespace: NS },
-    spec: {
-      percent: 100,
-      progressDeadlineSeconds: 3600,
-      disruptionPolicy: { maxUnavailable: BUDGET },
-      statefulset: {
-        apiVersion: "apps/v1",
-        kind: "StatefulSet",
-        metadata: { name: "app" },
-        spec: {
-          replicas: PODS,
-          serviceName: "app",
-          podManagementPolicy: "Parallel",
-          selector: { matchLabels: { app: "faults" } },
-          template: { metadata: { labels: { app: "faults" } }, spec: { containers: [{ name: "app", image }] } },
-        },
-      },
-    },
-  };
-}
+const rollout = (image: string) => faultsRollout({ namespace: NS, image, pods: PODS, maxUnavailable: BUDGET });
 
 async function status(): Promise<{
   generation: number;
@@ -122,18 +112,25 @@ function longestRun<T>(samples: Array<{ at: number; v: T }>, bad: (v: T) => bool
 }
 
 async function main(): Promise<void> {
-  const reconciler = new Managed(
-    process.execPath,
-    ["--import", "tsx", "reconciler/main.ts"],
-    {
-      ...process.env,
-      KUBECONFIG: process.env.RECONCILER_KUBECONFIG ?? process.env.KUBECONFIG,
-      BULKHEAD_DISABLE_LEADER_ELECTION: "true",
-      BULKHEAD_METRICS_PORT: "0",
-      BULKHEAD_METRICS_HOST: "127.0.0.1",
-      LOG_LEVEL: "info",
-    },
-    `${DIR}/logs/reconciler.log`,
+  // Two reconciler replicas with leader election, as the chart runs them; each is restarted when
+  // it exits (a leader that cannot renew its Lease exits), as the kubelet restarts a container.
+  const replicas = ["a", "b"].map(
+    (id) =>
+      new Managed(
+        process.execPath,
+        ["--import", "tsx", "reconciler/main.ts"],
+        {
+          ...process.env,
+          KUBECONFIG: process.env.RECONCILER_KUBECONFIG ?? process.env.KUBECONFIG,
+          POD_NAME: `bulkhead-reconciler-${id}`,
+          BULKHEAD_NAMESPACE: "bulkhead-system",
+          BULKHEAD_METRICS_PORT: "0",
+          BULKHEAD_METRICS_HOST: "127.0.0.1",
+          LOG_LEVEL: "info",
+        },
+        `${DIR}/logs/reconciler-${id}.log`,
+        1000,
+      ),
   );
   await core.createNamespace({ body: { metadata: { name: NS, labels: { "bulkhead.dev/enabled": "true" } } } });
   await until(
@@ -142,7 +139,7 @@ async function main(): Promise<void> {
     60_000,
   );
   await custom.createNamespacedCustomObject({ ...CRD, namespace: NS, body: rollout("registry.example/faults:v1") });
-  reconciler.start();
+  for (const r of replicas) r.start();
   await until(
     "v1 done",
     async () => {
@@ -198,13 +195,7 @@ async function main(): Promise<void> {
     ...CRD,
     namespace: NS,
     name: "app",
-    body: [
-      {
-        op: "replace",
-        path: "/spec/statefulset/spec/template/spec/containers/0/image",
-        value: "registry.example/faults:v2",
-      },
-    ],
+    body: newImagePatch("registry.example/faults:v2"),
   });
   await until("the first v2 wave", async () => ((await status()).wavesCompleted ?? 0) >= 1, TIMEOUT_MS, 250);
 
@@ -248,9 +239,18 @@ async function main(): Promise<void> {
   await sleep(2000);
   sampling = false;
   await sampler;
-  await reconciler.stop("SIGTERM");
+  // Read before the replicas stop: the leader releases the Lease on SIGTERM.
+  const lease = await kc
+    .makeApiClient(CoordinationV1Api)
+    .readNamespacedLease({ namespace: "bulkhead-system", name: "bulkhead-reconciler" })
+    .catch(() => undefined);
+  await Promise.all(replicas.map((r) => r.stop("SIGTERM")));
   supervisor.stop();
 
+  const becameLeader = ["a", "b"].map(
+    (id) =>
+      `${id}: ${readFileSync(`${DIR}/logs/reconciler-${id}.log`, "utf8").split('"msg":"became leader"').length - 1}`,
+  );
   const notReady = ready.filter((s) => !s.v).length;
   const longestRefusedMs = longestRun(creates, (v) => v === "refused");
   const longestNotAdmittedMs = longestRun(creates, (v) => v !== "admitted");
@@ -277,6 +277,13 @@ async function main(): Promise<void> {
       longestNotAdmittedSeconds: Number((longestNotAdmittedMs / 1000).toFixed(1)),
       createSamples: creates.length,
       readySamples: ready.length,
+      leaseHolder: lease?.spec?.holderIdentity ?? "none",
+      leaseTransitions: lease?.spec?.leaseTransitions ?? 0,
+      becameLeader: becameLeader.join(", "),
+      reconcilerExits:
+        replicas
+          .map((r, i) => `${["a", "b"][i]}: ${r.unplannedExits.length} (${r.unplannedExits.join("; ")})`)
+          .join(", ") || "none",
       controlPlaneRestarts:
         Object.entries(supervisor.restarts)
           .map(([name, n]) => `${name} x${n}`)

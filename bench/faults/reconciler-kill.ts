@@ -20,7 +20,18 @@
 import { readFileSync } from "node:fs";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { PodView } from "./pods.js";
-import { intEnv, Managed, report, seededRandom, seedFromEnv, sleep, until } from "./support.js";
+import {
+  faultsRollout,
+  intEnv,
+  Managed,
+  newImagePatch,
+  report,
+  ROLLOUT_CRD as CRD,
+  seededRandom,
+  seedFromEnv,
+  sleep,
+  until,
+} from "./support.js";
 
 const seed = seedFromEnv();
 const random = seededRandom(seed);
@@ -41,36 +52,15 @@ const kc = new KubeConfig();
 kc.loadFromDefault();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const CRD = { group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" };
 const namespaces = Array.from({ length: ROLLOUTS }, (_, i) => `faults-kill-${i}`);
-
-function rollout(ns: string, image: string) {
-  return {
-    apiVersion: "bulkhead.dev/v1alpha1",
-    kind: "StatefulsetRollout",
-    metadata: { name: "app", namespace: ns },
-    spec: {
-      percent: 100,
-      progressDeadlineSeconds: 3600,
-      disruptionPolicy: { maxUnavailable: BUDGET },
-      statefulset: {
-        apiVersion: "apps/v1",
-        kind: "StatefulSet",
-        metadata: { name: "app" },
-        spec: {
-          replicas: PODS,
-          serviceName: "app",
-          podManagementPolicy: "Parallel",
-          selector: { matchLabels: { app: "faults" } },
-          template: {
-            metadata: { labels: { app: "faults", "bulkhead.dev/faults": "reconciler-kill" } },
-            spec: { containers: [{ name: "app", image }] },
-          },
-        },
-      },
-    },
-  };
-}
+const rollout = (namespace: string, image: string) =>
+  faultsRollout({
+    namespace,
+    image,
+    pods: PODS,
+    maxUnavailable: BUDGET,
+    templateLabels: { "bulkhead.dev/faults": "reconciler-kill" },
+  });
 
 interface View {
   generation: number;
@@ -171,13 +161,7 @@ async function main(): Promise<void> {
       ...CRD,
       namespace: ns,
       name: "app",
-      body: [
-        {
-          op: "replace",
-          path: "/spec/statefulset/spec/template/spec/containers/0/image",
-          value: "registry.example/faults:v2",
-        },
-      ],
+      body: newImagePatch("registry.example/faults:v2"),
     });
   }
   let kills = 0;

@@ -1,6 +1,6 @@
 // Shared pieces of the fault scenarios (bench/faults/*.ts): a seeded PRNG, process groups that
-// can be SIGKILLed and restarted, condition waits with a time bound, and the result line every
-// scenario prints. Loopback only.
+// can be SIGKILLed and restarted, condition waits with a time bound, the rollout every scenario
+// rolls out, and the result line every scenario prints. Loopback only.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 
@@ -43,16 +43,70 @@ export async function until(
   }
 }
 
-/** A process in its own process group, so SIGKILL reaches tsx and its node child together. */
+export const ROLLOUT_CRD = { group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" } as const;
+
+/**
+ * The rollout every cluster scenario rolls out: `pods` pods (Parallel pod management, so a
+ * wave's replacements start together), PDB budget `maxUnavailable`, all at once (percent 100).
+ */
+export function faultsRollout(opts: {
+  namespace: string;
+  image: string;
+  pods: number;
+  maxUnavailable: number;
+  templateLabels?: Record<string, string>;
+}) {
+  return {
+    apiVersion: "bulkhead.dev/v1alpha1",
+    kind: "StatefulsetRollout",
+    metadata: { name: "app", namespace: opts.namespace },
+    spec: {
+      percent: 100,
+      progressDeadlineSeconds: 3600,
+      disruptionPolicy: { maxUnavailable: opts.maxUnavailable },
+      statefulset: {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: { name: "app" },
+        spec: {
+          replicas: opts.pods,
+          serviceName: "app",
+          podManagementPolicy: "Parallel",
+          selector: { matchLabels: { app: "faults" } },
+          template: {
+            metadata: { labels: { app: "faults", ...opts.templateLabels } },
+            spec: { containers: [{ name: "app", image: opts.image }] },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The JSON patch that starts a rollout: a new image for faultsRollout's container. */
+export function newImagePatch(image: string) {
+  return [{ op: "replace", path: "/spec/statefulset/spec/template/spec/containers/0/image", value: image }];
+}
+
+/**
+ * A process in its own process group, so SIGKILL reaches tsx and its node child together. With
+ * `restartAfterExitMs`, a process that exits by itself (not through stop()) is started again after
+ * that delay, as the kubelet restarts a container.
+ */
 export class Managed {
   private child: ChildProcess | undefined;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
   starts = 0;
+  /** Exits not asked for by stop(), e.g. the reconciler exiting when it loses the leader Lease. */
+  readonly unplannedExits: string[] = [];
 
   constructor(
     private readonly command: string,
     private readonly args: string[],
     private readonly env: NodeJS.ProcessEnv,
     private readonly logFile: string,
+    private readonly restartAfterExitMs?: number,
   ) {}
 
   start(): void {
@@ -62,6 +116,16 @@ export class Managed {
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.child = child;
+    child.once("exit", (code, signal) => {
+      if (this.stopping || this.child !== child) return;
+      this.child = undefined;
+      this.unplannedExits.push(`${new Date().toISOString()} ${signal ?? `exit ${code}`}`);
+      if (this.restartAfterExitMs === undefined) return;
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        this.start();
+      }, this.restartAfterExitMs);
+    });
   }
 
   get pid(): number | undefined {
@@ -70,16 +134,21 @@ export class Managed {
 
   /** Signals the whole group and waits for the process to exit (bounded). */
   async stop(signal: NodeJS.Signals = "SIGKILL", timeoutMs = 10_000): Promise<void> {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     const child = this.child;
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    this.stopping = true;
     try {
       process.kill(-child.pid, signal);
+      await Promise.race([exited, sleep(timeoutMs)]);
     } catch {
-      return;
+      // Already gone.
+    } finally {
+      this.stopping = false;
+      this.child = undefined;
     }
-    await Promise.race([exited, sleep(timeoutMs)]);
-    this.child = undefined;
   }
 }
 

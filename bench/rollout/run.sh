@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
-# Rollout benchmark: Bulkhead vs native RollingUpdate (see bench/rollout/run.ts).
+# Rollout benchmark, side by side in one run on one cluster (see bench/rollout/run.ts):
+# Bulkhead (the working tree, and each git ref in BENCH_BULKHEAD_REFS), native RollingUpdate
+# (maxUnavailable 10% and one at a time, bounded) and grafana/rollout-operator (default and
+# fastest flags), at each size.
 # Usage: bench/rollout/run.sh [PODS (default 100,1000)] [READY_DELAY_SECONDS (default 2)] [METHODS]
+#   METHODS default bulkhead,native-10,native-1,peer-default,peer-fastest
+#   BENCH_BULKHEAD_REFS     e.g. main: also measure that commit's Bulkhead, side by side
+#   BENCH_TIMEOUT           bound for Bulkhead and the peer, seconds (default 900)
+#   BENCH_NATIVE_TIMEOUT    bound for native RollingUpdate, seconds (default 300)
+#   BENCH_OUT               JSON results (default $BENCH_DIR/rollout.json, removed with it)
+# On a shared machine: flock /tmp/bulkhead-e2e.lock bench/rollout/run.sh ...
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PODS=${1:-100,1000}
 DELAY=${2:-2}
-METHODS=${3:-bulkhead,native-10,native-1}
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-bench-rollout-XXXXXX")
-RECONCILER_PID=""
-cleanup() {
-  if [[ -n $RECONCILER_PID ]]; then kill -TERM -- "-$RECONCILER_PID" 2>/dev/null || true; fi
-  hack/cluster-down.sh --dir "$DIR" --purge >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-# 1,000 pods need 10 KWOK nodes at 110 pods each; 12 leave room for the native runs' surge.
-BULKHEAD_KWOK_POD_READY_DELAY=${DELAY}s hack/cluster-up.sh --dir "$DIR" --nodes 12 >/dev/null
-# shellcheck disable=SC1091
-source "$DIR/env"
-export PATH="$ROOT/node_modules/.bin:$PATH"
-kubectl apply --server-side --force-conflicts -f charts/bulkhead/crds/ >/dev/null
-kubectl wait --for=condition=Established crd/statefulsetrollouts.bulkhead.dev --timeout=30s >/dev/null
-for _ in $(seq 1 50); do kubectl get statefulsetrollouts -A >/dev/null 2>&1 && break; sleep 0.2; done
-kubectl create namespace bulkhead-system >/dev/null
-BULKHEAD_METRICS_PORT=0 LOG_LEVEL=warn setsid node_modules/.bin/tsx reconciler/main.ts >"$DIR/logs/reconciler.log" 2>&1 &
-RECONCILER_PID=$!
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%FT%TZ); pods $PODS; KWOK ready delay ${DELAY}s" >&2
-tsx bench/rollout/run.ts --pods "$PODS" --delay-seconds "$DELAY" --methods "$METHODS"
+METHODS=${3:-bulkhead,native-10,native-1,peer-default,peer-fastest}
+
+builds=()
+work_label="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo +changes)"
+bench_log "compiling the working tree ($work_label)"
+bench_compile "$BENCH_DIR/build-tree"
+builds+=("$work_label=$BENCH_DIR/build-tree")
+IFS=',' read -r -a refs <<<"${BENCH_BULKHEAD_REFS:-}"
+for ref in "${refs[@]}"; do
+  [[ -n $ref ]] || continue
+  label="$ref $(git rev-parse --short "$ref")"
+  bench_log "compiling $label"
+  bench_compile "$BENCH_DIR/build-$(echo "$ref" | tr -c 'a-zA-Z0-9\n' '-')" "$ref"
+  builds+=("$label=$BENCH_DIR/build-$(echo "$ref" | tr -c 'a-zA-Z0-9\n' '-')")
+done
+[[ $METHODS == *peer-* ]] && bench_peer
+
+# 1,000 pods need 10 KWOK nodes at 110 pods each; 12 leave room.
+bench_cluster 12 "$DELAY"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); node $(node --version)"
+echo "date: $(date -u +%FT%TZ)"
+echo "command: ${BENCH_BULKHEAD_REFS:+BENCH_BULKHEAD_REFS=$BENCH_BULKHEAD_REFS }bench/rollout/run.sh $PODS $DELAY $METHODS"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+IFS=','
+node "$BENCH_DIR/build-tree/bench/rollout/run.js" --pods "$PODS" --delay-seconds "$DELAY" --methods "$METHODS" \
+  --bulkhead-builds "${builds[*]}" --timeout-seconds "${BENCH_TIMEOUT:-900}" \
+  --native-timeout-seconds "${BENCH_NATIVE_TIMEOUT:-300}" --out "${BENCH_OUT:-$BENCH_DIR/rollout.json}"

@@ -1,49 +1,114 @@
-// Rollout wall time: Bulkhead vs native StatefulSet RollingUpdate on the same control plane.
+// Rollout wall time, side by side on one control plane, in one run (issue #15):
+//   Bulkhead REF   a StatefulsetRollout, PDB maxUnavailable 10% (one row per compiled build)
+//   native-10      RollingUpdate with rollingUpdate.maxUnavailable 10% (MaxUnavailableStatefulSet)
+//   native-1       RollingUpdate one pod at a time
+//   peer-default   grafana/rollout-operator, default flags (rollout-max-unavailable = 10% of N)
+//   peer-fastest   the same with -reconcile.interval=1s and no client-side rate limit
+// Every contender: a fresh namespace, a StatefulSet of N pods (Parallel) Ready on v1, then the
+// clock runs from the template change to the StatefulSet reporting all N pods updated and Ready
+// (the same criterion for every contender). Each run is bounded in time and reports how far it
+// got. Each run records the load average at its start, the pods created against the pods
+// replaced (a run that fails that check is INVALID and the command exits non-zero), and the peak
+// RSS and CPU of the contender's own processes.
 //
-// Usage: bench/rollout/run.sh (starts a cluster with a KWOK pod ready delay, the CRD and the
-// reconciler, then runs this file), or against a prepared cluster:
-//   tsx bench/rollout/run.ts --pods 100,1000 --delay-seconds 2 [--native-one-at-a-time-max 100]
-//     [--methods bulkhead,native-10,native-1]
-//
-// For each size N it measures, from the template change to every pod Ready on the new revision:
-//   bulkhead      a StatefulsetRollout, PDB maxUnavailable 10%
-//   native-10%    RollingUpdate with rollingUpdate.maxUnavailable 10% (MaxUnavailableStatefulSet)
-//   native-1      RollingUpdate one pod at a time (only up to --native-one-at-a-time-max pods)
-// and prints the ideal bound: waves × pod start time = ceil(N / ceil(10% N)) × delay.
-// Results go to stdout as a markdown table (copied into bench/RESULTS.md by hand).
+// Usage: bench/rollout/run.sh (cluster, builds and processes), which runs the compiled form of
+//   run.js --pods 100,1000 --delay-seconds 2 --methods bulkhead,native-10,native-1,peer-default,peer-fastest
+//     --bulkhead-builds LABEL=DIR[,LABEL=DIR] [--timeout-seconds 900] [--native-timeout-seconds 300]
+//     [--out FILE.json]
+// Environment: the cluster's env (source DIR/env), RECONCILER_KUBECONFIG, BENCH_ROLLOUT_OPERATOR
+// (the peer's binary) or BENCH_PEER_UNAVAILABLE (why there is none), BENCH_LOGS (process logs).
+import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1StatefulSet } from "@kubernetes/client-node";
+import {
+  operatorFlags,
+  sleep,
+  startBulkhead,
+  startOperator,
+  stopAll,
+  type BulkheadBuild,
+  type Started,
+} from "./contenders.js";
+import { ApiserverPodChurnCounter, churnVerdict, type ChurnVerdict, type PodChurnCounter } from "./pod-churn.js";
+import { ProcessSampler, rssMiBOf, type ProcessUsage } from "./processes.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
   args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
 const sizes = (args.get("pods") ?? "100").split(",").map(Number);
 const delaySeconds = Number(args.get("delay-seconds") ?? "2");
-const oneAtATimeMax = Number(args.get("native-one-at-a-time-max") ?? "100");
-const timeoutMs = Number(args.get("timeout-seconds") ?? "3600") * 1000;
-const methods = new Set((args.get("methods") ?? "bulkhead,native-10,native-1").split(","));
+const timeoutMs = Number(args.get("timeout-seconds") ?? "900") * 1000;
+const nativeTimeoutMs = Number(args.get("native-timeout-seconds") ?? "300") * 1000;
+const methods = (args.get("methods") ?? "bulkhead,native-10,native-1,peer-default,peer-fastest").split(",");
+const builds: BulkheadBuild[] = (args.get("bulkhead-builds") ?? "")
+  .split(",")
+  .filter(Boolean)
+  .map((b) => {
+    const [label, dir] = b.split("=");
+    if (!label || !dir) throw new Error(`--bulkhead-builds: "${b}" is not LABEL=DIR`);
+    return { label, dir };
+  });
+const known = new Set(["bulkhead", "native-10", "native-1", "peer-default", "peer-fastest"]);
+for (const m of methods)
+  if (!known.has(m)) throw new Error(`--methods: unknown "${m}" (known: ${[...known].join(", ")})`);
+if (methods.includes("bulkhead") && builds.length === 0)
+  throw new Error("--methods has bulkhead but --bulkhead-builds names no build");
+const logsDir = process.env.BENCH_LOGS ?? "/tmp";
+const nodeBinary = process.execPath;
+const operatorBinary = process.env.BENCH_ROLLOUT_OPERATOR ?? "";
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const churn: PodChurnCounter = new ApiserverPodChurnCounter();
 
-async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + timeoutMs;
+interface Progress {
+  updated: number;
+  ready: number;
+  done: boolean;
+}
+
+interface RunResult {
+  pods: number;
+  contender: string;
+  finished: boolean;
+  seconds: number;
+  progress: Progress;
+  waves?: number;
+  loadAtStart: number[];
+  loadAtEnd: number[];
+  churn: ChurnVerdict;
+  evictions: number;
+  usage: ProcessUsage[];
+  /** RSS growth per pod between the processes' start and N pods watched, KiB (Bulkhead only). */
+  kibPerWatchedPod?: Record<string, number>;
+  settings?: string;
+  note?: string;
+}
+
+const RESOURCE = { group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" };
+const labels = { app: "bench", name: "bench" };
+const waveSize = (n: number) => Math.ceil(n * 0.1);
+const idealSeconds = (n: number) => Math.ceil(n / waveSize(n)) * delaySeconds;
+const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
+
+function template(image: string) {
+  return { metadata: { labels }, spec: { containers: [{ name: "app", image }] } };
+}
+
+async function until(what: string, cond: () => Promise<boolean>, limitMs = timeoutMs): Promise<void> {
+  const end = Date.now() + limitMs;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${limitMs / 1000} s: ${what}`);
     await sleep(250);
   }
 }
 
-function template(image: string) {
-  return { metadata: { labels: { app: "bench" } }, spec: { containers: [{ name: "app", image }] } };
-}
-
-async function namespace(prefix: string): Promise<string> {
+async function namespace(prefix: string, extraLabels: Record<string, string> = {}): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}`;
-  await core.createNamespace({ body: { metadata: { name } } });
+  await core.createNamespace({ body: { metadata: { name, labels: extraLabels } } });
   await until("default ServiceAccount", async () =>
     core.readNamespacedServiceAccount({ name: "default", namespace: name }).then(
       () => true,
@@ -53,57 +118,171 @@ async function namespace(prefix: string): Promise<string> {
   return name;
 }
 
-async function podsOnRevisionReady(ns: string, n: number, revision: string): Promise<boolean> {
-  const pods = await core.listNamespacedPod({ namespace: ns });
-  const good = pods.items.filter(
-    (p) =>
-      !p.metadata?.deletionTimestamp &&
-      p.metadata?.labels?.["controller-revision-hash"] === revision &&
-      (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+/** Deletes the namespace and waits until it is gone, so the next run starts on an empty cluster. */
+async function dropNamespace(name: string): Promise<void> {
+  await core.deleteNamespace({ name }).catch(() => undefined);
+  await until(
+    `namespace ${name} deleted`,
+    () =>
+      core.readNamespace({ name }).then(
+        () => false,
+        () => true,
+      ),
+    600_000,
   );
-  return good.length === n;
 }
 
-async function nativeRun(n: number, maxUnavailable: number | string): Promise<number> {
-  const ns = await namespace(`native-${n}`);
-  const sts: V1StatefulSet = {
-    metadata: { name: "bench", namespace: ns },
-    spec: {
-      replicas: n,
-      serviceName: "bench",
-      podManagementPolicy: "Parallel",
-      selector: { matchLabels: { app: "bench" } },
-      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: maxUnavailable as never } },
-      template: template("registry.example/bench:v1"),
-    },
-  };
-  const created = await apps.createNamespacedStatefulSet({ namespace: ns, body: sts });
-  const kept = created.spec?.updateStrategy?.rollingUpdate?.maxUnavailable;
-  if (maxUnavailable !== 1 && kept === undefined) {
-    // The MaxUnavailableStatefulSet gate is off: the apiserver dropped the field.
-    await core.deleteNamespace({ name: ns });
-    return -1;
+async function statefulSetProgress(ns: string, n: number, fromRevision: string): Promise<Progress> {
+  const s = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
+  const st = s.status ?? { replicas: 0 };
+  const current = (st.observedGeneration ?? 0) >= (s.metadata?.generation ?? 1) && st.updateRevision !== fromRevision;
+  const updated = current ? (st.updatedReplicas ?? 0) : 0;
+  const ready = st.readyReplicas ?? 0;
+  return { updated, ready, done: current && updated === n && ready === n && (st.replicas ?? 0) === n };
+}
+
+async function revisionOf(ns: string): Promise<string> {
+  const s = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
+  return s.status?.updateRevision ?? "";
+}
+
+/** Polls the StatefulSet until done or the bound; the last progress seen either way. */
+async function watchRollout(ns: string, n: number, from: string, limitMs: number, startedAt: number) {
+  let progress: Progress = { updated: 0, ready: 0, done: false };
+  while (Date.now() - startedAt < limitMs) {
+    progress = await statefulSetProgress(ns, n, from);
+    if (progress.done) break;
+    await sleep(250);
   }
-  await until("native v1 ready", async () => {
-    const s = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
-    return (s.status?.readyReplicas ?? 0) === n;
+  return { progress, ms: Date.now() - startedAt };
+}
+
+async function statefulSetOnV1(
+  ns: string,
+  n: number,
+  updateStrategy: NonNullable<V1StatefulSet["spec"]>["updateStrategy"],
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): Promise<V1StatefulSet> {
+  const created = await apps.createNamespacedStatefulSet({
+    namespace: ns,
+    body: {
+      metadata: { name: "bench", namespace: ns, labels: extra.labels, annotations: extra.annotations },
+      spec: {
+        replicas: n,
+        serviceName: "bench",
+        podManagementPolicy: "Parallel",
+        selector: { matchLabels: labels },
+        updateStrategy,
+        template: template("registry.example/bench:v1"),
+      },
+    },
   });
+  await until(`${ns}: ${n} pods Ready on v1`, async () => {
+    const s = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
+    return (s.status?.readyReplicas ?? 0) === n && (s.status?.updatedReplicas ?? 0) === n;
+  });
+  return created;
+}
+
+async function changeTemplate(ns: string): Promise<void> {
   const live = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
   live.spec!.template = template("registry.example/bench:v2") as never;
-  const started = Date.now();
   await apps.replaceNamespacedStatefulSet({ name: "bench", namespace: ns, body: live });
-  let revision = "";
-  await until("native update revision", async () => {
-    const s = await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns });
-    revision = s.status?.updateRevision ?? "";
-    return (
-      (s.status?.observedGeneration ?? 0) >= (s.metadata?.generation ?? 1) && revision !== s.status?.currentRevision
+}
+
+interface Measured {
+  progress: Progress;
+  ms: number;
+  waves?: number;
+}
+
+/** What every contender shares: counters and load before, sampling during, the check after. */
+async function measure(
+  n: number,
+  contender: string,
+  processes: { name: string; pid: number }[],
+  body: () => Promise<Measured>,
+): Promise<Omit<RunResult, "settings" | "note" | "kibPerWatchedPod">> {
+  const before = await churn.counts();
+  const loadAtStart = load();
+  const sampler = new ProcessSampler(processes).start();
+  process.stderr.write(`[bench] ${n} pods, ${contender}: starting (load ${loadAtStart.join(" ")})\n`);
+  const m = await body();
+  const usage = sampler.stop();
+  const after = await churn.counts();
+  const created = after.created - before.created;
+  return {
+    pods: n,
+    contender,
+    finished: m.progress.done,
+    seconds: Math.round(m.ms / 100) / 10,
+    progress: m.progress,
+    waves: m.waves,
+    loadAtStart,
+    loadAtEnd: load(),
+    // A run that did not finish replaced at least the pods it updated; the check still applies.
+    churn: churnVerdict(created, m.progress.done ? n : Math.max(m.progress.updated, 1)),
+    evictions: after.evicted - before.evicted,
+    usage,
+  };
+}
+
+async function nativeRun(n: number, maxUnavailable: number | string, contender: string): Promise<RunResult> {
+  const ns = await namespace(`native-${n}`);
+  try {
+    const created = await statefulSetOnV1(ns, n, {
+      type: "RollingUpdate",
+      rollingUpdate: { maxUnavailable: maxUnavailable as never },
+    });
+    if (maxUnavailable !== 1 && created.spec?.updateStrategy?.rollingUpdate?.maxUnavailable === undefined)
+      throw new Error("the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet is off)");
+    const from = await revisionOf(ns);
+    const r = await measure(n, contender, [], async () => {
+      const t0 = Date.now();
+      await changeTemplate(ns);
+      return watchRollout(ns, n, from, nativeTimeoutMs, t0);
+    });
+    return { ...r, settings: `maxUnavailable ${maxUnavailable}, bound ${nativeTimeoutMs / 1000} s` };
+  } finally {
+    await dropNamespace(ns);
+  }
+}
+
+async function peerRun(n: number, fastest: boolean, flags: Set<string>): Promise<RunResult> {
+  const ns = await namespace(`peer-${n}`);
+  let operator: Started | undefined;
+  try {
+    await statefulSetOnV1(
+      ns,
+      n,
+      { type: "OnDelete" },
+      {
+        labels: { "rollout-group": "bench" },
+        annotations: { "rollout-max-unavailable": String(waveSize(n)) },
+      },
     );
-  });
-  await until("native v2 ready", () => podsOnRevisionReady(ns, n, revision));
-  const ms = Date.now() - started;
-  await core.deleteNamespace({ name: ns });
-  return ms;
+    const from = await revisionOf(ns);
+    const started = await startOperator(operatorBinary, flags, ns, fastest, logsDir);
+    operator = started.process;
+    const op = started.process;
+    const r = await measure(
+      n,
+      fastest ? "peer-fastest" : "peer-default",
+      [{ name: "rollout-operator", pid: op.pid }],
+      async () => {
+        const t0 = Date.now();
+        await changeTemplate(ns);
+        return watchRollout(ns, n, from, timeoutMs, t0);
+      },
+    );
+    return {
+      ...r,
+      settings: started.args.filter((a) => !/api-url|config-file|namespace|server.port/.test(a)).join(" "),
+    };
+  } finally {
+    await operator?.stop();
+    await dropNamespace(ns);
+  }
 }
 
 function rollout(ns: string, n: number, image: string) {
@@ -123,7 +302,7 @@ function rollout(ns: string, n: number, image: string) {
           replicas: n,
           serviceName: "bench",
           podManagementPolicy: "Parallel",
-          selector: { matchLabels: { app: "bench" } },
+          selector: { matchLabels: labels },
           template: template(image),
         },
       },
@@ -131,95 +310,157 @@ function rollout(ns: string, n: number, image: string) {
   };
 }
 
-interface RolloutStatusView {
-  phase?: string;
-  observedGeneration?: number;
-  updatedReplicas?: number;
-  wavesCompleted?: number;
-  updateRevision?: string;
+interface RolloutView {
+  metadata: { generation: number };
+  status?: { phase?: string; observedGeneration?: number; updatedReplicas?: number; wavesCompleted?: number };
 }
 
-async function bulkheadStatus(ns: string): Promise<{ generation: number; status: RolloutStatusView }> {
-  const r = (await custom.getNamespacedCustomObject({
-    group: "bulkhead.dev",
-    version: "v1alpha1",
-    namespace: ns,
-    plural: "statefulsetrollouts",
-    name: "bench",
-  })) as {
-    metadata: { generation: number };
-    status?: RolloutStatusView;
+async function rolloutOf(ns: string): Promise<RolloutView> {
+  return (await custom.getNamespacedCustomObject({ ...RESOURCE, namespace: ns, name: "bench" })) as RolloutView;
+}
+
+async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> {
+  const processes = await startBulkhead(build, logsDir, nodeBinary);
+  const baseline = {
+    webhook: rssMiBOf(processes.webhook.pid) ?? 0,
+    reconciler: rssMiBOf(processes.reconciler.pid) ?? 0,
   };
-  return { generation: r.metadata.generation, status: r.status ?? {} };
+  const ns = await namespace(`bulkhead-${n}`, { "bulkhead.dev/enabled": "true" });
+  try {
+    await custom.createNamespacedCustomObject({
+      ...RESOURCE,
+      namespace: ns,
+      body: rollout(ns, n, "registry.example/bench:v1"),
+    });
+    await until(`${ns}: rollout v1 done`, async () => {
+      const r = await rolloutOf(ns);
+      return r.status?.phase === "RolloutDone" && r.status.observedGeneration === r.metadata.generation;
+    });
+    await until(
+      `${ns}: ${n} pods Ready on v1`,
+      async () => (await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns })).status?.readyReplicas === n,
+    );
+    const kibPerWatchedPod = {
+      webhook: Math.round((((rssMiBOf(processes.webhook.pid) ?? 0) - baseline.webhook) * 1024) / n),
+      reconciler: Math.round((((rssMiBOf(processes.reconciler.pid) ?? 0) - baseline.reconciler) * 1024) / n),
+    };
+    const from = await revisionOf(ns);
+    const r = await measure(
+      n,
+      `Bulkhead ${build.label}`,
+      [
+        { name: "reconciler", pid: processes.reconciler.pid },
+        { name: "webhook", pid: processes.webhook.pid },
+      ],
+      async () => {
+        const t0 = Date.now();
+        await custom.patchNamespacedCustomObject({
+          ...RESOURCE,
+          namespace: ns,
+          name: "bench",
+          body: [
+            {
+              op: "replace",
+              path: "/spec/statefulset/spec/template/spec/containers/0/image",
+              value: "registry.example/bench:v2",
+            },
+          ],
+        });
+        const m = await watchRollout(ns, n, from, timeoutMs, t0);
+        return { ...m, waves: (await rolloutOf(ns)).status?.wavesCompleted };
+      },
+    );
+    return { ...r, kibPerWatchedPod, settings: "PDB maxUnavailable 10%, webhook + reconciler (compiled)" };
+  } finally {
+    await dropNamespace(ns);
+    await processes.stop();
+  }
 }
 
-async function bulkheadRun(n: number): Promise<{ ms: number; waves: number }> {
-  const ns = await namespace(`bulkhead-${n}`);
-  await custom.createNamespacedCustomObject({
-    group: "bulkhead.dev",
-    version: "v1alpha1",
-    namespace: ns,
-    plural: "statefulsetrollouts",
-    body: rollout(ns, n, "registry.example/bench:v1"),
-  });
-  await until("bulkhead v1 done", async () => {
-    const { generation, status } = await bulkheadStatus(ns);
-    return status.phase === "RolloutDone" && status.observedGeneration === generation;
-  });
-  const started = Date.now();
-  await custom.patchNamespacedCustomObject({
-    group: "bulkhead.dev",
-    version: "v1alpha1",
-    namespace: ns,
-    plural: "statefulsetrollouts",
-    name: "bench",
-    body: [
-      {
-        op: "replace",
-        path: "/spec/statefulset/spec/template/spec/containers/0/image",
-        value: "registry.example/bench:v2",
-      },
-    ],
-  });
-  let waves = 0;
-  await until("bulkhead v2 done", async () => {
-    const { generation, status } = await bulkheadStatus(ns);
-    waves = status.wavesCompleted ?? 0;
-    return status.phase === "RolloutDone" && status.observedGeneration === generation && status.updatedReplicas === n;
-  });
-  const ms = Date.now() - started;
-  await core.deleteNamespace({ name: ns });
-  return { ms, waves };
+const fmt = (x: number) => x.toFixed(1);
+const ratio = (a: RunResult | undefined, b: RunResult | undefined) =>
+  a?.finished && b?.finished && a.churn.ok && b.churn.ok ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
+
+function row(r: RunResult): string {
+  const time = r.finished
+    ? fmt(r.seconds)
+    : `not finished in ${fmt(r.seconds)} s: ${r.progress.updated}/${r.pods} updated, ${r.progress.ready} Ready`;
+  const usage = r.usage.map((u) => `${u.name} ${u.peakRssMiB} MiB, ${u.cpuSeconds} s CPU`).join("; ") || "–";
+  const ideal = r.contender === "native one at a time" ? r.pods * delaySeconds : idealSeconds(r.pods);
+  return `| ${r.pods} | ${r.contender} | ${time} | ${r.waves ?? "–"} | ${ideal} | ${r.loadAtStart.join(" ")} | ${r.churn.text} | ${usage} |`;
 }
 
 async function main(): Promise<void> {
-  const rows: string[] = ["| pods | method | wall time (s) | waves | ideal bound (s) |", "|---:|---|---:|---:|---:|"];
-  for (const n of sizes) {
-    const wave = Math.ceil(n * 0.1);
-    const ideal = Math.ceil(n / wave) * delaySeconds;
-    if (methods.has("bulkhead")) {
-      const b = await bulkheadRun(n);
-      rows.push(`| ${n} | Bulkhead (PDB maxUnavailable 10%) | ${(b.ms / 1000).toFixed(1)} | ${b.waves} | ${ideal} |`);
-      process.stderr.write(`${rows.at(-1)}\n`);
+  const results: RunResult[] = [];
+  const skipped: string[] = [];
+  let flags: Set<string> | undefined;
+  if (operatorBinary) flags = await operatorFlags(operatorBinary);
+  const wantsPeer = methods.some((m) => m.startsWith("peer-"));
+  if (wantsPeer && !operatorBinary)
+    skipped.push(
+      `grafana/rollout-operator: not run (${process.env.BENCH_PEER_UNAVAILABLE ?? "BENCH_ROLLOUT_OPERATOR not set"})`,
+    );
+  const record = (r: RunResult) => {
+    results.push(r);
+    process.stderr.write(`${row(r)}\n`);
+  };
+  const attempt = async (what: string, run: () => Promise<RunResult>) => {
+    try {
+      record(await run());
+    } catch (err) {
+      skipped.push(`${what}: failed: ${(err as Error).message}`);
+      process.stderr.write(`[bench] ${what} failed: ${(err as Error).message}\n`);
     }
-    if (!methods.has("native-10")) continue;
-    const n10 = await nativeRun(n, "10%");
-    const n10text =
-      n10 < 0
-        ? "not run: the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet off)"
-        : (n10 / 1000).toFixed(1);
-    rows.push(`| ${n} | native RollingUpdate maxUnavailable 10% | ${n10text} | – | ${ideal} |`);
-    process.stderr.write(`${rows.at(-1)}\n`);
-    if (n <= oneAtATimeMax && methods.has("native-1")) {
-      const n1 = await nativeRun(n, 1);
-      rows.push(`| ${n} | native RollingUpdate one at a time | ${(n1 / 1000).toFixed(1)} | – | ${n * delaySeconds} |`);
-      process.stderr.write(`${rows.at(-1)}\n`);
+  };
+  for (const n of sizes) {
+    for (const m of methods) {
+      if (m === "bulkhead")
+        for (const b of builds) await attempt(`${n} pods bulkhead@${b.label}`, () => bulkheadRun(n, b));
+      if (m === "native-10")
+        await attempt(`${n} pods native-10`, () => nativeRun(n, "10%", "native maxUnavailable 10%"));
+      if (m === "native-1") await attempt(`${n} pods native-1`, () => nativeRun(n, 1, "native one at a time"));
+      if ((m === "peer-default" || m === "peer-fastest") && flags)
+        await attempt(`${n} pods ${m}`, () => peerRun(n, m === "peer-fastest", flags));
     }
   }
-  process.stdout.write(`${rows.join("\n")}\n`);
+  const lines = [
+    "| pods | contender | wall time (s) | waves | ideal (s) | load avg at start (1/5/15 min) | pods created / replaced | peak RSS, CPU of its processes |",
+    "|---:|---|---:|---:|---:|---|---|---|",
+    ...results.map(row),
+    "",
+    "| pods | Bulkhead build | / native maxUnavailable 10% | / peer fastest | / ideal |",
+    "|---:|---|---:|---:|---:|",
+  ];
+  for (const n of sizes)
+    for (const b of builds) {
+      const mine = results.find((r) => r.pods === n && r.contender === `Bulkhead ${b.label}`);
+      const native = results.find((r) => r.pods === n && r.contender === "native maxUnavailable 10%");
+      const peer = results.find((r) => r.pods === n && r.contender === "peer-fastest");
+      const ideal = mine?.finished && mine.churn.ok ? `${(mine.seconds / idealSeconds(n)).toFixed(2)}×` : "–";
+      lines.push(`| ${n} | ${b.label} | ${ratio(mine, native)} | ${ratio(mine, peer)} | ${ideal} |`);
+    }
+  for (const r of results) {
+    if (r.settings) lines.push(`- ${r.pods} pods, ${r.contender}: ${r.settings}`);
+    // Below 1,000 pods the growth is within the processes' own noise.
+    if (r.kibPerWatchedPod && r.pods >= 1000)
+      lines.push(
+        `- ${r.pods} pods, ${r.contender}: RSS growth per watched pod ${r.kibPerWatchedPod.reconciler} KiB (reconciler), ${r.kibPerWatchedPod.webhook} KiB (webhook); ${r.evictions} evictions`,
+      );
+  }
+  for (const s of skipped) lines.push(`- ${s}`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+  const out = args.get("out");
+  if (out) writeFileSync(out, JSON.stringify({ delaySeconds, results, skipped }, null, 2));
+  const invalid = results.filter((r) => !r.churn.ok);
+  if (invalid.length > 0) {
+    process.stderr.write(`bench: ${invalid.length} run(s) INVALID: pods created far exceed pods replaced\n`);
+    process.exitCode = 1;
+  }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => void stopAll());

@@ -327,7 +327,7 @@ describe("/mutate/pod revision pinning handler", () => {
     const { call, events, metric } = setup();
     const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
     const response = await call(review);
-    expect(response).to.include({ uid: "uid-2-web-58f7d9c6b4", allowed: true, patchType: "JSONPatch" });
+    expect(response).to.include({ allowed: true, patchType: "JSONPatch" });
     const pod = applyResponsePatch(review, response.patch);
     expect(pod.metadata.labels["controller-revision-hash"]).to.equal("web-6d4b9c7f8");
     expect(pod.spec.containers[0].image).to.equal("registry.example/app:v1");
@@ -367,7 +367,7 @@ describe("/mutate/pod revision pinning handler", () => {
     }
     const { call, events, metric } = setup(rolloutObject({}, { leakProtection: "off" }));
     const response = await call(podCreateReview(2, "web-58f7d9c6b4", NEW));
-    expect(response).to.deep.equal({ uid: "uid-2-web-58f7d9c6b4", allowed: true });
+    expect(response).to.deep.equal({ allowed: true });
     await tick();
     expect(events).to.have.length(0);
     expect(await metric("not-pinned", "protection-off")).to.equal(1);
@@ -376,7 +376,7 @@ describe("/mutate/pod revision pinning handler", () => {
   it("lets a moved ordinal be created on the update revision (no patch)", async () => {
     const { call, events, metric } = setup();
     const response = await call(podCreateReview(6, "web-58f7d9c6b4", NEW));
-    expect(response).to.deep.equal({ uid: "uid-6-web-58f7d9c6b4", allowed: true });
+    expect(response).to.deep.equal({ allowed: true });
     await tick();
     expect(events).to.have.length(0);
     expect(await metric("not-pinned", "moved")).to.equal(1);
@@ -392,7 +392,7 @@ describe("/mutate/pod revision pinning handler", () => {
   it("gives no patch for a pod already on the old revision (reinvocation, or the controller pinned it)", async () => {
     const { call, metric } = setup();
     const response = await call(podCreateReview(2, "web-6d4b9c7f8", OLD));
-    expect(response).to.deep.equal({ uid: "uid-2-web-6d4b9c7f8", allowed: true });
+    expect(response).to.deep.equal({ allowed: true });
     expect(await metric("unchanged", "already-pinned")).to.equal(1);
   });
 
@@ -401,13 +401,12 @@ describe("/mutate/pod revision pinning handler", () => {
     const review = podCreateReview(1, "web-58f7d9c6b4", NEW);
     const pod = applyResponsePatch(review, (await call(review)).patch);
     const again = { ...review, request: { ...review.request!, object: pod } };
-    expect(await call(again)).to.deep.equal({ uid: review.request!.uid, allowed: true });
+    expect(await call(again)).to.deep.equal({ allowed: true });
   });
 
   it("allows unchanged when the rollout is done at 100%", async () => {
     const { call } = setup(rolloutObject({ phase: "RolloutDone" }, { percent: 100 }));
     expect(await call(podCreateReview(0, "web-58f7d9c6b4", NEW))).to.deep.equal({
-      uid: "uid-0-web-58f7d9c6b4",
       allowed: true,
     });
   });
@@ -418,14 +417,13 @@ describe("/mutate/pod revision pinning handler", () => {
     (
       review.request!.object as { metadata: { ownerReferences: Array<{ name: string }> } }
     ).metadata.ownerReferences[0]!.name = "other";
-    expect(await call(review)).to.deep.equal({ uid: review.request!.uid, allowed: true });
+    expect(await call(review)).to.deep.equal({ allowed: true });
     expect(await metric("fail-safe", "statefulset-not-found")).to.equal(1);
   });
 
   it("allows unchanged when the rollout is not cached (fail open)", async () => {
     const { call, metric } = setup({ ...rolloutObject({}), metadata: { name: "someone-else", namespace: NS } });
     expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({
-      uid: "uid-2-web-58f7d9c6b4",
       allowed: true,
     });
     expect(await metric("fail-safe", "rollout-not-found")).to.equal(1);
@@ -434,7 +432,6 @@ describe("/mutate/pod revision pinning handler", () => {
   it("allows unchanged when the rollout does not parse (fail open)", async () => {
     const { call, metric } = setup(rolloutObject({}, { percent: 150 }));
     expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({
-      uid: "uid-2-web-58f7d9c6b4",
       allowed: true,
     });
     expect(await metric("fail-safe", "rollout-invalid")).to.equal(1);
@@ -443,7 +440,6 @@ describe("/mutate/pod revision pinning handler", () => {
   it("allows unchanged while the caches are loading (fail open)", async () => {
     const { call, metric } = setup(rolloutObject({}), { synced: false });
     expect(await call(podCreateReview(2, "web-58f7d9c6b4", NEW))).to.deep.equal({
-      uid: "uid-2-web-58f7d9c6b4",
       allowed: true,
     });
     expect(await metric("fail-safe", "caches-not-synced")).to.equal(1);
@@ -452,7 +448,6 @@ describe("/mutate/pod revision pinning handler", () => {
   it("does not guess when the pod's revision is unknown to the rollout (status behind)", async () => {
     const { call, metric } = setup();
     expect(await call(podCreateReview(2, "web-7777777777", NEW))).to.deep.equal({
-      uid: "uid-2-web-7777777777",
       allowed: true,
     });
     expect(await metric("fail-safe", "revision-unknown")).to.equal(1);
@@ -510,7 +505,7 @@ describe("/mutate/pod revision pinning handler", () => {
     const { call } = setup();
     const review = podCreateReview(2, "web-58f7d9c6b4", NEW);
     const response = await call({ ...review, request: { ...review.request!, object: { metadata: "x", spec: 7 } } });
-    expect(response).to.include({ uid: review.request!.uid, allowed: true });
+    expect(response).to.include({ allowed: true });
   });
 });
 

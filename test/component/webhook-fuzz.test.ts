@@ -1,7 +1,8 @@
 // Fuzzed AdmissionReviews against every route over real HTTPS: valid reviews with fields replaced
 // by null, by values of the wrong type, or by deep nesting. Whatever comes in, a handler must not
 // fail (no HTTP 500: a TypeError would make the apiserver apply failurePolicy, refusing on the Fail
-// hooks), and every answer is a 200 carrying the uid, a 400 naming what is wrong, or a 413 (the
+// hooks), and every answer is a 200 AdmissionReview carrying the request's uid (set by the kernel
+// alone) and only a response's fields, a 400 naming what is wrong, or a 413 (the
 // spliced deep value can push a review over its path's limit). Seeded: the seed is
 // printed, and BULKHEAD_FUZZ_SEED replays a run.
 import { expect } from "chai";
@@ -23,6 +24,9 @@ import {
   type TestWebhook,
 } from "./webhook-support.js";
 import { seededRandom } from "../support/seeded-random.js";
+
+/** What review() (the kernel's only way to answer) puts in a response; the uid is the request's. */
+const RESPONSE_FIELDS = new Set(["uid", "allowed", "status", "patch", "patchType", "warnings"]);
 
 const SEED = Number(process.env.BULKHEAD_FUZZ_SEED ?? Date.now() % 1_000_000);
 const PER_ROUTE = 150;
@@ -247,7 +251,7 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
   });
 
   for (const route of ADMISSION_ROUTES) {
-    it(`${route.path}: ${PER_ROUTE} mutated reviews, no handler failure, every 200 carries the uid`, async () => {
+    it(`${route.path}: ${PER_ROUTE} mutated reviews, no handler failure, every 200 carries the request's uid`, async () => {
       const next = seededRandom(SEED + route.path.length * 7919);
       const failures: string[] = [];
       const unmutated = await post(
@@ -277,8 +281,12 @@ describe(`webhook fuzz: nulls, wrong types and deep nesting on every route (seed
         const what = `${route.path} #${i} [${mutations.join(", ")}] → ${res.status} ${res.text.slice(0, 300)}`;
         if (res.status >= 500) failures.push(what);
         else if (res.status === 200) {
-          const response = (JSON.parse(res.text) as { response: AdmissionResponse }).response;
-          if (response.uid !== `fuzz-${i}`) failures.push(`${what}: wrong uid`);
+          const body = JSON.parse(res.text) as { apiVersion: string; kind: string; response: AdmissionResponse };
+          const extra = Object.keys(body.response).filter((k) => !RESPONSE_FIELDS.has(k));
+          if (body.response.uid !== `fuzz-${i}`) failures.push(`${what}: wrong uid`);
+          else if (extra.length > 0) failures.push(`${what}: fields the kernel never sets: ${extra.join(", ")}`);
+          else if (body.apiVersion !== "admission.k8s.io/v1" || body.kind !== "AdmissionReview")
+            failures.push(`${what}: not an admission.k8s.io/v1 AdmissionReview`);
         } else if (res.status !== 400 && res.status !== 413) failures.push(`${what}: unexpected status`);
       }
       expect(failures, failures.join("\n")).to.deep.equal([]);

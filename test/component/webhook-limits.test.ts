@@ -159,11 +159,11 @@ describe("webhook resource bounds", function () {
     let entered = 0;
     const held: Array<() => void> = [];
     before(async () => {
-      const hold = testRoute("/test/hold", (request) => {
+      const hold = testRoute("/test/hold", () => {
         entered += 1;
-        return new Promise((resolve) => held.push(() => resolve(allowed(request))));
+        return new Promise((resolve) => held.push(() => resolve(allowed())));
       });
-      const quick = testRoute("/test/quick", async (request) => allowed(request));
+      const quick = testRoute("/test/quick", async () => allowed());
       hook = await startTestWebhook([hold, quick], { limits: { maxInFlight: 2, inFlightBodyBytes: 10_000 } });
     });
     after(() => hook.server.shutdown());
@@ -215,7 +215,7 @@ describe("webhook resource bounds", function () {
         [
           testRoute("/test/type-error", async (request) => {
             const object = request.object as { metadata: { labels: Record<string, string> } };
-            return allowed(request, [object.metadata.labels.app!]);
+            return allowed([object.metadata.labels.app!]);
           }),
         ],
         { logger },
@@ -248,7 +248,7 @@ describe("webhook resource bounds", function () {
   describe("timeouts", () => {
     let hook: TestWebhook;
     before(async () => {
-      hook = await startTestWebhook([testRoute("/test/quick", async (request) => allowed(request))], {
+      hook = await startTestWebhook([testRoute("/test/quick", async () => allowed())], {
         timeouts: { headersTimeoutMs: 300, bodyTimeoutMs: 300, idleTimeoutMs: 400 },
       });
     });
@@ -285,7 +285,7 @@ describe("webhook resource bounds", function () {
 
     it("an idle keep-alive connection outlives the headers timeout and is closed after the idle timeout", async () => {
       const idleTimeoutMs = 1500;
-      const keepAlive = await startTestWebhook([testRoute("/test/quick", async (request) => allowed(request))], {
+      const keepAlive = await startTestWebhook([testRoute("/test/quick", async () => allowed())], {
         timeouts: { headersTimeoutMs: 200, bodyTimeoutMs: 200, idleTimeoutMs },
       });
       try {

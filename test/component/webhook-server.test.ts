@@ -2,7 +2,7 @@
 // graceful shutdown.
 import { expect } from "chai";
 import { request as httpsRequest } from "node:https";
-import type { AdmissionReview, AdmissionResponse, JsonPatchOperation } from "../../api/admission.js";
+import type { AdmissionDecision, AdmissionReview, AdmissionResponse, JsonPatchOperation } from "../../api/admission.js";
 import { allowed } from "../../api/admission.js";
 import type { WebhookContext } from "../../webhook/context.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
@@ -137,12 +137,17 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
     testRoute("/test/throws", async () => {
       throw new Error("boom");
     }),
-    testRoute("/test/wrong-uid", async () => allowed({ uid: "someone-else" })),
+    // Past the type: a decision cannot name a uid, and a handler must return one.
+    testRoute(
+      "/test/smuggled-uid",
+      async () => ({ allowed: true, uid: "someone-else" }) as unknown as AdmissionDecision,
+    ),
+    testRoute("/test/no-decision", async () => undefined as unknown as AdmissionDecision),
     testRoute(
       "/test/slow",
-      (request) =>
+      () =>
         new Promise((resolve) => {
-          release = () => resolve(allowed(request));
+          release = () => resolve(allowed());
         }),
     ),
   ];
@@ -410,12 +415,20 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       await stillServing();
     });
 
-    it("a handler answering with another uid is an HTTP 500 naming both uids", async () => {
-      const res = await post("/test/wrong-uid", admissionReview({ ...(good.request as object), uid: "t-2" }));
+    it("the kernel sets the uid once, from the request: a uid smuggled into a decision never reaches the wire", async () => {
+      const res = await post("/test/smuggled-uid", admissionReview({ ...(good.request as object), uid: "t-2" }));
+      expect(res.status).to.equal(200);
+      expect(responseOf(res)).to.deep.equal({ uid: "t-2", allowed: true });
+    });
+
+    it("a handler that returns no decision is an HTTP 500, counted", async () => {
+      const res = await post("/test/no-decision", admissionReview({ ...(good.request as object), uid: "t-3" }));
       expect(res.status).to.equal(500);
-      expect((res.json() as { message: string }).message).to.match(/handler returned uid "someone-else" for uid t-2/);
+      expect((res.json() as { message: string }).message).to.equal(
+        "bulkhead webhook /test/no-decision failed on review t-3: handler returned no decision",
+      );
       expect((await get("/metrics")).text).to.match(
-        /bulkhead_webhook_handler_errors_total\{path="\/test\/wrong-uid"\} 1/,
+        /bulkhead_webhook_handler_errors_total\{path="\/test\/no-decision"\} 1/,
       );
     });
   });

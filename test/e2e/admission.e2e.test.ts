@@ -4,46 +4,18 @@
 // chart's webhook configurations point the apiserver at it, and kubectl does the writes — as
 // admin, as a normal user (alice), as the reconciler and as the garbage collector.
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { pino } from "pino";
-import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
-import { kubeEventRecorder } from "../../adapters/kube/events.js";
-import { makeClients } from "../../adapters/kube/client.js";
 import type { HealthGateInstall } from "../../api/rollout-admission.js";
-import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
-import { SecretCertificateManager } from "../../certs/secret-manager.js";
-import { kubeSecretStore } from "../../certs/secret-store.js";
-import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
-import { parseWebhookConfig } from "../../webhook/config.js";
 import type { WebhookCaches } from "../../webhook/context.js";
-import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { createRolloutValidateHandler, liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
-import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
+import { createRolloutValidateHandler } from "../../webhook/rollout-handlers.js";
 import { webhookRoutes } from "../../webhook/routes.js";
-import {
-  admissionLimits,
-  createApp,
-  serverTimeouts,
-  startHttpsServer,
-  type RunningServer,
-} from "../../webhook/server.js";
-import {
-  REPO_ROOT,
-  admissionApi,
-  appsApi,
-  coreApi,
-  helmBinary,
-  kubeConfig,
-  kubectl,
-  newNamespace,
-  waitFor,
-} from "./support/cluster.js";
+import { appsApi, coreApi, kubectl, newNamespace, REPO_ROOT, waitFor } from "./support/cluster.js";
+import { startInstalledWebhook, type InstalledWebhook } from "./support/local-webhook.js";
 
 const RELEASE = "bulkhead-e2e-admission";
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
 const GARBAGE_COLLECTOR = "system:serviceaccount:kube-system:generic-garbage-collector";
-const DAY = 24 * 3600 * 1000;
 
 /**
  * The seed's StatefulsetRollout exactly as printed (../shared/seeds/001_75cf1a72336184f4.txt),
@@ -102,38 +74,6 @@ spec:
      updateStrategy:
        type: OnDelete
 `;
-
-function renderWebhookConfigurations(namespace: string, url: string): Promise<string> {
-  const args = [
-    "template",
-    RELEASE,
-    join(REPO_ROOT, "charts/bulkhead"),
-    "--namespace",
-    namespace,
-    "--show-only",
-    "templates/webhook-configurations.yaml",
-    "--set",
-    `webhook.url=${url}`,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(helmBinary(), args, {
-      env: {
-        ...process.env,
-        HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache",
-        HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config",
-        HELM_DATA_HOME: "/tmp/bulkhead-helm/data",
-      },
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`helm template exited ${code}: ${err}`)),
-    );
-  });
-}
 
 function statefulSetSpec(name: string, image = "registry.example/db:v1") {
   return {
@@ -198,8 +138,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
   this.timeout(120_000);
   let systemNs: string;
   let ns: string;
-  let server: RunningServer;
-  let certificates: SecretCertificateManager;
+  let webhook: InstalledWebhook | undefined;
   let caches: WebhookCaches;
   /** What this in-process install says about serviceDiscovery without Consul; one test flips it to report. */
   const install: HealthGateInstall = { consulConfigured: false, unchecked: "refuse" };
@@ -240,67 +179,29 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
     });
 
     const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
-    const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
-    const clients = makeClients(kubeConfig());
-    caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
-    const metrics = createWebhookMetrics();
-    certificates = new SecretCertificateManager({
-      store: kubeSecretStore(clients.core, systemNs, config.certSecret),
-      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, {
-        name: config.serviceName,
-        namespace: systemNs,
-      }),
-      identity: { serviceName: config.serviceName, namespace: systemNs },
-      renewBeforeMs: config.certRenewBeforeMs,
-      servingValidityMs: config.certValidityMs,
-      caValidityMs: 3650 * DAY,
-      checkIntervalMs: 3_600_000,
+    webhook = await startInstalledWebhook({
+      release: RELEASE,
+      systemNamespace: systemNs,
+      reconcilerUsername: RECONCILER,
       logger,
+      routes: ({ ctx, events, liveRollouts, rolloutApi }) => [
+        ...webhookRoutes({ ctx, events, liveRollouts }),
+        // The handler main.ts wires (through webhookRoutes), with the install settings held here so
+        // a test can switch modes.
+        {
+          path: "/validate/statefulsetrollout",
+          maxBodyBytes: 4 * 1024 * 1024,
+          handler: createRolloutValidateHandler({
+            ...rolloutApi,
+            install,
+            statefulSets: ctx.caches.managedStatefulSets,
+            logger,
+            registry: ctx.metrics.registry,
+          }),
+        },
+      ],
     });
-    await certificates.start();
-    const ctx = { config, caches, logger, metrics };
-    const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
-    const rolloutApi = {
-      readStatefulSet: liveStatefulSetReader(clients.apps),
-      dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
-    };
-    const routes = [
-      ...webhookRoutes({ ctx, events, liveRollouts: kubeRolloutApi(clients.custom) }),
-      // The handler main.ts wires (through webhookRoutes), with the install settings held here so a
-      // test can switch modes.
-      {
-        path: "/validate/statefulsetrollout",
-        maxBodyBytes: 4 * 1024 * 1024,
-        handler: createRolloutValidateHandler({
-          ...rolloutApi,
-          install,
-          statefulSets: caches.managedStatefulSets,
-          logger,
-          registry: metrics.registry,
-        }),
-      },
-    ];
-    const app = createApp({
-      routes,
-      metrics,
-      logger,
-      limits: admissionLimits(config),
-      readiness: { notReadyReasons: () => [] },
-    });
-    server = await startHttpsServer({
-      app,
-      certificates,
-      host: "127.0.0.1",
-      port: 0,
-      logger,
-      shutdownTimeoutMs: 2000,
-      timeouts: serverTimeouts(config),
-    });
-    await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
-
-    const manifest = await renderWebhookConfigurations(systemNs, `https://127.0.0.1:${server.port}`);
-    await kubectl(["apply", "-f", "-"], { input: manifest, check: true });
-    await certificates.sync();
+    caches = webhook.caches;
     // The apiserver picks configurations up asynchronously: wait until the rollout webhook answers.
     await waitFor(
       async () => {
@@ -317,12 +218,7 @@ describe("admission of rollouts and the two-step bypasses, on a real control pla
   });
 
   after(async () => {
-    const api = admissionApi();
-    await api.deleteMutatingWebhookConfiguration({ name: RELEASE }).catch(() => undefined);
-    await api.deleteValidatingWebhookConfiguration({ name: RELEASE }).catch(() => undefined);
-    certificates?.stop();
-    await server?.shutdown();
-    if (caches) await stopWebhookCaches(caches);
+    await webhook?.stop();
   });
 
   describe("/validate/statefulsetrollout", () => {

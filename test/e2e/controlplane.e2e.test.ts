@@ -7,6 +7,8 @@ import forge from "node-forge";
 import { CoreV1Api, type V1Pod, type V1StatefulSet } from "@kubernetes/client-node";
 import {
   admissionApi,
+  allowPodRecreations,
+  allowPodRecreationsFromNode,
   appsApi,
   applyManifest,
   coreApi,
@@ -221,6 +223,7 @@ describe("e2e control plane", function () {
           ?.disruptionsAllowed === 2,
       { what: "PDB disruptionsAllowed back to 2" },
     );
+    allowPodRecreations(1, "web-3 is evicted and recreated on the same revision");
     await evict("web-3");
     const recreated = await waitFor(
       async () => {
@@ -380,6 +383,10 @@ subjects:
       const nodeName = victim as string;
       const onVictim = pods.filter((p) => p.spec?.nodeName === nodeName).map((p) => p.metadata?.name);
       const node = await core.readNode({ name: nodeName });
+      allowPodRecreationsFromNode(
+        nodeName,
+        "the node is deleted: pod GC removes its pods, they are recreated elsewhere",
+      );
       await core.deleteNode({ name: nodeName });
       try {
         await waitFor(

@@ -35,6 +35,8 @@ import {
 } from "../../webhook/server.js";
 import { FakeSlack } from "../support/fake-slack.js";
 import {
+  allowPodRecreations,
+  allowPodRecreationsFromNode,
   admissionApi,
   appsApi,
   applyManifest,
@@ -591,6 +593,7 @@ subjects:
   it("evicting a new-revision pod is allowed (it comes back new: no leak)", async () => {
     const before = await settled();
     const target = newPods(before)[0]!;
+    allowPodRecreations(1, `${target} is evicted and comes back on the new revision`);
     const r = await evictWithKubectl(target, { user: "jane" });
     expect(r.code, r.stderr).to.equal(0);
     await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, {
@@ -626,6 +629,7 @@ subjects:
     const node = before.get(target)!.node;
     const oldOnNode = oldPods(before).filter((n) => before.get(n)!.node === node);
     const messagesBefore = slack.messages.length;
+    allowPodRecreationsFromNode(node, "kubectl drain evicts the new pods of the node too; they come back new");
     let r;
     try {
       r = await kubectl(

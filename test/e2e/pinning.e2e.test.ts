@@ -31,6 +31,8 @@ import { kubeEventRecorder } from "../../adapters/kube/events.js";
 import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
 import { createPodPinningHandler, podPinningMetrics, type PinningAlert } from "../../webhook/pinning/index.js";
 import {
+  allowPodRecreations,
+  allowPodRecreationsFromNode,
   REPO_ROOT,
   admissionApi,
   appsApi,
@@ -182,7 +184,7 @@ async function startPinningWebhook(ns: string, opts: { rolloutCacheDelayMs?: num
           patched: Boolean(response.patch),
         });
         res.setHeader("Content-Type", "application/json");
-        res.end(JSON.stringify(review(response)));
+        res.end(JSON.stringify(review(request, response)));
       })();
     });
   });
@@ -519,6 +521,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   it("(a) kubectl drain of a node holding old pods completes, and the pods come back on the old revision", async () => {
     const [node, victims] = busiestNode(await oldPodsByNode());
     const before = await uids();
+    allowPodRecreationsFromNode(node, "kubectl drain evicts every pod of the node; they come back on their revision");
     const drain = await kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"], {
       timeoutMs: 150_000,
     });
@@ -542,6 +545,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     const [node, victims] = busiestNode(await oldPodsByNode());
     const before = await uids();
     const saved = await core.readNode({ name: node });
+    allowPodRecreationsFromNode(node, "the node is deleted: its pods are recreated elsewhere on their revision");
     await core.deleteNode({ name: node });
     try {
       // Pod GC collects pods of a missing node after a 40 s quarantine, checked every 20 s. Wait
@@ -591,6 +595,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
       .map((p) => p.metadata?.name ?? "");
     expect(old).to.have.length(4);
     const before = await uids();
+    allowPodRecreations(old.length, "every old pod is deleted and comes back pinned to the old revision");
     await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], {
       namespace: ns,
       check: true,
@@ -836,6 +841,7 @@ describe("revision pinning with the real reconciler", function () {
       .map((p) => p.metadata?.name ?? "");
     expect(old).to.have.length(4);
     const before = new Map((await pods()).map((p) => [p.metadata?.name, p.metadata?.uid]));
+    allowPodRecreations(old.length, "every old pod is deleted and comes back pinned to the old revision");
     await kubectl(["delete", "pod", ...old, "--wait=true", "--timeout=60s"], {
       namespace: ns,
       check: true,

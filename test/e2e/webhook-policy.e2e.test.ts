@@ -3,78 +3,25 @@
 // injection), the chart's webhook configurations point the apiserver at it, and kubectl does the
 // writes — as admin, as a normal user (alice) and as the reconciler.
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { pino } from "pino";
-import { kubeSecretStore } from "../../certs/secret-store.js";
-import { kubeWebhookConfigPatcher } from "../../certs/ca-injector.js";
-import { SecretCertificateManager } from "../../certs/secret-manager.js";
-import { kubeEventRecorder } from "../../adapters/kube/events.js";
-import { makeClients } from "../../adapters/kube/client.js";
-import { kubeDryRunCreate } from "../../adapters/kube/dry-run.js";
-import { kubeRolloutApi } from "../../adapters/kube/rollouts.js";
-import { startWebhookCaches, stopWebhookCaches } from "../../webhook/caches.js";
-import { parseWebhookConfig } from "../../webhook/config.js";
+import type { SecretCertificateManager } from "../../certs/secret-manager.js";
 import type { WebhookCaches } from "../../webhook/context.js";
-import { createWebhookMetrics } from "../../webhook/metrics.js";
-import { liveStatefulSetReader } from "../../webhook/rollout-handlers.js";
-import { webhookRoutes } from "../../webhook/routes.js";
-import {
-  admissionLimits,
-  createApp,
-  serverTimeouts,
-  startHttpsServer,
-  type RunningServer,
-} from "../../webhook/server.js";
+import type { RunningServer } from "../../webhook/server.js";
 import {
   REPO_ROOT,
   admissionApi,
   appsApi,
   coreApi,
   customObjectsApi,
-  helmBinary,
-  kubeConfig,
   kubectl,
   newNamespace,
   waitFor,
 } from "./support/cluster.js";
+import { startInstalledWebhook, type InstalledWebhook } from "./support/local-webhook.js";
 
 const RELEASE = "bulkhead-e2e-policy";
 const RECONCILER = "system:serviceaccount:bulkhead-system:bulkhead-reconciler";
-const DAY = 24 * 3600 * 1000;
-
-/** `helm template` of the chart's webhook configurations, pointed at our in-process server. */
-function renderWebhookConfigurations(namespace: string, url: string): Promise<string> {
-  const args = [
-    "template",
-    RELEASE,
-    join(REPO_ROOT, "charts/bulkhead"),
-    "--namespace",
-    namespace,
-    "--show-only",
-    "templates/webhook-configurations.yaml",
-    "--set",
-    `webhook.url=${url}`,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(helmBinary(), args, {
-      env: {
-        ...process.env,
-        HELM_CACHE_HOME: "/tmp/bulkhead-helm/cache",
-        HELM_CONFIG_HOME: "/tmp/bulkhead-helm/config",
-        HELM_DATA_HOME: "/tmp/bulkhead-helm/data",
-      },
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`helm template exited ${code}: ${err}`)),
-    );
-  });
-}
 
 function statefulSet(name: string, options: { image?: string; ownerUid?: string; managed?: boolean } = {}) {
   return {
@@ -115,6 +62,7 @@ describe("webhook policy on a real control plane", function () {
   let systemNs: string;
   let optedIn: string;
   let plain: string;
+  let webhook: InstalledWebhook | undefined;
   let server: RunningServer;
   let certificates: SecretCertificateManager;
   let caches: WebhookCaches;
@@ -134,56 +82,16 @@ describe("webhook policy on a real control plane", function () {
       check: true,
     });
 
-    const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
-    const config = parseWebhookConfig({ BULKHEAD_NAMESPACE: systemNs, BULKHEAD_RECONCILER_USERNAME: RECONCILER });
-    const clients = makeClients(kubeConfig());
-    caches = startWebhookCaches(clients.kc, logger, config.cacheMaxStalenessMs);
-    const metrics = createWebhookMetrics();
-    certificates = new SecretCertificateManager({
-      store: kubeSecretStore(clients.core, systemNs, config.certSecret),
-      patcher: kubeWebhookConfigPatcher(clients.admissionRegistration, {
-        name: config.serviceName,
-        namespace: systemNs,
-      }),
-      identity: { serviceName: config.serviceName, namespace: systemNs },
-      renewBeforeMs: config.certRenewBeforeMs,
-      servingValidityMs: config.certValidityMs,
-      caValidityMs: 3650 * DAY,
-      checkIntervalMs: 3_600_000,
-      logger,
-    });
-    await certificates.start();
-    const ctx = { config, caches, logger, metrics };
-    const events = kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {});
     // Every route main.ts serves, /validate/statefulsetrollout (with its real dry-run) included.
-    const rolloutApi = {
-      readStatefulSet: liveStatefulSetReader(clients.apps),
-      dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
-    };
-    const app = createApp({
-      routes: webhookRoutes({ ctx, events, rolloutApi, liveRollouts: kubeRolloutApi(clients.custom) }),
-      metrics,
-      logger,
-      limits: admissionLimits(config),
-      readiness: { notReadyReasons: () => [] },
+    webhook = await startInstalledWebhook({
+      release: RELEASE,
+      systemNamespace: systemNs,
+      reconcilerUsername: RECONCILER,
+      logger: pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" }),
     });
-    server = await startHttpsServer({
-      app,
-      certificates,
-      host: "127.0.0.1",
-      port: 0,
-      logger,
-      shutdownTimeoutMs: 2000,
-      timeouts: serverTimeouts(config),
-    });
-    await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
-
-    // Register the chart's configurations (no caBundle: they carry bulkhead.dev/inject-ca), then
-    // let the certificate manager inject the CA as it does in a cluster.
-    const manifest = await renderWebhookConfigurations(systemNs, `https://127.0.0.1:${server.port}`);
-    expect(manifest).to.contain('bulkhead.dev/inject-ca: "true"');
-    await kubectl(["apply", "-f", "-"], { input: manifest, check: true });
-    await certificates.sync();
+    ({ caches, certificates, server } = webhook);
+    // Registered without a caBundle (bulkhead.dev/inject-ca): the certificate manager injected it.
+    expect(webhook.manifest).to.contain('bulkhead.dev/inject-ca: "true"');
 
     // The apiserver picks configurations up asynchronously: wait until a dry run is mutated.
     await waitFor(
@@ -203,12 +111,7 @@ describe("webhook policy on a real control plane", function () {
   });
 
   after(async () => {
-    const api = admissionApi();
-    await api.deleteMutatingWebhookConfiguration({ name: RELEASE }).catch(() => undefined);
-    await api.deleteValidatingWebhookConfiguration({ name: RELEASE }).catch(() => undefined);
-    certificates?.stop();
-    await server?.shutdown();
-    if (caches) await stopWebhookCaches(caches);
+    await webhook?.stop();
   });
 
   it("stored the certificate pair in a Secret and injected its CA into both configurations", async () => {

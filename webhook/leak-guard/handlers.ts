@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { EventRecorder } from "../../adapters/kube/events.js";
-import { type AdmissionRequest, type AdmissionResponse, allowed, denied } from "../../api/admission.js";
+import { type AdmissionRequest, type AdmissionDecision, allowed, denied } from "../../api/admission.js";
 import { type GroupGuardDecision, decideGroupGuard } from "../../api/group-disruption.js";
 import { API_VERSION, KIND } from "../../api/labels.js";
 import {
@@ -21,7 +21,7 @@ import type { LeakAlertSink } from "./alerts.js";
 import { type GroupGuardMetrics, type LeakGuardMetrics, groupGuardMetrics, leakGuardMetrics } from "./metrics.js";
 import { type LeakGuardCaches, cacheWorld } from "./world.js";
 
-export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionResponse>;
+export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
 export interface LeakGuardDeps extends LeakGuardCaches {
   /** The reconciler's ServiceAccount username (BULKHEAD_RECONCILER_USERNAME). */
@@ -60,11 +60,11 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     const parsed = parse(request);
     if (parsed.kind === "malformed") {
       log.warn({ uid: request.uid, error: parsed.error }, "malformed leak-guard request");
-      return denied(request, `bulkhead leak guard: ${parsed.error}`, 400);
+      return denied(`bulkhead leak guard: ${parsed.error}`, 400);
     }
     if (parsed.kind === "ignored") {
       log.warn({ uid: request.uid, warning: parsed.warning }, "request not guarded by this endpoint");
-      return allowed(request, [parsed.warning]);
+      return allowed([parsed.warning]);
     }
     const req = parsed.request;
     const decision = decideLeakGuard(req, world, policy);
@@ -85,14 +85,14 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
       sideEffects(deps, metrics, decision, group?.verdict !== "deny");
       if (group) groupSideEffects(deps, groupMetrics, group, req.via);
     }
-    if (group?.verdict === "deny") return denied(request, group.message, group.code);
+    if (group?.verdict === "deny") return denied(group.message, group.code);
     switch (decision.verdict) {
       case "deny":
-        return denied(request, decision.message, decision.code);
+        return denied(decision.message, decision.code);
       case "flag":
-        return allowed(request, [decision.message]);
+        return allowed([decision.message]);
       case "allow":
-        return allowed(request);
+        return allowed();
     }
   };
 }

@@ -16,7 +16,7 @@
 // on the rollout, an alert, a metric. When the live read fails, the cache's answer stands
 // (api/pinning.ts says why that is the safe side).
 import type { Logger } from "pino";
-import { allowed, patched, type AdmissionRequest, type AdmissionResponse } from "../../api/admission.js";
+import { allowed, patched, type AdmissionRequest, type AdmissionDecision } from "../../api/admission.js";
 import { API_VERSION, KIND } from "../../api/labels.js";
 import { rewritePodToRevision, type PodJson } from "../../api/pod-rewrite.js";
 import type { OwnerReferenceLike } from "../../api/ownership.js";
@@ -74,7 +74,7 @@ export interface PodPinningDeps {
   metrics: PinningMetrics;
 }
 
-export type PodPinningHandler = (request: AdmissionRequest) => Promise<AdmissionResponse>;
+export type PodPinningHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -89,12 +89,12 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
         "revision pinning failed unexpectedly; pod allowed unchanged",
       );
       deps.metrics.outcome("fail-safe", "internal-error");
-      return allowed(request);
+      return allowed();
     }
   };
 }
 
-async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<AdmissionResponse> {
+async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<AdmissionDecision> {
   const { caches, logger } = deps;
   const live = request.dryRun !== true;
   const count = (outcome: PinningOutcome, reason: string): void => {
@@ -107,7 +107,7 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     !isObject(request.object)
   ) {
     count("fail-safe", "not-pod-create");
-    return allowed(request, [
+    return allowed([
       `bulkhead: /mutate/pod only pins pod creates, not ${request.operation} ${request.resource?.resource ?? "?"}; check the webhook configuration`,
     ]);
   }
@@ -138,13 +138,13 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
     if (decision.outcome === "fail-safe")
       log.warn({ reason: decision.reason }, `pod allowed unchanged: ${decision.detail}`);
     else log.debug({ reason: decision.reason }, decision.detail);
-    return allowed(request);
+    return allowed();
   }
   const { rollout, ordinal, fromRevision: revision, toRevision } = decision;
   const sts = caches.statefulSets.get(namespace, decision.statefulSet);
   if (!sts) {
     count("fail-safe", "statefulset-not-found");
-    return allowed(request);
+    return allowed();
   }
   const stsName = decision.statefulSet;
   const context = {
@@ -203,7 +203,7 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
       `Pod ${podName} recreated on ${which} ${toRevision} instead of ${revision}: ${decision.detail}.`,
     );
   }
-  return patched(request, operations);
+  return patched(operations);
 }
 
 /**
@@ -257,7 +257,7 @@ function pinFailed(
   context: Omit<PinningAlert, "reason" | "message" | "rollout" | "channel"> & { rollout: StatefulsetRollout },
   reason: PinningAlert["reason"],
   detail: string,
-): AdmissionResponse {
+): AdmissionDecision {
   const { rollout } = context;
   const message =
     `Pod ${context.pod} should run revision ${context.wantedRevision} but is created on ${context.actualRevision}: ${detail}. ` +
@@ -277,7 +277,7 @@ function pinFailed(
       .then(() => deps.alerts.alert(alert))
       .catch((err: unknown) => log.error({ err }, "pinning alert failed"));
   }
-  return allowed(request, [`bulkhead: ${message}`]);
+  return allowed([`bulkhead: ${message}`]);
 }
 
 /** Fire and forget: an Event write must not hold up (or time out) the pod create. */

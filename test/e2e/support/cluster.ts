@@ -30,6 +30,7 @@ import {
   RbacAuthorizationV1Api,
 } from "@kubernetes/client-node";
 import type { Context, Suite } from "mocha";
+import { PodChurnGuard } from "./pod-churn.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const HACK = join(REPO_ROOT, "hack");
@@ -58,6 +59,8 @@ interface State {
   kc?: KubeConfig;
   namespaces: string[];
   stopping: boolean;
+  /** Pods created ≈ pods replaced, checked after every test (see pod-churn.ts). */
+  churn?: PodChurnGuard;
 }
 // Kept on globalThis so that every module instance (mocha's --require and the test files'
 // imports) shares one cluster.
@@ -75,6 +78,20 @@ function cluster(): ClusterInfo {
 export function clusterInfo(): ClusterInfo {
   return cluster();
 }
+/**
+ * The running test recreates up to `count` StatefulSet pods on the same revision on purpose
+ * (it evicts or deletes pods, or deletes a node). Every other same-revision recreation fails
+ * the run: it means the simulator deleted pods nobody asked it to (hack/kwok/README.md).
+ */
+export function allowPodRecreations(count: number, reason: string): void {
+  state.churn?.allow(count, reason);
+}
+
+/** Like allowPodRecreations, for every pod that ran on `node` (the test drains or deletes it). */
+export function allowPodRecreationsFromNode(node: string, reason: string): void {
+  state.churn?.allowFromNode(node, reason);
+}
+
 /** Path of the admin kubeconfig (O=system:masters). */
 export function kubeconfigPath(): string {
   return cluster().kubeconfig;
@@ -478,37 +495,62 @@ export const mochaHooks = {
     process.stderr.write(
       `[e2e] cluster ${c.owned ? `started in ${c.startMs}ms at ${c.dir}` : `reused via ${c.kubeconfig}`}; KUBECONFIG=${c.kubeconfig}\n`,
     );
+    state.churn = await PodChurnGuard.start(kubeConfig(), (ns) => state.namespaces.includes(ns));
+  },
+
+  beforeEach(): void {
+    state.churn?.beginTest();
+  },
+
+  async afterEach(this: Context): Promise<void> {
+    this.timeout(60_000);
+    const title = this.currentTest?.fullTitle() ?? "unknown test";
+    const problem = await state.churn?.endTest(title);
+    // Reported now, failed at the end: a failing root afterEach hook would skip every later test.
+    if (problem) process.stderr.write(`[e2e] POD CHURN in "${title}": ${problem}\n`);
   },
 
   async afterAll(this: Context): Promise<void> {
     this.timeout(120_000);
     const c = state.cluster;
     if (!c) return;
-    if (!c.owned) {
-      // Reused cluster: delete what this run created, without waiting.
-      for (const ns of state.namespaces) {
-        // A rollout's finalizer (api/lifecycle.ts) is removed only by a running reconciler, and
-        // this run's are stopped: drop it, or the namespace would stay Terminating. Everything
-        // in the namespace is deleted anyway.
-        const rollouts = await kubectl(["get", "statefulsetrollouts", "-n", ns, "-o", "name"]).catch(() => undefined);
-        for (const name of (rollouts?.code === 0 ? rollouts.stdout : "").split("\n").filter(Boolean)) {
-          await kubectl(["patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(
-            () => undefined,
-          );
-        }
-        await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
-      }
-      return;
-    }
-    if (process.env.BULKHEAD_E2E_KEEP === "1") {
-      process.stderr.write(
-        `[e2e] BULKHEAD_E2E_KEEP=1: cluster left running; source ${c.dir}/env; stop with hack/cluster-down.sh --dir ${c.dir}\n`,
+    state.churn?.stop();
+    const churn = state.churn?.violations() ?? [];
+    await stopOrCleanUp.call(this, c, churn.length > 0);
+    if (churn.length > 0) {
+      throw new Error(
+        `pods created ≠ pods replaced in ${churn.length} test(s); the run is not valid:\n  ${churn.join("\n  ")}`,
       );
-      return;
     }
-    const failed = anyFailed(this.test?.parent);
-    stopClusterSync("end of run");
-    if (c.dir && !failed && !process.env.BULKHEAD_E2E_DIR) rmSync(c.dir, { recursive: true, force: true });
-    else if (c.dir) process.stderr.write(`[e2e] component logs kept in ${c.dir}/logs\n`);
   },
 };
+
+/** End of run: an owned cluster is stopped (logs kept when something failed), a reused one cleaned up. */
+async function stopOrCleanUp(this: Context, c: ClusterInfo, churnFailed: boolean): Promise<void> {
+  if (!c.owned) {
+    // Reused cluster: delete what this run created, without waiting.
+    for (const ns of state.namespaces) {
+      // A rollout's finalizer (api/lifecycle.ts) is removed only by a running reconciler, and
+      // this run's are stopped: drop it, or the namespace would stay Terminating. Everything
+      // in the namespace is deleted anyway.
+      const rollouts = await kubectl(["get", "statefulsetrollouts", "-n", ns, "-o", "name"]).catch(() => undefined);
+      for (const name of (rollouts?.code === 0 ? rollouts.stdout : "").split("\n").filter(Boolean)) {
+        await kubectl(["patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(
+          () => undefined,
+        );
+      }
+      await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
+    }
+    return;
+  }
+  if (process.env.BULKHEAD_E2E_KEEP === "1") {
+    process.stderr.write(
+      `[e2e] BULKHEAD_E2E_KEEP=1: cluster left running; source ${c.dir}/env; stop with hack/cluster-down.sh --dir ${c.dir}\n`,
+    );
+    return;
+  }
+  const failed = churnFailed || anyFailed(this.test?.parent);
+  stopClusterSync("end of run");
+  if (c.dir && !failed && !process.env.BULKHEAD_E2E_DIR) rmSync(c.dir, { recursive: true, force: true });
+  else if (c.dir) process.stderr.write(`[e2e] component logs kept in ${c.dir}/logs\n`);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make bench-scale`: R rollouts × P pods rolled at once by one Bulkhead (see bench/rollout/scale.ts).
+# Usage: bench/rollout/scale.sh [ROLLOUTS (default 50)] [PODS EACH (default 200)] [READY_DELAY_SECONDS (default 2)]
+#   BENCH_SCALE_TIMEOUT  bound for the roll, seconds (default 1800)
+#   BENCH_OUT            JSON results (default $BENCH_DIR/scale.json)
+# The apiserver writes an audit log (bench/rollout/audit-policy.yaml) to count requests by client.
+# Heavy (10,000 pods on 100 KWOK nodes): on a shared machine run it under the e2e lock:
+#   flock /tmp/bulkhead-e2e.lock make bench-scale
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROLLOUTS=${1:-50}
+PODS=${2:-200}
+DELAY=${3:-2}
+nodes=$(((ROLLOUTS * PODS + 99) / 100 + 1)) # 100 pods a node of 110, and one spare
+bench_log "compiling the working tree"
+bench_compile "$BENCH_DIR/build-tree"
+label="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo +changes)"
+BULKHEAD_AUDIT_POLICY=$ROOT/bench/rollout/audit-policy.yaml bench_cluster "$nodes" "$DELAY"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); node $(node --version)"
+echo "date: $(date -u +%FT%TZ)"
+echo "command: bench/rollout/scale.sh $ROLLOUTS $PODS $DELAY ($nodes KWOK nodes)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+node "$BENCH_DIR/build-tree/bench/rollout/scale.js" --rollouts "$ROLLOUTS" --pods "$PODS" --delay-seconds "$DELAY" \
+  --build "$label=$BENCH_DIR/build-tree" --timeout-seconds "${BENCH_SCALE_TIMEOUT:-1800}" \
+  --out "${BENCH_OUT:-$BENCH_DIR/scale.json}"
