@@ -39,7 +39,7 @@ while (($#)); do
     --dir=*) DIR=${1#--dir=} ;;
     --nodes) NODES=$2; shift ;;
     --nodes=*) NODES=${1#--nodes=} ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
   shift

@@ -25,6 +25,7 @@ import {
 } from "../../webhook/leak-guard/index.js";
 import {
   admissionApi,
+  allowPodRecreationsFromNode,
   appsApi,
   coreApi,
   customObjectsApi,
@@ -372,6 +373,8 @@ describe("zone-aware group guard on a real control plane", function () {
     const before = await readyZone("b");
     await kubectl(["annotate", "pod", `${app("a")}-0`, `${NEVER_READY}-`], { namespace: ns, check: true });
     await readyZone("a");
+    // Evicted, zone-b's pods are recreated on the same revision (Pending while the node is cordoned).
+    allowPodRecreationsFromNode(nodeOfZone.get("b")!, "the drain of zone-b's node goes through once zone-a is Ready");
     // The guard's caches may see zone-a Ready a moment later: drain retries a 429 by itself.
     const r = await drain(nodeOfZone.get("b")!, "90s");
     expect(r.code, r.stdout + r.stderr).to.equal(0);
