@@ -150,6 +150,10 @@ async function main(): Promise<void> {
     reconciler: ((watching.reconciler - idle.reconciler) * 1024) / total,
     webhook: ((watching.webhook - idle.webhook) * 1024) / total,
   };
+  log(
+    `RSS idle → watching ${total} pods: reconciler ${idle.reconciler.toFixed(0)} → ${watching.reconciler.toFixed(0)} MiB, ` +
+      `webhook ${idle.webhook.toFixed(0)} → ${watching.webhook.toFixed(0)} MiB`,
+  );
 
   const before = await counters.counts();
   const churn = await watchPodChurn(kc);
@@ -183,9 +187,17 @@ async function main(): Promise<void> {
   const t0 = Math.min(...changedAt.values());
   const doneAt = new Map<string, number>();
   const progress = new Map<string, { updated: number; ready: number }>();
+  let lastReport = Date.now();
   while (doneAt.size < rollouts && Date.now() - t0 < timeoutMs) {
     const sets = await statefulSets();
     const now = Date.now();
+    if (now - lastReport > 30_000) {
+      lastReport = now;
+      const moved = [...progress.values()].reduce((sum, p) => sum + p.updated, 0);
+      log(
+        `${((now - t0) / 1000).toFixed(0)} s: ${doneAt.size}/${rollouts} rollouts done, ${moved}/${total} pods updated`,
+      );
+    }
     for (const [ns, s] of sets) {
       const moved = s.generationSeen && s.updateRevision !== from.get(ns);
       progress.set(ns, { updated: moved ? s.updated : 0, ready: s.ready });
