@@ -172,7 +172,10 @@ export function statefulSetDrift(
 }
 
 /** The budget: spec.disruptionPolicy, else the StatefulSet's annotation, else 25%. */
-export function desiredMaxUnavailable(rollout: StatefulsetRollout, live?: ObservedStatefulSet): number | string {
+export function desiredMaxUnavailable(
+  rollout: StatefulsetRollout,
+  live?: Pick<ObservedStatefulSet, "annotations">,
+): number | string {
   const fromSpec = rollout.spec.disruptionPolicy?.maxUnavailable;
   if (fromSpec !== undefined) return fromSpec;
   const annotation =

@@ -10,7 +10,11 @@
 // (isPodUnavailable) that the reconciler's group gating uses too, so both processes judge a pod
 // the same way. The webhook resolves the views from its caches (decideGroupGuard, below).
 import { checkBudget } from "./budget.js";
-import { DEFAULT_MAX_UNAVAILABLE } from "./labels.js";
+import { desiredMaxUnavailable, statefulSetName } from "./desired.js";
+import { DEFAULT_MAX_UNAVAILABLE, isManaged } from "./labels.js";
+import { type DisruptionRequest, type GuardPod, type GuardWorld, isSystemController } from "./leak-guard.js";
+import { isOwnedBy, owningRollout, owningStatefulSet } from "./ownership.js";
+import { parseRollout } from "./rollout.js";
 
 /** The well-known node label of a node's zone; also read on a rollout and in pod templates. */
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
@@ -334,4 +338,156 @@ export function memberZone(
     if (zone) return zone;
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The webhook's side: from an eviction or delete request and the caches to the table.
+
+/** The leak guard's view of the caches, plus every rollout of a namespace (unparsed). */
+export interface GroupGuardWorld extends GuardWorld {
+  rolloutsIn(namespace: string): readonly unknown[];
+}
+
+export type GroupGuardAllowReason =
+  | GroupAllowReason
+  | "system-controller"
+  | "pod-terminating"
+  | "pod-not-managed"
+  | "not-grouped"
+  // Fail-safe: what the decision needs is missing, and the guard fails open as the leak guard does.
+  | "caches-not-synced"
+  | "statefulset-not-found"
+  | "rollout-not-found"
+  | "rollout-invalid";
+
+/** Allowed because something the decision needs is missing (logged and counted, DESIGN.md §4). */
+export const GROUP_FAIL_SAFE_REASONS: readonly GroupGuardAllowReason[] = [
+  "member-unknown",
+  "caches-not-synced",
+  "statefulset-not-found",
+  "rollout-not-found",
+  "rollout-invalid",
+];
+
+/** Which group and member a decision was about, when the request got that far. */
+export interface GroupGuardSubject {
+  namespace: string;
+  group: string;
+  rollout: string;
+  uid?: string;
+}
+
+export type GroupGuardDecision =
+  | { verdict: "allow"; reason: GroupGuardAllowReason; failSafe: boolean; detail: string; subject?: GroupGuardSubject }
+  | (Extract<GroupDisruptionDecision, { verdict: "deny" }> & { subject: GroupGuardSubject });
+
+/**
+ * The group guard for one eviction or delete. Exempt, as from the leak guard: cluster controllers
+ * removing pods as part of the node and object lifecycle (blocking them jams the cluster; they
+ * remove pods that are gone or going anyway) and pods already terminating. The reconciler is NOT
+ * exempt: it follows the same rule before each wave, so a refusal it meets only means the caches
+ * disagreed for a moment, and a 429 is a normal wait for it. Never throws.
+ */
+export function decideGroupGuard(req: DisruptionRequest, world: GroupGuardWorld): GroupGuardDecision {
+  const key = `${req.namespace}/${req.podName}`;
+  const allow = (reason: GroupGuardAllowReason, detail: string, subject?: GroupGuardSubject): GroupGuardDecision => ({
+    verdict: "allow",
+    reason,
+    failSafe: GROUP_FAIL_SAFE_REASONS.includes(reason),
+    detail,
+    ...(subject ? { subject } : {}),
+  });
+  if (isSystemController(req.caller)) {
+    return allow("system-controller", `${req.caller.username ?? ""} is a cluster controller`);
+  }
+  const pod = req.pod ?? world.pod(req.namespace, req.podName);
+  if (pod && isPodTerminating(pod)) return allow("pod-terminating", `pod ${key} is already being deleted`);
+  if (!world.synced) {
+    return allow("caches-not-synced", `the webhook's caches have not loaded, so pod ${key}'s group cannot be checked`);
+  }
+  // The cache holds every managed pod; a pod it lacks is not managed (or an instant old).
+  const cached = world.pod(req.namespace, req.podName);
+  const stsName = owningStatefulSet(pod ?? cached)?.name;
+  if (!pod || !stsName || !isManaged(pod.metadata?.labels ?? cached?.metadata?.labels)) {
+    return allow("pod-not-managed", `pod ${key} is not a managed pod of a StatefulSet`);
+  }
+  const sts = world.statefulSet(req.namespace, stsName);
+  if (!sts) return allow("statefulset-not-found", `StatefulSet ${req.namespace}/${stsName} is not in the cache`);
+  const rolloutName = owningRollout(sts)?.name;
+  if (!rolloutName) return allow("not-grouped", `StatefulSet ${req.namespace}/${stsName} has no StatefulsetRollout`);
+  const raw = world.rollout(req.namespace, rolloutName);
+  if (raw === undefined) {
+    return allow("rollout-not-found", `StatefulsetRollout ${req.namespace}/${rolloutName} is not in the cache`);
+  }
+  const group = rawGroupName(raw);
+  if (group === undefined) return allow("not-grouped", `rollout ${req.namespace}/${rolloutName} is in no group`);
+  const subject: GroupGuardSubject = { namespace: req.namespace, group, rollout: rolloutName };
+  const parsed = parseRollout(raw);
+  if (!parsed.ok) {
+    return allow("rollout-invalid", `rollout ${req.namespace}/${rolloutName} does not parse: ${parsed.error}`, subject);
+  }
+  if (parsed.value.metadata.uid) subject.uid = parsed.value.metadata.uid;
+  const decision = decideGroupDisruption({
+    via: req.via,
+    namespace: req.namespace,
+    group,
+    member: rolloutName,
+    pod: req.podName,
+    podState: { ready: isPodReady(pod), terminating: false },
+    members: groupMembers(req.namespace, group, world),
+  });
+  if (decision.verdict === "deny") return { ...decision, subject };
+  return allow(decision.reason, decision.detail, subject);
+}
+
+/** spec.group.name read without parsing the whole rollout (every eviction reads every rollout of the namespace). */
+function rawGroupName(raw: unknown): string | undefined {
+  const name = record(record(record(raw)?.spec)?.group)?.name;
+  return typeof name === "string" && name !== "" ? name : undefined;
+}
+
+/**
+ * Every rollout of the namespace that names `group` and parses, as a member view. A rollout that
+ * does not parse cannot be read and is left out (the admission webhook refuses such rollouts).
+ * A member's pods are the managed pods its StatefulSet controls; a StatefulSet not created yet
+ * (or not in the cache) has none, so all its replicas count as missing.
+ */
+export function groupMembers(namespace: string, group: string, world: GroupGuardWorld): GroupMemberView[] {
+  const rollouts = world.rolloutsIn(namespace).flatMap((raw) => {
+    if (rawGroupName(raw) !== group) return [];
+    const parsed = parseRollout(raw);
+    return parsed.ok && parsed.value.spec.group?.name === group ? [parsed.value] : [];
+  });
+  if (rollouts.length === 0) return [];
+  const podsBySts = new Map<string, GuardPod[]>();
+  for (const p of world.pods(namespace)) {
+    const owner = owningStatefulSet(p)?.name;
+    if (!owner) continue;
+    const list = podsBySts.get(owner);
+    if (list) list.push(p);
+    else podsBySts.set(owner, [p]);
+  }
+  return rollouts.map((rollout) => {
+    const name = statefulSetName(rollout);
+    const found = world.statefulSet(namespace, name);
+    // Only the StatefulSet this rollout controls is its member; another's of that name is not.
+    const sts = found && owningRollout(found)?.name === rollout.metadata.name ? found : undefined;
+    const pods = sts
+      ? (podsBySts.get(name) ?? []).filter((p) => isOwnedBy(owningStatefulSet(p), { name, uid: sts.metadata?.uid }))
+      : [];
+    const zone = memberZone(rollout.metadata.labels, sts?.spec?.template, rollout.spec.statefulset.spec.template);
+    return {
+      rollout: rollout.metadata.name,
+      order: rollout.spec.group?.order ?? 0,
+      statefulSet: name,
+      ...(zone ? { zone } : {}),
+      replicas: sts?.spec?.replicas ?? rollout.spec.statefulset.spec.replicas ?? 1,
+      maxUnavailable: desiredMaxUnavailable(rollout, { annotations: sts?.metadata?.annotations ?? {} }),
+      pods: pods.map((p) => ({
+        name: p.metadata?.name ?? "",
+        ready: isPodReady(p),
+        terminating: isPodTerminating(p),
+      })),
+    };
+  });
 }

@@ -34,6 +34,7 @@ interface ObjectMeta {
   namespace?: string;
   uid?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   ownerReferences?: OwnerReferenceLike[];
   deletionTimestamp?: unknown;
 }
@@ -48,6 +49,8 @@ export interface GuardPod {
 /** The parts of a StatefulSet the guard reads. */
 export interface GuardStatefulSet {
   metadata?: ObjectMeta;
+  /** replicas and template: the zone-aware group guard (api/group-disruption.ts) reads them. */
+  spec?: { replicas?: number; template?: unknown };
   status?: { updateRevision?: string };
 }
 

@@ -1,6 +1,7 @@
 // The reconciler's view of the world: small plain records built from Kubernetes objects, so the
 // decision (api/reconcile.ts) is a pure function of (rollout, world, now). The input types are
 // structural — they accept @kubernetes/client-node objects without importing the client here.
+import type { GroupView } from "./groups.js";
 import { owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
 import { podOrdinal, podRevision } from "./revisions.js";
 
@@ -220,4 +221,6 @@ export interface World {
    * ControllerRevision no longer exists; undefined when it exists or was not looked up.
    */
   revisionGone?: string;
+  /** Set when the rollout names spec.group: every member as last observed (api/groups.ts). */
+  group?: GroupView;
 }

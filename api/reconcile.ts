@@ -1,23 +1,29 @@
 // The reconciler's decision: decide(rollout, world, now) → at most one step + the new status.
 // Pure. The status is the reconciler's only memory: a restarted reconciler reads it back and
-// carries on, and no completed step is repeated (DESIGN.md §2).
+// carries on, and no completed step is repeated (DESIGN.md §2). The reconciler writes a pass's
+// status before it takes the pass's step (reconciler/controller.ts).
 //
 // Order of a pass (the first that applies wins):
 //   terminal phase, unchanged spec and identity → nothing (or the pending release callback);
-//   no StatefulSet → create it;
-//   a new template, split not yet recorded → record it (status only: templatePending, with
-//     currentRevision/updatedOrdinals as they stand);
+//   no StatefulSet → create it;  another owner → OwnershipConflict;  selector changed → fail;
+//   a new template, split not yet recorded → record it (status only: templatePending);
 //   StatefulSet differs → update it (remember the old template);
 //   PDB missing/different → apply it;  StatefulSet/PDB controllers behind → wait;
 //   a new update revision → start a rollout (status only; clears templatePending);
 //   a new-revision pod crash-looping, or not Ready past the deadline → RolloutFailed;
-//   a wave in flight → evict its remaining old pods, or wait for its pods, or complete it;
-//   paused → Paused;  pods still to move → wait for the interval / budget, or record a wave;
+//   waves in flight: complete those whose pods are all Ready on their goal revision (a wave past
+//     the deadline fails the rollout);
+//   paused → finish the waves in flight, then Paused;
+//   pods still to move (forward, or back after percent was lowered) → the wave-start gate
+//     (waveStartGate: one direction at a time, minPodEvictionIntervalSeconds, service discovery),
+//     then, as soon as the budget has room, record a new wave AND take its pods down in the same
+//     pass, together with in-flight pods still up — waves are a pipeline, not a barrier;
+//   waves in flight → take down what they still have up, or wait for their pods;
 //   target reached → wait for readiness, advance spec.phases, or RolloutDone.
 // No timing assumption between this process and the webhook (DESIGN.md §2): what pinning needs
-// is in status *before* the cluster changes — a wave's ordinals one pass before its evictions,
-// the split (templatePending) one pass before a new template — and the webhook confirms with a
-// live read any answer its cache could be behind on (api/pinning.ts). Nothing waits for caches.
+// is in status *before* the cluster changes — a wave's ordinals in the status written before its
+// pods are taken down, the split (templatePending) one pass before a new template — and the
+// webhook confirms with a live read any answer its cache could be behind on (api/pinning.ts).
 import { buildCallbackPayload, callbackDue } from "./callback-payload.js";
 import { nextHistory } from "./history.js";
 import type { CallbackPayload } from "./integrations.js";
@@ -31,9 +37,19 @@ import {
   type DesiredPdb,
   type StatefulSetChanges,
 } from "./desired.js";
+import {
+  CONDITION_GROUP_TOO_LARGE,
+  groupGate,
+  groupStatusOf,
+  groupTooLarge,
+  memberViewOf,
+  tooLargeMessage,
+  withMember,
+  type GroupView,
+} from "./groups.js";
 import type { ObservedPod, World } from "./observe.js";
 import { ownershipOf } from "./ownership.js";
-import { isSplitRecorded, podOrdinal, targetUpdatedCount } from "./revisions.js";
+import { isSplitRecorded, keptOrdinals, podOrdinal, targetUpdatedCount } from "./revisions.js";
 import { HEALTH_GATE_UNCHECKED_CONDITION } from "./rollout-admission.js";
 import {
   isTerminal,
@@ -42,15 +58,17 @@ import {
   type RolloutPhase,
   type RolloutStatus,
   type StatefulsetRollout,
+  type Wave,
 } from "./rollout.js";
-import { appendOrdinals, countUpdated, keptOrdinals, planBackWave, planWave } from "./waves.js";
+import { appendOrdinals, countUpdated, planBackWave, planWave, wavesInFlight, type WavePod } from "./waves.js";
 
 export type Step =
   | { kind: "none" }
   | { kind: "createStatefulSet"; statefulSet: Record<string, unknown> }
   | { kind: "updateStatefulSet"; name: string; changes: StatefulSetChanges }
   | { kind: "applyPdb"; pdb: DesiredPdb }
-  | { kind: "evict"; wave: number; pods: Array<{ name: string; uid: string }> }
+  /** Take these pods down (api/take-down.ts): each is recorded in a wave of status already. */
+  | { kind: "evict"; pods: Array<{ name: string; uid: string; wave: number }> }
   | { kind: "callback"; url: string; payload: CallbackPayload };
 
 export interface DecisionEvent {
@@ -83,7 +101,7 @@ export const REQUEUE = {
 /** Conditions beside Progressing/Complete/Failed: present once they have been True. */
 export const CONDITION_OWNERSHIP_CONFLICT = "OwnershipConflict";
 export const CONDITION_REVISION_MISSING = "RevisionMissing";
-const FLAG_CONDITIONS = [CONDITION_OWNERSHIP_CONFLICT, CONDITION_REVISION_MISSING] as const;
+const FLAG_CONDITIONS = [CONDITION_OWNERSHIP_CONFLICT, CONDITION_REVISION_MISSING, CONDITION_GROUP_TOO_LARGE] as const;
 type FlagCondition = (typeof FLAG_CONDITIONS)[number];
 
 const NONE: Step = { kind: "none" };
@@ -124,6 +142,9 @@ class Pass {
         newSpec ? `spec changed (generation ${generation})` : `new rolloutIdentity ${spec.rolloutIdentity ?? ""}`,
       );
       status.attemptStartedAt = this.nowIso;
+      // Waves in flight get a fresh deadline with the new attempt.
+      const inFlight = wavesInFlight(status);
+      if (inFlight.length > 0) status.wavesInFlight = inFlight.map((w) => ({ ...w, startedAt: this.nowIso }));
       if (status.currentWave && !status.currentWave.completedAt)
         status.currentWave = { ...status.currentWave, startedAt: this.nowIso };
       this.setPhase("Progressing", "Restarted", "restarting the rollout");
@@ -261,6 +282,7 @@ class Pass {
         .sort((a, b) => a - b),
     );
     delete status.currentWave;
+    delete status.wavesInFlight;
     delete status.phaseReachedAt;
     delete status.revisionMissing;
     status.wavesCompleted = 0;
@@ -311,15 +333,13 @@ class Pass {
     const broken = this.brokenNewPod(updateRevision);
     if (broken) return broken;
 
-    const wave = status.currentWave;
-    if (wave && !wave.completedAt) {
-      // A wave that completes here falls through: the same pass pauses, records the next
-      // wave or finishes (all status-only), saving a round trip per wave.
-      const inFlight = this.continueWave(updateRevision);
-      if (inFlight) return inFlight;
-    }
+    // Waves in flight: complete those whose pods are all where they go. A completion falls through:
+    // the same pass pauses, starts the next wave (and takes its pods down) or finishes.
+    const flight = this.settleWaves(updateRevision);
+    if (!isInFlight(flight)) return flight;
 
     if (spec.pauseRequested) {
+      if (flight.pending.length > 0) return this.awaitFlight(flight, "pause requested, finishing ");
       if (!this.prev.paused)
         this.event("Normal", "Paused", `paused with ${updated} of ${replicas} pods on revision ${updateRevision}`);
       status.paused = true;
@@ -333,8 +353,9 @@ class Pass {
     if (this.prev.paused) this.event("Normal", "Resumed", "pauseRequested cleared");
     status.paused = false;
 
-    if (updated < target) return this.nextWave(replicas, target, updateRevision);
-    if (split && updated > finalTarget) return this.backWave(replicas, finalTarget, updateRevision);
+    if (updated < target) return this.forwardWave(replicas, target, updateRevision, flight);
+    if (split && updated > finalTarget) return this.backWave(replicas, finalTarget, updateRevision, flight);
+    if (flight.pending.length > 0) return this.awaitFlight(flight);
 
     const moved = new Set(status.updatedOrdinals);
     const notReady = pods.filter(
@@ -376,7 +397,7 @@ class Pass {
     }
     if (updated < finalTarget) {
       // Cannot happen (the target is spec.percent's here); never report done short of it.
-      return this.nextWave(replicas, finalTarget, updateRevision);
+      return this.forwardWave(replicas, finalTarget, updateRevision, flight);
     }
     if (updated >= replicas) status.currentRevision = updateRevision;
     this.event(
@@ -401,10 +422,9 @@ class Pass {
         "CrashLooping",
         `pod ${crashing.name} on revision ${updateRevision} is crash-looping (${crashing.problem ?? "CrashLoopBackOff"}); roll back by applying status.previousTemplate`,
       );
-    const deadlineMs = this.rollout.spec.progressDeadlineSeconds * 1000;
     const attempt = Date.parse(this.status.attemptStartedAt ?? this.nowIso);
     const late = pods.find(
-      (p) => !p.ready && this.now.getTime() - Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso)) > deadlineMs,
+      (p) => !p.ready && this.pastDeadline(Math.max(attempt, Date.parse(p.createdAt ?? this.nowIso))),
     );
     if (late)
       return this.fail(
@@ -414,45 +434,57 @@ class Pass {
     return undefined;
   }
 
-  /** Evicts or waits for the wave in flight; undefined once it has just completed. */
-  private continueWave(updateRevision: string): Decision | undefined {
+  // --- waves: a continuous pipeline (docs/design.md, "Taking pods down") -------------------
+  // Several waves may be in flight at once (status.wavesInFlight). A pass completes the waves
+  // whose pods are all where they go, retries taking down recorded pods that are still up, and,
+  // as soon as the budget has room, starts the next wave: its ordinals are recorded in this
+  // pass's status, which the reconciler writes before it takes any pod down (one pass, no wait).
+
+  /** Completes finished waves; what is still in flight, or a failure (deadline, pinning inactive). */
+  private settleWaves(updateRevision: string): Decision | InFlight {
     const { status, rollout } = this;
-    const wave = status.currentWave!;
-    const back = wave.direction === "back";
-    // The revision this wave moves its pods to.
-    const goal = back ? (status.currentRevision ?? updateRevision) : updateRevision;
-    const byName = new Map(this.world.pods.map((p) => [p.name, p]));
     const replicas = this.world.statefulSet?.replicas ?? 0;
     const stsName = statefulSetName(rollout);
+    const byName = new Map(this.world.pods.map((p) => [p.name, p]));
     // Not waited for: pods scaled away since the wave began, and (forward) ordinals that a
     // lowered percent no longer keeps — a back wave takes those.
     const kept = new Set(
       keptOrdinals(status.updatedOrdinals ?? [], replicas, targetUpdatedCount(replicas, rollout.spec.percent)),
     );
-    const members = wave.pods.filter((name) => {
-      const ordinal = podOrdinal(name, stsName) ?? 0;
-      return ordinal < replicas && (back || kept.has(ordinal));
-    });
-    const pending = members
-      .map((name) => ({ name, pod: byName.get(name) }))
-      .filter(({ pod }) => !pod || pod.terminating || pod.revision !== goal || !pod.ready || !this.healthy(pod));
-    if (pending.length === 0) {
-      status.currentWave = { ...wave, completedAt: this.nowIso };
-      status.wavesCompleted = (status.wavesCompleted ?? 0) + 1;
-      this.event("Normal", "WaveCompleted", `wave ${wave.number}: ${members.length} pod(s) on revision ${goal}`);
-      this.setPhase(
-        "Progressing",
-        "WaveCompleted",
-        `wave ${wave.number} complete: ${members.join(", ") || "no pod left to move"}`,
-      );
-      return undefined;
+    const flight: InFlight = { waves: [], pending: [], takeDown: [] };
+    for (const wave of wavesInFlight(status)) {
+      const back = wave.direction === "back";
+      // The revision this wave moves its pods to.
+      const goal = back ? (status.currentRevision ?? updateRevision) : updateRevision;
+      const members = wave.pods.filter((name) => {
+        const ordinal = podOrdinal(name, stsName) ?? 0;
+        return ordinal < replicas && (back || kept.has(ordinal));
+      });
+      const pending = members
+        .map((name) => ({ name, pod: byName.get(name), wave, goal }))
+        .filter(({ pod }) => !pod || pod.terminating || pod.revision !== goal || !pod.ready || !this.healthy(pod));
+      if (pending.length === 0) {
+        this.completeWave(wave, members, goal);
+        continue;
+      }
+      flight.waves.push(wave);
+      flight.pending.push(...pending);
+      flight.direction = wave.direction ?? "forward";
+      // Only live pods not yet on the goal revision are taken down: a forward wave never takes
+      // a pod already on the update revision. One taken down already but still seen up (a cache
+      // behind) is asked again: the live read in the step skips it.
+      for (const { pod } of pending)
+        if (pod && !pod.terminating && pod.revision !== goal)
+          flight.takeDown.push({ name: pod.name, uid: pod.uid, wave: wave.number, ready: pod.ready });
     }
-    if (back) {
+    if (flight.waves.length > 0) status.wavesInFlight = flight.waves;
+    else delete status.wavesInFlight;
+    if (flight.direction === "back") {
       const gone = this.revisionGoneFailure();
       if (gone) return gone;
-      // A pod recreated after the wave began but on the update revision again: nothing pins.
-      const unpinned = pending.find(
-        ({ pod }) =>
+      // A pod recreated after its wave began but on the update revision again: nothing pins.
+      const unpinned = flight.pending.find(
+        ({ pod, wave }) =>
           pod &&
           !pod.terminating &&
           pod.revision === updateRevision &&
@@ -465,41 +497,119 @@ class Pass {
         );
       }
     }
-    const deadlineMs = rollout.spec.progressDeadlineSeconds * 1000;
-    if (this.now.getTime() - Date.parse(wave.startedAt) > deadlineMs) {
-      const first = pending[0]!;
-      const state = first.pod ? this.podState(first.pod, goal) : "not recreated";
+    const late = flight.pending.find(({ wave }) => this.pastDeadline(Date.parse(wave.startedAt)));
+    if (late) {
+      const state = late.pod ? this.podState(late.pod, late.goal) : "not recreated";
       return this.fail(
         "ProgressDeadlineExceeded",
-        `wave ${wave.number} not finished within progressDeadlineSeconds (${rollout.spec.progressDeadlineSeconds}s): pod ${first.name} ${state}`,
+        `wave ${late.wave.number} not finished within progressDeadlineSeconds (${rollout.spec.progressDeadlineSeconds}s): pod ${late.name} ${state}`,
       );
     }
-    const pause = rollout.spec.pauseRequested ? "pause requested, finishing " : "";
-    // Only live pods not yet on the goal revision are evicted: a forward wave never evicts a
-    // pod already on the update revision.
-    const evict = pending.flatMap(({ pod }) =>
-      pod && !pod.terminating && pod.revision !== goal ? [{ name: pod.name, uid: pod.uid }] : [],
+    return flight;
+  }
+
+  private completeWave(wave: Wave, members: readonly string[], goal: string): void {
+    const { status } = this;
+    status.wavesCompleted = (status.wavesCompleted ?? 0) + 1;
+    if (status.currentWave?.number === wave.number)
+      status.currentWave = { ...status.currentWave, completedAt: this.nowIso };
+    this.event("Normal", "WaveCompleted", `wave ${wave.number}: ${members.length} pod(s) on revision ${goal}`);
+    this.setPhase(
+      "Progressing",
+      "WaveCompleted",
+      `wave ${wave.number} complete: ${members.join(", ") || "no pod left to move"}`,
     );
-    if (evict.length > 0) {
-      this.setPhase(
-        "Progressing",
-        "Evicting",
-        `${pause}wave ${wave.number}: evicting ${evict.map((p) => p.name).join(", ")}${back ? ` back to revision ${goal}` : ""}`,
-      );
-      return this.done({ kind: "evict", wave: wave.number, pods: evict }, REQUEUE.waitPods);
-    }
-    const first = pending[0]!;
-    const state = first.pod ? this.podState(first.pod, goal) : "being recreated";
+  }
+
+  /** No new wave in this pass: take down what in-flight waves still have up, or wait for their pods. */
+  private awaitFlight(flight: InFlight, prefix = ""): Decision {
+    if (flight.takeDown.length > 0) return this.takeDown(flight.takeDown, prefix);
+    const first = flight.pending[0]!;
+    const state = first.pod ? this.podState(first.pod, first.goal) : "being recreated";
     this.setPhase(
       "Progressing",
       "WaitingForPods",
-      `${pause}wave ${wave.number}: waiting for ${pending.length} pod(s); ${first.name} ${state}`,
+      `${prefix}${describeWaves(flight.waves)}: waiting for ${flight.pending.length} pod(s); ${first.name} ${state}`,
     );
     return this.done(NONE, REQUEUE.waitPods);
   }
 
+  private takeDown(pods: readonly TakeDownPod[], prefix: string): Decision {
+    const { status } = this;
+    const goal = status.currentWave?.direction === "back" ? ` back to revision ${status.currentRevision ?? "?"}` : "";
+    this.setPhase(
+      "Progressing",
+      "Evicting",
+      `${prefix}${describeWaves(wavesInFlight(status))}: taking down ${pods.map((p) => p.name).join(", ")}${goal}`,
+    );
+    return this.done(
+      { kind: "evict", pods: pods.map(({ name, uid, wave }) => ({ name, uid, wave })) },
+      REQUEUE.waitPods,
+    );
+  }
+
+  /**
+   * The one point where a new wave (forward or back) may start: every rule that holds a new wave
+   * back is here, and in-flight waves carry on meanwhile. Undefined: a wave may start.
+   */
+  private waveStartGate(direction: WaveDirection, flight: InFlight): Decision | undefined {
+    const { rollout, status } = this;
+    // One direction at a time: a lowered (or raised) percent waits for the waves in flight.
+    if (flight.direction !== undefined && flight.direction !== direction) return this.awaitFlight(flight);
+    // An interval asks for settled waves: one at a time, the next one the interval after.
+    const interval = rollout.spec.minPodEvictionIntervalSeconds;
+    if (interval > 0) {
+      if (flight.pending.length > 0) return this.awaitFlight(flight);
+      const last = status.currentWave?.completedAt;
+      const waitMs = last ? Date.parse(last) + interval * 1000 - this.now.getTime() : 0;
+      if (waitMs > 0) {
+        const lowered = direction === "back" ? "percent lowered; " : "";
+        this.setPhase(
+          "Progressing",
+          "EvictionInterval",
+          `${lowered}next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${interval})`,
+        );
+        return this.done(NONE, waitMs);
+      }
+    }
+    // Service discovery gates forward waves (a percent lowered moves pods back regardless).
+    if (direction === "forward" && this.serviceDiscoveryProblem()) {
+      return flight.pending.length > 0 ? this.awaitFlight(flight) : this.serviceDiscoveryBlocks();
+    }
+    // A group member starts a wave only when the group lets it (api/groups.ts groupGate).
+    const held = this.groupHolds();
+    if (held) return flight.pending.length > 0 ? this.awaitFlight(flight) : held;
+    return undefined;
+  }
+
+  /** Records a new wave (status: ordinals, currentWave, wavesInFlight); returns its pods to take down. */
+  private startWave(direction: WaveDirection, pods: readonly WavePod[], detail: string): TakeDownPod[] {
+    const { status } = this;
+    const number = Math.max(status.currentWave?.number ?? 0, status.wavesCompleted ?? 0) + 1;
+    const names = pods.map((p) => p.name);
+    const wave: Wave = { number, pods: names, startedAt: this.nowIso, direction };
+    status.currentWave = wave;
+    status.wavesInFlight = [...(status.wavesInFlight ?? []), wave];
+    this.event("Normal", "WaveStarted", `wave ${number}${detail}: ${names.join(", ")}`);
+    const uids = new Map(this.livePods().map((p) => [p.name, p.uid]));
+    return pods.map((p) => ({ name: p.name, uid: uids.get(p.name) ?? "", wave: number, ready: p.ready }));
+  }
+
+  /**
+   * What the budget leaves for a new wave in this pass: the budget, less the Ready pods of waves
+   * in flight that this pass takes down; and maxParallel less the pods in flight.
+   */
+  private room(flight: InFlight): { disruptionsAllowed: number; maxParallel?: number } {
+    const taking = flight.takeDown.filter((p) => p.ready).length;
+    const max = this.rollout.spec.maxParallel;
+    return {
+      disruptionsAllowed: Math.max(0, this.budget() - taking),
+      ...(max !== undefined ? { maxParallel: Math.max(0, max - flight.pending.length) } : {}),
+    };
+  }
+
   /** percent was lowered below what is moved: move the excess back, within the same budget. */
-  private backWave(replicas: number, target: number, updateRevision: string): Decision {
+  private backWave(replicas: number, target: number, updateRevision: string, flight: InFlight): Decision {
     const { status, rollout, world } = this;
     const spec = rollout.spec;
     const gone = this.revisionGoneFailure();
@@ -518,28 +628,18 @@ class Pass {
       );
       return this.done(NONE, REQUEUE.now);
     }
-    const last = status.currentWave?.completedAt;
-    if (last) {
-      const waitMs = Date.parse(last) + spec.minPodEvictionIntervalSeconds * 1000 - this.now.getTime();
-      if (waitMs > 0) {
-        this.setPhase(
-          "Progressing",
-          "EvictionInterval",
-          `percent lowered; next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`,
-        );
-        return this.done(NONE, waitMs);
-      }
-    }
+    const gate = this.waveStartGate("back", flight);
+    if (gate) return gate;
     const plan = planBackWave({
       replicas,
       target,
       updatedOrdinals: moved,
       updateRevision,
       pods: this.livePods(),
-      disruptionsAllowed: this.budget(),
-      maxParallel: spec.maxParallel,
+      ...this.room(flight),
     });
     if (plan.pods.length === 0) {
+      if (flight.pending.length > 0) return this.awaitFlight(flight);
       this.setPhase(
         "Progressing",
         "WaitingForBudget",
@@ -547,56 +647,36 @@ class Pass {
       );
       return this.done(NONE, REQUEUE.waitBudget);
     }
-    const number = (status.wavesCompleted ?? 0) + 1;
-    const names = plan.pods.map((p) => p.name);
     const leaving = new Set(plan.pods.map((p) => p.ordinal));
     status.updatedOrdinals = moved.filter((o) => !leaving.has(o));
-    status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "back" };
-    this.event(
-      "Normal",
-      "WaveStarted",
-      `wave ${number} (back to revision ${status.currentRevision ?? "?"}, percent lowered to ${spec.percent}%): ${names.join(", ")}`,
+    const pods = this.startWave(
+      "back",
+      plan.pods,
+      ` (back to revision ${status.currentRevision ?? "?"}, percent lowered to ${spec.percent}%)`,
     );
-    this.setPhase(
-      "Progressing",
-      "WaveRecorded",
-      `wave ${number} recorded: moving ${names.join(", ")} back to revision ${status.currentRevision ?? "?"}`,
-    );
-    return this.done(NONE, REQUEUE.now);
+    return this.takeDown([...flight.takeDown, ...pods], "");
   }
 
-  private nextWave(replicas: number, target: number, updateRevision: string): Decision {
+  private forwardWave(replicas: number, target: number, updateRevision: string, flight: InFlight): Decision {
     const { status, rollout, world } = this;
     const spec = rollout.spec;
-    const last = status.currentWave?.completedAt;
-    const progressSince = Math.max(Date.parse(status.attemptStartedAt ?? this.nowIso), last ? Date.parse(last) : 0);
-    if (last) {
-      const waitMs = Date.parse(last) + spec.minPodEvictionIntervalSeconds * 1000 - this.now.getTime();
-      if (waitMs > 0) {
-        this.setPhase(
-          "Progressing",
-          "EvictionInterval",
-          `next wave in ${Math.ceil(waitMs / 1000)}s (minPodEvictionIntervalSeconds ${spec.minPodEvictionIntervalSeconds})`,
-        );
-        return this.done(NONE, waitMs);
-      }
-    }
+    const gate = this.waveStartGate("forward", flight);
+    if (gate) return gate;
     const plan = planWave({
       replicas,
       target,
       updatedOrdinals: status.updatedOrdinals ?? [],
       updateRevision,
       pods: this.livePods(),
-      disruptionsAllowed: this.budget(),
-      maxParallel: spec.maxParallel,
+      ...this.room(flight),
     });
-    const ungated = this.serviceDiscoveryBlocks(progressSince);
-    if (ungated) return ungated;
     if (plan.pods.length === 0) {
+      // The budget (or maxParallel) is taken by the waves in flight: they make room.
+      if (flight.pending.length > 0) return this.awaitFlight(flight);
       if (plan.limitedBy !== "budget") {
-        // Nothing to evict: the pods still to move do not exist yet (the StatefulSet controller
-        // is creating them, on the update revision) or are terminating. A pod that never gets
-        // Ready fails the rollout through its own deadline (brokenNewPod).
+        // Nothing to take down: the pods still to move do not exist yet (the StatefulSet
+        // controller is creating them, on the update revision) or are terminating. A pod that
+        // never gets Ready fails the rollout through its own deadline (brokenNewPod).
         const existing = this.livePods().filter((p) => p.ordinal < replicas).length;
         const why =
           existing < replicas
@@ -606,29 +686,35 @@ class Pass {
         return this.done(NONE, REQUEUE.waitPods);
       }
       const why = `PodDisruptionBudget ${world.pdb?.name ?? ""} allows 0 disruptions`;
-      if (this.now.getTime() - progressSince > spec.progressDeadlineSeconds * 1000) {
+      if (this.pastDeadline(this.progressSince()))
         return this.fail(
           "ProgressDeadlineExceeded",
           `no progress within progressDeadlineSeconds (${spec.progressDeadlineSeconds}s): ${why}`,
         );
-      }
       this.setPhase("Progressing", "WaitingForBudget", `${plan.remaining} pod(s) to move; waiting: ${why}`);
       return this.done(NONE, REQUEUE.waitBudget);
     }
-    const number = (status.wavesCompleted ?? 0) + 1;
-    const names = plan.pods.map((p) => p.name);
     status.updatedOrdinals = appendOrdinals(
       status.updatedOrdinals ?? [],
       plan.pods.map((p) => p.ordinal),
     );
-    status.currentWave = { number, pods: names, startedAt: this.nowIso, direction: "forward" };
-    this.event(
-      "Normal",
-      "WaveStarted",
-      `wave ${number}: ${names.join(", ")} (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`,
+    const pods = this.startWave(
+      "forward",
+      plan.pods,
+      ` (${plan.pods.length} of ${plan.remaining} remaining; limited by ${plan.limitedBy})`,
     );
-    this.setPhase("Progressing", "WaveRecorded", `wave ${number} recorded: ${names.join(", ")}`);
-    return this.done(NONE, REQUEUE.now);
+    return this.takeDown([...flight.takeDown, ...pods], "");
+  }
+
+  /** Since when the rollout has made no progress: the attempt's start or the last completed wave. */
+  private progressSince(): number {
+    const last = this.status.currentWave?.completedAt;
+    return Math.max(Date.parse(this.status.attemptStartedAt ?? this.nowIso), last ? Date.parse(last) : 0);
+  }
+
+  /** More than progressDeadlineSeconds since `since` (ms): the one deadline rule of a pass. */
+  private pastDeadline(since: number): boolean {
+    return this.now.getTime() - since > this.rollout.spec.progressDeadlineSeconds * 1000;
   }
 
   /**
@@ -643,6 +729,24 @@ class Pass {
     if (pdb.currentHealthy === undefined) return Math.max(0, pdb.disruptionsAllowed);
     const ready = this.livePods().filter((p) => p.ready).length;
     return Math.max(0, pdb.disruptionsAllowed + ready - pdb.currentHealthy);
+  }
+
+  /** This rollout's group as this pass leaves it (api/groups.ts); undefined when it names none. */
+  private groupView(): GroupView | undefined {
+    const group = this.world.group;
+    if (!group) return undefined;
+    const observed = group.members.find((m) => m.name === this.rollout.metadata.name);
+    return observed ? withMember(group, memberViewOf(this.rollout, this.status, observed.disruption)) : group;
+  }
+
+  /** Issue 16: no wave starts while the group holds this member back (api/groups.ts groupGate). */
+  private groupHolds(): Decision | undefined {
+    const view = this.groupView();
+    if (!view) return undefined;
+    const gate = groupGate(view, this.rollout.metadata.name);
+    if (gate.go) return undefined;
+    this.setPhase("Progressing", gate.code, `next wave waits for ${gate.waitingFor}`);
+    return this.done(NONE, REQUEUE.waitBudget);
   }
 
   private terminal(): Decision {
@@ -663,20 +767,21 @@ class Pass {
     return payload ? { kind: "callback", url: bapi.bapiUrl, payload } : undefined;
   }
 
-  /**
-   * No wave starts while Consul cannot be asked, or lacks a service the rollout names: both
-   * wait (with the reason in status) and fail the rollout only past progressDeadlineSeconds.
-   */
-  private serviceDiscoveryBlocks(progressSince: number): Decision | undefined {
+  /** Why Consul holds new waves back: it cannot be asked, or lacks a service the rollout names. */
+  private serviceDiscoveryProblem(): string | undefined {
     const health = this.world.health;
     const dc = this.rollout.spec.serviceDiscovery?.dc ?? "";
-    let why: string | undefined;
-    if (health && !health.ok) why = `Consul cannot be checked (${health.error})`;
-    else if (health && health.missingServices.length > 0)
-      why = `Consul datacenter ${dc} has no service ${health.missingServices.join(", ")}`;
-    if (!why) return undefined;
+    if (health && !health.ok) return `Consul cannot be checked (${health.error})`;
+    if (health && health.missingServices.length > 0)
+      return `Consul datacenter ${dc} has no service ${health.missingServices.join(", ")}`;
+    return undefined;
+  }
+
+  /** No wave starts while serviceDiscoveryProblem(): wait, with the reason, and fail only past the deadline. */
+  private serviceDiscoveryBlocks(): Decision {
+    const why = this.serviceDiscoveryProblem() ?? "";
     const deadlineSeconds = this.rollout.spec.progressDeadlineSeconds;
-    if (this.now.getTime() - progressSince > deadlineSeconds * 1000) {
+    if (this.pastDeadline(this.progressSince())) {
       return this.fail(
         "ServiceDiscoveryUnavailable",
         `no progress within progressDeadlineSeconds (${deadlineSeconds}s): ${why}`,
@@ -873,6 +978,11 @@ class Pass {
     const status = this.status;
     if (requeueAfterMs === undefined) delete status.reconcileAfter;
     else status.reconcileAfter = new Date(this.now.getTime() + Math.max(0, requeueAfterMs)).toISOString();
+    const group = this.groupView();
+    if (group) {
+      if (groupTooLarge(group)) this.flag(CONDITION_GROUP_TOO_LARGE, "TooManyMembers", tooLargeMessage(group));
+      status.group = groupStatusOf(group, this.rollout.metadata.name);
+    } else delete status.group;
     // Issue 17: every pass records the rollout it worked on in status.history (api/history.ts).
     const history = nextHistory(this.rollout, this.prev, status, this.nowIso);
     if (history.length > 0) status.history = history;
@@ -933,6 +1043,38 @@ export function statusChanged(previous: RolloutStatus | undefined, next: Rollout
     return canonicalJson(copy);
   };
   return strip(previous) !== strip(next);
+}
+
+type WaveDirection = "forward" | "back";
+
+/** A pod a pass takes down, and the wave it belongs to. */
+interface TakeDownPod {
+  name: string;
+  uid: string;
+  wave: number;
+  /** Ready now: taking it down costs one disruption of the budget. */
+  ready: boolean;
+}
+
+/** The waves in flight after a pass has completed those that are done. */
+interface InFlight {
+  waves: Wave[];
+  /** Their members not yet on their goal revision, Ready and healthy. */
+  pending: Array<{ name: string; pod: ObservedPod | undefined; wave: Wave; goal: string }>;
+  /** Pending members still up on the wrong revision: to take down. */
+  takeDown: TakeDownPod[];
+  /** Every wave in flight goes one way (a new wave waits for the other way to finish). */
+  direction?: WaveDirection;
+}
+
+function isInFlight(value: Decision | InFlight): value is InFlight {
+  return "pending" in value;
+}
+
+function describeWaves(waves: readonly Wave[]): string {
+  if (waves.length === 0) return "no wave in flight";
+  if (waves.length === 1) return `wave ${waves[0]!.number}`;
+  return `waves ${waves[0]!.number}–${waves[waves.length - 1]!.number}`;
 }
 
 /** The revision most old pods run: what a first rollout moves pods away from. */

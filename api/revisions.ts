@@ -71,29 +71,15 @@ function specReplicas(rollout: StatefulsetRollout): number {
 }
 
 /**
- * The moved ordinals that stay on the update revision, in the order they were moved
- * (`status.updatedOrdinals` is appended to wave by wave). When the percent is lowered the
- * most recently moved ordinals go back first: undoing the last waves first.
+ * The moved ordinals that stay on the update revision: the first `cap` of `updatedOrdinals` in the
+ * order they were moved, below `replicas` (a scale-down's removed ordinals neither count nor move
+ * back); no cap keeps them all. When the percent is lowered the most recently moved go back
+ * first, undoing the last waves first. The one rule for both the pinning webhook (with the cap
+ * updatedOrdinalCap gives) and the reconciler's waves (with the target it works towards).
  */
-export function keptUpdatedOrdinals(rollout: StatefulsetRollout): number[] {
-  const moved = movedInRange(rollout);
-  const cap = updatedOrdinalCap(rollout);
-  return cap === undefined ? moved : moved.slice(0, cap);
-}
-
-/**
- * Moved ordinals above the target: the reconciler removes them from `status.updatedOrdinals`
- * and evicts their pods (within the same budget as a forward wave); they come back pinned.
- */
-export function ordinalsToMoveBack(rollout: StatefulsetRollout): number[] {
-  const kept = new Set(keptUpdatedOrdinals(rollout));
-  return movedInRange(rollout).filter((o) => !kept.has(o));
-}
-
-/** Moved ordinals that still exist: a scale-down's removed ordinals neither count nor move back. */
-function movedInRange(rollout: StatefulsetRollout): number[] {
-  const replicas = specReplicas(rollout);
-  return dedupe(rollout.status?.updatedOrdinals ?? []).filter((o) => o < replicas);
+export function keptOrdinals(updatedOrdinals: readonly number[], replicas: number, cap?: number): number[] {
+  const moved = [...new Set(updatedOrdinals)].filter((o) => o < replicas);
+  return cap === undefined ? moved : moved.slice(0, Math.max(0, cap));
 }
 
 /** Whether there is an old revision to pin to: both revisions known and different. */
@@ -119,7 +105,8 @@ export function decideRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: n
   if (status.phase === "RolloutDone" && fullTarget) return { revision: "update", reason: "rollout-done" };
   if (status.rollback === true && fullTarget) return { revision: "update", reason: "rollback" };
   if (!(status.updatedOrdinals ?? []).includes(ordinal)) return { revision: "current", reason: "not-moved" };
-  return keptUpdatedOrdinals(rollout).includes(ordinal)
+  const kept = keptOrdinals(status.updatedOrdinals ?? [], specReplicas(rollout), updatedOrdinalCap(rollout));
+  return kept.includes(ordinal)
     ? { revision: "update", reason: "moved" }
     : { revision: "current", reason: "above-target" };
 }
@@ -127,16 +114,6 @@ export function decideRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: n
 /** The revision an ordinal should run (see decideRevisionForOrdinal for the rules). */
 export function desiredRevisionForOrdinal(rollout: StatefulsetRollout, ordinal: number): DesiredRevision {
   return decideRevisionForOrdinal(rollout, ordinal).revision;
-}
-
-/** The revision name an ordinal should run, or undefined when the rollout records none. */
-export function desiredRevisionName(rollout: StatefulsetRollout, ordinal: number): string | undefined {
-  const which = desiredRevisionForOrdinal(rollout, ordinal);
-  return which === "update" ? rollout.status?.updateRevision : rollout.status?.currentRevision;
-}
-
-function dedupe(ordinals: readonly number[]): number[] {
-  return [...new Set(ordinals)];
 }
 
 /**

@@ -65,7 +65,11 @@ export const rolloutSpecSchema = z
       .boolean()
       .default(false)
       .describe("Stop after the current wave; the split is kept by leak protection."),
-    minPodEvictionIntervalSeconds: nonNegativeSeconds.default(0).describe("Least time between two waves."),
+    minPodEvictionIntervalSeconds: nonNegativeSeconds
+      .default(0)
+      .describe(
+        "Least time from one wave completing to the next starting. Set, waves run one at a time; 0 (default): the next wave starts as soon as the budget has room.",
+      ),
     rolloutIdentity: z.string().optional().describe("A new value with an unchanged spec retries a failed rollout."),
     channel: z.string().optional().describe("Slack channel for rollout notifications and leak alerts."),
     notifyLevel: z
@@ -121,7 +125,12 @@ export const rolloutSpecSchema = z
       .describe(
         'What happens to an eviction or delete of an old pod while the rollout is split: enforce, flag, pin or "off" (quote it in YAML). Unset: the installation\'s default (enforce).',
       ),
-    maxParallel: z.number().int().min(1).optional().describe("Upper bound on pods evicted in one wave."),
+    maxParallel: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("Upper bound on pods being moved at once, across the waves in flight."),
     adoptExisting: z
       .boolean()
       .default(false)
@@ -290,7 +299,13 @@ export const rolloutStatusSchema = z.object({
   updatedReplicas: z.number().int().min(0).optional(),
   targetReplicas: z.number().int().min(0).optional(),
   wavesCompleted: z.number().int().min(0).optional(),
+  /** The newest wave (in flight, or completed when completedAt is set). */
   currentWave: waveSchema.optional(),
+  /**
+   * Every wave recorded and not yet completed, oldest first: waves are a pipeline, so the next
+   * starts as soon as the budget has room and several can be in flight (api/reconcile.ts).
+   */
+  wavesInFlight: z.array(waveSchema).optional(),
   /** When the current phase of spec.phases was reached, for autoPromoteSeconds. */
   phaseReachedAt: z.string().optional(),
   /** The template before the last applied change: what a rollback applies. */

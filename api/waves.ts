@@ -11,6 +11,9 @@
 // disruptionsAllowed. The PDB Bulkhead writes has unhealthyPodEvictionPolicy AlwaysAllow, so
 // the Eviction API also lets unready pods go regardless of the budget.
 
+import { keptOrdinals } from "./revisions.js";
+import type { RolloutStatus, Wave } from "./rollout.js";
+
 export interface WavePod {
   name: string;
   ordinal: number;
@@ -114,15 +117,6 @@ export function appendOrdinals(list: readonly number[], add: readonly number[]):
 }
 
 /**
- * The moved ordinals a target keeps: the first `target` in move order (below replicas). When
- * percent is lowered the most recently moved go back first — the same rule as the pinning
- * webhook's keptUpdatedOrdinals (api/revisions.ts), so both agree which pods must go back.
- */
-export function keptOrdinals(updatedOrdinals: readonly number[], replicas: number, target: number): number[] {
-  return [...new Set(updatedOrdinals)].filter((o) => o < replicas).slice(0, Math.max(0, target));
-}
-
-/**
  * A wave that moves pods back to the current revision after percent was lowered: the moved
  * ordinals beyond the target, most recently moved first (unready ones first, free of budget).
  * Their ordinals leave status.updatedOrdinals before eviction, so pinning recreates them old.
@@ -137,4 +131,14 @@ export function planBackWave(input: WaveInput): WavePlan {
   // Stable sort keeps "most recently moved first" within each readiness group.
   candidates.sort((a, b) => (a.ready === b.ready ? 0 : a.ready ? 1 : -1));
   return takeWithinBudget(candidates, excess.length, input);
+}
+
+/**
+ * The waves recorded and not yet completed, oldest first. A status written before waves were a
+ * pipeline has only currentWave; it is the one wave in flight.
+ */
+export function wavesInFlight(status: RolloutStatus): Wave[] {
+  if (status.wavesInFlight) return status.wavesInFlight;
+  const wave = status.currentWave;
+  return wave && !wave.completedAt ? [wave] : [];
 }

@@ -5,13 +5,16 @@ import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { Clock } from "../api/clock.js";
 import type { ServingCertificate } from "./pair.js";
-import { changeNotifier, sleep, type CertificateSource, type CertLogger } from "./source.js";
+import { changeNotifier, type CertificateSource, type CertLogger } from "./source.js";
 
 export interface DirectorySourceOptions {
   directory: string;
   pollIntervalMs: number;
   logger: CertLogger;
+  /** Waits between polls (the process's clock). */
+  clock: Clock;
 }
 
 export class DirectoryCertificateSource implements CertificateSource {
@@ -60,7 +63,7 @@ export class DirectoryCertificateSource implements CertificateSource {
   async start(): Promise<ServingCertificate> {
     while (!this.abort.signal.aborted && !this.cert) {
       await this.reload();
-      if (!this.cert) await sleep(Math.min(this.options.pollIntervalMs, 1000), this.abort.signal);
+      if (!this.cert) await this.options.clock.sleep(Math.min(this.options.pollIntervalMs, 1000), this.abort.signal);
     }
     if (!this.cert) throw new Error("certificate source stopped before a certificate was loaded");
     try {
@@ -77,7 +80,7 @@ export class DirectoryCertificateSource implements CertificateSource {
 
   private async poll(): Promise<void> {
     while (!this.abort.signal.aborted) {
-      await sleep(this.options.pollIntervalMs, this.abort.signal);
+      await this.options.clock.sleep(this.options.pollIntervalMs, this.abort.signal);
       if (!this.abort.signal.aborted) await this.reload();
     }
   }

@@ -2,10 +2,11 @@
 // AlreadyExists the winner's pair is used), renewal before expiry with optimistic concurrency
 // (on Conflict re-read: another replica renewed), CA injection, and periodic re-reads so every
 // replica picks up whatever pair the Secret holds.
+import type { Clock } from "../api/clock.js";
 import { generateCertificatePair, renewServingCertificate, type ServingIdentity } from "./generate.js";
 import { renewalNeed, samePair, unexpiredCertificates, type CertificatePair, type ServingCertificate } from "./pair.js";
 import { SecretConflictError, type SecretStore, type StoredPair } from "./secret-store.js";
-import { changeNotifier, sleep, type CertificateSource, type CertLogger } from "./source.js";
+import { changeNotifier, type CertificateSource, type CertLogger } from "./source.js";
 import type { WebhookConfigPatcher } from "./ca-injector.js";
 
 export interface SecretCertificateOptions {
@@ -21,7 +22,8 @@ export interface SecretCertificateOptions {
   /** First retry delay when the Secret cannot be read or written (doubles up to checkIntervalMs). */
   retryDelayMs?: number;
   logger: CertLogger;
-  now?: () => Date;
+  /** Issue times, renewal checks and the waits between them (the process's clock; tests move a fake one). */
+  clock: Clock;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -106,7 +108,7 @@ export class SecretCertificateManager implements CertificateSource {
   }
 
   private now(): Date {
-    return this.options.now?.() ?? new Date();
+    return new Date(this.options.clock.now());
   }
 
   async start(): Promise<ServingCertificate> {
@@ -123,7 +125,7 @@ export class SecretCertificateManager implements CertificateSource {
           break;
         }
         logger.error({ err, retryInMs: delay }, "cannot load the webhook certificate");
-        await sleep(delay, this.abort.signal);
+        await this.options.clock.sleep(delay, this.abort.signal);
         delay = Math.min(delay * 2, checkIntervalMs);
       }
     }
@@ -135,7 +137,7 @@ export class SecretCertificateManager implements CertificateSource {
 
   private async periodic(): Promise<void> {
     while (!this.abort.signal.aborted) {
-      await sleep(this.options.checkIntervalMs, this.abort.signal);
+      await this.options.clock.sleep(this.options.checkIntervalMs, this.abort.signal);
       if (this.abort.signal.aborted) return;
       try {
         await this.sync();

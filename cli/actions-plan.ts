@@ -17,9 +17,11 @@ export interface ActionPlan {
   notes: string[];
 }
 
-export type ActionResult = { ok: true; plan: ActionPlan } | { ok: false; error: string };
+/** A refusal; `unchanged`: the rollout is already as asked (nothing to do, not a failure of a group action). */
+export type ActionResult = { ok: true; plan: ActionPlan } | { ok: false; error: string; unchanged?: boolean };
 
 const refuse = (error: string): ActionResult => ({ ok: false, error });
+const alreadySo = (error: string): ActionResult => ({ ok: false, error, unchanged: true });
 
 function describe(rollout: StatefulsetRollout): string {
   return `statefulsetrollout ${rollout.metadata.name}`;
@@ -40,13 +42,13 @@ const show = (value: unknown): string => (value === undefined ? "(unset)" : JSON
 
 export function pausePlan(rollout: StatefulsetRollout): ActionResult {
   if (rollout.spec.pauseRequested)
-    return refuse(
+    return alreadySo(
       `${describe(rollout)} is already paused (spec.pauseRequested is true); resume it with: kubectl sroll resume ${rollout.metadata.name}`,
     );
   const phase = phaseOf(rollout);
   const percent = rollout.spec.percent;
   if (phase === "RolloutDone" && percent >= 100)
-    return refuse(`${describe(rollout)} is RolloutDone at 100%: there is nothing to pause`);
+    return alreadySo(`${describe(rollout)} is RolloutDone at 100%: there is nothing to pause`);
   if (phase === "RolloutFailed")
     return refuse(
       `${describe(rollout)} has failed, so nothing is rolling: retry it (kubectl sroll retry) or roll it back (kubectl sroll rollback)`,
@@ -69,7 +71,7 @@ export function pausePlan(rollout: StatefulsetRollout): ActionResult {
 export function resumePlan(rollout: StatefulsetRollout): ActionResult {
   if (!rollout.spec.pauseRequested) {
     const still = rollout.status?.paused ? " (status.paused is still true: the reconciler has not caught up yet)" : "";
-    return refuse(`${describe(rollout)} is not paused: spec.pauseRequested is false${still}`);
+    return alreadySo(`${describe(rollout)} is not paused: spec.pauseRequested is false${still}`);
   }
   return {
     ok: true,
@@ -132,7 +134,7 @@ export function promotePlan(rollout: StatefulsetRollout, target?: number): Actio
       );
     }
   }
-  if (percent === current) return refuse(`${describe(rollout)} is already at ${current}%`);
+  if (percent === current) return alreadySo(`${describe(rollout)} is already at ${current}%`);
   if (percent < current) {
     return refuse(
       `promote only moves forward: ${describe(rollout)} is at ${current}%, ${percent}% is lower (to undo the rollout, use kubectl sroll rollback ${name})`,
@@ -285,4 +287,58 @@ export function applyPlan(
   };
   const object: JsonObject = { ...structuredClone(rendered), metadata, spec };
   return { action: "update", object, changes: changedPaths(before, after, "spec"), newRollout };
+}
+
+// --- rollout groups (issue 16): one plan per member ---------------------------------------------
+
+/** What a group action did to one member. */
+export type MemberOutcome =
+  | { name: string; outcome: "changed"; plan: ActionPlan }
+  /** Already as asked (e.g. already paused): nothing to do. */
+  | { name: string; outcome: "unchanged"; reason: string }
+  /** The action does not apply to this member as it is (e.g. promote of a failed rollout). */
+  | { name: string; outcome: "refused"; reason: string }
+  /** The API failed for this member; whatever was changed on the others stays changed. */
+  | { name: string; outcome: "error"; reason: string };
+
+export function memberOutcome(name: string, result: ActionResult): MemberOutcome {
+  if (result.ok) return { name, outcome: "changed", plan: result.plan };
+  return { name, outcome: result.unchanged ? "unchanged" : "refused", reason: result.error };
+}
+
+/**
+ * The report of a group action, member by member in group order, and whether it failed: it
+ * fails when a member was refused or could not be written, and says which members were changed
+ * regardless, so that nothing is half-applied silently.
+ */
+export function groupReport(
+  group: string,
+  verb: string,
+  outcomes: readonly MemberOutcome[],
+): { lines: string[]; notes: string[]; failed: boolean } {
+  const lines: string[] = [];
+  const notes: string[] = [];
+  for (const o of outcomes) {
+    if (o.outcome === "changed") {
+      lines.push(`statefulsetrollout.bulkhead.dev/${o.name} ${verb}`, ...o.plan.changes.map((c) => `  ${c}`));
+      notes.push(...o.plan.notes.map((n) => `${o.name}: ${n}`));
+    } else if (o.outcome === "unchanged") {
+      lines.push(`statefulsetrollout.bulkhead.dev/${o.name} unchanged: ${o.reason}`);
+    } else {
+      lines.push(`statefulsetrollout.bulkhead.dev/${o.name} NOT ${verb}: ${o.reason}`);
+    }
+  }
+  const changed = outcomes.filter((o) => o.outcome === "changed").map((o) => o.name);
+  const bad = outcomes.filter((o) => o.outcome === "refused" || o.outcome === "error").map((o) => o.name);
+  const failed = bad.length > 0;
+  if (failed)
+    lines.push(
+      `group ${group}: ${changed.length} of ${outcomes.length} member(s) ${verb}` +
+        `${changed.length > 0 ? ` (${changed.join(", ")}; they stay ${verb})` : ""}; not ${verb}: ${bad.join(", ")}`,
+    );
+  else
+    lines.push(
+      `group ${group}: ${changed.length} of ${outcomes.length} member(s) ${verb}${changed.length < outcomes.length ? "; the others needed nothing" : ""}`,
+    );
+  return { lines, notes, failed };
 }

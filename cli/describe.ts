@@ -3,6 +3,7 @@ import { desiredReplicas, statefulSetName } from "../api/desired.js";
 import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
+import { wavesInFlight } from "../api/waves.js";
 import { templateImages } from "../api/history.js";
 import type { PodSummary, WatchSnapshot } from "./deps.js";
 import type { Style } from "./style.js";
@@ -103,6 +104,27 @@ export function hasEnded(rollout: StatefulsetRollout): boolean {
   return status.observedGeneration === undefined || generation === undefined || status.observedGeneration >= generation;
 }
 
+/**
+ * The rollout's group (spec.group; status.group as the reconciler last wrote it): its place, the
+ * members in order with the active one marked, and what this member waits for.
+ */
+export function groupLines(rollout: StatefulsetRollout): Array<[string, string]> {
+  const spec = rollout.spec.group;
+  if (!spec) return [];
+  const status = rollout.status?.group;
+  const lines: Array<[string, string]> = [["Group", `${spec.name} · order ${spec.order}`]];
+  if (status && status.members.length > 0) {
+    const members = status.members.map(
+      (m) =>
+        `${m.name} (${m.order}) ${m.phase ?? "Pending"}${m.unavailable ? `, ${m.unavailable} unavailable` : ""}` +
+        (m.name === status.active ? " ← active" : ""),
+    );
+    lines.push(["Members", members.join(" · ")]);
+  }
+  lines.push(["Waiting for", status?.waitingFor ?? "-"]);
+  return lines;
+}
+
 export function describeRollout(
   rollout: StatefulsetRollout,
   pods: PodSummary[] | undefined,
@@ -154,11 +176,12 @@ export function describeRollout(
   if (status.previousTemplate && Object.keys(status.previousTemplate).length > 0) {
     lines.push(["Rollback to", templateImages(status.previousTemplate)]);
   }
-  const wave = status.currentWave;
   let waves = `${status.wavesCompleted ?? 0} completed`;
-  if (wave && !wave.completedAt)
+  // Waves are a pipeline: each one in flight, oldest first.
+  for (const wave of wavesInFlight(status))
     waves += ` · wave ${wave.number} started ${formatAge(wave.startedAt, now)} ago: ${wave.pods.join(", ") || "(no pods)"}`;
   lines.push(["Waves", waves]);
+  lines.push(...groupLines(rollout));
   if (rollout.spec.serviceDiscovery) {
     const found = status.consulServices ?? [];
     lines.push([

@@ -10,7 +10,8 @@
 #
 # Components: etcd, kube-apiserver (Node,RBAC; default admission plugins incl. the
 # admission webhooks), kube-controller-manager (all default controllers), kube-scheduler
-# and kwok managing N fake nodes kwok-node-0..N-1 (cpu 32, memory 256Gi, pods 110).
+# and kwok managing N fake nodes kwok-node-0..N-1 (cpu 32, memory 256Gi, pods 110), labelled
+# topology.kubernetes.io/zone zone-a, zone-b, zone-c round-robin (node i: zone i mod 3).
 #
 # Environment:
 #   BULKHEAD_CACHE                   build cache (see build-control-plane.sh)
@@ -38,7 +39,7 @@ while (($#)); do
     --dir=*) DIR=${1#--dir=} ;;
     --nodes) NODES=$2; shift ;;
     --nodes=*) NODES=${1#--nodes=} ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
   shift
@@ -296,6 +297,9 @@ start kwok "$BIN/kwok" \
   --server-address "127.0.0.1:$KWOK_PORT"
 
 # --- nodes --------------------------------------------------------------------------------
+# Zones round-robin (kwok-node-0 zone-a, -1 zone-b, -2 zone-c, -3 zone-a, ...), so tests and the
+# demo can place one StatefulSet per zone with node affinity on topology.kubernetes.io/zone.
+ZONES=(zone-a zone-b zone-c)
 nodes_yaml=""
 for ((i = 0; i < NODES; i++)); do
   nodes_yaml+="---
@@ -312,6 +316,8 @@ metadata:
     kubernetes.io/os: linux
     kubernetes.io/role: agent
     node-role.kubernetes.io/agent: \"\"
+    topology.kubernetes.io/region: local
+    topology.kubernetes.io/zone: ${ZONES[i % 3]}
     type: kwok
 spec: {}
 status:

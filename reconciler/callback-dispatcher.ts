@@ -16,6 +16,7 @@
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { backoffDelayMs } from "../adapters/callbacks/backoff.js";
+import { systemClock } from "../adapters/clock.js";
 import type { EventRecorder } from "../adapters/kube/events.js";
 import type { RawRollout, RolloutApi } from "../adapters/kube/rollouts.js";
 import {
@@ -26,20 +27,10 @@ import {
   type CallbackOutcome,
 } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, CallbackSender } from "../api/integrations.js";
+import type { Clock, Timer } from "../api/clock.js";
 import { API_VERSION, KIND } from "../api/labels.js";
 import { parseRollout } from "../api/rollout.js";
 import type { CallbackQueueConfig } from "./config.js";
-import type { Timers } from "./queue.js";
-
-export interface DispatcherClock extends Timers {
-  now(): number;
-}
-
-const realClock: DispatcherClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface CallbackDispatcherOptions extends CallbackQueueConfig {
   baseDelayMs?: number;
@@ -52,7 +43,7 @@ export interface CallbackDispatcherDeps {
   rollouts: Pick<RolloutApi, "get" | "replaceStatus">;
   events: EventRecorder;
   log: Logger;
-  clock?: DispatcherClock;
+  clock?: Clock;
   /** [0, 1), for backoff jitter. */
   random?: () => number;
   registry?: Registry;
@@ -68,7 +59,7 @@ interface Entry {
   /** The retry age counts from here (when the rollout became terminal, or when first queued). */
   since: number;
   attempts: number;
-  timer?: unknown;
+  timer?: Timer;
   cancelled: boolean;
 }
 
@@ -81,7 +72,7 @@ export class CallbackDispatcher implements CallbackQueue {
   private busy = 0;
   private stopped = false;
   private readonly idleWaiters: Array<() => void> = [];
-  private readonly clock: DispatcherClock;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -91,7 +82,7 @@ export class CallbackDispatcher implements CallbackQueue {
     private readonly options: CallbackDispatcherOptions,
     private readonly deps: CallbackDispatcherDeps,
   ) {
-    this.clock = deps.clock ?? realClock;
+    this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
     this.baseDelayMs = options.baseDelayMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 60_000;
@@ -167,7 +158,7 @@ export class CallbackDispatcher implements CallbackQueue {
 
   private cancel(entry: Entry): void {
     entry.cancelled = true;
-    if (entry.timer !== undefined) this.clock.clearTimeout(entry.timer);
+    entry.timer?.cancel();
     entry.timer = undefined;
   }
 
@@ -241,7 +232,7 @@ export class CallbackDispatcher implements CallbackQueue {
       );
       return;
     }
-    entry.timer = this.clock.setTimeout(() => {
+    entry.timer = this.clock.setTimer(() => {
       entry.timer = undefined;
       if (entry.cancelled || this.stopped) return;
       this.ready.push(entry);

@@ -4,6 +4,7 @@
 // the api/integrations.ts interfaces; both get only a hand-over (they run outside the pass).
 import type { Logger } from "pino";
 import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
+import { systemClock } from "../adapters/clock.js";
 import {
   writeFinalizers,
   writeStatus,
@@ -12,6 +13,7 @@ import {
   type RolloutApi,
 } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
+import type { Clock } from "../api/clock.js";
 import { statefulSetName } from "../api/desired.js";
 import { callbackDueSince } from "../api/callback-payload.js";
 import type { CallbackJob, CallbackQueue, HealthGate, RolloutNotifier } from "../api/integrations.js";
@@ -32,9 +34,18 @@ import {
   type World,
 } from "../api/observe.js";
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
+import { groupMembers } from "../api/group-disruption.js";
+import { compareMembers, groupNameOf, memberViewOf, type GroupView } from "../api/groups.js";
+import { wavesInFlight } from "../api/waves.js";
 import { healthGateOf, type UncheckedHealthGateMode } from "../api/rollout-admission.js";
 import { isSplitRecorded } from "../api/revisions.js";
-import { isTerminal, parseRollout, type RolloutStatus, type StatefulsetRollout } from "../api/rollout.js";
+import {
+  GROUP_MEMBERS_MAX,
+  isTerminal,
+  parseRollout,
+  type RolloutStatus,
+  type StatefulsetRollout,
+} from "../api/rollout.js";
 import type { ReconcilerMetrics } from "./metrics.js";
 import type { WorldSource } from "./world.js";
 
@@ -45,7 +56,7 @@ export interface ReconcilerDeps {
   events: EventRecorder;
   metrics: ReconcilerMetrics;
   log: Logger;
-  now?: () => Date;
+  clock?: Clock;
   /** Absent when Consul is not configured: serviceDiscovery is then reported, not gated. */
   health?: HealthGate;
   /** The install's consul.uncheckedServiceDiscovery (default refuse); the condition is written either way. */
@@ -68,7 +79,8 @@ export class Reconciler {
   private readonly now: () => Date;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.now = deps.now ?? (() => new Date());
+    const clock = deps.clock ?? systemClock;
+    this.now = () => new Date(clock.now());
   }
 
   /** One pass; returns ms until the next one (undefined: none). Throws on transient errors. */
@@ -107,7 +119,6 @@ export class Reconciler {
     const recorded = await this.decideAndRecord(raw, namespace, name, log);
     if (recorded.kind === "stop") return recorded.requeueAfterMs;
     const { rollout, decision, ref } = recorded;
-    for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info(
         { step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason },
@@ -115,7 +126,12 @@ export class Reconciler {
       );
     }
     this.recordWave(rollout.status, decision.status, namespace, name, this.now());
-    await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+    try {
+      await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+    } finally {
+      // After the step, so writing Events never delays taking pods down; written even if it failed.
+      for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
+    }
     // Handed over, not awaited: Slack never delays a pass.
     deps.notifier?.notify({ ...rollout, status: decision.status });
     return decision.requeueAfterMs;
@@ -188,8 +204,16 @@ export class Reconciler {
         return { kind: "stop", requeueAfterMs: undefined };
       }
       const rollout = parsed.value;
-      const world = await this.observe(rollout, namespace);
-      const decision = decide(rollout, world, this.now());
+      let world = await this.observe(rollout, namespace);
+      const now = this.now();
+      let decision = decide(rollout, world, now);
+      if (world.group && recordsWave(rollout.status, decision.status)) {
+        // The members came from the informer cache, which may lag: before this member records a
+        // wave (its pods go down in this pass), read the other members live and decide again.
+        const live = await this.groupView(rollout, namespace, world.group.name, "live");
+        if (live) world = { ...world, group: live };
+        decision = decide(rollout, world, now);
+      }
       this.recordBuildMetadata(rollout, decision.status);
       if (!statusChanged(rollout.status, decision.status))
         return { kind: "decided", rollout, decision, ref, current: raw };
@@ -226,7 +250,48 @@ export class Reconciler {
       unchecked: deps.uncheckedServiceDiscovery ?? "refuse",
     });
     if (gate.verdict === "unchecked") world.healthGateUnchecked = gate.message;
+    const group = groupNameOf(rollout);
+    const view = group ? await this.groupView(rollout, namespace, group, "cache") : undefined;
+    if (view) world.group = view;
     return world;
+  }
+
+  /**
+   * The rollout's group (api/groups.ts): its members from the rollouts cache (`live`: each other
+   * member read again from the API), each with its pods as the zone-aware guard sees them
+   * (api/group-disruption.ts groupMembers, from the pods and StatefulSets caches, as the webhook
+   * builds them). The rollout deciding now is taken as read at the start of the pass.
+   */
+  private async groupView(
+    rollout: StatefulsetRollout,
+    namespace: string,
+    group: string,
+    source: "cache" | "live",
+  ): Promise<GroupView | undefined> {
+    const guard = this.deps.world.groupGuard;
+    if (!guard) return undefined;
+    const named = (raw: unknown) => groupNameOf(raw as { spec?: { group?: { name?: string } } }) === group;
+    let others: unknown[] = guard
+      .rolloutsIn(namespace)
+      .filter((raw) => named(raw) && (raw as RawRollout).metadata?.name !== rollout.metadata.name);
+    // Past the bound the group is not judged at all (GroupTooLarge), so nothing is read live.
+    if (source === "live" && others.length < GROUP_MEMBERS_MAX) {
+      const read = await Promise.all(
+        others.map((raw) => this.deps.rollouts.get(namespace, (raw as RawRollout).metadata?.name ?? "")),
+      );
+      others = read.filter((raw) => raw !== undefined && !raw.metadata?.deletionTimestamp && named(raw));
+    }
+    const parsed = new Map<string, StatefulsetRollout>([[rollout.metadata.name, rollout]]);
+    for (const raw of others) {
+      const p = parseRollout(raw);
+      if (p.ok) parsed.set(p.value.metadata.name, p.value);
+    }
+    const views = groupMembers(namespace, group, { ...guard, rolloutsIn: () => [...parsed.values()] });
+    const members = views.flatMap((view) => {
+      const member = parsed.get(view.rollout);
+      return member ? [memberViewOf(member, member.status, view)] : [];
+    });
+    return { name: group, members: members.sort(compareMembers) };
   }
 
   private async checkHealth(
@@ -277,23 +342,31 @@ export class Reconciler {
         await deps.writer.applyPdb(namespace, step.pdb);
         return undefined;
       case "evict": {
+        // One batch: one PDB reservation for the Ready pods, then the deletes (api/take-down.ts).
+        const outcomes = await deps.writer.takeDown(
+          namespace,
+          step.pods.map((p) => ({ name: p.name, uid: p.uid })),
+        );
+        const waveOf = new Map(step.pods.map((p) => [p.name, p.wave]));
         const blocked: string[] = [];
-        // A wave of 100 pods is 100 API calls: run them a few at a time, not one by one.
-        await forEachLimited(step.pods, EVICTION_CONCURRENCY, async (pod) => {
-          const result = await deps.writer.evict(namespace, pod.name, pod.uid);
-          if (result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
-          if (result === "blocked") {
-            blocked.push(pod.name);
+        for (const outcome of outcomes) {
+          if (outcome.result === "evicted") deps.metrics.podsEvicted.inc({ namespace, rollout: name });
+          if (outcome.result === "blocked") {
+            blocked.push(outcome.name);
             deps.metrics.evictionsBlocked.inc({ namespace, rollout: name });
           }
-          log.info({ pod: pod.name, wave: step.wave, result }, "eviction");
-        });
+          log.info(
+            { pod: outcome.name, wave: waveOf.get(outcome.name), result: outcome.result, why: outcome.why },
+            "take down",
+          );
+        }
         if (blocked.length > 0) {
+          const why = outcomes.find((o) => o.result === "blocked")?.why ?? "the budget says wait";
           await deps.events.record(
             refOf(rollout),
             "Normal",
             "EvictionBlocked",
-            `wave ${step.wave}: eviction of ${blocked.join(", ")} refused (429); retrying`,
+            `taking down ${blocked.join(", ")} must wait (${why}); retrying`,
           );
         }
         return undefined;
@@ -311,7 +384,7 @@ export class Reconciler {
     }
   }
 
-  /** A wave completed in this pass (the next may already be recorded): observe its duration. */
+  /** Waves completed in this pass (several can be in flight; the next may already be recorded): observe their durations. */
   private recordWave(
     before: RolloutStatus | undefined,
     after: RolloutStatus,
@@ -319,12 +392,15 @@ export class Reconciler {
     name: string,
     now: Date,
   ): void {
-    const wave = before?.currentWave;
-    if (!wave || wave.completedAt || (after.wavesCompleted ?? 0) <= (before?.wavesCompleted ?? 0)) return;
-    this.deps.metrics.waveDuration.observe(
-      { namespace, rollout: name },
-      (now.getTime() - Date.parse(wave.startedAt)) / 1000,
-    );
+    if (!before || (after.wavesCompleted ?? 0) <= (before.wavesCompleted ?? 0)) return;
+    const still = new Set(wavesInFlight(after).map((w) => w.number));
+    for (const wave of wavesInFlight(before)) {
+      if (still.has(wave.number)) continue;
+      this.deps.metrics.waveDuration.observe(
+        { namespace, rollout: name },
+        (now.getTime() - Date.parse(wave.startedAt)) / 1000,
+      );
+    }
   }
 
   /** status.buildMetadata follows the rollout's labels and annotations (api/build-metadata.ts). */
@@ -335,7 +411,6 @@ export class Reconciler {
   }
 }
 
-const EVICTION_CONCURRENCY = 10;
 /** Decide-and-write attempts per pass when other writers keep changing the rollout. */
 const STATUS_CONFLICT_ATTEMPTS = 4;
 
@@ -344,13 +419,12 @@ type Recorded =
   /** Nothing more to do in this pass; requeueAfterMs as pass() returns it. */
   | { kind: "stop"; requeueAfterMs: number | undefined };
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** Whether a decision records a new wave (its pods are taken down from the next pass on). */
+function recordsWave(before: RolloutStatus | undefined, after: RolloutStatus): boolean {
+  const next = after.currentWave;
+  if (!next || next.completedAt) return false;
+  const prev = before?.currentWave;
+  return !prev || prev.completedAt !== undefined || prev.number !== next.number;
 }
 
 function refOf(raw: RawRollout | StatefulsetRollout): ObjectRef {

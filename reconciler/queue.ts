@@ -4,40 +4,33 @@
 // - a pass's requeue replaces any timer for the key (undefined: no timer, e.g. terminal phases);
 // - a pass that throws is retried with exponential backoff, reset by the next success.
 
+import { systemClock } from "../adapters/clock.js";
+import type { Clock, Timer } from "../api/clock.js";
+
 export type PassResult = number | undefined;
 export type Handler = (key: string) => Promise<PassResult>;
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export interface QueueOptions {
   workers?: number;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
-  timers?: Timers;
+  clock?: Clock;
   onError?: (key: string, err: unknown, retryInMs: number) => void;
 }
-
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export class KeyedQueue {
   private readonly ready: string[] = [];
   private readonly queued = new Set<string>();
   private readonly running = new Set<string>();
   private readonly dirty = new Set<string>();
-  private readonly timers = new Map<string, unknown>();
+  private readonly timers = new Map<string, Timer>();
   private readonly failures = new Map<string, number>();
   private readonly idleWaiters: Array<() => void> = [];
   private stopped = false;
   private readonly workers: number;
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
-  private readonly clock: Timers;
+  private readonly clock: Clock;
 
   constructor(
     private readonly handler: Handler,
@@ -46,7 +39,7 @@ export class KeyedQueue {
     this.workers = options.workers ?? 4;
     this.baseBackoffMs = options.baseBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
-    this.clock = options.timers ?? realTimers;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Runs a pass for `key` as soon as a worker is free (after its current pass, if one runs). */
@@ -72,7 +65,7 @@ export class KeyedQueue {
     }
     this.timers.set(
       key,
-      this.clock.setTimeout(() => {
+      this.clock.setTimer(() => {
         this.timers.delete(key);
         this.add(key);
       }, ms),
@@ -116,8 +109,7 @@ export class KeyedQueue {
   }
 
   private cancelTimer(key: string): void {
-    const handle = this.timers.get(key);
-    if (handle !== undefined) this.clock.clearTimeout(handle);
+    this.timers.get(key)?.cancel();
     this.timers.delete(key);
   }
 

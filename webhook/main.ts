@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { getHeapStatistics } from "node:v8";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Counter } from "prom-client";
+import { systemClock } from "../adapters/clock.js";
 import { loadKubeConfig, makeClients } from "../adapters/kube/client.js";
 import { kubeAlertEvents } from "../adapters/kube/alert-events.js";
 import { delayedCache } from "../adapters/kube/delayed-cache.js";
@@ -53,6 +54,7 @@ function logHeapSizing(logger: Logger, limits: AdmissionLimits): void {
 async function main(): Promise<void> {
   const config = configOrExit();
   const logger = pino({ level: config.logLevel, base: { component: "webhook" } });
+  const clock = systemClock;
   const clients = makeClients(loadKubeConfig(config.kubeconfig));
   const metrics = createWebhookMetrics();
   collectDefaultMetrics({ register: metrics.registry });
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
       { delayMs: config.testRolloutCacheDelayMs },
       "TEST ONLY: the rollout cache answers behind the watch (BULKHEAD_TEST_ROLLOUT_CACHE_DELAY)",
     );
-    caches.rollouts = delayedCache(caches.rollouts, config.testRolloutCacheDelayMs);
+    caches.rollouts = delayedCache(caches.rollouts, config.testRolloutCacheDelayMs, clock);
   }
   registerCacheStaleness(metrics.registry, caches);
   const ctx: WebhookContext = { config, caches, logger, metrics };
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     {
       windowMs: config.eventWindowMs,
       maxKeys: config.eventMaxKeys,
+      clock,
       onSuppressed: (reason) => suppressedEvents.inc({ reason }),
     },
   );
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
 
   const limits = admissionLimits(config);
   logHeapSizing(logger, limits);
-  const certificates = certificateSource(config, clients, logger);
+  const certificates = certificateSource(config, clients, logger, clock);
   let draining = false;
   const app = createApp({
     routes: webhookRoutes({

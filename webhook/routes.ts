@@ -242,6 +242,7 @@ export function webhookRoutes(deps: RouteDeps, specs: readonly AdmissionRouteSpe
         reconcilerUsername: ctx.config.reconcilerUsername,
         defaultLeakProtection: ctx.config.defaultLeakProtection,
         alerts: shared.alerts(),
+        events,
         logger: ctx.logger,
         registry: ctx.metrics.registry,
       }),

@@ -10,6 +10,7 @@
 // X-Bulkhead-Timestamp and, with a secret, X-Bulkhead-Signature (signature.ts).
 import { Counter, type Registry } from "prom-client";
 import { callbackIdempotencyKey } from "../../api/callback-payload.js";
+import type { Clock } from "../../api/clock.js";
 import type { CallbackPayload, CallbackResult, CallbackSender } from "../../api/integrations.js";
 import { retryAfterMs } from "./backoff.js";
 import {
@@ -21,6 +22,7 @@ import {
   signCallback,
   TIMESTAMP_HEADER,
 } from "./signature.js";
+import { systemClock } from "../clock.js";
 
 export interface CallbackSenderOptions {
   /** HMAC secret (BULKHEAD_CALLBACK_SECRET); no signature header without it. */
@@ -33,7 +35,7 @@ export const DEFAULT_CALLBACK_OPTIONS: CallbackSenderOptions = { attemptTimeoutM
 
 export interface CallbackSenderDeps {
   fetch?: typeof fetch;
-  now?: () => number;
+  clock?: Clock;
   /** Where bulkhead_callback_attempts_total is registered; none when omitted. */
   registry?: Registry;
 }
@@ -52,7 +54,7 @@ export function httpCallbackSender(
 ): CallbackSender {
   const opts = { ...DEFAULT_CALLBACK_OPTIONS, ...options };
   const doFetch = deps.fetch ?? fetch;
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
   const attempts = new Counter({
     name: "bulkhead_callback_attempts_total",
     help: "Release-API callback attempts, by outcome (success, http_4xx, http_5xx, timeout, network, redirect, bad_url).",
@@ -74,7 +76,7 @@ export function httpCallbackSender(
     }
     const body = JSON.stringify(payload);
     const idempotencyKey = callbackIdempotencyKey(payload);
-    const timestamp = Math.floor(now() / 1000);
+    const timestamp = Math.floor(clock.now() / 1000);
     const headers: Record<string, string> = {
       "content-type": "application/json",
       "user-agent": USER_AGENT,
@@ -93,7 +95,7 @@ export function httpCallbackSender(
         body,
       });
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), opts.attemptTimeoutMs);
+    const timer = clock.setTimer(() => controller.abort(), opts.attemptTimeoutMs);
     try {
       const res = await doFetch(url, { method: "POST", headers, body, signal: controller.signal, redirect: "manual" });
       // The body is never read: discard it so the connection is released.
@@ -108,7 +110,7 @@ export function httpCallbackSender(
         };
       }
       const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-      const after = retryAfterMs(res.headers.get("retry-after"), now());
+      const after = retryAfterMs(res.headers.get("retry-after"), clock.now());
       return {
         ok: false,
         retryable,
@@ -132,7 +134,7 @@ export function httpCallbackSender(
         error: code ? `network error (${code})` : "network error",
       };
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
   }
 

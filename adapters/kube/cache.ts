@@ -1,7 +1,9 @@
 // Informer-backed read caches. Both processes answer from these and never list per request.
 // Objects handed out are the cache's own: callers must treat them as read-only (clone to change).
 import * as k8s from "@kubernetes/client-node";
+import type { Clock, Timer } from "../../api/clock.js";
 import { API_VERSION, MANAGED_LABEL, PLURAL, TRUE } from "../../api/labels.js";
+import { systemClock } from "../clock.js";
 
 export interface ReadCache<T> {
   get(namespace: string, name: string): T | undefined;
@@ -35,21 +37,9 @@ export interface CacheOptions {
    * reconnect (an apiserver restart) does not throw away a valid cache. 0: not at all.
    */
   maxStalenessMs?: number;
-  /** Milliseconds now; injected so tests can move time. */
-  now?: () => number;
-  /** Schedules informer restarts; injected so tests can run them without waiting. */
-  timers?: RestartTimers;
+  /** Staleness and informer restarts run on it; tests move a fake one. */
+  clock?: Clock;
 }
-
-export interface RestartTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realTimers: RestartTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 type ListFn<T extends k8s.KubernetesObject> = () => Promise<k8s.KubernetesListObject<T>>;
 
@@ -60,7 +50,8 @@ export function informerCache<T extends k8s.KubernetesObject>(
   labelSelector?: string,
   options: CacheOptions = {},
 ): WatchedCache<T> {
-  const { onError = () => {}, maxStalenessMs = 0, now = Date.now, timers = realTimers } = options;
+  const { onError = () => {}, maxStalenessMs = 0, clock = systemClock } = options;
+  const now = () => clock.now();
   const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
   const listeners: Array<(obj: T, event: "add" | "update" | "delete") => void> = [];
   informer.on(k8s.ADD, (obj) => listeners.forEach((l) => l(obj, "add")));
@@ -79,7 +70,7 @@ export function informerCache<T extends k8s.KubernetesObject>(
   let stopped = false;
   let failedSinceStart = false;
   let restartDelayMs = RESTART_BASE_MS;
-  let restartTimer: unknown;
+  let restartTimer: Timer | undefined;
   let markFirstSync!: () => void;
   const firstSync = new Promise<void>((resolve) => (markFirstSync = resolve));
 
@@ -103,7 +94,7 @@ export function informerCache<T extends k8s.KubernetesObject>(
     watching = false;
     onError(err);
     if (stopped || restartTimer !== undefined) return;
-    restartTimer = timers.setTimeout(() => {
+    restartTimer = clock.setTimer(() => {
       restartTimer = undefined;
       if (!stopped) run();
     }, restartDelayMs);
@@ -123,7 +114,7 @@ export function informerCache<T extends k8s.KubernetesObject>(
     onChange: (listener) => listeners.push(listener),
     stop: async () => {
       stopped = true;
-      if (restartTimer !== undefined) timers.clearTimeout(restartTimer);
+      restartTimer?.cancel();
       await informer.stop();
     },
   };

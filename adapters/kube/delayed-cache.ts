@@ -2,6 +2,8 @@
 // ago, to show that nothing depends on how fast a watch delivers (issue 13: "webhook cache
 // delayed artificially by 2 s"). The webhook wraps its rollout cache in it only when
 // BULKHEAD_TEST_ROLLOUT_CACHE_DELAY is set (webhook/config.ts); no production path uses it.
+import type { Clock } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 import type { WatchedCache } from "./cache.js";
 
 interface Entry<T> {
@@ -23,8 +25,9 @@ const keyOf = (namespace: string, name: string): string => `${namespace}/${name}
 export function delayedCache<T extends Keyed>(
   cache: WatchedCache<T>,
   delayMs: number,
-  now: () => number = Date.now,
+  clock: Clock = systemClock,
 ): WatchedCache<T> {
+  const now = () => clock.now();
   const history = new Map<string, Array<Entry<T>>>();
   const record = (obj: T, value: T | undefined): void => {
     const key = keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");

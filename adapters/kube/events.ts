@@ -1,6 +1,8 @@
 // Records Kubernetes Events (events.k8s.io/v1) on objects. Best effort: a failed Event write is
 // reported to the caller's logger, never thrown, so it cannot fail an admission or a reconcile.
 import * as k8s from "@kubernetes/client-node";
+import type { Clock } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 
 export interface ObjectRef {
   apiVersion: string;
@@ -55,7 +57,7 @@ export interface EventRateLimit {
   windowMs: number;
   /** At most this many (object, reason) keys remembered; while full, new keys are dropped. */
   maxKeys: number;
-  now?: () => number;
+  clock?: Clock;
   /** Called for each Event not written (for a counter). */
   onSuppressed?: (reason: string) => void;
 }
@@ -67,14 +69,14 @@ export interface EventRateLimit {
  * per window.
  */
 export function rateLimitedEventRecorder(inner: EventRecorder, limit: EventRateLimit): EventRecorder {
-  const now = limit.now ?? Date.now;
+  const clock = limit.clock ?? systemClock;
   const lastWritten = new Map<string, number>();
   const forget = (t: number) => {
     for (const [key, at] of lastWritten) if (t - at >= limit.windowMs) lastWritten.delete(key);
   };
   return {
     async record(regarding, type, reason, note, action) {
-      const t = now();
+      const t = clock.now();
       const key = `${regarding.kind}/${regarding.namespace}/${regarding.name}/${regarding.uid ?? ""}/${reason}`;
       const last = lastWritten.get(key);
       if (last !== undefined && t - last < limit.windowMs) {

@@ -8,6 +8,8 @@
 // a replace fit in it): a hung apiserver connection fails the attempt and is closed, instead of
 // holding the loop so the renew deadline is never checked and a stale leader goes on leading.
 import * as k8s from "@kubernetes/client-node";
+import type { Clock, Timer } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 import { apiStatusCode, isNotFound } from "./client.js";
 
 /** Lease calls; `signal` aborts the request (its socket is closed) when the elector gives up on it. */
@@ -61,7 +63,7 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
   /** Bound on each Lease call (default and maximum: half the renew deadline). */
   requestTimeoutMs?: number;
-  now?: () => number;
+  clock?: Clock;
 }
 
 export interface LeaderCallbacks {
@@ -74,8 +76,8 @@ export interface LeaderCallbacks {
 export class LeaderElector {
   private leading = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  private deadlineTimer: Timer | undefined;
   private lastRenew = 0;
   private observed = "";
   private observedAt = 0;
@@ -84,7 +86,7 @@ export class LeaderElector {
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private readonly requestTimeoutMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly api: LeaseApi,
@@ -96,7 +98,7 @@ export class LeaderElector {
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     const half = Math.max(1, Math.floor(this.renewDeadlineMs / 2));
     this.requestTimeoutMs = Math.min(options.requestTimeoutMs ?? half, half);
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   /**
@@ -105,9 +107,9 @@ export class LeaderElector {
    */
   private async bounded<T>(what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = this.clock.setTimer(() => {
         const err = new Error(`Lease ${what} got no answer within ${this.requestTimeoutMs} ms; request aborted`);
         controller.abort(err);
         reject(err);
@@ -116,7 +118,7 @@ export class LeaderElector {
     try {
       return await Promise.race([call(controller.signal), expired]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 
@@ -131,8 +133,8 @@ export class LeaderElector {
   /** Stops campaigning; a leader releases the Lease so a standby takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.timer?.cancel();
+    this.deadlineTimer?.cancel();
     if (!this.leading) return;
     this.leading = false;
     try {
@@ -145,7 +147,7 @@ export class LeaderElector {
           ...released.spec,
           holderIdentity: undefined,
           leaseDurationSeconds: 1,
-          renewTime: new k8s.V1MicroTime(this.now()),
+          renewTime: new k8s.V1MicroTime(this.clock.now()),
         };
         await this.bounded("release", (signal) =>
           this.api.replace(this.options.namespace, this.options.name, released, signal),
@@ -159,7 +161,7 @@ export class LeaderElector {
   /** One attempt to acquire or renew; true when this replica holds the Lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.options;
-    const now = this.now();
+    const now = this.clock.now();
     const lease = await this.bounded("read", (signal) => this.api.read(namespace, name, signal));
     if (!lease) {
       try {
@@ -222,7 +224,7 @@ export class LeaderElector {
   private async loop(): Promise<void> {
     if (this.stopped) return;
     // A renewal counts from when it was sent: the Lease records that time as renewTime.
-    const attemptedAt = this.now();
+    const attemptedAt = this.clock.now();
     let held = false;
     try {
       held = await this.tryAcquireOrRenew();
@@ -239,18 +241,18 @@ export class LeaderElector {
       }
       this.armRenewDeadline();
     } else this.checkRenewDeadline();
-    this.timer = setTimeout(() => void this.loop(), this.retryPeriodMs);
+    this.timer = this.clock.setTimer(() => void this.loop(), this.retryPeriodMs);
   }
 
   /** Stops leading at the renew deadline even while an attempt is still waiting for an answer. */
   private armRenewDeadline(): void {
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    const left = this.renewDeadlineMs - (this.now() - this.lastRenew);
-    this.deadlineTimer = setTimeout(() => this.checkRenewDeadline(), Math.max(0, left) + 1);
+    this.deadlineTimer?.cancel();
+    const left = this.renewDeadlineMs - (this.clock.now() - this.lastRenew);
+    this.deadlineTimer = this.clock.setTimer(() => this.checkRenewDeadline(), Math.max(0, left) + 1);
   }
 
   private checkRenewDeadline(): void {
-    if (this.stopped || !this.leading || this.now() - this.lastRenew <= this.renewDeadlineMs) return;
+    if (this.stopped || !this.leading || this.clock.now() - this.lastRenew <= this.renewDeadlineMs) return;
     this.leading = false;
     this.callbacks.onStoppedLeading();
   }

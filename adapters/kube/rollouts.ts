@@ -1,7 +1,7 @@
 // The reconciler's writes to the cluster, behind small interfaces so the loop is tested with
 // fakes: rollout status (status subresource; a 409 goes back to the caller, which decides again),
-// the StatefulSet, its PodDisruptionBudget, and evictions through the Eviction API (429 = the
-// budget says wait).
+// the StatefulSet, its PodDisruptionBudget, and taking a wave's pods down (api/take-down.ts: one
+// PDB reservation per batch, then deletes with preconditions).
 import type * as k8s from "@kubernetes/client-node";
 import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
 import { API_VERSION, PLURAL } from "../../api/labels.js";
@@ -12,6 +12,7 @@ import {
   type RolloutMetaLike,
 } from "../../api/lifecycle.js";
 import type { RolloutStatus } from "../../api/rollout.js";
+import { planTakeDown, type LivePdb, type LivePod, type TakeDownRequest } from "../../api/take-down.js";
 import { apiStatusCode, isConflict, isNotFound } from "./client.js";
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
@@ -153,7 +154,15 @@ export async function writeStatusFields(
   }
 }
 
+/** evicted: deleted (its disruption reserved if it was Ready); blocked: the budget says wait; gone: nothing to do. */
 export type EvictionResult = "evicted" | "blocked" | "gone";
+
+export interface TakeDownOutcome {
+  name: string;
+  result: EvictionResult;
+  /** Why it was blocked or skipped, for the log and Events. */
+  why?: string;
+}
 
 /** released: our references and labels were removed; untouched: the object is not ours; gone: it does not exist. */
 export type ReleaseResult = "released" | "untouched" | "gone";
@@ -163,8 +172,12 @@ export interface ClusterWriter {
   createStatefulSet(namespace: string, body: Record<string, unknown>): Promise<void>;
   updateStatefulSet(namespace: string, name: string, changes: StatefulSetChanges): Promise<void>;
   applyPdb(namespace: string, pdb: DesiredPdb): Promise<void>;
-  /** Evicts the pod only if it is still the same pod (uid precondition): a recreated pod is never evicted by mistake. */
-  evict(namespace: string, name: string, uid: string): Promise<EvictionResult>;
+  /**
+   * Takes pods down the way the Eviction API would, as one batch (api/take-down.ts): reads them
+   * and the namespace's PDBs live, reserves the Ready ones' disruptions in one PDB status write,
+   * then deletes them. Only the same pod (uid precondition) is ever deleted.
+   */
+  takeDown(namespace: string, pods: readonly TakeDownRequest[]): Promise<TakeDownOutcome[]>;
   /** Removes the rollout's ownerReferences and Bulkhead's labels from the StatefulSet as `mode` says (api/lifecycle.ts releasedMetadata). */
   releaseStatefulSet(
     namespace: string,
@@ -225,25 +238,47 @@ export function kubeClusterWriter(
       }
     },
 
-    async evict(namespace, name, uid) {
-      try {
-        await core.createNamespacedPodEviction({
-          name,
-          namespace,
-          body: {
-            apiVersion: "policy/v1",
-            kind: "Eviction",
-            metadata: { name, namespace },
-            deleteOptions: { preconditions: { uid } },
-          },
+    async takeDown(namespace, requests) {
+      const live = new Map<string, LivePod>();
+      await forEachLimited(requests, TAKE_DOWN_CONCURRENCY, async (request) => {
+        const pod = await readPod(core, namespace, request.name);
+        if (pod) live.set(request.name, pod);
+      });
+      for (let attempt = 1; ; attempt++) {
+        const needsBudget = [...live.values()].some((p) => p.ready && !p.terminating && !p.finished);
+        const pdbs = needsBudget
+          ? (await policy.listNamespacedPodDisruptionBudget({ namespace })).items
+          : ([] as k8s.V1PodDisruptionBudget[]);
+        const plan = planTakeDown(requests, live, pdbs.map(livePdb), new Date().toISOString());
+        if (plan.reserve) {
+          const read = pdbs.find((p) => p.metadata?.name === plan.reserve!.pdb)!;
+          try {
+            await policy.replaceNamespacedPodDisruptionBudgetStatus({
+              name: plan.reserve.pdb,
+              namespace,
+              body: reservedPdb(read, plan.reserve.disruptionsAllowed, plan.reserve.disruptedPods),
+            });
+          } catch (err) {
+            // Another writer (a drain's eviction, the disruption controller) changed the PDB since
+            // it was read: read it again and decide again, as the Eviction API does.
+            if (isConflict(err) && attempt < RESERVE_ATTEMPTS) continue;
+            if (isConflict(err))
+              return requests.map((r) => ({ name: r.name, result: "blocked" as const, why: "PDB kept conflicting" }));
+            throw err;
+          }
+        }
+        const outcomes: TakeDownOutcome[] = [];
+        await forEachLimited(plan.verdicts, TAKE_DOWN_CONCURRENCY, async (verdict) => {
+          if (verdict.action === "skip") outcomes.push({ name: verdict.name, result: "gone", why: verdict.why });
+          else if (verdict.action === "wait")
+            outcomes.push({ name: verdict.name, result: "blocked", why: verdict.why });
+          else
+            outcomes.push({
+              name: verdict.name,
+              result: await deletePod(core, namespace, verdict.name, verdict.uid, verdict.resourceVersion),
+            });
         });
-        return "evicted";
-      } catch (err) {
-        const code = apiStatusCode(err);
-        if (code === 429) return "blocked";
-        // 404: already gone; 409: the uid precondition failed — a new pod has this name.
-        if (code === 404 || code === 409) return "gone";
-        throw err;
+        return outcomes;
       }
     },
 
@@ -271,6 +306,110 @@ export function kubeClusterWriter(
       );
     },
   };
+}
+
+/** Pods read, reservations retried and pods deleted at once by one takeDown. */
+const TAKE_DOWN_CONCURRENCY = 10;
+/** PDB reservations tried per takeDown when other writers keep changing the PDB. */
+const RESERVE_ATTEMPTS = 5;
+
+async function readPod(core: k8s.CoreV1Api, namespace: string, name: string): Promise<LivePod | undefined> {
+  try {
+    const pod = await core.readNamespacedPod({ name, namespace });
+    return {
+      name,
+      uid: pod.metadata?.uid ?? "",
+      resourceVersion: pod.metadata?.resourceVersion ?? "",
+      labels: pod.metadata?.labels ?? {},
+      ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+      terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null,
+      finished: pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed",
+    };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+function livePdb(pdb: k8s.V1PodDisruptionBudget): LivePdb {
+  const disrupted: Record<string, string> = {};
+  for (const [pod, at] of Object.entries(pdb.status?.disruptedPods ?? {})) disrupted[pod] = new Date(at).toISOString();
+  return {
+    name: pdb.metadata?.name ?? "",
+    generation: pdb.metadata?.generation ?? 0,
+    selector: pdb.spec?.selector as LivePdb["selector"],
+    status: {
+      observedGeneration: pdb.status?.observedGeneration ?? 0,
+      disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
+      disruptedPods: disrupted,
+    },
+  };
+}
+
+/** The PDB as read (its resourceVersion guards the write) with the reservation in its status. */
+function reservedPdb(
+  read: k8s.V1PodDisruptionBudget,
+  disruptionsAllowed: number,
+  disruptedPods: Record<string, string>,
+): k8s.V1PodDisruptionBudget {
+  const body = structuredClone(read);
+  const status =
+    body.status ?? ({ currentHealthy: 0, desiredHealthy: 0, expectedPods: 0 } as k8s.V1PodDisruptionBudgetStatus);
+  status.disruptionsAllowed = disruptionsAllowed;
+  const times: Record<string, Date> = {};
+  for (const [pod, at] of Object.entries(disruptedPods)) times[pod] = new Date(at);
+  status.disruptedPods = times;
+  if (disruptionsAllowed === 0) {
+    // As the Eviction API does when it takes the last disruption.
+    const others = (status.conditions ?? []).filter((c) => c.type !== "DisruptionAllowed");
+    const before = (status.conditions ?? []).find((c) => c.type === "DisruptionAllowed");
+    status.conditions = [
+      ...others,
+      {
+        type: "DisruptionAllowed",
+        status: "False",
+        reason: "InsufficientPods",
+        message: "",
+        observedGeneration: status.observedGeneration,
+        lastTransitionTime: before?.status === "False" ? before.lastTransitionTime : new Date(),
+      },
+    ];
+  }
+  body.status = status;
+  return body;
+}
+
+/** Deletes the pod if it is still the same pod (and, when given, unchanged since read). */
+async function deletePod(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+  uid: string,
+  resourceVersion: string | undefined,
+): Promise<EvictionResult> {
+  try {
+    await core.deleteNamespacedPod({
+      name,
+      namespace,
+      body: { preconditions: resourceVersion ? { uid, resourceVersion } : { uid } },
+    });
+    return "evicted";
+  } catch (err) {
+    // 404: already gone. 409: another pod has the name now, or (unready pod) it changed since
+    // read, perhaps became Ready: the next pass decides again.
+    if (isNotFound(err)) return "gone";
+    if (isConflict(err)) return resourceVersion ? "blocked" : "gone";
+    throw err;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Read, strip (api/lifecycle.ts releasedMetadata), replace; a 409 re-reads. */

@@ -23,7 +23,8 @@ import {
 } from "../../api/alert-events.js";
 import type { Registry } from "prom-client";
 import type { SlackClient, SlackMessage } from "./client.js";
-import { type Clock, type Timer, systemClock } from "./clock.js";
+import type { Clock, Timer } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 import { leakAlertMessage, pinFailureMessage, type SlackText } from "./leak-alert.js";
 import { createSendQueue, type SendQueue } from "./queue.js";
 

@@ -7,6 +7,8 @@
 import { ErrorCode, type Logger as SlackLogger, LogLevel, WebClient } from "@slack/web-api";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
+import type { Clock } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 
 /** A Block Kit block (section, context, header, ...); builders live beside this file. */
 export interface SlackBlock {
@@ -44,7 +46,7 @@ export interface SlackClientOptions {
   timeoutMs?: number;
   logger: Logger;
   registry?: Registry;
-  sleep?: (ms: number) => Promise<void>;
+  clock?: Clock;
 }
 
 type Outcome = "ok" | "rate_limited" | "error" | "gave_up";
@@ -75,7 +77,7 @@ export function createSlackClient(options: SlackClientOptions): SlackClient {
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
   const retryDelayMs = options.retryDelayMs ?? 1_000;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const clock = options.clock ?? systemClock;
   const log = options.logger.child({ component: "slack" });
   const counter = requestsCounter(options.registry);
   // The library's own retries would wait up to ~30 minutes; ours are bounded, so switch them off
@@ -117,7 +119,7 @@ export function createSlackClient(options: SlackClientOptions): SlackClient {
           return undefined;
         }
         log.info({ method, channel: args.channel, attempt, retryAfterMs: wait }, "slack call failed; retrying");
-        await sleep(wait);
+        await clock.sleep(wait);
       }
     }
   }

@@ -8,6 +8,7 @@
 // pod not Ready or stuck. Pods on pages not shown are on the old revision and Ready; the summary
 // says so. At the end of a 100% rollout every page is shown, so every pod is listed exactly once.
 import type { NotifyLevel, PodStatus, RolloutPhase, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
+import { wavesInFlight } from "../../api/waves.js";
 
 /** A Block Kit block, structurally (the Slack client's SlackBlock). */
 export interface Block {
@@ -259,7 +260,10 @@ export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: strin
   const trigger =
     firstOf(meta, TRIGGER_KEYS) ?? (spec.rolloutIdentity ? `rolloutIdentity ${spec.rolloutIdentity}` : "spec change");
   const percent = status.percentDeployed ?? 0;
-  const wave = status.currentWave && !status.currentWave.completedAt ? status.currentWave : undefined;
+  const inFlight = wavesInFlight(status);
+  const podsInFlight = inFlight.reduce((n, w) => n + w.pods.length, 0);
+  const waveNumbers =
+    inFlight.length === 1 ? `wave ${inFlight[0]!.number}` : `waves ${inFlight[0]?.number}–${inFlight.at(-1)?.number}`;
   const pausedNote = status.paused ? " (paused)" : "";
   const title = supersededBy ? "Rollout superseded" : phase === "RolloutFailed" ? "Rollout failed" : "Rollout";
   const text = `${title} ${key}: ${phase}${pausedNote}, ${percent}% of ${spec.percent}% deployed, ${status.updatedReplicas ?? 0}/${replicas} pods updated`;
@@ -270,7 +274,7 @@ export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: strin
     `*Version*\n\`${escapeMrkdwn(clip(version, 80))}\`${git ? `\n${git}` : ""}`,
     `*Phase*\n${supersededBy ? ":fast_forward: superseded at " : `${PHASE_ICON[phase]} `}${phase}${pausedNote}`,
     `*Percent*\n${percent}% deployed of ${spec.percent}%${spec.phases ? ` (phases ${spec.phases.join(", ")})` : ""}`,
-    `*Waves done*\n${status.wavesCompleted ?? 0}${wave ? ` (wave ${wave.number}: ${wave.pods.length} pods in flight)` : ""}`,
+    `*Waves done*\n${status.wavesCompleted ?? 0}${inFlight.length > 0 ? ` (${waveNumbers}: ${podsInFlight} pods in flight)` : ""}`,
     `*Pods ready / total*\n${status.readyReplicas ?? 0} / ${replicas}`,
     `*Pods updated / target*\n${status.updatedReplicas ?? 0} / ${status.targetReplicas ?? replicas}`,
     `*Triggered by*\n${escapeMrkdwn(clip(trigger, 120))}`,

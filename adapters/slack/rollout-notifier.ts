@@ -21,6 +21,7 @@
 import { createHash } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
+import type { Clock, Timer } from "../../api/clock.js";
 import { isTerminal, type RolloutPhase, type StatefulsetRollout } from "../../api/rollout.js";
 import {
   planMessage,
@@ -30,13 +31,14 @@ import {
   type SlackMessageRef,
   type SlackText,
 } from "./rollout-blocks.js";
+import { systemClock } from "../clock.js";
 import type { SlackClient } from "./client.js";
 
 export interface RolloutNotifierOptions {
   client: SlackClient;
   logger?: Logger;
   registry?: Registry;
-  now?: () => number;
+  clock?: Clock;
   minRefreshIntervalMs?: number;
   maxCallsPerRefresh?: number;
   /** No new call is started once a publish has taken this long (default 10 s). */
@@ -96,7 +98,7 @@ interface MessageState {
   pageTs: string[];
   /** Work on one rollout's Slack messages runs one at a time. */
   chain: Promise<unknown>;
-  trailing?: { timer: NodeJS.Timeout; rollout: StatefulsetRollout; ref: SlackMessageRef };
+  trailing?: { timer: Timer; rollout: StatefulsetRollout; ref: SlackMessageRef };
   /** The last state sent, to mark the message superseded when a newer rollout replaces it. */
   lastRollout?: StatefulsetRollout;
 }
@@ -116,7 +118,8 @@ function hashOf(message: SlackText): string {
 
 export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPublisher {
   const { client } = options;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const log = (options.logger ?? pino({ enabled: false })).child({ component: "slack-rollout" });
   const minInterval = options.minRefreshIntervalMs ?? 15_000;
   const maxCalls = Math.max(1, options.maxCallsPerRefresh ?? 6);
@@ -144,7 +147,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     states.set(key, state);
     if (states.size > maxTracked) {
       const [oldestKey, oldest] = states.entries().next().value as [string, MessageState];
-      if (oldest.trailing) clearTimeout(oldest.trailing.timer);
+      if (oldest.trailing) oldest.trailing.timer.cancel();
       states.delete(oldestKey);
     }
     return state;
@@ -263,7 +266,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
       return;
     }
     const delay = Math.max(0, state.lastRefreshAt + minInterval - now());
-    const timer = setTimeout(() => {
+    const timer = clock.setTimer(() => {
       const pending = state.trailing;
       state.trailing = undefined;
       if (!pending || backingOff(pending.ref.channel)) return;
@@ -273,7 +276,6 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
         if (outcome.incomplete) scheduleTrailing(state, pending.rollout, outcome.ref);
       }).catch((err: unknown) => log.error({ err }, "trailing slack refresh failed"));
     }, delay);
-    timer.unref();
     state.trailing = { timer, rollout, ref };
   }
 
@@ -302,7 +304,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     const last = state?.lastRollout;
     if (!state || !last || isTerminal(last.status?.phase) || backingOff(previous.channel)) return;
     if (state.trailing) {
-      clearTimeout(state.trailing.timer);
+      state.trailing.timer.cancel();
       state.trailing = undefined;
     }
     await serialized(state, async () => {
@@ -350,7 +352,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
         return [withPages(existing, knownPageTs(existing, state)), "throttled"];
       }
       if (state.trailing) {
-        clearTimeout(state.trailing.timer);
+        state.trailing.timer.cancel();
         state.trailing = undefined;
       }
       const outcome = await send(
@@ -387,7 +389,7 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     },
     close() {
       for (const state of states.values()) {
-        if (state.trailing) clearTimeout(state.trailing.timer);
+        if (state.trailing) state.trailing.timer.cancel();
         state.trailing = undefined;
       }
     },

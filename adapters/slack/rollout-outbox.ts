@@ -21,7 +21,8 @@ import type { RawRollout, RolloutApi } from "../kube/rollouts.js";
 import type { RolloutNotifier } from "../../api/integrations.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 import { planMessage, rolloutRunOf, type SlackMessageRef } from "./rollout-blocks.js";
-import { type Clock, type Timer, systemClock } from "./clock.js";
+import type { Clock, Timer } from "../../api/clock.js";
+import { systemClock } from "../clock.js";
 import type { RolloutPublisher } from "./rollout-notifier.js";
 
 export interface RolloutOutboxOptions {

@@ -4,16 +4,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 
+import { seedFromEnv as seedFrom } from "../../test/support/seeded-random.js";
+
 export { seededRandom } from "../../test/support/seeded-random.js";
 
-export function seedFromEnv(): number {
-  const given = process.env.FAULTS_SEED;
-  if (given !== undefined && given !== "") {
-    if (!/^\d{1,10}$/.test(given)) throw new Error(`FAULTS_SEED must be a non-negative integer (got ${given})`);
-    return Number(given);
-  }
-  return Math.floor(Math.random() * 2 ** 31);
-}
+/** FAULTS_SEED, or a fresh seed; every scenario prints the one it used. */
+export const seedFromEnv = (): number => seedFrom("FAULTS_SEED");
 
 export function intEnv(name: string, fallback: number, min = 0): number {
   const raw = process.env[name];

@@ -37,6 +37,14 @@ export function rolloutRow(rollout: StatefulsetRollout, now: Date, style: Style,
 }
 
 export const LIST_HEADERS = ["NAME", "PHASE", "PERCENT", "UPDATED", "READY", "TOTAL", "AGE"];
+/** Shown when a listed rollout names a group (spec.group): "name/order", and what it waits for. */
+export const GROUP_HEADERS = ["GROUP", "WAITING FOR"];
+
+export function groupCells(rollout: StatefulsetRollout): string[] {
+  const group = rollout.spec.group;
+  if (!group) return ["-", "-"];
+  return [`${group.name}/${group.order}`, rollout.status?.group?.waitingFor ?? "-"];
+}
 export const WIDE_HEADERS = ["DEPLOYED", "PAUSED", "WAVES", "IDENTITY", "REASON"];
 
 export async function listRollouts(
@@ -67,10 +75,17 @@ export async function listRollouts(
   }
   const wide = options.output === "wide";
   const now = session.deps.now();
-  const headers = [...(namespace === undefined ? ["NAMESPACE"] : []), ...LIST_HEADERS, ...(wide ? WIDE_HEADERS : [])];
+  const grouped = loaded.some((r) => r.spec.group !== undefined);
+  const headers = [
+    ...(namespace === undefined ? ["NAMESPACE"] : []),
+    ...LIST_HEADERS,
+    ...(wide ? WIDE_HEADERS : []),
+    ...(grouped ? GROUP_HEADERS : []),
+  ];
   const rows = loaded.map((r) => [
     ...(namespace === undefined ? [r.metadata.namespace ?? ""] : []),
     ...rolloutRow(r, now, session.style, wide),
+    ...(grouped ? groupCells(r) : []),
   ]);
   session.out(formatTable(headers, rows));
 }

@@ -6,6 +6,7 @@ import type { PodObject } from "../../api/observe.js";
 import { templateImages } from "../../api/history.js";
 import { statefulSetName } from "../../api/desired.js";
 import type { HistoryEntry, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
+import { wavesInFlight } from "../../api/waves.js";
 import type { FeedEvent } from "./feed.js";
 
 export interface OverviewRow {
@@ -59,7 +60,7 @@ export interface Tile {
   rev: TileRevision;
   state: TileState;
   consulFailing: boolean;
-  /** A member of the wave in flight. */
+  /** A member of a wave in flight. */
   inWave: boolean;
   /** Why a pod is stuck or not ready: CrashLoopBackOff, Unschedulable, ... */
   detail?: string;
@@ -125,8 +126,7 @@ export function podTiles(rollout: StatefulsetRollout, pods: readonly PodObject[]
   const status = rollout.status ?? {};
   const stsName = statefulSetName(rollout);
   const recorded = new Map((status.pods ?? []).map((p) => [p.ordinal, p]));
-  const wave =
-    status.currentWave && !status.currentWave.completedAt ? new Set(status.currentWave.pods) : new Set<string>();
+  const wave = new Set(wavesInFlight(status).flatMap((w) => w.pods));
   const tiles = new Map<number, Tile>();
   const replicas = rollout.spec.statefulset.spec.replicas ?? 1;
   const base = (ordinal: number, name: string): Tile => ({
@@ -181,7 +181,7 @@ export function phaseSteps(rollout: StatefulsetRollout): PhaseStep[] {
   });
 }
 
-/** The dashboard's memory of the waves it has seen (status keeps only the current one). */
+/** The dashboard's memory of the waves it has seen (status keeps only those in flight and the newest). */
 export interface WaveLog {
   updateRevision?: string;
   waves: WaveRecord[];
@@ -201,21 +201,30 @@ export function recordWave(log: WaveLog | undefined, status: RolloutStatus): Wav
           waves: [],
           unseen: Math.max(0, (status.wavesCompleted ?? 0) - (status.currentWave?.completedAt ? 1 : 0)),
         };
+  // Waves are a pipeline: every wave in flight, and the newest (which may have completed).
   const wave = status.currentWave;
-  if (wave) {
+  const inFlight = wavesInFlight(status);
+  const shown = wave && !inFlight.some((w) => w.number === wave.number) ? [...inFlight, wave] : inFlight;
+  for (const w of shown) {
     const record: WaveRecord = {
-      number: wave.number,
-      direction: wave.direction ?? "forward",
-      pods: wave.pods.length,
-      startedAt: wave.startedAt,
-      ...(wave.completedAt ? { completedAt: wave.completedAt } : {}),
+      number: w.number,
+      direction: w.direction ?? "forward",
+      pods: w.pods.length,
+      startedAt: w.startedAt,
+      ...(w.completedAt ? { completedAt: w.completedAt } : {}),
     };
-    const at = next.waves.findIndex((w) => w.number === record.number && w.startedAt === record.startedAt);
+    const at = next.waves.findIndex((r) => r.number === record.number && r.startedAt === record.startedAt);
     if (at >= 0) next.waves[at] = record;
     else next.waves.push(record);
-    if (next.waves.length > WAVES_KEPT)
-      next = { ...next, unseen: next.unseen + (next.waves.length - WAVES_KEPT), waves: next.waves.slice(-WAVES_KEPT) };
   }
+  // A wave seen in flight that no longer is has completed (status keeps no record of older waves).
+  const running = new Set(inFlight.map((w) => w.number));
+  const completedBy = status.lastUpdated ?? wave?.startedAt;
+  next.waves = next.waves.map((r) =>
+    r.completedAt || running.has(r.number) || !completedBy ? r : { ...r, completedAt: completedBy },
+  );
+  if (next.waves.length > WAVES_KEPT)
+    next = { ...next, unseen: next.unseen + (next.waves.length - WAVES_KEPT), waves: next.waves.slice(-WAVES_KEPT) };
   return next;
 }
 

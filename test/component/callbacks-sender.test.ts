@@ -21,7 +21,8 @@ import {
 } from "../../api/callback-payload.js";
 import type { CallbackJob, CallbackPayload, CallbackSender } from "../../api/integrations.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
-import { CallbackDispatcher, type DispatcherClock } from "../../reconciler/callback-dispatcher.js";
+import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
@@ -273,35 +274,6 @@ describe("callback sender: one attempt (local receiver)", function () {
 
 // --- the callback queue ---------------------------------------------------------------------
 
-/** Timers that run only when the test advances time. */
-class FakeClock implements DispatcherClock {
-  private t = Date.parse("2026-01-01T00:10:00.000Z");
-  private seq = 0;
-  private readonly pending = new Map<number, { at: number; fn: () => void }>();
-  now = (): number => this.t;
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const id = ++this.seq;
-    this.pending.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clearTimeout = (h: unknown): void => void this.pending.delete(h as number);
-  get timers(): number {
-    return this.pending.size;
-  }
-  /** Moves time to the earliest timer and runs every timer due then; false when none is pending. */
-  fireNext(): boolean {
-    const at = Math.min(...[...this.pending.values()].map((p) => p.at));
-    if (!Number.isFinite(at)) return false;
-    this.t = Math.max(this.t, at);
-    for (const [id, p] of [...this.pending]) {
-      if (p.at > at) continue;
-      this.pending.delete(id);
-      p.fn();
-    }
-    return true;
-  }
-}
-
 /** An in-memory rollouts API: resourceVersion checks, and 409s injected by "another writer". */
 class Rollouts implements Pick<RolloutApi, "get" | "replaceStatus"> {
   private readonly map = new Map<string, RawRollout>();
@@ -403,7 +375,7 @@ describe("callback queue (fake time, local receiver)", function () {
   after(() => receiver.stop());
   beforeEach(() => {
     rollouts = new Rollouts();
-    clock = new FakeClock();
+    clock = new FakeClock(Date.parse("2026-01-01T00:10:00.000Z"));
     events = [];
   });
   afterEach(async () => {
@@ -484,7 +456,7 @@ describe("callback queue (fake time, local receiver)", function () {
     expect(JSON.stringify(status)).to.not.include(INTERNAL_BODY);
     expect(events.map((e) => e.reason)).to.deep.equal(["CallbackFailed"]);
     expect(events[0]!.note).to.not.include(INTERNAL_BODY);
-    expect(clock.timers).to.equal(0);
+    expect(clock.pending).to.equal(0);
   });
 
   it("the retry age counts from when the rollout finished: after a long outage of the reconciler, one attempt and done", async () => {
@@ -673,7 +645,7 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
     const live = new Receiver();
     await dead.start();
     await live.start();
-    const clock = new FakeClock();
+    const clock = new FakeClock(Date.parse("2026-01-01T00:10:00.000Z"));
     // Every request to the dead endpoint hangs until the sender's attempt timeout.
     dead.plan(...Array.from({ length: 1000 }, () => "hang" as const));
     const clusters = new Map<string, FakeCluster>();

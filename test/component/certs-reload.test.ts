@@ -4,12 +4,14 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { systemClock } from "../../adapters/clock.js";
 import { DirectoryCertificateSource } from "../../certs/directory-source.js";
 import type { CertificatePair } from "../../certs/pair.js";
 import { SecretCertificateManager } from "../../certs/secret-manager.js";
 import type { SecretStore, StoredPair } from "../../certs/secret-store.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { admissionLimits, createApp, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
 import { call, silentLogger, testConfig, testPair } from "./webhook-support.js";
 
@@ -51,7 +53,7 @@ async function serve(certificates: CertificateSource) {
 describe("certs: hot reload into the HTTPS server", () => {
   it("a renewal by the Secret manager is served on the next handshake, same CA, no restart", async () => {
     // The first pair is issued 340 days ago, so it is inside the 30-day renewal window today.
-    const clock = { now: new Date(Date.now() - 340 * DAY) };
+    const clock = new FakeClock(Date.now() - 340 * DAY);
     const store = memoryStore();
     const manager = new SecretCertificateManager({
       store,
@@ -61,7 +63,7 @@ describe("certs: hot reload into the HTTPS server", () => {
       caValidityMs: 3650 * DAY,
       checkIntervalMs: 3_600_000,
       logger: silentLogger,
-      now: () => clock.now,
+      clock,
     });
     await manager.start();
     const server = await serve(manager);
@@ -70,7 +72,7 @@ describe("certs: hot reload into the HTTPS server", () => {
       const before = await call(server.port, first.caBundle, "GET", "/healthz");
       expect(before.peerSerial).to.equal(serial(first.cert));
 
-      clock.now = new Date();
+      clock.advance(340 * DAY);
       await manager.sync();
       const renewed = store.stored!.pair;
       expect(renewed.cert).to.not.equal(first.cert);
@@ -99,7 +101,12 @@ describe("certs: hot reload into the HTTPS server", () => {
     };
     const [a, b] = [testPair(), testPair()];
     await write(a);
-    const source = new DirectoryCertificateSource({ directory: dir, pollIntervalMs: 100, logger: silentLogger });
+    const source = new DirectoryCertificateSource({
+      directory: dir,
+      pollIntervalMs: 100,
+      logger: silentLogger,
+      clock: systemClock,
+    });
     await source.start();
     const server = await serve(source);
     try {
@@ -125,7 +132,12 @@ describe("certs: hot reload into the HTTPS server", () => {
     try {
       await writeFile(join(dir, "tls.crt"), a.cert);
       await writeFile(join(dir, "tls.key"), b.key);
-      const source = new DirectoryCertificateSource({ directory: dir, pollIntervalMs: 100, logger });
+      const source = new DirectoryCertificateSource({
+        directory: dir,
+        pollIntervalMs: 100,
+        logger,
+        clock: systemClock,
+      });
       expect(await source.reload()).to.equal(false);
       expect(source.current()).to.equal(undefined);
       expect(warnings.join()).to.contain("tls.key does not match tls.crt");

@@ -7,6 +7,7 @@ import type { CertificatePair, ServingCertificate } from "../../certs/pair.js";
 import { SecretCertificateManager, type SecretCertificateOptions } from "../../certs/secret-manager.js";
 import { SecretConflictError, type SecretStore, type StoredPair } from "../../certs/secret-store.js";
 import type { CertLogger } from "../../certs/source.js";
+import { FakeClock } from "../support/fake-clock.js";
 
 const DAY = 24 * 3600 * 1000;
 const silent: CertLogger = { info() {}, warn() {}, error() {} };
@@ -75,7 +76,7 @@ class FakePatcher implements WebhookConfigPatcher {
 
 function manager(
   store: SecretStore,
-  clock: { now: Date },
+  clock: FakeClock,
   extra: Partial<SecretCertificateOptions> = {},
 ): SecretCertificateManager {
   return new SecretCertificateManager({
@@ -87,7 +88,7 @@ function manager(
     checkIntervalMs: 60_000,
     retryDelayMs: 10,
     logger: silent,
-    now: () => clock.now,
+    clock,
     ...extra,
   });
 }
@@ -95,7 +96,7 @@ function manager(
 describe("certs: Secret-backed certificate manager", () => {
   it("two replicas starting at once end with the same pair (the second create gets 409)", async () => {
     const store = new FakeSecretStore();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const [a, b] = [manager(store, clock), manager(store, clock)];
     store.holdReadsUntil(2);
     const [pa, pb] = await Promise.all([a.sync(), b.sync()]);
@@ -108,7 +109,7 @@ describe("certs: Secret-backed certificate manager", () => {
 
   it("uses an existing valid Secret without writing", async () => {
     const store = new FakeSecretStore();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const first = await manager(store, clock).sync();
     const second = await manager(store, clock).sync();
     expect(second).to.deep.equal(first);
@@ -118,30 +119,30 @@ describe("certs: Secret-backed certificate manager", () => {
 
   it("renews the serving certificate before expiry, keeping the CA, and notifies listeners", async () => {
     const store = new FakeSecretStore();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const m = manager(store, clock);
     const first = await m.sync();
     const seen: ServingCertificate[] = [];
     m.onChange((c) => seen.push(c));
-    clock.now = new Date(clock.now.getTime() + 200 * DAY);
+    clock.advance(200 * DAY);
     await m.sync();
     expect(store.replaces).to.equal(0);
-    clock.now = new Date(clock.now.getTime() + 140 * DAY);
+    clock.advance(140 * DAY);
     const renewed = await m.sync();
     expect(store.replaces).to.equal(1);
     expect(renewed.caBundle).to.equal(first.caBundle);
     expect(renewed.cert).to.not.equal(first.cert);
-    expect(Date.parse(new X509Certificate(renewed.cert).validTo)).to.be.greaterThan(clock.now.getTime() + 300 * DAY);
+    expect(Date.parse(new X509Certificate(renewed.cert).validTo)).to.be.greaterThan(clock.now() + 300 * DAY);
     expect(seen.map((c) => c.cert)).to.deep.equal([renewed.cert]);
   });
 
   it("two replicas renewing at once: the loser re-reads and adopts the winner's renewal", async () => {
     const store = new FakeSecretStore();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const [a, b] = [manager(store, clock), manager(store, clock)];
     await a.sync();
     await b.sync();
-    clock.now = new Date(clock.now.getTime() + 350 * DAY);
+    clock.advance(350 * DAY);
     store.holdReadsUntil(2);
     const [pa, pb] = await Promise.all([a.sync(), b.sync()]);
     expect(store.replaces).to.equal(1);
@@ -152,13 +153,13 @@ describe("certs: Secret-backed certificate manager", () => {
 
   it("a replica picks up a pair renewed by another on its next check", async () => {
     const store = new FakeSecretStore();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const [a, b] = [manager(store, clock), manager(store, clock)];
     await a.sync();
     await b.sync();
     const changes: string[] = [];
     b.onChange((c) => changes.push(c.cert));
-    clock.now = new Date(clock.now.getTime() + 350 * DAY);
+    clock.advance(350 * DAY);
     await a.sync();
     await b.sync();
     expect(changes).to.deep.equal([store.stored!.pair.cert]);
@@ -166,7 +167,7 @@ describe("certs: Secret-backed certificate manager", () => {
 
   it("regenerates an unusable Secret, keeping a still-valid old CA in the bundle", async () => {
     const store = new FakeSecretStore();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const old = await manager(store, clock).sync();
     store.stored = { pair: { ...old, key: "garbage" }, resourceVersion: "41" };
     const fresh = await manager(store, clock).sync();
@@ -178,7 +179,7 @@ describe("certs: Secret-backed certificate manager", () => {
   it("injects the CA bundle, again only when it changed", async () => {
     const store = new FakeSecretStore();
     const patcher = new FakePatcher();
-    const clock = { now: new Date() };
+    const clock = new FakeClock(Date.now());
     const m = manager(store, clock, { patcher });
     const pair = await m.sync();
     await m.sync();
@@ -195,8 +196,10 @@ describe("certs: Secret-backed certificate manager", () => {
       create: (p) => store.create(p),
       replace: (p, rv) => store.replace(p, rv),
     };
-    const m = manager(flaky, { now: new Date() }, { patcher });
-    const cert = await m.start();
+    const clock = new FakeClock(Date.now());
+    const m = manager(flaky, clock, { patcher });
+    // The waits between attempts are on the clock: move it on to each.
+    const cert = await clock.drive(m.start());
     m.stop();
     expect(failures).to.equal(-1);
     expect(cert.cert).to.equal(store.stored!.pair.cert);
@@ -212,7 +215,7 @@ describe("certs: Secret-backed certificate manager", () => {
         throw new SecretConflictError("changed");
       },
     };
-    const error = await manager(always, { now: new Date() })
+    const error = await manager(always, new FakeClock(Date.now()))
       .sync()
       .then(
         () => undefined,

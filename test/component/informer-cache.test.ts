@@ -5,7 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { informerCache, RESTART_MAX_MS, type ReadCache, type RestartTimers } from "../../adapters/kube/cache.js";
+import { informerCache, RESTART_MAX_MS, type ReadCache } from "../../adapters/kube/cache.js";
+import type { Clock } from "../../api/clock.js";
+import { FakeClock } from "../support/fake-clock.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -168,7 +170,7 @@ describe("informer cache recovery", function () {
         }),
       );
     };
-    let clock = 1_000_000;
+    const clock = new FakeClock();
     const errors: unknown[] = [];
     const kc = kubeConfigFor(server);
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -180,7 +182,7 @@ describe("informer cache recovery", function () {
       {
         onError: (e) => errors.push(e),
         maxStalenessMs: 60_000,
-        now: () => clock,
+        clock,
       },
     );
     cache = watched;
@@ -194,21 +196,22 @@ describe("informer cache recovery", function () {
     await until(() => errors.length > 0, "the watch error");
     expect(watched.isSynced(), "a fresh outage keeps the cache usable").to.equal(true);
     expect(watched.get("ns", "a"), "the last-known data is still answered").to.not.equal(undefined);
-    clock += 30_000;
+    clock.advance(30_000);
     expect([watched.isSynced(), watched.stalenessMs()]).to.deep.equal([true, 30_000]);
-    clock += 30_001;
+    clock.advance(30_001);
     expect(watched.isSynced(), "stale beyond the bound: callers fail open").to.equal(false);
     expect(watched.hasLoaded(), "still loaded: readiness does not drop").to.equal(true);
     expect(watched.get("ns", "a"), "the data is kept for when the watch is back").to.not.equal(undefined);
 
     down = false;
-    await until(() => watched.isSynced() && watched.stalenessMs() === 0, "the restarted watch");
+    // The next restart is due on the clock: move it on until the watch is back.
+    await until(() => (clock.fireNext(), watched.isSynced() && watched.stalenessMs() === 0), "the restarted watch");
   });
 
   it("retries at most RESTART_MAX_MS apart after a long outage, so it is back soon after the apiserver (403 while RBAC loads)", async () => {
     // The fault run's sequence: the watch drops, the apiserver refuses connections for a while,
-    // then answers 403 while its RBAC loads, then serves again. Restarts run at once through
-    // injected timers; the test checks the delays the cache asked for.
+    // then answers 403 while its RBAC loads, then serves again. Restarts run on a fake clock the
+    // test moves on to each one; it checks the delays the cache asked for.
     let failuresLeft = 0;
     let watches = 0;
     handler = (req, res) => {
@@ -241,12 +244,11 @@ describe("informer cache recovery", function () {
       );
     };
     const delays: number[] = [];
-    const immediate: RestartTimers = {
-      setTimeout: (fn, ms) => {
-        delays.push(ms);
-        return setImmediate(fn);
-      },
-      clearTimeout: (handle) => clearImmediate(handle as NodeJS.Immediate),
+    const fake = new FakeClock();
+    const clock: Clock = {
+      now: () => fake.now(),
+      sleep: (ms, signal) => fake.sleep(ms, signal),
+      setTimer: (fn, ms) => (delays.push(ms), fake.setTimer(fn, ms)),
     };
     const kc = kubeConfigFor(server);
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -255,7 +257,7 @@ describe("informer cache recovery", function () {
       "/api/v1/configmaps",
       () => core.listConfigMapForAllNamespaces(),
       undefined,
-      { timers: immediate },
+      { clock },
     );
     cache = watched;
     await watched.synced;
@@ -264,7 +266,7 @@ describe("informer cache recovery", function () {
     failuresLeft = 12;
     openWatches.splice(0).forEach((res) => res.destroy());
     await until(
-      () => failuresLeft === 0 && openWatches.length === 1 && watched.isSynced(),
+      () => (fake.fireNext(), failuresLeft === 0 && openWatches.length === 1 && watched.isSynced()),
       "the watch to be back after the failures",
     );
 

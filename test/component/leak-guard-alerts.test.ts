@@ -12,13 +12,11 @@ import type { LeakContext } from "../../api/leak-guard.js";
 import { type LeakAlerter, createLeakAlerter } from "../../webhook/leak-guard/index.js";
 import type { PinningAlert } from "../../webhook/pinning/handler.js";
 import { FakeSlack } from "../support/fake-slack.js";
-import { FakeClock, fakeEvents } from "./leak-guard-fakes.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { until } from "../support/until.js";
+import { fakeEvents } from "./leak-guard-fakes.js";
 
 const logger = pino({ level: "silent" });
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** The apiserver's Event store, as far as alert Events go; every change goes to `watchers`. */
 class EventStore implements AlertEventApi {
@@ -132,7 +130,7 @@ describe("alerts across webhook replicas: one Slack message per pod, rollout and
   let notifier: AlertNotifier;
 
   function leader(): AlertNotifier {
-    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, retryDelayMs: 20 });
+    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, retryDelayMs: 20, clock });
     return createAlertNotifier({
       client,
       alertEvents: store.as("reconciler"),
@@ -286,7 +284,7 @@ describe("alerts across webhook replicas: one Slack message per pod, rollout and
     await Promise.all(replicas.map((r) => r.idle()));
     // The Events are written and Slack is asked, but has answered nothing yet.
     expect(store.events.size).to.equal(2);
-    await until(() => slack.received === 1);
+    await until("Slack is asked", () => slack.received === 1);
     expect(slack.calls).to.have.length(0);
     slack.setDelay(0);
     slack.releaseHeld();

@@ -1,33 +1,7 @@
-// Fakes for the leak-guard component tests: a hand-moved clock, an Event recorder that keeps
+// Fakes for the leak-guard component tests: an Event recorder that keeps
 // what it was given, and in-memory ReadCaches.
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
 import type { ReadCache } from "../../adapters/kube/cache.js";
-import type { Clock, Timer } from "../../webhook/leak-guard/index.js";
-
-export class FakeClock implements Clock {
-  t = Date.parse("2026-11-23T10:00:00Z");
-  private timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimer(fn: () => void, ms: number): Timer {
-    const timer = { at: this.t + ms, fn, cancelled: false };
-    this.timers.push(timer);
-    return { cancel: () => void (timer.cancelled = true) };
-  }
-  /** Moves time forward, running due timers in order. */
-  advance(ms: number): void {
-    const target = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => !x.cancelled && x.at <= target).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = target;
-  }
-}
 
 export interface RecordedEvent {
   regarding: ObjectRef;

@@ -25,6 +25,7 @@ import {
   pod,
   splitWorld,
 } from "../unit/leak-guard-fixtures.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { fakeCache, fakeEvents } from "./leak-guard-fakes.js";
 
 const logger = pino({ level: "silent" });
@@ -156,7 +157,7 @@ describe("leak-guard admission handlers", () => {
         update: async () => {},
         annotate: async () => {},
       };
-      const alerter = createLeakAlerter({ events, alertEvents, logger });
+      const alerter = createLeakAlerter({ events, alertEvents, logger, clock: new FakeClock() });
       const handle = createEvictionHandler(depsFor(splitWorld(), alerter, registry));
       const response = await handle(evictionRequest("web-4"));
       expect(response.status?.code).to.equal(429);

@@ -9,6 +9,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { AdmissionRequest, AdmissionReview } from "../../api/admission.js";
 import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/events.js";
 import { delayedCache } from "../../adapters/kube/delayed-cache.js";
+import { FakeClock } from "../support/fake-clock.js";
 import type { WatchedCache } from "../../adapters/kube/cache.js";
 import {
   createPodPinningHandler,
@@ -613,17 +614,17 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
   });
 
   it("a cache served 2 s behind on a fake clock: through a whole wave, no pod is pinned wrongly", async () => {
-    let now = 0;
+    const clock = new FakeClock(0);
     const watched = new WatchedRolloutCache();
     const rolloutAt = (updatedOrdinals: number[]) =>
       rolloutObject({ phase: "Progressing", updatedOrdinals }, { percent: 100 }) as unknown as k8s.KubernetesObject;
     watched.set(rolloutAt([7, 6]));
-    const lagging = delayedCache(watched, 2000, () => now);
+    const lagging = delayedCache(watched, 2000, clock);
     const { call, liveReads } = setup(undefined, { rollouts: lagging, live: () => watched.get(NS, "web") });
     // t=100 ms: the reconciler records wave 2 (ordinals 5, 4) and evicts at once: no settle delay.
-    now = 100;
+    clock.advance(100 - clock.now());
     watched.set(rolloutAt([7, 6, 5, 4]));
-    now = 300;
+    clock.advance(300 - clock.now());
     expect(
       (lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals,
       "the cache is behind",
@@ -638,7 +639,7 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     created["web-1"] = revisionOf(lost, (await call(lost)).patch);
     expect(created).to.deep.equal({ "web-5": NEW_REV, "web-4": NEW_REV, "web-1": OLD_REV });
     expect(liveReads).to.have.length(3);
-    now = 2200;
+    clock.advance(2200 - clock.now());
     expect(
       (lagging.get(NS, "web") as { status: { updatedOrdinals: number[] } }).status.updatedOrdinals,
       "caught up",

@@ -2,8 +2,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { LeaderElector, type LeaseApi } from "../../adapters/kube/leader-election.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { FakeClock } from "../support/fake-clock.js";
 
 function leaseStore(): LeaseApi & { lease?: k8s.V1Lease } {
   let rv = 1;
@@ -24,48 +23,74 @@ function leaseStore(): LeaseApi & { lease?: k8s.V1Lease } {
   return store;
 }
 
-function candidate(store: LeaseApi, identity: string, log: string[]) {
+/** A replica's view of the store; kill() freezes it like SIGKILL: no call it makes ever returns. */
+function replicaApi(store: LeaseApi): LeaseApi & { kill(): void } {
+  let dead = false;
+  const frozen = new Promise<never>(() => {});
+  return {
+    kill: () => void (dead = true),
+    read: (ns, name, signal) => (dead ? frozen : store.read(ns, name, signal)),
+    create: (ns, lease, signal) => (dead ? frozen : store.create(ns, lease, signal)),
+    replace: (ns, name, lease, signal) => (dead ? frozen : store.replace(ns, name, lease, signal)),
+  };
+}
+
+const LEASE_MS = 1000;
+const RETRY_MS = 100;
+const RENEW_DEADLINE_MS = 600;
+
+function candidate(api: LeaseApi, identity: string, log: Array<{ what: string; at: number }>, clock: FakeClock) {
   return new LeaderElector(
-    store,
+    api,
     {
       namespace: "bulkhead-system",
       name: "bulkhead-reconciler",
       identity,
-      leaseDurationSeconds: 1,
-      renewDeadlineMs: 600,
-      retryPeriodMs: 100,
+      leaseDurationSeconds: LEASE_MS / 1000,
+      renewDeadlineMs: RENEW_DEADLINE_MS,
+      retryPeriodMs: RETRY_MS,
+      clock,
     },
     {
-      onStartedLeading: () => log.push(`${identity} started`),
-      onStoppedLeading: () => log.push(`${identity} stopped`),
+      onStartedLeading: () => log.push({ what: `${identity} started`, at: clock.now() }),
+      onStoppedLeading: () => log.push({ what: `${identity} stopped`, at: clock.now() }),
     },
   );
 }
 
-describe("Lease leader election", function () {
-  this.timeout(10_000);
+// All on a fake clock: time moves only by clock.tick(), which lets each replica's store calls
+// finish before the next timer is due, so every handover happens at the same moment on every run.
+describe("Lease leader election", () => {
+  let clock: FakeClock;
+  let log: Array<{ what: string; at: number }>;
+  beforeEach(() => {
+    clock = new FakeClock();
+    log = [];
+  });
+  const when = (what: string) => log.find((l) => l.what === what)?.at;
 
-  it("one of two replicas leads; the other takes over within the lease time when it dies", async () => {
+  it("one of two replicas leads; the other takes over after the lease time when it dies", async () => {
     const store = leaseStore();
-    const log: string[] = [];
-    const a = candidate(store, "a", log);
-    const b = candidate(store, "b", log);
+    const aApi = replicaApi(store);
+    const a = candidate(aApi, "a", log, clock);
+    const b = candidate(store, "b", log, clock);
     a.start();
-    await sleep(50);
+    await clock.tick(50);
     b.start();
-    await sleep(400);
+    await clock.tick(400);
     expect(a.isLeader()).to.equal(true);
     expect(b.isLeader()).to.equal(false);
     expect(store.lease?.spec?.holderIdentity).to.equal("a");
     // "a" dies without releasing (SIGKILL): its renewals stop.
-    const died = Date.now();
-    (a as unknown as { stopped: boolean }).stopped = true;
-    while (!b.isLeader()) {
-      await sleep(20);
-      if (Date.now() - died > 3000) throw new Error("b never took over");
-    }
-    const tookMs = Date.now() - died;
-    expect(tookMs).to.be.within(900, 1600);
+    aApi.kill();
+    const died = clock.now();
+    await clock.tick(3 * LEASE_MS);
+    expect(b.isLeader()).to.equal(true);
+    // b waits a whole lease duration from the last renewal it saw, and takes over at its next poll.
+    const tookMs = when("b started")! - died;
+    expect(tookMs)
+      .to.be.at.least(LEASE_MS - RETRY_MS)
+      .and.at.most(LEASE_MS + RETRY_MS);
     expect(store.lease?.spec?.holderIdentity).to.equal("b");
     expect(store.lease?.spec?.leaseTransitions).to.equal(1);
     await b.stop();
@@ -73,36 +98,38 @@ describe("Lease leader election", function () {
 
   it("a leader that stops cleanly releases the Lease for an immediate handover", async () => {
     const store = leaseStore();
-    const log: string[] = [];
-    const a = candidate(store, "a", log);
-    const b = candidate(store, "b", log);
+    const a = candidate(store, "a", log, clock);
+    const b = candidate(store, "b", log, clock);
     a.start();
-    await sleep(50);
+    await clock.tick(50);
     b.start();
-    await sleep(200);
+    await clock.tick(200);
     await a.stop();
-    const stopped = Date.now();
-    while (!b.isLeader()) {
-      await sleep(20);
-      if (Date.now() - stopped > 3000) throw new Error("b never took over");
-    }
-    expect(Date.now() - stopped).to.be.below(700);
+    const stopped = clock.now();
+    await clock.tick(3 * LEASE_MS);
+    expect(b.isLeader()).to.equal(true);
+    // At b's next poll, not after a lease duration.
+    expect(when("b started")! - stopped).to.be.at.most(RETRY_MS);
     await b.stop();
   });
 
   it("a leader that cannot renew past the renew deadline stops leading", async () => {
     const store = leaseStore();
-    const log: string[] = [];
-    const a = candidate(store, "a", log);
+    const a = candidate(store, "a", log, clock);
     a.start();
-    await sleep(150);
+    await clock.tick(150);
     expect(a.isLeader()).to.equal(true);
+    const lastRenew = new Date(store.lease!.spec!.renewTime!).getTime();
     store.replace = async () => {
       throw Object.assign(new Error("apiserver down"), { code: 503 });
     };
-    await sleep(1000);
+    await clock.tick(1000);
     expect(a.isLeader()).to.equal(false);
-    expect(log).to.deep.equal(["a started", "a stopped"]);
+    expect(log.map((l) => l.what)).to.deep.equal(["a started", "a stopped"]);
+    // It stops at the first failed renewal past the deadline, not before it.
+    expect(when("a stopped")! - lastRenew)
+      .to.be.above(RENEW_DEADLINE_MS)
+      .and.at.most(RENEW_DEADLINE_MS + RETRY_MS);
     await a.stop();
   });
 });

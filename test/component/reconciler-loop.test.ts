@@ -14,11 +14,10 @@ import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
 import { until } from "../support/until.js";
 
 const KEY = "ns/web";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 interface Harness {
   cluster: FakeCluster;
   queue: KeyedQueue;
+  callbacks: CallbackDispatcher;
   events: Array<{ reason: string; note: string }>;
   reconciler: Reconciler;
   stop(): Promise<void>;
@@ -54,6 +53,7 @@ function harness(cluster: FakeCluster, extra: { sender?: CallbackSender } = {}):
   return {
     cluster,
     queue,
+    callbacks,
     events,
     reconciler,
     async stop() {
@@ -89,7 +89,8 @@ describe("reconcile loop on a fake cluster", function () {
       );
       const status = h.cluster.status();
       expect(status.updatedReplicas).to.equal(6);
-      expect(status.wavesCompleted).to.equal(3);
+      // A pipeline: at least 6 / budget 2 waves, smaller ones when room opens pod by pod.
+      expect(status.wavesCompleted).to.be.within(3, 6);
       expect(status.previousTemplate).to.deep.include({ spec: { containers: [{ name: "app", image: "app:v1" }] } });
       // Every pod evicted exactly once, never beyond the budget, highest ordinal first.
       expect([...evictionsPerPod(h.cluster).values()].every((n) => n === 1)).to.equal(true);
@@ -171,7 +172,9 @@ describe("reconcile loop on a fake cluster", function () {
       const paused = h.cluster.status();
       expect(paused.paused).to.equal(true);
       expect(paused.wavesCompleted).to.equal(1);
-      await sleep(300);
+      // Another pass while paused evicts nothing.
+      h.queue.add(KEY);
+      await h.queue.idle();
       expect(h.cluster.evictions).to.have.length(1);
       h.cluster.putRollout(
         rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, pauseRequested: false }, 4, "app:v2"),
@@ -220,7 +223,7 @@ describe("reconcile loop on a fake cluster", function () {
     try {
       cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v1"));
       await until("created", () => cluster.status().phase === "RolloutDone");
-      // Kill it just after the wave is recorded, before its evictions (the next pass makes them).
+      // Kill it just after the wave is recorded in status, before its pods are taken down.
       cluster.crashOnEviction = true;
       cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 6, "app:v2"));
       await until("wave recorded", () => cluster.status().currentWave?.number === 1);
@@ -255,8 +258,8 @@ describe("reconcile loop on a fake cluster", function () {
       h.cluster.putRollout(rolloutObject({ bapi }, 2, "app:v1"));
       await until("callback recorded", () => h.cluster.status().lastCallbackStageId === "stage-1");
       h.queue.add(KEY);
-      await sleep(100);
       await h.queue.idle();
+      await h.callbacks.idle();
       expect(sent).to.have.length(1);
       expect(sent[0]).to.include({ stageId: "stage-1", phase: "RolloutDone" });
     } finally {

@@ -1,78 +1,93 @@
+// The keyed work queue on a fake clock: passes are held open by the test (a gate it releases)
+// instead of sleeping, and requeue timers and backoff run only when the test moves time.
 import { expect } from "chai";
 import { KeyedQueue } from "../../reconciler/queue.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Passes that stay open until the test releases them, in the order they started. */
+function gatedPasses() {
+  const open: Array<() => void> = [];
+  let active = 0;
+  const stats = { passes: 0, maxActive: 0, active: () => active };
+  const pass = async (): Promise<undefined> => {
+    stats.passes++;
+    stats.maxActive = Math.max(stats.maxActive, ++active);
+    await new Promise<void>((release) => open.push(release));
+    active--;
+    return undefined;
+  };
+  /** Releases the oldest open pass and lets what follows from it run. */
+  const releaseOne = async (): Promise<boolean> => {
+    const release = open.shift();
+    release?.();
+    await settle();
+    return release !== undefined;
+  };
+  return { pass, releaseOne, open, stats };
+}
 
 describe("KeyedQueue", () => {
+  let clock: FakeClock;
+  beforeEach(() => (clock = new FakeClock()));
+
   it("runs one pass at a time per key; adds during a pass run it once more afterwards", async () => {
-    let active = 0;
-    let maxActive = 0;
-    let passes = 0;
-    const queue = new KeyedQueue(async () => {
-      active++;
-      maxActive = Math.max(maxActive, active);
-      passes++;
-      await sleep(20);
-      active--;
-      return undefined;
-    });
+    const gate = gatedPasses();
+    const queue = new KeyedQueue(gate.pass, { clock });
     queue.add("a");
-    await sleep(5);
+    expect(queue.isRunning("a")).to.equal(true);
     for (let i = 0; i < 10; i++) queue.add("a");
-    await sleep(80);
+    while (await gate.releaseOne());
     await queue.idle();
-    expect(maxActive).to.equal(1);
-    expect(passes).to.equal(2);
+    expect(gate.stats.maxActive).to.equal(1);
+    expect(gate.stats.passes).to.equal(2);
     await queue.stop();
   });
 
   it("runs different keys concurrently up to the worker count", async () => {
-    let active = 0;
-    let maxActive = 0;
-    const queue = new KeyedQueue(
-      async () => {
-        active++;
-        maxActive = Math.max(maxActive, active);
-        await sleep(20);
-        active--;
-        return undefined;
-      },
-      { workers: 2 },
-    );
+    const gate = gatedPasses();
+    const queue = new KeyedQueue(gate.pass, { workers: 2, clock });
     ["a", "b", "c", "d"].forEach((k) => queue.add(k));
-    await sleep(5);
+    expect(gate.stats.active()).to.equal(2);
+    while (await gate.releaseOne());
     await queue.idle();
-    expect(maxActive).to.equal(2);
+    expect(gate.stats.passes).to.equal(4);
+    expect(gate.stats.maxActive).to.equal(2);
     await queue.stop();
   });
 
   it("requeues after the delay the pass returned, and not at all after undefined", async () => {
     const times: number[] = [];
-    const start = Date.now();
-    const queue = new KeyedQueue(async () => {
-      times.push(Date.now() - start);
-      return times.length < 3 ? 60 : undefined;
-    });
+    const queue = new KeyedQueue(
+      async () => {
+        times.push(clock.now());
+        return times.length < 3 ? 60 : undefined;
+      },
+      { clock },
+    );
     queue.add("a");
-    await sleep(300);
+    await clock.tick(1_000);
     expect(times).to.have.length(3);
-    expect(times[1]! - times[0]!).to.be.within(55, 150);
-    expect(times[2]! - times[1]!).to.be.within(55, 150);
+    expect([times[1]! - times[0]!, times[2]! - times[1]!]).to.deep.equal([60, 60]);
     expect(queue.hasTimer("a")).to.equal(false);
+    expect(clock.pending).to.equal(0);
     await queue.stop();
   });
 
   it("a later requeue replaces an earlier timer for the same key", async () => {
     let passes = 0;
-    const queue = new KeyedQueue(async () => {
-      passes++;
-      return undefined;
-    });
+    const queue = new KeyedQueue(
+      async () => {
+        passes++;
+        return undefined;
+      },
+      { clock },
+    );
     queue.addAfter("a", 30);
     queue.addAfter("a", 200);
-    await sleep(100);
+    expect(clock.delays()).to.deep.equal([200]);
+    await clock.tick(199);
     expect(passes).to.equal(0);
-    await sleep(150);
+    await clock.tick(1);
     expect(passes).to.equal(1);
     await queue.stop();
   });
@@ -80,56 +95,61 @@ describe("KeyedQueue", () => {
   it("backs off exponentially on errors and resets after a success", async () => {
     const times: number[] = [];
     const errors: number[] = [];
-    const start = Date.now();
     const queue = new KeyedQueue(
       async () => {
-        times.push(Date.now() - start);
+        times.push(clock.now());
         if (times.length <= 3) throw new Error("apiserver unavailable");
         return undefined;
       },
-      { baseBackoffMs: 20, maxBackoffMs: 1000, onError: (_k, _e, retry) => errors.push(retry) },
+      { baseBackoffMs: 20, maxBackoffMs: 1000, clock, onError: (_k, _e, retry) => errors.push(retry) },
     );
     queue.add("a");
-    await sleep(250);
+    await clock.tick(1_000);
     expect(errors).to.deep.equal([20, 40, 80]);
-    expect(times).to.have.length(4);
-    expect(times[3]! - times[2]!).to.be.at.least(75);
+    expect(times.slice(1).map((t, i) => t - times[i]!)).to.deep.equal([20, 40, 80]);
     expect(queue.backoffMs("a")).to.equal(0);
     await queue.stop();
   });
 
-  it("caps the backoff (timers injected)", async () => {
-    const scheduled: Array<{ fn: () => void; ms: number }> = [];
-    const timers = { setTimeout: (fn: () => void, ms: number) => scheduled.push({ fn, ms }), clearTimeout: () => {} };
+  it("caps the backoff", async () => {
+    const scheduled: number[] = [];
     const queue = new KeyedQueue(
       async () => {
         throw new Error("down");
       },
-      { baseBackoffMs: 500, maxBackoffMs: 2000, timers },
+      { baseBackoffMs: 500, maxBackoffMs: 2000, clock },
     );
     queue.add("x");
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       await queue.idle();
-      await sleep(1);
-      scheduled[scheduled.length - 1]!.fn();
+      await settle();
+      scheduled.push(...clock.delays());
+      clock.fireNext();
     }
-    await queue.idle();
-    await sleep(1);
-    expect(scheduled.map((s) => s.ms)).to.deep.equal([500, 1000, 2000, 2000, 2000, 2000]);
+    expect(scheduled).to.deep.equal([500, 1000, 2000, 2000, 2000, 2000]);
     await queue.stop();
   });
 
   it("stop waits for the pass in flight and drops timers", async () => {
+    let release!: () => void;
     let finished = false;
-    const queue = new KeyedQueue(async () => {
-      await sleep(30);
-      finished = true;
-      return 10;
-    });
+    const queue = new KeyedQueue(
+      async () => {
+        await new Promise<void>((r) => (release = r));
+        finished = true;
+        return 10;
+      },
+      { clock },
+    );
     queue.add("a");
-    await sleep(5);
-    await queue.stop();
+    let stopped = false;
+    const stopping = queue.stop().then(() => (stopped = true));
+    await settle();
+    expect(stopped).to.equal(false);
+    release();
+    await stopping;
     expect(finished).to.equal(true);
     expect(queue.hasTimer("a")).to.equal(false);
+    expect(clock.pending).to.equal(0);
   });
 });

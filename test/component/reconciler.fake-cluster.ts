@@ -2,7 +2,7 @@
 // ports (RolloutApi, WorldSource, ClusterWriter) and simulates just enough of Kubernetes —
 // the StatefulSet controller (OnDelete: recreates a deleted pod from the update revision, or
 // the pinned one when `pinning` is on), the disruption controller and the Eviction API's PDB
-// check (429), pods turning Ready after `readyDelayMs` — and records every eviction.
+// check (a Ready pod needs a disruption left), pods turning Ready after `readyDelayMs` — and records every eviction.
 import type { DesiredPdb, StatefulSetChanges } from "../../api/desired.js";
 import { canonicalJson, templateHash } from "../../api/desired.js";
 import type { PdbObject, PodObject, StatefulSetObject } from "../../api/observe.js";
@@ -14,7 +14,9 @@ import type {
   RawRollout,
   ReleaseResult,
   RolloutApi,
+  TakeDownOutcome,
 } from "../../adapters/kube/rollouts.js";
+import type { TakeDownRequest } from "../../api/take-down.js";
 import { releasedMetadata, type ReleaseMode, type RolloutMetaLike } from "../../api/lifecycle.js";
 import type { WorldSource } from "../../reconciler/world.js";
 
@@ -241,8 +243,15 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     this.changed();
   }
 
-  async evict(_namespace: string, name: string, uid: string): Promise<EvictionResult> {
-    if (this.crashOnEviction) throw new Error("the reconciler died before this eviction");
+  /** A batch as the real adapter takes it down: each Ready pod needs a disruption left (api/take-down.ts). */
+  async takeDown(_namespace: string, pods: readonly TakeDownRequest[]): Promise<TakeDownOutcome[]> {
+    if (this.crashOnEviction) throw new Error("the reconciler died before taking these pods down");
+    const outcomes: TakeDownOutcome[] = [];
+    for (const p of pods) outcomes.push({ name: p.name, result: this.evict(p.name, p.uid) });
+    return outcomes;
+  }
+
+  private evict(name: string, uid: string): EvictionResult {
     const pod = this.podMap.get(name);
     if (!pod || pod.uid !== uid) return "gone";
     const allowed = this.disruptionsAllowed();

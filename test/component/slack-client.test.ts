@@ -1,10 +1,13 @@
 // The Slack notifier against a local server speaking the Web API (test/support/fake-slack.ts).
+// Waits between retries run on a fake clock: the tests move it, and never measure the wall clock.
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createSlackClient, type SlackClient } from "../../adapters/slack/client.js";
 import { createSendQueue } from "../../adapters/slack/queue.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { FakeSlack } from "../support/fake-slack.js";
+import { until } from "../support/until.js";
 
 const logger = pino({ level: "silent" });
 
@@ -19,10 +22,12 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
   let slack: FakeSlack;
   let registry: Registry;
   let client: SlackClient;
+  let clock: FakeClock;
 
   beforeEach(async () => {
     slack = await new FakeSlack().start();
     registry = new Registry();
+    clock = new FakeClock();
     client = createSlackClient({
       token: slack.token,
       apiUrl: slack.apiUrl,
@@ -30,6 +35,7 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
       registry,
       retryDelayMs: 50,
       timeoutMs: 3_000,
+      clock,
     });
   });
   afterEach(() => slack.stop());
@@ -59,11 +65,14 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
 
   it("honours 429 Retry-After, then succeeds", async () => {
     slack.rateLimitNext(1, 1);
-    const started = Date.now();
-    const posted = await client.post("#deploys", "after a rate limit");
-    const elapsed = Date.now() - started;
+    const posting = client.post("#deploys", "after a rate limit");
+    await until("the client waits out Retry-After", () => clock.pending > 0);
+    expect(clock.delays()).to.deep.equal([1_000]);
+    clock.advance(999);
+    expect(slack.callsOf("chat.postMessage")).to.have.length(1);
+    clock.advance(1);
+    const posted = await posting;
     expect(posted).to.not.equal(undefined);
-    expect(elapsed).to.be.at.least(950);
     expect(slack.callsOf("chat.postMessage").map((c) => c.status)).to.deep.equal([429, 200]);
     expect(
       await metricValue(registry, "bulkhead_slack_requests_total", {
@@ -75,24 +84,31 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
 
   it("gives up after a bounded number of attempts and never throws", async () => {
     slack.rateLimitNext(10, 0);
-    const posted = await client.post("#deploys", "never delivered");
+    const posted = await clock.drive(client.post("#deploys", "never delivered"));
     expect(posted).to.equal(undefined);
     expect(slack.callsOf("chat.postMessage")).to.have.length(3);
     expect(await metricValue(registry, "bulkhead_slack_requests_total", { outcome: "gave_up" })).to.equal(1);
   });
 
   it("does not wait for a Retry-After longer than the bound", async () => {
-    const patient = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, maxRetryAfterMs: 2_000 });
+    const patient = createSlackClient({
+      token: slack.token,
+      apiUrl: slack.apiUrl,
+      logger,
+      maxRetryAfterMs: 2_000,
+      clock,
+    });
     slack.rateLimitNext(1, 120);
-    const started = Date.now();
     expect(await patient.post("#deploys", "too long to wait")).to.equal(undefined);
-    expect(Date.now() - started).to.be.below(1_000);
+    // Given up at once: no wait was ever started.
+    expect(clock.pending).to.equal(0);
+    expect(clock.now()).to.equal(new FakeClock().now());
     expect(slack.callsOf("chat.postMessage")).to.have.length(1);
   });
 
   it("retries a 5xx, not a platform error", async () => {
     slack.failNext(1, 503);
-    expect(await client.post("#deploys", "after a 503")).to.not.equal(undefined);
+    expect(await clock.drive(client.post("#deploys", "after a 503"))).to.not.equal(undefined);
     expect(slack.callsOf("chat.postMessage").map((c) => c.status)).to.deep.equal([503, 200]);
     slack.platformErrorNext("channel_not_found");
     expect(await client.post("#nowhere", "lost")).to.equal(undefined);
@@ -104,8 +120,8 @@ describe("Slack client (chat.postMessage, chat.update) against a local Slack", f
     expect(await wrong.post("#deploys", "x")).to.equal(undefined);
     const apiUrl = slack.apiUrl;
     await slack.stop();
-    const unreachable = createSlackClient({ token: "t", apiUrl, logger, retryDelayMs: 10 });
-    expect(await unreachable.post("#deploys", "x")).to.equal(undefined);
+    const unreachable = createSlackClient({ token: "t", apiUrl, logger, retryDelayMs: 10, clock });
+    expect(await clock.drive(unreachable.post("#deploys", "x"))).to.equal(undefined);
   });
 
   it("updating an unknown message fails without throwing", async () => {
@@ -121,14 +137,20 @@ describe("Slack send queue", function () {
   afterEach(() => slack.stop());
 
   it("returns to the caller at once while Slack is rate-limiting, and sends in order", async () => {
-    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger });
+    const clock = new FakeClock();
+    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, clock });
     const queue = createSendQueue({ logger });
     slack.rateLimitNext(1, 1);
-    const started = Date.now();
-    for (const text of ["a", "b", "c"]) queue.enqueue(text, async () => void (await client.post("#deploys", text)));
-    expect(Date.now() - started).to.be.below(50);
+    for (const text of ["a", "b", "c"])
+      expect(queue.enqueue(text, async () => void (await client.post("#deploys", text)))).to.equal(true);
+    let idle = false;
+    void queue.idle().then(() => (idle = true));
+    // The callers went on while the first message waits out Retry-After on the clock.
+    await until("the first message waits out Retry-After", () => clock.pending > 0);
+    expect(idle).to.equal(false);
+    expect(slack.messages).to.have.length(0);
+    clock.advance(1_000);
     await queue.idle();
-    expect(Date.now() - started).to.be.at.least(950);
     expect(slack.messages.map((m) => m.text)).to.deep.equal(["a", "b", "c"]);
   });
 

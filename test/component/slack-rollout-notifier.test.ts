@@ -1,6 +1,6 @@
 // Slack rollout notifications (adapters/slack/rollout-notifier.ts) through the real Slack client
-// against the local fake Slack (test/support/fake-slack.ts), with a simulated clock for the
-// notifier's throttle: a 1,000-pod rollout, 100 pods per wave, published on every pass.
+// against the local fake Slack (test/support/fake-slack.ts), on a fake clock (the notifier's
+// throttle, budget and trailing refreshes, and the client's retry waits): a 1,000-pod rollout, 100 pods per wave, published on every pass.
 import { expect } from "chai";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -14,7 +14,9 @@ import {
   type RolloutStatus,
   type StatefulsetRollout,
 } from "../../api/rollout.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 import { FakeSlack, type FakeSlackMessage } from "../support/fake-slack.js";
+import { until } from "../support/until.js";
 
 const logger = pino({ level: "silent" });
 const OLD = "web-6f9c7d";
@@ -115,13 +117,13 @@ interface Run {
 async function runSimulation(
   slack: FakeSlack,
   notifier: RolloutPublisher,
-  clock: { t: number },
+  clock: FakeClock,
   sim: Iterable<{ t: number; rollout: StatefulsetRollout }>,
 ): Promise<Run> {
   const callTimes: number[] = [];
   let ref: SlackMessageRef | undefined;
   for (const { t, rollout } of sim) {
-    clock.t = t * 1000;
+    clock.advance(t * 1000 - clock.now());
     const before = slack.calls.length;
     // As the reconciler does: keep the returned ref (in status.slackMessage) when there is one.
     ref =
@@ -129,7 +131,7 @@ async function runSimulation(
         { ...rollout, status: { ...rollout.status, ...(ref ? { slackMessage: ref } : {}) } },
         ref,
       )) ?? ref;
-    for (let i = before; i < slack.calls.length; i++) callTimes.push(clock.t);
+    for (let i = before; i < slack.calls.length; i++) callTimes.push(clock.now());
   }
   return { callTimes, ref };
 }
@@ -154,28 +156,30 @@ describe("Slack rollout notifications (fake Slack)", function () {
   this.timeout(60_000);
   let slack: FakeSlack;
   let client: SlackClient;
-  let clock: { t: number };
+  let clock: FakeClock;
 
   beforeEach(async () => {
     slack = await new FakeSlack().start();
+    // Simulated rollouts start at t = 0 s.
+    clock = new FakeClock(0);
     client = createSlackClient({
       token: slack.token,
       apiUrl: slack.apiUrl,
       logger,
       retryDelayMs: 50,
       timeoutMs: 3_000,
+      clock,
     });
-    clock = { t: 0 };
   });
   afterEach(() => slack.stop());
 
   it("a 1,000-pod rollout, 100 pods per wave: ≤ 25 calls a minute, one message updated in place, every pod on exactly one page", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const { callTimes, ref } = await runSimulation(slack, notifier, clock, simulateRollout(1000, 100, "debug"));
 
     const perMinute = maxPerMinute(callTimes);
     console.log(
-      `      ${slack.calls.length} Slack calls over ${Math.round(clock.t / 1000)} s (simulated); busiest minute: ${perMinute} calls`,
+      `      ${slack.calls.length} Slack calls over ${Math.round(clock.now() / 1000)} s (simulated); busiest minute: ${perMinute} calls`,
     );
     expect(perMinute).to.be.at.most(25);
     expect(slack.calls.every((c) => c.status === 200 && !c.error)).to.equal(true);
@@ -206,7 +210,7 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("stays within budget when waves go as fast as the passes (a wave every 4 s)", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const { callTimes } = await runSimulation(
       slack,
       notifier,
@@ -215,7 +219,7 @@ describe("Slack rollout notifications (fake Slack)", function () {
     );
     const perMinute = maxPerMinute(callTimes);
     console.log(
-      `      ${slack.calls.length} Slack calls over ${Math.round(clock.t / 1000)} s (simulated); busiest minute: ${perMinute} calls`,
+      `      ${slack.calls.length} Slack calls over ${Math.round(clock.now() / 1000)} s (simulated); busiest minute: ${perMinute} calls`,
     );
     // At most 4 throttled refreshes of at most 6 calls a minute; the terminal refresh then sends
     // whatever is left at once (here, the pages deferred by the per-refresh cap).
@@ -232,7 +236,7 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("the summary carries version, percent, phase, waves, pods ready/total, trigger and build links", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const sim = [...simulateRollout(200, 100, "debug")];
     const midWave = sim.find(
       (s) => s.rollout.status?.wavesCompleted === 1 && s.rollout.status.currentWave?.number === 2,
@@ -252,7 +256,7 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("notifyLevel info: posts at the start and updates at the end, nothing in between", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const sim = [...simulateRollout(1000, 100, "info")];
     const { callTimes } = await runSimulation(slack, notifier, clock, sim);
     const lastT = sim.at(-1)!.t * 1000;
@@ -264,7 +268,7 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("notifyLevel error: silent until the rollout fails, then one message with the failing pods", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const sim = [...simulateRollout(100, 50, "error")];
     let ref: SlackMessageRef | undefined;
     for (const s of sim.slice(0, -1)) ref = (await notifier.publish(s.rollout, ref)) ?? ref;
@@ -289,30 +293,34 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("honours 429 + Retry-After and still posts", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     slack.rateLimitNext(1, 1);
-    const started = Date.now();
-    const ref = await notifier.publish([...simulateRollout(10, 5, "debug")][0]!.rollout, undefined);
-    expect(Date.now() - started).to.be.at.least(950);
+    const publishing = notifier.publish([...simulateRollout(10, 5, "debug")][0]!.rollout, undefined);
+    await until("the client waits out Retry-After", () => clock.pending > 0);
+    expect(clock.delays()).to.deep.equal([1_000]);
+    clock.advance(999);
+    expect(slack.callsOf("chat.postMessage")).to.have.length(1);
+    clock.advance(1);
+    const ref = await publishing;
     expect(ref).to.not.equal(undefined);
     expect(slack.callsOf("chat.postMessage").map((c) => c.status)).to.deep.equal([429, 200]);
   });
 
   it("a restarted reconciler updates the same messages from the stored ref instead of posting new ones", async () => {
     const sim = [...simulateRollout(200, 100, "debug")];
-    const first = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const first = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const half = sim.findIndex((s) => s.rollout.status?.wavesCompleted === 1);
     let ref: SlackMessageRef | undefined;
     for (const s of sim.slice(0, half + 1)) {
-      clock.t = s.t * 1000;
+      clock.advance(s.t * 1000 - clock.now());
       ref = (await first.publish(s.rollout, ref)) ?? ref;
     }
     expect(ref?.pageTs?.filter(Boolean)).to.have.length(2);
     const postsBefore = slack.callsOf("chat.postMessage").length;
     // A new process: no memory but status.slackMessage.
-    const second = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const second = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     for (const s of sim.slice(half + 1)) {
-      clock.t = s.t * 1000;
+      clock.advance(s.t * 1000 - clock.now());
       ref = (await second.publish(s.rollout, ref)) ?? ref;
     }
     expect(slack.messages.filter((m) => !m.threadTs)).to.have.length(1);
@@ -332,22 +340,26 @@ describe("Slack rollout notifications (fake Slack)", function () {
       retryDelayMs: 20,
       maxAttempts: 2,
       timeoutMs: 500,
+      clock,
     });
     await dead.stop();
     const notifier = slackRolloutNotifier({
       client: deadClient,
-      now: () => clock.t,
+      clock,
       registry,
       failureBackoffMs: 30_000,
       trailingRefresh: false,
     });
     const rollout = [...simulateRollout(10, 5, "debug")][0]!.rollout;
-    const started = Date.now();
+    const failing = notifier.publish(rollout, undefined);
+    // One retry after retryDelayMs, then the message is given up.
+    await until("the client waits to retry", () => clock.pending > 0);
+    expect(clock.delays()).to.deep.equal([20]);
+    clock.advance(20);
+    expect(await failing).to.equal(undefined);
+    // Backing off: no call, so nothing to wait for.
     expect(await notifier.publish(rollout, undefined)).to.equal(undefined);
-    expect(Date.now() - started).to.be.below(2_000);
-    const again = Date.now();
-    expect(await notifier.publish(rollout, undefined)).to.equal(undefined);
-    expect(Date.now() - again).to.be.below(50);
+    expect(clock.pending).to.equal(0);
     const metric = await registry.getSingleMetric("bulkhead_slack_rollout_publishes_total")?.get();
     expect(Object.fromEntries((metric?.values ?? []).map((v) => [v.labels.result, v.value]))).to.deep.equal({
       failed: 1,
@@ -355,19 +367,19 @@ describe("Slack rollout notifications (fake Slack)", function () {
     });
 
     // An update that fails keeps the stored ref (so the message is not posted twice).
-    const live = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const live = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const ref = await live.publish(rollout, undefined);
     slack.failNext(3, 503);
-    clock.t += 60_000;
+    clock.advance(60_000);
     const progressed = { ...rollout, status: { ...rollout.status, phase: "Progressing" as const } };
-    expect(await live.publish(progressed, ref)).to.deep.equal(ref);
-    clock.t += 60_000;
-    expect(await live.publish(progressed, ref)).to.deep.equal(ref);
+    expect(await clock.drive(live.publish(progressed, ref))).to.deep.equal(ref);
+    clock.advance(60_000);
+    expect(await clock.drive(live.publish(progressed, ref))).to.deep.equal(ref);
     expect(slack.messages[0]?.text).to.match(/Progressing/);
   });
 
   it("a throttled publish is not lost: a trailing refresh sends it when the interval is over", async () => {
-    const notifier = slackRolloutNotifier({ client, minRefreshIntervalMs: 300 });
+    const notifier = slackRolloutNotifier({ client, clock, minRefreshIntervalMs: 300 });
     try {
       const sim = [...simulateRollout(100, 50, "debug")];
       const recorded = sim.findIndex((s) => s.rollout.status?.currentWave?.number === 1);
@@ -378,7 +390,12 @@ describe("Slack rollout notifications (fake Slack)", function () {
       const callsBefore = slack.calls.length;
       ref = (await notifier.publish(later, ref)) ?? ref;
       expect(slack.calls.length).to.equal(callsBefore);
-      await new Promise((r) => setTimeout(r, 600));
+      expect(clock.delays()).to.deep.equal([300]);
+      clock.advance(300);
+      await until(
+        "the trailing refresh has posted wave 2's page",
+        () => slack.messages.filter((m) => m.threadTs).length === 2,
+      );
       const main = slack.messages.find((m) => !m.threadTs)!;
       expect(main.text).to.equal(
         `Rollout shop/web: Progressing, ${later.status?.percentDeployed}% of 100% deployed, ${later.status?.updatedReplicas}/100 pods updated`,
@@ -395,30 +412,37 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("keeps a publish within its time budget against a slow Slack; a trailing refresh sends the rest", async () => {
-    const notifier = slackRolloutNotifier({ client, minRefreshIntervalMs: 100, maxPublishMs: 250 });
+    const notifier = slackRolloutNotifier({ client, clock, minRefreshIntervalMs: 100, maxPublishMs: 250 });
     try {
       const sim = [...simulateRollout(500, 250, "info")];
-      slack.setDelay(100);
-      const started = Date.now();
+      // Every call takes 100 ms of fake time.
+      slack.onCall = () => clock.advance(100);
+      const started = clock.now();
       // info level, final state: the summary and 10 pages are due at once.
       const ref = await notifier.publish(sim.at(-1)!.rollout, undefined);
-      const took = Date.now() - started;
-      expect(took).to.be.below(700);
+      // No call starts once 250 ms have gone: the summary and two pages.
+      expect(clock.now() - started).to.equal(300);
       const posted = slack.messages.filter((m) => m.threadTs).length;
-      expect(posted).to.be.within(1, 5);
+      expect(posted).to.equal(2);
       expect(ref?.pageTs?.filter(Boolean)).to.have.length(posted);
-      await new Promise((r) => setTimeout(r, 2_500));
+      const pagesPosted = () => slack.messages.filter((m) => m.threadTs).length;
+      // Each trailing refresh sends what fits in the budget and schedules the next for the rest.
+      while (pagesPosted() < 10) {
+        await until("a trailing refresh is due", () => clock.pending > 0 || pagesPosted() === 10);
+        clock.fireNext();
+        await settle();
+      }
       const pages = slack.messages.filter((m) => m.threadTs);
       expect(pages).to.have.length(10);
       expect(new Set(pages.flatMap(podNames)).size).to.equal(500);
     } finally {
       notifier.close();
-      slack.setDelay(0);
+      slack.onCall = undefined;
     }
   });
 
   it("a new rollout posts its own message; the previous one, left mid-way, is marked superseded, a finished one is left as it was", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const sim = [...simulateRollout(100, 50, "debug")];
     const gen = (s: StatefulsetRollout, generation: number): StatefulsetRollout => ({
       ...s,
@@ -427,9 +451,9 @@ describe("Slack rollout notifications (fake Slack)", function () {
     let ref: SlackMessageRef | undefined;
     // Generation 1 is replaced mid-way (a new spec) by generation 2, which finishes.
     for (const s of sim.slice(0, 4)) ref = (await notifier.publish(gen(s.rollout, 1), ref)) ?? ref;
-    clock.t += 60_000;
+    clock.advance(60_000);
     for (const s of sim) {
-      clock.t += 20_000;
+      clock.advance(20_000);
       ref = (await notifier.publish(gen(s.rollout, 2), ref)) ?? ref;
     }
     let top = slack.messages.filter((m) => !m.threadTs);
@@ -449,7 +473,7 @@ describe("Slack rollout notifications (fake Slack)", function () {
   });
 
   it("makes no call without a channel", async () => {
-    const notifier = slackRolloutNotifier({ client, now: () => clock.t, trailingRefresh: false });
+    const notifier = slackRolloutNotifier({ client, clock, trailingRefresh: false });
     const rollout = [...simulateRollout(10, 5, "debug")][0]!.rollout;
     const { channel: _none, ...spec } = rollout.spec;
     expect(await notifier.publish({ ...rollout, spec }, undefined)).to.equal(undefined);

@@ -16,7 +16,7 @@ import { rolloutRunOf, type SlackMessageRef } from "../../adapters/slack/rollout
 import { Reconciler } from "../../reconciler/controller.js";
 import { createMetrics } from "../../reconciler/metrics.js";
 import { FakeSlack } from "../support/fake-slack.js";
-import { FakeClock } from "./leak-guard-fakes.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
 import { until as waitUntil } from "../support/until.js";
 
@@ -240,16 +240,16 @@ async function drive(
 ): Promise<DriveResult & { outbox?: RolloutOutbox }> {
   const cluster = new FakeCluster({ readyDelayMs: 1 });
   const start = Date.parse("2026-11-30T10:00:00Z");
-  let now = start;
+  // The passes' own time (requeue delays), apart from the outbox's clock, which this test moves by hand.
+  const passClock = new FakeClock(start);
   const noEvents: EventRecorder = { record: async () => {} };
   let outbox: RolloutOutbox | undefined;
   if (slack) {
     // Retry-After is waited out on the fake clock, which this test never moves: a retry waits forever.
-    const sleep = (ms: number) => new Promise<void>((resolve) => void clock.setTimer(resolve, ms));
     // No client timeout within the test: a pass that waited for Slack would wait for good.
-    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, sleep, timeoutMs: 3_600_000 });
+    const client = createSlackClient({ token: slack.token, apiUrl: slack.apiUrl, logger, clock, timeoutMs: 3_600_000 });
     outbox = createRolloutOutbox({
-      publisher: slackRolloutNotifier({ client, logger, now: () => clock.now() }),
+      publisher: slackRolloutNotifier({ client, logger, clock }),
       rollouts: cluster,
       logger,
       clock,
@@ -268,7 +268,7 @@ async function drive(
     },
     metrics: createMetrics(() => [], false),
     log: logger,
-    now: () => new Date(now),
+    clock: passClock,
     ...(outbox ? { notifier: outbox } : {}),
   });
   const spec = { channel: "#deploys", notifyLevel: "debug", disruptionPolicy: { maxUnavailable: 4 } };
@@ -284,13 +284,13 @@ async function drive(
       const s = cluster.status();
       passes.push(`${s.phase} · ${s.reason}`);
       if (requeue === undefined) break;
-      now += requeue;
+      passClock.advance(requeue);
       await until("pods settled", settled);
     }
   }
   return {
     passes,
-    fakeMs: now - start,
+    fakeMs: passClock.now() - start,
     evictions: cluster.evictions.map((e) => e.pod),
     cluster,
     ...(outbox ? { outbox } : {}),

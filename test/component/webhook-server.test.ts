@@ -1,6 +1,7 @@
 // The webhook over real HTTPS with real AdmissionReview JSON: every endpoint, bad input, and
 // graceful shutdown.
 import { expect } from "chai";
+import { until } from "../support/until.js";
 import { request as httpsRequest } from "node:https";
 import type { AdmissionDecision, AdmissionReview, AdmissionResponse, JsonPatchOperation } from "../../api/admission.js";
 import { allowed } from "../../api/admission.js";
@@ -436,6 +437,7 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
   describe("graceful shutdown", () => {
     it("finishes an in-flight review, refuses new connections, then closes", async () => {
       const other = await startTestWebhook(extraRoutes);
+      release = undefined;
       const inFlight = call(
         other.port,
         other.pair.caBundle,
@@ -443,18 +445,17 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
         "/test/slow",
         JSON.stringify(admissionReview({ ...(stsRequest("g-1", "CREATE", {}).request as object) })),
       );
-      await new Promise((r) => setTimeout(r, 100));
-      expect(release).to.be.a("function");
+      await until("the slow review has reached its handler", () => release !== undefined);
       const closed = other.server.shutdown();
       let closedYet = false;
       void closed.then(() => (closedYet = true));
-      await new Promise((r) => setTimeout(r, 100));
-      expect(closedYet, "closed before the in-flight review finished").to.equal(false);
       const refused = await call(other.port, other.pair.caBundle, "GET", "/healthz").then(
         () => "served",
         (err: NodeJS.ErrnoException) => err.code,
       );
       expect(refused).to.equal("ECONNREFUSED");
+      // The listener is closed, and the review it took in is still being answered.
+      expect(closedYet, "closed before the in-flight review finished").to.equal(false);
       release!();
       const res = await inFlight;
       expect(res.status).to.equal(200);
@@ -484,7 +485,7 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
         req.on("error", reject);
         req.end(body);
       });
-      await new Promise((r) => setTimeout(r, 100));
+      await until("the slow review has reached its handler", () => release !== undefined);
       const closed = other.server.shutdown();
       release!();
       expect(await result).to.deep.equal({ status: 200, connection: "close" });

@@ -538,14 +538,24 @@ describe("Helm chart: lint and render", function () {
     expect(webhookRules.some((rule) => rule.apiGroups.includes("admissionregistration.k8s.io"))).to.equal(false);
   });
 
-  it("grants no wildcard, no delete and no Secret read beyond the webhook's own", async () => {
+  it("grants no wildcard, no delete but the reconciler's of pods, and no Secret read beyond the webhook's own", async () => {
     const objs = await render();
     for (const role of objs.filter((o) => o.kind === "ClusterRole" || o.kind === "Role")) {
       for (const rule of role.rules as Rule[]) {
         const where = `${role.kind}/${role.metadata.name} ${JSON.stringify(rule)}`;
         expect([...rule.apiGroups, ...rule.resources, ...rule.verbs], where).not.to.include("*");
+        // The reconciler deletes a wave's pods after reserving their disruptions in the PDB
+        // (api/take-down.ts): pods delete and nothing else.
+        const podDelete =
+          role.metadata.name.endsWith("-reconciler") &&
+          rule.apiGroups.join() === "" &&
+          rule.resources.join() === "pods";
         expect(
-          rule.verbs.filter((v) => ["delete", "deletecollection", "escalate", "bind", "impersonate"].includes(v)),
+          rule.verbs.filter(
+            (v) =>
+              ["delete", "deletecollection", "escalate", "bind", "impersonate"].includes(v) &&
+              !(podDelete && v === "delete"),
+          ),
           where,
         ).to.deep.equal([]);
         if (rule.resources.includes("secrets")) {
@@ -690,7 +700,8 @@ const RECONCILER_NEEDS: Access[] = [
     namespace: "other" as const,
   })),
   ...reads("", "pods"),
-  { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
+  // A wave's pods, once their disruptions are reserved in the PDB's status (api/take-down.ts).
+  { verb: "delete", group: "", resource: "pods", namespace: "other" },
   ...reads("policy", "poddisruptionbudgets"),
   ...["create", "update"].map((verb) => ({
     verb,
@@ -698,6 +709,7 @@ const RECONCILER_NEEDS: Access[] = [
     resource: "poddisruptionbudgets",
     namespace: "other" as const,
   })),
+  { verb: "update", group: "policy", resource: "poddisruptionbudgets", subresource: "status", namespace: "other" },
   { verb: "create", group: "events.k8s.io", resource: "events", namespace: "other" },
   // Alert Events become Slack alerts; the message ts is written back (adapters/slack/alert-notifier.ts).
   ...[...readVerbs, "update"].map((verb) => ({
@@ -711,7 +723,8 @@ const RECONCILER_NEEDS: Access[] = [
   { verb: "update", group: "coordination.k8s.io", resource: "leases", name: LEASE, namespace: "release" },
 ];
 const RECONCILER_MUST_NOT: Access[] = [
-  { verb: "delete", group: "", resource: "pods", namespace: "other" },
+  { verb: "deletecollection", group: "", resource: "pods", namespace: "other" },
+  { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
   { verb: "delete", group: "apps", resource: "statefulsets", namespace: "other" },
   { verb: "patch", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },
   { verb: "delete", group: "bulkhead.dev", resource: "statefulsetrollouts", namespace: "other" },

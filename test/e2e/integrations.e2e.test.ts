@@ -440,12 +440,18 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
       "number",
     );
 
-    // Consul outage: once the reconciler has seen it (a pass already under way may still record
-    // the next wave), no wave completes and no further pod is moved while it lasts, and the
-    // status says why.
+    // Consul outage: once the reconciler has seen it (its status says so; a pass that started
+    // before may still have recorded the next wave), no wave completes and no further pod is
+    // moved while it lasts.
     await agent.stop();
-    await sleep(1_500);
-    const settled = await readRollout();
+    const settled = await waitFor(
+      async () => {
+        const r = await readRollout();
+        return /cannot be checked in Consul/.test(r.status?.reason ?? "") ? r : undefined;
+      },
+      { timeoutMs: 30_000, what: "the reconciler reporting the Consul outage in status" },
+    );
+    // A window in which nothing may happen (an absence, so it can only be watched for a while).
     await sleep(6_000);
     const during = await readRollout();
     expect(during.status?.wavesCompleted, "waves completed during the outage").to.equal(settled.status?.wavesCompleted);

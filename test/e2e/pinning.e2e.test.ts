@@ -18,7 +18,7 @@ import { EventsV1Api, type V1Pod } from "@kubernetes/client-node";
 import type * as k8s from "@kubernetes/client-node";
 import { review, type AdmissionRequest, type AdmissionReview } from "../../api/admission.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
-import { desiredRevisionName, ordinalsToMoveBack, keptUpdatedOrdinals } from "../../api/revisions.js";
+import { desiredRevisionForOrdinal, keptOrdinals, updatedOrdinalCap } from "../../api/revisions.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 import {
   controllerRevisionsCache,
@@ -452,7 +452,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
    */
   async function settled(what: string, timeoutMs = 120_000): Promise<number> {
     const rollout = await readRollout();
-    const want = new Map(Array.from({ length: REPLICAS }, (_, o) => [`${STS}-${o}`, desiredRevisionName(rollout, o)]));
+    const want = new Map(Array.from({ length: REPLICAS }, (_, o) => [`${STS}-${o}`, revisionNameFor(rollout, o)]));
     const pods = await waitFor(
       async () => {
         const pods = (await listPods()).filter((p) => !p.metadata?.deletionTimestamp);
@@ -632,10 +632,11 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
   });
 
   it("lowered to 25%: the moved pods above the target are evicted, come back pinned, and 2 stay new", async () => {
-    // The webhook pins by spec.percent at once; the reconciler evicts what ordinalsToMoveBack says.
+    // The webhook pins by spec.percent at once; the reconciler moves back the moved ordinals it no longer keeps.
     await writeRollout({ spec: { percent: 25 } });
     const rollout = await readRollout();
-    const back = ordinalsToMoveBack(rollout);
+    const kept = keptOrdinals(rollout.status?.updatedOrdinals ?? [], REPLICAS, updatedOrdinalCap(rollout));
+    const back = (rollout.status?.updatedOrdinals ?? []).filter((o) => !kept.includes(o));
     expect(back).to.deep.equal([5, 4]);
     const core = coreApi();
     for (const o of back) {
@@ -647,7 +648,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     }
     expect(await settled("lowered to 25%")).to.equal(2);
     // The reconciler then records the smaller list; nothing moves.
-    await writeRollout({ status: { updatedOrdinals: keptUpdatedOrdinals(rollout) } });
+    await writeRollout({ status: { updatedOrdinals: kept } });
     expect(await settled("after the status write at 25%")).to.equal(2);
   });
 
@@ -682,7 +683,7 @@ describe("revision pinning (/mutate/pod) on a real control plane", function () {
     ]);
     // The reconciler records it; from then on nothing is pinned to the lost revision.
     await writeRollout({ status: { revisionMissing: revisions.old } });
-    expect(desiredRevisionName(await readRollout(), 1)).to.equal(revisions.new);
+    expect(revisionNameFor(await readRollout(), 1)).to.equal(revisions.new);
   });
 
   it("resumed to 100% (the reconciler's waves): every pod is new", async () => {
@@ -772,8 +773,7 @@ describe("revision pinning with the real reconciler", function () {
           now.length === REPLICAS &&
           now.every(
             (p) =>
-              isReady(p) &&
-              p.metadata?.labels?.["controller-revision-hash"] === desiredRevisionName(r, podOrdinalOf(p)),
+              isReady(p) && p.metadata?.labels?.["controller-revision-hash"] === revisionNameFor(r, podOrdinalOf(p)),
           );
         return ok ? { r, now } : undefined;
       },
@@ -1050,3 +1050,10 @@ describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13
     );
   });
 });
+
+/** The revision name an ordinal should run (desiredRevisionForOrdinal), or undefined when status records none. */
+function revisionNameFor(rollout: StatefulsetRollout, ordinal: number): string | undefined {
+  return desiredRevisionForOrdinal(rollout, ordinal) === "update"
+    ? rollout.status?.updateRevision
+    : rollout.status?.currentRevision;
+}

@@ -37,6 +37,8 @@ export class FakeSlack {
   private alwaysRateLimit: number | undefined;
   private delayMs = 0;
   private held = new Set<() => void>();
+  /** Runs as each call is received, before it is answered (a test moves its fake clock here: a slow Slack in fake time). */
+  onCall: (() => void) | undefined;
   /** Requests received, answered or not (a held-back answer counts at once). */
   received = 0;
   private seq = 0;
@@ -114,6 +116,7 @@ export class FakeSlack {
     const method = (req.url ?? "").replace(/^\/api\//, "").split("?")[0] ?? "";
     const args = parseBody(await readBody(req), req.headers["content-type"] ?? "");
     this.received += 1;
+    this.onCall?.();
     if (this.delayMs > 0) await this.hold(this.delayMs);
     if (!this.server) return;
     const record = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void => {

@@ -11,3 +11,16 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * The seed named by an environment variable (to replay a run), or a fresh one; the caller prints
+ * it, so any run can be replayed.
+ */
+export function seedFromEnv(variable: string): number {
+  const given = process.env[variable];
+  if (given !== undefined && given !== "") {
+    if (!/^\d{1,10}$/.test(given)) throw new Error(`${variable} must be a non-negative integer (got ${given})`);
+    return Number(given);
+  }
+  return Math.floor(Math.random() * 2 ** 31);
+}

@@ -878,3 +878,129 @@ describe("kubectl-sroll formatting helpers", () => {
     for (const [since, expected] of cases) expect(formatAge(since, now), String(since)).to.equal(expected);
   });
 });
+
+describe("kubectl-sroll: rollout groups (--group, list, status)", () => {
+  const group = (order: number) => ({ group: { name: "ingester", order } });
+  function seedGroup(h: Harness): void {
+    seedRollout(h.api, { ...group(1), percent: 100 }, { ...PROGRESSING }, "default", "zone-a");
+    seedRollout(h.api, { ...group(2), percent: 100, pauseRequested: true }, { ...PROGRESSING }, "default", "zone-b");
+    seedRollout(h.api, { ...group(3), percent: 100 }, { ...PROGRESSING }, "default", "zone-c");
+    seedRollout(h.api, { percent: 100 }, { ...PROGRESSING }, "default", "alone");
+  }
+
+  it("pause --group pauses every member in order, one patch each; an already paused one is unchanged", async () => {
+    const h = harness();
+    seedGroup(h);
+    expect(await h.run("pause", "--group", "ingester")).to.equal(0);
+    expect(h.api.patches.map((p) => p.name)).to.deep.equal(["zone-a", "zone-c"]);
+    expect(h.stdout.text).to.equal(
+      [
+        "statefulsetrollout.bulkhead.dev/zone-a paused",
+        "  spec.pauseRequested: false → true",
+        "statefulsetrollout.bulkhead.dev/zone-b unchanged: statefulsetrollout zone-b is already paused (spec.pauseRequested is true); resume it with: kubectl sroll resume zone-b",
+        "statefulsetrollout.bulkhead.dev/zone-c paused",
+        "  spec.pauseRequested: false → true",
+        "group ingester: 2 of 3 member(s) paused; the others needed nothing",
+        "",
+      ].join("\n"),
+    );
+    expect((h.api.object("default", "alone").spec as Obj).pauseRequested).to.not.equal(true);
+  });
+
+  it("rollback --group: a member that cannot be rolled back is named, the others stay rolled back, exit 1", async () => {
+    const h = harness();
+    seedGroup(h);
+    h.api.setStatus("default", "zone-b", { ...PROGRESSING, previousTemplate: undefined });
+    expect(await h.run("rollback", "--group", "ingester")).to.equal(1);
+    expect(h.api.patches.map((p) => p.name)).to.deep.equal(["zone-a", "zone-c"]);
+    expect(h.stdout.text).to.include(
+      "statefulsetrollout.bulkhead.dev/zone-b NOT rolled back: statefulsetrollout zone-b has no previous template",
+    );
+    expect(h.stdout.text).to.include(
+      "group ingester: 2 of 3 member(s) rolled back (zone-a, zone-c; they stay rolled back); not rolled back: zone-b",
+    );
+    expect(h.stderr.text).to.equal("error: group ingester: not every member was rolled back (see above)\n");
+    // One identity for the whole group action.
+    const ids = ["zone-a", "zone-c"].map((n) => (h.api.object("default", n).spec as Obj).rolloutIdentity);
+    expect(ids[0]).to.equal(ids[1]);
+  });
+
+  it("a member the API refuses is reported and the others are still acted on", async () => {
+    const h = harness();
+    seedGroup(h);
+    const patch = h.api.patch.bind(h.api);
+    h.api.patch = async (namespace, name, body) => {
+      if (name === "zone-a") throw apiError(403, "forbidden: cannot patch zone-a");
+      return patch(namespace, name, body);
+    };
+    expect(await h.run("pause", "--group", "ingester")).to.equal(1);
+    expect(h.stdout.text).to.match(/zone-a NOT paused: .*forbidden/);
+    expect(h.api.patches.map((p) => p.name)).to.deep.equal(["zone-c"]);
+    expect(h.stdout.text).to.include(
+      "group ingester: 1 of 3 member(s) paused (zone-c; they stay paused); not paused: zone-a",
+    );
+  });
+
+  it("promote --group PERCENT sets every member's percent", async () => {
+    const h = harness();
+    seedRollout(h.api, { ...group(1), percent: 50 }, { ...PROGRESSING }, "default", "zone-a");
+    seedRollout(h.api, { ...group(2), percent: 50 }, { ...PROGRESSING }, "default", "zone-b");
+    expect(await h.run("promote", "--group", "ingester", "100")).to.equal(0);
+    expect((h.api.object("default", "zone-a").spec as Obj).percent).to.equal(100);
+    expect((h.api.object("default", "zone-b").spec as Obj).percent).to.equal(100);
+  });
+
+  const usage: Array<[string[], RegExp, number]> = [
+    [["pause", "web", "--group", "ingester"], /give a rollout name or --group ingester, not both/, 2],
+    [["pause"], /give the StatefulsetRollout's name, or --group GROUP/, 2],
+    [["pause", "--group", "ingester", "-o", "yaml"], /cannot be combined with --group/, 2],
+    [["resume", "--group", "nope"], /no StatefulsetRollout in namespace default names group nope/, 1],
+  ];
+  for (const [argv, message, code] of usage)
+    it(`${argv.join(" ")} → exit ${code}`, async () => {
+      const h = harness();
+      seedGroup(h);
+      expect(await h.run(...argv)).to.equal(code);
+      expect(h.stderr.text).to.match(message);
+      expect(h.api.patches).to.have.length(0);
+    });
+
+  it("list shows each rollout's group and what it waits for", async () => {
+    const h = harness();
+    seedGroup(h);
+    h.api.setStatus("default", "zone-b", {
+      ...PROGRESSING,
+      group: { name: "ingester", members: [], active: "zone-a", waitingFor: "zone-a (order 1) to finish: Progressing" },
+    });
+    expect(await h.run("list")).to.equal(0);
+    const lines = h.stdout.text.split("\n");
+    expect(lines[0]).to.match(/GROUP\s+WAITING FOR$/);
+    expect(lines.find((l) => l.startsWith("zone-b"))).to.match(
+      /ingester\/2\s+zone-a \(order 1\) to finish: Progressing$/,
+    );
+    expect(lines.find((l) => l.startsWith("alone"))).to.match(/-\s+-$/);
+  });
+
+  it("status shows the group, its members with the active one, and what this member waits for", async () => {
+    const h = harness();
+    seedGroup(h);
+    h.api.setStatus("default", "zone-b", {
+      ...PROGRESSING,
+      group: {
+        name: "ingester",
+        members: [
+          { name: "zone-a", order: 1, phase: "Progressing", unavailable: 2 },
+          { name: "zone-b", order: 2, phase: "Progressing", unavailable: 0 },
+        ],
+        active: "zone-a",
+        waitingFor: "zone-a (order 1) to finish: Progressing",
+      },
+    });
+    expect(await h.run("status", "zone-b")).to.equal(0);
+    expect(h.stdout.text).to.include("Group:        ingester · order 2\n");
+    expect(h.stdout.text).to.include(
+      "Members:      zone-a (1) Progressing, 2 unavailable ← active · zone-b (2) Progressing\n",
+    );
+    expect(h.stdout.text).to.include("Waiting for:  zone-a (order 1) to finish: Progressing\n");
+  });
+});

@@ -169,6 +169,33 @@ describe("dashboard view model", () => {
     ).to.deep.equal([]);
   });
 
+  it("waves log: pipelined waves — every wave in flight is logged, and one that leaves the pipeline is completed", () => {
+    const status = parsed(rolloutObject()).status!;
+    const w1 = {
+      number: 1,
+      pods: ["web-9", "web-8"],
+      startedAt: "2026-11-30T10:01:00Z",
+      direction: "forward" as const,
+    };
+    const w2 = { number: 2, pods: ["web-7"], startedAt: "2026-11-30T10:01:02Z", direction: "forward" as const };
+    let log = recordWave(undefined, { ...status, wavesCompleted: 0, currentWave: w2, wavesInFlight: [w1, w2] });
+    expect(log.waves.map((w) => [w.number, w.completedAt])).to.deep.equal([
+      [1, undefined],
+      [2, undefined],
+    ]);
+    log = recordWave(log, {
+      ...status,
+      wavesCompleted: 1,
+      currentWave: w2,
+      wavesInFlight: [w2],
+      lastUpdated: "2026-11-30T10:01:04Z",
+    });
+    expect(log.waves.map((w) => [w.number, w.completedAt])).to.deep.equal([
+      [1, "2026-11-30T10:01:04Z"],
+      [2, undefined],
+    ]);
+  });
+
   it("overview row: percent target and deployed, updated/ready/total, age source", () => {
     expect(overviewRow(parsed(rolloutObject()), "zone-a")).to.deep.include({
       phase: "Progressing",

@@ -1,6 +1,7 @@
 // rateLimitedEventRecorder: one Event per object and reason per window, a bounded number of keys.
 import { expect } from "chai";
 import { rateLimitedEventRecorder, type EventRecorder, type ObjectRef } from "../../adapters/kube/events.js";
+import { FakeClock } from "../support/fake-clock.js";
 
 const pod = (name: string): ObjectRef => ({
   apiVersion: "v1",
@@ -11,17 +12,17 @@ const pod = (name: string): ObjectRef => ({
 });
 
 function setup(maxKeys = 3) {
-  let clock = 0;
+  const clock = new FakeClock();
   const written: string[] = [];
   const suppressed: string[] = [];
   const inner: EventRecorder = { record: async (ref, _type, reason) => void written.push(`${ref.name}/${reason}`) };
   const events = rateLimitedEventRecorder(inner, {
     windowMs: 1000,
     maxKeys,
-    now: () => clock,
+    clock,
     onSuppressed: (r) => suppressed.push(r),
   });
-  return { events, written, suppressed, advance: (ms: number) => (clock += ms) };
+  return { events, written, suppressed, advance: (ms: number) => clock.advance(ms) };
 }
 
 describe("rateLimitedEventRecorder", () => {

@@ -245,18 +245,20 @@ describe("decide: waves", () => {
     expect(d.status.currentWave?.pods).to.deep.equal(["web-1", "web-0", "web-9"]);
   });
 
-  it("records the wave (ordinals + currentWave) before evicting anything", () => {
+  it("records the wave (ordinals, currentWave, wavesInFlight) in the status of the pass that takes its pods down", () => {
+    // The reconciler writes a pass's status before it takes its step (reconciler/controller.ts),
+    // so pinning reads the ordinals before any pod of the wave is gone.
     const r = makeRollout({}, rollingStatus());
     const d = decide(r, world(r, makePods(10), 3), NOW);
-    expect(d.step.kind).to.equal("none");
+    expect(d.step).to.deep.equal({
+      kind: "evict",
+      pods: [9, 8, 7].map((o) => ({ name: `web-${o}`, uid: `uid-${o}-${OLD}`, wave: 1 })),
+    });
     // In move order: the pinning webhook moves the most recently moved back first.
     expect(d.status.updatedOrdinals).to.deep.equal([9, 8, 7]);
-    expect(d.status.currentWave).to.deep.equal({
-      number: 1,
-      pods: ["web-9", "web-8", "web-7"],
-      startedAt: NOW.toISOString(),
-      direction: "forward",
-    });
+    const wave = { number: 1, pods: ["web-9", "web-8", "web-7"], startedAt: NOW.toISOString(), direction: "forward" };
+    expect(d.status.currentWave).to.deep.equal(wave);
+    expect(d.status.wavesInFlight).to.deep.equal([wave]);
     expect(d.events.map((e) => e.reason)).to.include("WaveStarted");
   });
 
@@ -294,13 +296,13 @@ describe("decide: waves", () => {
         currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) },
       }),
     );
-    const d = decide(r, world(r, makePods(10)), NOW);
+    // Budget 2: exactly the two recorded pods; no room for a next wave.
+    const d = decide(r, world(r, makePods(10), 2), NOW);
     expect(d.step).to.deep.equal({
       kind: "evict",
-      wave: 1,
       pods: [
-        { name: "web-9", uid: `uid-9-${OLD}` },
-        { name: "web-8", uid: `uid-8-${OLD}` },
+        { name: "web-9", uid: `uid-9-${OLD}`, wave: 1 },
+        { name: "web-8", uid: `uid-8-${OLD}`, wave: 1 },
       ],
     });
   });
@@ -313,7 +315,7 @@ describe("decide: waves", () => {
         currentWave: { number: 1, pods: ["web-9", "web-8"], startedAt: at(-5) },
       }),
     );
-    const d = decide(r, world(r, makePods(10, [9])), NOW);
+    const d = decide(r, world(r, makePods(10, [9]), 1), NOW);
     expect(evicted(d)).to.deep.equal(["web-8"]);
   });
 
@@ -322,9 +324,13 @@ describe("decide: waves", () => {
       {},
       rollingStatus({ updatedOrdinals: [9], currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) } }),
     );
-    const d = decide(r, world(r, makePods(10, [], { 9: { terminating: true } })), NOW);
+    const pods = makePods(10, [], { 9: { terminating: true } });
+    const d = decide(r, world(r, pods, 0), NOW);
     expect(d.step.kind).to.equal("none");
     expect(d.status.reason).to.match(/waiting for 1 pod/);
+    // With room in the budget the next wave starts meanwhile; the terminating pod is not asked again.
+    const next = decide(r, world(r, pods, 2), NOW);
+    expect(evicted(next)).to.deep.equal(["web-8", "web-7"]);
   });
 
   it("waits for replacements to be Ready, then completes the wave", () => {
@@ -333,14 +339,16 @@ describe("decide: waves", () => {
       currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) },
     });
     const r = makeRollout({}, status);
-    const notReady = decide(r, world(r, makePods(10, [9], { 9: { ready: false, createdAt: at(-1) } })), NOW);
+    const notReady = decide(r, world(r, makePods(10, [9], { 9: { ready: false, createdAt: at(-1) } }), 0), NOW);
     expect(notReady.step.kind).to.equal("none");
     expect(notReady.status.currentWave?.completedAt).to.equal(undefined);
+    expect(notReady.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([1]);
     const ready = decide(r, world(r, makePods(10, [9])), NOW);
     expect(ready.status.wavesCompleted).to.equal(1);
-    // The same pass records the next wave (status only; its evictions come a pass later).
+    // The same pass records the next wave and takes its pods down.
     expect(ready.status.currentWave).to.deep.include({ number: 2, pods: ["web-8", "web-7", "web-6"] });
-    expect(ready.step.kind).to.equal("none");
+    expect(ready.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([2]);
+    expect(evicted(ready)).to.deep.equal(["web-8", "web-7", "web-6"]);
     expect(ready.events.map((e) => e.reason)).to.include.members(["WaveCompleted", "WaveStarted"]);
   });
 
@@ -352,7 +360,7 @@ describe("decide: waves", () => {
     const r = makeRollout({ serviceDiscovery: { dc: "dc1", serviceNames: ["web"] } }, status);
     const failing = decide(
       r,
-      world(r, makePods(10, [9]), 3, { health: { ok: true, passingPods: [], services: ["web"], missingServices: [] } }),
+      world(r, makePods(10, [9]), 0, { health: { ok: true, passingPods: [], services: ["web"], missingServices: [] } }),
       NOW,
     );
     expect(failing.status.currentWave?.completedAt).to.equal(undefined);
@@ -461,22 +469,93 @@ describe("decide: waves", () => {
     expect(d.status.currentWave?.pods).to.deep.equal(["web-8", "web-7", "web-6"]);
   });
 
-  it("a wave is recorded in one pass (status only, next pass at once) and evicted by the next: no wait for caches", () => {
+  it("a wave is recorded and taken down in one pass; a pass whose cache still shows its pods up asks again, starts nothing more", () => {
     const r = makeRollout({}, rollingStatus());
     const recorded = decide(r, world(r, makePods(10)), NOW);
-    expect(recorded.step.kind).to.equal("none");
-    expect(recorded.requeueAfterMs).to.equal(0);
+    expect(evicted(recorded)).to.deep.equal(["web-9", "web-8", "web-7"]);
     expect(recorded.status.currentWave).to.deep.include({ number: 1, pods: ["web-9", "web-8", "web-7"] });
-    // Evicted by the pass that reads the recorded wave back, started at the same instant.
+    // The PDB counts the three (disruptionsAllowed 0) before the pod cache sees them go: they are
+    // asked again (the step's live read skips them) and no new wave takes their place.
     const next = makeRollout({}, recorded.status);
-    const d = decide(next, world(next, makePods(10)), NOW);
+    const d = decide(next, world(next, makePods(10), 0), NOW);
     expect(evicted(d)).to.deep.equal(["web-9", "web-8", "web-7"]);
+    expect(d.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([1]);
+  });
+
+  it("a continuous pipeline: as soon as the budget has room, the next wave starts while earlier ones are in flight", () => {
+    const status = rollingStatus({
+      updatedOrdinals: [9, 8, 7],
+      currentWave: { number: 1, pods: ["web-9", "web-8", "web-7"], startedAt: at(-5), direction: "forward" },
+    });
+    const r = makeRollout({ percent: 100 }, status);
+    // web-9 is back and Ready; web-8 and web-7 are still starting: one disruption is free again.
+    const pods = makePods(10, [9, 8, 7], {
+      8: { ready: false, createdAt: at(-1) },
+      7: { ready: false, createdAt: at(-1) },
+    });
+    const d = decide(r, world(r, pods, 1), NOW);
+    expect(evicted(d)).to.deep.equal(["web-6"]);
+    expect(d.status.wavesInFlight?.map((w) => [w.number, w.pods])).to.deep.equal([
+      [1, ["web-9", "web-8", "web-7"]],
+      [2, ["web-6"]],
+    ]);
+    expect(d.status.currentWave).to.deep.include({ number: 2, pods: ["web-6"] });
+    expect(d.status.updatedOrdinals).to.deep.equal([9, 8, 7, 6]);
+    // Wave 1 completes on its own once its pods are Ready; wave 2 stays in flight.
+    const r2 = makeRollout({ percent: 100 }, d.status);
+    const pods2 = makePods(10, [9, 8, 7, 6], { 6: { ready: false, createdAt: at(-1) } });
+    const d2 = decide(r2, world(r2, pods2, 0), NOW);
+    expect(d2.status.wavesCompleted).to.equal(1);
+    expect(d2.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([2]);
+    expect(d2.status.currentWave?.completedAt).to.equal(undefined);
+  });
+
+  const pipelineGates: Array<{ name: string; spec: Record<string, unknown>; reason: RegExp }> = [
+    {
+      name: "minPodEvictionIntervalSeconds: waves one at a time",
+      spec: { minPodEvictionIntervalSeconds: 10 },
+      reason: /waiting for 1 pod/,
+    },
+    {
+      name: "maxParallel counts the pods in flight across waves",
+      spec: { maxParallel: 1 },
+      reason: /waiting for 1 pod/,
+    },
+    {
+      name: "pause: in-flight waves finish, no new one",
+      spec: { pauseRequested: true },
+      reason: /pause requested, finishing/,
+    },
+  ];
+  for (const gate of pipelineGates) {
+    it(`no next wave while one is in flight when ${gate.name}`, () => {
+      const status = rollingStatus({
+        updatedOrdinals: [9],
+        currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5), direction: "forward" },
+      });
+      const r = makeRollout(gate.spec, status);
+      const d = decide(r, world(r, makePods(10, [9], { 9: { ready: false, createdAt: at(-1) } }), 3), NOW);
+      expect(d.step.kind).to.equal("none");
+      expect(d.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([1]);
+      expect(d.status.reason).to.match(gate.reason);
+    });
+  }
+
+  it("a restarted reconciler reading a status written before the pipeline (currentWave only) carries the wave on", () => {
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) },
+    });
+    const r = makeRollout({}, status);
+    const d = decide(r, world(r, makePods(10), 1), NOW);
+    expect(evicted(d)).to.deep.equal(["web-9"]);
+    expect(d.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([1]);
   });
 
   it("percent lowered below what is moved → a back wave of the most recently moved, within budget", () => {
     const r = makeRollout({ percent: 10 }, rollingStatus({ updatedOrdinals: [9, 8, 7, 6, 5], wavesCompleted: 2 }));
     const d = decide(r, world(r, makePods(10, [5, 6, 7, 8, 9]), 3), NOW);
-    expect(d.step.kind).to.equal("none");
+    expect(evicted(d)).to.deep.equal(["web-5", "web-6", "web-7"]);
     expect(d.status.currentWave).to.deep.include({ number: 3, pods: ["web-5", "web-6", "web-7"], direction: "back" });
     // Removed from updatedOrdinals before any eviction: pinning recreates them on the old revision.
     expect(d.status.updatedOrdinals).to.deep.equal([9, 8]);

@@ -2,14 +2,11 @@ import { expect } from "chai";
 import {
   decideRevisionForOrdinal,
   desiredRevisionForOrdinal,
-  desiredRevisionName,
-  keptUpdatedOrdinals,
-  ordinalsToMoveBack,
+  keptOrdinals,
   podOrdinal,
   targetUpdatedCount,
 } from "../../api/revisions.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
-import { keptOrdinals } from "../../api/waves.js";
 
 describe("targetUpdatedCount", () => {
   const cases: Array<[replicas: number, percent: number, expected: number]> = [
@@ -172,37 +169,31 @@ describe("decideRevisionForOrdinal", () => {
       const r = rollout(spec, status);
       expect(decideRevisionForOrdinal(r, ordinal)).to.deep.equal({ revision, reason });
       expect(desiredRevisionForOrdinal(r, ordinal)).to.equal(revision);
-      expect(desiredRevisionName(r, ordinal)).to.equal(
-        revision === "update" ? status.updateRevision : status.currentRevision,
-      );
     });
   }
 
-  it("ordinalsToMoveBack is the moved ordinals above the target, latest waves first to go", () => {
-    expect(ordinalsToMoveBack(rollout({ percent: 25 }, half))).to.deep.equal([2, 3]);
-    expect(ordinalsToMoveBack(rollout({ percent: 50 }, half))).to.deep.equal([]);
-    expect(ordinalsToMoveBack(rollout({ percent: 0 }, { ...split, updatedOrdinals: [6, 1] }))).to.deep.equal([6, 1]);
-    expect(keptUpdatedOrdinals(rollout({ percent: 25 }, { ...split, updatedOrdinals: [6, 1, 4] }))).to.deep.equal([
-      6, 1,
-    ]);
-  });
-
-  it("the webhook's kept ordinals are the reconciler's (api/waves.ts keptOrdinals) for any list, size and percent", () => {
-    const lists = [[], [7, 6, 5, 4], [0, 1, 2, 3], [9, 3, 3, 1, 12, 0], [5], [2, 7, 4, 6, 1, 0, 3, 5]];
-    for (const replicas of [1, 4, 8, 10]) {
-      for (const percent of [0, 1, 13, 25, 50, 99, 100]) {
-        for (const updatedOrdinals of lists) {
-          const r = rollout(
-            { percent, statefulset: { spec: { replicas, selector: {}, template: {} } } },
-            { ...split, updatedOrdinals },
-          );
-          const label = `${percent}% of ${replicas}, moved ${JSON.stringify(updatedOrdinals)}`;
-          expect(keptUpdatedOrdinals(r), label).to.deep.equal(
-            keptOrdinals(updatedOrdinals, replicas, targetUpdatedCount(replicas, percent)),
-          );
-        }
-      }
+  describe("keptOrdinals: the one rule for which moved ordinals stay (webhook and waves)", () => {
+    const cases: Array<[name: string, moved: number[], replicas: number, cap: number | undefined, kept: number[]]> = [
+      ["no cap keeps every moved ordinal, in move order", [6, 1, 4], 10, undefined, [6, 1, 4]],
+      ["a cap keeps the first moved: the latest waves go back first", [6, 1, 4], 10, 2, [6, 1]],
+      ["cap 0 keeps none", [6, 1], 10, 0, []],
+      ["a cap above the count keeps all", [2, 3], 10, 5, [2, 3]],
+      ["ordinals scaled away neither count nor stay", [9, 3, 12, 0], 10, 3, [9, 3, 0]],
+      ["duplicates count once", [3, 3, 1], 10, 2, [3, 1]],
+      ["a negative cap keeps none", [1], 10, -1, []],
+    ];
+    for (const [name, moved, replicas, cap, kept] of cases) {
+      it(name, () => expect(keptOrdinals(moved, replicas, cap)).to.deep.equal(kept));
     }
+
+    it("pinning keeps what the target keeps: the moved ordinals beyond it are pinned back", () => {
+      const r = rollout({ percent: 25 }, half);
+      expect([0, 1, 2, 3].filter((o) => decideRevisionForOrdinal(r, o).reason === "above-target")).to.deep.equal([
+        2, 3,
+      ]);
+      const none = rollout({ percent: 0 }, { ...split, updatedOrdinals: [6, 1] });
+      expect([6, 1].map((o) => desiredRevisionForOrdinal(none, o))).to.deep.equal(["current", "current"]);
+    });
   });
 
   it("the webhook and the reconciler agree: exactly the target count of ordinals runs the update revision", () => {
@@ -210,7 +201,9 @@ describe("decideRevisionForOrdinal", () => {
       const r = rollout({ percent }, { ...split, updatedOrdinals: [0, 1, 2, 3, 4, 5, 6, 7] });
       const onUpdate = [0, 1, 2, 3, 4, 5, 6, 7].filter((o) => desiredRevisionForOrdinal(r, o) === "update");
       expect(onUpdate.length, `${percent}%`).to.equal(targetUpdatedCount(8, percent));
-      expect(ordinalsToMoveBack(r).length, `${percent}%`).to.equal(8 - targetUpdatedCount(8, percent));
+      expect(keptOrdinals([0, 1, 2, 3, 4, 5, 6, 7], 8, targetUpdatedCount(8, percent)), `${percent}%`).to.deep.equal(
+        onUpdate,
+      );
     }
   });
 });

@@ -10,7 +10,8 @@
 // report() returns at once.
 import type { AlertEventApi } from "../../adapters/kube/alert-events.js";
 import type { EventRecorder, ObjectRef } from "../../adapters/kube/events.js";
-import { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
+import { systemClock } from "../../adapters/clock.js";
+import type { Clock, Timer } from "../../api/clock.js";
 import { ALERT_WINDOW_MS, type AlertDetail, alertKey, encodeAlertDetail } from "../../api/alert-events.js";
 import { API_VERSION, KIND } from "../../api/labels.js";
 import type { LeakContext } from "../../api/leak-guard.js";

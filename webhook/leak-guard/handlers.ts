@@ -1,9 +1,13 @@
-// /validate/eviction and /validate/pod-delete: parse, decide (api/leak-guard.ts), answer through
-// the api/admission.ts builders, and for real requests count and alert. The answer never waits
-// for an alert: Events and Slack run behind report(), which returns at once.
+// /validate/eviction and /validate/pod-delete: parse, decide (the leak guard, api/leak-guard.ts,
+// then the zone-aware group guard, api/group-disruption.ts), answer through the api/admission.ts
+// builders, and for real requests count and alert. The answer never waits for an alert: Events
+// and Slack run behind report() and record(), which are not awaited.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { EventRecorder } from "../../adapters/kube/events.js";
 import { type AdmissionRequest, type AdmissionDecision, allowed, denied } from "../../api/admission.js";
+import { type GroupGuardDecision, decideGroupGuard } from "../../api/group-disruption.js";
+import { API_VERSION, KIND } from "../../api/labels.js";
 import {
   type GuardPolicy,
   type LeakGuardDecision,
@@ -14,7 +18,7 @@ import {
 } from "../../api/leak-guard.js";
 import type { LeakProtectionMode } from "../../api/rollout.js";
 import type { LeakAlertSink } from "./alerts.js";
-import { type LeakGuardMetrics, leakGuardMetrics } from "./metrics.js";
+import { type GroupGuardMetrics, type LeakGuardMetrics, groupGuardMetrics, leakGuardMetrics } from "./metrics.js";
 import { type LeakGuardCaches, cacheWorld } from "./world.js";
 
 export type AdmissionHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
@@ -26,6 +30,11 @@ export interface LeakGuardDeps extends LeakGuardCaches {
   defaultLeakProtection: LeakProtectionMode;
   /** De-duplicated Events + Slack alerts: createLeakAlerter(). */
   alerts: LeakAlertSink;
+  /**
+   * Plain Events: a group-guard refusal is recorded on the refused member's rollout (main.ts
+   * rate-limits them). Absent (tests of the leak table alone): no such Event.
+   */
+  events?: EventRecorder;
   logger: Logger;
   registry: Registry;
 }
@@ -42,6 +51,7 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
   const world = cacheWorld(deps);
   const policy: GuardPolicy = { reconcilerUsername: deps.reconcilerUsername, defaultMode: deps.defaultLeakProtection };
   const metrics = leakGuardMetrics(deps.registry);
+  const groupMetrics = groupGuardMetrics(deps.registry);
   const log = deps.logger.child({ component: "leak-guard" });
 
   // decideLeakGuard does not throw; should something unforeseen (a cache bug) throw here, the
@@ -58,6 +68,8 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     }
     const req = parsed.request;
     const decision = decideLeakGuard(req, world, policy);
+    // A refused leak is answered as such; otherwise the group guard may still refuse.
+    const group = decision.verdict === "deny" ? undefined : decideGroupGuard(req, world);
     const context = {
       uid: request.uid,
       pod: `${req.namespace}/${req.podName}`,
@@ -66,7 +78,14 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
       dryRun: req.dryRun,
     };
     logDecision(log, context, decision);
-    if (!req.dryRun) sideEffects(deps, metrics, decision);
+    if (group) logGroupDecision(log, context, group);
+    // Dry runs decide and answer the same, with no side effect: no metric, Event or alert.
+    if (!req.dryRun) {
+      // A flagged leak that the group guard refuses did not happen: no flag alert for it.
+      sideEffects(deps, metrics, decision, group?.verdict !== "deny");
+      if (group) groupSideEffects(deps, groupMetrics, group, req.via);
+    }
+    if (group?.verdict === "deny") return denied(group.message, group.code);
     switch (decision.verdict) {
       case "deny":
         return denied(decision.message, decision.code);
@@ -78,12 +97,65 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
   };
 }
 
-function sideEffects(deps: LeakGuardDeps, metrics: LeakGuardMetrics, decision: LeakGuardDecision): void {
+function sideEffects(
+  deps: LeakGuardDeps,
+  metrics: LeakGuardMetrics,
+  decision: LeakGuardDecision,
+  goesThrough: boolean,
+): void {
   // Labels only from a rollout found in the cache: a request's own namespace is input, and
   // forged reviews naming new namespaces must not add series.
   metrics.decision(decision.leak?.namespace ?? "", decision.leak?.rollout ?? "", decision);
   if (decision.verdict === "deny") deps.alerts.report(decision.leak, "denied", decision.message);
-  if (decision.verdict === "flag") deps.alerts.report(decision.leak, "flagged", decision.message);
+  if (decision.verdict === "flag" && goesThrough) deps.alerts.report(decision.leak, "flagged", decision.message);
+}
+
+function groupSideEffects(
+  deps: LeakGuardDeps,
+  metrics: GroupGuardMetrics,
+  decision: GroupGuardDecision,
+  via: "eviction" | "delete",
+): void {
+  metrics.decision(decision);
+  if (decision.verdict !== "deny") return;
+  // Not a Slack alert: a drain held back by the group guard is the guard working. The Event on
+  // the member's rollout is for `kubectl describe sroll`; main.ts rate-limits it per rollout.
+  void deps.events?.record(
+    {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      name: decision.subject.rollout,
+      namespace: decision.subject.namespace,
+      ...(decision.subject.uid ? { uid: decision.subject.uid } : {}),
+    },
+    "Warning",
+    "GroupDisruptionRefused",
+    decision.message,
+    via === "eviction" ? "Evict" : "Delete",
+  );
+}
+
+function logGroupDecision(log: Logger, context: Record<string, unknown>, decision: GroupGuardDecision): void {
+  if (decision.verdict === "deny") {
+    log.warn(
+      {
+        ...context,
+        decision: "deny",
+        group: decision.subject.group,
+        rollout: decision.subject.rollout,
+        reason: decision.reason,
+        degraded: decision.degraded.member.rollout,
+      },
+      decision.message,
+    );
+  } else if (decision.failSafe) {
+    log.warn(
+      { ...context, decision: "allow", reason: decision.reason },
+      `group guard allowed (fail-safe): ${decision.detail}`,
+    );
+  } else {
+    log.debug({ ...context, decision: "allow", reason: decision.reason }, `group guard: ${decision.detail}`);
+  }
 }
 
 function logDecision(log: Logger, context: Record<string, unknown>, decision: LeakGuardDecision): void {

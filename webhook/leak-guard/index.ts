@@ -13,5 +13,4 @@ export {
   type LeakAlerterOptions,
   createLeakAlerter,
 } from "./alerts.js";
-export { type Clock, type Timer, systemClock } from "../../adapters/slack/clock.js";
 export { type LeakGuardCaches } from "./world.js";

@@ -1,6 +1,7 @@
-// Prometheus counters of the leak guard. Get-or-create, so the eviction and pod-delete handlers
-// (and tests) can share one registry.
+// Prometheus counters of the leak guard and the zone-aware group guard. Get-or-create, so the
+// eviction and pod-delete handlers (and tests) can share one registry.
 import { Counter, type Registry } from "prom-client";
+import type { GroupGuardDecision } from "../../api/group-disruption.js";
 import type { AllowReason, LeakGuardDecision } from "../../api/leak-guard.js";
 
 export interface LeakGuardMetrics {
@@ -42,6 +43,41 @@ export function leakGuardMetrics(registry: Registry): LeakGuardMetrics {
       decisions.inc({ namespace, rollout, decision: decisionLabel(decision) });
       if (decision.verdict === "allow" && decision.failSafe)
         failSafe.inc({ reason: decision.reason satisfies AllowReason });
+    },
+  };
+}
+
+const GROUP_DECISIONS = "bulkhead_group_guard_decisions_total";
+const GROUP_FAIL_SAFE = "bulkhead_group_guard_fail_safe_total";
+
+export interface GroupGuardMetrics {
+  /** One per real (non-dry-run) decision on a pod of a group member. */
+  decision(decision: GroupGuardDecision): void;
+}
+
+export function groupGuardMetrics(registry: Registry): GroupGuardMetrics {
+  const decisions = counter(
+    registry,
+    GROUP_DECISIONS,
+    "Zone-aware group guard decisions on evictions and deletes of pods of group members (dry runs excluded).",
+    ["namespace", "group", "decision"],
+  );
+  const failSafe = counter(
+    registry,
+    GROUP_FAIL_SAFE,
+    "Evictions and deletes the group guard allowed because it lacked what it needs (caches not synced, StatefulSet, rollout or member not found).",
+    ["reason"],
+  );
+  return {
+    decision(decision) {
+      if (decision.verdict === "allow" && decision.failSafe) failSafe.inc({ reason: decision.reason });
+      // Labels only from a rollout found in the cache that names a group: request fields are input.
+      if (!decision.subject) return;
+      decisions.inc({
+        namespace: decision.subject.namespace,
+        group: decision.subject.group,
+        decision: decision.verdict === "deny" ? "denied" : "allowed",
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
-// The leak guard's read-only view of the informer caches (api/leak-guard.ts GuardWorld).
+// The leak guard's and the group guard's read-only view of the informer caches (api/leak-guard.ts
+// GuardWorld, api/group-disruption.ts GroupGuardWorld).
 import type * as k8s from "@kubernetes/client-node";
-import type { GuardWorld } from "../../api/leak-guard.js";
+import type { GroupGuardWorld } from "../../api/group-disruption.js";
 import type { ReadCache } from "../../adapters/kube/cache.js";
 
 export interface LeakGuardCaches {
@@ -12,7 +13,7 @@ export interface LeakGuardCaches {
   rollouts: ReadCache<k8s.KubernetesObject>;
 }
 
-export function cacheWorld(caches: LeakGuardCaches): GuardWorld {
+export function cacheWorld(caches: LeakGuardCaches): GroupGuardWorld {
   return {
     get synced() {
       return caches.pods.isSynced() && caches.statefulSets.isSynced() && caches.rollouts.isSynced();
@@ -21,5 +22,6 @@ export function cacheWorld(caches: LeakGuardCaches): GuardWorld {
     statefulSet: (namespace, name) => caches.statefulSets.get(namespace, name),
     pods: (namespace) => caches.pods.list(namespace),
     rollout: (namespace, name) => caches.rollouts.get(namespace, name),
+    rolloutsIn: (namespace) => caches.rollouts.list(namespace),
   };
 }

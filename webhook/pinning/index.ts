@@ -1,6 +1,5 @@
-// Revision pinning, /mutate/pod (DESIGN.md §4). webhook/main.ts wires it:
-//   createPodPinningHandler({ caches: { statefulSets, rollouts, controllerRevisions }, liveRollouts,
-//     events, logger, alerts, metrics: podPinningMetrics(registry) })
+// Revision pinning, /mutate/pod (DESIGN.md §4). The /mutate/pod route in webhook/routes.ts
+// builds it from the webhook's shared caches, live rollout reads, Events and alert sink.
 // The decision table is api/pinning.ts.
 export {
   createPodPinningHandler,

@@ -17,6 +17,7 @@ import { kubeEventRecorder, type EventRecorder } from "../../../adapters/kube/ev
 import { kubeRolloutApi } from "../../../adapters/kube/rollouts.js";
 import { kubeWebhookConfigPatcher } from "../../../certs/ca-injector.js";
 import { SecretCertificateManager } from "../../../certs/secret-manager.js";
+import { systemClock } from "../../../adapters/clock.js";
 import { kubeSecretStore } from "../../../certs/secret-store.js";
 import type { CertificateSource } from "../../../certs/source.js";
 import { startWebhookCaches, stopWebhookCaches } from "../../../webhook/caches.js";
@@ -210,6 +211,7 @@ export async function startInstalledWebhook(options: {
     servingValidityMs: config.certValidityMs,
     caValidityMs: 3650 * 24 * 3600 * 1000,
     checkIntervalMs: 3_600_000,
+    clock: systemClock,
     logger,
   });
   await certificates.start();
