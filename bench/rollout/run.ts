@@ -29,7 +29,8 @@ import {
   type BulkheadBuild,
   type Started,
 } from "./contenders.js";
-import { ApiserverPodChurnCounter, churnVerdict, type ChurnVerdict, type PodChurnCounter } from "./pod-churn.js";
+import { formatPodChurn, podChurnProblem, watchPodChurn } from "../support/pod-churn.js";
+import { ApiserverPodCounters } from "./apiserver-counters.js";
 import { ProcessSampler, rssMiBOf, type ProcessUsage } from "./processes.js";
 
 const args = new Map<string, string>();
@@ -62,7 +63,7 @@ kc.loadFromDefault();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const churn: PodChurnCounter = new ApiserverPodChurnCounter();
+const counters = new ApiserverPodCounters();
 
 interface Progress {
   updated: number;
@@ -79,7 +80,8 @@ interface RunResult {
   waves?: number;
   loadAtStart: number[];
   loadAtEnd: number[];
-  churn: ChurnVerdict;
+  /** Pods created / replaced from the pod watch; `problem` set when the run is not valid. */
+  churn: { text: string; problem?: string; createdByApiserver: number };
   evictions: number;
   usage: ProcessUsage[];
   /** RSS growth per pod between the processes' start and N pods watched, KiB (Bulkhead only). */
@@ -199,18 +201,22 @@ interface Measured {
 /** What every contender shares: counters and load before, sampling during, the check after. */
 async function measure(
   n: number,
+  namespace: string,
   contender: string,
   processes: { name: string; pid: number }[],
   body: () => Promise<Measured>,
 ): Promise<Omit<RunResult, "settings" | "note" | "kibPerWatchedPod">> {
-  const before = await churn.counts();
+  const before = await counters.counts();
+  const churn = await watchPodChurn(kc, namespace);
   const loadAtStart = load();
   const sampler = new ProcessSampler(processes).start();
   process.stderr.write(`[bench] ${n} pods, ${contender}: starting (load ${loadAtStart.join(" ")})\n`);
   const m = await body();
   const usage = sampler.stop();
-  const after = await churn.counts();
-  const created = after.created - before.created;
+  const report = await churn.finish();
+  const after = await counters.counts();
+  // A run that did not finish is held to the pods it did replace.
+  const problem = podChurnProblem(report, { replaced: m.progress.done ? n : report.replaced });
   return {
     pods: n,
     contender,
@@ -220,8 +226,7 @@ async function measure(
     waves: m.waves,
     loadAtStart,
     loadAtEnd: load(),
-    // A run that did not finish replaced at least the pods it updated; the check still applies.
-    churn: churnVerdict(created, m.progress.done ? n : Math.max(m.progress.updated, 1)),
+    churn: { text: formatPodChurn(report), problem, createdByApiserver: after.created - before.created },
     evictions: after.evicted - before.evicted,
     usage,
   };
@@ -237,7 +242,7 @@ async function nativeRun(n: number, maxUnavailable: number | string, contender: 
     if (maxUnavailable !== 1 && created.spec?.updateStrategy?.rollingUpdate?.maxUnavailable === undefined)
       throw new Error("the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet is off)");
     const from = await revisionOf(ns);
-    const r = await measure(n, contender, [], async () => {
+    const r = await measure(n, ns, contender, [], async () => {
       const t0 = Date.now();
       await changeTemplate(ns);
       return watchRollout(ns, n, from, nativeTimeoutMs, t0);
@@ -267,6 +272,7 @@ async function peerRun(n: number, fastest: boolean, flags: Set<string>): Promise
     const op = started.process;
     const r = await measure(
       n,
+      ns,
       fastest ? "peer-fastest" : "peer-default",
       [{ name: "rollout-operator", pid: op.pid }],
       async () => {
@@ -347,6 +353,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
     const from = await revisionOf(ns);
     const r = await measure(
       n,
+      ns,
       `Bulkhead ${build.label}`,
       [
         { name: "reconciler", pid: processes.reconciler.pid },
@@ -379,7 +386,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
 
 const fmt = (x: number) => x.toFixed(1);
 const ratio = (a: RunResult | undefined, b: RunResult | undefined) =>
-  a?.finished && b?.finished && a.churn.ok && b.churn.ok ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
+  a?.finished && b?.finished && !a.churn.problem && !b.churn.problem ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
 
 function row(r: RunResult): string {
   const time = r.finished
@@ -387,7 +394,7 @@ function row(r: RunResult): string {
     : `not finished in ${fmt(r.seconds)} s: ${r.progress.updated}/${r.pods} updated, ${r.progress.ready} Ready`;
   const usage = r.usage.map((u) => `${u.name} ${u.peakRssMiB} MiB, ${u.cpuSeconds} s CPU`).join("; ") || "–";
   const ideal = r.contender === "native one at a time" ? r.pods * delaySeconds : idealSeconds(r.pods);
-  return `| ${r.pods} | ${r.contender} | ${time} | ${r.waves ?? "–"} | ${ideal} | ${r.loadAtStart.join(" ")} | ${r.churn.text} | ${usage} |`;
+  return `| ${r.pods} | ${r.contender} | ${time} | ${r.waves ?? "–"} | ${ideal} | ${r.loadAtStart.join(" ")} | ${r.churn.problem ? `INVALID: ${r.churn.problem}` : r.churn.text} | ${usage} |`;
 }
 
 async function main(): Promise<void> {
@@ -436,7 +443,7 @@ async function main(): Promise<void> {
       const mine = results.find((r) => r.pods === n && r.contender === `Bulkhead ${b.label}`);
       const native = results.find((r) => r.pods === n && r.contender === "native maxUnavailable 10%");
       const peer = results.find((r) => r.pods === n && r.contender === "peer-fastest");
-      const ideal = mine?.finished && mine.churn.ok ? `${(mine.seconds / idealSeconds(n)).toFixed(2)}×` : "–";
+      const ideal = mine?.finished && !mine.churn.problem ? `${(mine.seconds / idealSeconds(n)).toFixed(2)}×` : "–";
       lines.push(`| ${n} | ${b.label} | ${ratio(mine, native)} | ${ratio(mine, peer)} | ${ideal} |`);
     }
   for (const r of results) {
@@ -451,7 +458,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join("\n")}\n`);
   const out = args.get("out");
   if (out) writeFileSync(out, JSON.stringify({ delaySeconds, results, skipped }, null, 2));
-  const invalid = results.filter((r) => !r.churn.ok);
+  const invalid = results.filter((r) => r.churn.problem);
   if (invalid.length > 0) {
     process.stderr.write(`bench: ${invalid.length} run(s) INVALID: pods created far exceed pods replaced\n`);
     process.exitCode = 1;

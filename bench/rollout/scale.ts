@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { auditLogSize, requestsByClient } from "./audit.js";
 import { sleep, startBulkhead, stopAll } from "./contenders.js";
-import { ApiserverPodChurnCounter, churnVerdict } from "./pod-churn.js";
+import { formatPodChurn, podChurnProblem, watchPodChurn } from "../support/pod-churn.js";
+import { ApiserverPodCounters } from "./apiserver-counters.js";
 import { ProcessSampler, rssMiBOf } from "./processes.js";
 
 const args = new Map<string, string>();
@@ -110,7 +111,7 @@ function clusterProcesses(): { name: string; pid: number }[] {
 }
 
 async function main(): Promise<void> {
-  const churn = new ApiserverPodChurnCounter();
+  const counters = new ApiserverPodCounters();
   const bulkhead = await startBulkhead({ label: label!, dir: dir! }, logsDir, process.execPath);
   const idle = { reconciler: rssMiBOf(bulkhead.reconciler.pid) ?? 0, webhook: rssMiBOf(bulkhead.webhook.pid) ?? 0 };
   const namespaces = Array.from({ length: rollouts }, (_, i) => `scale-${String(i).padStart(2, "0")}`);
@@ -149,8 +150,13 @@ async function main(): Promise<void> {
     reconciler: ((watching.reconciler - idle.reconciler) * 1024) / total,
     webhook: ((watching.webhook - idle.webhook) * 1024) / total,
   };
+  log(
+    `RSS idle → watching ${total} pods: reconciler ${idle.reconciler.toFixed(0)} → ${watching.reconciler.toFixed(0)} MiB, ` +
+      `webhook ${idle.webhook.toFixed(0)} → ${watching.webhook.toFixed(0)} MiB`,
+  );
 
-  const before = await churn.counts();
+  const before = await counters.counts();
+  const churn = await watchPodChurn(kc);
   const auditFrom = auditLogSize(auditLog);
   const from = new Map([...(await statefulSets())].map(([ns, s]) => [ns, s.updateRevision]));
   const loadAtStart = load();
@@ -181,9 +187,17 @@ async function main(): Promise<void> {
   const t0 = Math.min(...changedAt.values());
   const doneAt = new Map<string, number>();
   const progress = new Map<string, { updated: number; ready: number }>();
+  let lastReport = Date.now();
   while (doneAt.size < rollouts && Date.now() - t0 < timeoutMs) {
     const sets = await statefulSets();
     const now = Date.now();
+    if (now - lastReport > 30_000) {
+      lastReport = now;
+      const moved = [...progress.values()].reduce((sum, p) => sum + p.updated, 0);
+      log(
+        `${((now - t0) / 1000).toFixed(0)} s: ${doneAt.size}/${rollouts} rollouts done, ${moved}/${total} pods updated`,
+      );
+    }
     for (const [ns, s] of sets) {
       const moved = s.generationSeen && s.updateRevision !== from.get(ns);
       progress.set(ns, { updated: moved ? s.updated : 0, ready: s.ready });
@@ -193,15 +207,18 @@ async function main(): Promise<void> {
   }
   const usage = sampler.stop();
   const loadAtEnd = load();
-  const after = await churn.counts();
+  const report = await churn.finish();
+  const after = await counters.counts();
   const requests = await requestsByClient(auditLog, auditFrom);
   const walls = namespaces.map((ns) => (doneAt.has(ns) ? (doneAt.get(ns)! - changedAt.get(ns)!) / 1000 : undefined));
   const finished = walls.filter((w): w is number => w !== undefined).sort((a, b) => a - b);
   const updated = [...progress.values()].reduce((s, p) => s + p.updated, 0);
-  const verdict = churnVerdict(
-    after.created - before.created,
-    finished.length === rollouts ? total : Math.max(updated, 1),
-  );
+  const problem = podChurnProblem(report, { replaced: finished.length === rollouts ? total : report.replaced });
+  const verdict = {
+    ok: problem === undefined,
+    text: problem ? `INVALID: ${problem}` : formatPodChurn(report),
+    createdByApiserver: after.created - before.created,
+  };
   const extrapolate = (idleMiB: number, perPod: number) => Math.round(idleMiB + (perPod * 100_000) / 1024);
 
   const lines = [
@@ -210,7 +227,7 @@ async function main(): Promise<void> {
     "",
     "| rollouts done | slowest (s) | median (s) | fastest (s) | ideal per rollout (s) | pods created / replaced | evictions |",
     "|---:|---:|---:|---:|---:|---|---:|",
-    `| ${finished.length}/${rollouts}${finished.length < rollouts ? ` (not finished after ${timeoutMs / 1000} s: ${updated}/${total} updated)` : ""} | ${finished.at(-1)?.toFixed(1) ?? "–"} | ${finished[Math.floor(finished.length / 2)]?.toFixed(1) ?? "–"} | ${finished[0]?.toFixed(1) ?? "–"} | ${Math.ceil(podsEach / Math.ceil(podsEach * 0.1)) * delaySeconds} | ${verdict.text} | ${after.evicted - before.evicted} |`,
+    `| ${finished.length}/${rollouts}${finished.length < rollouts ? ` (not finished after ${timeoutMs / 1000} s: ${updated}/${total} updated)` : ""} | ${finished.at(-1)?.toFixed(1) ?? "–"} | ${finished[Math.floor(finished.length / 2)]?.toFixed(1) ?? "–"} | ${finished[0]?.toFixed(1) ?? "–"} | ${Math.ceil(podsEach / Math.ceil(podsEach * 0.1)) * delaySeconds} | ${verdict.text} (apiserver: ${verdict.createdByApiserver} pod creates) | ${after.evicted - before.evicted} |`,
     "",
     "| process | peak RSS during the roll (MiB) | VmHWM (MiB) | CPU during the roll (s) |",
     "|---|---:|---:|---:|",

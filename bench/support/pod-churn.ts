@@ -17,8 +17,8 @@ export interface PodChurnRun {
   finish(): Promise<PodChurnReport>;
 }
 
-/** Starts counting pod incarnations in `namespace`; pods that exist now do not count. */
-export async function watchPodChurn(kc: KubeConfig, namespace: string): Promise<PodChurnRun> {
+/** Starts counting pod incarnations in `namespace` (default: all); pods that exist now do not count. */
+export async function watchPodChurn(kc: KubeConfig, namespace?: string): Promise<PodChurnRun> {
   const watch = await PodChurnWatch.start(kc, { namespace });
   return {
     async finish() {

@@ -1,15 +1,7 @@
-// Pods created ≈ pods replaced: the check every benchmark run must pass (issue #15).
-//
-// KWOK v0.8.0 deletes pods by name; a delete stage that matched its own grace-period-0 delete
-// removed the *next* pod of the same name and the StatefulSet controller recreated it, in a loop
-// (hack/kwok/README.md, "Deletion by name"; fixed in hack/kwok/pod-delete.yaml): a run that
-// looks slow may be creating tens of thousands of pods. The count comes from the apiserver's own counter of
-// successful pod creations (apiserver_request_total, POST pods, 201), read before and after a
-// run: it misses nothing a watch could miss across reconnects, and costs two requests. It counts
-// the whole cluster, so the runs that use it must not overlap with anything else creating pods.
-//
-// Kept behind this small interface so that a shared check (helper h3's, for e2e and bench) can
-// replace the implementation without touching the call sites.
+// The apiserver's own counters of pod creations, evictions and deletes (apiserver_request_total,
+// read before and after a run): evictions per run, and a cross-check of the pod watch's count of
+// pods created (bench/support/pod-churn.ts decides whether a run is valid). Cluster-wide, so the
+// runs that read them must not overlap with anything else creating pods.
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 
@@ -20,30 +12,6 @@ export interface PodCounts {
   evicted: number;
   /** Pod deletes answered 200 (a graceful delete and KWOK's final delete are two). */
   deleted: number;
-}
-
-export interface PodChurnCounter {
-  counts(): Promise<PodCounts>;
-}
-
-export interface ChurnVerdict {
-  ok: boolean;
-  created: number;
-  replaced: number;
-  text: string;
-}
-
-/**
- * A run that replaced `replaced` pods should have created about as many: a few more are fine
- * (a pod deleted gracefully twice may take one recreated pod with it), a loop is not.
- */
-export function churnVerdict(created: number, replaced: number): ChurnVerdict {
-  const allowed = Math.ceil(replaced * 1.05) + 2;
-  const ok = created <= allowed;
-  const text = ok
-    ? `${created} created / ${replaced} replaced`
-    : `INVALID: ${created} pods created for ${replaced} replaced (more than ${allowed}: the simulator's delete-by-name loop? hack/kwok/README.md)`;
-  return { ok, created, replaced, text };
 }
 
 export function sumRequests(metricsText: string, match: Record<string, string>): number {
@@ -60,7 +28,7 @@ export function sumRequests(metricsText: string, match: Record<string, string>):
 }
 
 /** Reads the counters from the local control plane's /metrics with the admin certificate (DIR/env). */
-export class ApiserverPodChurnCounter implements PodChurnCounter {
+export class ApiserverPodCounters {
   private readonly url: URL;
   private readonly tls: { ca: Buffer; cert: Buffer; key: Buffer };
 
