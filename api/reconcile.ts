@@ -576,6 +576,12 @@ class Pass {
     if (direction === "forward" && this.serviceDiscoveryProblem()) {
       return flight.pending.length > 0 ? this.awaitFlight(flight) : this.serviceDiscoveryBlocks();
     }
+    // With service discovery, each forward wave waits for the one before to pass in Consul (the
+    // seed's gate): a pod Ready but not yet passing keeps its wave in flight, and no wave is
+    // pipelined past it, however much room the budget has.
+    if (direction === "forward" && this.rollout.spec.serviceDiscovery && flight.pending.length > 0) {
+      return this.awaitFlight(flight);
+    }
     // A group member starts a wave only when the group lets it (api/groups.ts groupGate).
     const held = this.groupHolds();
     if (held) return flight.pending.length > 0 ? this.awaitFlight(flight) : held;

@@ -92,7 +92,7 @@ const allDone = (s: Map<string, View>, generation: number) => namespaces.every((
 function loggedEvictions(file: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.includes('"msg":"eviction"')) continue;
+    if (!line.includes('"msg":"take down"')) continue;
     try {
       const e = JSON.parse(line) as { rollout?: string; pod?: string; result?: string };
       if (e.result !== "evicted" || !e.rollout || !e.pod) continue;

@@ -971,12 +971,8 @@ describe("Helm chart: install, RBAC, upgrade, uninstall", function () {
       (e: unknown) => e as { code?: number },
     );
     expect(err?.code, "delete as the webhook").to.equal(403);
-    const asReconciler = tokens.reconciler!.makeApiClient(CoreV1Api);
-    const err2 = await asReconciler.deleteNamespacedPod({ name: "victim", namespace: otherNs }).then(
-      () => undefined,
-      (e: unknown) => e as { code?: number },
-    );
-    expect(err2?.code, "delete as the reconciler").to.equal(403);
+    // The reconciler may delete pods: it takes a wave's pods down itself after reserving them in
+    // the PDB (docs/design.md, "Taking pods down"); its rights are the RBAC table's business above.
     await coreApi().readNamespacedPod({ name: "victim", namespace: otherNs });
   });
 

@@ -1022,9 +1022,14 @@ describe("revision pinning with the webhook's rollout cache 2 s behind (issue 13
       const lines = (partial + d).split("\n");
       partial = lines.pop() ?? "";
       for (const line of lines) {
-        if (!line.includes('"eviction"')) continue;
+        if (!line.includes('"take down"')) continue;
         const entry = JSON.parse(line) as { msg?: string; pod?: string; result?: string; rollout?: string };
-        if (entry.msg === "eviction" && entry.result === "evicted" && entry.pod && entry.rollout === `${ns}/${ROLLOUT}`)
+        if (
+          entry.msg === "take down" &&
+          entry.result === "evicted" &&
+          entry.pod &&
+          entry.rollout === `${ns}/${ROLLOUT}`
+        )
           evictions.set(entry.pod, (evictions.get(entry.pod) ?? 0) + 1);
       }
     };

@@ -378,6 +378,27 @@ describe("decide: waves", () => {
     expect(passing.status.readyReplicasServiceDiscovery).to.equal(1);
   });
 
+  it("with serviceDiscovery, no wave is pipelined past a pod that is Ready but not yet passing in Consul, however much room the budget has", () => {
+    const status = rollingStatus({
+      updatedOrdinals: [9],
+      currentWave: { number: 1, pods: ["web-9"], startedAt: at(-5) },
+    });
+    const r = makeRollout({ serviceDiscovery: { dc: "dc1", serviceNames: ["web"] } }, status);
+    const consul = (passingPods: string[]) => ({
+      health: { ok: true as const, passingPods, services: ["web"], missingServices: [] },
+    });
+    const held = decide(r, world(r, makePods(10, [9]), 3, consul([])), NOW);
+    expect(evicted(held)).to.deep.equal([]);
+    expect(held.status.wavesInFlight?.map((w) => w.number)).to.deep.equal([1]);
+    expect(held.status.currentWave?.number).to.equal(1);
+    // Without service discovery the same budget starts the next wave at once (the pipeline).
+    const plain = makeRollout({}, status);
+    expect(evicted(decide(plain, world(plain, makePods(10, [9]), 3), NOW))).to.not.deep.equal([]);
+    const passed = decide(r, world(r, makePods(10, [9]), 3, consul(["web-9"])), NOW);
+    expect(passed.status.wavesCompleted).to.equal(1);
+    expect(evicted(passed)).to.not.deep.equal([]);
+  });
+
   describe("no wave starts while service discovery blocks it", () => {
     const sd = { serviceDiscovery: { dc: "dc1", serviceNames: ["web", "web-admin"] }, progressDeadlineSeconds: 60 };
     const cases: Array<{
