@@ -36,7 +36,7 @@ const MEMBERS = ["zone-a", "zone-b", "zone-c"] as const;
 type Member = (typeof MEMBERS)[number];
 const GROUP = "ingester";
 
-function memberManifest(namespace: string, member: Member, image: string): string {
+function memberManifest(namespace: string, member: Member, image: string, readyDelay: string): string {
   return stringify({
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
@@ -56,7 +56,7 @@ function memberManifest(namespace: string, member: Member, image: string): strin
           selector: { matchLabels: { app: member } },
           template: {
             // Pods take a moment to get Ready, so the 200 ms samples see every member degraded.
-            metadata: { labels: { app: member }, annotations: { "kwok.bulkhead.dev/ready-delay": "1s" } },
+            metadata: { labels: { app: member }, annotations: { "kwok.bulkhead.dev/ready-delay": readyDelay } },
             spec: {
               containers: [{ name: "app", image }],
               // One StatefulSet per zone (hack/cluster-up.sh labels the KWOK nodes zone-a/b/c).
@@ -77,8 +77,8 @@ function memberManifest(namespace: string, member: Member, image: string): strin
   });
 }
 
-async function applyAll(namespace: string, image: string): Promise<void> {
-  await applyManifest(MEMBERS.map((m) => memberManifest(namespace, m, image)).join("---\n"));
+async function applyAll(namespace: string, image: string, readyDelay = "1s"): Promise<void> {
+  await applyManifest(MEMBERS.map((m) => memberManifest(namespace, m, image, readyDelay)).join("---\n"));
 }
 
 async function rollouts(namespace: string): Promise<Map<string, StatefulsetRollout>> {
@@ -244,6 +244,8 @@ describe("rollout groups on a real control plane", function () {
   });
 
   after(async function () {
+    // The members' pods are pinned to the zone nodes: leave no pods behind for later tests' drains.
+    if (namespace) await coreApi().deleteNamespace({ name: namespace });
     for (const r of [...running]) await stopReconciler(r);
   });
 
@@ -292,12 +294,16 @@ describe("rollout groups on a real control plane", function () {
     );
   });
 
-  it("pause --group mid-member: nothing moves in any member; resume --group: the group finishes", async () => {
+  it("pause --group mid-member: nothing moves in any member; resume --group: the group finishes", async function () {
+    // Three members of 5 s pods, a pause window and a resume: longer than the default 180 s bound allows for.
+    this.timeout(300_000);
     const sampler = new Sampler(namespace);
     sampler.start();
     let done: Map<string, StatefulsetRollout>;
     try {
-      await applyAll(namespace, "registry.example/ingester:v3");
+      // Pods take 5 s to get Ready here, so the pause (a CLI start, ~1 s) lands while zone-b's
+      // first wave is still in flight; waves in flight finish, no new one starts.
+      await applyAll(namespace, "registry.example/ingester:v3", "5s");
       // Mid-member: zone-b has a wave in flight (zone-a is done, zone-c waits). Its last wave of
       // the previous rollout is completed, so the first wave in flight seen is one of this rollout.
       await waitFor(
