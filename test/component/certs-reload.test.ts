@@ -12,6 +12,7 @@ import type { SecretStore, StoredPair } from "../../certs/secret-store.js";
 import type { CertificateSource } from "../../certs/source.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
 import { FakeClock } from "../support/fake-clock.js";
+import { until } from "../support/until.js";
 import { admissionLimits, createApp, serverTimeouts, startHttpsServer } from "../../webhook/server.js";
 import { call, silentLogger, testConfig, testPair } from "./webhook-support.js";
 
@@ -112,9 +113,7 @@ describe("certs: hot reload into the HTTPS server", () => {
     try {
       expect((await call(server.port, a.caBundle, "GET", "/healthz")).peerSerial).to.equal(serial(a.cert));
       await write(b);
-      const deadline = Date.now() + 5000;
-      while (source.current()?.caBundle !== b.caBundle && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
+      await until("the rewritten certificate is reloaded", () => source.current()?.caBundle === b.caBundle, 5000, 50);
       expect(source.current()?.cert).to.equal(b.cert);
       expect((await call(server.port, b.caBundle, "GET", "/healthz")).peerSerial).to.equal(serial(b.cert));
     } finally {
