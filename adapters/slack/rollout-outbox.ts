@@ -25,7 +25,7 @@ import { isConflict, isNotFound } from "../kube/client.js";
 import type { RawRollout, RolloutApi } from "../kube/rollouts.js";
 import type { RolloutNotifier } from "../../api/integrations.js";
 import { groupNameOf, groupRollouts } from "../../api/groups.js";
-import { groupMessageOwner, groupOfRunKey } from "../../api/group-notify.js";
+import { groupMessageOwner, groupOfRunKey, groupRunKey } from "../../api/group-notify.js";
 import { parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
 import { planGroupMessage } from "./group-blocks.js";
 import { planMessage, rolloutRunOf, type SlackMessageRef } from "./rollout-blocks.js";
@@ -162,12 +162,27 @@ export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbo
     return groupRollouts([...byName.values()], namespace, group);
   }
 
-  /** The group's ref: kept here or in the owner's status, if it is this group's (open or ended). */
-  function groupRefFor(key: string, owner: StatefulsetRollout, group: string): SlackMessageRef | undefined {
+  /**
+   * The group's ref: kept here or in the owner's status, if it is this group's (open or ended);
+   * failing that, an open run's ref in another member's status (the owner changed mid-run, e.g. a
+   * member earlier in group order was created after the run began): the owner takes it over.
+   */
+  function groupRefFor(
+    key: string,
+    owner: StatefulsetRollout,
+    group: string,
+    members: readonly StatefulsetRollout[],
+  ): SlackMessageRef | undefined {
     const mine = known.get(key);
     if (mine && groupOfRunKey(mine.rollout) === group) return mine;
     const stored = owner.status?.slackMessage;
-    return stored && groupOfRunKey(stored.rollout) === group ? stored : undefined;
+    if (stored && groupOfRunKey(stored.rollout) === group) return stored;
+    const open = groupRunKey(group);
+    for (const m of members) {
+      const ref = known.get(keyOf(m)) ?? m.status?.slackMessage;
+      if (ref?.rollout === open) return ref;
+    }
+    return undefined;
   }
 
   /**
@@ -229,7 +244,7 @@ export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbo
       const ref =
         job.kind === "rollout"
           ? await publisher.publish(rollout, refFor(key, rollout))
-          : await publisher.publishGroup(job.owner, job.members, groupRefFor(key, job.owner, job.group));
+          : await publisher.publishGroup(job.owner, job.members, groupRefFor(key, job.owner, job.group, job.members));
       if (ref && refIsFor(rollout, ref)) {
         remember(key, ref);
         if (!sameRef(ref, rollout.status?.slackMessage)) await recordRef(rollout, ref);
@@ -283,7 +298,7 @@ export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbo
     const mine = known.get(key);
     const refLost =
       mine !== undefined && groupOfRunKey(mine.rollout) === group && !sameRef(mine, owner.status?.slackMessage);
-    const plan = planGroupMessage(group, owner, members, groupRefFor(key, owner, group));
+    const plan = planGroupMessage(group, owner, members, groupRefFor(key, owner, group, members));
     if (plan.action === "skip" && !waiting.has(key) && !refLost) return;
     if (!waiting.has(key) && waiting.size >= maxPending) {
       dropped?.inc();

@@ -244,6 +244,25 @@ describe("Slack: one message per group rollout (fake Slack)", function () {
     expect(top().filter((m) => m.text.startsWith("Group rollout"))).to.have.length(1);
   });
 
+  it("members created last-first: the first member in order takes over the message the earlier owner posted", async () => {
+    cluster.putRollout(rolloutOf("zone-c", 3, "ingester:v1"));
+    await pass("zone-c", moving(2, REPLICAS, "zone-c"));
+    expect(top()).to.have.length(1);
+    const ts = top()[0]!.ts;
+    expect(cluster.status(`${NS}/zone-c`).slackMessage).to.deep.include({ ts, rollout: groupRunKey("ingester") });
+    cluster.putRollout(rolloutOf("zone-b", 2, "ingester:v1"));
+    cluster.putRollout(rolloutOf("zone-a", 1, "ingester:v1"));
+    await pass("zone-a", moving(0, REPLICAS, "zone-a"));
+    await pass("zone-b", waiting("zone-a", "zone-a"));
+    for (const z of ZONES) await pass(z, settled());
+    expect(top()).to.have.length(1);
+    expect(top()[0]!.text).to.match(/^Group rollout done ns\/ingester: RolloutDone, 3\/3 members done/);
+    expect(cluster.status(`${NS}/zone-a`).slackMessage).to.deep.include({
+      ts,
+      rollout: groupRunKey("ingester", true),
+    });
+  });
+
   it("the owner's reconciler restarts mid-run: the new process updates the same message, posts none", async () => {
     await settledGroup();
     slack.messages.length = 0;
