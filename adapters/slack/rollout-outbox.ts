@@ -248,6 +248,10 @@ export function createRolloutOutbox(options: RolloutOutboxOptions): RolloutOutbo
       if (ref && refIsFor(rollout, ref)) {
         remember(key, ref);
         if (!sameRef(ref, rollout.status?.slackMessage)) await recordRef(rollout, ref);
+        // The owner's state kept here now has its ref, so the other members' passes do not take
+        // the ref for lost (and re-read the owner) until the owner's next pass hands it over.
+        const kept = job.kind === "group" ? memberStates.get(key) : undefined;
+        if (kept) memberStates.set(key, { ...kept, status: { ...kept.status, slackMessage: ref } });
       }
     } catch (err) {
       log.warn({ rollout: key, err }, "slack rollout notification failed");

@@ -263,6 +263,27 @@ describe("Slack: one message per group rollout (fake Slack)", function () {
     });
   });
 
+  it("the run's last update fails: the run stays open, and the next pass sends the end and closes it", async () => {
+    await settledGroup();
+    slack.messages.length = 0;
+    cluster.putRollout(rolloutOf("zone-a", 1, "ingester:v2"));
+    await pass("zone-a", moving(2, REPLICAS, "zone-a"));
+    const ts = top()[0]!.ts;
+    slack.platformErrorNext("internal_error");
+    await pass("zone-a", settled());
+    expect(top()[0]!.text).to.match(/^Group rollout ns\/ingester: Progressing/);
+    expect(cluster.status(`${NS}/zone-a`).slackMessage).to.deep.include({ ts, rollout: groupRunKey("ingester") });
+    // Past the channel's back-off after a failed call, a later pass (any member's) ends the run.
+    clock.advance(60_000);
+    await pass("zone-c", settled());
+    expect(top()).to.have.length(1);
+    expect(top()[0]!.text).to.match(/^Group rollout done/);
+    expect(cluster.status(`${NS}/zone-a`).slackMessage).to.deep.include({
+      ts,
+      rollout: groupRunKey("ingester", true),
+    });
+  });
+
   it("the owner's reconciler restarts mid-run: the new process updates the same message, posts none", async () => {
     await settledGroup();
     slack.messages.length = 0;
