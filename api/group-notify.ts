@@ -15,7 +15,7 @@
 //   `group:NAME:ended` once its last update (the end) was sent. Generation keys
 //   (`generation/identity`, adapters/slack/rollout-blocks.ts rolloutRunOf) start with a digit, and
 //   group names are DNS labels, so the stamps never collide.
-import { groupNameOf, statusIsCurrent } from "./groups.js";
+import { statusIsCurrent } from "./groups.js";
 import type { RolloutPhase, RolloutStatus, StatefulsetRollout } from "./rollout.js";
 
 type Member = Pick<StatefulsetRollout, "metadata" | "spec" | "status">;
@@ -88,15 +88,4 @@ export function groupRunStep(group: string, members: readonly Member[], known: R
   const rolling = members.some(memberRolling);
   if (open) return rolling ? "continue" : "end";
   return rolling ? "start" : "none";
-}
-
-/** Whether a ref stamp belongs to this rollout as it is now: its group's run, or its own rollout run. */
-export function refStampFor(
-  rollout: Pick<StatefulsetRollout, "spec">,
-  stamp: string | undefined,
-  ownRun: string,
-): boolean {
-  const group = groupOfRunKey(stamp);
-  if (group !== undefined) return groupNameOf(rollout) === group;
-  return stamp === ownRun;
 }
