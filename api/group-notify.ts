@@ -15,8 +15,8 @@
 //   `group:NAME:ended` once its last update (the end) was sent. Generation keys
 //   (`generation/identity`, adapters/slack/rollout-blocks.ts rolloutRunOf) start with a digit, and
 //   group names are DNS labels, so the stamps never collide.
-import { statusIsCurrent } from "./groups.js";
-import type { RolloutPhase, RolloutStatus, StatefulsetRollout } from "./rollout.js";
+import { statusIsCurrent, waveInFlightOf } from "./groups.js";
+import type { RolloutPhase, StatefulsetRollout } from "./rollout.js";
 
 type Member = Pick<StatefulsetRollout, "metadata" | "spec" | "status">;
 type RefStamp = { rollout?: string | undefined } | undefined;
@@ -36,15 +36,10 @@ export function groupOfRunKey(stamp: string | undefined): string | undefined {
   return rest.endsWith(ENDED) ? rest.slice(0, -ENDED.length) : rest;
 }
 
-/** A wave is recorded and not completed. */
-function waveInFlight(status: RolloutStatus): boolean {
-  return status.currentWave !== undefined && status.currentWave.completedAt === undefined;
-}
-
 /** The member is in a rollout: not RolloutDone on its current spec, or a wave is in flight. */
 export function memberRolling(member: Member): boolean {
   const status = member.status ?? {};
-  return !statusIsCurrent(member, status) || status.phase !== "RolloutDone" || waveInFlight(status);
+  return !statusIsCurrent(member, status) || status.phase !== "RolloutDone" || waveInFlightOf(status);
 }
 
 /** The member has failed on its current spec (it stops the group: api/groups.ts). */
