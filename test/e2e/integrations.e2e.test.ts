@@ -827,7 +827,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
       expect(run.text).to.equal(
         `Group rollout done ${groupNs}/ingester: RolloutDone, 3/3 members done, 6/6 pods moved`,
       );
-      expect(run.updates, "the v2 run's message updated as the members moved").to.be.above(2);
+      expect(run.updates, "the v2 run's message updated in place as the members moved").to.be.above(0);
       expect(JSON.stringify(run.blocks)).to.contain("`ingester:v2`");
       // Nothing else: no message of zone-b or zone-c, no pod pages in a thread.
       expect(groupMessages().map((m) => m.ts)).to.deep.equal([created.ts, run.ts]);
