@@ -168,6 +168,30 @@ interface ZoneFigures {
   handOff?: number;
   /** Seconds from the previous zone's RolloutDone to this zone moving. */
   handOffAfterDone?: number;
+  /**
+   * Pods unavailable in the zone on average (time-weighted over the samples) while it moved:
+   * how full the pipeline kept its budget (10 % of N).
+   */
+  meanUnavailable?: number;
+  /**
+   * Seconds one pod was unavailable on average (moving time × mean unavailable / N): the pod
+   * start time plus what deleting, recreating, scheduling and starting a pod add to it.
+   */
+  replacementSeconds?: number;
+}
+
+/** The zone's unavailable pods, time-weighted over [fromMs, toMs). */
+function meanUnavailable(samples: Sample[], zone: Zone, fromMs: number, toMs: number): number | undefined {
+  let podMs = 0;
+  let ms = 0;
+  samples.forEach((s, i) => {
+    const next = samples[i + 1];
+    if (!next || s.at < fromMs || s.at >= toMs) return;
+    const span = Math.min(next.at, toMs) - s.at;
+    podMs += s.zones[zone].unavailable * span;
+    ms += span;
+  });
+  return ms > 0 ? podMs / ms : undefined;
 }
 
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms / 100) / 10);
@@ -187,6 +211,13 @@ function zoneFigures(samples: Sample[]): ZoneFigures[] {
       rolloutDoneAt: seconds(first(samples, from, (s) => s.zones[zone].rolloutDone)?.at),
       doneAt: seconds(first(samples, from, (s) => s.zones[zone].statefulSetDone)?.at),
     };
+    if (started && podsReady) {
+      const mean = meanUnavailable(samples, zone, started.at, podsReady.at);
+      if (mean !== undefined) {
+        figures.meanUnavailable = Math.round(mean * 10) / 10;
+        figures.replacementSeconds = Math.round(((podsReady.at - started.at) / 1000) * (mean / pods) * 100) / 100;
+      }
+    }
     const previous = out.at(-1);
     if (previous && figures.startedAt !== undefined) {
       if (previous.podsReadyAt !== undefined)
@@ -283,11 +314,11 @@ async function main(): Promise<void> {
     ];
 
     const lines = [
-      `| zone | waves (fewest) | started (s) | pods all Ready (s) | RolloutDone (s) | StatefulSet done (s) | duration (s) | ideal (s) | hand-off from the previous zone's pods Ready / RolloutDone (s) |`,
-      "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+      `| zone | waves (fewest) | started (s) | pods all Ready (s) | RolloutDone (s) | StatefulSet done (s) | duration (s) | ideal (s) | mean pods unavailable (budget ${Math.ceil(pods * BUDGET)}) | s per pod replaced | hand-off from the previous zone's pods Ready / RolloutDone (s) |`,
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
       ...zones.map(
         (z) =>
-          `| ${z.zone} | ${z.waves ?? "–"} (${minWaves}) | ${z.startedAt ?? "–"} | ${z.podsReadyAt ?? "–"} | ${z.rolloutDoneAt ?? "–"} | ${z.doneAt ?? "–"} | ${z.doneAt !== undefined && z.startedAt !== undefined ? (Math.round((z.doneAt - z.startedAt) * 10) / 10).toFixed(1) : "–"} | ${minWaves * delaySeconds} | ${z.handOff !== undefined ? `${z.handOff} / ${z.handOffAfterDone ?? "–"}` : "–"} |`,
+          `| ${z.zone} | ${z.waves ?? "–"} (${minWaves}) | ${z.startedAt ?? "–"} | ${z.podsReadyAt ?? "–"} | ${z.rolloutDoneAt ?? "–"} | ${z.doneAt ?? "–"} | ${z.doneAt !== undefined && z.startedAt !== undefined ? (Math.round((z.doneAt - z.startedAt) * 10) / 10).toFixed(1) : "–"} | ${minWaves * delaySeconds} | ${z.meanUnavailable ?? "–"} | ${z.replacementSeconds ?? "–"} | ${z.handOff !== undefined ? `${z.handOff} / ${z.handOffAfterDone ?? "–"}` : "–"} |`,
       ),
       "",
       `- ${finished ? `wall time ${wall} s` : `NOT finished in ${wall} s`} from the template change to all ${ZONES.length * pods} pods Ready on the new revision; ideal ${idealSeconds} s (${ZONES.length} zones × ${minWaves} waves × ${delaySeconds} s): ${finished ? `${(wall / idealSeconds).toFixed(2)}×` : "–"}`,
