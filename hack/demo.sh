@@ -342,24 +342,29 @@ zone_ready() {
 }
 zone_degraded() { (($(zone_ready "$1") < ZONE_PODS)); }
 
-# Per zone: its rollout's phase, pods on the new template, pods Ready.
+# Per zone: its rollout's phase (or the member it waits for, from status.group.waitingFor), its
+# pods on the StatefulSet's update revision, its pods Ready. Three kubectl calls per line.
 group_status() {
-  local z out="" phase updated generation observed
+  local members=(ingester-a ingester-b ingester-c) pods sets rollouts z rev new ready phase generation observed waiting out=""
+  # Missing objects (just created) read as nothing, not as a failure of the demo.
+  pods=$(kubectl -n "$NS" get pods -l 'app in (ingester-a,ingester-b,ingester-c)' -o jsonpath='{range .items[*]}{.metadata.labels.app} {.metadata.labels.controller-revision-hash} {.metadata.deletionTimestamp}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' || true)
+  sets=$(kubectl -n "$NS" get sts "${members[@]}" -o jsonpath='{range .items[*]}{.metadata.name} {.status.updateRevision}{"\n"}{end}' 2>/dev/null || true)
+  rollouts=$(kubectl -n "$NS" get sroll "${members[@]}" -o jsonpath='{range .items[*]}{.metadata.name}|{.status.phase}|{.metadata.generation}|{.status.observedGeneration}|{.status.group.waitingFor}{"\n"}{end}' 2>/dev/null || true)
   for z in "${ZONES[@]}"; do
-    IFS='|' read -r phase updated generation observed < <(kubectl -n "$NS" get sroll "ingester-$z" -o jsonpath='{.status.phase}|{.status.updatedReplicas}|{.metadata.generation}|{.status.observedGeneration}' 2>/dev/null)
-    [[ $generation == "$observed" ]] || phase="(new spec)"
-    out+=$(printf 'zone-%s %-12s new %s/%s ready %s/%s' "$z" "$phase" "${updated:-0}" "$ZONE_PODS" "$(zone_ready "$z")" "$ZONE_PODS")
-    [[ $z == c ]] || out+="  |  "
+    rev=$(awk -v m="ingester-$z" '$1 == m {print $2}' <<<"$sets")
+    new=$(awk -v m="ingester-$z" -v r="$rev" '$1 == m && $2 == r {n++} END {print n + 0}' <<<"$pods")
+    ready=$(awk -v m="ingester-$z" '$1 == m && $3 == "True" {n++} END {print n + 0}' <<<"$pods")
+    IFS='|' read -r _ phase generation observed waiting < <(grep "^ingester-$z|" <<<"$rollouts")
+    if [[ $generation != "$observed" ]]; then phase="(new spec)"; elif [[ -n $waiting ]]; then phase="waits for ${waiting%% *}"; fi
+    out+=$(printf 'zone-%s %-22s new %s/%s ready %s/%s' "$z" "$phase" "$new" "$ZONE_PODS" "$ready" "$ZONE_PODS")
+    [[ $z == c ]] || out+=" | "
   done
   printf '%s' "$out"
 }
 # Every zone's rollout RolloutDone for its current spec.
 group_done() {
-  local z phase generation observed
-  for z in "${ZONES[@]}"; do
-    IFS='|' read -r phase generation observed < <(kubectl -n "$NS" get sroll "ingester-$z" -o jsonpath='{.status.phase}|{.metadata.generation}|{.status.observedGeneration}')
-    [[ $phase == RolloutDone && $generation == "$observed" ]] || return 1
-  done
+  kubectl -n "$NS" get sroll ingester-a ingester-b ingester-c -o jsonpath='{range .items[*]}{.status.phase}|{.metadata.generation}|{.status.observedGeneration}{"\n"}{end}' |
+    awk -F'|' '$1 == "RolloutDone" && $2 == $3 {n++} END {exit n != 3}'
 }
 
 # The kubectl plugin from this checkout: `kubectl sroll` runs the kubectl-sroll found on PATH.
@@ -387,8 +392,8 @@ if ((WEBHOOK)); then
     fold -s -w 100 "$DIR/eviction.err" | sed 's/^/      /'
   fi
 fi
-note "\$ kubectl sroll status ingester-b -n $NS   (its group lines)"
-kubectl sroll status ingester-b -n "$NS" | grep -E '^(Phase|Group|Members|Waiting for):' | sed 's/^/    /'
+note "\$ kubectl sroll status ingester-c -n $NS   (its group lines: the last zone waits for the ones before it)"
+kubectl sroll status ingester-c -n "$NS" | grep -E '^(Phase|Group|Members|Waiting for):' | sed 's/^/    /'
 STATUS=group_status follow group_done
 note "\$ kubectl sroll list -n $NS"
 kubectl sroll list -n "$NS" | sed 's/^/    /'
