@@ -11,8 +11,10 @@
 import {
   compareMembers as compareDisruptionMembers,
   describeDegradation,
+  disruptionsLeft,
   memberDegradation,
   otherDegradedMember,
+  type Degradation,
   type GroupMemberView as DisruptionMember,
 } from "./group-disruption.js";
 import {
@@ -166,7 +168,9 @@ export function activeMember(view: GroupView): string | undefined {
  * May member `self` start a wave now? Only when the group is small enough to judge, no member
  * has failed, every earlier member has settled (at target, every pod Ready), and no other
  * member has a wave in flight or unavailable pods. A wave already in flight is not stopped by
- * this gate (its pods were allowed down when it was recorded).
+ * this gate (its pods were allowed down when it was recorded). waitingFor names an earlier member
+ * that has not settled; else, when its own pods hold it anyway (being created, or leaving its
+ * budget nothing to take down), its own pods; else the other member that holds it.
  */
 export function groupGate(view: GroupView, self: string): GroupGate {
   const wait = (code: "GroupTooLarge" | "GroupStopped" | "WaitingForGroup", text: string): GroupGate => ({
@@ -186,22 +190,39 @@ export function groupGate(view: GroupView, self: string): GroupGate {
   const earlier = index < 0 ? [] : view.members.slice(0, index);
   const unsettled = earlier.find((m) => !memberSettled(m));
   if (unsettled) return wait("WaitingForGroup", `${describeMember(unsettled)} to finish: ${memberState(unsettled)}`);
-  const moving = others.find((m) => m.waveInFlight);
-  if (moving) return wait("WaitingForGroup", `${describeMember(moving)} to finish its wave in flight`);
+  const held = heldByOther(view, self);
+  if (!held) return { go: true };
+  // Held by another member, but this member's own pods hold it anyway: that is what it waits
+  // for, not the other member (whose pods, when the group is first created, are being created too).
+  const me = view.members[index];
+  const own = me ? ownPodsHolding(me) : undefined;
+  return wait("WaitingForGroup", own ? `its own pods: ${describeDegradation(own)}` : held);
+}
+
+/**
+ * A member's own pods hold it back whatever the other members do: pods not created yet while it
+ * has no wave in flight (the StatefulSet controller is creating them, as when the group is first
+ * created), or pods not Ready that leave its budget nothing to take down (the guard's own rule).
+ */
+function ownPodsHolding(m: GroupMemberView): Degradation | undefined {
+  const own = memberDegradation(m.disruption);
+  if (!own) return undefined;
+  return (own.missing > 0 && !m.waveInFlight) || disruptionsLeft(m.disruption) <= 0 ? own : undefined;
+}
+
+/** What another member does that holds `self` back (its wave in flight, or its unavailable pods), if anything. */
+function heldByOther(view: GroupView, self: string): string | undefined {
+  const moving = view.members.find((m) => m.name !== self && m.waveInFlight);
+  if (moving) return `${describeMember(moving)} to finish its wave in flight`;
   // The disruption guard's rule (the webhook refuses such an eviction anyway): no member takes
   // pods down while another member is degraded.
   const degraded = otherDegradedMember(
     view.members.map((m) => m.disruption),
     self,
   );
-  if (degraded) {
-    const member = view.members.find((m) => m.name === degraded.member.rollout);
-    return wait(
-      "WaitingForGroup",
-      `${member ? describeMember(member) : degraded.member.rollout} to have every pod Ready: ${describeDegradation(degraded)}`,
-    );
-  }
-  return { go: true };
+  if (!degraded) return undefined;
+  const member = view.members.find((m) => m.name === degraded.member.rollout);
+  return `${member ? describeMember(member) : degraded.member.rollout}, degraded: ${describeDegradation(degraded)}`;
 }
 
 /**

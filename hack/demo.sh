@@ -342,8 +342,9 @@ zone_ready() {
 }
 zone_degraded() { (($(zone_ready "$1") < ZONE_PODS)); }
 
-# Per zone: its rollout's phase (or the member it waits for, from status.group.waitingFor), its
-# pods on the StatefulSet's update revision, its pods Ready. Three kubectl calls per line.
+# Per zone: its rollout's phase (or, from status.group.waitingFor, the member it waits for or its
+# own pods), its pods on the StatefulSet's update revision, its pods Ready. Three kubectl calls
+# per line.
 group_status() {
   local members=(ingester-a ingester-b ingester-c) pods sets rollouts z rev new ready phase generation observed waiting out=""
   # Missing objects (just created) read as nothing, not as a failure of the demo.
@@ -355,7 +356,13 @@ group_status() {
     new=$(awk -v m="ingester-$z" -v r="$rev" '$1 == m && $2 == r {n++} END {print n + 0}' <<<"$pods")
     ready=$(awk -v m="ingester-$z" '$1 == m && $3 == "True" {n++} END {print n + 0}' <<<"$pods")
     IFS='|' read -r _ phase generation observed waiting < <(grep "^ingester-$z|" <<<"$rollouts")
-    if [[ $generation != "$observed" ]]; then phase="(new spec)"; elif [[ -n $waiting ]]; then phase="waits for ${waiting%% *}"; fi
+    if [[ $generation != "$observed" ]]; then
+      phase="(new spec)"
+    elif [[ $waiting == "its own pods"* ]]; then
+      phase="own pods not Ready"
+    elif [[ -n $waiting ]]; then
+      phase="waits for ${waiting%% *}"
+    fi
     out+=$(printf 'zone-%s %-22s new %s/%s ready %s/%s' "$z" "$phase" "$new" "$ZONE_PODS" "$ready" "$ZONE_PODS")
     [[ $z == c ]] || out+=" | "
   done

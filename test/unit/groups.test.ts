@@ -40,6 +40,20 @@ function member(
 
 const group = (...members: GroupMemberView[]): GroupView => ({ name: "ingester", members });
 
+/** A member's pods when the group is first created: none of its 3 exists yet. */
+function creating(name: string, order: number): Pick<GroupMemberView, "disruption"> {
+  return { disruption: { ...member(name, order).disruption, pods: [] } };
+}
+
+/** A member with `unavailable` of its 3 pods not Ready and its own budget. */
+function budget(
+  name: string,
+  order: number,
+  { unavailable, maxUnavailable }: { unavailable: number; maxUnavailable: number },
+): Pick<GroupMemberView, "disruption"> {
+  return { disruption: { ...member(name, order, { unavailable }).disruption, maxUnavailable } };
+}
+
 describe("groupRollouts", () => {
   const rollout = (name: string, namespace: string, group?: { name: string; order: number }): StatefulsetRollout => {
     const parsed = parseRollout({
@@ -144,7 +158,97 @@ describe("groupGate, activeMember and waitingFor", () => {
       self: "zone-a",
       go: false,
       code: "WaitingForGroup",
-      waiting: /zone-b \(order 2\) to have every pod Ready: 2 pods not Ready or terminating \(zone-b-0, zone-b-1\)/,
+      waiting: /^zone-b \(order 2\), degraded: 2 pods not Ready or terminating \(zone-b-0, zone-b-1\)$/,
+      active: "zone-a",
+    },
+    {
+      name: "pods first being created: the first member's own pods hold it, not a later member's",
+      view: group(
+        member("zone-a", 1, { phase: "Progressing", ...creating("zone-a", 1) }),
+        member("zone-b", 2, { phase: "Progressing", ...creating("zone-b", 2) }),
+      ),
+      self: "zone-a",
+      go: false,
+      code: "WaitingForGroup",
+      waiting: /^its own pods: 3 pods of its 3 not created yet$/,
+      active: "zone-a",
+    },
+    {
+      name: "pods first being created: a later member waits for the earlier one",
+      view: group(
+        member("zone-a", 1, { phase: "Progressing", ...creating("zone-a", 1) }),
+        member("zone-b", 2, { phase: "Progressing", ...creating("zone-b", 2) }),
+      ),
+      self: "zone-b",
+      go: false,
+      code: "WaitingForGroup",
+      waiting: /^zone-a \(order 1\) to finish: Progressing$/,
+      active: "zone-a",
+    },
+    {
+      name: "own pods not Ready with budget left: the later degraded member is what holds it",
+      view: group(
+        member("zone-a", 1, { phase: "Progressing", ...budget("zone-a", 1, { unavailable: 1, maxUnavailable: 2 }) }),
+        member("zone-b", 2, { unavailable: 1 }),
+      ),
+      self: "zone-a",
+      go: false,
+      code: "WaitingForGroup",
+      waiting: /^zone-b \(order 2\), degraded: 1 pod not Ready or terminating \(zone-b-0\)$/,
+      active: "zone-a",
+    },
+    {
+      name: "own budget spent by its own pods: they hold it, not a later member's wave in flight",
+      view: group(
+        member("zone-a", 1, { phase: "Progressing", unavailable: 1 }),
+        member("zone-b", 2, { waveInFlight: true }),
+      ),
+      self: "zone-a",
+      go: false,
+      code: "WaitingForGroup",
+      waiting: /^its own pods: 1 pod not Ready or terminating \(zone-a-0\)$/,
+      active: "zone-a",
+    },
+    {
+      name: "own pods being created with budget left: they hold it, not a later degraded member",
+      view: group(
+        member("zone-a", 1, {
+          phase: "Progressing",
+          disruption: { ...member("zone-a", 1).disruption, maxUnavailable: 2, pods: [] },
+        }),
+        member("zone-b", 2, { unavailable: 1 }),
+      ),
+      self: "zone-a",
+      go: false,
+      code: "WaitingForGroup",
+      waiting: /^its own pods: 3 pods of its 3 not created yet$/,
+      active: "zone-a",
+    },
+    {
+      name: "own pod missing during its own wave, budget left: the later degraded member holds it",
+      view: group(
+        member("zone-a", 1, {
+          phase: "Progressing",
+          waveInFlight: true,
+          disruption: {
+            ...member("zone-a", 1).disruption,
+            maxUnavailable: 2,
+            pods: member("zone-a", 1).disruption.pods.slice(1),
+          },
+        }),
+        member("zone-b", 2, { unavailable: 1 }),
+      ),
+      self: "zone-a",
+      go: false,
+      code: "WaitingForGroup",
+      waiting: /^zone-b \(order 2\), degraded: 1 pod not Ready or terminating \(zone-b-0\)$/,
+      active: "zone-a",
+    },
+    {
+      name: "own pods not Ready and nothing else holds it: the gate lets it go (its budget decides)",
+      view: group(member("zone-a", 1, { phase: "Progressing", unavailable: 1 }), member("zone-b", 2)),
+      self: "zone-a",
+      go: true,
       active: "zone-a",
     },
     {
@@ -244,6 +348,18 @@ describe("groupStatusOf", () => {
       active: "zone-a",
       waitingFor: "zone-a (order 1) to finish: Progressing",
     });
+  });
+  it("while the group is first created, each member says what really holds it", () => {
+    const view = group(
+      member("zone-a", 1, { phase: "Progressing", ...creating("zone-a", 1) }),
+      member("zone-b", 2, { phase: "Progressing", ...creating("zone-b", 2) }),
+      member("zone-c", 3, { phase: "Progressing", ...creating("zone-c", 3) }),
+    );
+    expect(["zone-a", "zone-b", "zone-c"].map((m) => groupStatusOf(view, m).waitingFor)).to.deep.equal([
+      "its own pods: 3 pods of its 3 not created yet",
+      "zone-a (order 1) to finish: Progressing",
+      "zone-a (order 1) to finish: Progressing",
+    ]);
   });
   it("a settled or failed member waits for nothing", () => {
     const view = group(member("zone-a", 1, { phase: "RolloutFailed" }), member("zone-b", 2));
