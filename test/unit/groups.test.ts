@@ -13,7 +13,7 @@ import {
 } from "../../api/groups.js";
 import { decide } from "../../api/reconcile.js";
 import { GROUP_MEMBERS_MAX, parseRollout, type StatefulsetRollout } from "../../api/rollout.js";
-import { makePods, makeRollout, NOW, rollingStatus, world } from "./reconcile.fixtures.js";
+import { makePods, makeRollout, NEW, NOW, rollingStatus, world } from "./reconcile.fixtures.js";
 
 /** A member that has settled: done on its current spec, its 3 pods Ready; `unavailable` of them not Ready. */
 function member(
@@ -460,6 +460,18 @@ describe("decide: a grouped rollout", () => {
     expect(d.status.group?.waitingFor).to.equal("zone-a (order 1) to finish: Progressing");
     expect(d.status.group?.active).to.equal("zone-a");
     expect(d.status.conditions?.find((c) => c.type === "Progressing")?.reason).to.equal("WaitingForGroup");
+  });
+  it("while the group is first created, the first member's reason names its own pods, not a later member", () => {
+    const r = makeRollout({ group: { name: "ingester", order: 1 } }, rollingStatus({ currentRevision: NEW }));
+    const web = member("web", 1, { phase: "Progressing" });
+    const view = group(
+      { ...web, disruption: { ...web.disruption, replicas: 10, pods: [] } },
+      member("zone-b", 2, { phase: "Progressing", ...creating("zone-b", 2) }),
+    );
+    const d = decide(r, world(r, [], 3, { group: view }), NOW);
+    expect(d.step.kind).to.equal("none");
+    expect(d.status.reason).to.equal("next wave waits for its own pods: 10 pods of its 10 not created yet");
+    expect(d.status.group?.waitingFor).to.equal("its own pods: 10 pods of its 10 not created yet");
   });
   it("records its wave, sized by its own budget, once every earlier member has settled", () => {
     const r = grouped(2);
