@@ -139,6 +139,8 @@ async function main(): Promise<void> {
   const inFlight: Array<Promise<void>> = [];
   // Failures by kind, replica and phase, so a failed run says what the answers were.
   const failureKinds = new Map<string, number>();
+  /** Retried calls (a connection refused or reset) by code, replica and phase. */
+  const retryKinds = new Map<string, number>();
   const fail = (i: number, replica: string, kind: string, detail: string) => {
     // By when the review was sent: the kill comes just before review total/2 is sent.
     const phase = i < total / 2 ? "sent before the kill" : "sent after the kill";
@@ -168,6 +170,8 @@ async function main(): Promise<void> {
         return;
       }
       retried++;
+      const retryKey = `${result.code} (replica ${replica.name}, ${i < total / 2 ? "sent before the kill" : "sent after the kill"})`;
+      retryKinds.set(retryKey, (retryKinds.get(retryKey) ?? 0) + 1);
       await sleep(BACKOFF.initialMs * BACKOFF.factor ** attempt);
       target = 1 - target;
     }
@@ -200,6 +204,15 @@ async function main(): Promise<void> {
         value: `${failures.length} failed of ${sent}${failures.length ? ` (e.g. ${failures.slice(0, 3).join("; ")})` : ""}`,
       },
       { name: "every review answered", pass: answered === total, value: `${answered}/${total}` },
+      {
+        name: "retries by kind (reported, not a gate; each retried call counts once per retry)",
+        pass: true,
+        value:
+          [...retryKinds]
+            .sort((x, y) => y[1] - x[1])
+            .map(([k, n]) => `${n} x ${k}`)
+            .join("; ") || "none",
+      },
       {
         name: "failures by kind (reported, not a gate)",
         pass: true,
