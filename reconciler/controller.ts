@@ -3,7 +3,7 @@
 // read again and decide again), then take the one step. Slack and callbacks are called through
 // the api/integrations.ts interfaces; both get only a hand-over (they run outside the pass).
 import type { Logger } from "pino";
-import type { EventRecorder, ObjectRef } from "../adapters/kube/events.js";
+import { rateLimitedEventRecorder, type EventRecorder, type ObjectRef } from "../adapters/kube/events.js";
 import { systemClock } from "../adapters/clock.js";
 import {
   writeFinalizers,
@@ -77,14 +77,31 @@ export function splitKey(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
+/**
+ * A take-down the budget refuses is retried on every pass until room opens, and each attempt
+ * would write an EvictionBlocked Event: one per rollout per window instead (issue 13 item 7).
+ * The status reason and bulkhead_evictions_blocked_total show every attempt.
+ */
+export const BLOCKED_EVENT_WINDOW_MS = 5 * 60_000;
+/** Rollouts remembered per window; past it new ones get no EvictionBlocked Event until keys expire. */
+const BLOCKED_EVENT_MAX_KEYS = 10_000;
+
 export class Reconciler {
   private readonly now: () => Date;
   /** Serialises group members' wave decisions (keyed by namespace/group). */
   private readonly groupLocks = new KeyedLock();
+  /** For Events that repeat while a wait lasts (EvictionBlocked). */
+  private readonly repeatingEvents: EventRecorder;
 
   constructor(private readonly deps: ReconcilerDeps) {
     const clock = deps.clock ?? systemClock;
     this.now = () => new Date(clock.now());
+    this.repeatingEvents = rateLimitedEventRecorder(deps.events, {
+      windowMs: BLOCKED_EVENT_WINDOW_MS,
+      maxKeys: BLOCKED_EVENT_MAX_KEYS,
+      clock,
+      onSuppressed: (reason) => deps.metrics.eventsSuppressed.inc({ reason }),
+    });
   }
 
   /** One pass; returns ms until the next one (undefined: none). Throws on transient errors. */
@@ -375,7 +392,7 @@ export class Reconciler {
         }
         if (blocked.length > 0) {
           const why = outcomes.find((o) => o.result === "blocked")?.why ?? "the budget says wait";
-          await deps.events.record(
+          await this.repeatingEvents.record(
             refOf(rollout),
             "Normal",
             "EvictionBlocked",

@@ -10,6 +10,7 @@ export interface ReconcilerMetrics {
   reconcileDuration: Histogram<"outcome">;
   reconcileErrors: Counter<"namespace" | "rollout">;
   statusWrites: Counter<"outcome">;
+  eventsSuppressed: Counter<"reason">;
   leader: Gauge;
 }
 
@@ -69,6 +70,12 @@ export function createMetrics(
       name: "bulkhead_status_writes_total",
       help: "Rollout status writes by outcome (written, conflict: decided again on the fresh rollout, gone).",
       labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    eventsSuppressed: new Counter({
+      name: "bulkhead_reconciler_events_suppressed_total",
+      help: "Events not written because the same rollout had one with the same reason within the window (EvictionBlocked: one per rollout per 5 minutes).",
+      labelNames: ["reason"],
       registers: [registry],
     }),
     leader: new Gauge({

@@ -73,7 +73,11 @@ const envSchema = z
     BULKHEAD_RECONCILER_USERNAME: nonEmpty.default("system:serviceaccount:bulkhead-system:bulkhead-reconciler"),
     BULKHEAD_DEFAULT_LEAK_PROTECTION: z.enum(LEAK_PROTECTION_MODES).default("enforce"),
     // Per-path body limits are fixed in the route table (webhook/routes.ts); these bound the process.
-    BULKHEAD_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
+    // Memory is bounded by the body budget; the request cap must still take ordinary bursts: one
+    // apiserver sends up to 200 mutating requests at once (--max-mutating-requests-inflight), and at
+    // 500 reviews/s a 64 cap turned a 0.4 s stall into 503s, i.e. refused pod creates
+    // (bench/RESULTS.md, webhook-replica-kill).
+    BULKHEAD_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(512),
     BULKHEAD_IN_FLIGHT_BODY_BYTES: size,
     BULKHEAD_HEADERS_TIMEOUT: duration("10s"),
     BULKHEAD_BODY_TIMEOUT: duration("10s"),

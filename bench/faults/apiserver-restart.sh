@@ -4,6 +4,7 @@
 set -euo pipefail
 # shellcheck source=bench/faults/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+faults_build_reconciler
 pods=${FAULTS_PODS:-50}
 faults_cluster $(((pods + 109) / 110 + 1)) "${FAULTS_READY_DELAY:-1s}"
 faults_reconciler_kubeconfig

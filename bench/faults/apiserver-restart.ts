@@ -10,23 +10,29 @@
 //     dry run goes through the admission webhooks, including the fail-closed pod-create hook.
 //     Outcomes: admitted, apiserver unreachable (the outage itself), or refused (the apiserver
 //     answered and said no, e.g. "failed calling webhook").
+// Pod availability is sampled every 200 ms from a pod watch (re-listed after the outage).
 // Checks: the rollout completes; the webhook never reports not-Ready; no stretch of refused
-// creates is longer than the outage.
+// creates is longer than the outage; never more pods unavailable than the budget; no pod taken
+// down twice (the "take down" log lines of both replicas).
 import { readFileSync, writeFileSync, openSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { Agent as HttpsAgent, request } from "node:https";
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { PodView } from "./pods.js";
 import {
   commandLineOf,
   ControlPlaneSupervisor,
   faultsRollout,
   intEnv,
   isAlive,
+  loggedTakeDowns,
   Managed,
   newImagePatch,
+  reconcilerArgs,
   report,
   ROLLOUT_CRD as CRD,
   sleep,
+  takeDownCheck,
   until,
 } from "./support.js";
 
@@ -82,7 +88,15 @@ function httpsCall(
   });
 }
 
-const rollout = (image: string) => faultsRollout({ namespace: NS, image, pods: PODS, maxUnavailable: BUDGET });
+const LABEL = "bulkhead.dev/faults=apiserver-restart";
+const rollout = (image: string) =>
+  faultsRollout({
+    namespace: NS,
+    image,
+    pods: PODS,
+    maxUnavailable: BUDGET,
+    templateLabels: { "bulkhead.dev/faults": "apiserver-restart" },
+  });
 
 async function status(): Promise<{
   generation: number;
@@ -118,7 +132,7 @@ async function main(): Promise<void> {
     (id) =>
       new Managed(
         process.execPath,
-        ["--import", "tsx", "reconciler/main.ts"],
+        reconcilerArgs(),
         {
           ...process.env,
           KUBECONFIG: process.env.RECONCILER_KUBECONFIG ?? process.env.KUBECONFIG,
@@ -191,6 +205,18 @@ async function main(): Promise<void> {
     }
   })();
 
+  const view = new PodView(kc, LABEL);
+  await view.start();
+  let worstUnavailable = 0;
+  let budgetSamples = 0;
+  let overBudget = 0;
+  const budgetSampler = setInterval(() => {
+    budgetSamples++;
+    const unavailable = PODS - (view.readyByNamespace().get(NS) ?? 0);
+    worstUnavailable = Math.max(worstUnavailable, unavailable);
+    if (unavailable > BUDGET) overBudget++;
+  }, 200);
+
   await custom.patchNamespacedCustomObject({
     ...CRD,
     namespace: NS,
@@ -239,6 +265,8 @@ async function main(): Promise<void> {
   await sleep(2000);
   sampling = false;
   await sampler;
+  clearInterval(budgetSampler);
+  view.stop();
   // Read before the replicas stop: the leader releases the Lease on SIGTERM.
   const lease = await kc
     .makeApiClient(CoordinationV1Api)
@@ -255,9 +283,10 @@ async function main(): Promise<void> {
   const longestRefusedMs = longestRun(creates, (v) => v === "refused");
   const longestNotAdmittedMs = longestRun(creates, (v) => v !== "admitted");
   const lastRefusal = creates.filter((c) => c.v === "refused").at(-1);
+  const takeDowns = takeDownCheck(loggedTakeDowns(["a", "b"].map((id) => `${DIR}/logs/reconciler-${id}.log`)), PODS);
   report({
     scenario: "apiserver-restart",
-    pass: !error && notReady === 0 && longestRefusedMs <= OUTAGE_MS,
+    pass: !error && notReady === 0 && longestRefusedMs <= OUTAGE_MS && overBudget === 0 && takeDowns.pass,
     checks: [
       { name: "the rollout completes", pass: !error, value: error ?? `${PODS}/${PODS} pods on the new revision` },
       {
@@ -270,9 +299,17 @@ async function main(): Promise<void> {
         pass: longestRefusedMs <= OUTAGE_MS,
         value: `longest refused stretch ${(longestRefusedMs / 1000).toFixed(1)} s; ${creates.filter((c) => c.v === "refused").length} refused samples${lastRefusal ? `, last ${((lastRefusal.at - restartedAt) / 1000).toFixed(1)} s after the restart` : ""}${refusals.length ? `; e.g. ${refusals[0]}` : ""}`,
       },
+      {
+        name: `never more unavailable than the budget (${BUDGET})`,
+        pass: overBudget === 0,
+        value: `worst ${worstUnavailable}, ${overBudget} sample(s) over, ${budgetSamples} samples (pod watch restarts: ${view.watchRestarts})`,
+      },
+      { name: 'no pod taken down twice (both replicas\' "take down" log lines)', ...takeDowns },
     ],
     figures: {
       pods: PODS,
+      budget: BUDGET,
+      podDeletionsSeen: view.deletions.length,
       outageSeconds: Number(((restartedAt - stoppedAt) / 1000).toFixed(1)),
       longestNotAdmittedSeconds: Number((longestNotAdmittedMs / 1000).toFixed(1)),
       createSamples: creates.length,

@@ -4,6 +4,7 @@
 set -euo pipefail
 # shellcheck source=bench/faults/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+faults_build_reconciler
 rollouts=${FAULTS_ROLLOUTS:-20}
 pods=${FAULTS_PODS:-50}
 # 110 pods per KWOK node, plus one spare.

@@ -12,24 +12,26 @@
 // Checks, with pod availability sampled every 200 ms from a pod watch:
 //   every rollout reaches RolloutDone with all pods on the new revision;
 //   no rollout ever has more pods unavailable than its budget;
-//   no pod is evicted twice, counted from the reconciler's eviction log lines (a line lost to a
-//   SIGKILL can only undercount); the pod watch's deletions per pod name and deletions of
+//   no pod is taken down twice, counted from the reconciler's "take down" log lines (a line lost
+//   to a SIGKILL can only undercount); the pod watch's deletions per pod name and deletions of
 //   new-revision pods are reported too, but include deletions nothing in Bulkhead made (KWOK).
 // Leader election is off (one replica, BULKHEAD_DISABLE_LEADER_ELECTION): the restart tests the
 // status-as-memory path, not the Lease's takeover delay.
-import { readFileSync } from "node:fs";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { PodView } from "./pods.js";
 import {
   faultsRollout,
   intEnv,
+  loggedTakeDowns,
   Managed,
   newImagePatch,
+  reconcilerArgs,
   report,
   ROLLOUT_CRD as CRD,
   seededRandom,
   seedFromEnv,
   sleep,
+  takeDownCheck,
   until,
 } from "./support.js";
 
@@ -88,28 +90,11 @@ const isDone = (v: View | undefined, generation: number) =>
   v.updatedReplicas === PODS;
 const allDone = (s: Map<string, View>, generation: number) => namespaces.every((ns) => isDone(s.get(ns), generation));
 
-/** Evictions per pod ("<namespace>/<pod>") from the reconciler's own log lines (result "evicted"). */
-function loggedEvictions(file: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.includes('"msg":"take down"')) continue;
-    try {
-      const e = JSON.parse(line) as { rollout?: string; pod?: string; result?: string };
-      if (e.result !== "evicted" || !e.rollout || !e.pod) continue;
-      const key = `${e.rollout.split("/")[0]}/${e.pod}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    } catch {
-      // A line cut by SIGKILL.
-    }
-  }
-  return counts;
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
   const reconciler = new Managed(
     process.execPath,
-    ["--import", "tsx", "reconciler/main.ts"],
+    reconcilerArgs(),
     {
       ...process.env,
       BULKHEAD_DISABLE_LEADER_ELECTION: "true",
@@ -207,15 +192,13 @@ async function main(): Promise<void> {
     .map((d) => `${d.namespace}/${d.name}`);
   const worst = Math.max(...maxUnavailable.values());
   const completed = namespaces.filter((ns) => isDone(final.get(ns), 2)).length;
-  const evictions = loggedEvictions(`${LOG_DIR}/reconciler.log`);
-  const evictedTwice = [...evictions].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
-  const evictionCount = [...evictions.values()].reduce((a, b) => a + b, 0);
+  const takeDowns = takeDownCheck(loggedTakeDowns([`${LOG_DIR}/reconciler.log`]), ROLLOUTS * PODS);
   report({
     scenario: "reconciler-kill",
     // The watch-based deletion check is reported, not gated: KWOK's pod-delete stage sometimes
     // deletes a just-recreated pod by name once more (its log: "failed to delete pod ... not
     // found" right after), which no eviction caused.
-    pass: !error && completed === ROLLOUTS && violations === 0 && evictedTwice.length === 0 && kills > 0,
+    pass: !error && completed === ROLLOUTS && violations === 0 && takeDowns.pass && kills > 0,
     checks: [
       {
         name: "every rollout completes",
@@ -227,11 +210,7 @@ async function main(): Promise<void> {
         pass: violations === 0,
         value: `worst ${worst}, ${violations} sample(s) over, ${samples} samples`,
       },
-      {
-        name: "no pod evicted twice (the reconciler's eviction log)",
-        pass: evictedTwice.length === 0,
-        value: `${evictionCount} evictions logged for ${ROLLOUTS * PODS} pods; evicted twice: ${evictedTwice.slice(0, 5).join(", ") || "none"}`,
-      },
+      { name: 'no pod taken down twice (the reconciler\'s "take down" log lines)', ...takeDowns },
       {
         name: "no pod deleted twice (pod watch; includes deletions by anything, e.g. KWOK)",
         pass: twice.length === 0 && newDeleted.length === 0,

@@ -18,6 +18,12 @@ export function intEnv(name: string, fallback: number, min = 0): number {
   return Number(raw);
 }
 
+/** Node arguments that start the reconciler: compiled JS when the scenario built it (lib.sh), else tsx. */
+export function reconcilerArgs(): string[] {
+  const compiled = process.env.FAULTS_RECONCILER_JS;
+  return compiled ? [compiled] : ["--import", "tsx", "reconciler/main.ts"];
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` until true; throws naming `what` after `timeoutMs` (every scenario is bounded). */
@@ -165,6 +171,40 @@ export function machine(): string {
 
 export function loadAverage(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+}
+
+/**
+ * Pods the reconciler took down, per "<namespace>/<pod>", from its "take down" log lines with
+ * result "evicted" (reconciler/controller.ts: one line per pod after its delete), over every log
+ * given (one per replica or life). A line cut by SIGKILL is skipped, so this can only undercount.
+ */
+export function loggedTakeDowns(files: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (!line.includes('"msg":"take down"')) continue;
+      try {
+        const e = JSON.parse(line) as { rollout?: string; pod?: string; result?: string };
+        if (e.result !== "evicted" || !e.rollout || !e.pod) continue;
+        const key = `${e.rollout.split("/")[0]}/${e.pod}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      } catch {
+        // A line cut by SIGKILL.
+      }
+    }
+  }
+  return counts;
+}
+
+/** The take-down check's value and verdict: how many, and which pods more than once. */
+export function takeDownCheck(counts: Map<string, number>, pods: number): { pass: boolean; value: string } {
+  const twice = [...counts].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  return {
+    pass: twice.length === 0,
+    value: `${total} take-downs logged for ${pods} pods; taken down twice: ${twice.slice(0, 5).join(", ") || "none"}`,
+  };
 }
 
 export interface Verdict {

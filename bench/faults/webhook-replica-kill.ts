@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { fileURLToPath } from "node:url";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { evictionReview } from "../admission/world.js";
 import { intEnv, Managed, report, sleep } from "./support.js";
 
@@ -64,7 +65,7 @@ async function startReplica(name: string): Promise<Replica> {
 const RETRYABLE = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
 type CallResult =
-  | { kind: "answered"; ok: boolean; what: string }
+  | { kind: "answered"; ok: boolean; what: string; kindOfAnswer: string }
   | { kind: "retryable"; code: string }
   | { kind: "failed"; why: string };
 
@@ -86,11 +87,14 @@ function call(r: Replica, body: string, uid: string): Promise<CallResult> {
           const text = Buffer.concat(chunks).toString("utf8");
           // What a wrong answer was, for the report: the status and the start of the body.
           const what = `HTTP ${res.statusCode}: ${text.slice(0, 120)}`;
+          // The same kind of answer with other figures in it counts once (e.g. "webhook busy: N requests").
+          const kindOfAnswer = `HTTP ${res.statusCode}: ${text.slice(0, 60).replace(/\d+/g, "N")}`;
           try {
             const review = JSON.parse(text) as { response?: { uid?: string } };
-            resolve({ kind: "answered", ok: res.statusCode === 200 && review.response?.uid === uid, what });
+            const ok = res.statusCode === 200 && review.response?.uid === uid;
+            resolve({ kind: "answered", ok, what, kindOfAnswer: ok ? "" : kindOfAnswer });
           } catch {
-            resolve({ kind: "answered", ok: false, what });
+            resolve({ kind: "answered", ok: false, what, kindOfAnswer });
           }
         });
         res.on("error", () => resolve({ kind: "retryable", code: "ECONNRESET" }));
@@ -127,28 +131,47 @@ async function main(): Promise<void> {
   const latencies: number[] = [];
   let killedAt = 0;
   const total = RATE * SECONDS;
+  // The driver's own event-loop delay: on a saturated machine the load generator falls behind
+  // and reads answers late, and its timeouts then say more about it than about the replicas.
+  const driverDelay = monitorEventLoopDelay({ resolution: 20 });
+  driverDelay.enable();
   const start = performance.now();
   const inFlight: Array<Promise<void>> = [];
+  // Failures by kind, replica and phase, so a failed run says what the answers were.
+  const failureKinds = new Map<string, number>();
+  /** Retried calls (a connection refused or reset) by code, replica and phase. */
+  const retryKinds = new Map<string, number>();
+  const fail = (i: number, replica: string, kind: string, detail: string) => {
+    // By when the review was sent: the kill comes just before review total/2 is sent.
+    const phase = i < total / 2 ? "sent before the kill" : "sent after the kill";
+    const key = `${kind} (replica ${replica}, ${phase})`;
+    failureKinds.set(key, (failureKinds.get(key) ?? 0) + 1);
+    failures.push(`#${i}: ${detail}`);
+  };
   const one = async (i: number) => {
     const body = bodies[i % 2]!;
     const uid = (JSON.parse(body) as { request: { uid: string } }).request.uid;
     const due = start + (i * 1000) / RATE;
     let target = i % 2;
     for (let attempt = 0; ; attempt++) {
-      const result = await call(replicas[target]!, body, uid);
+      const replica = replicas[target]!;
+      const result = await call(replica, body, uid);
       if (result.kind === "answered") {
         if (result.ok) {
           answered++;
           if (attempt > 0) answeredAfterRetry++;
           latencies.push(performance.now() - due);
-        } else failures.push(`#${i}: a wrong answer (${result.what})`);
+        } else fail(i, replica.name, `a wrong answer, ${result.kindOfAnswer}`, `a wrong answer (${result.what})`);
         return;
       }
       if (result.kind === "failed" || attempt >= BACKOFF.steps) {
-        failures.push(`#${i}: ${result.kind === "failed" ? result.why : result.code} after ${attempt + 1} attempt(s)`);
+        const why = result.kind === "failed" ? result.why : result.code;
+        fail(i, replica.name, why, `${why} after ${attempt + 1} attempt(s)`);
         return;
       }
       retried++;
+      const retryKey = `${result.code} (replica ${replica.name}, ${i < total / 2 ? "sent before the kill" : "sent after the kill"})`;
+      retryKinds.set(retryKey, (retryKinds.get(retryKey) ?? 0) + 1);
       await sleep(BACKOFF.initialMs * BACKOFF.factor ** attempt);
       target = 1 - target;
     }
@@ -166,6 +189,7 @@ async function main(): Promise<void> {
     inFlight.push(one(i));
   }
   await Promise.all(inFlight);
+  driverDelay.disable();
   const elapsed = (performance.now() - start) / 1000;
   await a.process.stop("SIGTERM");
   latencies.sort((x, y) => x - y);
@@ -180,6 +204,24 @@ async function main(): Promise<void> {
         value: `${failures.length} failed of ${sent}${failures.length ? ` (e.g. ${failures.slice(0, 3).join("; ")})` : ""}`,
       },
       { name: "every review answered", pass: answered === total, value: `${answered}/${total}` },
+      {
+        name: "retries by kind (reported, not a gate; each retried call counts once per retry)",
+        pass: true,
+        value:
+          [...retryKinds]
+            .sort((x, y) => y[1] - x[1])
+            .map(([k, n]) => `${n} x ${k}`)
+            .join("; ") || "none",
+      },
+      {
+        name: "failures by kind (reported, not a gate)",
+        pass: true,
+        value:
+          [...failureKinds]
+            .sort((x, y) => y[1] - x[1])
+            .map(([k, n]) => `${n} x ${k}`)
+            .join("; ") || "none",
+      },
     ],
     figures: {
       rate: RATE,
@@ -191,6 +233,8 @@ async function main(): Promise<void> {
       p50ms: Number(p(0.5).toFixed(1)),
       p99ms: Number(p(0.99).toFixed(1)),
       maxMs: Number((latencies.at(-1) ?? NaN).toFixed(1)),
+      driverLoopDelayP99Ms: Math.round(driverDelay.percentile(99) / 1e6),
+      driverLoopDelayMaxMs: Math.round(driverDelay.max / 1e6),
     },
   });
 }

@@ -12,6 +12,9 @@ import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
 import { until } from "../support/until.js";
+import type { Clock } from "../../api/clock.js";
+import { BLOCKED_EVENT_WINDOW_MS } from "../../reconciler/controller.js";
+import { FakeClock } from "../support/fake-clock.js";
 
 const KEY = "ns/web";
 interface Harness {
@@ -26,7 +29,7 @@ interface Harness {
 /** The release API the callback test allows; no other test sets spec.bapi. */
 const RELEASE_API = parseAllowedCallbackPrefix("http://release.local/");
 
-function harness(cluster: FakeCluster, extra: { sender?: CallbackSender } = {}): Harness {
+function harness(cluster: FakeCluster, extra: { sender?: CallbackSender; clock?: Clock } = {}): Harness {
   const events: Harness["events"] = [];
   const recorder: EventRecorder = { record: async (_ref, _type, reason, note) => void events.push({ reason, note }) };
   const unexpected: CallbackSender = {
@@ -47,6 +50,7 @@ function harness(cluster: FakeCluster, extra: { sender?: CallbackSender } = {}):
     metrics: createMetrics(() => [], false),
     log: pino({ enabled: false }),
     callbacks,
+    ...(extra.clock ? { clock: extra.clock } : {}),
   });
   const queue = new KeyedQueue((key) => reconciler.reconcile(key), { baseBackoffMs: 20 });
   cluster.onChange = (key) => queue.add(key);
@@ -242,6 +246,34 @@ describe("reconcile loop on a fake cluster", function () {
       await until("done", () => cluster.status().phase === "RolloutDone" && cluster.status().updatedReplicas === 6);
       expect([...evictionsPerPod(cluster).values()].every((n) => n === 1)).to.equal(true);
       expect(cluster.evictions).to.have.length(6);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("a take-down the budget keeps refusing writes one EvictionBlocked Event per window, not one per attempt", async function () {
+    this.timeout(40_000);
+    const clock = new FakeClock(Date.now());
+    const cluster = new FakeCluster({ readyDelayMs: 10 });
+    const h = harness(cluster, { clock });
+    const blocked = () => h.events.filter((e) => e.reason === "EvictionBlocked");
+    try {
+      cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 } }, 4, "app:v1"));
+      await until("created", () => cluster.status().phase === "RolloutDone");
+      cluster.refuseTakeDowns = "the PodDisruptionBudget allows 0 disruptions";
+      cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 1 } }, 4, "app:v2"));
+      // Refused passes are retried every REQUEUE.waitBudget (3 s of real time).
+      await until("three refused attempts", () => cluster.takeDownCalls >= 3);
+      expect(blocked()).to.have.length(1);
+      expect(blocked()[0]!.note).to.include("the PodDisruptionBudget allows 0 disruptions");
+      const attempts = cluster.takeDownCalls;
+      clock.advance(BLOCKED_EVENT_WINDOW_MS);
+      await until("another refused attempt", () => cluster.takeDownCalls > attempts);
+      expect(blocked()).to.have.length(2);
+      cluster.refuseTakeDowns = undefined;
+      await until("done", () => cluster.status().phase === "RolloutDone" && cluster.status().updatedReplicas === 4);
+      expect(blocked()).to.have.length(2);
+      expect([...evictionsPerPod(cluster).values()].every((n) => n === 1)).to.equal(true);
     } finally {
       await h.stop();
     }

@@ -72,6 +72,10 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   beforeStatusWrite?: (body: RawRollout) => void;
   /** Evictions throw, as if the reconciler died before making them. */
   crashOnEviction = false;
+  /** While set, every take-down is refused with this reason, as the PDB would refuse it. */
+  refuseTakeDowns?: string;
+  /** Take-down batches asked for (refused ones included). */
+  takeDownCalls = 0;
   /** Called on every change, like an informer event. */
   onChange: (key: string) => void = () => {};
   private timers: NodeJS.Timeout[] = [];
@@ -255,6 +259,9 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   /** A batch as the real adapter takes it down: each Ready pod needs a disruption left (api/take-down.ts). */
   async takeDown(_namespace: string, pods: readonly TakeDownRequest[]): Promise<TakeDownOutcome[]> {
     if (this.crashOnEviction) throw new Error("the reconciler died before taking these pods down");
+    this.takeDownCalls++;
+    const refused = this.refuseTakeDowns;
+    if (refused !== undefined) return pods.map((p) => ({ name: p.name, result: "blocked" as const, why: refused }));
     const outcomes: TakeDownOutcome[] = [];
     for (const p of pods) outcomes.push({ name: p.name, result: this.evict(p.name, p.uid) });
     return outcomes;

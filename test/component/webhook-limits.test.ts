@@ -154,6 +154,37 @@ describe("webhook resource bounds", function () {
     });
   });
 
+  describe("requests in flight at the default limits", () => {
+    let hook: TestWebhook;
+    let entered = 0;
+    const held: Array<() => void> = [];
+    before(async () => {
+      const hold = testRoute("/test/hold", () => {
+        entered += 1;
+        return new Promise((resolve) => held.push(() => resolve(allowed())));
+      });
+      // testConfig is parseWebhookConfig({}): the defaults the chart ships.
+      hook = await startTestWebhook([hold]);
+    });
+    after(() => hook.server.shutdown());
+
+    it("a burst of 200 reviews at once (one apiserver's mutating in-flight limit) is served, none 503", async () => {
+      const BURST = 200;
+      let refused = 0;
+      const calls = Array.from({ length: BURST }, (_, i) =>
+        postRaw(hook, "/test/hold", JSON.stringify(evictionReview(`burst-${i}`))).then((r) => {
+          if (r.status === 503) refused += 1;
+          return r.status;
+        }),
+      );
+      await until(() => entered + refused === BURST);
+      held.splice(0).forEach((release) => release());
+      const statuses = await Promise.all(calls);
+      expect(refused, "answered 503 (webhook busy)").to.equal(0);
+      expect(statuses.every((s) => s === 200)).to.equal(true);
+    });
+  });
+
   describe("requests in flight", () => {
     let hook: TestWebhook;
     let entered = 0;

@@ -372,7 +372,7 @@ describe("Helm chart: lint and render", function () {
       LOG_LEVEL: "info",
       // Read by Node itself: the heap follows the container's memory limit.
       NODE_OPTIONS: "--max-old-space-size-percentage=40 --max-semi-space-size=8",
-      BULKHEAD_MAX_IN_FLIGHT: "64",
+      BULKHEAD_MAX_IN_FLIGHT: "512",
       BULKHEAD_IN_FLIGHT_BODY_BYTES: "",
       BULKHEAD_HEADERS_TIMEOUT: "10s",
       BULKHEAD_BODY_TIMEOUT: "10s",

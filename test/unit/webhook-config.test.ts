@@ -15,7 +15,7 @@ describe("webhook config", () => {
       certRenewBeforeMs: 720 * 3600 * 1000,
       reconcilerUsername: "system:serviceaccount:bulkhead-system:bulkhead-reconciler",
       defaultLeakProtection: "enforce",
-      maxInFlight: 64,
+      maxInFlight: 512,
       inFlightBodyBytes: undefined,
       headersTimeoutMs: 10_000,
       bodyTimeoutMs: 10_000,
