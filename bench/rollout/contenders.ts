@@ -118,8 +118,11 @@ export interface BulkheadProcesses {
 }
 
 let leases = 0;
+const logLevel = () => process.env.BENCH_LOG_LEVEL ?? "warn";
 
 /**
+ * NODE_OPTIONS: BENCH_WEBHOOK_NODE_OPTIONS and BENCH_RECONCILER_NODE_OPTIONS (the chart's heap
+ * flags, bench/rollout/lib.sh's bench_node_options).
  * The webhook (its configurations already applied by the shell, which injects its CA on start)
  * and the reconciler on the token of bulkhead-system/bulkhead-reconciler, so the webhook knows it.
  * Each start uses a fresh Lease name, so a new reconciler does not wait out the last one's lease.
@@ -142,7 +145,8 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
       BULKHEAD_NAMESPACE: "bulkhead-system",
       BULKHEAD_WEBHOOK_PORT: String(webhookPort),
       BULKHEAD_WEBHOOK_HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: logLevel(),
+      NODE_OPTIONS: process.env.BENCH_WEBHOOK_NODE_OPTIONS ?? "",
     },
     logsDir,
   );
@@ -160,7 +164,8 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
       BULKHEAD_METRICS_HOST: "127.0.0.1",
       BULKHEAD_LEASE_NAME: `bench-reconciler-${leases}`,
       POD_NAME: `bench-reconciler-${leases}`,
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: logLevel(),
+      NODE_OPTIONS: process.env.BENCH_RECONCILER_NODE_OPTIONS ?? "",
     },
     logsDir,
   );

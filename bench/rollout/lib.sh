@@ -4,6 +4,9 @@
 #                             configurations and ServiceAccount tokens for the reconciler and the
 #                             webhook (RECONCILER_KUBECONFIG, WEBHOOK_KUBECONFIG); stopped on exit,
 #                             logs kept; the webhook's port in BENCH_WEBHOOK_PORT. BULKHEAD_AUDIT_POLICY (hack/cluster-up.sh) turns on the audit log
+#   bench_node_options NAME   NODE_OPTIONS of the chart's NAME (webhook|reconciler) container, the
+#                             heap percentage turned into MiB of its memory limit (out of a
+#                             container Node would apply it to the machine's memory)
 #   bench_peer                builds grafana/rollout-operator (hack/versions.env) into the cache; sets
 #                             BENCH_ROLLOUT_OPERATOR, or BENCH_PEER_UNAVAILABLE to why not
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -78,6 +81,22 @@ bench_sa_kubeconfig() {
   kubectl config --kubeconfig="$file" set-context bench --cluster=bench --user="$sa" >/dev/null
   kubectl config --kubeconfig="$file" use-context bench >/dev/null
   echo "$file"
+}
+
+bench_node_options() {
+  local name=$1 helm rendered limit options percent mib
+  helm=$(ls "${BULKHEAD_CACHE:-$HOME/.cache/bulkhead}"/bin/helm-*/helm | head -n1)
+  rendered=$("$helm" template bulkhead "$ROOT/charts/bulkhead" --show-only "templates/$name-deployment.yaml")
+  limit=$(yq -r '.spec.template.spec.containers[0].resources.limits.memory' <<<"$rendered")
+  options=$(yq -r '.spec.template.spec.containers[0].env[] | select(.name == "NODE_OPTIONS") | .value' <<<"$rendered")
+  case $limit in
+    *Gi) mib=$((${limit%Gi} * 1024)) ;;
+    *Mi) mib=${limit%Mi} ;;
+    *) bench_log "chart: $name memory limit $limit is not in Mi or Gi"; return 1 ;;
+  esac
+  percent=$(grep -o 'max-old-space-size-percentage=[0-9]*' <<<"$options" | cut -d= -f2)
+  [[ -n $percent ]] || { bench_log "chart: $name sets no --max-old-space-size-percentage ($options)"; return 1; }
+  echo "${options/--max-old-space-size-percentage=$percent/--max-old-space-size=$((mib * percent / 100))}"
 }
 
 bench_peer() {

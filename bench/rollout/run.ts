@@ -32,6 +32,7 @@ import {
 import { formatPodChurn, podChurnProblem, watchPodChurn } from "../support/pod-churn.js";
 import { ApiserverPodCounters } from "./apiserver-counters.js";
 import { ProcessSampler, rssMiBOf, type ProcessUsage } from "./processes.js";
+import { PodTimeline, type TimelineSummary } from "./timeline.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -84,6 +85,8 @@ interface RunResult {
   churn: { text: string; problem?: string; createdByApiserver: number };
   evictions: number;
   usage: ProcessUsage[];
+  /** Where the time went, from a pod watch (bench/rollout/timeline.ts). */
+  timeline: TimelineSummary;
   /** RSS growth per pod between the processes' start and N pods watched, KiB (Bulkhead only). */
   kibPerWatchedPod?: Record<string, number>;
   settings?: string;
@@ -202,17 +205,22 @@ interface Measured {
 async function measure(
   n: number,
   namespace: string,
+  fromRevision: string,
   contender: string,
   processes: { name: string; pid: number }[],
   body: () => Promise<Measured>,
 ): Promise<Omit<RunResult, "settings" | "note" | "kibPerWatchedPod">> {
   const before = await counters.counts();
   const churn = await watchPodChurn(kc, namespace);
+  const timeline = await PodTimeline.start(kc, namespace, fromRevision);
   const loadAtStart = load();
   const sampler = new ProcessSampler(processes).start();
   process.stderr.write(`[bench] ${n} pods, ${contender}: starting (load ${loadAtStart.join(" ")})\n`);
+  timeline.mark();
   const m = await body();
   const usage = sampler.stop();
+  const times = timeline.stop();
+  process.stderr.write(`[bench] ${n} pods, ${contender}: ${formatTimeline(times)}\n`);
   const report = await churn.finish();
   const after = await counters.counts();
   // A run that did not finish is held to the pods it did replace.
@@ -229,6 +237,7 @@ async function measure(
     churn: { text: formatPodChurn(report), problem, createdByApiserver: after.created - before.created },
     evictions: after.evicted - before.evicted,
     usage,
+    timeline: times,
   };
 }
 
@@ -242,7 +251,7 @@ async function nativeRun(n: number, maxUnavailable: number | string, contender: 
     if (maxUnavailable !== 1 && created.spec?.updateStrategy?.rollingUpdate?.maxUnavailable === undefined)
       throw new Error("the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet is off)");
     const from = await revisionOf(ns);
-    const r = await measure(n, ns, contender, [], async () => {
+    const r = await measure(n, ns, from, contender, [], async () => {
       const t0 = Date.now();
       await changeTemplate(ns);
       return watchRollout(ns, n, from, nativeTimeoutMs, t0);
@@ -273,6 +282,7 @@ async function peerRun(n: number, fastest: boolean, flags: Set<string>): Promise
     const r = await measure(
       n,
       ns,
+      from,
       fastest ? "peer-fastest" : "peer-default",
       [{ name: "rollout-operator", pid: op.pid }],
       async () => {
@@ -354,6 +364,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
     const r = await measure(
       n,
       ns,
+      from,
       `Bulkhead ${build.label}`,
       [
         { name: "reconciler", pid: processes.reconciler.pid },
@@ -385,6 +396,11 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
 }
 
 const fmt = (x: number) => x.toFixed(1);
+const formatTimeline = (t: TimelineSummary) =>
+  `first take-down ${fmt(t.firstTakeDownMs / 1000)} s after the change; a pod Ready → next take-down ` +
+  `p50 ${t.readyToNextTakeDownMs.p50} ms, p90 ${t.readyToNextTakeDownMs.p90} ms, max ${t.readyToNextTakeDownMs.max} ms ` +
+  `(${t.readyToNextTakeDownMs.samples}); unavailable mean ${t.meanUnavailable}, max ${t.maxUnavailable}; ` +
+  `take-down → same pod Ready p50 ${t.downToReadyMs.p50} ms, p90 ${t.downToReadyMs.p90} ms`;
 const ratio = (a: RunResult | undefined, b: RunResult | undefined) =>
   a?.finished && b?.finished && !a.churn.problem && !b.churn.problem ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
 
@@ -448,6 +464,7 @@ async function main(): Promise<void> {
     }
   for (const r of results) {
     if (r.settings) lines.push(`- ${r.pods} pods, ${r.contender}: ${r.settings}`);
+    lines.push(`- ${r.pods} pods, ${r.contender}: ${formatTimeline(r.timeline)}`);
     // Below 1,000 pods the growth is within the processes' own noise.
     if (r.kibPerWatchedPod && r.pods >= 1000)
       lines.push(
