@@ -16,6 +16,9 @@ BENCH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-bench-XXXXXX")
 export BENCH_DIR BENCH_LOGS=$BENCH_DIR/logs
 mkdir -p "$BENCH_LOGS"
 
+# shellcheck source=../support/node-options.sh
+source "$ROOT/bench/support/node-options.sh"
+
 bench_log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 bench_cleanup() {
@@ -81,22 +84,6 @@ bench_sa_kubeconfig() {
   kubectl config --kubeconfig="$file" set-context bench --cluster=bench --user="$sa" >/dev/null
   kubectl config --kubeconfig="$file" use-context bench >/dev/null
   echo "$file"
-}
-
-bench_node_options() {
-  local name=$1 helm rendered limit options percent mib
-  helm=$(ls "${BULKHEAD_CACHE:-$HOME/.cache/bulkhead}"/bin/helm-*/helm | head -n1)
-  rendered=$("$helm" template bulkhead "$ROOT/charts/bulkhead" --show-only "templates/$name-deployment.yaml")
-  limit=$(yq -r '.spec.template.spec.containers[0].resources.limits.memory' <<<"$rendered")
-  options=$(yq -r '.spec.template.spec.containers[0].env[] | select(.name == "NODE_OPTIONS") | .value' <<<"$rendered")
-  case $limit in
-    *Gi) mib=$((${limit%Gi} * 1024)) ;;
-    *Mi) mib=${limit%Mi} ;;
-    *) bench_log "chart: $name memory limit $limit is not in Mi or Gi"; return 1 ;;
-  esac
-  percent=$(grep -o 'max-old-space-size-percentage=[0-9]*' <<<"$options" | cut -d= -f2)
-  [[ -n $percent ]] || { bench_log "chart: $name sets no --max-old-space-size-percentage ($options)"; return 1; }
-  echo "${options/--max-old-space-size-percentage=$percent/--max-old-space-size=$((mib * percent / 100))}"
 }
 
 bench_peer() {
