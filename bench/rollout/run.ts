@@ -91,6 +91,8 @@ interface RunResult {
   kibPerWatchedPod?: Record<string, number>;
   settings?: string;
   note?: string;
+  /** Seconds from creating the StatefulSet (or rollout) on v1 to all N pods Ready: the control plane's pod start-up rate. */
+  v1Seconds?: number;
 }
 
 const RESOURCE = { group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" };
@@ -244,19 +246,25 @@ async function measure(
 async function nativeRun(n: number, maxUnavailable: number | string, contender: string): Promise<RunResult> {
   const ns = await namespace(`native-${n}`);
   try {
+    const v1Start = Date.now();
     const created = await statefulSetOnV1(ns, n, {
       type: "RollingUpdate",
       rollingUpdate: { maxUnavailable: maxUnavailable as never },
     });
     if (maxUnavailable !== 1 && created.spec?.updateStrategy?.rollingUpdate?.maxUnavailable === undefined)
       throw new Error("the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet is off)");
+    const v1Seconds = (Date.now() - v1Start) / 1000;
     const from = await revisionOf(ns);
     const r = await measure(n, ns, from, contender, [], async () => {
       const t0 = Date.now();
       await changeTemplate(ns);
       return watchRollout(ns, n, from, nativeTimeoutMs, t0);
     });
-    return { ...r, settings: `maxUnavailable ${maxUnavailable}, bound ${nativeTimeoutMs / 1000} s` };
+    return {
+      ...r,
+      v1Seconds,
+      settings: `maxUnavailable ${maxUnavailable}, bound ${nativeTimeoutMs / 1000} s`,
+    };
   } finally {
     await dropNamespace(ns);
   }
@@ -343,6 +351,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
   };
   const ns = await namespace(`bulkhead-${n}`, { "bulkhead.dev/enabled": "true" });
   try {
+    const v1Start = Date.now();
     await custom.createNamespacedCustomObject({
       ...RESOURCE,
       namespace: ns,
@@ -356,6 +365,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
       `${ns}: ${n} pods Ready on v1`,
       async () => (await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns })).status?.readyReplicas === n,
     );
+    const v1Seconds = (Date.now() - v1Start) / 1000;
     const kibPerWatchedPod = {
       webhook: Math.round((((rssMiBOf(processes.webhook.pid) ?? 0) - baseline.webhook) * 1024) / n),
       reconciler: Math.round((((rssMiBOf(processes.reconciler.pid) ?? 0) - baseline.reconciler) * 1024) / n),
@@ -388,7 +398,12 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
         return { ...m, waves: (await rolloutOf(ns)).status?.wavesCompleted };
       },
     );
-    return { ...r, kibPerWatchedPod, settings: "PDB maxUnavailable 10%, webhook + reconciler (compiled)" };
+    return {
+      ...r,
+      kibPerWatchedPod,
+      v1Seconds,
+      settings: "PDB maxUnavailable 10%, webhook + reconciler (compiled)",
+    };
   } finally {
     await dropNamespace(ns);
     await processes.stop();
@@ -400,7 +415,9 @@ const formatTimeline = (t: TimelineSummary) =>
   `first take-down ${fmt(t.firstTakeDownMs / 1000)} s after the change; a pod Ready → next take-down ` +
   `p50 ${t.readyToNextTakeDownMs.p50} ms, p90 ${t.readyToNextTakeDownMs.p90} ms, max ${t.readyToNextTakeDownMs.max} ms ` +
   `(${t.readyToNextTakeDownMs.samples}); unavailable mean ${t.meanUnavailable}, max ${t.maxUnavailable}; ` +
-  `take-down → same pod Ready p50 ${t.downToReadyMs.p50} ms, p90 ${t.downToReadyMs.p90} ms`;
+  `take-down → same pod Ready p50 ${t.downToReadyMs.p50} ms, p90 ${t.downToReadyMs.p90} ms ` +
+  `(removal p50 ${t.steps.removal.p50}, creation ${t.steps.creation.p50}, binding ${t.steps.binding.p50}, ` +
+  `Ready ${t.steps.ready.p50} ms)`;
 const ratio = (a: RunResult | undefined, b: RunResult | undefined) =>
   a?.finished && b?.finished && !a.churn.problem && !b.churn.problem ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
 
@@ -465,6 +482,10 @@ async function main(): Promise<void> {
   for (const r of results) {
     if (r.settings) lines.push(`- ${r.pods} pods, ${r.contender}: ${r.settings}`);
     lines.push(`- ${r.pods} pods, ${r.contender}: ${formatTimeline(r.timeline)}`);
+    if (r.v1Seconds !== undefined)
+      lines.push(
+        `- ${r.pods} pods, ${r.contender}: the ${r.pods} pods on v1 were Ready ${fmt(r.v1Seconds)} s after creation (${fmt(r.pods / r.v1Seconds)} pods/s)`,
+      );
     // Below 1,000 pods the growth is within the processes' own noise.
     if (r.kibPerWatchedPod && r.pods >= 1000)
       lines.push(
