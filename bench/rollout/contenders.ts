@@ -114,6 +114,8 @@ export interface BulkheadBuild {
 export interface BulkheadProcesses {
   webhook: Started;
   reconciler: Started;
+  /** The reconciler's /metrics (pass durations, status writes, pods taken down). */
+  reconcilerMetricsUrl: string;
   stop(): Promise<void>;
 }
 
@@ -173,6 +175,7 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
   return {
     webhook,
     reconciler,
+    reconcilerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     stop: async () => {
       await reconciler.stop();
       await webhook.stop();

@@ -18,6 +18,7 @@
 // Environment: the cluster's env (source DIR/env), RECONCILER_KUBECONFIG, BENCH_ROLLOUT_OPERATOR
 // (the peer's binary) or BENCH_PEER_UNAVAILABLE (why there is none), BENCH_LOGS (process logs).
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadavg } from "node:os";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1StatefulSet } from "@kubernetes/client-node";
 import {
@@ -395,6 +396,12 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
           ],
         });
         const m = await watchRollout(ns, n, from, timeoutMs, t0);
+        // Kept beside the logs: how many passes, how long each took, the status writes.
+        const metrics = await fetch(processes.reconcilerMetricsUrl).then(
+          (res) => res.text(),
+          (err: Error) => `unavailable: ${err.message}`,
+        );
+        writeFileSync(join(logsDir, `reconciler-metrics-${build.label.replace(/\W+/g, "-")}-${n}.txt`), metrics);
         return { ...m, waves: (await rolloutOf(ns)).status?.wavesCompleted };
       },
     );
