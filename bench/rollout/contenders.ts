@@ -93,7 +93,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.once(signal, () => void stopAll().finally(() => process.exit(130)));
 
 export function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logsDir: string): Started {
-  const log = join(logsDir, `${name}.log`);
+  const log = join(logsDir, `${name.replace(/[^\w.-]+/g, "-")}.log`);
   const out = createWriteStream(log, { flags: "a" });
   const child = spawn(command, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.pipe(out);
