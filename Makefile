@@ -69,6 +69,12 @@ bench: deps kube-plane
 bench-scale: deps kube-plane
 	bench/rollout/scale.sh
 
+# 3 zones × 100 pods, one rollout group, 10 % budget each (bench/rollout/group.sh): wall time
+# against the ideal and the sampled check that never two zones are degraded at once.
+.PHONY: bench-group
+bench-group: deps kube-plane
+	bench/rollout/group.sh
+
 # The fault suite (bench/faults; minutes, not part of `make test`): hack/faults.sh.
 faults: deps control-plane
 	hack/faults.sh

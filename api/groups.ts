@@ -106,6 +106,11 @@ export function statusIsCurrent(
   );
 }
 
+/** A wave is recorded and not completed: its pods are being (or about to be) taken down. */
+export function waveInFlightOf(status: RolloutStatus): boolean {
+  return status.currentWave !== undefined && status.currentWave.completedAt === undefined;
+}
+
 /** The gate's view of one member, from its rollout (and status) and its pods as the guard sees them. */
 export function memberViewOf(
   rollout: Pick<StatefulsetRollout, "metadata" | "spec">,
@@ -117,7 +122,7 @@ export function memberViewOf(
     name: rollout.metadata.name,
     order: rollout.spec.group?.order ?? 0,
     current: statusIsCurrent(rollout, s),
-    waveInFlight: s.currentWave !== undefined && s.currentWave.completedAt === undefined,
+    waveInFlight: waveInFlightOf(s),
     disruption,
   };
   const sts = s.statefulsetName ?? rollout.spec.statefulset.metadata?.name;
@@ -262,7 +267,7 @@ export function groupSignalOf(rollout: StatefulsetRollout): string {
     order: rollout.spec.group?.order,
     current: statusIsCurrent(rollout, s ?? {}),
     phase: s?.phase,
-    waveInFlight: s?.currentWave !== undefined && s.currentWave.completedAt === undefined,
+    waveInFlight: waveInFlightOf(s ?? {}),
     whole: (s?.readyReplicas ?? 0) >= (rollout.spec.statefulset.spec.replicas ?? 1),
   });
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: a local control plane (KWOK nodes), the StatefulsetRollout CRD, the webhook and the
 # reconciler, then a 30-pod StatefulSet rolled to a new image at 10%, then 50% (paused half-way,
-# resumed), then 100%, printing progress as it goes. Everything is cleaned up at the end.
+# resumed), then 100%, then three StatefulSets, one per zone, rolled as one rollout group (zone by
+# zone, never two zones degraded at once), printing progress as it goes. Everything is cleaned up
+# at the end.
 #
 # Usage: hack/demo.sh          run the demo (a demo left running by DEMO_KEEP=1 is stopped first)
 #        hack/demo.sh --stop   stop a demo left running by DEMO_KEEP=1
@@ -215,20 +217,23 @@ spec:
 EOF
 }
 
-status_line() {
-  kubectl -n "$NS" get sroll web -o jsonpath='{.status.phase}|{.status.updatedReplicas}|{.status.targetReplicas}|{.status.readyReplicas}|{.status.currentWave.number}|{.status.reason}' 2>/dev/null
+# The web rollout's status as one line.
+web_status() {
+  local phase updated target ready wave reason
+  IFS='|' read -r phase updated target ready wave reason < <(kubectl -n "$NS" get sroll web -o jsonpath='{.status.phase}|{.status.updatedReplicas}|{.status.targetReplicas}|{.status.readyReplicas}|{.status.currentWave.number}|{.status.reason}' 2>/dev/null)
+  printf '%-12s updated %2s/%-2s ready %2s/30  wave %-2s %s' "$phase" "${updated:-0}" "${target:-?}" "${ready:-0}" "${wave:--}" "$reason"
 }
 
-# Prints each change of the rollout's status until the command "$@" succeeds (or 180 s pass).
+# Prints each change of the status line STATUS (a function; web_status by default) until the
+# command "$@" succeeds (or 180 s pass).
 follow() {
   local last="" line done_now deadline=$((SECONDS + 180))
   while ((SECONDS < deadline)); do
     done_now=0
     "$@" && done_now=1
-    line=$(status_line)
+    line=$("${STATUS:-web_status}")
     if [[ $line != "$last" ]]; then
-      IFS='|' read -r phase updated target ready wave reason <<<"$line"
-      printf '    %-12s updated %2s/%-2s ready %2s/30  wave %-2s %s\n' "$phase" "${updated:-0}" "${target:-?}" "${ready:-0}" "${wave:--}" "$reason"
+      printf '    %s\n' "$line"
       last=$line
     fi
     ((done_now)) && return 0
@@ -287,6 +292,111 @@ say "finishing at 100%"
 rollout registry.example/app:v2 100 false
 follow phase_is RolloutDone
 revisions
+
+# --- zones: one StatefulSet per zone, one rollout group -------------------------------------
+# hack/cluster-up.sh labels the KWOK nodes topology.kubernetes.io/zone zone-a, zone-b, zone-c.
+ZONE_PODS=6
+ZONES=(a b c)
+
+# group_member LETTER ORDER IMAGE: the StatefulsetRollout of zone LETTER, pinned there by node
+# affinity, member ORDER of group ingester.
+group_member() {
+  cat <<EOF
+---
+apiVersion: bulkhead.dev/v1alpha1
+kind: StatefulsetRollout
+metadata: {name: ingester-$1, namespace: $NS}
+spec:
+  percent: 100
+  group: {name: ingester, order: $2}
+  disruptionPolicy: {maxUnavailable: "50%"}
+  statefulset:
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: ingester-$1}
+    spec:
+      replicas: $ZONE_PODS
+      serviceName: ingester-$1
+      podManagementPolicy: Parallel
+      selector: {matchLabels: {app: ingester-$1}}
+      template:
+        metadata:
+          labels: {app: ingester-$1}
+          annotations: {kwok.bulkhead.dev/ready-delay: "$READY_DELAY"}
+        spec:
+          containers:
+          - {name: app, image: "$3"}
+          affinity:
+            nodeAffinity:
+              requiredDuringSchedulingIgnoredDuringExecution:
+                nodeSelectorTerms:
+                - matchExpressions:
+                  - {key: topology.kubernetes.io/zone, operator: In, values: [zone-$1]}
+EOF
+}
+group_rollout() { for i in 0 1 2; do group_member "${ZONES[i]}" $((i + 1)) "$1"; done | kubectl apply -f - >/dev/null; }
+
+# Pods Ready (and not terminating) in zone LETTER.
+zone_ready() {
+  kubectl -n "$NS" get pods -l "app=ingester-$1" -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -cx True || true
+}
+zone_degraded() { (($(zone_ready "$1") < ZONE_PODS)); }
+
+# Per zone: its rollout's phase (or the member it waits for, from status.group.waitingFor), its
+# pods on the StatefulSet's update revision, its pods Ready. Three kubectl calls per line.
+group_status() {
+  local members=(ingester-a ingester-b ingester-c) pods sets rollouts z rev new ready phase generation observed waiting out=""
+  # Missing objects (just created) read as nothing, not as a failure of the demo.
+  pods=$(kubectl -n "$NS" get pods -l 'app in (ingester-a,ingester-b,ingester-c)' -o jsonpath='{range .items[*]}{.metadata.labels.app} {.metadata.labels.controller-revision-hash} {.metadata.deletionTimestamp}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' || true)
+  sets=$(kubectl -n "$NS" get sts "${members[@]}" -o jsonpath='{range .items[*]}{.metadata.name} {.status.updateRevision}{"\n"}{end}' 2>/dev/null || true)
+  rollouts=$(kubectl -n "$NS" get sroll "${members[@]}" -o jsonpath='{range .items[*]}{.metadata.name}|{.status.phase}|{.metadata.generation}|{.status.observedGeneration}|{.status.group.waitingFor}{"\n"}{end}' 2>/dev/null || true)
+  for z in "${ZONES[@]}"; do
+    rev=$(awk -v m="ingester-$z" '$1 == m {print $2}' <<<"$sets")
+    new=$(awk -v m="ingester-$z" -v r="$rev" '$1 == m && $2 == r {n++} END {print n + 0}' <<<"$pods")
+    ready=$(awk -v m="ingester-$z" '$1 == m && $3 == "True" {n++} END {print n + 0}' <<<"$pods")
+    IFS='|' read -r _ phase generation observed waiting < <(grep "^ingester-$z|" <<<"$rollouts")
+    if [[ $generation != "$observed" ]]; then phase="(new spec)"; elif [[ -n $waiting ]]; then phase="waits for ${waiting%% *}"; fi
+    out+=$(printf 'zone-%s %-22s new %s/%s ready %s/%s' "$z" "$phase" "$new" "$ZONE_PODS" "$ready" "$ZONE_PODS")
+    [[ $z == c ]] || out+=" | "
+  done
+  printf '%s' "$out"
+}
+# Every zone's rollout RolloutDone for its current spec.
+group_done() {
+  kubectl -n "$NS" get sroll ingester-a ingester-b ingester-c -o jsonpath='{range .items[*]}{.status.phase}|{.metadata.generation}|{.status.observedGeneration}{"\n"}{end}' |
+    awk -F'|' '$1 == "RolloutDone" && $2 == $3 {n++} END {exit n != 3}'
+}
+
+# The kubectl plugin from this checkout: `kubectl sroll` runs the kubectl-sroll found on PATH.
+mkdir -p "$DIR/plugins"
+ln -sfn "$ROOT/cli/kubectl-sroll.js" "$DIR/plugins/kubectl-sroll"
+export PATH="$DIR/plugins:$PATH"
+
+say "zones: three StatefulSets of $ZONE_PODS pods, one per zone (node affinity on topology.kubernetes.io/zone), one rollout group"
+note "spec.group: {name: ingester, order: 1|2|3} for ingester-a (zone-a), ingester-b (zone-b), ingester-c (zone-c)"
+note "budget maxUnavailable 50% each: up to 3 pods of a zone per wave (a zone's pods may go together: that is the point of zones)"
+group_rollout registry.example/ingester:v1
+STATUS=group_status follow group_done
+note "\$ kubectl sroll list -n $NS"
+kubectl sroll list -n "$NS" | sed 's/^/    /'
+
+say "rolling the group to ingester:v2: zone-a first, zone-b only once zone-a is all Ready, then zone-c"
+group_rollout registry.example/ingester:v2
+STATUS=group_status follow zone_degraded a
+if ((WEBHOOK)); then
+  note "zone-a is degraded: what kubectl drain gets for a zone-b pod now (a dry-run eviction of ingester-b-0; nothing is evicted):"
+  eviction='{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"ingester-b-0","namespace":"'$NS'"},"deleteOptions":{"dryRun":["All"]}}'
+  if kubectl create --raw "/api/v1/namespaces/$NS/pods/ingester-b-0/eviction" -f - <<<"$eviction" >/dev/null 2>"$DIR/eviction.err"; then
+    note "  (allowed: zone-a was Ready again by then)"
+  else
+    fold -s -w 100 "$DIR/eviction.err" | sed 's/^/      /'
+  fi
+fi
+note "\$ kubectl sroll status ingester-c -n $NS   (its group lines: the last zone waits for the ones before it)"
+kubectl sroll status ingester-c -n "$NS" | grep -E '^(Phase|Group|Members|Waiting for):' | sed 's/^/    /'
+STATUS=group_status follow group_done
+note "\$ kubectl sroll list -n $NS"
+kubectl sroll list -n "$NS" | sed 's/^/    /'
 
 say "metrics"
 curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^bulkhead_(rollouts|pods_evicted_total|wave_duration_seconds_(count|sum))' | sed 's/^/    /'

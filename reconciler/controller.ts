@@ -9,6 +9,7 @@ import {
   writeFinalizers,
   writeStatus,
   type ClusterWriter,
+  type StatusWriteResult,
   type RawRollout,
   type RolloutApi,
 } from "../adapters/kube/rollouts.js";
@@ -48,6 +49,7 @@ import {
 } from "../api/rollout.js";
 import type { ReconcilerMetrics } from "./metrics.js";
 import type { WorldSource } from "./world.js";
+import { KeyedLock } from "./keyed-lock.js";
 
 export interface ReconcilerDeps {
   rollouts: RolloutApi;
@@ -77,7 +79,10 @@ export function splitKey(key: string): { namespace: string; name: string } {
 
 export class Reconciler {
   private readonly now: () => Date;
+  /** Event writes handed over and not finished yet (recordEvents). */
   private readonly eventWrites = new Set<Promise<void>>();
+  /** Serialises group members' wave decisions (keyed by namespace/group). */
+  private readonly groupLocks = new KeyedLock();
 
   constructor(private readonly deps: ReconcilerDeps) {
     const clock = deps.clock ?? systemClock;
@@ -224,17 +229,26 @@ export class Reconciler {
       let world = await this.observe(rollout, namespace);
       const now = this.now();
       let decision = decide(rollout, world, now);
-      if (world.group && recordsWave(rollout.status, decision.status)) {
-        // The members came from the informer cache, which may lag: before this member records a
-        // wave (its pods go down in this pass), read the other members live and decide again.
-        const live = await this.groupView(rollout, namespace, world.group.name, "live");
-        if (live) world = { ...world, group: live };
-        decision = decide(rollout, world, now);
+      let releaseGroup: (() => void) | undefined;
+      let written: StatusWriteResult;
+      try {
+        if (world.group && recordsWave(rollout.status, decision.status)) {
+          // The members came from the informer cache, which may lag: before this member records a
+          // wave (its pods go down in this pass), read the other members live and decide again,
+          // holding the group's lock until the wave is recorded, so that no other member of the
+          // group reads, decides and records in between.
+          releaseGroup = await this.groupLocks.acquire(keyOf(namespace, world.group.name));
+          const live = await this.groupView(rollout, namespace, world.group.name, "live");
+          if (live) world = { ...world, group: live };
+          decision = decide(rollout, world, now);
+        }
+        this.recordBuildMetadata(rollout, decision.status);
+        if (!statusChanged(rollout.status, decision.status))
+          return { kind: "decided", rollout, decision, ref, current: raw };
+        written = await writeStatus(deps.rollouts, raw, decision.status);
+      } finally {
+        releaseGroup?.();
       }
-      this.recordBuildMetadata(rollout, decision.status);
-      if (!statusChanged(rollout.status, decision.status))
-        return { kind: "decided", rollout, decision, ref, current: raw };
-      const written = await writeStatus(deps.rollouts, raw, decision.status);
       deps.metrics.statusWrites.inc({ outcome: written.outcome });
       if (written.outcome === "gone") return { kind: "stop", requeueAfterMs: undefined };
       if (written.outcome === "written") return { kind: "decided", rollout, decision, ref, current: written.rollout };

@@ -194,20 +194,32 @@ function startSlack(
     clock: base.clock,
   });
   return {
-    notifier: rolloutNotifier(client, base, metrics, rolloutApi),
+    notifier: rolloutNotifier(client, base, informers, metrics, rolloutApi),
     alerts: alertNotifier(client, base, informers, metrics),
   };
 }
 
-/** One message per rollout, updated in place; published from the outbox, never from a pass. */
+/**
+ * One message per rollout (per group run for grouped rollouts), updated in place; published from
+ * the outbox, never from a pass.
+ */
 function rolloutNotifier(
   client: SlackClient,
   { log, clock }: Base,
+  informers: Informers,
   metrics: ReconcilerMetrics,
   rolloutApi: RolloutApi,
 ): RolloutOutbox {
   const publisher = slackRolloutNotifier({ client, logger: log, registry: metrics.registry, clock });
-  return createRolloutOutbox({ publisher, rollouts: rolloutApi, logger: log, registry: metrics.registry, clock });
+  return createRolloutOutbox({
+    publisher,
+    rollouts: rolloutApi,
+    // A group's one message lists its members as the cache has them (adapters/slack/rollout-outbox.ts).
+    namespaceRollouts: (namespace) => informers.rollouts.list(namespace),
+    logger: log,
+    registry: metrics.registry,
+    clock,
+  });
 }
 
 /**

@@ -83,11 +83,11 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-function clip(text: string, max: number): string {
+export function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-const PHASE_ICON: Record<RolloutPhase, string> = {
+export const PHASE_ICON: Record<RolloutPhase, string> = {
   Pending: ":hourglass_flowing_sand:",
   Progressing: ":arrows_counterclockwise:",
   Paused: ":double_vertical_bar:",
@@ -118,6 +118,26 @@ function firstOf(meta: Record<string, string>, keys: string[]): string | undefin
 
 function isUrl(value: string): boolean {
   return /^https?:\/\/\S+$/.test(value);
+}
+
+/** The version a rollout rolls out: its build metadata's, else its image tag, else its update revision. */
+export function versionOf(rollout: StatefulsetRollout): string {
+  const image = imageOf(rollout);
+  return (
+    firstOf(rollout.status?.buildMetadata ?? {}, VERSION_KEYS) ??
+    (image ? image.split("/").pop() : undefined) ??
+    rollout.status?.updateRevision ??
+    "unknown"
+  );
+}
+
+/** Who or what started the rollout: its build metadata's author, else its rolloutIdentity. */
+export function triggerOf(rollout: StatefulsetRollout): string {
+  const { spec } = rollout;
+  return (
+    firstOf(rollout.status?.buildMetadata ?? {}, TRIGGER_KEYS) ??
+    (spec.rolloutIdentity ? `rolloutIdentity ${spec.rolloutIdentity}` : "spec change")
+  );
 }
 
 /** "1h 2m 3s", "4m 5s", "6s". */
@@ -255,10 +275,8 @@ export function rolloutSummary(rollout: StatefulsetRollout, supersededBy?: strin
   const meta = status.buildMetadata ?? {};
   const replicas = replicasOf(rollout);
   const image = imageOf(rollout);
-  const version =
-    firstOf(meta, VERSION_KEYS) ?? (image ? image.split("/").pop() : undefined) ?? status.updateRevision ?? "unknown";
-  const trigger =
-    firstOf(meta, TRIGGER_KEYS) ?? (spec.rolloutIdentity ? `rolloutIdentity ${spec.rolloutIdentity}` : "spec change");
+  const version = versionOf(rollout);
+  const trigger = triggerOf(rollout);
   const percent = status.percentDeployed ?? 0;
   const inFlight = wavesInFlight(status);
   const podsInFlight = inFlight.reduce((n, w) => n + w.pods.length, 0);

@@ -22,12 +22,16 @@ import { createHash } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { Clock, Timer } from "../../api/clock.js";
+import { groupNameOf } from "../../api/groups.js";
+import { groupOfRunKey } from "../../api/group-notify.js";
 import { isTerminal, type RolloutPhase, type StatefulsetRollout } from "../../api/rollout.js";
+import { groupSummary, planGroupMessage } from "./group-blocks.js";
 import {
   planMessage,
   podPages,
   replicasOf,
   rolloutSummary,
+  type PodPage,
   type SlackMessageRef,
   type SlackText,
 } from "./rollout-blocks.js";
@@ -60,6 +64,17 @@ export interface RolloutPublisher {
    * when an update failed, since the message exists and posting another would duplicate it.
    */
   publish(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined>;
+  /**
+   * The same for a rollout group's one message (adapters/slack/group-blocks.ts planGroupMessage):
+   * `owner` is the member that owns it (api/group-notify.ts), `membersInOrder` every member as last
+   * known, `known` the group's ref from the owner's status. The returned ref is stamped with the
+   * group's run (open, or ended once the run's last update was sent).
+   */
+  publishGroup(
+    owner: StatefulsetRollout,
+    membersInOrder: readonly StatefulsetRollout[],
+    known: SlackMessageRef | undefined,
+  ): Promise<SlackMessageRef | undefined>;
   /** Cancels pending trailing refreshes (shutdown, tests). */
   close(): void;
 }
@@ -88,6 +103,29 @@ function publishesCounter(registry: Registry | undefined): Counter<"result"> {
   });
 }
 
+/**
+ * One state of a message's subject (a rollout, or a group), rendered on demand: the summary, the
+ * pod pages of its thread (none for a group) and what a page left after a scale-down says.
+ */
+interface Rendered {
+  phase: RolloutPhase | undefined;
+  summary(): SlackText;
+  pages(): PodPage[];
+  gone(): SlackText;
+  /** The rollout, for the superseded note (a group message is never superseded). */
+  rollout?: StatefulsetRollout;
+}
+
+function renderRollout(rollout: StatefulsetRollout): Rendered {
+  return {
+    phase: rollout.status?.phase,
+    summary: () => rolloutSummary(rollout),
+    pages: () => podPages(rollout),
+    gone: () => ({ text: `No pods on this page: the StatefulSet has ${replicasOf(rollout)} replicas.`, blocks: [] }),
+    rollout,
+  };
+}
+
 /** What was last sent for one summary message (process memory; lost on restart, which costs one refresh). */
 interface MessageState {
   lastRefreshAt: number;
@@ -98,7 +136,7 @@ interface MessageState {
   pageTs: string[];
   /** Work on one rollout's Slack messages runs one at a time. */
   chain: Promise<unknown>;
-  trailing?: { timer: Timer; rollout: StatefulsetRollout; ref: SlackMessageRef };
+  trailing?: { timer: Timer; rendered: Rendered; ref: SlackMessageRef };
   /** The last state sent, to mark the message superseded when a newer rollout replaces it. */
   lastRollout?: StatefulsetRollout;
 }
@@ -189,12 +227,12 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
    */
   async function send(
     ref: { channel: string; ts: string; pageTs?: string[] },
-    rollout: StatefulsetRollout,
+    rendered: Rendered,
     state: MessageState,
     maxCallsNow: number,
     started: number,
   ): Promise<SendOutcome> {
-    const phase = rollout.status?.phase;
+    const phase = rendered.phase;
     const pageTs = knownPageTs(ref, state);
     let calls = 0;
     let incomplete = false;
@@ -205,12 +243,12 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     };
     const finish = (result: PublishResult): SendOutcome => {
       state.pageTs = pageTs;
-      if (result !== "failed") state.lastRollout = rollout;
+      if (result !== "failed") state.lastRollout = rendered.rollout;
       if (calls > 0) state.lastRefreshAt = now();
       return { ref: withPages(ref, pageTs), result, incomplete };
     };
 
-    const summary = rolloutSummary(rollout);
+    const summary = rendered.summary();
     const summaryHash = hashOf(summary);
     if (summaryHash !== state.summaryHash) {
       if (!canCall()) return finish("unchanged");
@@ -224,11 +262,8 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     backoff.delete(ref.channel);
     state.lastPhase = phase;
 
-    const pages = podPages(rollout);
-    const gone: SlackText = {
-      text: `No pods on this page: the StatefulSet has ${replicasOf(rollout)} replicas.`,
-      blocks: [],
-    };
+    const pages = rendered.pages();
+    const gone = rendered.gone();
     const work: Array<{ index: number; message: SlackText }> = [];
     for (const page of pages) {
       const ts = pageTs[page.index];
@@ -258,10 +293,10 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     return finish(calls > 0 ? "updated" : "unchanged");
   }
 
-  function scheduleTrailing(state: MessageState, rollout: StatefulsetRollout, ref: SlackMessageRef): void {
+  function scheduleTrailing(state: MessageState, rendered: Rendered, ref: SlackMessageRef): void {
     if (!trailingEnabled) return;
     if (state.trailing) {
-      state.trailing.rollout = rollout;
+      state.trailing.rendered = rendered;
       state.trailing.ref = ref;
       return;
     }
@@ -271,12 +306,12 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
       state.trailing = undefined;
       if (!pending || backingOff(pending.ref.channel)) return;
       void serialized(state, async () => {
-        const outcome = await send(pending.ref, pending.rollout, state, maxCalls, now());
+        const outcome = await send(pending.ref, pending.rendered, state, maxCalls, now());
         publishes.inc({ result: outcome.result === "updated" ? "trailing" : outcome.result });
-        if (outcome.incomplete) scheduleTrailing(state, pending.rollout, outcome.ref);
+        if (outcome.incomplete) scheduleTrailing(state, pending.rendered, outcome.ref);
       }).catch((err: unknown) => log.error({ err }, "trailing slack refresh failed"));
     }, delay);
-    state.trailing = { timer, rollout, ref };
+    state.trailing = { timer, rendered, ref };
   }
 
   async function publish(
@@ -286,12 +321,41 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     const started = now();
     const channel = rollout.spec.channel;
     if (!channel) return [known, "no_channel"];
-    const phase = rollout.status?.phase;
     const { action, existing, run } = planMessage(rollout, known);
     if (action === "skip") return [known, "level_skip"];
-    const [ref, result] = await postOrUpdate(rollout, existing, action, channel, started, phase);
-    if (action === "post" && result !== "failed" && known && known.rollout !== run) await markSuperseded(known, run);
+    const [ref, result] = await postOrUpdate(renderRollout(rollout), existing, action, channel, started, false);
+    // A group's message is not this rollout's to mark (the rollout has left the group).
+    if (action === "post" && result !== "failed" && known && known.rollout !== run && !groupOfRunKey(known.rollout))
+      await markSuperseded(known, run);
     return [ref ? { ...ref, rollout: run } : ref, result];
+  }
+
+  async function publishGroup(
+    owner: StatefulsetRollout,
+    membersInOrder: readonly StatefulsetRollout[],
+    known: SlackMessageRef | undefined,
+  ): Promise<[SlackMessageRef | undefined, PublishResult]> {
+    const started = now();
+    const channel = owner.spec.channel;
+    const group = groupNameOf(owner);
+    if (!channel || !group) return [known, "no_channel"];
+    const plan = planGroupMessage(group, owner, membersInOrder, known);
+    if (plan.action === "skip") return [known, "level_skip"];
+    const namespace = owner.metadata.namespace ?? "";
+    const rendered: Rendered = {
+      phase: plan.phase,
+      summary: () => groupSummary(group, namespace, membersInOrder, plan.phase),
+      pages: () => [],
+      gone: () => ({ text: "", blocks: [] }),
+    };
+    const [ref, result] = await postOrUpdate(rendered, plan.existing, plan.action, channel, started, plan.ends);
+    // Stamped with the plan's run only once it was sent: an end not sent leaves the run open.
+    const sent = result === "posted" || result === "updated" || result === "unchanged";
+    if (!ref) return [known, result];
+    return [
+      sent ? { ...ref, rollout: plan.run } : { ...ref, ...(known?.rollout ? { rollout: known.rollout } : {}) },
+      result,
+    ];
   }
 
   /**
@@ -316,19 +380,21 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
     });
   }
 
+  /** `force`: send now, past the throttle, with no call cap (the last update of a group run). */
   async function postOrUpdate(
-    rollout: StatefulsetRollout,
+    rendered: Rendered,
     existing: SlackMessageRef | undefined,
     action: "post" | "update",
     channel: string,
     started: number,
-    phase: RolloutPhase | undefined,
+    force: boolean,
   ): Promise<[SlackMessageRef | undefined, PublishResult]> {
     if (backingOff(existing?.channel ?? channel)) return [existing, "backing_off"];
+    const phase = rendered.phase;
     const terminal = isTerminal(phase);
 
     if (action === "post" || !existing) {
-      const summary = rolloutSummary(rollout);
+      const summary = rendered.summary();
       const posted = await client.post(channel, summary.text, summary.blocks);
       if (!posted) {
         failed(channel);
@@ -338,17 +404,17 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
       const state = stateFor(posted);
       Object.assign(state, { lastRefreshAt: now(), lastPhase: phase, summaryHash: hashOf(summary) });
       const outcome = await serialized(state, () =>
-        send(posted, rollout, state, terminal ? Number.POSITIVE_INFINITY : maxCalls - 1, started),
+        send(posted, rendered, state, terminal ? Number.POSITIVE_INFINITY : maxCalls - 1, started),
       );
-      if (outcome.incomplete) scheduleTrailing(state, rollout, outcome.ref);
+      if (outcome.incomplete) scheduleTrailing(state, rendered, outcome.ref);
       return [outcome.ref, outcome.result === "failed" ? "failed" : "posted"];
     }
 
     const state = stateFor(existing);
     return serialized(state, async (): Promise<[SlackMessageRef, PublishResult]> => {
       const phaseChanged = phase !== state.lastPhase;
-      if (!phaseChanged && now() - state.lastRefreshAt < minInterval) {
-        scheduleTrailing(state, rollout, existing);
+      if (!force && !phaseChanged && now() - state.lastRefreshAt < minInterval) {
+        scheduleTrailing(state, rendered, existing);
         return [withPages(existing, knownPageTs(existing, state)), "throttled"];
       }
       if (state.trailing) {
@@ -357,12 +423,12 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
       }
       const outcome = await send(
         existing,
-        rollout,
+        rendered,
         state,
-        terminal && phaseChanged ? Number.POSITIVE_INFINITY : maxCalls,
+        force || (terminal && phaseChanged) ? Number.POSITIVE_INFINITY : maxCalls,
         started,
       );
-      if (outcome.incomplete) scheduleTrailing(state, rollout, outcome.ref);
+      if (outcome.incomplete) scheduleTrailing(state, rendered, outcome.ref);
       return [outcome.ref, outcome.result];
     });
   }
@@ -384,6 +450,21 @@ export function slackRolloutNotifier(options: RolloutNotifierOptions): RolloutPu
         // The client does not throw; this guards the renderers against an odd status.
         publishes.inc({ result: "failed" });
         log.error({ rollout: key, err }, "slack rollout notification failed");
+        return existing;
+      }
+    },
+    async publishGroup(owner, membersInOrder, existing) {
+      const key = `${owner.metadata.namespace ?? ""}/group:${groupNameOf(owner) ?? ""}`;
+      try {
+        const [ref, result] = await publishGroup(owner, membersInOrder, existing);
+        publishes.inc({ result });
+        if (result === "failed")
+          log.warn({ group: key, channel: owner.spec.channel }, "slack group notification failed; will retry later");
+        else log.debug({ group: key, owner: owner.metadata.name, result }, "slack group notification");
+        return ref;
+      } catch (err) {
+        publishes.inc({ result: "failed" });
+        log.error({ group: key, err }, "slack group notification failed");
         return existing;
       }
     },

@@ -45,6 +45,8 @@ export interface FakeClusterOptions {
   pinning?: boolean;
   /** Images containing this never become Ready. */
   neverReady?: string;
+  /** The rollout's (and its StatefulSet's) name, default "web"; pods are <app>-<ordinal>. */
+  app?: string;
 }
 
 export interface EvictionRecord {
@@ -74,7 +76,14 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   onChange: (key: string) => void = () => {};
   private timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly options: FakeClusterOptions = {}) {}
+  /** The rollout's and its StatefulSet's name. */
+  readonly app: string;
+  private readonly uidSuffix: string;
+
+  constructor(private readonly options: FakeClusterOptions = {}) {
+    this.app = options.app ?? "web";
+    this.uidSuffix = this.app === "web" ? "" : `-${this.app}`;
+  }
 
   // --- rollouts (RolloutApi) -----------------------------------------------------------
   putRollout(obj: RawRollout): void {
@@ -87,7 +96,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
       status: prev?.status,
       metadata: {
         ...obj.metadata,
-        uid: prev?.metadata?.uid ?? "uid-rollout",
+        uid: prev?.metadata?.uid ?? `uid-rollout${this.uidSuffix}`,
         generation,
         resourceVersion: String(this.rv++),
         ...(prev?.metadata?.finalizers ? { finalizers: prev.metadata.finalizers } : {}),
@@ -97,7 +106,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   }
 
   /** kubectl delete: with finalizers it only gets a deletionTimestamp (and `extraFinalizer`, e.g. "orphan"). */
-  deleteRollout(key = "ns/web", extraFinalizer?: string): void {
+  deleteRollout(key = `ns/${this.app}`, extraFinalizer?: string): void {
     const live = this.rollouts.get(key);
     if (!live) return;
     const finalizers = [...(live.metadata?.finalizers ?? []), ...(extraFinalizer ? [extraFinalizer] : [])];
@@ -160,7 +169,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   }
 
   /** A status write by someone else (another reconciler instance): a new resourceVersion. */
-  writeStatusAsAnotherWriter(status: Record<string, unknown>, key = "ns/web"): void {
+  writeStatusAsAnotherWriter(status: Record<string, unknown>, key = `ns/${this.app}`): void {
     const live = this.rollouts.get(key)!;
     this.rollouts.set(key, {
       ...live,
@@ -169,7 +178,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     });
   }
 
-  status(key = "ns/web") {
+  status(key = `ns/${this.app}`) {
     const r = this.rollouts.get(key);
     const parsed = parseRollout(r);
     if (!parsed.ok) throw new Error(parsed.error);
@@ -206,7 +215,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     if (this.sts) throw Object.assign(new Error("exists"), { code: 409 });
     this.sts = { obj: structuredClone(body) as unknown as Sts["obj"], revisions: new Map() };
     this.sts.obj.metadata.generation = 1;
-    this.sts.obj.metadata.uid = "uid-sts";
+    this.sts.obj.metadata.uid = `uid-sts${this.uidSuffix}`;
     this.syncStatefulSet();
   }
 
@@ -348,7 +357,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const sts = this.sts;
     if (!sts) return;
     const image = this.imageOf(sts.obj.spec.template);
-    const updateRevision = `web-${templateHash(sts.obj.spec.template).slice(0, 8)}`;
+    const updateRevision = `${this.app}-${templateHash(sts.obj.spec.template).slice(0, 8)}`;
     sts.revisions.set(updateRevision, image);
     const status: NonNullable<StatefulSetObject["status"]> = {
       observedGeneration: sts.obj.metadata.generation ?? 1,
@@ -358,11 +367,11 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     sts.obj.status = status;
     const replicas = sts.obj.spec.replicas ?? 1;
     for (let i = 0; i < replicas; i++) {
-      const name = `web-${i}`;
+      const name = `${this.app}-${i}`;
       if (this.podMap.has(name)) continue;
       let revision = updateRevision;
       if (this.options.pinning) {
-        const raw = this.rollouts.get("ns/web");
+        const raw = this.rollouts.get(`ns/${this.app}`);
         const parsed = parseRollout(raw);
         if (
           parsed.ok &&
@@ -407,7 +416,13 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
         labels: { "controller-revision-hash": p.revision },
         creationTimestamp: new Date(p.createdAt).toISOString(),
         ownerReferences: [
-          { apiVersion: "apps/v1", kind: "StatefulSet", name: "web", uid: "uid-sts", controller: true },
+          {
+            apiVersion: "apps/v1",
+            kind: "StatefulSet",
+            name: this.app,
+            uid: `uid-sts${this.uidSuffix}`,
+            controller: true,
+          },
         ],
       },
       status: { phase: "Running", conditions: [{ type: "Ready", status: p.ready ? "True" : "False" }] },
@@ -415,20 +430,20 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   }
 }
 
-export function rolloutObject(spec: Record<string, unknown>, replicas = 4, image = "app:v1"): RawRollout {
+export function rolloutObject(spec: Record<string, unknown>, replicas = 4, image = "app:v1", app = "web"): RawRollout {
   return {
     apiVersion: "bulkhead.dev/v1alpha1",
     kind: "StatefulsetRollout",
-    metadata: { name: "web", namespace: "ns" },
+    metadata: { name: app, namespace: "ns" },
     spec: {
       statefulset: {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
-        metadata: { name: "web" },
+        metadata: { name: app },
         spec: {
           replicas,
-          selector: { matchLabels: { app: "web" } },
-          template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image }] } },
+          selector: { matchLabels: { app } },
+          template: { metadata: { labels: { app } }, spec: { containers: [{ name: "app", image }] } },
         },
       },
       ...spec,

@@ -35,6 +35,9 @@ class HeldPublisher implements RolloutPublisher {
   publish(rollout: StatefulsetRollout, known: SlackMessageRef | undefined): Promise<SlackMessageRef | undefined> {
     return new Promise((resolve) => this.calls.push({ rollout, known, release: resolve }));
   }
+  publishGroup(owner: StatefulsetRollout, _members: readonly StatefulsetRollout[], known: SlackMessageRef | undefined) {
+    return this.publish(owner, known);
+  }
   close(): void {}
   /** Answers call `i` with a message ref for that state's rollout. */
   answer(i: number, ts = "1.000001"): SlackMessageRef {
@@ -84,6 +87,8 @@ describe("Slack rollout outbox", function () {
     outbox = createRolloutOutbox({
       publisher,
       rollouts,
+      namespaceRollouts: (namespace) =>
+        [...cluster.rollouts.values()].filter((r) => r.metadata?.namespace === namespace),
       logger,
       registry,
       clock,
@@ -251,6 +256,7 @@ async function drive(
     outbox = createRolloutOutbox({
       publisher: slackRolloutNotifier({ client, logger, clock }),
       rollouts: cluster,
+      namespaceRollouts: () => [],
       logger,
       clock,
     });

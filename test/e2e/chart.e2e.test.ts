@@ -615,15 +615,13 @@ const WEBHOOK_NEEDS: Access[] = [
   ...reads("", "pods"),
   ...reads("apps", "statefulsets"),
   ...reads("apps", "controllerrevisions"),
-  ...reads("policy", "poddisruptionbudgets"),
   ...reads("bulkhead.dev", "statefulsetrollouts"),
-  ...["pods", "statefulsets", "controllerrevisions", "poddisruptionbudgets", "statefulsetrollouts"].map((resource) => ({
+  ...["pods", "statefulsets", "controllerrevisions", "statefulsetrollouts"].map((resource) => ({
     verb: "watch",
     group: {
       pods: "",
       statefulsets: "apps",
       controllerrevisions: "apps",
-      poddisruptionbudgets: "policy",
       statefulsetrollouts: "bulkhead.dev",
     }[resource]!,
     resource,
@@ -657,6 +655,8 @@ const WEBHOOK_NEEDS: Access[] = [
   },
 ];
 const WEBHOOK_MUST_NOT: Access[] = [
+  // The PDB checks answer from the managed StatefulSets; the webhook never reads a PDB.
+  ...reads("policy", "poddisruptionbudgets"),
   { verb: "delete", group: "", resource: "pods", namespace: "other" },
   { verb: "create", group: "", resource: "pods", subresource: "eviction", namespace: "other" },
   { verb: "update", group: "apps", resource: "statefulsets", namespace: "other" },

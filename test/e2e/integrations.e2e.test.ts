@@ -726,4 +726,118 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
       expect(countOf(messages[0]!.text)).to.be.above(1);
     }
   });
+  it("a group of three zones (2 pods each) rolled together: one Slack message per group run, from the first member", async () => {
+    const groupNs = await newNamespace("slack-groups");
+    const zones = ["zone-a", "zone-b", "zone-c"];
+    const member = (zone: string, image: string) => ({
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: zone, namespace: groupNs },
+      spec: {
+        percent: 100,
+        group: { name: "ingester", order: zones.indexOf(zone) + 1 },
+        channel: "#ingester",
+        notifyLevel: "debug",
+        disruptionPolicy: { maxUnavailable: 1 },
+        statefulset: {
+          apiVersion: "apps/v1",
+          kind: "StatefulSet",
+          metadata: { name: zone },
+          spec: {
+            replicas: 2,
+            serviceName: zone,
+            selector: { matchLabels: { app: zone } },
+            template: {
+              metadata: { labels: { app: zone } },
+              spec: {
+                containers: [{ name: "app", image }],
+                // One StatefulSet per zone (hack/cluster-up.sh labels the KWOK nodes zone-a/b/c).
+                affinity: {
+                  nodeAffinity: {
+                    requiredDuringSchedulingIgnoredDuringExecution: {
+                      nodeSelectorTerms: [
+                        { matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: [zone] }] },
+                      ],
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    });
+    const apply = (image: string) =>
+      kubectl(["apply", "-f", "-"], {
+        input: zones.map((z) => JSON.stringify(member(z, image))).join("\n---\n"),
+        namespace: groupNs,
+        check: true,
+      });
+    const members = async () => {
+      const list = (await customObjectsApi().listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: groupNs,
+        plural: PLURAL,
+      })) as { items: unknown[] };
+      return new Map(
+        list.items.map((raw) => {
+          const parsed = parseRollout(raw);
+          if (!parsed.ok) throw new Error(parsed.error);
+          return [parsed.value.metadata.name, parsed.value] as const;
+        }),
+      );
+    };
+    const allDone = async () => {
+      const all = await members();
+      return zones.every((z) => {
+        const r = all.get(z);
+        return r?.status?.phase === "RolloutDone" && r.status.observedGeneration === r.metadata.generation;
+      })
+        ? all
+        : undefined;
+    };
+    const groupMessages = () => slack.messages.filter((m) => m.text.includes(`${groupNs}/ingester`));
+    const ended = (ts: string | undefined) => async () => {
+      const ref = (await members()).get("zone-a")?.status?.slackMessage;
+      return ref?.rollout === "group:ingester:ended" && ref.ts === ts;
+    };
+    try {
+      // Created together: the creation is one group run.
+      await apply("registry.example/ingester:v1");
+      await waitFor(allDone, { timeoutMs: 90_000, what: "the group created" });
+      const created = await waitFor(
+        () => (groupMessages()[0]?.text.startsWith("Group rollout done") ? groupMessages()[0] : undefined),
+        {
+          timeoutMs: 30_000,
+          what: "the creation run's message at its end",
+        },
+      );
+      await waitFor(ended(created.ts), { timeoutMs: 30_000, what: "zone-a's status holding the ended creation run" });
+
+      // All three templates changed at once: zone-a, zone-b, zone-c roll in turn, one new message.
+      await apply("registry.example/ingester:v2");
+      const rolled = await waitFor(allDone, { timeoutMs: 120_000, what: "the group rolled to v2" });
+      expect([...rolled.values()].map((r) => r.status?.updatedReplicas)).to.deep.equal([2, 2, 2]);
+      const run = await waitFor(
+        () => (groupMessages()[1]?.text.startsWith("Group rollout done") ? groupMessages()[1] : undefined),
+        { timeoutMs: 30_000, what: "the v2 run's message at its end" },
+      );
+      await waitFor(ended(run.ts), { timeoutMs: 30_000, what: "zone-a's status holding the ended v2 run" });
+      expect(run.text).to.equal(
+        `Group rollout done ${groupNs}/ingester: RolloutDone, 3/3 members done, 6/6 pods moved`,
+      );
+      expect(run.updates, "the v2 run's message updated in place as the members moved").to.be.above(0);
+      expect(JSON.stringify(run.blocks)).to.contain("`ingester:v2`");
+      // Nothing else: no message of zone-b or zone-c, no pod pages in a thread.
+      expect(groupMessages().map((m) => m.ts)).to.deep.equal([created.ts, run.ts]);
+      expect(slack.messages.filter((m) => zones.some((z) => m.text.includes(`${groupNs}/${z}`)))).to.have.length(0);
+      const final = await members();
+      expect(final.get("zone-b")?.status?.slackMessage).to.equal(undefined);
+      expect(final.get("zone-c")?.status?.slackMessage).to.equal(undefined);
+    } finally {
+      // The members' pods are pinned to the zone nodes: leave none behind for later drains.
+      await kubectl(["delete", "namespace", groupNs, "--wait=false", "--ignore-not-found"]);
+    }
+  });
 });
