@@ -197,7 +197,9 @@ class Pass {
       );
     }
     // While split, the old ControllerRevision is kept (api/revisions.ts revisionHistoryChange).
-    const drift = statefulSetDrift(rollout, sts, isSplitRecorded(rollout));
+    // A new template being applied (templatePending) is about to split the rollout: the history
+    // is raised in the same StatefulSet write as the template, not one controller round after it.
+    const drift = statefulSetDrift(rollout, sts, isSplitRecorded(rollout) || prev.templatePending === true);
     status.statefulsetSpecCurrent = drift === undefined;
     if (drift) {
       // --- split before template (issue 13) ---

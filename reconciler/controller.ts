@@ -88,6 +88,8 @@ const BLOCKED_EVENT_MAX_KEYS = 10_000;
 
 export class Reconciler {
   private readonly now: () => Date;
+  /** Event writes handed over and not finished yet (recordEvents). */
+  private readonly eventWrites = new Set<Promise<void>>();
   /** Serialises group members' wave decisions (keyed by namespace/group). */
   private readonly groupLocks = new KeyedLock();
   /** For Events that repeat while a wait lasts (EvictionBlocked). */
@@ -151,11 +153,27 @@ export class Reconciler {
       await this.execute(decision.step, rollout, decision.status, namespace, name, log);
     } finally {
       // After the step, so writing Events never delays taking pods down; written even if it failed.
-      for (const e of decision.events) await deps.events.record(ref, e.type, e.reason, e.note);
+      await this.recordEvents(ref, decision.events);
     }
     // Handed over, not awaited: Slack never delays a pass.
     deps.notifier?.notify({ ...rollout, status: decision.status });
     return decision.requeueAfterMs;
+  }
+
+  /**
+   * Hands the pass's Events to the apiserver without waiting for them (in the order decided; each
+   * carries its own time), so the next pass (the next Ready pod's take-down) does not wait on
+   * Event writes. Bounded: past EVENT_WRITES_MAX writes in flight, the pass waits for room.
+   */
+  private async recordEvents(ref: ObjectRef, events: Decision["events"]): Promise<void> {
+    for (const e of events) {
+      while (this.eventWrites.size >= EVENT_WRITES_MAX) await Promise.race(this.eventWrites);
+      const write: Promise<void> = this.deps.events
+        .record(ref, e.type, e.reason, e.note)
+        .catch(() => undefined)
+        .finally(() => this.eventWrites.delete(write));
+      this.eventWrites.add(write);
+    }
   }
 
   /**
@@ -260,7 +278,13 @@ export class Reconciler {
   private async observe(rollout: StatefulsetRollout, namespace: string): Promise<World> {
     const { deps } = this;
     const stsName = statefulSetName(rollout);
-    const sts = await deps.world.statefulSet(namespace, stsName);
+    // While split: is the old revision still there? (api/revisions.ts revisionHistoryChange)
+    // Both live reads at once: a pass's reads are one round trip, not two.
+    const current = rollout.status?.currentRevision;
+    const [sts, currentRevisionExists] = await Promise.all([
+      deps.world.statefulSet(namespace, stsName),
+      current && isSplitRecorded(rollout) ? deps.world.revisionExists(namespace, current) : Promise.resolve(true),
+    ]);
     const pods = deps.world
       .pods(namespace, stsName)
       .map((p) => observePod(p, stsName))
@@ -269,10 +293,7 @@ export class Reconciler {
     const world: World = { pods };
     if (sts) world.statefulSet = observeStatefulSet(sts);
     if (pdb) world.pdb = observePdb(pdb);
-    // While split, is the old revision still there? (api/revisions.ts revisionHistoryChange)
-    const current = rollout.status?.currentRevision;
-    if (sts && current && isSplitRecorded(rollout) && !(await deps.world.revisionExists(namespace, current)))
-      world.revisionGone = current;
+    if (sts && current && !currentRevisionExists) world.revisionGone = current;
     const health = await this.checkHealth(rollout, pods, namespace);
     if (health) world.health = health;
     const gate = healthGateOf(rollout.spec, {
@@ -440,6 +461,9 @@ export class Reconciler {
     else delete status.buildMetadata;
   }
 }
+
+/** Event writes in flight at once (all rollouts); more wait (recordEvents). */
+const EVENT_WRITES_MAX = 64;
 
 /** Decide-and-write attempts per pass when other writers keep changing the rollout. */
 const STATUS_CONFLICT_ATTEMPTS = 4;

@@ -240,15 +240,18 @@ export function kubeClusterWriter(
 
     async takeDown(namespace, requests) {
       const live = new Map<string, LivePod>();
-      await forEachLimited(requests, TAKE_DOWN_CONCURRENCY, async (request) => {
-        const pod = await readPod(core, namespace, request.name);
-        if (pod) live.set(request.name, pod);
-      });
+      const listPdbs = async () => (await policy.listNamespacedPodDisruptionBudget({ namespace })).items;
+      // The pods and the PDBs are read at once (one round trip before the reservation, not two);
+      // the PDBs' resourceVersion still guards the reservation written from both.
+      const [, firstPdbs] = await Promise.all([
+        forEachLimited(requests, TAKE_DOWN_CONCURRENCY, async (request) => {
+          const pod = await readPod(core, namespace, request.name);
+          if (pod) live.set(request.name, pod);
+        }),
+        listPdbs(),
+      ]);
       for (let attempt = 1; ; attempt++) {
-        const needsBudget = [...live.values()].some((p) => p.ready && !p.terminating && !p.finished);
-        const pdbs = needsBudget
-          ? (await policy.listNamespacedPodDisruptionBudget({ namespace })).items
-          : ([] as k8s.V1PodDisruptionBudget[]);
+        const pdbs = attempt === 1 ? firstPdbs : await listPdbs();
         const plan = planTakeDown(requests, live, pdbs.map(livePdb), new Date().toISOString());
         if (plan.reserve) {
           const read = pdbs.find((p) => p.metadata?.name === plan.reserve!.pdb)!;

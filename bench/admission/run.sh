@@ -10,4 +10,10 @@ ln -s "$repo/node_modules" "$build/node_modules"
 # Type errors elsewhere in the tree do not stop the emit; the benchmark's own files typecheck.
 "$repo/node_modules/.bin/tsc" -p "$repo/tsconfig.json" --noEmit false --outDir "$build" --sourceMap false >/dev/null || true
 test -f "$build/bench/admission/run.js" || { echo "tsc did not emit bench/admission/run.js" >&2; exit 1; }
-BULKHEAD_REPO=$repo "$repo/node_modules/.bin/node" "$build/bench/admission/run.js" "$@"
+# The server runs with the chart's heap flags for the webhook, as production does.
+ROOT=$repo
+# shellcheck source=../support/node-options.sh
+source "$repo/bench/support/node-options.sh"
+BENCH_WEBHOOK_NODE_OPTIONS=$(bench_node_options webhook)
+echo "webhook node options: $BENCH_WEBHOOK_NODE_OPTIONS (the chart's)" >&2
+BENCH_WEBHOOK_NODE_OPTIONS=$BENCH_WEBHOOK_NODE_OPTIONS BULKHEAD_REPO=$repo "$repo/node_modules/.bin/node" "$build/bench/admission/run.js" "$@"

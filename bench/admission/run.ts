@@ -38,7 +38,8 @@ const server = spawn(
   process.execPath,
   compiled ? [join(here, "server.js")] : ["--import", "tsx", join(here, "server.ts")],
   {
-    env: { ...process.env, BENCH_PODS: String(pods) },
+    // The chart's heap flags (run.sh), for the server only.
+    env: { ...process.env, BENCH_PODS: String(pods), NODE_OPTIONS: process.env.BENCH_WEBHOOK_NODE_OPTIONS ?? "" },
     stdio: ["ignore", "pipe", "inherit"],
   },
 );

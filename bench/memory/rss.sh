@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Peak RSS of the reconciler and the webhook as production runs them (compiled JavaScript, Node's
-# default heap flags) while a StatefulSet of PODS pods (default 1,000) is created by a rollout and
+# Peak RSS of the reconciler and the webhook as production runs them (compiled JavaScript, the
+# chart's heap flags: bench/support/node-options.sh) while a StatefulSet of PODS pods (default 1,000) is created by a rollout and
 # then rolled to a new image, on a fresh local control plane.
 #
 # Usage: bench/memory/rss.sh BUILD [BUILD...]
@@ -26,6 +26,11 @@ BULKHEAD_KWOK_POD_READY_DELAY=2s hack/cluster-up.sh --dir "$DIR" --nodes 12 >/de
 # shellcheck disable=SC1091
 source "$DIR/env"
 export PATH="$ROOT/node_modules/.bin:$PATH" # Node 24, as in the image
+# shellcheck source=../support/node-options.sh
+source "$ROOT/bench/support/node-options.sh"
+RECONCILER_NODE_OPTIONS=$(bench_node_options reconciler)
+WEBHOOK_NODE_OPTIONS=$(bench_node_options webhook)
+echo "node options: reconciler $RECONCILER_NODE_OPTIONS; webhook $WEBHOOK_NODE_OPTIONS (the chart's)" >&2
 kubectl apply --server-side --force-conflicts -f charts/bulkhead/crds/ >/dev/null
 kubectl wait --for=condition=Established crd/statefulsetrollouts.bulkhead.dev --timeout=30s >/dev/null
 mkdir -p "$DIR/certs"
@@ -82,10 +87,10 @@ for build in "$@"; do
   ns=mem-$RANDOM
   kubectl create namespace "$ns" >/dev/null
   echo "$(date -u +%FT%TZ) $build: load $(cut -d' ' -f1-3 /proc/loadavg) at start, $PODS pods" >&2
-  BULKHEAD_DISABLE_LEADER_ELECTION=true BULKHEAD_METRICS_PORT=0 LOG_LEVEL=warn \
+  NODE_OPTIONS=$RECONCILER_NODE_OPTIONS BULKHEAD_DISABLE_LEADER_ELECTION=true BULKHEAD_METRICS_PORT=0 LOG_LEVEL=warn \
     node "$build/dist/reconciler/main.js" >"$DIR/logs/reconciler-$ns.log" 2>&1 &
   reconciler=$!
-  BULKHEAD_CERT_DIR=$DIR/certs BULKHEAD_WEBHOOK_PORT=$(hack/free-ports.sh) LOG_LEVEL=warn \
+  NODE_OPTIONS=$WEBHOOK_NODE_OPTIONS BULKHEAD_CERT_DIR=$DIR/certs BULKHEAD_WEBHOOK_PORT=$(hack/free-ports.sh) LOG_LEVEL=warn \
     node "$build/dist/webhook/main.js" >"$DIR/logs/webhook-$ns.log" 2>&1 &
   webhook=$!
   PIDS=("$reconciler" "$webhook")

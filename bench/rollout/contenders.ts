@@ -93,7 +93,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.once(signal, () => void stopAll().finally(() => process.exit(130)));
 
 export function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, logsDir: string): Started {
-  const log = join(logsDir, `${name}.log`);
+  const log = join(logsDir, `${name.replace(/[^\w.-]+/g, "-")}.log`);
   const out = createWriteStream(log, { flags: "a" });
   const child = spawn(command, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.pipe(out);
@@ -114,12 +114,17 @@ export interface BulkheadBuild {
 export interface BulkheadProcesses {
   webhook: Started;
   reconciler: Started;
+  /** The reconciler's /metrics (pass durations, status writes, pods taken down). */
+  reconcilerMetricsUrl: string;
   stop(): Promise<void>;
 }
 
 let leases = 0;
+const logLevel = () => process.env.BENCH_LOG_LEVEL ?? "warn";
 
 /**
+ * NODE_OPTIONS: BENCH_WEBHOOK_NODE_OPTIONS and BENCH_RECONCILER_NODE_OPTIONS (the chart's heap
+ * flags, bench/rollout/lib.sh's bench_node_options).
  * The webhook (its configurations already applied by the shell, which injects its CA on start)
  * and the reconciler on the token of bulkhead-system/bulkhead-reconciler, so the webhook knows it.
  * Each start uses a fresh Lease name, so a new reconciler does not wait out the last one's lease.
@@ -142,7 +147,8 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
       BULKHEAD_NAMESPACE: "bulkhead-system",
       BULKHEAD_WEBHOOK_PORT: String(webhookPort),
       BULKHEAD_WEBHOOK_HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: logLevel(),
+      NODE_OPTIONS: process.env.BENCH_WEBHOOK_NODE_OPTIONS ?? "",
     },
     logsDir,
   );
@@ -160,7 +166,8 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
       BULKHEAD_METRICS_HOST: "127.0.0.1",
       BULKHEAD_LEASE_NAME: `bench-reconciler-${leases}`,
       POD_NAME: `bench-reconciler-${leases}`,
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: logLevel(),
+      NODE_OPTIONS: process.env.BENCH_RECONCILER_NODE_OPTIONS ?? "",
     },
     logsDir,
   );
@@ -168,6 +175,7 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
   return {
     webhook,
     reconciler,
+    reconcilerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     stop: async () => {
       await reconciler.stop();
       await webhook.stop();

@@ -4,6 +4,9 @@
 #                             configurations and ServiceAccount tokens for the reconciler and the
 #                             webhook (RECONCILER_KUBECONFIG, WEBHOOK_KUBECONFIG); stopped on exit,
 #                             logs kept; the webhook's port in BENCH_WEBHOOK_PORT. BULKHEAD_AUDIT_POLICY (hack/cluster-up.sh) turns on the audit log
+#   bench_node_options NAME   NODE_OPTIONS of the chart's NAME (webhook|reconciler) container, the
+#                             heap percentage turned into MiB of its memory limit (out of a
+#                             container Node would apply it to the machine's memory)
 #   bench_peer                builds grafana/rollout-operator (hack/versions.env) into the cache; sets
 #                             BENCH_ROLLOUT_OPERATOR, or BENCH_PEER_UNAVAILABLE to why not
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -12,6 +15,9 @@ export PATH="$ROOT/node_modules/.bin:$PATH"
 BENCH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-bench-XXXXXX")
 export BENCH_DIR BENCH_LOGS=$BENCH_DIR/logs
 mkdir -p "$BENCH_LOGS"
+
+# shellcheck source=../support/node-options.sh
+source "$ROOT/bench/support/node-options.sh"
 
 bench_log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date -u +%H:%M:%S)" "$*" >&2; }
 

@@ -8,6 +8,7 @@
 #   BENCH_BULKHEAD_REFS     e.g. main: also measure that commit's Bulkhead, side by side
 #   BENCH_TIMEOUT           bound for Bulkhead and the peer, seconds (default 900)
 #   BENCH_NATIVE_TIMEOUT    bound for native RollingUpdate, seconds (default 300)
+#   BENCH_LOG_LEVEL         Bulkhead's log level (default warn; info logs every take-down)
 #   BENCH_OUT               JSON results (default $BENCH_DIR/rollout.json, removed with it)
 # On a shared machine: flock /tmp/bulkhead-e2e.lock bench/rollout/run.sh ...
 set -euo pipefail
@@ -31,12 +32,17 @@ for ref in "${refs[@]}"; do
   builds+=("$label=$BENCH_DIR/build-$(echo "$ref" | tr -c 'a-zA-Z0-9\n' '-')")
 done
 [[ $METHODS == *peer-* ]] && bench_peer
+# Bulkhead runs with the chart's heap flags (bench/rollout/lib.sh).
+BENCH_WEBHOOK_NODE_OPTIONS=$(bench_node_options webhook)
+BENCH_RECONCILER_NODE_OPTIONS=$(bench_node_options reconciler)
+export BENCH_WEBHOOK_NODE_OPTIONS BENCH_RECONCILER_NODE_OPTIONS
 
 # 1,000 pods need 10 KWOK nodes at 110 pods each; 12 leave room.
 bench_cluster 12 "$DELAY"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); node $(node --version)"
 echo "date: $(date -u +%FT%TZ)"
 echo "command: ${BENCH_BULKHEAD_REFS:+BENCH_BULKHEAD_REFS=$BENCH_BULKHEAD_REFS }bench/rollout/run.sh $PODS $DELAY $METHODS"
+echo "node options: webhook $BENCH_WEBHOOK_NODE_OPTIONS; reconciler $BENCH_RECONCILER_NODE_OPTIONS (the chart's)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 IFS=','
 node "$BENCH_DIR/build-tree/bench/rollout/run.js" --pods "$PODS" --delay-seconds "$DELAY" --methods "$METHODS" \

@@ -18,6 +18,7 @@
 // Environment: the cluster's env (source DIR/env), RECONCILER_KUBECONFIG, BENCH_ROLLOUT_OPERATOR
 // (the peer's binary) or BENCH_PEER_UNAVAILABLE (why there is none), BENCH_LOGS (process logs).
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadavg } from "node:os";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1StatefulSet } from "@kubernetes/client-node";
 import {
@@ -32,6 +33,7 @@ import {
 import { formatPodChurn, podChurnProblem, watchPodChurn } from "../support/pod-churn.js";
 import { ApiserverPodCounters } from "./apiserver-counters.js";
 import { ProcessSampler, rssMiBOf, type ProcessUsage } from "./processes.js";
+import { PodTimeline, type TimelineSummary } from "./timeline.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -84,10 +86,14 @@ interface RunResult {
   churn: { text: string; problem?: string; createdByApiserver: number };
   evictions: number;
   usage: ProcessUsage[];
+  /** Where the time went, from a pod watch (bench/rollout/timeline.ts). */
+  timeline: TimelineSummary;
   /** RSS growth per pod between the processes' start and N pods watched, KiB (Bulkhead only). */
   kibPerWatchedPod?: Record<string, number>;
   settings?: string;
   note?: string;
+  /** Seconds from creating the StatefulSet (or rollout) on v1 to all N pods Ready: the control plane's pod start-up rate. */
+  v1Seconds?: number;
 }
 
 const RESOURCE = { group: "bulkhead.dev", version: "v1alpha1", plural: "statefulsetrollouts" };
@@ -202,17 +208,22 @@ interface Measured {
 async function measure(
   n: number,
   namespace: string,
+  fromRevision: string,
   contender: string,
   processes: { name: string; pid: number }[],
   body: () => Promise<Measured>,
 ): Promise<Omit<RunResult, "settings" | "note" | "kibPerWatchedPod">> {
   const before = await counters.counts();
   const churn = await watchPodChurn(kc, namespace);
+  const timeline = await PodTimeline.start(kc, namespace, fromRevision);
   const loadAtStart = load();
   const sampler = new ProcessSampler(processes).start();
   process.stderr.write(`[bench] ${n} pods, ${contender}: starting (load ${loadAtStart.join(" ")})\n`);
+  timeline.mark();
   const m = await body();
   const usage = sampler.stop();
+  const times = timeline.stop();
+  process.stderr.write(`[bench] ${n} pods, ${contender}: ${formatTimeline(times)}\n`);
   const report = await churn.finish();
   const after = await counters.counts();
   // A run that did not finish is held to the pods it did replace.
@@ -229,25 +240,32 @@ async function measure(
     churn: { text: formatPodChurn(report), problem, createdByApiserver: after.created - before.created },
     evictions: after.evicted - before.evicted,
     usage,
+    timeline: times,
   };
 }
 
 async function nativeRun(n: number, maxUnavailable: number | string, contender: string): Promise<RunResult> {
   const ns = await namespace(`native-${n}`);
   try {
+    const v1Start = Date.now();
     const created = await statefulSetOnV1(ns, n, {
       type: "RollingUpdate",
       rollingUpdate: { maxUnavailable: maxUnavailable as never },
     });
     if (maxUnavailable !== 1 && created.spec?.updateStrategy?.rollingUpdate?.maxUnavailable === undefined)
       throw new Error("the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet is off)");
+    const v1Seconds = (Date.now() - v1Start) / 1000;
     const from = await revisionOf(ns);
-    const r = await measure(n, ns, contender, [], async () => {
+    const r = await measure(n, ns, from, contender, [], async () => {
       const t0 = Date.now();
       await changeTemplate(ns);
       return watchRollout(ns, n, from, nativeTimeoutMs, t0);
     });
-    return { ...r, settings: `maxUnavailable ${maxUnavailable}, bound ${nativeTimeoutMs / 1000} s` };
+    return {
+      ...r,
+      v1Seconds,
+      settings: `maxUnavailable ${maxUnavailable}, bound ${nativeTimeoutMs / 1000} s`,
+    };
   } finally {
     await dropNamespace(ns);
   }
@@ -273,6 +291,7 @@ async function peerRun(n: number, fastest: boolean, flags: Set<string>): Promise
     const r = await measure(
       n,
       ns,
+      from,
       fastest ? "peer-fastest" : "peer-default",
       [{ name: "rollout-operator", pid: op.pid }],
       async () => {
@@ -333,6 +352,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
   };
   const ns = await namespace(`bulkhead-${n}`, { "bulkhead.dev/enabled": "true" });
   try {
+    const v1Start = Date.now();
     await custom.createNamespacedCustomObject({
       ...RESOURCE,
       namespace: ns,
@@ -346,6 +366,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
       `${ns}: ${n} pods Ready on v1`,
       async () => (await apps.readNamespacedStatefulSet({ name: "bench", namespace: ns })).status?.readyReplicas === n,
     );
+    const v1Seconds = (Date.now() - v1Start) / 1000;
     const kibPerWatchedPod = {
       webhook: Math.round((((rssMiBOf(processes.webhook.pid) ?? 0) - baseline.webhook) * 1024) / n),
       reconciler: Math.round((((rssMiBOf(processes.reconciler.pid) ?? 0) - baseline.reconciler) * 1024) / n),
@@ -354,6 +375,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
     const r = await measure(
       n,
       ns,
+      from,
       `Bulkhead ${build.label}`,
       [
         { name: "reconciler", pid: processes.reconciler.pid },
@@ -374,10 +396,21 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
           ],
         });
         const m = await watchRollout(ns, n, from, timeoutMs, t0);
+        // Kept beside the logs: how many passes, how long each took, the status writes.
+        const metrics = await fetch(processes.reconcilerMetricsUrl).then(
+          (res) => res.text(),
+          (err: Error) => `unavailable: ${err.message}`,
+        );
+        writeFileSync(join(logsDir, `reconciler-metrics-${build.label.replace(/\W+/g, "-")}-${n}.txt`), metrics);
         return { ...m, waves: (await rolloutOf(ns)).status?.wavesCompleted };
       },
     );
-    return { ...r, kibPerWatchedPod, settings: "PDB maxUnavailable 10%, webhook + reconciler (compiled)" };
+    return {
+      ...r,
+      kibPerWatchedPod,
+      v1Seconds,
+      settings: "PDB maxUnavailable 10%, webhook + reconciler (compiled)",
+    };
   } finally {
     await dropNamespace(ns);
     await processes.stop();
@@ -385,6 +418,13 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
 }
 
 const fmt = (x: number) => x.toFixed(1);
+const formatTimeline = (t: TimelineSummary) =>
+  `first take-down ${fmt(t.firstTakeDownMs / 1000)} s after the change; a pod Ready → next take-down ` +
+  `p50 ${t.readyToNextTakeDownMs.p50} ms, p90 ${t.readyToNextTakeDownMs.p90} ms, max ${t.readyToNextTakeDownMs.max} ms ` +
+  `(${t.readyToNextTakeDownMs.samples}); unavailable mean ${t.meanUnavailable}, max ${t.maxUnavailable}; ` +
+  `take-down → same pod Ready p50 ${t.downToReadyMs.p50} ms, p90 ${t.downToReadyMs.p90} ms ` +
+  `(removal p50 ${t.steps.removal.p50}, creation ${t.steps.creation.p50}, binding ${t.steps.binding.p50}, ` +
+  `Ready ${t.steps.ready.p50} ms)`;
 const ratio = (a: RunResult | undefined, b: RunResult | undefined) =>
   a?.finished && b?.finished && !a.churn.problem && !b.churn.problem ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
 
@@ -448,6 +488,11 @@ async function main(): Promise<void> {
     }
   for (const r of results) {
     if (r.settings) lines.push(`- ${r.pods} pods, ${r.contender}: ${r.settings}`);
+    lines.push(`- ${r.pods} pods, ${r.contender}: ${formatTimeline(r.timeline)}`);
+    if (r.v1Seconds !== undefined)
+      lines.push(
+        `- ${r.pods} pods, ${r.contender}: the ${r.pods} pods on v1 were Ready ${fmt(r.v1Seconds)} s after creation (${fmt(r.pods / r.v1Seconds)} pods/s)`,
+      );
     // Below 1,000 pods the growth is within the processes' own noise.
     if (r.kibPerWatchedPod && r.pods >= 1000)
       lines.push(

@@ -15,6 +15,10 @@ DELAY=${3:-2}
 nodes=$(((ROLLOUTS * PODS + 99) / 100 + 1)) # 100 pods a node of 110, and one spare
 bench_log "compiling the working tree"
 bench_compile "$BENCH_DIR/build-tree"
+# Bulkhead runs with the chart's heap flags (bench/rollout/lib.sh).
+BENCH_WEBHOOK_NODE_OPTIONS=$(bench_node_options webhook)
+BENCH_RECONCILER_NODE_OPTIONS=$(bench_node_options reconciler)
+export BENCH_WEBHOOK_NODE_OPTIONS BENCH_RECONCILER_NODE_OPTIONS
 label="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo +changes)"
 BULKHEAD_AUDIT_POLICY=$ROOT/bench/rollout/audit-policy.yaml bench_cluster "$nodes" "$DELAY"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); node $(node --version)"

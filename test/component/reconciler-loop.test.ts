@@ -29,9 +29,17 @@ interface Harness {
 /** The release API the callback test allows; no other test sets spec.bapi. */
 const RELEASE_API = parseAllowedCallbackPrefix("http://release.local/");
 
-function harness(cluster: FakeCluster, extra: { sender?: CallbackSender; clock?: Clock } = {}): Harness {
+function harness(
+  cluster: FakeCluster,
+  extra: { sender?: CallbackSender; clock?: Clock; eventWritten?: () => Promise<void> } = {},
+): Harness {
   const events: Harness["events"] = [];
-  const recorder: EventRecorder = { record: async (_ref, _type, reason, note) => void events.push({ reason, note }) };
+  const recorder: EventRecorder = {
+    record: async (_ref, _type, reason, note) => {
+      events.push({ reason, note });
+      await extra.eventWritten?.();
+    },
+  };
   const unexpected: CallbackSender = {
     attempt: async () => {
       throw new Error("this test sends no callback");
@@ -114,6 +122,29 @@ describe("reconcile loop on a fake cluster", function () {
         "RolloutDone",
       ]);
     } finally {
+      await h.stop();
+    }
+  });
+
+  it("Event writes never hold up the waves: a rollout finishes while every Event write hangs", async () => {
+    let release: () => void = () => undefined;
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const h = harness(new FakeCluster({ readyDelayMs: 10 }), { eventWritten: () => hanging });
+    try {
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 4, "app:v1"));
+      await until("first rollout done", () => h.cluster.status().phase === "RolloutDone");
+      const v1 = h.cluster.status().updateRevision;
+      h.cluster.putRollout(rolloutObject({ disruptionPolicy: { maxUnavailable: 2 } }, 4, "app:v2"));
+      await until(
+        "v2 done with no Event write finished",
+        () => h.cluster.status().phase === "RolloutDone" && h.cluster.status().updateRevision !== v1,
+      );
+      // Every Event was still handed over, in the order the passes decided them.
+      const reasons = h.events.map((e) => e.reason);
+      expect(reasons).to.include.members(["WaveStarted", "WaveCompleted", "RolloutDone"]);
+      expect(reasons.indexOf("WaveStarted")).to.be.below(reasons.lastIndexOf("RolloutDone"));
+    } finally {
+      release();
       await h.stop();
     }
   });

@@ -214,6 +214,43 @@ describe("revisions: history kept while split", () => {
   });
 });
 
+describe("decide: the history is raised with the template that splits the rollout", () => {
+  // A settled rollout (v1 everywhere, limit 3) gets a new template: pass 1 records the split
+  // (templatePending), pass 2 applies the template and raises the limit in the same write.
+  const settled = {
+    phase: "RolloutDone" as const,
+    observedGeneration: 1,
+    updateRevision: OLD,
+    currentRevision: OLD,
+  };
+  for (const c of [
+    { name: "split being recorded (templatePending)", templatePending: true, wantLimit: SPLIT_REVISION_HISTORY_LIMIT },
+    { name: "split not recorded yet: status only, nothing written", templatePending: false, wantLimit: undefined },
+  ]) {
+    it(c.name, () => {
+      const r = makeRollout({}, { ...settled, ...(c.templatePending ? { templatePending: true } : {}) });
+      r.metadata.generation = 2;
+      const w = world(r, makePods(10));
+      w.statefulSet = makeSts(r, {
+        revisionHistoryLimit: 3,
+        updateRevision: OLD,
+        annotations: { [TEMPLATE_HASH_ANNOTATION]: "an older template" },
+      });
+      const d = decide(r, w, NOW);
+      if (!c.templatePending) {
+        expect(d.step.kind).to.equal("none");
+        expect(d.status.templatePending).to.equal(true);
+        return;
+      }
+      expect(d.step.kind).to.equal("updateStatefulSet");
+      if (d.step.kind !== "updateStatefulSet") return;
+      expect(d.step.changes.template).to.not.equal(undefined);
+      expect(d.step.changes.revisionHistoryLimit).to.equal(c.wantLimit);
+      expect(d.step.changes.annotations[REVISION_HISTORY_ANNOTATION]).to.equal("3");
+    });
+  }
+});
+
 describe("decide: one owner per StatefulSet", () => {
   it("a StatefulSet of another rollout: nothing touched, Pending, OwnershipConflict condition and one Warning", () => {
     const r = makeRollout();

@@ -41,9 +41,12 @@ export function makeRollout(
   return parsed.value;
 }
 
-/** Settled: while the rollout's status is split, its revision history limit is already raised. */
+/**
+ * Settled: while the rollout's status is split (or a new template is being applied, which raises
+ * it in the same write), its revision history limit is already raised.
+ */
 export function makeSts(rollout: StatefulsetRollout, over: Partial<ObservedStatefulSet> = {}): ObservedStatefulSet {
-  const split = isSplitRecorded(rollout);
+  const split = isSplitRecorded(rollout) || rollout.status?.templatePending === true;
   return {
     name: "web",
     uid: "uid-sts",
