@@ -49,12 +49,12 @@ import {
 } from "./groups.js";
 import type { ObservedPod, World } from "./observe.js";
 import { ownershipOf } from "./ownership.js";
+import { summarizePods } from "./pod-summary.js";
 import { isSplitRecorded, keptOrdinals, podOrdinal, targetUpdatedCount } from "./revisions.js";
 import { HEALTH_GATE_UNCHECKED_CONDITION } from "./rollout-admission.js";
 import {
   isTerminal,
   type Condition,
-  type PodStatus,
   type RolloutPhase,
   type RolloutStatus,
   type StatefulsetRollout,
@@ -805,6 +805,7 @@ class Pass {
     if (before?.status !== "True" || before.message !== message) this.event("Warning", "OwnershipConflict", message);
     // The pods seen are the other owner's: this rollout reports none.
     delete this.status.pods;
+    delete this.status.podSummary;
     delete this.status.readyReplicas;
     this.flag(CONDITION_OWNERSHIP_CONFLICT, "StatefulSetOwnedElsewhere", message);
     this.setPhase("Pending", "OwnershipConflict", message);
@@ -861,15 +862,9 @@ class Pass {
     const stsName = statefulSetName(this.rollout);
     status.statefulsetName = stsName;
     const passing = world.health?.ok ? new Set(world.health.passingPods) : undefined;
-    status.pods = [...world.pods]
-      .sort((a, b) => a.ordinal - b.ordinal)
-      .map((p) => {
-        const entry: PodStatus = { name: p.name, ordinal: p.ordinal, ready: p.ready };
-        if (p.revision !== undefined) entry.revision = p.revision;
-        if (p.problem !== undefined) entry.stuck = p.problem;
-        if (passing) entry.consulPassing = passing.has(p.name);
-        return entry;
-      });
+    // The compact list replaces the per-pod one a status of an earlier version may still have.
+    delete status.pods;
+    status.podSummary = summarizePods(world.pods, passing);
     status.readyReplicas = world.pods.filter((p) => p.ready && !p.terminating).length;
     if (world.health?.ok) {
       status.readyReplicasServiceDiscovery = world.pods.filter((p) => passing!.has(p.name)).length;

@@ -198,6 +198,48 @@ const podStatusSchema = z.object({
   consulPassing: z.boolean().optional(),
 });
 
+/** Pod list limits of status.podSummary (api/pod-summary.ts). */
+export const POD_SUMMARY_LIMITS = {
+  /** Characters of one ordinal-range string: far above the worst case of 10,000 pods in alternating ordinals (~25 KB). */
+  rangesLength: 100_000,
+  /** Stuck pods whose reason is kept; the rest are counted in stuckOmitted (every one is still in notReady). */
+  stuckDetails: 50,
+  /** Characters of one stuck reason. */
+  reasonLength: 300,
+} as const;
+
+/** Ordinal ranges, ascending and disjoint: "0-449,451,460-469"; "" is no pod. */
+const ordinalRangesSchema = z
+  .string()
+  .max(POD_SUMMARY_LIMITS.rangesLength)
+  .regex(/^(\d+(-\d+)?(,\d+(-\d+)?)*)?$/);
+
+/**
+ * The pods observed in the last pass, compact (api/pod-summary.ts summarizePods writes it,
+ * podsOfStatus expands it into one entry per pod): every pod's revision and readiness is exact
+ * in ordinal ranges; free text (why a pod is stuck) is kept only for pods that are not settled,
+ * bounded. A settled pod (Ready, not terminating, not stuck, passing Consul when checked) costs
+ * nothing beyond its place in a revision's range.
+ */
+const podSummarySchema = z.object({
+  /** Every pod observed, by revision (pods with no revision label have no `revision`). */
+  revisions: z.array(z.object({ revision: z.string().optional(), ordinals: ordinalRangesSchema })),
+  /** Pods not Ready (every one of them). */
+  notReady: ordinalRangesSchema.optional(),
+  /** Pods being deleted. */
+  terminating: ordinalRangesSchema.optional(),
+  /** True when Consul was checked in the pass: every pod not in consulNotPassing passes. */
+  consulChecked: z.boolean().optional(),
+  consulNotPassing: ordinalRangesSchema.optional(),
+  /** Why pods are stuck (crash-looping, cannot be scheduled), lowest ordinals first, at most stuckDetails of them. */
+  stuck: z
+    .array(z.object({ ordinal: z.number().int().min(0), reason: z.string().max(POD_SUMMARY_LIMITS.reasonLength) }))
+    .max(POD_SUMMARY_LIMITS.stuckDetails)
+    .optional(),
+  /** Stuck pods beyond the bound, whose reason is not kept. */
+  stuckOmitted: z.number().int().min(1).optional(),
+});
+
 const conditionSchema = z.object({
   type: z.string(),
   status: z.enum(["True", "False", "Unknown"]),
@@ -264,7 +306,13 @@ export const rolloutStatusSchema = z.object({
   readyReplicasServiceDiscovery: z.number().int().min(0).optional(),
   paused: z.boolean().optional(),
   deleted: z.boolean().optional(),
+  /**
+   * One entry per pod, as written before podSummary replaced it: still read (api/pod-summary.ts
+   * podsOfStatus) until the reconciler's next write, which removes it.
+   */
   pods: z.array(podStatusSchema).optional(),
+  /** The pods observed in the last pass, compact; read it through api/pod-summary.ts podsOfStatus. */
+  podSummary: podSummarySchema.optional(),
   reconcileAfter: z.string().optional(),
   lastUpdated: z.string().optional(),
   lastCallbackStageId: z.string().optional(),
@@ -361,6 +409,7 @@ export type EmbeddedStatefulSet = z.infer<typeof embeddedStatefulSetSchema>;
 export type RolloutSpec = z.infer<typeof rolloutSpecSchema>;
 export type RolloutStatus = z.infer<typeof rolloutStatusSchema>;
 export type PodStatus = z.infer<typeof podStatusSchema>;
+export type PodSummaryStatus = z.infer<typeof podSummarySchema>;
 export type Condition = z.infer<typeof conditionSchema>;
 export type Wave = z.infer<typeof waveSchema>;
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;

@@ -1,5 +1,6 @@
 // The text of `kubectl sroll status NAME`: the rollout, its waves and a per-pod view.
 import { desiredReplicas, statefulSetName } from "../api/desired.js";
+import { podsOfStatus } from "../api/pod-summary.js";
 import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
@@ -21,11 +22,11 @@ export interface PodRow {
 
 /**
  * Pods as the API shows them now, with Consul health from the rollout's status; when the pods
- * cannot be listed (RBAC), the status' own pod list.
+ * cannot be listed (RBAC), every pod the status shows (api/pod-summary.ts podsOfStatus).
  */
 export function podRows(rollout: StatefulsetRollout, pods: PodSummary[] | undefined): PodRow[] {
   const stsName = statefulSetName(rollout);
-  const recorded = new Map((rollout.status?.pods ?? []).map((p) => [p.name, p]));
+  const recorded = new Map(podsOfStatus(rollout.status, stsName).map((p) => [p.name, p]));
   const rows: PodRow[] = [];
   if (pods) {
     for (const pod of pods) {
@@ -49,7 +50,7 @@ export function podRows(rollout: StatefulsetRollout, pods: PodSummary[] | undefi
         ...(p.revision !== undefined ? { revision: p.revision } : {}),
         ready: p.ready,
         ...(p.consulPassing !== undefined ? { consul: p.consulPassing } : {}),
-        state: p.stuck ?? (p.ready ? "Ready" : "NotReady"),
+        state: p.stuck ?? (p.terminating ? "Terminating" : p.ready ? "Ready" : "NotReady"),
       });
     }
   }

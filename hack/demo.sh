@@ -274,7 +274,8 @@ sleep 5
 follow true
 revisions
 if ((WEBHOOK)); then
-  old_pod=$(kubectl -n "$NS" get sroll web -o jsonpath='{.status.pods[0].name}')
+  # Ordinal 0: waves take the highest ordinals first, so it is still on the old revision.
+  old_pod="$(kubectl -n "$NS" get sroll web -o jsonpath='{.status.statefulsetName}')-0"
   note "leak guard: deleting old pod $old_pod while the rollout is split and paused:"
   if out=$(kubectl -n "$NS" delete pod "$old_pod" --wait=false 2>&1); then
     note "  (allowed: $out)"

@@ -13,8 +13,8 @@
 //   PDBs          api/observe.ts observePdb (reconciler)
 //   rollouts      parseRollout (the whole spec), the leak guard and pinning (status: phase,
 //                 paused, percentDeployed, revisions, ordinals, waves, templatePending,
-//                 revisionMissing, group), metrics (phase). Not read from a cache: the per-pod
-//                 list, the history and the previous template (the reconciler reads its rollout
+//                 revisionMissing, group), metrics (phase). Not read from a cache: the pods
+//                 (podSummary, or an older per-pod list), the history and the previous template (the reconciler reads its rollout
 //                 live; kubectl sroll and the dashboard read live too).
 import type * as k8s from "@kubernetes/client-node";
 
@@ -142,8 +142,11 @@ export function trimPdb(pdb: k8s.V1PodDisruptionBudget): k8s.V1PodDisruptionBudg
   return out;
 }
 
-/** Status fields no cache reader needs; the per-pod list alone is ~75 KB at 1,000 pods. */
-const UNCACHED_ROLLOUT_STATUS = ["pods", "history", "previousTemplate"] as const;
+/**
+ * Status fields no cache reader needs: the pods (podSummary, and the per-pod list an earlier
+ * version wrote, ~75 KB at 1,000 pods), the history and the previous template.
+ */
+const UNCACHED_ROLLOUT_STATUS = ["pods", "podSummary", "history", "previousTemplate"] as const;
 
 export function trimRollout(rollout: k8s.KubernetesObject): k8s.KubernetesObject {
   const { metadata, ...rest } = rollout as k8s.KubernetesObject & { status?: Record<string, unknown> };

@@ -7,7 +7,8 @@
 // page is shown once it has something to say: a pod moved to (or on) the update revision, or a
 // pod not Ready or stuck. Pods on pages not shown are on the old revision and Ready; the summary
 // says so. At the end of a 100% rollout every page is shown, so every pod is listed exactly once.
-import type { NotifyLevel, PodStatus, RolloutPhase, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
+import type { NotifyLevel, RolloutPhase, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
+import { podsOfStatus, type PodView } from "../../api/pod-summary.js";
 import { wavesInFlight } from "../../api/waves.js";
 
 /** A Block Kit block, structurally (the Slack client's SlackBlock). */
@@ -197,10 +198,10 @@ export interface PodPage {
 export function podPages(rollout: StatefulsetRollout): PodPage[] {
   const replicas = replicasOf(rollout);
   const status = rollout.status ?? {};
-  const byOrdinal = new Map<number, PodStatus>((status.pods ?? []).map((p) => [p.ordinal, p]));
   const moved = new Set(status.updatedOrdinals ?? []);
   const base = rollout.metadata.name;
   const stsName = status.statefulsetName ?? rollout.spec.statefulset.metadata?.name ?? base;
+  const byOrdinal = new Map<number, PodView>(podsOfStatus(status, stsName).map((p) => [p.ordinal, p]));
   const total = pageCount(replicas);
   const pages: PodPage[] = [];
   for (let index = 0; index < total; index++) {
@@ -228,7 +229,7 @@ export function podPages(rollout: StatefulsetRollout): PodPage[] {
 function podLine(
   stsName: string,
   ordinal: number,
-  pod: PodStatus | undefined,
+  pod: PodView | undefined,
   moved: boolean,
   updateRevision: string | undefined,
 ): { text: string; interesting: boolean } {

@@ -2,6 +2,7 @@
 // browser only draws (app.js) and the tests check the facts here. Phases, revisions and pod
 // states come from the rollout's status and the pods; nothing is decided here that api/ decides.
 import { observePod } from "../../api/observe.js";
+import { podsOfStatus } from "../../api/pod-summary.js";
 import type { PodObject } from "../../api/observe.js";
 import { templateImages } from "../../api/history.js";
 import { statefulSetName } from "../../api/desired.js";
@@ -102,7 +103,7 @@ export interface RolloutView {
   /** Waves completed before the dashboard saw them (not timed). */
   wavesUnseen: number;
   tiles: Tile[];
-  /** Where tiles came from: live pods, or status.pods when pods cannot be watched. */
+  /** Where tiles came from: live pods, or the rollout's status when pods cannot be watched. */
   podsFrom: "pods" | "status";
   events: FeedEvent[];
   history: HistoryEntry[];
@@ -120,12 +121,12 @@ function tileRevision(revision: string | undefined, status: RolloutStatus): Tile
 
 /**
  * One tile per ordinal 0..replicas-1 (and any extra pod still there): from live pods when they
- * are watched, else from status.pods; Consul health always from status.pods.
+ * are watched, else from status (api/pod-summary.ts podsOfStatus); Consul health always from status.
  */
 export function podTiles(rollout: StatefulsetRollout, pods: readonly PodObject[] | undefined): Tile[] {
   const status = rollout.status ?? {};
   const stsName = statefulSetName(rollout);
-  const recorded = new Map((status.pods ?? []).map((p) => [p.ordinal, p]));
+  const recorded = new Map(podsOfStatus(status, stsName).map((p) => [p.ordinal, p]));
   const wave = new Set(wavesInFlight(status).flatMap((w) => w.pods));
   const tiles = new Map<number, Tile>();
   const replicas = rollout.spec.statefulset.spec.replicas ?? 1;
@@ -153,11 +154,11 @@ export function podTiles(rollout: StatefulsetRollout, pods: readonly PodObject[]
       tiles.set(pod.ordinal, tile);
     }
   } else {
-    for (const p of status.pods ?? []) {
+    for (const p of recorded.values()) {
       const tile = base(p.ordinal, p.name);
       if (p.revision !== undefined) tile.revision = p.revision;
       tile.rev = tileRevision(p.revision, status);
-      tile.state = p.stuck ? "stuck" : p.ready ? "ready" : "not-ready";
+      tile.state = p.terminating ? "terminating" : p.stuck ? "stuck" : p.ready ? "ready" : "not-ready";
       if (p.stuck) tile.detail = p.stuck;
       tiles.set(p.ordinal, tile);
     }

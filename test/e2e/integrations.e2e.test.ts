@@ -41,6 +41,7 @@ import {
   startHttpsServer,
 } from "../../webhook/server.js";
 import { API_VERSION, KIND, PLURAL } from "../../api/labels.js";
+import { podsOfStatus } from "../../api/pod-summary.js";
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { ConsulAgent, freePort } from "../component/consul-agent.js";
 import { FakeSlack } from "../support/fake-slack.js";
@@ -426,7 +427,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
     );
     const wave1Pod = wave1.currentWave!.pods[0]!;
     const gated = samples.find((st) => {
-      const pod = st.pods?.find((p) => p.name === wave1Pod);
+      const pod = podsOfStatus(st, st.statefulsetName ?? "").find((p) => p.name === wave1Pod);
       return (
         !st.currentWave?.completedAt && pod?.ready && pod.revision === st.updateRevision && pod.consulPassing === false
       );

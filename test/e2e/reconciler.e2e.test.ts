@@ -6,6 +6,7 @@ import { Watch, type V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { stringify } from "yaml";
 import { apiStatusCode } from "../../adapters/kube/client.js";
+import { podsOfStatus } from "../../api/pod-summary.js";
 import { parseRollout, type RolloutStatus } from "../../api/rollout.js";
 import { seededRandom, seedFromEnv } from "../support/seeded-random.js";
 import {
@@ -254,6 +255,12 @@ describe("reconciler on a real control plane", function () {
       expect(done.previousTemplate).to.deep.nested.include({ "spec.containers[0].image": "registry.example/app:v1" });
       const pods = await podRevisions(ns);
       expect([...pods.values()].every((p) => p.revision === done.updateRevision && p.ready)).to.equal(true);
+      // The compact pod list went through the apiserver (CRD schema) and still shows every pod.
+      expect(done.pods, "no per-pod list is written").to.equal(undefined);
+      expect(done.podSummary?.revisions).to.deep.equal([{ revision: done.updateRevision, ordinals: "0-4" }]);
+      expect(podsOfStatus(done, "web").map((p) => [p.name, p.revision, p.ready])).to.deep.equal(
+        [0, 1, 2, 3, 4].map((i) => [`web-${i}`, done.updateRevision, true]),
+      );
       const taken = watcher.takenDown(done.updateRevision!);
       expect(taken.size, JSON.stringify([...taken])).to.equal(5);
       expect(

@@ -402,11 +402,7 @@ describe("kubectl-sroll status", () => {
       commit: "3f2a9c1d0e4b5a69",
       origin: "git@internal-github.com:slack/web.git",
     },
-    pods: [
-      { name: "web-0", ordinal: 0, ready: true, consulPassing: true },
-      { name: "web-1", ordinal: 1, ready: true, consulPassing: true },
-      { name: "web-2", ordinal: 2, ready: false, consulPassing: false },
-    ],
+    podSummary: { revisions: [{ ordinals: "0-2" }], notReady: "2", consulChecked: true, consulNotPassing: "2" },
   };
 
   it("shows the rollout, its waves and each pod's revision, readiness and Consul health", async () => {
@@ -446,7 +442,29 @@ describe("kubectl-sroll status", () => {
     };
     expect(await h.run("status", "web")).to.equal(0);
     expect(h.stdout.text).to.include("Pods (as last recorded in status; the pods could not be listed):");
+    expect(h.stdout.text).to.match(/web-0 +- +yes +passing +Ready/);
     expect(h.stdout.text).to.match(/web-2 +- +no +failing +NotReady/);
+  });
+  it("falls back to every pod of a status written before status.podSummary (status.pods)", async () => {
+    const h = harness();
+    const { podSummary: _, ...rest } = status;
+    seedRollout(
+      h.api,
+      {},
+      {
+        ...rest,
+        pods: [
+          { name: "web-0", ordinal: 0, revision: "web-new", ready: true, consulPassing: true },
+          { name: "web-1", ordinal: 1, revision: "web-old", ready: false, stuck: "container app: CrashLoopBackOff" },
+        ],
+      },
+    );
+    h.api.listPods = async () => {
+      throw apiError(403, "forbidden");
+    };
+    expect(await h.run("status", "web")).to.equal(0);
+    expect(h.stdout.text).to.match(/web-0 +web-new \(new\) +yes +passing +Ready/);
+    expect(h.stdout.text).to.match(/web-1 +web-old \(old\) +no +- +container app: CrashLoopBackOff/);
   });
   it("exits 1 for a failed rollout, and says why", async () => {
     const h = harness();

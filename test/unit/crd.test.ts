@@ -35,6 +35,14 @@ describe("CRD generated from the zod schema", () => {
     const columns = (version.additionalPrinterColumns as Array<{ name: string }>).map((c) => c.name);
     expect(columns).to.deep.equal(["Phase", "Percent", "Updated", "Ready", "Age"]);
   });
+
+  it("keeps status.pods beside status.podSummary, so an earlier version's pod list is not pruned before it is rewritten", () => {
+    const crd = buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: Record<string, unknown> } }> } };
+    const status = (crd.spec.versions[0]!.schema.openAPIV3Schema as { properties: Record<string, unknown> }).properties
+      .status as { properties: Record<string, { type: string }> };
+    expect(status.properties.pods?.type).to.equal("array");
+    expect(status.properties.podSummary?.type).to.equal("object");
+  });
 });
 
 describe("parseRollout", () => {

@@ -58,11 +58,16 @@ function rolloutObject(
       phaseIndex: 1,
       wavesCompleted: 1,
       currentWave: { number: 2, pods: ["web-1"], startedAt: "2026-11-30T10:01:00Z", direction: "forward" },
-      pods: [
-        { name: "web-0", ordinal: 0, revision: NEW, ready: true, consulPassing: true },
-        { name: "web-1", ordinal: 1, revision: OLD, ready: true, consulPassing: false },
-        { name: "web-2", ordinal: 2, revision: OLD, ready: false, stuck: "container app: CrashLoopBackOff" },
-      ],
+      podSummary: {
+        revisions: [
+          { revision: NEW, ordinals: "0" },
+          { revision: OLD, ordinals: "1-2" },
+        ],
+        notReady: "2",
+        consulChecked: true,
+        consulNotPassing: "1",
+        stuck: [{ ordinal: 2, reason: "container app: CrashLoopBackOff" }],
+      },
       ...over.status,
     },
   };
@@ -112,13 +117,41 @@ describe("dashboard view model", () => {
     expect(tiles[2]!.detail).to.include("CrashLoopBackOff");
   });
 
-  it("tiles fall back to status.pods when pods cannot be watched", () => {
+  it("tiles fall back to the pods in status (status.podSummary) when pods cannot be watched", () => {
     const tiles = podTiles(parsed(rolloutObject()), undefined);
-    expect(tiles.map((t) => [t.rev, t.state])).to.deep.equal([
-      ["new", "ready"],
-      ["old", "ready"],
-      ["old", "stuck"],
-      ["unknown", "missing"],
+    expect(tiles.map((t) => [t.name, t.rev, t.state, t.consulFailing, t.detail])).to.deep.equal([
+      ["web-0", "new", "ready", false, undefined],
+      ["web-1", "old", "ready", true, undefined],
+      ["web-2", "old", "stuck", false, "container app: CrashLoopBackOff"],
+      ["web-3", "unknown", "missing", false, undefined],
+    ]);
+  });
+
+  it("tiles show a terminating pod from status", () => {
+    const over = {
+      status: { podSummary: { revisions: [{ revision: OLD, ordinals: "0-3" }], terminating: "1", notReady: "1" } },
+    };
+    const tiles = podTiles(parsed(rolloutObject(over)), undefined);
+    expect(tiles.map((t) => t.state)).to.deep.equal(["ready", "terminating", "ready", "ready"]);
+  });
+
+  it("tiles read a status written before status.podSummary (status.pods)", () => {
+    const over = {
+      status: {
+        podSummary: undefined,
+        pods: [
+          { name: "web-0", ordinal: 0, revision: NEW, ready: true, consulPassing: true },
+          { name: "web-1", ordinal: 1, revision: OLD, ready: true, consulPassing: false },
+          { name: "web-2", ordinal: 2, revision: OLD, ready: false, stuck: "container app: CrashLoopBackOff" },
+        ],
+      },
+    };
+    const tiles = podTiles(parsed(rolloutObject(over)), undefined);
+    expect(tiles.map((t) => [t.name, t.rev, t.state, t.consulFailing])).to.deep.equal([
+      ["web-0", "new", "ready", false],
+      ["web-1", "old", "ready", true],
+      ["web-2", "old", "stuck", false],
+      ["web-3", "unknown", "missing", false],
     ]);
   });
 

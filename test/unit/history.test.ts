@@ -9,6 +9,7 @@ import {
   trimHistory,
 } from "../../api/history.js";
 import { decide } from "../../api/reconcile.js";
+import { podsOfStatus } from "../../api/pod-summary.js";
 import type { HistoryEntry, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
 import { at, makePods, makeRollout, makeSts, NEW, NOW, OLD, rollingStatus, world } from "./reconcile.fixtures.js";
 
@@ -239,7 +240,7 @@ describe("history: bounded", () => {
       health: { ok: true, services: ["web"], missingServices: [], passingPods: makePods(replicas).map((p) => p.name) },
     });
     const d = decide({ ...r, status }, w, NOW);
-    expect(d.status.pods).to.have.length(replicas);
+    expect(podsOfStatus(d.status, "web")).to.have.length(replicas);
     expect(d.status.history).to.have.length(DEFAULT_HISTORY_LIMIT);
     const bytes = Buffer.byteLength(JSON.stringify({ ...r, status: d.status }));
     if (process.env.SHOW_SIZE) console.log(`status of 1,000 pods with 10 entries: ${bytes} bytes`);

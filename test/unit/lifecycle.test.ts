@@ -268,6 +268,7 @@ describe("decide: one owner per StatefulSet", () => {
     expect(d.events.filter((e) => e.reason === "OwnershipConflict")).to.have.length(1);
     expect(d.requeueAfterMs).to.be.at.least(30_000);
     expect(d.status.pods, "the other owner's pods are not reported").to.equal(undefined);
+    expect(d.status.podSummary, "the other owner's pods are not reported").to.equal(undefined);
     // The next pass with the same conflict: no new Warning (no flip-flop, no event storm).
     const again = decide(makeRollout({}, d.status), w, new Date(NOW.getTime() + 60_000));
     expect(again.step.kind).to.equal("none");

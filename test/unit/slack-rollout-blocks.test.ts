@@ -305,6 +305,25 @@ describe("podPages", () => {
     expect(text).to.include(":red_circle: `db-2` new · stuck: CrashLoopBackOff");
     expect(text).to.include("`db-3` not created");
   });
+
+  it("reads the compact status the reconciler writes (status.podSummary) the same way", () => {
+    const status: RolloutStatus = {
+      updateRevision: "new",
+      updatedOrdinals: [0, 1, 2],
+      podSummary: {
+        revisions: [{ revision: "new", ordinals: "0-2" }],
+        notReady: "2",
+        consulChecked: true,
+        consulNotPassing: "1-2",
+        stuck: [{ ordinal: 2, reason: "CrashLoopBackOff" }],
+      },
+    };
+    const text = JSON.stringify(podPages(rollout(4, status))[0]!.message.blocks);
+    expect(text).to.include(":large_green_circle: `db-0` new · Ready · Consul passing");
+    expect(text).to.include(":large_yellow_circle: `db-1` new · Ready · Consul not passing");
+    expect(text).to.include(":red_circle: `db-2` new · stuck: CrashLoopBackOff");
+    expect(text).to.include("`db-3` not created");
+  });
 });
 
 describe("rolloutSummary", () => {

@@ -251,7 +251,7 @@ describe("trimming objects before they enter a cache", () => {
       },
     },
     {
-      kind: "StatefulsetRollout: the whole spec, the status but its per-pod list, history and previous template",
+      kind: "StatefulsetRollout: the whole spec, the status but its pods (summary or older list), history and previous template",
       input: {
         apiVersion: "bulkhead.dev/v1alpha1",
         kind: "StatefulsetRollout",
@@ -262,6 +262,7 @@ describe("trimming objects before they enter a cache", () => {
           paused: true,
           updatedOrdinals: [0, 1],
           pods: [{ name: "web-0", ordinal: 0, ready: true }],
+          podSummary: { revisions: [{ revision: "r", ordinals: "0-1" }] },
           history: [{ toRevision: "r" }],
           previousTemplate: { spec: {} },
           templatePending: true,
