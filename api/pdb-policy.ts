@@ -2,7 +2,15 @@
 // /validate/pdb. A PDB concerns Bulkhead only when its selector covers a managed StatefulSet's
 // pods; the webhook passes those StatefulSets in from its cache.
 import jsonpatch from "fast-json-patch";
-import { allowed, denied, patched, type AdmissionRequest, type AdmissionDecision } from "./admission.js";
+import {
+  allowed,
+  denied,
+  jsonObject,
+  objectMissing,
+  patched,
+  type AdmissionRequest,
+  type AdmissionDecision,
+} from "./admission.js";
 import { ALLOW_ZERO_BUDGET_ANNOTATION, DEFAULT_MAX_UNAVAILABLE, MAX_UNAVAILABLE_ANNOTATION, TRUE } from "./labels.js";
 import { checkBudget, isZeroBudget } from "./budget.js";
 import type { StatefulSetLike } from "./statefulset-policy.js";
@@ -72,7 +80,7 @@ export function coveredStatefulSets(pdb: PdbLike, managedInNamespace: readonly S
 }
 
 function asPdb(value: unknown): PdbLike | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as PdbLike) : undefined;
+  return jsonObject<PdbLike>(value);
 }
 
 /** The budget the covered StatefulSets ask for: their shared annotation, else Bulkhead's default. */
@@ -103,11 +111,7 @@ export function mutatePdb(
 ): AdmissionDecision {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
   const pdb = asPdb(request.object);
-  if (!pdb)
-    return denied(
-      `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
-      400,
-    );
+  if (!pdb) return objectMissing(request, "PodDisruptionBudget", "PDB");
   if (!pdb.spec || typeof pdb.spec !== "object") return allowed();
   const covered = coveredStatefulSets(pdb, managedInNamespace);
   if (covered.length === 0) return allowed();
@@ -140,11 +144,7 @@ export function validatePdb(
 ): AdmissionDecision {
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
   const pdb = asPdb(request.object);
-  if (!pdb)
-    return denied(
-      `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
-      400,
-    );
+  if (!pdb) return objectMissing(request, "PodDisruptionBudget", "PDB");
   const covered = coveredStatefulSets(pdb, managedInNamespace);
   if (covered.length === 0) return allowed();
   const what = pdbName(request, pdb);
