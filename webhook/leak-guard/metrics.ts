@@ -1,6 +1,7 @@
 // Prometheus counters of the leak guard and the zone-aware group guard. Get-or-create, so the
 // eviction and pod-delete handlers (and tests) can share one registry.
-import { Counter, type Registry } from "prom-client";
+import type { Counter, Registry } from "prom-client";
+import { type CounterSpec, sharedCounter } from "../../adapters/metrics.js";
 import type { GroupGuardDecision } from "../../api/group-disruption.js";
 import type { LeakGuardDecision } from "../../api/leak-guard.js";
 
@@ -9,16 +10,7 @@ export interface LeakGuardMetrics {
   decision(namespace: string, rollout: string, decision: LeakGuardDecision): void;
 }
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
-}
-
-interface CounterSpec {
-  name: string;
-  help: string;
-}
+type NameAndHelp = Omit<CounterSpec<never>, "labelNames">;
 
 /**
  * A guard's two counters: its decisions by the subject's labels and `decision`, and its fail-safe
@@ -27,7 +19,7 @@ interface CounterSpec {
 function guardCounters<L extends string>(
   registry: Registry,
   subjectLabels: L[],
-  spec: { decisions: CounterSpec; failSafe: CounterSpec },
+  spec: { decisions: NameAndHelp; failSafe: NameAndHelp },
 ): {
   decisions: Counter<L | "decision">;
   /** Reasons come from the guard's closed table (api/), never from the request: a bounded label set. */
@@ -35,11 +27,8 @@ function guardCounters<L extends string>(
     decision: { verdict: "deny" | "flag" } | { verdict: "allow"; failSafe?: boolean; reason: string },
   ): void;
 } {
-  const decisions = counter(registry, spec.decisions.name, spec.decisions.help, [
-    ...subjectLabels,
-    "decision" as const,
-  ]);
-  const failSafe = counter(registry, spec.failSafe.name, spec.failSafe.help, ["reason"]);
+  const decisions = sharedCounter(registry, { ...spec.decisions, labelNames: [...subjectLabels, "decision" as const] });
+  const failSafe = sharedCounter(registry, { ...spec.failSafe, labelNames: ["reason"] });
   return {
     decisions,
     countFailSafe(decision) {
