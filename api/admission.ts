@@ -88,6 +88,22 @@ export function denied(message: string, code = 403, warnings: string[] = []): Ad
   return withWarnings({ allowed: false, status: { code, reason, message } }, warnings);
 }
 
+/**
+ * The value if it is a JSON object (not null, not an array), typed as the policy reads it; else
+ * undefined. A CREATE or UPDATE whose request.object is not one is answered with objectMissing.
+ */
+export function jsonObject<T extends object>(value: unknown): T | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as T) : undefined;
+}
+
+/** The 400 for a CREATE or UPDATE without an object: says what the request should carry. */
+export function objectMissing(request: AdmissionRequest, kind: string, carried = kind): AdmissionDecision {
+  return denied(
+    `request.object is missing or not an object: a ${kind} ${request.operation} carries the ${carried}`,
+    400,
+  );
+}
+
 /** Allows with a JSON patch; an empty patch is no patch at all. */
 export function patched(operations: JsonPatchOperation[], warnings: string[] = []): AdmissionDecision {
   if (operations.length === 0) return allowed(warnings);

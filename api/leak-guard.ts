@@ -157,22 +157,13 @@ export function parseEvictionRequest(request: AdmissionRequest): ParsedDisruptio
       error: `expected a policy/v1 or policy/v1beta1 Eviction, got ${kind.group}/${kind.version} ${kind.kind}`,
     };
   }
-  const podName = request.name || stringAt(asRecord(eviction?.metadata), "name");
-  const namespace = request.namespace || stringAt(asRecord(eviction?.metadata), "namespace");
-  if (!podName)
-    return { kind: "malformed", error: "the eviction names no pod (request.name and object.metadata.name are empty)" };
-  if (!namespace) return { kind: "malformed", error: `the eviction of pod ${podName} has no namespace` };
-  const deleteOptions = asRecord(eviction?.deleteOptions);
-  return {
-    kind: "disruption",
-    request: {
-      via: "eviction",
-      namespace,
-      podName,
-      dryRun: request.dryRun === true || isDryRun(deleteOptions?.dryRun),
-      caller: request.userInfo ?? {},
-    },
-  };
+  const metadata = asRecord(eviction?.metadata);
+  return disruptionOf(request, "eviction", {
+    podName: stringAt(metadata, "name"),
+    namespace: stringAt(metadata, "namespace"),
+    from: "object",
+    options: asRecord(eviction?.deleteOptions),
+  });
 }
 
 /** Reads a pods DELETE (the pod is in oldObject; object is absent). */
@@ -185,20 +176,48 @@ export function parsePodDeleteRequest(request: AdmissionRequest): ParsedDisrupti
     };
   }
   const pod = guardPodOf(request.oldObject);
-  const podName = request.name || pod?.metadata?.name;
-  const namespace = request.namespace || pod?.metadata?.namespace;
+  return disruptionOf(request, "delete", {
+    podName: pod?.metadata?.name,
+    namespace: pod?.metadata?.namespace,
+    from: "oldObject",
+    options: asRecord(request.options),
+    pod,
+  });
+}
+
+/**
+ * The disruption an eviction or a delete asks for: the pod named by the request (else by the
+ * object it carries), dry run if the request or its options say so, and who asks.
+ */
+function disruptionOf(
+  request: AdmissionRequest,
+  via: DisruptionVia,
+  carried: {
+    podName: string | undefined;
+    namespace: string | undefined;
+    /** Where the carried object is in the request, for the error. */
+    from: "object" | "oldObject";
+    options: Record<string, unknown> | undefined;
+    pod?: GuardPod | undefined;
+  },
+): ParsedDisruption {
+  const podName = request.name || carried.podName;
+  const namespace = request.namespace || carried.namespace;
   if (!podName)
-    return { kind: "malformed", error: "the delete names no pod (request.name and oldObject.metadata.name are empty)" };
-  if (!namespace) return { kind: "malformed", error: `the delete of pod ${podName} has no namespace` };
+    return {
+      kind: "malformed",
+      error: `the ${via} names no pod (request.name and ${carried.from}.metadata.name are empty)`,
+    };
+  if (!namespace) return { kind: "malformed", error: `the ${via} of pod ${podName} has no namespace` };
   return {
     kind: "disruption",
     request: {
-      via: "delete",
+      via,
       namespace,
       podName,
-      dryRun: request.dryRun === true || isDryRun(asRecord(request.options)?.dryRun),
+      dryRun: request.dryRun === true || isDryRun(carried.options?.dryRun),
       caller: request.userInfo ?? {},
-      ...(pod ? { pod } : {}),
+      ...(carried.pod ? { pod: carried.pod } : {}),
     },
   };
 }

@@ -2,7 +2,15 @@
 // /validate/pdb. A PDB concerns Bulkhead only when its selector covers a managed StatefulSet's
 // pods; the webhook passes those StatefulSets in from its cache.
 import jsonpatch from "fast-json-patch";
-import { allowed, denied, patched, type AdmissionRequest, type AdmissionDecision } from "./admission.js";
+import {
+  allowed,
+  denied,
+  jsonObject,
+  objectMissing,
+  patched,
+  type AdmissionRequest,
+  type AdmissionDecision,
+} from "./admission.js";
 import { ALLOW_ZERO_BUDGET_ANNOTATION, DEFAULT_MAX_UNAVAILABLE, MAX_UNAVAILABLE_ANNOTATION, TRUE } from "./labels.js";
 import { checkBudget, isZeroBudget } from "./budget.js";
 import type { StatefulSetLike } from "./statefulset-policy.js";
@@ -71,8 +79,19 @@ export function coveredStatefulSets(pdb: PdbLike, managedInNamespace: readonly S
   return managedInNamespace.filter((sts) => selectorMatches(pdb.spec?.selector, sts.spec?.template?.metadata?.labels));
 }
 
-function asPdb(value: unknown): PdbLike | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as PdbLike) : undefined;
+/**
+ * The PDB a CREATE or UPDATE writes and the managed StatefulSets whose pods it covers; or the
+ * answer when the request does not concern Bulkhead (allowed) or carries no PDB (400).
+ */
+function managedPdbWrite(
+  request: AdmissionRequest,
+  managedInNamespace: readonly StatefulSetLike[],
+): { pdb: PdbLike; covered: StatefulSetLike[] } | { answer: AdmissionDecision } {
+  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return { answer: allowed() };
+  const pdb = jsonObject<PdbLike>(request.object);
+  if (!pdb) return { answer: objectMissing(request, "PodDisruptionBudget", "PDB") };
+  const covered = coveredStatefulSets(pdb, managedInNamespace);
+  return covered.length === 0 ? { answer: allowed() } : { pdb, covered };
 }
 
 /** The budget the covered StatefulSets ask for: their shared annotation, else Bulkhead's default. */
@@ -101,16 +120,10 @@ export function mutatePdb(
   request: AdmissionRequest,
   managedInNamespace: readonly StatefulSetLike[],
 ): AdmissionDecision {
-  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
-  const pdb = asPdb(request.object);
-  if (!pdb)
-    return denied(
-      `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
-      400,
-    );
+  const write = managedPdbWrite(request, managedInNamespace);
+  if ("answer" in write) return write.answer;
+  const { pdb, covered } = write;
   if (!pdb.spec || typeof pdb.spec !== "object") return allowed();
-  const covered = coveredStatefulSets(pdb, managedInNamespace);
-  if (covered.length === 0) return allowed();
 
   const next = structuredClone(pdb) as PdbLike & { spec: NonNullable<PdbLike["spec"]> };
   next.spec.unhealthyPodEvictionPolicy ??= DEFAULT_UNHEALTHY_POD_EVICTION_POLICY;
@@ -138,15 +151,9 @@ export function validatePdb(
   request: AdmissionRequest,
   managedInNamespace: readonly StatefulSetLike[],
 ): AdmissionDecision {
-  if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
-  const pdb = asPdb(request.object);
-  if (!pdb)
-    return denied(
-      `request.object is missing or not an object: a PodDisruptionBudget ${request.operation} carries the PDB`,
-      400,
-    );
-  const covered = coveredStatefulSets(pdb, managedInNamespace);
-  if (covered.length === 0) return allowed();
+  const write = managedPdbWrite(request, managedInNamespace);
+  if ("answer" in write) return write.answer;
+  const { pdb, covered } = write;
   const what = pdbName(request, pdb);
   const zeroAllowed = pdb.metadata?.annotations?.[ALLOW_ZERO_BUDGET_ANNOTATION] === TRUE;
   const spec = pdb.spec ?? {};

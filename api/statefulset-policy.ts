@@ -1,7 +1,15 @@
 // StatefulSet admission policy (DESIGN.md §2): pure decisions for /mutate/statefulset and
 // /validate/statefulset. The webhook gathers the facts (is there a rollout?) from its caches.
 import jsonpatch from "fast-json-patch";
-import { allowed, denied, patched, type AdmissionRequest, type AdmissionDecision } from "./admission.js";
+import {
+  allowed,
+  denied,
+  jsonObject,
+  objectMissing,
+  patched,
+  type AdmissionRequest,
+  type AdmissionDecision,
+} from "./admission.js";
 import {
   API_VERSION,
   DEFAULT_MAX_UNAVAILABLE,
@@ -52,7 +60,7 @@ export const OWNER_REFERENCE_REMOVERS: readonly string[] = [
 ];
 
 function asStatefulSet(value: unknown): StatefulSetLike | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as StatefulSetLike) : undefined;
+  return jsonObject<StatefulSetLike>(value);
 }
 
 function describe(request: AdmissionRequest, sts: StatefulSetLike | undefined): string {
@@ -70,11 +78,7 @@ export function mutateStatefulSet(request: AdmissionRequest): AdmissionDecision 
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
   if (request.subResource) return allowed();
   const sts = asStatefulSet(request.object);
-  if (!sts)
-    return denied(
-      `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`,
-      400,
-    );
+  if (!sts) return objectMissing(request, "StatefulSet");
   if (!isManaged(sts.metadata?.labels)) return allowed();
   // No spec: the apiserver's own validation rejects the object after admission; nothing to fix.
   if (!sts.spec || typeof sts.spec !== "object") return allowed();
@@ -131,11 +135,7 @@ export function validateStatefulSet(request: AdmissionRequest, facts: StatefulSe
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return allowed();
   if (request.subResource) return allowed();
   const sts = asStatefulSet(request.object);
-  if (!sts)
-    return denied(
-      `request.object is missing or not an object: a StatefulSet ${request.operation} carries the StatefulSet`,
-      400,
-    );
+  if (!sts) return objectMissing(request, "StatefulSet");
   const old = request.operation === "UPDATE" ? asStatefulSet(request.oldObject) : undefined;
   if (request.operation === "UPDATE" && !old) {
     return denied(

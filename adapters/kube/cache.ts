@@ -169,14 +169,34 @@ const MANAGED = `${MANAGED_LABEL}=${TRUE}`;
  * to what the leak guard and the reconciler read.
  */
 export function managedPodsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<CachedPod> {
+  return watchManagedPods(kc, undefined, { ...options, trim: trimPod });
+}
+
+/**
+ * The list+watch of managed pods in one namespace or all (undefined): the webhook's and the
+ * reconciler's cache (trimmed) and the dashboard's (the user's kubeconfig, whole pods).
+ */
+export function watchManagedPods<C extends k8s.KubernetesObject = k8s.V1Pod>(
+  kc: k8s.KubeConfig,
+  namespace: string | undefined,
+  options: CacheOptions & { trim?: (pod: k8s.V1Pod) => C } = {},
+): WatchedCache<C> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  return informerCache<k8s.V1Pod, CachedPod>(
-    kc,
-    "/api/v1/pods",
-    () => core.listPodForAllNamespaces({ labelSelector: MANAGED }),
-    MANAGED,
-    { ...options, trim: trimPod },
-  );
+  return namespace === undefined
+    ? informerCache<k8s.V1Pod, C>(
+        kc,
+        "/api/v1/pods",
+        () => core.listPodForAllNamespaces({ labelSelector: MANAGED }),
+        MANAGED,
+        options,
+      )
+    : informerCache<k8s.V1Pod, C>(
+        kc,
+        `/api/v1/namespaces/${namespace}/pods`,
+        () => core.listNamespacedPod({ namespace, labelSelector: MANAGED }),
+        MANAGED,
+        options,
+      );
 }
 
 export function managedStatefulSetsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.V1StatefulSet> {
@@ -226,18 +246,35 @@ export function rolloutPdbsCache(kc: k8s.KubeConfig, options?: CacheOptions): Wa
 
 /** StatefulsetRollouts as raw objects; callers parse them with api/rollout.ts parseRollout. */
 export function rolloutsCache(kc: k8s.KubeConfig, options?: CacheOptions): WatchedCache<k8s.KubernetesObject> {
+  return watchRollouts(kc, undefined, { ...options, trim: trimRollout });
+}
+
+/**
+ * The list+watch of StatefulsetRollouts in one namespace or all (undefined): the webhook's and
+ * the reconciler's cache (trimmed) and the dashboard's (the user's kubeconfig, whole objects).
+ */
+export function watchRollouts<C extends k8s.KubernetesObject = k8s.KubernetesObject>(
+  kc: k8s.KubeConfig,
+  namespace: string | undefined,
+  options: CacheOptions & { trim?: (rollout: k8s.KubernetesObject) => C } = {},
+): WatchedCache<C> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const [group, version] = API_VERSION.split("/") as [string, string];
-  return informerCache<k8s.KubernetesObject>(
-    kc,
-    `/apis/${API_VERSION}/${PLURAL}`,
-    async () =>
-      (await custom.listClusterCustomObject({
-        group,
-        version,
-        plural: PLURAL,
-      })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
-    undefined,
-    { ...options, trim: trimRollout },
-  );
+  type RolloutList = k8s.KubernetesListObject<k8s.KubernetesObject>;
+  return namespace === undefined
+    ? informerCache<k8s.KubernetesObject, C>(
+        kc,
+        `/apis/${API_VERSION}/${PLURAL}`,
+        async () => (await custom.listClusterCustomObject({ group, version, plural: PLURAL })) as RolloutList,
+        undefined,
+        options,
+      )
+    : informerCache<k8s.KubernetesObject, C>(
+        kc,
+        `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}`,
+        async () =>
+          (await custom.listNamespacedCustomObject({ group, version, namespace, plural: PLURAL })) as RolloutList,
+        undefined,
+        options,
+      );
 }

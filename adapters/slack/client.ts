@@ -6,7 +6,8 @@
 // a rollout or an admission. Callers that must not wait at all go through queue.ts.
 import { ErrorCode, type Logger as SlackLogger, LogLevel, WebClient } from "@slack/web-api";
 import type { Logger } from "pino";
-import { Counter, type Registry } from "prom-client";
+import type { Counter, Registry } from "prom-client";
+import { sharedCounter } from "../metrics.js";
 import type { Clock } from "../../api/clock.js";
 import { systemClock } from "../clock.js";
 
@@ -55,13 +56,10 @@ const REQUESTS_METRIC = "bulkhead_slack_requests_total";
 
 function requestsCounter(registry: Registry | undefined): Counter<"method" | "outcome"> | undefined {
   if (!registry) return undefined;
-  const existing = registry.getSingleMetric(REQUESTS_METRIC);
-  if (existing) return existing as Counter<"method" | "outcome">;
-  return new Counter({
+  return sharedCounter(registry, {
     name: REQUESTS_METRIC,
     help: "Slack Web API calls by method and outcome (ok, rate_limited, error, gave_up).",
     labelNames: ["method", "outcome"],
-    registers: [registry],
   });
 }
 

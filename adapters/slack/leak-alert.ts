@@ -15,6 +15,18 @@ export interface SlackText {
   blocks: SlackBlock[];
 }
 
+/** When the attempts an alert covers were made: one instant, or the first and the last. */
+function attemptWindow(alert: { attempts: number; firstAt: Date; lastAt: Date }): string {
+  return alert.attempts === 1
+    ? `at ${alert.firstAt.toISOString()}`
+    : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
+}
+
+/** The text the caller saw, as a section (section text is limited to 3,000 characters). */
+function callerMessage(message: string): SlackBlock {
+  return { type: "section", text: { type: "mrkdwn", text: escapeMrkdwn(message).slice(0, 2_900) } };
+}
+
 export function leakAlertMessage(alert: LeakAlert): SlackText {
   const { leak } = alert;
   const action = leak.via === "eviction" ? "Eviction" : "Deletion";
@@ -28,10 +40,7 @@ export function leakAlertMessage(alert: LeakAlert): SlackText {
       .slice(0, 5)
       .map((c) => `\`${escapeMrkdwn(c)}\``)
       .join(", ") + (alert.callers.length > 5 ? ", …" : "");
-  const window =
-    alert.attempts === 1
-      ? `at ${alert.firstAt.toISOString()}`
-      : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
+  const window = attemptWindow(alert);
   const blocks: SlackBlock[] = [
     {
       type: "section",
@@ -52,8 +61,7 @@ export function leakAlertMessage(alert: LeakAlert): SlackText {
         { type: "mrkdwn", text: `*Pods*\n${leak.newPods} new, ${leak.oldPods} old` },
       ],
     },
-    // Section text is limited to 3,000 characters.
-    { type: "section", text: { type: "mrkdwn", text: escapeMrkdwn(alert.message).slice(0, 2_900) } },
+    callerMessage(alert.message),
     {
       type: "context",
       elements: [{ type: "mrkdwn", text: `${attempts} ${window} by ${callers || "unknown"}` }],
@@ -76,10 +84,7 @@ export function pinFailureMessage(alert: PinFailureAlert): SlackText {
   const podKey = `${detail.namespace}/${detail.pod}`;
   const attempts = alert.attempts === 1 ? "1 time" : `${alert.attempts} times`;
   const headline = `Pod ${podKey} could not be pinned to revision ${detail.wantedRevision} (${detail.reason}); it runs ${detail.actualRevision} — rollout ${detail.rollout} (${attempts})`;
-  const window =
-    alert.attempts === 1
-      ? `at ${alert.firstAt.toISOString()}`
-      : `from ${alert.firstAt.toISOString()} to ${alert.lastAt.toISOString()}`;
+  const window = attemptWindow(alert);
   const blocks: SlackBlock[] = [
     {
       type: "section",
@@ -96,7 +101,7 @@ export function pinFailureMessage(alert: PinFailureAlert): SlackText {
         { type: "mrkdwn", text: `*StatefulSet*\n\`${escapeMrkdwn(detail.statefulSet)}\`` },
       ],
     },
-    { type: "section", text: { type: "mrkdwn", text: escapeMrkdwn(alert.message).slice(0, 2_900) } },
+    callerMessage(alert.message),
     { type: "context", elements: [{ type: "mrkdwn", text: `${attempts} ${window}` }] },
   ];
   return { text: headline, blocks };

@@ -3,7 +3,8 @@
 // messages, never the caller. Bounded: when Slack is down for long, new messages are dropped
 // and counted rather than piling up in memory.
 import type { Logger } from "pino";
-import { Counter, type Registry } from "prom-client";
+import type { Counter, Registry } from "prom-client";
+import { sharedCounter } from "../metrics.js";
 
 export interface SendQueue {
   /** Queues `task`; false when the queue is full and the task was dropped. Never throws. */
@@ -24,12 +25,9 @@ const DROPPED_METRIC = "bulkhead_slack_queue_dropped_total";
 
 function droppedCounter(registry: Registry | undefined): Counter | undefined {
   if (!registry) return undefined;
-  const existing = registry.getSingleMetric(DROPPED_METRIC);
-  if (existing) return existing as Counter;
-  return new Counter({
+  return sharedCounter(registry, {
     name: DROPPED_METRIC,
     help: "Slack messages dropped because the send queue was full.",
-    registers: [registry],
   });
 }
 

@@ -21,6 +21,7 @@
 import { createHash } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
+import { sharedCounter } from "../metrics.js";
 import type { Clock, Timer } from "../../api/clock.js";
 import { groupNameOf } from "../../api/groups.js";
 import { groupOfRunKey } from "../../api/group-notify.js";
@@ -93,14 +94,13 @@ type PublishResult =
 const PUBLISHES_METRIC = "bulkhead_slack_rollout_publishes_total";
 
 function publishesCounter(registry: Registry | undefined): Counter<"result"> {
-  const existing = registry?.getSingleMetric(PUBLISHES_METRIC);
-  if (existing) return existing as Counter<"result">;
-  return new Counter({
+  const spec = {
     name: PUBLISHES_METRIC,
     help: "Rollout notification publishes by result (posted, updated, unchanged, throttled, trailing, level_skip, no_channel, backing_off, failed).",
-    labelNames: ["result"],
-    registers: registry ? [registry] : [],
-  });
+    labelNames: ["result" as const],
+  };
+  // Without a registry the counter still counts (tests read it), registered nowhere.
+  return registry ? sharedCounter(registry, spec) : new Counter({ ...spec, registers: [] });
 }
 
 /**

@@ -20,7 +20,8 @@
 //   lists them, each as last handed over here when it was (a pass's decision is newer than the
 //   cache), and its ref goes to the owner's status.slackMessage through the same status write.
 import type { Logger } from "pino";
-import { Counter, type Registry } from "prom-client";
+import type { Counter, Registry } from "prom-client";
+import { sharedCounter } from "../metrics.js";
 import { isConflict, isNotFound } from "../kube/client.js";
 import type { RawRollout, RolloutApi } from "../kube/rollouts.js";
 import type { RolloutNotifier } from "../../api/integrations.js";
@@ -69,12 +70,9 @@ const STATUS_ATTEMPTS = 3;
 
 function droppedCounter(registry: Registry | undefined): Counter | undefined {
   if (!registry) return undefined;
-  const existing = registry.getSingleMetric(DROPPED_METRIC);
-  if (existing) return existing as Counter;
-  return new Counter({
+  return sharedCounter(registry, {
     name: DROPPED_METRIC,
     help: "Rollout notifications dropped because the Slack outbox was full.",
-    registers: [registry],
   });
 }
 

@@ -2,10 +2,10 @@
 // pods through the informer caches the other processes use, and Events about rollouts through a
 // bounded list+watch of our own (an informer would keep every Event of the namespace).
 import * as k8s from "@kubernetes/client-node";
-import { informerCache } from "../../adapters/kube/cache.js";
+import { watchManagedPods, watchRollouts } from "../../adapters/kube/cache.js";
 import type { ReadCache } from "../../adapters/kube/cache.js";
 import type { PodObject } from "../../api/observe.js";
-import { API_VERSION, KIND, MANAGED_LABEL, PLURAL, TRUE } from "../../api/labels.js";
+import { KIND } from "../../api/labels.js";
 import type { DashboardFeed, FeedChange, FeedEvent } from "./feed.js";
 
 /** Events kept per rollout (newest), and rollouts with Events kept: the buffer's bounds. */
@@ -164,42 +164,8 @@ class RolloutEvents {
 
 /** Watches rollouts, managed pods and rollout Events in one namespace, or all (undefined). */
 export function kubeFeed(kc: k8s.KubeConfig, namespace: string | undefined): DashboardFeed {
-  const [group, version] = API_VERSION.split("/") as [string, string];
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const managed = `${MANAGED_LABEL}=${TRUE}`;
-  const rollouts: ReadCache<k8s.KubernetesObject> =
-    namespace === undefined
-      ? informerCache(
-          kc,
-          `/apis/${API_VERSION}/${PLURAL}`,
-          async () =>
-            (await custom.listClusterCustomObject({
-              group,
-              version,
-              plural: PLURAL,
-            })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
-        )
-      : informerCache(
-          kc,
-          `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}`,
-          async () =>
-            (await custom.listNamespacedCustomObject({
-              group,
-              version,
-              namespace,
-              plural: PLURAL,
-            })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
-        );
-  const pods: ReadCache<k8s.V1Pod> =
-    namespace === undefined
-      ? informerCache(kc, "/api/v1/pods", () => core.listPodForAllNamespaces({ labelSelector: managed }), managed)
-      : informerCache(
-          kc,
-          `/api/v1/namespaces/${namespace}/pods`,
-          () => core.listNamespacedPod({ namespace, labelSelector: managed }),
-          managed,
-        );
+  const rollouts: ReadCache<k8s.KubernetesObject> = watchRollouts(kc, namespace);
+  const pods: ReadCache<k8s.V1Pod> = watchManagedPods(kc, namespace);
   const listeners: Array<(change: FeedChange) => void> = [];
   const emit = (change: FeedChange): void => listeners.forEach((l) => l(change));
   rollouts.onChange((obj) => emit({ kind: "rollout", namespace: obj.metadata?.namespace ?? "" }));

@@ -2,7 +2,16 @@
 // response gets the request's uid. The @ts-expect-error lines are checked by tsc (make lint):
 // if a decision could name a uid, or a builder took the request, they would fail to compile.
 import { expect } from "chai";
-import { allowed, denied, patched, review, type AdmissionDecision } from "../../api/admission.js";
+import {
+  allowed,
+  denied,
+  jsonObject,
+  objectMissing,
+  patched,
+  review,
+  type AdmissionDecision,
+  type AdmissionRequest,
+} from "../../api/admission.js";
 
 describe("admission decisions and review()", () => {
   it("the builders return decisions without a uid", () => {
@@ -66,4 +75,32 @@ describe("admission decisions and review()", () => {
         response: c.response,
       });
     });
+});
+
+describe("jsonObject and objectMissing", () => {
+  const values: Array<{ value: unknown; object: boolean }> = [
+    { value: { kind: "StatefulSet" }, object: true },
+    { value: {}, object: true },
+    { value: null, object: false },
+    { value: undefined, object: false },
+    { value: [], object: false },
+    { value: "StatefulSet", object: false },
+    { value: 3, object: false },
+  ];
+  for (const c of values)
+    it(`${JSON.stringify(c.value) ?? "undefined"} is ${c.object ? "" : "not "}a JSON object`, () => {
+      expect(jsonObject(c.value)).to.equal(c.object ? c.value : undefined);
+    });
+
+  it("a write without an object is a 400 naming the kind, the operation and what it carries", () => {
+    const request = { uid: "u-1", operation: "UPDATE" } as AdmissionRequest;
+    expect(objectMissing(request, "PodDisruptionBudget", "PDB").status).to.deep.equal({
+      code: 400,
+      reason: "Forbidden",
+      message: "request.object is missing or not an object: a PodDisruptionBudget UPDATE carries the PDB",
+    });
+    expect(objectMissing(request, "StatefulSet").status?.message).to.equal(
+      "request.object is missing or not an object: a StatefulSet UPDATE carries the StatefulSet",
+    );
+  });
 });

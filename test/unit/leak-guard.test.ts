@@ -439,6 +439,34 @@ describe("parsing admission requests for the leak guard", () => {
     const request = { ...evictionRequest("web-4"), name: "", object: { kind: "Eviction", metadata: {} } };
     expect(parseEvictionRequest(request)).to.deep.include({ kind: "malformed" });
   });
+  const unnamed: Array<{ name: string; request: () => AdmissionRequest; error: string }> = [
+    {
+      name: "an eviction naming no pod",
+      request: () => ({ ...evictionRequest("web-4"), name: "", object: { kind: "Eviction", metadata: {} } }),
+      error: "the eviction names no pod (request.name and object.metadata.name are empty)",
+    },
+    {
+      name: "an eviction with no namespace",
+      request: () => ({ ...evictionRequest("web-4"), namespace: "", object: { kind: "Eviction", metadata: {} } }),
+      error: "the eviction of pod web-4 has no namespace",
+    },
+    {
+      name: "a delete naming no pod",
+      request: () => ({ ...deleteRequest(oldPod()), name: "", oldObject: { kind: "Pod", metadata: {} } }),
+      error: "the delete names no pod (request.name and oldObject.metadata.name are empty)",
+    },
+    {
+      name: "a delete with no namespace",
+      request: () => ({ ...deleteRequest(oldPod()), namespace: "", oldObject: { kind: "Pod", metadata: {} } }),
+      error: "the delete of pod web-4 has no namespace",
+    },
+  ];
+  for (const c of unnamed)
+    it(`says what is missing from ${c.name}`, () => {
+      const request = c.request();
+      const parsed = request.operation === "DELETE" ? parsePodDeleteRequest(request) : parseEvictionRequest(request);
+      expect(parsed).to.deep.equal({ kind: "malformed", error: c.error });
+    });
   it("rejects an eviction of an unexpected kind as malformed", () => {
     const request = { ...evictionRequest("web-4"), kind: { group: "policy", version: "v2", kind: "Eviction" } };
     const parsed = parseEvictionRequest(request);

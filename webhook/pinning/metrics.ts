@@ -1,6 +1,7 @@
 // Prometheus counters of revision pinning. Get-or-create, so several handlers (and tests) can
 // share one registry.
-import { Counter, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { sharedCounter } from "../../adapters/metrics.js";
 
 /** What /mutate/pod did with a pod create. */
 export type PinningOutcome =
@@ -25,22 +26,15 @@ const NAME = "bulkhead_pod_pinning_total";
 const LIVE_READS = "bulkhead_pod_pinning_live_reads_total";
 
 export function podPinningMetrics(registry: Registry): PinningMetrics {
-  const existing = registry.getSingleMetric(NAME) as Counter<"outcome" | "reason"> | undefined;
-  const counter =
-    existing ??
-    new Counter({
-      name: NAME,
-      help: "Pod creates seen by revision pinning (/mutate/pod), by outcome and reason (dry runs excluded).",
-      labelNames: ["outcome", "reason"],
-      registers: [registry],
-    });
-  const live =
-    (registry.getSingleMetric(LIVE_READS) as Counter<"result"> | undefined) ??
-    new Counter({
-      name: LIVE_READS,
-      help: "Live reads of a StatefulsetRollout by revision pinning, confirming an answer its cache may be behind on, by result.",
-      labelNames: ["result"],
-      registers: [registry],
-    });
+  const counter = sharedCounter(registry, {
+    name: NAME,
+    help: "Pod creates seen by revision pinning (/mutate/pod), by outcome and reason (dry runs excluded).",
+    labelNames: ["outcome", "reason"],
+  });
+  const live = sharedCounter(registry, {
+    name: LIVE_READS,
+    help: "Live reads of a StatefulsetRollout by revision pinning, confirming an answer its cache may be behind on, by result.",
+    labelNames: ["result"],
+  });
   return { outcome: (outcome, reason) => counter.inc({ outcome, reason }), liveRead: (result) => live.inc({ result }) };
 }
