@@ -5,6 +5,7 @@
 // api/reconcile.ts); podsOfStatus is the one reader every process uses to get one entry per pod
 // back, from the summary or from a status written before it (status.pods).
 import type { ObservedPod } from "./observe.js";
+import { ORDINAL_MAX } from "./revisions.js";
 import { POD_SUMMARY_LIMITS, type PodSummaryStatus, type RolloutStatus } from "./rollout.js";
 
 /** One pod as status shows it (expanded from status.podSummary, or an entry of the older status.pods). */
@@ -50,6 +51,10 @@ export function parseOrdinalRanges(text: string | undefined, max = POD_VIEW_MAX)
     const to = match?.[2] !== undefined ? Number(match[2]) : from;
     if (!match || !(from > last) || to < from) {
       throw new Error(`ordinal ranges "${clip(text)}": "${part}" is not an ascending range after ${last}`);
+    }
+    // Past 2^53 a number no longer counts up by one; no pod has an ordinal beyond ORDINAL_MAX.
+    if (to > ORDINAL_MAX) {
+      throw new Error(`ordinal ranges "${clip(text)}": "${clip(part)}" is beyond the largest ordinal ${ORDINAL_MAX}`);
     }
     if (out.length + (to - from + 1) > max) {
       throw new Error(`ordinal ranges "${clip(text)}" hold more than ${max} ordinals`);
@@ -118,8 +123,11 @@ export function podsOfStatus(status: RolloutStatus | undefined, statefulSetName:
   const consulNotPassing = set(summary.consulNotPassing);
   const stuck = new Map((summary.stuck ?? []).map((s) => [s.ordinal, s.reason]));
   const out: PodView[] = [];
+  const seen = new Set<number>();
   for (const { revision, ordinals } of summary.revisions) {
     for (const ordinal of parseOrdinalRanges(ordinals, POD_VIEW_MAX - out.length)) {
+      if (seen.has(ordinal)) throw new Error(`ordinal ${ordinal} is listed under two revisions in status.podSummary`);
+      seen.add(ordinal);
       const pod: PodView = { name: `${statefulSetName}-${ordinal}`, ordinal, ready: !notReady.has(ordinal) };
       if (revision !== undefined) pod.revision = revision;
       const reason = stuck.get(ordinal);
@@ -130,6 +138,21 @@ export function podsOfStatus(status: RolloutStatus | undefined, statefulSetName:
     }
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);
+}
+
+/**
+ * podsOfStatus for a display (CLI, dashboard, Slack pages): a status it cannot read (edited by
+ * hand, not written by the reconciler) shows no recorded pods and says why, instead of throwing.
+ */
+export function readPodsOfStatus(
+  status: RolloutStatus | undefined,
+  statefulSetName: string,
+): { pods: PodView[]; unreadable?: string } {
+  try {
+    return { pods: podsOfStatus(status, statefulSetName) };
+  } catch (err) {
+    return { pods: [], unreadable: `status.podSummary cannot be read: ${(err as Error).message}` };
+  }
 }
 
 function clip(text: string): string {

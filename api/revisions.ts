@@ -16,8 +16,16 @@ export function podOrdinal(podName: string, statefulSetName: string): number | u
   const prefix = `${statefulSetName}-`;
   if (!podName.startsWith(prefix)) return undefined;
   const rest = podName.slice(prefix.length);
-  return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
+  if (!/^(0|[1-9][0-9]{0,9})$/.test(rest)) return undefined;
+  const ordinal = Number(rest);
+  return ordinal <= ORDINAL_MAX ? ordinal : undefined;
 }
+
+/**
+ * The largest ordinal a StatefulSet's pod can have (spec.ordinals.start and replicas are int32);
+ * a pod named beyond it is no StatefulSet's pod.
+ */
+export const ORDINAL_MAX = 2 * 2_147_483_647;
 
 /** Pods on the new revision that `percent` asks for: ceil(replicas × percent / 100). */
 export function targetUpdatedCount(replicas: number, percent: number): number {

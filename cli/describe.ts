@@ -1,6 +1,6 @@
 // The text of `kubectl sroll status NAME`: the rollout, its waves and a per-pod view.
 import { desiredReplicas, statefulSetName } from "../api/desired.js";
-import { podsOfStatus } from "../api/pod-summary.js";
+import { readPodsOfStatus } from "../api/pod-summary.js";
 import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
@@ -26,7 +26,7 @@ export interface PodRow {
  */
 export function podRows(rollout: StatefulsetRollout, pods: PodSummary[] | undefined): PodRow[] {
   const stsName = statefulSetName(rollout);
-  const recorded = new Map(podsOfStatus(rollout.status, stsName).map((p) => [p.name, p]));
+  const recorded = new Map(readPodsOfStatus(rollout.status, stsName).pods.map((p) => [p.name, p]));
   const rows: PodRow[] = [];
   if (pods) {
     for (const pod of pods) {

@@ -8,7 +8,7 @@
 // pod not Ready or stuck. Pods on pages not shown are on the old revision and Ready; the summary
 // says so. At the end of a 100% rollout every page is shown, so every pod is listed exactly once.
 import type { NotifyLevel, RolloutPhase, RolloutStatus, StatefulsetRollout } from "../../api/rollout.js";
-import { podsOfStatus, type PodView } from "../../api/pod-summary.js";
+import { readPodsOfStatus, type PodView } from "../../api/pod-summary.js";
 import { wavesInFlight } from "../../api/waves.js";
 
 /** A Block Kit block, structurally (the Slack client's SlackBlock). */
@@ -201,7 +201,7 @@ export function podPages(rollout: StatefulsetRollout): PodPage[] {
   const moved = new Set(status.updatedOrdinals ?? []);
   const base = rollout.metadata.name;
   const stsName = status.statefulsetName ?? rollout.spec.statefulset.metadata?.name ?? base;
-  const byOrdinal = new Map<number, PodView>(podsOfStatus(status, stsName).map((p) => [p.ordinal, p]));
+  const byOrdinal = new Map<number, PodView>(readPodsOfStatus(status, stsName).pods.map((p) => [p.ordinal, p]));
   const total = pageCount(replicas);
   const pages: PodPage[] = [];
   for (let index = 0; index < total; index++) {

@@ -2,7 +2,7 @@
 // browser only draws (app.js) and the tests check the facts here. Phases, revisions and pod
 // states come from the rollout's status and the pods; nothing is decided here that api/ decides.
 import { observePod } from "../../api/observe.js";
-import { podsOfStatus } from "../../api/pod-summary.js";
+import { readPodsOfStatus } from "../../api/pod-summary.js";
 import type { PodObject } from "../../api/observe.js";
 import { templateImages } from "../../api/history.js";
 import { statefulSetName } from "../../api/desired.js";
@@ -126,7 +126,7 @@ function tileRevision(revision: string | undefined, status: RolloutStatus): Tile
 export function podTiles(rollout: StatefulsetRollout, pods: readonly PodObject[] | undefined): Tile[] {
   const status = rollout.status ?? {};
   const stsName = statefulSetName(rollout);
-  const recorded = new Map(podsOfStatus(status, stsName).map((p) => [p.ordinal, p]));
+  const recorded = new Map(readPodsOfStatus(status, stsName).pods.map((p) => [p.ordinal, p]));
   const wave = new Set(wavesInFlight(status).flatMap((w) => w.pods));
   const tiles = new Map<number, Tile>();
   const replicas = rollout.spec.statefulset.spec.replicas ?? 1;

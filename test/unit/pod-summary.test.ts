@@ -3,6 +3,7 @@ import {
   formatOrdinalRanges,
   parseOrdinalRanges,
   podsOfStatus,
+  readPodsOfStatus,
   summarizePods,
   type PodView,
 } from "../../api/pod-summary.js";
@@ -58,6 +59,10 @@ describe("ordinal ranges", () => {
     { text: "1,,2", error: /"" is not an ascending range/ },
     { text: "a", error: /"a" is not an ascending range/ },
     { text: "0-2000000000", error: /hold more than 100000 ordinals/ },
+    // Past 2^53 a number stops counting up by one: refused before it is expanded, not looped on.
+    { text: "9007199254740993", error: /beyond the largest ordinal/ },
+    { text: "9007199254740990-9007199254740993", error: /beyond the largest ordinal/ },
+    { text: "1e21", error: /"1e21" is not an ascending range/ },
   ];
   for (const c of bad) {
     it(`refuses "${c.text}", saying which part is wrong`, () => {
@@ -211,6 +216,44 @@ describe("podsOfStatus: a status written before podSummary (status.pods)", () =>
   it("a summary the reconciler cannot have written is refused, naming the range", () => {
     const status = throughSchema({ podSummary: { revisions: [{ revision: NEW, ordinals: "3,1" }] } });
     expect(() => podsOfStatus(status, "web")).to.throw(/"3,1"/);
+  });
+
+  it("an ordinal under two revisions is refused (one entry per pod)", () => {
+    const status = throughSchema({
+      podSummary: {
+        revisions: [
+          { revision: NEW, ordinals: "0-2" },
+          { revision: OLD, ordinals: "1" },
+        ],
+      },
+    });
+    expect(() => podsOfStatus(status, "web")).to.throw(/ordinal 1 is listed under two revisions/);
+  });
+
+  const unreadable: Array<{ name: string; podSummary: NonNullable<RolloutStatus["podSummary"]> }> = [
+    { name: "descending ranges", podSummary: { revisions: [{ revision: NEW, ordinals: "0-3" }], notReady: "3-1" } },
+    { name: "an ordinal past 2^53", podSummary: { revisions: [{ revision: NEW, ordinals: "9007199254740993" }] } },
+    {
+      name: "an ordinal under two revisions",
+      podSummary: {
+        revisions: [
+          { revision: NEW, ordinals: "0-1" },
+          { revision: OLD, ordinals: "1" },
+        ],
+      },
+    },
+  ];
+  for (const c of unreadable) {
+    it(`readPodsOfStatus (displays): ${c.name} shows no recorded pods and says why, never throws`, () => {
+      const read = readPodsOfStatus(throughSchema({ podSummary: c.podSummary }), "web");
+      expect(read.pods).to.deep.equal([]);
+      expect(read.unreadable).to.match(/^status\.podSummary cannot be read: /);
+    });
+  }
+
+  it("readPodsOfStatus of a readable status is podsOfStatus", () => {
+    const status = throughSchema({ podSummary: { revisions: [{ revision: NEW, ordinals: "0-2" }], notReady: "1" } });
+    expect(readPodsOfStatus(status, "web")).to.deep.equal({ pods: podsOfStatus(status, "web") });
   });
 
   it("the CRD's schema refuses ranges that are not digits, dashes and commas", () => {

@@ -39,6 +39,10 @@ describe("podOrdinal", () => {
     ["api-1", "web", undefined],
     ["my-web-3", "my-web", 3],
     ["web-", "web", undefined],
+    // No StatefulSet pod has an ordinal past 2 × int32 max; a hand-made name is no ordinal.
+    ["web-4294967294", "web", 4294967294],
+    ["web-4294967295", "web", undefined],
+    ["web-9007199254740993", "web", undefined],
   ];
   for (const [pod, sts, expected] of cases) {
     it(`${pod} of ${sts} → ${expected}`, () => expect(podOrdinal(pod, sts)).to.equal(expected));
