@@ -91,13 +91,14 @@ export class Reconciler {
   /** Event writes handed over and not finished yet (recordEvents). */
   private readonly eventWrites = new Set<Promise<void>>();
   /** Serialises group members' wave decisions (keyed by namespace/group). */
-  private readonly groupLocks = new KeyedLock();
+  private readonly groupLocks: KeyedLock;
   /** For Events that repeat while a wait lasts (EvictionBlocked). */
   private readonly repeatingEvents: EventRecorder;
 
   constructor(private readonly deps: ReconcilerDeps) {
     const clock = deps.clock ?? systemClock;
     this.now = () => new Date(clock.now());
+    this.groupLocks = new KeyedLock({ clock, waitLimitMs: GROUP_LOCK_WAIT_MS });
     this.repeatingEvents = rateLimitedEventRecorder(deps.events, {
       windowMs: BLOCKED_EVENT_WINDOW_MS,
       maxKeys: BLOCKED_EVENT_MAX_KEYS,
@@ -464,6 +465,12 @@ export class Reconciler {
 
 /** Event writes in flight at once (all rollouts); more wait (recordEvents). */
 const EVENT_WRITES_MAX = 64;
+
+/**
+ * How long a group member's pass waits for another member's decision (a live read and a status
+ * write) before it gives up and is retried, so a call that hangs cannot hold every member's worker.
+ */
+const GROUP_LOCK_WAIT_MS = 30_000;
 
 /** Decide-and-write attempts per pass when other writers keep changing the rollout. */
 const STATUS_CONFLICT_ATTEMPTS = 4;

@@ -84,12 +84,18 @@ type Job =
 const subjectOf = (job: Job): StatefulsetRollout => (job.kind === "rollout" ? job.rollout : job.owner);
 
 /**
- * A member's state as the group message needs it: without the per-pod list, history and previous
+ * A member's state as the group message needs it: without the pod list (either shape), history and previous
  * template, which the message does not show and which would make the states kept here large.
  */
 function forGroupMessage(rollout: StatefulsetRollout): StatefulsetRollout {
   if (!rollout.status) return rollout;
-  const { pods: _pods, history: _history, previousTemplate: _previous, ...status } = rollout.status;
+  const {
+    pods: _pods,
+    podSummary: _podSummary,
+    history: _history,
+    previousTemplate: _previous,
+    ...status
+  } = rollout.status;
   return { ...rollout, status };
 }
 

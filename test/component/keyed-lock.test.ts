@@ -1,6 +1,7 @@
 // reconciler/keyed-lock.ts: one holder per key, in arrival order; other keys never wait.
 import { expect } from "chai";
 import { KeyedLock } from "../../reconciler/keyed-lock.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 
 describe("KeyedLock (group members decide one at a time)", () => {
   it("a second holder of the same key waits until the first releases, then holders go in arrival order", async () => {
@@ -62,6 +63,48 @@ describe("KeyedLock (group members decide one at a time)", () => {
     expect(cIn).to.equal(false);
     releaseB();
     (await c)();
+    expect(lock.size).to.equal(0);
+  });
+
+  it("with a wait limit: a caller behind a holder that never releases gives up, and later callers are not held by it", async () => {
+    const clock = new FakeClock();
+    const lock = new KeyedLock({ clock, waitLimitMs: 30_000 });
+    const stuck = await lock.acquire("ns/ingester"); // a holder whose call never answers
+    let failure: unknown;
+    const waiting = lock.acquire("ns/ingester").catch((err: unknown) => (failure = err));
+    await settle();
+    await clock.tick(29_999);
+    expect(failure).to.equal(undefined);
+    await clock.tick(1);
+    await waiting;
+    expect(String(failure)).to.match(/ns\/ingester: waited 30000 ms for another decision of the same key; retrying/);
+    // The stuck holder finally returns: the next caller gets the key at once, not after the one that gave up.
+    stuck();
+    const next = await lock.acquire("ns/ingester");
+    next();
+    await settle();
+    expect(lock.size).to.equal(0);
+  });
+
+  it("with a wait limit: a caller whose turn comes in time holds the key, and the limit's timer is cancelled", async () => {
+    const clock = new FakeClock();
+    const lock = new KeyedLock({ clock, waitLimitMs: 30_000 });
+    const first = await lock.acquire("k");
+    const second = lock.acquire("k");
+    await settle();
+    await clock.tick(10_000);
+    first();
+    const release = await second;
+    await clock.tick(60_000); // the limit passing later changes nothing
+    let thirdIn = false;
+    const third = lock.acquire("k").then((r) => {
+      thirdIn = true;
+      return r;
+    });
+    await settle();
+    expect(thirdIn).to.equal(false);
+    release();
+    (await third)();
     expect(lock.size).to.equal(0);
   });
 });

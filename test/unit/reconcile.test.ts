@@ -881,7 +881,7 @@ describe("decide: callbacks and status writes", () => {
     expect(view).to.have.length(1000);
     expect(view.filter((p) => p.revision === NEW).map((p) => p.ordinal)).to.deep.equal(ordinals.slice(500));
     expect(view.filter((p) => !p.ready).map((p) => p.name)).to.deep.equal(["web-500"]);
-    // bench/RESULTS.md "Status size" (bench/status-size.ts) measures the whole object.
+    // bench/RESULTS.md "Status size" (bench/status/size.ts) measures the whole object.
     expect(Buffer.byteLength(JSON.stringify(d.status.podSummary))).to.be.below(1024);
   });
 });
