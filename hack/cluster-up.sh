@@ -17,6 +17,9 @@
 #   BULKHEAD_CACHE                   build cache (see build-control-plane.sh)
 #   BULKHEAD_KWOK_POD_READY_DELAY    e.g. 5s / 500ms: pods start at once but turn Ready only
 #                                    after this delay (default: Ready immediately)
+#   BULKHEAD_NODE_MONITOR_GRACE      how long a node may miss its heartbeats before the node
+#                                    lifecycle controller marks it (and its pods) not Ready
+#                                    (default 20s, quick for tests; upstream's default is 50s)
 #   BULKHEAD_AUDIT_POLICY            an audit Policy file: the apiserver logs what it selects to
 #                                    DIR/logs/audit.log (JSON lines; the scale benchmark counts
 #                                    requests by client from it)
@@ -54,6 +57,8 @@ for tool in openssl python3 curl; do command -v "$tool" >/dev/null || die "$tool
 
 # KWOK pod readiness delay (validated before anything starts).
 delay=${BULKHEAD_KWOK_POD_READY_DELAY:-}
+node_grace=${BULKHEAD_NODE_MONITOR_GRACE:-20s}
+[[ $node_grace =~ ^[0-9]+(ms|s|m)$ ]] || die "BULKHEAD_NODE_MONITOR_GRACE must look like 20s or 1m (got: $node_grace)"
 delay_ms=0
 if [[ -n $delay && $delay != 0 ]]; then
   if [[ $delay =~ ^([0-9]+)(ms|s|m)?$ ]]; then
@@ -245,7 +250,7 @@ start kube-controller-manager "$BIN/kube-controller-manager" \
   --service-cluster-ip-range 10.0.0.0/24 \
   --allocate-node-cidrs=false \
   --node-monitor-period 2s \
-  --node-monitor-grace-period 20s \
+  --node-monitor-grace-period "$node_grace" \
   --kube-api-qps 200 \
   --kube-api-burst 400 \
   --profiling=false
