@@ -191,6 +191,9 @@ export function describeRollout(
     ]);
   }
   if (status.revisionMissing) lines.push(["Warning", style.yellow(status.revisionMissing)]);
+  // A status edited by hand: the pods are listed from the API, and this says why status shows none.
+  const { unreadable } = readPodsOfStatus(status, statefulSetName(rollout));
+  if (unreadable) lines.push(["Warning", style.yellow(`${unreadable} (the reconciler rewrites it on its next pass)`)]);
   // The reason already says what the conditions say; list them compactly for scripts' authors.
   if (status.conditions && status.conditions.length > 0) {
     lines.push(["Conditions", status.conditions.map((c) => `${c.type}=${c.status}`).join(", ")]);

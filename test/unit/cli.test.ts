@@ -466,6 +466,16 @@ describe("kubectl-sroll status", () => {
     expect(h.stdout.text).to.match(/web-0 +web-new \(new\) +yes +passing +Ready/);
     expect(h.stdout.text).to.match(/web-1 +web-old \(old\) +no +- +container app: CrashLoopBackOff/);
   });
+  it("a status edited by hand (descending ranges): lists the pods from the API and warns why status shows none", async () => {
+    const h = harness();
+    seedRollout(h.api, {}, { ...status, podSummary: { revisions: [{ ordinals: "0-3" }], notReady: "3-1" } });
+    h.api.pods = pods;
+    expect(await h.run("status", "web")).to.equal(0);
+    expect(h.stdout.text).to.match(
+      /Warning: +status\.podSummary cannot be read: ordinal ranges "3-1": "3-1" is not an ascending range .*\(the reconciler rewrites it on its next pass\)/,
+    );
+    expect(h.stdout.text).to.match(/web-0 +web-new \(new\) +yes/);
+  });
   it("exits 1 for a failed rollout, and says why", async () => {
     const h = harness();
     seedRollout(h.api, {}, { phase: "RolloutFailed", reason: "web-2 crash-looping" });
