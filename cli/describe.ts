@@ -1,6 +1,6 @@
 // The text of `kubectl sroll status NAME`: the rollout, its waves and a per-pod view.
 import { desiredReplicas, statefulSetName } from "../api/desired.js";
-import { readPodsOfStatus } from "../api/pod-summary.js";
+import { readPodsOfStatus, type PodView } from "../api/pod-summary.js";
 import { podOrdinal, targetUpdatedCount } from "../api/revisions.js";
 import { isTerminal } from "../api/rollout.js";
 import type { StatefulsetRollout } from "../api/rollout.js";
@@ -24,9 +24,9 @@ export interface PodRow {
  * Pods as the API shows them now, with Consul health from the rollout's status; when the pods
  * cannot be listed (RBAC), every pod the status shows (api/pod-summary.ts podsOfStatus).
  */
-export function podRows(rollout: StatefulsetRollout, pods: PodSummary[] | undefined): PodRow[] {
+function podRows(rollout: StatefulsetRollout, pods: PodSummary[] | undefined, fromStatus: PodView[]): PodRow[] {
   const stsName = statefulSetName(rollout);
-  const recorded = new Map(readPodsOfStatus(rollout.status, stsName).pods.map((p) => [p.name, p]));
+  const recorded = new Map(fromStatus.map((p) => [p.name, p]));
   const rows: PodRow[] = [];
   if (pods) {
     for (const pod of pods) {
@@ -192,7 +192,8 @@ export function describeRollout(
   }
   if (status.revisionMissing) lines.push(["Warning", style.yellow(status.revisionMissing)]);
   // A status edited by hand: the pods are listed from the API, and this says why status shows none.
-  const { unreadable } = readPodsOfStatus(status, statefulSetName(rollout));
+  const fromStatus = readPodsOfStatus(status, statefulSetName(rollout));
+  const { unreadable } = fromStatus;
   if (unreadable) lines.push(["Warning", style.yellow(`${unreadable} (the reconciler rewrites it on its next pass)`)]);
   // The reason already says what the conditions say; list them compactly for scripts' authors.
   if (status.conditions && status.conditions.length > 0) {
@@ -202,7 +203,7 @@ export function describeRollout(
   const width = 14;
   let text = lines.map(([k, v]) => (k ? `${k}:` : "").padEnd(width) + v).join("\n") + "\n";
 
-  const rows = podRows(rollout, pods);
+  const rows = podRows(rollout, pods, fromStatus.pods);
   if (rows.length > 0) {
     const revisionText = (r: PodRow): string => {
       if (r.revision === undefined) return "-";
