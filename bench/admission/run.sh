@@ -14,6 +14,11 @@ test -f "$build/bench/admission/run.js" || { echo "tsc did not emit bench/admiss
 ROOT=$repo
 # shellcheck source=../support/node-options.sh
 source "$repo/bench/support/node-options.sh"
-BENCH_WEBHOOK_NODE_OPTIONS=$(bench_node_options webhook)
-echo "webhook node options: $BENCH_WEBHOOK_NODE_OPTIONS (the chart's)" >&2
+# BENCH_WEBHOOK_NODE_OPTIONS set by the caller replaces the chart's (to compare heap flags).
+if [[ -z ${BENCH_WEBHOOK_NODE_OPTIONS:-} ]]; then
+  BENCH_WEBHOOK_NODE_OPTIONS=$(bench_node_options webhook)
+  echo "webhook node options: $BENCH_WEBHOOK_NODE_OPTIONS (the chart's)" >&2
+else
+  echo "webhook node options: $BENCH_WEBHOOK_NODE_OPTIONS (BENCH_WEBHOOK_NODE_OPTIONS, not the chart's)" >&2
+fi
 BENCH_WEBHOOK_NODE_OPTIONS=$BENCH_WEBHOOK_NODE_OPTIONS BULKHEAD_REPO=$repo "$repo/node_modules/.bin/node" "$build/bench/admission/run.js" "$@"

@@ -26,12 +26,21 @@ const options = new Command()
   .option("--rate <n>", "target reviews per second", "1000")
   .option("--connections <n>", "keep-alive connections (the apiserver reuses connections)", "10")
   .option("--pods <n>", "pods of the synthetic managed StatefulSet", "1000")
+  .option("--scenarios <keys>", "which scenarios, in this order (comma-separated)", "denied,allowed,statefulset")
   .parse()
-  .opts<{ duration: string; rate: string; connections: string; pods: string }>();
+  .opts<{ duration: string; rate: string; connections: string; pods: string; scenarios: string }>();
 const duration = Number(options.duration);
 const rate = Number(options.rate);
 const connections = Number(options.connections);
 const pods = Number(options.pods);
+const SCENARIO_KEYS = ["denied", "allowed", "statefulset"];
+const scenarioKeys = options.scenarios.split(",").map((key) => key.trim());
+for (const key of scenarioKeys) {
+  if (!SCENARIO_KEYS.includes(key)) {
+    console.error(`--scenarios: unknown scenario "${key}"; known: ${SCENARIO_KEYS.join(", ")}`);
+    process.exit(2);
+  }
+}
 
 const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
 const server = spawn(
@@ -43,35 +52,52 @@ const server = spawn(
     stdio: ["ignore", "pipe", "inherit"],
   },
 );
-const { port, ca } = await new Promise<{ port: number; ca: string }>((resolve, reject) => {
-  server.once("exit", (code) => reject(new Error(`benchmark server exited ${code}`)));
-  createInterface({ input: server.stdout! }).once("line", (line) =>
-    resolve(JSON.parse(line) as { port: number; ca: string }),
-  );
-});
+// The server's stdout: its address first, then one line of stalls per SIGUSR2 (server.ts).
+const serverLines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
+async function nextServerLine(): Promise<unknown> {
+  const next = await serverLines.next();
+  if (next.done) throw new Error("benchmark server closed its stdout");
+  return JSON.parse(next.value) as unknown;
+}
+const { port, ca } = await Promise.race([
+  nextServerLine() as Promise<{ port: number; ca: string }>,
+  new Promise<never>((_, reject) =>
+    server.once("exit", (code) => reject(new Error(`benchmark server exited ${code}`))),
+  ),
+]);
+/** The server's event-loop delay and GC pauses since the previous call. */
+async function serverStalls(): Promise<unknown> {
+  server.kill("SIGUSR2");
+  return ((await nextServerLine()) as { stalls: unknown }).stalls;
+}
 
 interface Scenario {
+  key: string;
   name: string;
   path: string;
   body: string;
 }
-const scenarios: Scenario[] = [
+const allScenarios: Scenario[] = [
   {
+    key: "denied",
     name: "eviction of an old pod, rollout split at 50% (enforce → 429)",
     path: "/validate/eviction",
     body: evictionReview(`web-${pods - 1}`, true),
   },
   {
+    key: "allowed",
     name: "eviction of a pod on the update revision (allowed)",
     path: "/validate/eviction",
     body: evictionReview("web-0"),
   },
   {
+    key: "statefulset",
     name: "StatefulSet UPDATE, template unchanged (allowed)",
     path: "/validate/statefulset",
     body: statefulSetReview(syntheticView(1)),
   },
 ];
+const scenarios = scenarioKeys.map((key) => allScenarios.find((s) => s.key === key)!);
 
 function ceiling(s: Scenario, seconds: number, conns: number): Promise<autocannon.Result> {
   return autocannon({
@@ -99,7 +125,13 @@ try {
   for (const s of scenarios) {
     const url = `https://127.0.0.1:${port}${s.path}`;
     await pacedLoad({ url, ca, body: s.body, rate, seconds: 3, connections }); // warm-up: JIT, TLS, caches
+    await serverStalls();
     const atRate = await pacedLoad({ url, ca, body: s.body, rate, seconds: duration, connections });
+    const stalls = (await serverStalls()) as { allocatedBytes: number };
+    const serverStallsAtRate = {
+      ...stalls,
+      allocatedKBPerReview: Math.round(stalls.allocatedBytes / atRate.completed / 102.4) / 10,
+    };
     const unthrottled = row(await ceiling(s, Math.max(5, Math.round(duration / 2)), connections));
     const handlerUs = await handlerMicroseconds(pods, s.path, s.body);
     const result = {
@@ -108,6 +140,7 @@ try {
       bodyBytes: Buffer.byteLength(s.body),
       handlerUs,
       atRate,
+      serverStallsAtRate,
       unthrottled,
     };
     results.push(result);
@@ -129,7 +162,7 @@ const report = {
   date: new Date().toISOString(),
   machine,
   compiled,
-  command: `bench/admission/run.sh --duration ${duration} --rate ${rate} --connections ${connections} --pods ${pods}`,
+  command: `bench/admission/run.sh --duration ${duration} --rate ${rate} --connections ${connections} --pods ${pods} --scenarios ${scenarioKeys.join(",")}`,
   results,
 };
 const out = join(REPO, "bench/out");
