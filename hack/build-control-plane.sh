@@ -8,6 +8,9 @@
 #   $CACHE/src/<component>-<version>/             generated wrapper modules (go.mod/go.sum)
 #
 # CACHE=${BULKHEAD_CACHE:-$HOME/.cache/bulkhead}. Versions are pinned in hack/versions.env.
+# KWOK is compiled from a copy of its module source with hack/kwok/kwok-<version>-*.patch
+# applied (KWOK_PATCH_LEVEL > 0; cache name <version>-bulkhead.<level>); a patch that does
+# not apply exactly fails the build.
 # A component whose binaries already exist is skipped, so a warm rerun takes seconds.
 # The last line written to stdout is the bin (symlink farm) directory; logs go to stderr.
 #
@@ -267,7 +270,7 @@ components=()
 while (($#)); do
   case $1 in
     --print-bin-dir) print_only=1 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     etcd | kube | kwok | helm | rollout-operator) components+=("$1") ;;
     *) die "unknown argument: $1" ;;
   esac
