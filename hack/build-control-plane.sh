@@ -8,6 +8,9 @@
 #   $CACHE/src/<component>-<version>/             generated wrapper modules (go.mod/go.sum)
 #
 # CACHE=${BULKHEAD_CACHE:-$HOME/.cache/bulkhead}. Versions are pinned in hack/versions.env.
+# KWOK is compiled from a copy of its module source with hack/kwok/kwok-<version>-*.patch
+# applied (KWOK_PATCH_LEVEL > 0; cache name <version>-bulkhead.<level>); a patch that does
+# not apply exactly fails the build.
 # A component whose binaries already exist is skipped, so a warm rerun takes seconds.
 # The last line written to stdout is the bin (symlink farm) directory; logs go to stderr.
 #
@@ -32,7 +35,10 @@ if [[ -n ${BULKHEAD_GOSUMDB:-} ]]; then export GOSUMDB=$BULKHEAD_GOSUMDB; fi
 ALL_COMPONENTS=(etcd kube kwok helm)
 BIN_ROOT=$CACHE/bin
 SRC_ROOT=$CACHE/src
-SET_DIR=$BIN_ROOT/set-${ETCD_VERSION}_${KUBE_VERSION}_${KWOK_VERSION}_${HELM_VERSION}
+# KWOK built with our patches (hack/kwok/*.patch) gets its own cache name.
+KWOK_BUILD=$KWOK_VERSION
+if ((${KWOK_PATCH_LEVEL:-0} > 0)); then KWOK_BUILD=$KWOK_VERSION-bulkhead.$KWOK_PATCH_LEVEL; fi
+SET_DIR=$BIN_ROOT/set-${ETCD_VERSION}_${KUBE_VERSION}_${KWOK_BUILD}_${HELM_VERSION}
 TIMES_LOG=$CACHE/build-times.log
 
 log() { printf '[build-control-plane %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -46,7 +52,7 @@ component_version() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
     kube) echo "$KUBE_VERSION" ;;
-    kwok) echo "$KWOK_VERSION" ;;
+    kwok) echo "$KWOK_BUILD" ;;
     # Helm's offline default Kubernetes version (helm template, kubeVersion checks) is baked
     # in by ldflags, so the Kubernetes version is part of its cache key.
     helm) echo "${HELM_VERSION}_kube${KUBE_VERSION}" ;;
@@ -186,12 +192,32 @@ build_kwok() {
   local start=$SECONDS ver=$KWOK_VERSION tmp gomod wrapper
   log "kwok $ver: preparing wrapper module"
   gomod=$(module_gomod sigs.k8s.io/kwok "$ver")
-  wrapper=$(prepare_wrapper "kwok-$ver" sigs.k8s.io/kwok "$ver" sigs.k8s.io/kwok/cmd/kwok)
+  wrapper=$(prepare_wrapper "kwok-$KWOK_BUILD" sigs.k8s.io/kwok "$ver" sigs.k8s.io/kwok/cmd/kwok)
   copy_module_replaces "$wrapper" "$gomod"
+  local patches=() p
+  if ((${KWOK_PATCH_LEVEL:-0} > 0)); then
+    patches=("$HACK_DIR"/kwok/kwok-"$ver"-*.patch)
+    [[ -e ${patches[0]} ]] || die "KWOK_PATCH_LEVEL=$KWOK_PATCH_LEVEL but no hack/kwok/kwok-$ver-*.patch"
+  fi
+  if ((${#patches[@]})); then
+    # The module cache is read-only: patch a copy of the source and build the wrapper against it.
+    local src=$wrapper/kwok-src dir
+    dir=$(go mod download -json "sigs.k8s.io/kwok@$ver" | jq -er .Dir)
+    rm -rf "$src"
+    cp -r "$dir" "$src"
+    chmod -R u+w "$src"
+    for p in "${patches[@]}"; do
+      log "kwok $ver: applying ${p#"$HACK_DIR"/}"
+      # --fuzz=0: a patch that no longer applies exactly must fail the build, not half-apply.
+      patch -d "$src" -p1 --forward --fuzz=0 --no-backup-if-mismatch <"$p" >&2 ||
+        die "patch ${p#"$HACK_DIR"/} does not apply to sigs.k8s.io/kwok@$ver"
+    done
+    (cd "$wrapper" && go mod edit -replace="sigs.k8s.io/kwok=./kwok-src")
+  fi
   (cd "$wrapper" && go mod tidy)
-  local ld="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${ver#v}"
-  tmp=$(mktemp -d "$BIN_ROOT/.kwok-$ver.XXXXXX")
-  log "kwok $ver: compiling"
+  local ld="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_BUILD#v}"
+  tmp=$(mktemp -d "$BIN_ROOT/.kwok-$KWOK_BUILD.XXXXXX")
+  log "kwok $KWOK_BUILD: compiling"
   (cd "$wrapper" && go build -trimpath -ldflags "$ld" -o "$tmp/" sigs.k8s.io/kwok/cmd/kwok)
   finish_component kwok "$tmp" "$start"
 }
@@ -244,7 +270,7 @@ components=()
 while (($#)); do
   case $1 in
     --print-bin-dir) print_only=1 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     etcd | kube | kwok | helm | rollout-operator) components+=("$1") ;;
     *) die "unknown argument: $1" ;;
   esac

@@ -4,6 +4,8 @@
 #   BENCH_SCALE_TIMEOUT  bound for the roll, seconds (default 1800)
 #   BENCH_OUT            JSON results (default $BENCH_DIR/scale.json)
 # The apiserver writes an audit log (bench/rollout/audit-policy.yaml) to count requests by client.
+# Exits non-zero when a rollout did not finish or pods created ≠ pods replaced (the table says
+# INVALID): such a run measured the simulator, not Bulkhead, and must not be published.
 # Heavy (10,000 pods on 100 KWOK nodes): on a shared machine run it under the e2e lock:
 #   flock /tmp/bulkhead-e2e.lock make bench-scale
 set -euo pipefail
@@ -25,6 +27,11 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo "date: $(date -u +%FT%TZ)"
 echo "command: bench/rollout/scale.sh $ROLLOUTS $PODS $DELAY ($nodes KWOK nodes)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Unpatched KWOK deletes pods by name and removes recreated StatefulSet pods under load
+# (hack/kwok/README.md, "Deletion by name"): refuse to measure with it.
+kwok_version=$("$BULKHEAD_BIN/kwok" --version)
+echo "simulator: $kwok_version"
+[[ $kwok_version == *-bulkhead.* ]] || { bench_log "ERROR: KWOK without hack/kwok's patches ($kwok_version)"; exit 1; }
 node "$BENCH_DIR/build-tree/bench/rollout/scale.js" --rollouts "$ROLLOUTS" --pods "$PODS" --delay-seconds "$DELAY" \
   --build "$label=$BENCH_DIR/build-tree" --timeout-seconds "${BENCH_SCALE_TIMEOUT:-1800}" \
   --out "${BENCH_OUT:-$BENCH_DIR/scale.json}"
