@@ -14,8 +14,8 @@ type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
  * socket for undici's keep-alive time. Here every request gets one shared agent per TLS identity
  * (server, TLS settings, CA, client certificate and key as read for this request), so connections
  * are kept alive and reused. A changed identity (a certificate rotated on disk) gets a new agent;
- * the old one is closed once its requests are done. Credentials from an exec plugin or an auth
- * provider may carry their own client certificate: those requests keep the library's own agent.
+ * the old one is closed once its requests are done. Credentials from an exec plugin may carry
+ * their own client certificate: those requests keep the library's own agent.
  */
 export class SharedConnectionKubeConfig extends k8s.KubeConfig {
   private shared: { identity: string; dispatcher: Dispatcher } | undefined;
@@ -41,7 +41,10 @@ export class SharedConnectionKubeConfig extends k8s.KubeConfig {
   private tlsIdentity(): string | undefined {
     const cluster = this.getCurrentCluster();
     const user = this.getCurrentUser();
-    if (!cluster || !user || user.exec || user.authProvider) return undefined;
+    // Of the library's authenticators only exec plugins can return a client certificate. The
+    // in-cluster ServiceAccount is an auth provider too (tokenFile: a header only), so it shares.
+    const provider = user?.authProvider as { name?: string; config?: { exec?: unknown } } | undefined;
+    if (!cluster || !user || user.exec || provider?.name === "exec" || provider?.config?.exec) return undefined;
     const hash = createHash("sha256");
     const settings = [cluster.name, cluster.server, cluster.skipTLSVerify, cluster.tlsServerName, cluster.proxyUrl];
     hash.update(JSON.stringify([...settings, user.name]));

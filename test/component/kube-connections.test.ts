@@ -5,14 +5,19 @@
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { createServer, type Server } from "node:http";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SharedConnectionKubeConfig } from "../../adapters/kube/client.js";
 
 class CountingApiserver {
   connections = 0;
   requests = 0;
+  readonly authorizations = new Set<string>();
   private readonly server: Server = createServer((req, res) => {
     this.requests++;
+    this.authorizations.add(req.headers.authorization ?? "");
     req.resume();
     req.on("end", () => {
       res.writeHead(200, { "content-type": "application/json" });
@@ -99,11 +104,32 @@ describe("kube client: one connection pool per TLS identity (stand-in apiserver)
     expect(kc.agentsCreated).to.equal(3);
   });
 
+  it("the in-cluster ServiceAccount (a tokenFile auth provider) shares one agent too", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "bulkhead-token-"));
+    try {
+      const tokenFile = join(dir, "token");
+      await writeFile(tokenFile, "sa-token");
+      const kc = new SharedConnectionKubeConfig();
+      load(kc, server, [{ name: "sa", authProvider: { name: "tokenFile", config: { tokenFile } } }]);
+      await readSequentially(kc, 20);
+      expect(apiserver.authorizations).to.deep.equal(new Set(["Bearer sa-token"]));
+      expect(kc.agentsCreated).to.equal(1);
+      expect(apiserver.connections).to.be.at.most(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("an exec-plugin user keeps the library's per-request agent (its credentials may carry a certificate)", async () => {
     const kc = new SharedConnectionKubeConfig();
     const exec = { command: "true", apiVersion: "client.authentication.k8s.io/v1" };
-    load(kc, server, [{ name: "a", exec }]);
+    const identity = () => (kc as unknown as { tlsIdentity(): string | undefined }).tlsIdentity();
     // The plugin is not run here: the identity is decided before any request is made.
-    expect((kc as unknown as { tlsIdentity(): string | undefined }).tlsIdentity()).to.equal(undefined);
+    load(kc, server, [{ name: "a", exec }]);
+    expect(identity()).to.equal(undefined);
+    load(kc, server, [{ name: "a", authProvider: { name: "exec", config: {} } }]);
+    expect(identity()).to.equal(undefined);
+    load(kc, server, [{ name: "a", token: "t" }]);
+    expect(identity()).to.be.a("string");
   });
 });
