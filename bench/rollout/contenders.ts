@@ -123,6 +123,18 @@ let leases = 0;
 const logLevel = () => process.env.BENCH_LOG_LEVEL ?? "warn";
 
 /**
+ * BENCH_PROFILE_DIR (opt-in, off by default: sampling costs CPU): each Bulkhead process also runs
+ * with --cpu-prof and writes its profile on exit into DIR/<process>-<build label>/ (open the
+ * .cpuprofile in Chrome DevTools or speedscope).
+ */
+function nodeOptions(base: string | undefined, processName: string, label: string): string {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir) return base ?? "";
+  const sub = `${processName}-${label.replace(/[^a-zA-Z0-9.+-]/g, "-")}`;
+  return `${base ?? ""} --cpu-prof --cpu-prof-dir=${join(dir, sub)}`.trim();
+}
+
+/**
  * NODE_OPTIONS: BENCH_WEBHOOK_NODE_OPTIONS and BENCH_RECONCILER_NODE_OPTIONS (the chart's heap
  * flags, bench/rollout/lib.sh's bench_node_options).
  * The webhook (its configurations already applied by the shell, which injects its CA on start)
@@ -148,7 +160,7 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
       BULKHEAD_WEBHOOK_PORT: String(webhookPort),
       BULKHEAD_WEBHOOK_HOST: "127.0.0.1",
       LOG_LEVEL: logLevel(),
-      NODE_OPTIONS: process.env.BENCH_WEBHOOK_NODE_OPTIONS ?? "",
+      NODE_OPTIONS: nodeOptions(process.env.BENCH_WEBHOOK_NODE_OPTIONS, "webhook", build.label),
     },
     logsDir,
   );
@@ -167,7 +179,7 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
       BULKHEAD_LEASE_NAME: `bench-reconciler-${leases}`,
       POD_NAME: `bench-reconciler-${leases}`,
       LOG_LEVEL: logLevel(),
-      NODE_OPTIONS: process.env.BENCH_RECONCILER_NODE_OPTIONS ?? "",
+      NODE_OPTIONS: nodeOptions(process.env.BENCH_RECONCILER_NODE_OPTIONS, "reconciler", build.label),
     },
     logsDir,
   );

@@ -9,6 +9,7 @@
 #   BENCH_TIMEOUT           bound for Bulkhead and the peer, seconds (default 900)
 #   BENCH_NATIVE_TIMEOUT    bound for native RollingUpdate, seconds (default 300)
 #   BENCH_LOG_LEVEL         Bulkhead's log level (default warn; info logs every take-down)
+#   BENCH_PROFILE_DIR       opt-in: Bulkhead's processes run with --cpu-prof into DIR (contenders.ts)
 #   BENCH_OUT               JSON results (default $BENCH_DIR/rollout.json, removed with it)
 # On a shared machine: flock /tmp/bulkhead-e2e.lock bench/rollout/run.sh ...
 set -euo pipefail
