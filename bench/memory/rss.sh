@@ -6,6 +6,7 @@
 # Usage: bench/memory/rss.sh BUILD [BUILD...]
 #   BUILD: a directory with dist/ (npm run build), package.json and node_modules, e.g. the
 #   checkout itself, or `git archive <commit>` unpacked elsewhere for a before/after comparison.
+#   Its dist/bundle/ (npm run bundle, what the image runs) is started when it has one.
 #   Each build runs in turn on the same cluster, against its own namespace (deleted after).
 # The webhook runs out of cluster on a self-signed certificate and is not registered with the
 # apiserver: what is measured is its caches and its idle server, not admission traffic.
@@ -84,14 +85,16 @@ report() { # NAME PID BUILD
 
 for build in "$@"; do
   build=$(cd "$build" && pwd)
+  dist=$build/dist
+  [[ -f $dist/bundle/webhook/main.js ]] && dist=$dist/bundle
   ns=mem-$RANDOM
   kubectl create namespace "$ns" >/dev/null
   echo "$(date -u +%FT%TZ) $build: load $(cut -d' ' -f1-3 /proc/loadavg) at start, $PODS pods" >&2
   NODE_OPTIONS=$RECONCILER_NODE_OPTIONS BULKHEAD_DISABLE_LEADER_ELECTION=true BULKHEAD_METRICS_PORT=0 LOG_LEVEL=warn \
-    node "$build/dist/reconciler/main.js" >"$DIR/logs/reconciler-$ns.log" 2>&1 &
+    node "$dist/reconciler/main.js" >"$DIR/logs/reconciler-$ns.log" 2>&1 &
   reconciler=$!
   NODE_OPTIONS=$WEBHOOK_NODE_OPTIONS BULKHEAD_CERT_DIR=$DIR/certs BULKHEAD_WEBHOOK_PORT=$(hack/free-ports.sh) LOG_LEVEL=warn \
-    node "$build/dist/webhook/main.js" >"$DIR/logs/webhook-$ns.log" 2>&1 &
+    node "$dist/webhook/main.js" >"$DIR/logs/webhook-$ns.log" 2>&1 &
   webhook=$!
   PIDS=("$reconciler" "$webhook")
   rollout "$ns" registry.example/mem:v1 | kubectl apply -f - >/dev/null

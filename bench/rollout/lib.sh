@@ -1,5 +1,8 @@
 # Shared shell for the rollout benchmarks (sourced by bench/rollout/run.sh and scale.sh).
-#   bench_compile OUT [REF]   the tree (or git REF) compiled with tsc into OUT, as production runs it
+#   bench_compile OUT [REF]   the tree (or git REF) compiled with tsc into OUT (the benchmark's own
+#                             code), its webhook/main.js and reconciler/main.js replaced by the
+#                             package's bundle as the image runs them (npm run bundle; a REF
+#                             without that script keeps tsc's output)
 #   bench_cluster NODES DELAY a fresh loopback cluster in $BENCH_DIR with the CRD, the webhook
 #                             configurations and ServiceAccount tokens for the reconciler and the
 #                             webhook (RECONCILER_KUBECONFIG, WEBHOOK_KUBECONFIG); stopped on exit,
@@ -41,10 +44,17 @@ bench_compile() {
   echo '{"type":"module"}' >"$out/package.json"
   # Type errors elsewhere in the tree do not stop the emit; what runs is checked below.
   (cd "$src" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.json --noEmit false --outDir "$out" --sourceMap false >/dev/null) || true
-  local f
+  local f bundle
   for f in webhook/main.js reconciler/main.js; do
     [[ -f $out/$f ]] || { bench_log "tsc did not emit $f for ${ref:-the working tree}"; return 1; }
   done
+  bundle=$(cd "$src" && node -p 'require("./package.json").scripts?.bundle ?? ""')
+  if [[ -z $bundle ]]; then
+    bench_log "${ref:-the working tree} has no bundle script: its processes run tsc's output"
+    return 0
+  fi
+  (cd "$src" && rm -rf dist/bundle && eval "$bundle") || { bench_log "npm run bundle failed for ${ref:-the working tree}"; return 1; }
+  for f in webhook/main.js reconciler/main.js; do cp "$src/dist/bundle/$f" "$out/$f"; done
 }
 
 bench_cluster() {

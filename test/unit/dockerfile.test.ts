@@ -1,7 +1,11 @@
 // The image cannot be built here (no Docker engine), so this keeps the Dockerfile honest: what it
-// copies is what tsconfig.build.json compiles, what it runs is what tsc emits for the real entry
-// points, and the chart's Deployments start files that exist in the image.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// copies is what tsconfig.build.json compiles, what it runs is the package's bundle of the real
+// entry points (which loads without node_modules), and the chart's Deployments start files that
+// exist in the image.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 
@@ -55,17 +59,22 @@ const runtime = dockerfile.at(-1)!;
 const steps = (stage: Stage, op: string) => stage.steps.filter((s) => s.op === op).map((s) => s.args);
 const execForm = (args: string) => JSON.parse(args) as string[];
 
-/** The file `tsc -p tsconfig.build.json` emits for a source file (rootDir "." → outDir). */
+/** The bundle script's entry points and flags (`esbuild a.ts b.ts --flag ...`). */
+const bundleWords = (pkg.scripts.bundle ?? "").split(/\s+/);
+const bundleEntries = bundleWords.filter((w) => w.endsWith(".ts"));
+const BUNDLE_OUT = "dist/bundle";
+
+/** The file the image runs for an entry point: the bundle's (outdir dist/bundle) copied to dist/. */
 function emittedFor(source: string): string {
-  expect(tsconfig.compilerOptions.rootDir).to.equal(".");
-  return join(tsconfig.compilerOptions.outDir, source.replace(/\.ts$/, ".js"));
+  expect(bundleEntries, `${source} is an entry point of the bundle`).to.include(source);
+  return join("dist", source.replace(/\.ts$/, ".js"));
 }
-/** The source file that compiles to `dist/x/y.js`, if it is inside the build's include list. */
+/** The entry point that bundles to `dist/x/y.js` in the image; it must also be type-checked by tsc. */
 function sourceOf(emitted: string): string {
-  const prefix = `${tsconfig.compilerOptions.outDir}/`;
-  expect(emitted.startsWith(prefix), `${emitted} is not under ${prefix}`).to.equal(true);
-  const source = emitted.slice(prefix.length).replace(/\.js$/, ".ts");
+  expect(emitted.startsWith("dist/"), `${emitted} is not under dist/`).to.equal(true);
+  const source = emitted.slice("dist/".length).replace(/\.js$/, ".ts");
   expect(tsconfigBuild.include, `${source} is not compiled by tsconfig.build.json`).to.include(source.split("/")[0]);
+  expect(bundleEntries, `${source} is not an entry point of the bundle`).to.include(source);
   return source;
 }
 
@@ -99,6 +108,23 @@ describe("Dockerfile", () => {
     expect(runs).to.include("npm run build");
   });
 
+  it("bundles each process with esbuild into dist/bundle, after tsc has type-checked it", () => {
+    expect(bundleWords[0]).to.equal("esbuild");
+    expect(bundleEntries.sort()).to.deep.equal(["reconciler/main.ts", "webhook/main.ts"]);
+    expect(bundleWords).to.include.members([
+      "--bundle",
+      "--minify",
+      "--platform=node",
+      "--format=esm",
+      `--outdir=${BUNDLE_OUT}`,
+    ]);
+    expect(pkg.devDependencies.esbuild, "esbuild is a devDependency").to.be.a("string");
+    const runs = steps(build, "RUN");
+    expect(runs.indexOf("npm run bundle"), "npm run bundle after npm run build").to.be.greaterThan(
+      runs.indexOf("npm run build"),
+    );
+  });
+
   it("copies exactly the folders tsconfig.build.json compiles, plus the package and tsconfig files", () => {
     const sources = steps(build, "COPY")
       .filter((c) => !c.startsWith("--from"))
@@ -120,14 +146,9 @@ describe("Dockerfile", () => {
     }
   });
 
-  it("ships production dependencies and dist/ only, as a non-root user", () => {
-    expect(steps(runtime, "RUN").some((r) => r.startsWith("npm ci --omit=dev"))).to.equal(true);
-    expect(steps(runtime, "COPY")).to.include(`--from=${build.name} /app/dist ./dist`);
-    expect(
-      steps(runtime, "COPY")
-        .filter((c) => !c.startsWith("--from"))
-        .join(" "),
-    ).not.to.match(/\b(api|adapters|webhook|reconciler|test)\b/);
+  it("ships the bundles and package.json only (no node_modules), as a non-root user", () => {
+    expect(steps(runtime, "RUN"), "nothing installed at run time").to.deep.equal([]);
+    expect(steps(runtime, "COPY")).to.deep.equal(["package.json ./", `--from=${build.name} /app/${BUNDLE_OUT} ./dist`]);
     const user = steps(runtime, "USER").at(-1);
     expect(user, "USER").to.match(/^(node|[1-9]\d*)(:\d+)?$/);
     expect(steps(runtime, "WORKDIR").at(-1)).to.equal("/app");
@@ -170,4 +191,52 @@ describe("entry points the image runs", () => {
         expect(readFileSync(file, "utf8"), `${name}: ${file} is a node launcher`).to.match(/^#!\/usr\/bin\/env node\n/);
     }
   });
+});
+
+describe("the bundle (npm run bundle)", function () {
+  this.timeout(120_000);
+  let out: string;
+  let externals: string[];
+  before(() => {
+    out = mkdtempSync(join(tmpdir(), "bulkhead-bundle-"));
+    const metafile = join(out, "meta.json");
+    const script = pkg.scripts.bundle!.replace(`--outdir=${BUNDLE_OUT}`, `--outdir=${out} --metafile=${metafile}`);
+    const run = spawnSync(script, {
+      shell: true,
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${join(process.cwd(), "node_modules/.bin")}:${process.env.PATH}` },
+    });
+    expect(run.status, run.stderr).to.equal(0);
+    // As in the image: package.json's "type": "module" beside the bundles, no node_modules.
+    writeFileSync(join(out, "package.json"), '{"type":"module"}');
+    const meta = JSON.parse(readFileSync(metafile, "utf8")) as {
+      outputs: Record<string, { imports: { path: string; external?: boolean }[] }>;
+    };
+    externals = Object.values(meta.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it("imports nothing from node_modules at run time but Node's own modules", () => {
+    // ws loads these optional native helpers in a try/catch and works without them.
+    const optional = ["bufferutil", "utf-8-validate"];
+    expect([...new Set(externals.filter((p) => !isBuiltin(p) && !optional.includes(p)))]).to.deep.equal([]);
+  });
+
+  // Every module is loaded and evaluated before main reads its configuration, so a bad
+  // configuration's exit proves the bundle runs without node_modules (pino, ws, client-node...).
+  for (const [entry, env, message] of [
+    ["webhook/main.js", { BULKHEAD_WEBHOOK_PORT: "0" }, "invalid webhook configuration"],
+    ["reconciler/main.js", { LOG_LEVEL: "bogus" }, "invalid reconciler configuration"],
+  ] as const) {
+    it(`${entry} loads all its modules and reaches its configuration check`, () => {
+      const run = spawnSync(process.execPath, [join(out, entry)], {
+        cwd: out,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, ...env },
+        timeout: 60_000,
+      });
+      expect(run.stderr + run.stdout).to.include(message);
+      expect(run.status).to.not.equal(0);
+    });
+  }
 });
