@@ -52,7 +52,7 @@ function logHeapSizing(logger: Logger, limits: AdmissionLimits): void {
   if (containerLimitBytes !== undefined && heapLimitBytes > containerLimitBytes * 0.75) {
     logger.warn(
       facts,
-      'the heap limit is over 75% of the container\'s memory limit: set NODE_OPTIONS="--max-old-space-size-percentage=40 --max-semi-space-size=8" (the chart does)',
+      'the heap limit is over 75% of the container\'s memory limit: set NODE_OPTIONS="--max-old-space-size-percentage=40 --max-semi-space-size=1" (the chart does)',
     );
   } else {
     logger.info(facts, "memory limits");

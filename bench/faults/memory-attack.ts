@@ -1,7 +1,7 @@
 // The memory attack of issue #13 against the webhook on loopback: the real server
 // (bench/admission/server.ts, the real route table and limits) in a child process whose V8 heap
 // is sized as the chart sizes it for a container memory limit L (old space = the chart's
-// heapPercentOfMemoryLimit of L, semi-spaces 8 MiB; cgroups are not available here, so the
+// heapPercentOfMemoryLimit of L, semi-spaces 1 MiB; cgroups are not available here, so the
 // percentage is applied by this script instead of by Node), and C clients each sending ~1.75 MB
 // StatefulSet reviews back to back for a fixed time. Reports per scenario: answers by HTTP
 // status, connection errors, whether the process stayed up (and still answers /healthz), and its
@@ -83,7 +83,7 @@ interface Server {
 
 /** What charts/bulkhead/templates/webhook-deployment.yaml puts in NODE_OPTIONS, for a limit in MiB. */
 function chartNodeOptions(limitMib: number): string[] {
-  return [`--max-old-space-size=${Math.floor((limitMib * heapPercent) / 100)}`, "--max-semi-space-size=8"];
+  return [`--max-old-space-size=${Math.floor((limitMib * heapPercent) / 100)}`, "--max-semi-space-size=1"];
 }
 
 async function startServer(limitMib: number): Promise<Server> {

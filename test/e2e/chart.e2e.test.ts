@@ -371,7 +371,7 @@ describe("Helm chart: lint and render", function () {
       BULKHEAD_UNCHECKED_SERVICE_DISCOVERY: "refuse",
       LOG_LEVEL: "info",
       // Read by Node itself: the heap follows the container's memory limit.
-      NODE_OPTIONS: "--max-old-space-size-percentage=40 --max-semi-space-size=8",
+      NODE_OPTIONS: "--max-old-space-size-percentage=40 --max-semi-space-size=1",
       BULKHEAD_MAX_IN_FLIGHT: "512",
       BULKHEAD_IN_FLIGHT_BODY_BYTES: "",
       BULKHEAD_HEADERS_TIMEOUT: "10s",
@@ -421,7 +421,7 @@ describe("Helm chart: lint and render", function () {
       BULKHEAD_CALLBACK_CONCURRENCY: "4",
       LOG_LEVEL: "info",
       // Read by Node itself, as the webhook's: the heap follows the container's memory limit.
-      NODE_OPTIONS: "--max-old-space-size-percentage=40 --max-semi-space-size=8",
+      NODE_OPTIONS: "--max-old-space-size-percentage=40 --max-semi-space-size=1",
     });
     const reconcilerConfig = parseReconcilerConfig({
       ...envOf(r),
