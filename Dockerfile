@@ -4,7 +4,7 @@
 #   reconciler: dist/reconciler/main.js  (the chart's reconciler Deployment sets it in args)
 # Each is one minified ESM bundle (npm run bundle: the process and its dependencies, nothing it
 # does not import), so the image needs no node_modules and each process loads, parses and keeps
-# only its own code: ~18 MiB less RSS per process than tsc's output with node_modules
+# only its own code: 18–22 MiB less idle RSS per process than tsc's output with node_modules
 # (bench/RESULTS.md, issue #15 item 3).
 # test/unit/dockerfile.test.ts keeps this file in step with package.json, tsconfig.build.json
 # and the chart.
@@ -29,6 +29,11 @@ RUN npm run bundle
 # --- runtime: the two bundles only ---------------------------------------------------------
 FROM node:24-slim
 ENV NODE_ENV=production
+# glibc malloc: two arenas instead of one per thread (up to 16 on 2 cores), and free memory at
+# the top of the heap returned to the kernel above 128 KiB instead of a threshold that grows
+# to 64 MiB. bench/support/node-options.sh exports these for the benchmarks.
+ENV MALLOC_ARENA_MAX=2
+ENV MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 # package.json for "type": "module" (the bundles are ESM); no dependencies are installed.
 COPY package.json ./

@@ -17,3 +17,13 @@ bench_node_options() {
   [[ -n $percent ]] || { echo "chart: $name sets no --max-old-space-size-percentage ($options)" >&2; return 1; }
   echo "${options/--max-old-space-size-percentage=$percent/--max-old-space-size=$((mib * percent / 100))}"
 }
+
+# The image's glibc allocator settings (ENV MALLOC_* in the Dockerfile), exported so that the
+# processes a benchmark starts allocate as they do in the container.
+bench_image_malloc_env() {
+  local line
+  while read -r line; do
+    export "${line#ENV }"
+  done < <(grep -E '^ENV MALLOC_[A-Z_]+=[0-9]+$' "$ROOT/Dockerfile")
+}
+bench_image_malloc_env
