@@ -1,6 +1,7 @@
 // The reconciler's view of the world: small plain records built from Kubernetes objects, so the
 // decision (api/reconcile.ts) is a pure function of (rollout, world, now). The input types are
 // structural — they accept @kubernetes/client-node objects without importing the client here.
+import { canonicalJson } from "./desired.js";
 import type { GroupView } from "./groups.js";
 import { owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
 import { podOrdinal, podRevision } from "./revisions.js";
@@ -149,6 +150,18 @@ export function observeStatefulSet(sts: StatefulSetObject): ObservedStatefulSet 
     template: sts.spec?.template ?? {},
     deleting: sts.metadata?.deletionTimestamp !== undefined && sts.metadata?.deletionTimestamp !== null,
   };
+}
+
+/**
+ * What of a StatefulSet a decision reads (observeStatefulSet; the group view reads its metadata
+ * and spec), as one string, the spec by metadata.generation. The StatefulSet controller rewrites
+ * the status counts (replicas, readyReplicas, ...) on every pod change; an informer event that
+ * leaves this unchanged cannot change a decision, so it does not wake a pass (the pod's own event
+ * does).
+ */
+export function statefulSetDecisionKey(sts: StatefulSetObject): string {
+  const { template: _spec, ...read } = observeStatefulSet(sts);
+  return canonicalJson(read);
 }
 
 export interface PdbObject {

@@ -12,6 +12,7 @@ import {
   type StatusWriteResult,
   type RawRollout,
   type RolloutApi,
+  type TakeDownOutcome,
 } from "../adapters/kube/rollouts.js";
 import { buildMetadata, type BuildMetadataKeys } from "../api/build-metadata.js";
 import type { Clock } from "../api/clock.js";
@@ -32,8 +33,10 @@ import {
   observeStatefulSet,
   type ObservedHealth,
   type ObservedPod,
+  type StatefulSetObject,
   type World,
 } from "../api/observe.js";
+import type { TakeDownRequest } from "../api/take-down.js";
 import { decide, statusChanged, type Decision, type Step } from "../api/reconcile.js";
 import { groupMembers } from "../api/group-disruption.js";
 import { compareMembers, groupNameOf, memberViewOf, type GroupView } from "../api/groups.js";
@@ -94,6 +97,12 @@ export class Reconciler {
   private readonly groupLocks: KeyedLock;
   /** For Events that repeat while a wait lasts (EvictionBlocked). */
   private readonly repeatingEvents: EventRecorder;
+  /**
+   * Per rollout, what its last pass read live besides the rollout (the StatefulSet's name, the old
+   * revision asked about): the next pass reads them at the same time as the rollout instead of
+   * after it, and reads again if the rollout names others. One entry per rollout that exists.
+   */
+  private readonly liveReadHints = new Map<string, LiveReadHint>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     const clock = deps.clock ?? systemClock;
@@ -130,8 +139,14 @@ export class Reconciler {
 
   private async pass(namespace: string, name: string, log: Logger): Promise<number | undefined> {
     const { deps } = this;
+    const key = keyOf(namespace, name);
+    const hint = this.liveReadHints.get(key);
+    const early = hint ? this.readLive(namespace, hint) : undefined;
     const raw = await deps.rollouts.get(namespace, name);
-    if (!raw) return undefined;
+    if (!raw) {
+      this.liveReadHints.delete(key);
+      return undefined;
+    }
     if (raw.metadata?.deletionTimestamp) return this.release(raw, log);
     // The finalizer goes on before anything is created or adopted, so that deleting the rollout
     // can never cascade to a workload the reconciler has not released (api/lifecycle.ts).
@@ -140,9 +155,9 @@ export class Reconciler {
       await writeFinalizers(deps.rollouts, raw, finalizers);
       return 0;
     }
-    const recorded = await this.decideAndRecord(raw, namespace, name, log);
+    const recorded = await this.decideAndRecord(raw, namespace, name, log, early);
     if (recorded.kind === "stop") return recorded.requeueAfterMs;
-    const { rollout, decision, ref } = recorded;
+    const { rollout, decision, ref, takingDown } = recorded;
     if (decision.events.length > 0 || decision.step.kind !== "none") {
       log.info(
         { step: decision.step.kind, phase: decision.status.phase, reason: decision.status.reason },
@@ -151,7 +166,7 @@ export class Reconciler {
     }
     this.recordWave(rollout.status, decision.status, namespace, name, this.now());
     try {
-      await this.execute(decision.step, rollout, decision.status, namespace, name, log);
+      await this.execute(decision.step, rollout, decision.status, namespace, name, log, takingDown);
     } finally {
       // After the step, so writing Events never delays taking pods down; written even if it failed.
       await this.recordEvents(ref, decision.events);
@@ -190,6 +205,7 @@ export class Reconciler {
       finalizers: raw.metadata?.finalizers ?? [],
     };
     if (!hasRolloutFinalizer(meta)) return undefined;
+    this.liveReadHints.delete(keyOf(raw.metadata?.namespace ?? "", meta.name));
     const parsed = parseRollout(raw);
     // An unparsable rollout (cannot pass the CRD's schema) is released the safe way: orphaned.
     const mode = releaseMode(parsed.ok ? parsed.value.spec.deletionPolicy : "Orphan", meta);
@@ -229,7 +245,13 @@ export class Reconciler {
    * its passes). That update must survive: the pass re-reads and decides again on the fresh
    * object, never re-applying the stale decision. Bounded; past it the queue retries with backoff.
    */
-  private async decideAndRecord(first: RawRollout, namespace: string, name: string, log: Logger): Promise<Recorded> {
+  private async decideAndRecord(
+    first: RawRollout,
+    namespace: string,
+    name: string,
+    log: Logger,
+    early: LiveReads | undefined,
+  ): Promise<Recorded> {
     const { deps } = this;
     for (let attempt = 1; ; attempt++) {
       const raw = attempt === 1 ? first : await deps.rollouts.get(namespace, name);
@@ -244,11 +266,12 @@ export class Reconciler {
         return { kind: "stop", requeueAfterMs: undefined };
       }
       const rollout = parsed.value;
-      let world = await this.observe(rollout, namespace);
+      let world = await this.observe(rollout, namespace, attempt === 1 ? early : undefined);
       const now = this.now();
       let decision = decide(rollout, world, now);
       let releaseGroup: (() => void) | undefined;
       let written: StatusWriteResult;
+      let takingDown: Promise<TakeDownOutcome[]> | undefined;
       try {
         if (world.group && recordsWave(rollout.status, decision.status)) {
           // The members came from the informer cache, which may lag: before this member records a
@@ -263,29 +286,63 @@ export class Reconciler {
         this.recordBuildMetadata(rollout, decision.status);
         if (!statusChanged(rollout.status, decision.status))
           return { kind: "decided", rollout, decision, ref, current: raw };
-        written = await writeStatus(deps.rollouts, raw, decision.status);
+        // Pods this status records are read for their take-down while it is written; nothing is
+        // deleted unless the write lands (crash safety: the status names them first).
+        let landed: (ok: boolean) => void = () => undefined;
+        const recordedFirst = new Promise<boolean>((resolve) => (landed = resolve));
+        if (decision.step.kind === "evict") {
+          takingDown = deps.writer.takeDown(namespace, takeDownRequests(decision.step), recordedFirst);
+          // Handled here: a take-down whose status did not land is dropped, not awaited.
+          void takingDown.catch(() => undefined);
+        }
+        written = await writeStatus(deps.rollouts, raw, decision.status).catch((err: unknown) => {
+          landed(false);
+          throw err;
+        });
+        landed(written.outcome === "written");
       } finally {
         releaseGroup?.();
       }
       deps.metrics.statusWrites.inc({ outcome: written.outcome });
       if (written.outcome === "gone") return { kind: "stop", requeueAfterMs: undefined };
-      if (written.outcome === "written") return { kind: "decided", rollout, decision, ref, current: written.rollout };
+      if (written.outcome === "written")
+        return { kind: "decided", rollout, decision, ref, current: written.rollout, takingDown };
       if (attempt >= STATUS_CONFLICT_ATTEMPTS)
         throw new Error(`status write conflicted ${attempt} times in a row (other writers); retrying the pass`);
       log.debug({ attempt }, "status write conflicted; deciding again on the fresh rollout");
     }
   }
 
-  private async observe(rollout: StatefulsetRollout, namespace: string): Promise<World> {
+  /**
+   * The StatefulSet and, while split, whether the old revision still exists, both read live at
+   * once (api/revisions.ts revisionHistoryChange): a pass's reads are one round trip, not two.
+   */
+  private readLive(namespace: string, hint: LiveReadHint): LiveReads {
+    const { world } = this.deps;
+    const statefulSet = world.statefulSet(namespace, hint.statefulSet);
+    const revisionExists = hint.revision ? world.revisionExists(namespace, hint.revision) : Promise.resolve(true);
+    // Reads started for a hint the rollout no longer matches are dropped: handled, not awaited.
+    void statefulSet.catch(() => undefined);
+    void revisionExists.catch(() => undefined);
+    return { hint, statefulSet, revisionExists };
+  }
+
+  /** `early`: the reads started with the rollout's (pass()); used when the rollout asks for the same. */
+  private async observe(rollout: StatefulsetRollout, namespace: string, early?: LiveReads): Promise<World> {
     const { deps } = this;
     const stsName = statefulSetName(rollout);
     // While split: is the old revision still there? (api/revisions.ts revisionHistoryChange)
-    // Both live reads at once: a pass's reads are one round trip, not two.
     const current = rollout.status?.currentRevision;
-    const [sts, currentRevisionExists] = await Promise.all([
-      deps.world.statefulSet(namespace, stsName),
-      current && isSplitRecorded(rollout) ? deps.world.revisionExists(namespace, current) : Promise.resolve(true),
-    ]);
+    const hint: LiveReadHint = { statefulSet: stsName };
+    if (current && isSplitRecorded(rollout)) hint.revision = current;
+    // Only a head start: past the bound (rollouts deleted without their finalizer) start afresh.
+    if (this.liveReadHints.size >= LIVE_READ_HINTS_MAX) this.liveReadHints.clear();
+    this.liveReadHints.set(keyOf(namespace, rollout.metadata.name), hint);
+    const reads =
+      early && early.hint.statefulSet === hint.statefulSet && early.hint.revision === hint.revision
+        ? early
+        : this.readLive(namespace, hint);
+    const [sts, currentRevisionExists] = await Promise.all([reads.statefulSet, reads.revisionExists]);
     const pods = deps.world
       .pods(namespace, stsName)
       .map((p) => observePod(p, stsName))
@@ -379,6 +436,7 @@ export class Reconciler {
     namespace: string,
     name: string,
     log: Logger,
+    takingDown?: Promise<TakeDownOutcome[]>,
   ): Promise<void> {
     const { deps } = this;
     switch (step.kind) {
@@ -395,10 +453,8 @@ export class Reconciler {
         return undefined;
       case "evict": {
         // One batch: one PDB reservation for the Ready pods, then the deletes (api/take-down.ts).
-        const outcomes = await deps.writer.takeDown(
-          namespace,
-          step.pods.map((p) => ({ name: p.name, uid: p.uid })),
-        );
+        // Started while the status was written (decideAndRecord) unless the status did not change.
+        const outcomes = await (takingDown ?? deps.writer.takeDown(namespace, takeDownRequests(step)));
         const waveOf = new Map(step.pods.map((p) => [p.name, p.wave]));
         const blocked: string[] = [];
         for (const outcome of outcomes) {
@@ -463,6 +519,9 @@ export class Reconciler {
   }
 }
 
+/** Rollouts whose last live reads are remembered (liveReadHints). */
+const LIVE_READ_HINTS_MAX = 10_000;
+
 /** Event writes in flight at once (all rollouts); more wait (recordEvents). */
 const EVENT_WRITES_MAX = 64;
 
@@ -475,8 +534,32 @@ const GROUP_LOCK_WAIT_MS = 30_000;
 /** Decide-and-write attempts per pass when other writers keep changing the rollout. */
 const STATUS_CONFLICT_ATTEMPTS = 4;
 
+/** What a pass read live besides the rollout: the StatefulSet's name and the old revision asked about. */
+interface LiveReadHint {
+  statefulSet: string;
+  revision?: string;
+}
+
+interface LiveReads {
+  hint: LiveReadHint;
+  statefulSet: Promise<StatefulSetObject | undefined>;
+  revisionExists: Promise<boolean>;
+}
+
+function takeDownRequests(step: Extract<Step, { kind: "evict" }>): TakeDownRequest[] {
+  return step.pods.map((p) => ({ name: p.name, uid: p.uid }));
+}
+
 type Recorded =
-  | { kind: "decided"; rollout: StatefulsetRollout; decision: Decision; ref: ObjectRef; current: RawRollout }
+  | {
+      kind: "decided";
+      rollout: StatefulsetRollout;
+      decision: Decision;
+      ref: ObjectRef;
+      current: RawRollout;
+      /** The take-down started while the status was written (its writes wait for the status). */
+      takingDown?: Promise<TakeDownOutcome[]>;
+    }
   /** Nothing more to do in this pass; requeueAfterMs as pass() returns it. */
   | { kind: "stop"; requeueAfterMs: number | undefined };
 

@@ -41,6 +41,7 @@ import { GroupWakeups } from "./group-wakeups.js";
 import { createMetrics, type ReconcilerMetrics } from "./metrics.js";
 import { KeyedQueue } from "./queue.js";
 import { startProbeServer } from "./server.js";
+import { StatefulSetTriggers } from "./triggers.js";
 import { cachedWorld } from "./world.js";
 
 /** How long a pass waits for a cache that is re-syncing after a watch error. */
@@ -300,7 +301,12 @@ function routeInformerEvents({ rollouts, pods, statefulSets, pdbs }: Informers, 
     const owner = owningRollout(sts)?.name;
     return owner && namespace ? keyOf(namespace, owner) : undefined;
   };
-  statefulSets.onChange((sts) => enqueue(rolloutOfStatefulSet(sts.metadata?.namespace, sts.metadata?.name)));
+  // Not on the status counts the StatefulSet controller rewrites on every pod change (triggers.ts).
+  const statefulSetTriggers = new StatefulSetTriggers();
+  statefulSets.onChange((sts, event) => {
+    if (statefulSetTriggers.changed(sts, event))
+      enqueue(rolloutOfStatefulSet(sts.metadata?.namespace, sts.metadata?.name));
+  });
   pods.onChange((pod) => {
     enqueue(rolloutOfStatefulSet(pod.metadata?.namespace, owningStatefulSet(pod)?.name));
   });

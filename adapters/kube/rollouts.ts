@@ -175,9 +175,15 @@ export interface ClusterWriter {
   /**
    * Takes pods down the way the Eviction API would, as one batch (api/take-down.ts): reads them
    * and the namespace's PDBs live, reserves the Ready ones' disruptions in one PDB status write,
-   * then deletes them. Only the same pod (uid precondition) is ever deleted.
+   * then deletes them. Only the same pod (uid precondition) is ever deleted. With `recorded`, the
+   * reads start at once but nothing is written before it resolves true (the status naming these
+   * pods is written; false: it was not, nothing is written and the result is empty).
    */
-  takeDown(namespace: string, pods: readonly TakeDownRequest[]): Promise<TakeDownOutcome[]>;
+  takeDown(
+    namespace: string,
+    pods: readonly TakeDownRequest[],
+    recorded?: Promise<boolean>,
+  ): Promise<TakeDownOutcome[]>;
   /** Removes the rollout's ownerReferences and Bulkhead's labels from the StatefulSet as `mode` says (api/lifecycle.ts releasedMetadata). */
   releaseStatefulSet(
     namespace: string,
@@ -238,7 +244,7 @@ export function kubeClusterWriter(
       }
     },
 
-    async takeDown(namespace, requests) {
+    async takeDown(namespace, requests, recorded) {
       const live = new Map<string, LivePod>();
       const listPdbs = async () => (await policy.listNamespacedPodDisruptionBudget({ namespace })).items;
       // The pods and the PDBs are read at once (one round trip before the reservation, not two);
@@ -250,6 +256,9 @@ export function kubeClusterWriter(
         }),
         listPdbs(),
       ]);
+      // The reads overlap the status write that records the pods (a round trip less before the
+      // first delete); the writes below are guarded by what was read, so reading early is safe.
+      if (recorded && !(await recorded)) return [];
       for (let attempt = 1; ; attempt++) {
         const pdbs = attempt === 1 ? firstPdbs : await listPdbs();
         const plan = planTakeDown(requests, live, pdbs.map(livePdb), new Date().toISOString());

@@ -96,7 +96,12 @@ class GroupCluster implements RolloutApi, WorldSource, ClusterWriter {
   applyPdb(namespace: string, pdb: DesiredPdb): Promise<void> {
     return this.member(pdb.name).applyPdb(namespace, pdb);
   }
-  async takeDown(namespace: string, pods: readonly TakeDownRequest[]): Promise<TakeDownOutcome[]> {
+  async takeDown(
+    namespace: string,
+    pods: readonly TakeDownRequest[],
+    recorded?: Promise<boolean>,
+  ): Promise<TakeDownOutcome[]> {
+    if (recorded && !(await recorded)) return [];
     const outcomes: TakeDownOutcome[] = [];
     for (const m of this.members) {
       const mine = pods.filter((p) => this.ownerOfPod(p.name) === m);

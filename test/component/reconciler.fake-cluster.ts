@@ -74,8 +74,12 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   crashOnEviction = false;
   /** While set, every take-down is refused with this reason, as the PDB would refuse it. */
   refuseTakeDowns?: string;
-  /** Take-down batches asked for (refused ones included). */
+  /** Take-down batches asked for (refused ones included; not those dropped because their status did not land). */
   takeDownCalls = 0;
+  /** Take-down batches started, counted before they wait for their status (the adapter's live reads). */
+  takeDownsStarted = 0;
+  /** Called as a pod is about to be deleted by a take-down (e.g. to check what status says then). */
+  beforeEvict?: (pod: string) => void;
   /** Called on every change, like an informer event. */
   onChange: (key: string) => void = () => {};
   private timers: NodeJS.Timeout[] = [];
@@ -257,7 +261,14 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
   }
 
   /** A batch as the real adapter takes it down: each Ready pod needs a disruption left (api/take-down.ts). */
-  async takeDown(_namespace: string, pods: readonly TakeDownRequest[]): Promise<TakeDownOutcome[]> {
+  async takeDown(
+    _namespace: string,
+    pods: readonly TakeDownRequest[],
+    recorded?: Promise<boolean>,
+  ): Promise<TakeDownOutcome[]> {
+    this.takeDownsStarted++;
+    // As the adapter: nothing is written before the status that names these pods has landed.
+    if (recorded && !(await recorded)) return [];
     if (this.crashOnEviction) throw new Error("the reconciler died before taking these pods down");
     this.takeDownCalls++;
     const refused = this.refuseTakeDowns;
@@ -273,6 +284,7 @@ export class FakeCluster implements RolloutApi, WorldSource, ClusterWriter {
     const allowed = this.disruptionsAllowed();
     const unavailable = this.unavailable();
     if (pod.ready && allowed <= 0) return "blocked";
+    this.beforeEvict?.(name);
     this.evictions.push({
       pod: name,
       uid,
