@@ -6,7 +6,7 @@
 // failurePolicy (an HTTP 200 with allowed:false would be a denial, even on an Ignore hook).
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
-import { review, type AdmissionDecision } from "../api/admission.js";
+import { review, type AdmissionDecision, type AdmissionRequest } from "../api/admission.js";
 import { parseAdmissionReview } from "./admission-review.js";
 import type { AdmissionHandler } from "./context.js";
 import type { Decision, WebhookMetrics } from "./metrics.js";
@@ -14,6 +14,17 @@ import type { Decision, WebhookMetrics } from "./metrics.js";
 function decisionOf(decision: AdmissionDecision): Decision {
   if (!decision.allowed) return "denied";
   return decision.patch ? "patched" : "allowed";
+}
+
+/** What every log line about a review names. */
+function reviewFields(path: string, request: AdmissionRequest) {
+  return {
+    path,
+    uid: request.uid,
+    operation: request.operation,
+    resource: `${request.namespace ?? ""}/${request.name ?? ""}`,
+    user: request.userInfo.username,
+  };
 }
 
 export function admissionRoute(path: string, handler: AdmissionHandler, metrics: WebhookMetrics, logger: Logger) {
@@ -26,13 +37,6 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
       return;
     }
     const request = parsed.request;
-    const log = logger.child({
-      path,
-      uid: request.uid,
-      operation: request.operation,
-      resource: `${request.namespace ?? ""}/${request.name ?? ""}`,
-      user: request.userInfo.username,
-    });
     const stopTimer = metrics.latency.startTimer({ path });
     let decision: AdmissionDecision;
     try {
@@ -42,7 +46,10 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
     } catch (err) {
       stopTimer();
       metrics.handlerErrors.inc({ path });
-      log.error({ err }, "admission handler failed; answering HTTP 500 so the webhook's failurePolicy applies");
+      logger.error(
+        { ...reviewFields(path, request), err },
+        "admission handler failed; answering HTTP 500 so the webhook's failurePolicy applies",
+      );
       const reason = err instanceof Error ? err.message : String(err);
       res
         .status(500)
@@ -52,8 +59,20 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
     stopTimer();
     const outcome = decisionOf(decision);
     metrics.decisions.inc({ path, decision: outcome });
-    if (outcome === "denied") log.info({ decision: outcome, message: decision.status?.message }, "admission denied");
-    else log.debug({ decision: outcome, warnings: decision.warnings }, "admission decided");
+    // The fields are built only for a line that is written: at 1,000 reviews/s, per-request
+    // objects for lines the level drops are garbage, and garbage is the latency tail.
+    if (outcome === "denied") {
+      if (logger.isLevelEnabled("info"))
+        logger.info(
+          { ...reviewFields(path, request), decision: outcome, message: decision.status?.message },
+          "admission denied",
+        );
+    } else if (logger.isLevelEnabled("debug")) {
+      logger.debug(
+        { ...reviewFields(path, request), decision: outcome, warnings: decision.warnings },
+        "admission decided",
+      );
+    }
     res.status(200).json(review(request, decision));
   };
 }

@@ -72,15 +72,20 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     const decision = decideLeakGuard(req, world, policy);
     // A refused leak is answered as such; otherwise the group guard may still refuse.
     const group = decision.verdict === "deny" ? undefined : decideGroupGuard(req, world);
-    const context = {
-      uid: request.uid,
-      pod: `${req.namespace}/${req.podName}`,
-      via: req.via,
-      caller: req.caller.username,
-      dryRun: req.dryRun,
-    };
-    logDecision(log, context, decision);
-    if (group) logGroupDecision(log, context, group);
+    // The log context only for a line the level writes (a drain's denials come by the thousand).
+    const leakLevel = decisionLevel(decision.verdict !== "allow" || decision.failSafe);
+    const groupLevel = group && decisionLevel(group.verdict === "deny" || group.failSafe);
+    if (log.isLevelEnabled(leakLevel) || (groupLevel && log.isLevelEnabled(groupLevel))) {
+      const context = {
+        uid: request.uid,
+        pod: `${req.namespace}/${req.podName}`,
+        via: req.via,
+        caller: req.caller.username,
+        dryRun: req.dryRun,
+      };
+      logDecision(log, context, decision);
+      if (group) logGroupDecision(log, context, group);
+    }
     // Dry runs decide and answer the same, with no side effect: no metric, Event or alert.
     if (!req.dryRun) {
       // A flagged leak that the group guard refuses did not happen: no flag alert for it.
@@ -135,6 +140,11 @@ function groupSideEffects(
     decision.message,
     via === "eviction" ? "Evict" : "Delete",
   );
+}
+
+/** The level a decision's log line is written at: warn for refusals, flags and fail-safes. */
+function decisionLevel(notable: boolean): "warn" | "debug" {
+  return notable ? "warn" : "debug";
 }
 
 function logGroupDecision(log: Logger, context: Record<string, unknown>, decision: GroupGuardDecision): void {
