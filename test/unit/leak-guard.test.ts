@@ -391,6 +391,16 @@ describe("leak guard decision (DESIGN.md §4 table)", () => {
     });
   });
 
+  it("a rollout replaced in the cache is decided on its new content (the parse is kept per stored object)", () => {
+    const world = splitWorld();
+    expect(decideLeakGuard(parse(evictionRequest("web-4")), worldOf(world), policy()).verdict).to.equal("deny");
+    world.rollouts = [rollout("web", { leakProtection: "off" })];
+    expect(decideLeakGuard(parse(evictionRequest("web-4")), worldOf(world), policy()).verdict).to.equal("allow");
+    world.rollouts = [rollout("web", { percent: 500 })];
+    const invalid = decideLeakGuard(parse(evictionRequest("web-4")), worldOf(world), policy());
+    expect(invalid).to.include({ verdict: "allow", reason: "rollout-invalid" });
+  });
+
   it("flags with the same text as the denial, saying it was allowed", () => {
     const decision = decideLeakGuard(
       parse(evictionRequest("web-4")),
