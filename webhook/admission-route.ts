@@ -73,6 +73,12 @@ export function admissionRoute(path: string, handler: AdmissionHandler, metrics:
         "admission decided",
       );
     }
-    res.status(200).json(review(request, decision));
+    // Written directly, not through express's res.json: the same status, headers and bytes,
+    // without the per-response header objects of express's send (measured in bench/RESULTS.md).
+    const answer = JSON.stringify(review(request, decision));
+    res.statusCode = 200;
+    res.setHeader("Content-Type", "application/json; charset=utf-8");
+    res.setHeader("Content-Length", Buffer.byteLength(answer));
+    res.end(answer);
   };
 }

@@ -1,6 +1,7 @@
 // The express app (admission routes, /healthz, /readyz, /metrics, body limit, JSON only) and the
 // HTTPS server around it (hot certificate reload, graceful shutdown).
 import express, { type NextFunction, type Request, type Response } from "express";
+import { ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { getHeapStatistics } from "node:v8";
@@ -89,17 +90,19 @@ export function createApp(options: AppOptions): express.Express {
   app.disable("x-powered-by");
   app.set("etag", false);
 
+  // One function for every response (not a closure per request): the response's own writeHead
+  // is http.ServerResponse's, the same for all.
+  const closingWhileDraining = function (this: Response, ...args: Parameters<Response["writeHead"]>) {
+    if (draining() && !this.headersSent) this.setHeader("Connection", "close");
+    return ServerResponse.prototype.writeHead.apply(this, args);
+  } as Response["writeHead"];
   app.use((req, res, next) => {
     // Known paths only as the label: arbitrary 404 paths must not explode the series count.
     const path = known.has(req.path) ? req.path : "other";
     res.on("finish", () => metrics.requests.inc({ path, code: String(res.statusCode) }));
     // While draining, every response (including those of requests already in flight) closes its
     // connection, so keep-alive clients reconnect to another replica instead of to a closed port.
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: Response, ...args: Parameters<Response["writeHead"]>) {
-      if (draining() && !res.headersSent) res.setHeader("Connection", "close");
-      return writeHead.apply(this, args);
-    } as Response["writeHead"];
+    res.writeHead = closingWhileDraining;
     next();
   });
 
