@@ -8,9 +8,10 @@
 // peak RSS (VmHWM) against L. Bounded in time: every scenario stops after --seconds, and the
 // child is killed if it does not exit. Human lines and the markdown table go to stderr; the last
 // stdout line is the JSON verdict hack/faults.sh collects (pass: every process stayed up and
-// inside its limit).
+// inside its limit). The child also gets the image's glibc allocator settings (the Dockerfile's
+// ENV MALLOC_*), since they change its RSS as much as the heap flags do.
 //
-//   bench/faults/memory-attack.sh [--limits 256] [--clients 16,32,64] [--seconds 15]
+//   bench/faults/memory-attack.sh [--limits 256] [--clients 16,32,64] [--seconds 15] [--dockerfile Dockerfile]
 // The default limit is the chart's (webhook.resources.limits.memory 256Mi); --limits 128,256
 // adds the smaller one measured in bench/RESULTS.md (the process stays up but its RSS exceeds it).
 import { spawn, type ChildProcess } from "node:child_process";
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     clients: { type: "string", default: "16,32,64" },
     seconds: { type: "string", default: "15" },
     "body-mb": { type: "string", default: "1.75" },
+    // Relative to the working directory: hack/faults.sh runs from the repository's root.
+    dockerfile: { type: "string", default: "Dockerfile" },
   },
 });
 const limits = args.limits.split(",").map(Number);
@@ -37,6 +40,21 @@ const seconds = Number(args.seconds);
 const bodyBytes = Math.round(Number(args["body-mb"]) * 1_000_000);
 const ext = import.meta.filename.endsWith(".ts") ? ".ts" : ".js";
 const SERVER = join(import.meta.dirname, `../admission/server${ext}`);
+
+/** The image's `ENV MALLOC_*=N` lines (bench/support/node-options.sh exports the same for the other benchmarks). */
+function imageMallocEnv(dockerfile: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(dockerfile, "utf8");
+  } catch (err) {
+    throw new Error(
+      `cannot read ${dockerfile} for the image's MALLOC_* settings (run from the repository's root, or pass --dockerfile)`,
+      { cause: err },
+    );
+  }
+  return Object.fromEntries([...text.matchAll(/^ENV (MALLOC_[A-Z_]+)=([0-9]+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+const mallocEnv = imageMallocEnv(args.dockerfile);
 
 /** A StatefulSet UPDATE review of about `bytes`: object and oldObject each carry half, as many small env entries (object-heavy JSON, the costly kind to parse). */
 function attackBody(bytes: number): string {
@@ -89,7 +107,7 @@ function chartNodeOptions(limitMib: number): string[] {
 async function startServer(limitMib: number): Promise<Server> {
   const loader = ext === ".ts" ? ["--import", "tsx"] : [];
   const child = spawn(process.execPath, [...chartNodeOptions(limitMib), ...loader, SERVER], {
-    env: { ...process.env, BENCH_PODS: "100", LOG_LEVEL: "silent" },
+    env: { ...process.env, ...mallocEnv, BENCH_PODS: "100", LOG_LEVEL: "silent" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -199,10 +217,14 @@ async function scenario(limitMib: number, clients: number, body: string) {
 }
 
 const body = attackBody(bodyBytes);
+const mallocText =
+  Object.entries(mallocEnv)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ") || "none";
 const started = new Date().toISOString();
 const loadBefore = loadavg().map((l) => l.toFixed(2));
 process.stderr.write(
-  `memory attack: ${body.length} byte reviews to /validate/statefulset, ${seconds}s per scenario, started ${started}, load ${loadBefore.join(" ")}\n`,
+  `memory attack: ${body.length} byte reviews to /validate/statefulset, ${seconds}s per scenario, started ${started}, load ${loadBefore.join(" ")}, the image's allocator settings: ${mallocText}\n`,
 );
 const results: Array<Awaited<ReturnType<typeof scenario>>> = [];
 for (const limit of limits) {
@@ -238,5 +260,11 @@ report({
     pass: r.stayedUp && r.peakRssMib <= r.limitMib,
     value: `${r.stayedUp ? "up" : `died (${r.died})`}, peak RSS ${r.peakRssMib} MiB, answers ${answersOf(r)}`,
   })),
-  figures: { bodyBytes: body.length, seconds, limits: limits.join(","), clients: clientCounts.join(",") },
+  figures: {
+    bodyBytes: body.length,
+    seconds,
+    limits: limits.join(","),
+    clients: clientCounts.join(","),
+    malloc: mallocText,
+  },
 });
