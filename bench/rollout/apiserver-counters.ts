@@ -2,7 +2,7 @@
 // read before and after a run): evictions per run, and a cross-check of the pod watch's count of
 // pods created (bench/support/pod-churn.ts decides whether a run is valid). Cluster-wide, so the
 // runs that read them must not overlap with anything else creating pods.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 
 export interface PodCounts {
@@ -46,7 +46,8 @@ export class ApiserverPodCounters {
     };
   }
 
-  async counts(): Promise<PodCounts> {
+  /** keep: also write the whole /metrics text there (latency histograms, read offline). */
+  async counts(keep?: string): Promise<PodCounts> {
     const text = await new Promise<string>((resolve, reject) => {
       const req = request(this.url, { ...this.tls, timeout: 30_000 }, (res) => {
         let body = "";
@@ -60,6 +61,7 @@ export class ApiserverPodCounters {
       req.on("error", reject);
       req.end();
     });
+    if (keep) writeFileSync(keep, text);
     const pods = { group: "", resource: "pods", dry_run: "" };
     return {
       created: sumRequests(text, { ...pods, subresource: "", verb: "POST", code: "201" }),

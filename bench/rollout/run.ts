@@ -213,7 +213,11 @@ async function measure(
   processes: { name: string; pid: number }[],
   body: () => Promise<Measured>,
 ): Promise<Omit<RunResult, "settings" | "note" | "kibPerWatchedPod">> {
-  const before = await counters.counts();
+  // The apiserver's whole /metrics before and after, beside the logs: its request and webhook
+  // latency histograms tell the control plane's share of a run from the contender's.
+  const metricsFile = (when: string) =>
+    join(logsDir, `apiserver-metrics-${contender.replace(/[^\w.-]+/g, "-")}-${n}-${when}.txt`);
+  const before = await counters.counts(metricsFile("before"));
   const churn = await watchPodChurn(kc, namespace);
   const timeline = await PodTimeline.start(kc, namespace, fromRevision);
   const loadAtStart = load();
@@ -225,7 +229,7 @@ async function measure(
   const times = timeline.stop();
   process.stderr.write(`[bench] ${n} pods, ${contender}: ${formatTimeline(times)}\n`);
   const report = await churn.finish();
-  const after = await counters.counts();
+  const after = await counters.counts(metricsFile("after"));
   // A run that did not finish is held to the pods it did replace.
   const problem = podChurnProblem(report, { replaced: m.progress.done ? n : report.replaced });
   return {

@@ -657,6 +657,36 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     expect(await metric("pinned", "template-pending")).to.equal(1);
   });
 
+  it("creates arriving together share live reads, but none is answered by a read sent before it arrived", async () => {
+    // The cache shows wave 1 only; the apiserver has wave 2 (ordinals 5, 4) recorded.
+    const cached = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6] }, { percent: 100 });
+    let stored = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6, 5, 4] }, { percent: 100 });
+    // Each live read answers with what was stored when it was sent, when the test lets it.
+    const answers: Array<() => void> = [];
+    const live = () =>
+      new Promise<unknown>((resolve) => {
+        const snapshot = stored;
+        answers.push(() => resolve(snapshot));
+      });
+    const { call, liveReads } = setup(cached, { live });
+    const first = call(podCreateReview(5, NEW_REV, NEW));
+    await tick();
+    // Wave 2 is rolled back before the next creates arrive: ordinal 4 is off updatedOrdinals.
+    stored = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6, 5] }, { percent: 100 });
+    const reviews = [podCreateReview(4, NEW_REV, NEW), podCreateReview(5, NEW_REV, NEW)];
+    const later = reviews.map((r) => call(r));
+    await tick();
+    expect(liveReads, "the later creates wait for a read of their own").to.have.length(1);
+    answers[0]!();
+    expect(revisionOf(podCreateReview(5, NEW_REV, NEW), (await first).patch)).to.equal(NEW_REV);
+    await tick();
+    expect(liveReads, "one read for both later creates").to.have.length(2);
+    answers[1]!();
+    const [four, five] = await Promise.all(later);
+    expect(revisionOf(reviews[0]!, four!.patch), "web-4, moved back: pinned").to.equal(OLD_REV);
+    expect(revisionOf(reviews[1]!, five!.patch), "web-5").to.equal(NEW_REV);
+  });
+
   it("a cache served 2 s behind on a fake clock: through a whole wave, no pod is pinned wrongly", async () => {
     const clock = new FakeClock(0);
     const watched = new WatchedRolloutCache();

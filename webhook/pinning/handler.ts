@@ -34,6 +34,9 @@ import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/ev
 import type { ClusterView } from "../../adapters/kube/cluster-view.js";
 import { revisionTemplate, sourceTemplate, type LiveRevisionReader, type RevisionSource } from "./lookup.js";
 import type { PinningMetrics, PinningOutcome } from "./metrics.js";
+import { CoalescedLiveReads, withTimeout, type LiveRead } from "./live-reads.js";
+import type { Clock } from "../../api/clock.js";
+import { systemClock } from "../../adapters/clock.js";
 
 /** A pod that should have been pinned and was not: for Slack (the rollout's channel) or a pager. */
 export interface PinningAlert {
@@ -70,6 +73,8 @@ export interface PodPinningDeps {
   liveRevisions?: LiveRevisionReader;
   /** Bound on one live read; past it the cache's answer stands (a revision read counts as missing). Default 2000 ms. */
   liveReadTimeoutMs?: number;
+  /** The timers of that bound. Default: the system clock. */
+  clock?: Pick<Clock, "setTimer">;
   /** The installation's mode for rollouts that set no spec.leakProtection; "off" also turns pinning off. */
   defaultLeakProtection: LeakProtectionMode;
   events: EventRecorder;
@@ -83,9 +88,17 @@ export type PodPinningHandler = (request: AdmissionRequest) => Promise<Admission
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler {
+  // One read of a rollout answers every create that came before it was sent (live-reads.ts).
+  const clock = deps.clock ?? systemClock;
+  const shared = new CoalescedLiveReads(
+    (ns, name) => deps.liveRollouts.get(ns, name),
+    deps.liveReadTimeoutMs ?? 2000,
+    clock,
+  );
+  const liveRollout: LiveRead = (ns, name) => shared.get(ns, name);
   return async (request) => {
     try {
-      return await decide(deps, request);
+      return await decide(deps, liveRollout, request);
     } catch (err) {
       // A bug here must not stop pods from being created: fail open, loudly.
       deps.logger.error(
@@ -98,7 +111,11 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
   };
 }
 
-async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<AdmissionDecision> {
+async function decide(
+  deps: PodPinningDeps,
+  liveRollout: LiveRead,
+  request: AdmissionRequest,
+): Promise<AdmissionDecision> {
   const { view, logger } = deps;
   const live = request.dryRun !== true;
   const count = (outcome: PinningOutcome, reason: string): void => {
@@ -130,7 +147,8 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
   const policy = { defaultMode: deps.defaultLeakProtection };
   const cached: PinningWorld = view;
   let decision = decidePinning(pinningRequest, cached, policy, "cache");
-  if (decision.verdict === "confirm") decision = await confirmLive(deps, log, pinningRequest, cached, policy, decision);
+  if (decision.verdict === "confirm")
+    decision = await confirmLive(deps, liveRollout, log, pinningRequest, cached, policy, decision);
 
   if (decision.verdict === "allow") {
     count(decision.outcome, decision.reason);
@@ -158,7 +176,9 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
   const liveRevisions = deps.liveRevisions;
   const revisions: RevisionSource = {
     view,
-    ...(liveRevisions ? { live: { get: (ns, name) => withTimeout(liveRevisions.get(ns, name), timeoutMs) } } : {}),
+    ...(liveRevisions
+      ? { live: { get: (ns, name) => withTimeout(liveRevisions.get(ns, name), timeoutMs, deps.clock ?? systemClock) } }
+      : {}),
   };
   const to = await revisionTemplate(revisions, sts, toRevision);
   if (!to.ok) return pinFailed(deps, request, log, context, to.reason as PinningAlert["reason"], to.detail);
@@ -212,11 +232,13 @@ async function decide(deps: PodPinningDeps, request: AdmissionRequest): Promise<
 }
 
 /**
- * Asks the table again on a live read of the rollout. Only the answers a lagging cache could
- * make wrong get here; if the read fails or times out, the cache's answer stands.
+ * Asks the table again on a live read of the rollout, one sent after this create arrived
+ * (shared with the creates that arrived with it). Only the answers a lagging cache could make
+ * wrong get here; if the read fails or times out, the cache's answer stands.
  */
 async function confirmLive(
   deps: PodPinningDeps,
+  liveRollout: LiveRead,
   log: Logger,
   req: PinningRequest,
   cached: PinningWorld,
@@ -226,8 +248,9 @@ async function confirmLive(
   let fresh: unknown;
   try {
     fresh = await withTimeout(
-      deps.liveRollouts.get(req.namespace, pending.rolloutName),
+      liveRollout(req.namespace, pending.rolloutName),
       deps.liveReadTimeoutMs ?? 2000,
+      deps.clock ?? systemClock,
     );
   } catch (err) {
     deps.metrics.liveRead("failed");
@@ -248,14 +271,6 @@ async function confirmLive(
   const decision = decidePinning(req, world, policy, "live");
   // "live" never asks to confirm; the guard keeps the types honest.
   return decision.verdict === "confirm" ? decision.unconfirmed : decision;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function pinFailed(

@@ -18,7 +18,7 @@ export type PinningOutcome =
 
 export interface PinningMetrics {
   outcome(outcome: PinningOutcome, reason: string): void;
-  /** A live read of a rollout to confirm a cache answer (api/pinning.ts "confirm"). */
+  /** A create's live read of its rollout to confirm a cache answer (api/pinning.ts "confirm"); one read may answer several creates. */
   liveRead(result: "ok" | "failed"): void;
 }
 
@@ -33,7 +33,7 @@ export function podPinningMetrics(registry: Registry): PinningMetrics {
   });
   const live = sharedCounter(registry, {
     name: LIVE_READS,
-    help: "Live reads of a StatefulsetRollout by revision pinning, confirming an answer its cache may be behind on, by result.",
+    help: "Pod creates whose pinning answer was confirmed with a live read of the StatefulsetRollout (creates that arrive together share one read), by result.",
     labelNames: ["result"],
   });
   return { outcome: (outcome, reason) => counter.inc({ outcome, reason }), liveRead: (result) => live.inc({ result }) };
