@@ -19,3 +19,20 @@ export interface Clock {
   /** Resolves after `ms`, or at once when `signal` aborts (it never rejects). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
+
+/**
+ * `promise`, or a rejection "`what` within `ms` ms" after `ms` on `clock` if it has not settled by
+ * then. The promise itself is not cancelled; its late answer is ignored.
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  clock: Pick<Clock, "setTimer">,
+  what = "no answer",
+): Promise<T> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.setTimer(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => timer?.cancel());
+}

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       liveRollouts: kubeRolloutApi(clients.custom),
       liveRevisions: liveControllerRevisionReader(clients.apps),
       rolloutApi: {
-        readStatefulSet: liveStatefulSetReader(clients.apps),
+        readStatefulSet: liveStatefulSetReader(clients.apps, clock),
         dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
       },
     }),

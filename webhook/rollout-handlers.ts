@@ -16,6 +16,7 @@ import type { ClusterView } from "../adapters/kube/cluster-view.js";
 import { isNotFound } from "../adapters/kube/client.js";
 import type { DryRunCreate } from "../adapters/kube/dry-run.js";
 import type { AdmissionHandler } from "./context.js";
+import { withTimeout, type Clock } from "../api/clock.js";
 
 export interface RolloutAdmissionDeps {
   install: HealthGateInstall;
@@ -145,26 +146,19 @@ export function createRolloutValidateHandler(deps: RolloutAdmissionDeps): Admiss
 /** Bounds the live read: the apiserver answering slowly must not use up the admission timeout. */
 const LIVE_READ_TIMEOUT_MS = 5000;
 
-/** A live GET of a StatefulSet (undefined when none), bounded by LIVE_READ_TIMEOUT_MS. */
-export function liveStatefulSetReader(apps: k8s.AppsV1Api): RolloutAdmissionDeps["readStatefulSet"] {
-  return async (namespace, name) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer from the apiserver within ${LIVE_READ_TIMEOUT_MS} ms`)),
-        LIVE_READ_TIMEOUT_MS,
-      );
-    });
-    try {
-      return await Promise.race([
-        apps.readNamespacedStatefulSet({ namespace, name }).catch((err: unknown) => {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        }),
-        timeout,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+/** A live GET of a StatefulSet (undefined when none), bounded by LIVE_READ_TIMEOUT_MS on `clock`. */
+export function liveStatefulSetReader(
+  apps: k8s.AppsV1Api,
+  clock: Pick<Clock, "setTimer">,
+): RolloutAdmissionDeps["readStatefulSet"] {
+  return (namespace, name) =>
+    withTimeout(
+      apps.readNamespacedStatefulSet({ namespace, name }).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }),
+      LIVE_READ_TIMEOUT_MS,
+      clock,
+      "no answer from the apiserver",
+    );
 }

@@ -34,8 +34,8 @@ import type { EventRecorder, EventType, ObjectRef } from "../../adapters/kube/ev
 import type { ClusterView } from "../../adapters/kube/cluster-view.js";
 import { revisionTemplate, sourceTemplate, type LiveRevisionReader, type RevisionSource } from "./lookup.js";
 import type { PinningMetrics, PinningOutcome } from "./metrics.js";
-import { CoalescedLiveReads, withTimeout, type LiveRead } from "./live-reads.js";
-import type { Clock } from "../../api/clock.js";
+import { CoalescedLiveReads, type LiveRead } from "./live-reads.js";
+import { withTimeout, type Clock } from "../../api/clock.js";
 import { systemClock } from "../../adapters/clock.js";
 
 /** A pod that should have been pinned and was not: for Slack (the rollout's channel) or a pager. */

@@ -13,7 +13,7 @@
 // Each read is bounded (timeoutMs): one that does not answer fails for every create waiting on
 // it (the cache's answer stands, as for any failed read) and the next read is sent.
 
-import type { Clock } from "../../api/clock.js";
+import { withTimeout, type Clock } from "../../api/clock.js";
 
 /** Reads one object live; undefined: it does not exist. Throws when it cannot be read. */
 export type LiveRead = (namespace: string, name: string) => Promise<unknown>;
@@ -74,13 +74,4 @@ export class CoalescedLiveReads {
     });
     return sent;
   }
-}
-
-/** `promise`, or a rejection after `ms` on `clock` if it has not settled by then. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, clock: Pick<Clock, "setTimer">): Promise<T> {
-  let timer: { cancel(): void } | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = clock.setTimer(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => timer?.cancel());
 }

@@ -224,7 +224,7 @@ export async function startInstalledWebhook(options: {
     ctx: { config, view: clusterView(caches), logger, metrics },
     events: kubeEventRecorder(clients.events, "bulkhead-webhook", "e2e", () => {}),
     rolloutApi: {
-      readStatefulSet: liveStatefulSetReader(clients.apps),
+      readStatefulSet: liveStatefulSetReader(clients.apps, systemClock),
       dryRunCreate: kubeDryRunCreate(clients.kc, config.dryRunTimeoutMs),
     },
     liveRollouts: kubeRolloutApi(clients.custom),
