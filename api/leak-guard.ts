@@ -262,6 +262,21 @@ function nodeLost(pod: GuardPod): boolean {
   );
 }
 
+/**
+ * The apiserver-side form of the table's "pod-terminating" row, for the pod-delete webhook's
+ * matchConditions: a DELETE of a pod that already has a deletionTimestamp is allowed by both
+ * guards (this table and api/group-disruption.ts) with no Event, alert or refusal, because an
+ * admitted delete or eviction already let the pod go. Such DELETEs are the kubelet's (or
+ * KWOK's) final delete and the garbage collector's repeats: filtering them in the apiserver
+ * takes the webhook off every pod's final removal (the apiserver validates a DELETE that
+ * removes the object twice). `oldObject == null` keeps the webhook called should the apiserver
+ * ever send no old object (a CEL error would apply the hook's Ignore and skip the guard).
+ */
+export const LIVE_POD_DELETE_CONDITION = {
+  name: "pod-not-already-terminating",
+  expression: "oldObject == null || !has(oldObject.metadata.deletionTimestamp)",
+} as const;
+
 /** The DESIGN.md §4 table. Never throws. */
 export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, policy: GuardPolicy): LeakGuardDecision {
   const key = `${req.namespace}/${req.podName}`;

@@ -3,6 +3,7 @@
 // test/unit/webhook-routes-chart.test.ts checks templates/webhook-configurations.yaml against this
 // table, so adding an endpoint is one entry here plus its webhook in the chart.
 import type { Operation } from "../api/admission.js";
+import { LIVE_POD_DELETE_CONDITION } from "../api/leak-guard.js";
 import type { EventRecorder } from "../adapters/kube/events.js";
 import type { AlertEventApi } from "../adapters/kube/alert-events.js";
 import type { AdmissionHandler, RouteTable, WebhookContext } from "./context.js";
@@ -50,6 +51,11 @@ export interface WebhookRegistration {
   managedOnly: boolean;
   /** Key under webhook.failurePolicy in values.yaml, and its default there. */
   failurePolicy: { value: string; default: "Fail" | "Ignore" };
+  /**
+   * CEL matchConditions: requests they exclude never reach the handler. Only for requests the
+   * handler would allow with no side effect, so leaving them out changes no answer.
+   */
+  matchConditions?: ReadonlyArray<{ name: string; expression: string }>;
 }
 
 export interface AdmissionRouteSpec {
@@ -182,6 +188,8 @@ export const ADMISSION_ROUTES: readonly AdmissionRouteSpec[] = [
       rule: { apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["DELETE"] },
       managedOnly: true,
       failurePolicy: { value: "podDelete", default: "Ignore" },
+      // A pod already terminating is allowed by both guards; the apiserver need not ask.
+      matchConditions: [LIVE_POD_DELETE_CONDITION],
     },
     // DELETE carries the pod being deleted as oldObject. A managed pod is its StatefulSet's
     // template plus status: tens of KiB at most; over the limit the hook's Ignore applies.

@@ -35,6 +35,7 @@ import {
   serverTimeouts,
   startHttpsServer,
 } from "../../webhook/server.js";
+import { ADMISSION_ROUTES } from "../../webhook/routes.js";
 import { FakeSlack } from "../support/fake-slack.js";
 import {
   allowPodRecreations,
@@ -52,6 +53,12 @@ import {
   newNamespace,
   waitFor,
 } from "./support/cluster.js";
+
+/** The pod-delete webhook's matchConditions as the chart registers them. */
+function podDeleteMatchConditions(): Array<{ name: string; expression: string }> {
+  const route = ADMISSION_ROUTES.find((r) => r.path === "/validate/pod-delete");
+  return [...(route?.registration.matchConditions ?? [])];
+}
 
 const logger = pino({ level: process.env.BULKHEAD_E2E_LOG ?? "silent" });
 const REPLICAS = 6;
@@ -451,6 +458,8 @@ subjects:
               },
             ],
             objectSelector: { matchLabels: { "bulkhead.dev/managed": "true" } },
+            // The chart's (the route table's): terminating pods' DELETEs never reach the webhook.
+            matchConditions: podDeleteMatchConditions(),
             ...common,
           },
         ],
@@ -622,6 +631,54 @@ subjects:
       what: `${target} recreated`,
     });
     // Without revision pinning registered here, the replacement is new: the reconciler's move.
+    await expectSplitKept(before, [target]);
+  });
+
+  it("a terminating old pod's later DELETEs skip the webhook (matchConditions); the pod goes, the rest stay", async () => {
+    expect(podDeleteMatchConditions(), "the route table's matchConditions").to.have.length.greaterThan(0);
+    const before = await settled();
+    const target = oldPods(before)[0]!;
+    const hold = "e2e.bulkhead.dev/hold";
+    // A finalizer keeps the pod terminating, so the repeat DELETE below meets a terminating pod.
+    await coreApi().patchNamespacedPod({
+      name: target,
+      namespace: ns,
+      body: [{ op: "add", path: "/metadata/finalizers", value: [hold] }],
+    });
+    const asReconciler = kubeConfigForToken(reconcilerToken, "reconciler").makeApiClient(CoreV1Api);
+    await asReconciler.deleteNamespacedPod({ name: target, namespace: ns });
+    await waitFor(
+      async () =>
+        Boolean((await coreApi().readNamespacedPod({ name: target, namespace: ns })).metadata?.deletionTimestamp),
+      { what: `${target} terminating` },
+    );
+    const webhookCalls = async () =>
+      ((await registry.getSingleMetric("bulkhead_webhook_requests_total")?.get())?.values ?? [])
+        .filter((v) => v.labels.path === "/validate/pod-delete")
+        .reduce((a, v) => a + v.value, 0);
+    const callsBefore = await webhookCalls();
+    // A person's forced delete of the terminating old pod: the guard would allow it too; the
+    // apiserver does not ask.
+    const r = await kubectl(["delete", "pod", target, "--as", "jane", "--wait=false", "--grace-period=0", "--force"], {
+      namespace: ns,
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(await webhookCalls(), "pod-delete webhook calls for a terminating pod").to.equal(callsBefore);
+    // A live old pod is still asked about, and refused.
+    const live = oldPods(before)[1]!;
+    const refused = await kubectl(["delete", "pod", live, "--as", "jane", "--wait=false"], { namespace: ns });
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.contain("Bulkhead leak protection (enforce): Deletion of pod");
+    expect(await webhookCalls()).to.be.greaterThan(callsBefore);
+    // Releasing the finalizer lets the pod go; without pinning here it comes back new.
+    await coreApi().patchNamespacedPod({
+      name: target,
+      namespace: ns,
+      body: [{ op: "remove", path: "/metadata/finalizers" }],
+    });
+    await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, {
+      what: `${target} recreated`,
+    });
     await expectSplitKept(before, [target]);
   });
 

@@ -20,6 +20,7 @@ interface RegisteredWebhook {
   rules: unknown;
   managedOnly: boolean;
   failurePolicyValue: string | undefined;
+  matchConditions: unknown;
 }
 
 /** Each `- name: x.bulkhead.dev` entry of each document, with the parts the table declares. */
@@ -30,17 +31,24 @@ function registeredWebhooks(): RegisteredWebhook[] {
     const entries = document.split(/^ {2}- name: /m).slice(1);
     for (const entry of entries) {
       const lines = entry.split("\n");
-      const rulesAt = lines.findIndex((l) => /^ {4}rules:$/.test(l));
-      const ruleLines: string[] = [];
-      for (const line of lines.slice(rulesAt + 1)) {
-        if (!/^ {6}/.test(line)) break;
-        ruleLines.push(line.slice(6));
-      }
+      /** The YAML list under `    key:`, or undefined when the entry has no such key. */
+      const block = (key: string): unknown => {
+        const at = lines.findIndex((l) => l === `    ${key}:`);
+        if (at < 0) return undefined;
+        const body: string[] = [];
+        for (const line of lines.slice(at + 1)) {
+          if (/^ {4}#/.test(line)) continue;
+          if (!/^ {6}/.test(line)) break;
+          body.push(line.slice(6));
+        }
+        return parse(body.join("\n"));
+      };
       found.push({
         name: lines[0]!.trim(),
         configuration,
         path: /"path" "([^"]+)"/.exec(entry)?.[1],
-        rules: rulesAt < 0 ? undefined : parse(ruleLines.join("\n")),
+        rules: block("rules"),
+        matchConditions: block("matchConditions"),
         managedOnly: /^ {4}objectSelector: \{\{ toJson \$managed \}\}$/m.test(entry),
         failurePolicyValue: /^ {4}failurePolicy: \{\{ \$v\.failurePolicy\.(\w+) \}\}$/m.exec(entry)?.[1],
       });
@@ -77,6 +85,10 @@ describe("webhook route table vs the chart's webhook configurations", () => {
 
       it(reg.managedOnly ? "sees managed objects only (objectSelector)" : "has no objectSelector", () => {
         expect(hook().managedOnly).to.equal(reg.managedOnly);
+      });
+
+      it(reg.matchConditions ? "has the table's matchConditions" : "has no matchConditions", () => {
+        expect(hook().matchConditions).to.deep.equal(reg.matchConditions);
       });
 
       it(`takes failurePolicy from webhook.failurePolicy.${reg.failurePolicy.value}, default ${reg.failurePolicy.default}`, () => {
