@@ -17,6 +17,11 @@
 #   BULKHEAD_CACHE                   build cache (see build-control-plane.sh)
 #   BULKHEAD_KWOK_POD_READY_DELAY    e.g. 5s / 500ms: pods start at once but turn Ready only
 #                                    after this delay (default: Ready immediately)
+#   BULKHEAD_KWOK_POD_WORKERS        how many pod-stage workers KWOK runs (1-256; default: KWOK's
+#                                    own, 4). Each worker applies one pod's stage at a time (a
+#                                    DELETE, a status PATCH) and waits for the apiserver's answer;
+#                                    a real cluster's kubelets act in parallel, one per node, so
+#                                    the rollout benchmarks run 16
 #   BULKHEAD_NODE_MONITOR_GRACE      how long a node may miss its heartbeats before the node
 #                                    lifecycle controller marks it (and its pods) not Ready
 #                                    (default 20s, quick for tests; upstream's default is 50s)
@@ -42,7 +47,7 @@ while (($#)); do
     --dir=*) DIR=${1#--dir=} ;;
     --nodes) NODES=$2; shift ;;
     --nodes=*) NODES=${1#--nodes=} ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
   shift
@@ -54,6 +59,12 @@ DIR=$(cd "$DIR" && pwd)
 PKI=$DIR/pki LOGS=$DIR/logs PIDS=$DIR/pids
 
 for tool in openssl python3 curl; do command -v "$tool" >/dev/null || die "$tool not found"; done
+
+# KWOK pod-stage workers (validated before anything starts).
+pod_workers=${BULKHEAD_KWOK_POD_WORKERS:-}
+if [[ -n $pod_workers ]] && ! [[ $pod_workers =~ ^[1-9][0-9]*$ && $pod_workers -le 256 ]]; then
+  die "BULKHEAD_KWOK_POD_WORKERS must be a whole number from 1 to 256 (got: $pod_workers); unset it for KWOK's default of 4"
+fi
 
 # KWOK pod readiness delay (validated before anything starts).
 delay=${BULKHEAD_KWOK_POD_READY_DELAY:-}
@@ -278,6 +289,25 @@ start kube-scheduler "$BIN/kube-scheduler" \
 # Render the stage configuration (see hack/kwok/README.md).
 stages=$DIR/kwok-stages.yaml
 {
+  if [[ -n $pod_workers ]]; then
+    # KWOK v0.8.0 leaves the options a KwokConfiguration omits at zero rather than at its
+    # defaults (a zero node-lease parallelism stops it at start), so its defaults are restated.
+    cat <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: $pod_workers
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+  enableDebuggingHandlers: true
+  enableProfilingHandler: true
+  enableContentionProfiling: false
+---
+EOF
+  fi
   for f in node-initialize node-heartbeat pod-delete pod-never-ready; do
     cat "$HACK_DIR/kwok/$f.yaml"; echo '---'
   done
@@ -290,7 +320,7 @@ stages=$DIR/kwok-stages.yaml
     cat "$HACK_DIR/kwok/pod-ready.yaml"
   fi
 } >"$stages"
-log "kwok stages: $stages (pod ready delay: ${delay_ms}ms)"
+log "kwok stages: $stages (pod ready delay: ${delay_ms}ms, pod workers: ${pod_workers:-default})"
 
 start kwok "$BIN/kwok" \
   --kubeconfig "$DIR/kwok.kubeconfig" \

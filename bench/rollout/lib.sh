@@ -59,8 +59,13 @@ bench_compile() {
 
 bench_cluster() {
   local nodes=$1 delay=$2
-  bench_log "cluster: $nodes KWOK nodes, pods Ready ${delay}s after start ($BENCH_DIR)"
-  BULKHEAD_AUDIT_POLICY=${BULKHEAD_AUDIT_POLICY:-} BULKHEAD_KWOK_POD_READY_DELAY=${delay}s hack/cluster-up.sh --dir "$BENCH_DIR" --nodes "$nodes" >/dev/null
+  # KWOK's default 4 pod-stage workers each wait for one pod's DELETE or status PATCH at a time,
+  # so a slower apiserver answer slows every replacement; a cluster's kubelets act in parallel
+  # (bench/RESULTS.md, "Rollout side by side", session 6 run 4). Both contenders get the same.
+  local workers=${BULKHEAD_KWOK_POD_WORKERS:-16}
+  bench_log "cluster: $nodes KWOK nodes ($workers pod-stage workers), pods Ready ${delay}s after start ($BENCH_DIR)"
+  BULKHEAD_AUDIT_POLICY=${BULKHEAD_AUDIT_POLICY:-} BULKHEAD_KWOK_POD_WORKERS=$workers BULKHEAD_KWOK_POD_READY_DELAY=${delay}s \
+    hack/cluster-up.sh --dir "$BENCH_DIR" --nodes "$nodes" >/dev/null
   # shellcheck disable=SC1091
   source "$BENCH_DIR/env"
   export PATH="$ROOT/node_modules/.bin:$PATH"
