@@ -14,7 +14,7 @@ import { desiredMaxUnavailable, statefulSetName } from "./desired.js";
 import { DEFAULT_MAX_UNAVAILABLE, isManaged } from "./labels.js";
 import { type DisruptionRequest, type GuardPod, type GuardWorld, isSystemController } from "./leak-guard.js";
 import { owningRollout, owningStatefulSet } from "./ownership.js";
-import { parseRollout } from "./rollout.js";
+import { parseStoredRollout } from "./rollout.js";
 
 /** The well-known node label of a node's zone; also read on a rollout and in pod templates. */
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
@@ -425,7 +425,7 @@ export function decideGroupGuard(req: DisruptionRequest, world: GroupGuardWorld)
   const group = rawGroupName(raw);
   if (group === undefined) return allow("not-grouped", `rollout ${req.namespace}/${rolloutName} is in no group`);
   const subject: GroupGuardSubject = { namespace: req.namespace, group, rollout: rolloutName };
-  const parsed = parseRollout(raw);
+  const parsed = parseStoredRollout(raw);
   if (!parsed.ok) {
     return allow("rollout-invalid", `rollout ${req.namespace}/${rolloutName} does not parse: ${parsed.error}`, subject);
   }
@@ -458,7 +458,7 @@ function rawGroupName(raw: unknown): string | undefined {
 export function groupMembers(namespace: string, group: string, world: GroupGuardWorld): GroupMemberView[] {
   const rollouts = world.rollouts(namespace).flatMap((raw) => {
     if (rawGroupName(raw) !== group) return [];
-    const parsed = parseRollout(raw);
+    const parsed = parseStoredRollout(raw);
     return parsed.ok && parsed.value.spec.group?.name === group ? [parsed.value] : [];
   });
   if (rollouts.length === 0) return [];

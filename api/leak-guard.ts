@@ -7,7 +7,7 @@ import type { AdmissionRequest, UserInfo } from "./admission.js";
 import { isManaged } from "./labels.js";
 import { owningRollout, owningStatefulSet, type OwnerReferenceLike } from "./ownership.js";
 import { podRevision } from "./revisions.js";
-import { type LeakProtectionMode, type StatefulsetRollout, leakProtectionOf, parseRollout } from "./rollout.js";
+import { type LeakProtectionMode, type StatefulsetRollout, leakProtectionOf, parseStoredRollout } from "./rollout.js";
 
 export type DisruptionVia = "eviction" | "delete";
 
@@ -417,23 +417,6 @@ export function decideLeakGuard(req: DisruptionRequest, world: GuardWorld, polic
     case "off":
       return allow("mode-off", `rollout ${req.namespace}/${rolloutName} has leakProtection off`, leak);
   }
-}
-
-/**
- * parseRollout, once per stored object: a read cache replaces a rollout on every change and never
- * edits one in place, so the parse of an object it holds cannot go stale. Without this every
- * eviction re-parsed the whole rollout (a third of the garbage left per denied review). The
- * parsed value is only read here. Entries go with their objects (a WeakMap): nothing to bound.
- */
-const storedRollouts = new WeakMap<object, ReturnType<typeof parseRollout>>();
-function parseStoredRollout(raw: unknown): ReturnType<typeof parseRollout> {
-  if (raw === null || typeof raw !== "object") return parseRollout(raw);
-  let parsed = storedRollouts.get(raw);
-  if (parsed === undefined) {
-    parsed = parseRollout(raw);
-    storedRollouts.set(raw, parsed);
-  }
-  return parsed;
 }
 
 function rolloutHeld(rollout: StatefulsetRollout): { paused: boolean; partial: boolean; failed: boolean } {

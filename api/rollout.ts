@@ -426,6 +426,25 @@ export function parseRollout(input: unknown): ParseResult<StatefulsetRollout> {
   return { ok: false, error: z.prettifyError(result.error) };
 }
 
+/**
+ * parseRollout, once per stored object, for the admission paths that read cached rollouts on
+ * every review (the leak guard, the group guard, the StatefulSet hook): a read cache replaces a
+ * rollout on every change and never edits one in place, so the parse of an object it holds
+ * cannot go stale. Re-parsing was a third of the garbage left per denied review. Callers only
+ * read the parsed value (it is shared). Entries go with their objects (a WeakMap): nothing to
+ * bound.
+ */
+const storedRollouts = new WeakMap<object, ParseResult<StatefulsetRollout>>();
+export function parseStoredRollout(raw: unknown): ParseResult<StatefulsetRollout> {
+  if (raw === null || typeof raw !== "object") return parseRollout(raw);
+  let parsed = storedRollouts.get(raw);
+  if (parsed === undefined) {
+    parsed = parseRollout(raw);
+    storedRollouts.set(raw, parsed);
+  }
+  return parsed;
+}
+
 /** The mode in force: the rollout's own, else the installation's default. */
 export function leakProtectionOf(
   rollout: StatefulsetRollout,

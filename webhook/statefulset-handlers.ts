@@ -1,7 +1,7 @@
 // /mutate/statefulset and /validate/statefulset: the pure policy of api/statefulset-policy.ts, fed
 // with the one fact it needs from the view (does a StatefulsetRollout exist for it?).
 import { owningRollout } from "../api/ownership.js";
-import { parseRollout } from "../api/rollout.js";
+import { parseStoredRollout } from "../api/rollout.js";
 import {
   mutateStatefulSet,
   validateStatefulSet,
@@ -45,7 +45,7 @@ export function createStatefulSetValidateHandler(ctx: Pick<WebhookContext, "conf
     const facts: StatefulSetFacts = { reconcilerUsername: ctx.config.reconcilerUsername, rolloutExists };
     // What deleting the owning rollout would do, for the denial messages.
     const owner = owningRollout((request.oldObject ?? request.object) as StatefulSetLike | undefined)?.name;
-    const ownerRollout = owner ? parseRollout(ctx.view.rollout(namespace, owner)) : undefined;
+    const ownerRollout = owner ? parseStoredRollout(ctx.view.rollout(namespace, owner)) : undefined;
     if (ownerRollout?.ok) facts.ownerDeletionPolicy = ownerRollout.value.spec.deletionPolicy;
     return validateStatefulSet(request, facts);
   };
