@@ -73,8 +73,8 @@ function guardHandler(deps: LeakGuardDeps, parse: (request: AdmissionRequest) =>
     // A refused leak is answered as such; otherwise the group guard may still refuse.
     const group = decision.verdict === "deny" ? undefined : decideGroupGuard(req, world);
     // The log context only for a line the level writes (a drain's denials come by the thousand).
-    const leakLevel = decisionLevel(decision.verdict !== "allow" || decision.failSafe);
-    const groupLevel = group && decisionLevel(group.verdict === "deny" || group.failSafe);
+    const leakLevel = decisionLevel(decision.verdict, decision.verdict === "allow" && decision.failSafe);
+    const groupLevel = group && decisionLevel(group.verdict, group.verdict === "allow" && group.failSafe);
     if (log.isLevelEnabled(leakLevel) || (groupLevel && log.isLevelEnabled(groupLevel))) {
       const context = {
         uid: request.uid,
@@ -143,13 +143,18 @@ function groupSideEffects(
 }
 
 /** The level a decision's log line is written at: warn for refusals, flags and fail-safes. */
-function decisionLevel(notable: boolean): "warn" | "debug" {
-  return notable ? "warn" : "debug";
+/**
+ * warn for what only this line reports (a flagged leak let through, a fail-safe allow); a
+ * refusal's detail goes to debug, because the admission kernel already writes one info line
+ * per refusal with its message (a drain storm's denials come by the thousand).
+ */
+function decisionLevel(verdict: "allow" | "deny" | "flag", failSafe: boolean): "warn" | "debug" {
+  return verdict === "flag" || (verdict === "allow" && failSafe) ? "warn" : "debug";
 }
 
 function logGroupDecision(log: Logger, context: Record<string, unknown>, decision: GroupGuardDecision): void {
   if (decision.verdict === "deny") {
-    log.warn(
+    log.debug(
       {
         ...context,
         decision: "deny",
@@ -172,10 +177,9 @@ function logGroupDecision(log: Logger, context: Record<string, unknown>, decisio
 
 function logDecision(log: Logger, context: Record<string, unknown>, decision: LeakGuardDecision): void {
   if (decision.verdict !== "allow") {
-    log.warn(
-      { ...context, decision: decision.verdict, rollout: decision.leak.rollout, mode: decision.leak.mode },
-      decision.message,
-    );
+    const fields = { ...context, decision: decision.verdict, rollout: decision.leak.rollout, mode: decision.leak.mode };
+    if (decision.verdict === "flag") log.warn(fields, decision.message);
+    else log.debug(fields, decision.message);
   } else if (decision.failSafe) {
     log.warn({ ...context, decision: "allow", reason: decision.reason }, `allowed (fail-safe): ${decision.detail}`);
   } else {
