@@ -137,6 +137,7 @@ async function main(): Promise<void> {
     port: config.port,
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    clock,
     timeouts: serverTimeouts(config),
     onDrain: () => (draining = true),
   });

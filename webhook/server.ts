@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { getHeapStatistics } from "node:v8";
 import type { Logger } from "pino";
+import type { Clock } from "../api/clock.js";
 import type { CertificateSource } from "../certs/source.js";
 import { admissionRoute } from "./admission-route.js";
 import type { WebhookConfig } from "./config.js";
@@ -223,6 +224,8 @@ export interface HttpsOptions {
   port: number;
   logger: Logger;
   shutdownTimeoutMs: number;
+  /** The process clock: the shutdown timeout runs on it. */
+  clock: Pick<Clock, "setTimer">;
   timeouts: ServerTimeouts;
   /** Called when shutdown begins, before the listener closes (the app's isDraining reads it). */
   onDrain?: () => void;
@@ -311,13 +314,12 @@ export async function startHttpsServer(options: HttpsOptions): Promise<RunningSe
       closed ??= new Promise<void>((resolve) => {
         draining = true;
         options.onDrain?.();
-        const force = setTimeout(() => {
+        const force = options.clock.setTimer(() => {
           logger.warn({ timeoutMs: options.shutdownTimeoutMs }, "shutdown timeout: closing remaining connections");
           server.closeAllConnections();
         }, options.shutdownTimeoutMs);
-        force.unref();
         server.close(() => {
-          clearTimeout(force);
+          force.cancel();
           resolve();
         });
         server.closeIdleConnections();

@@ -7,6 +7,7 @@ import { Session } from "node:inspector/promises";
 import { getHeapStatistics, GCProfiler } from "node:v8";
 import { pino } from "pino";
 import { generateCertificatePair } from "../../certs/generate.js";
+import { systemClock } from "../../adapters/clock.js";
 import type { EventRecorder } from "../../adapters/kube/events.js";
 import { parseWebhookConfig } from "../../webhook/config.js";
 import { createWebhookMetrics } from "../../webhook/metrics.js";
@@ -42,6 +43,7 @@ const server = await startHttpsServer({
   port: 0,
   logger,
   shutdownTimeoutMs: 1000,
+  clock: systemClock,
   timeouts: serverTimeouts(config),
 });
 // Where a latency tail comes from: the server's own stalls (its event loop held up, by its work

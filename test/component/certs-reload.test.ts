@@ -47,6 +47,7 @@ async function serve(certificates: CertificateSource) {
     port: 0,
     logger: silentLogger,
     shutdownTimeoutMs: 1000,
+    clock: systemClock,
     timeouts: serverTimeouts(testConfig),
   });
 }

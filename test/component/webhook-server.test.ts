@@ -2,6 +2,7 @@
 // graceful shutdown.
 import { expect } from "chai";
 import { until } from "../support/until.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 import { request as httpsRequest } from "node:https";
 import type { AdmissionDecision, AdmissionReview, AdmissionResponse, JsonPatchOperation } from "../../api/admission.js";
 import { allowed } from "../../api/admission.js";
@@ -496,6 +497,43 @@ describe("webhook server (HTTPS, real AdmissionReview JSON)", function () {
       release!();
       expect(await result).to.deep.equal({ status: 200, connection: "close" });
       await closed;
+    });
+
+    it("a review still unanswered when the shutdown timeout passes has its connection closed, and shutdown ends", async () => {
+      const clock = new FakeClock();
+      const other = await startTestWebhook(extraRoutes, { clock, shutdownTimeoutMs: 30_000 });
+      release = undefined;
+      const stuck = call(
+        other.port,
+        other.pair.caBundle,
+        "POST",
+        "/test/slow",
+        JSON.stringify(admissionReview({ ...(stsRequest("g-3", "CREATE", {}).request as object) })),
+      ).then(
+        (res) => `answered ${res.status}`,
+        (err: NodeJS.ErrnoException) => err.code ?? err.message,
+      );
+      await until("the stuck review has reached its handler", () => release !== undefined);
+      const closed = other.server.shutdown();
+      let closedYet = false;
+      void closed.then(() => (closedYet = true));
+      expect(clock.delays(), "one shutdown timer, on the process clock").to.deep.equal([30_000]);
+      clock.advance(29_999);
+      await settle();
+      expect(closedYet, "closed before the timeout").to.equal(false);
+      clock.advance(1);
+      // The apiserver sees the connection drop and applies the hook's failurePolicy.
+      expect(await stuck).to.equal("ECONNRESET");
+      await closed;
+      expect(clock.pending, "no timer left behind").to.equal(0);
+      release!();
+    });
+
+    it("a shutdown that ends in time cancels its timeout", async () => {
+      const clock = new FakeClock();
+      const other = await startTestWebhook(extraRoutes, { clock, shutdownTimeoutMs: 30_000 });
+      await other.server.shutdown();
+      expect(clock.pending).to.equal(0);
     });
   });
 });

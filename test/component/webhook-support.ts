@@ -3,6 +3,8 @@
 import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { pino, type Logger } from "pino";
+import { systemClock } from "../../adapters/clock.js";
+import type { Clock } from "../../api/clock.js";
 import type { ReadCache } from "../../adapters/kube/cache.js";
 import { clusterView, type ClusterCaches, type ClusterView } from "../../adapters/kube/cluster-view.js";
 import { generateCertificatePair } from "../../certs/generate.js";
@@ -138,6 +140,8 @@ export interface TestWebhookOptions {
   limits?: Partial<AdmissionLimits>;
   timeouts?: Partial<ServerTimeouts>;
   shutdownTimeoutMs?: number;
+  /** The clock the shutdown timeout runs on (default: the wall clock). */
+  clock?: Pick<Clock, "setTimer">;
 }
 
 export async function startTestWebhook(routes: RouteTable, options: TestWebhookOptions = {}): Promise<TestWebhook> {
@@ -161,6 +165,7 @@ export async function startTestWebhook(routes: RouteTable, options: TestWebhookO
     port: 0,
     logger: silentLogger,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 5000,
+    clock: options.clock ?? systemClock,
     timeouts: { ...serverTimeouts(testConfig), ...options.timeouts },
     onDrain: () => (draining = true),
   });

@@ -18,6 +18,7 @@ import { EventsV1Api, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { verifyCallbackSignature } from "../../adapters/callbacks/signature.js";
+import { systemClock } from "../../adapters/clock.js";
 import { kubeAlertEvents } from "../../adapters/kube/alert-events.js";
 import {
   managedControllerRevisionsCache,
@@ -618,6 +619,7 @@ describe("integrations e2e: Consul-gated rollout, callbacks, Slack (real reconci
         port: 0,
         logger,
         shutdownTimeoutMs: 2_000,
+        clock: systemClock,
         timeouts: serverTimeouts(config),
       });
       replicas.push({ alerter, server, registry });

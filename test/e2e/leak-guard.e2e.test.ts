@@ -13,6 +13,7 @@ import {
   rolloutsCache,
   type ReadCache,
 } from "../../adapters/kube/cache.js";
+import { systemClock } from "../../adapters/clock.js";
 import { clusterView } from "../../adapters/kube/cluster-view.js";
 import { alertEventsCache, kubeAlertEvents } from "../../adapters/kube/alert-events.js";
 import { kubeEventRecorder } from "../../adapters/kube/events.js";
@@ -415,6 +416,7 @@ subjects:
       port: 0,
       logger,
       shutdownTimeoutMs: 2_000,
+      clock: systemClock,
       timeouts: serverTimeouts(parseWebhookConfig({})),
     });
 

@@ -76,6 +76,7 @@ export async function startLocalWebhook(
     port: 0,
     logger,
     shutdownTimeoutMs: 2_000,
+    clock: systemClock,
     timeouts: serverTimeouts(config),
   });
   const caBundle = Buffer.from(cert.caPem).toString("base64");
@@ -243,6 +244,7 @@ export async function startInstalledWebhook(options: {
     port: 0,
     logger,
     shutdownTimeoutMs: 2000,
+    clock: systemClock,
     timeouts: serverTimeouts(config),
   });
   await Promise.all(Object.values(caches).map((c: WebhookCaches[keyof WebhookCaches]) => c.synced));
