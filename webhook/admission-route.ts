@@ -24,6 +24,7 @@ function reviewFields(path: string, request: AdmissionRequest) {
     operation: request.operation,
     resource: `${request.namespace ?? ""}/${request.name ?? ""}`,
     user: request.userInfo.username,
+    dryRun: request.dryRun === true,
   };
 }
 

@@ -142,7 +142,6 @@ function groupSideEffects(
   );
 }
 
-/** The level a decision's log line is written at: warn for refusals, flags and fail-safes. */
 /**
  * warn for what only this line reports (a flagged leak let through, a fail-safe allow); a
  * refusal's detail goes to debug, because the admission kernel already writes one info line
