@@ -62,7 +62,7 @@ for tool in openssl python3 curl; do command -v "$tool" >/dev/null || die "$tool
 
 # KWOK pod-stage workers (validated before anything starts).
 pod_workers=${BULKHEAD_KWOK_POD_WORKERS:-}
-if [[ -n $pod_workers ]] && ! [[ $pod_workers =~ ^[1-9][0-9]*$ && $pod_workers -le 256 ]]; then
+if [[ -n $pod_workers ]] && ! [[ $pod_workers =~ ^[1-9][0-9]{0,2}$ && $pod_workers -le 256 ]]; then
   die "BULKHEAD_KWOK_POD_WORKERS must be a whole number from 1 to 256 (got: $pod_workers); unset it for KWOK's default of 4"
 fi
 

@@ -647,37 +647,43 @@ subjects:
       namespace: ns,
       body: [{ op: "add", path: "/metadata/finalizers", value: [hold] }],
     });
-    const asReconciler = kubeConfigForToken(reconcilerToken, "reconciler").makeApiClient(CoreV1Api);
-    await asReconciler.deleteNamespacedPod({ name: target, namespace: ns });
-    await waitFor(
-      async () =>
-        Boolean((await coreApi().readNamespacedPod({ name: target, namespace: ns })).metadata?.deletionTimestamp),
-      { what: `${target} terminating` },
-    );
-    const webhookCalls = async () =>
-      ((await registry.getSingleMetric("bulkhead_webhook_requests_total")?.get())?.values ?? [])
-        .filter((v) => v.labels.path === "/validate/pod-delete")
-        .reduce((a, v) => a + v.value, 0);
-    const callsBefore = await webhookCalls();
-    // A person's forced delete of the terminating old pod: the guard would allow it too; the
-    // apiserver does not ask.
-    const r = await kubectl(["delete", "pod", target, "--as", "jane", "--wait=false", "--grace-period=0", "--force"], {
-      namespace: ns,
-    });
-    expect(r.code, r.stderr).to.equal(0);
-    expect(await webhookCalls(), "pod-delete webhook calls for a terminating pod").to.equal(callsBefore);
-    // A live old pod is still asked about, and refused.
-    const live = oldPods(before)[1]!;
-    const refused = await kubectl(["delete", "pod", live, "--as", "jane", "--wait=false"], { namespace: ns });
-    expect(refused.code).to.not.equal(0);
-    expect(refused.stderr).to.contain("Bulkhead leak protection (enforce): Deletion of pod");
-    expect(await webhookCalls()).to.be.greaterThan(callsBefore);
-    // Releasing the finalizer lets the pod go; without pinning here it comes back new.
-    await coreApi().patchNamespacedPod({
-      name: target,
-      namespace: ns,
-      body: [{ op: "remove", path: "/metadata/finalizers" }],
-    });
+    // The finalizer goes whatever happens here: a pod left terminating would stall every later
+    // case and the namespace's deletion.
+    try {
+      const asReconciler = kubeConfigForToken(reconcilerToken, "reconciler").makeApiClient(CoreV1Api);
+      await asReconciler.deleteNamespacedPod({ name: target, namespace: ns });
+      await waitFor(
+        async () =>
+          Boolean((await coreApi().readNamespacedPod({ name: target, namespace: ns })).metadata?.deletionTimestamp),
+        { what: `${target} terminating` },
+      );
+      const webhookCalls = async () =>
+        ((await registry.getSingleMetric("bulkhead_webhook_requests_total")?.get())?.values ?? [])
+          .filter((v) => v.labels.path === "/validate/pod-delete")
+          .reduce((a, v) => a + v.value, 0);
+      const callsBefore = await webhookCalls();
+      // A person's forced delete of the terminating old pod: the guard would allow it too; the
+      // apiserver does not ask.
+      const r = await kubectl(
+        ["delete", "pod", target, "--as", "jane", "--wait=false", "--grace-period=0", "--force"],
+        { namespace: ns },
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect(await webhookCalls(), "pod-delete webhook calls for a terminating pod").to.equal(callsBefore);
+      // A live old pod is still asked about, and refused.
+      const live = oldPods(before)[1]!;
+      const refused = await kubectl(["delete", "pod", live, "--as", "jane", "--wait=false"], { namespace: ns });
+      expect(refused.code).to.not.equal(0);
+      expect(refused.stderr).to.contain("Bulkhead leak protection (enforce): Deletion of pod");
+      expect(await webhookCalls()).to.be.greaterThan(callsBefore);
+    } finally {
+      // Releasing the finalizer lets the pod go; without pinning here it comes back new.
+      await coreApi().patchNamespacedPod({
+        name: target,
+        namespace: ns,
+        body: [{ op: "remove", path: "/metadata/finalizers" }],
+      });
+    }
     await waitFor(async () => (await settled()).get(target)?.uid !== before.get(target)!.uid, {
       what: `${target} recreated`,
     });
