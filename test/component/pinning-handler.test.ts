@@ -262,6 +262,8 @@ interface SetupOptions {
   /** Live reads of revisions the cache does not hold; default: none. */
   liveRevisions?: LiveRevisionReader;
   statefulSet?: k8s.V1StatefulSet;
+  /** The handler's clock (timeouts, the live-read wait metric); default: the system clock. */
+  clock?: FakeClock;
 }
 
 function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
@@ -287,6 +289,7 @@ function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
       controllerRevisions: revisions,
     }),
     ...(opts.liveRevisions ? { liveRevisions: opts.liveRevisions } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
     liveRollouts: {
       get: async (namespace, name) => {
         liveReads.push(`${namespace}/${name}`);
@@ -310,7 +313,20 @@ function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
     const m = await registry.getSingleMetric("bulkhead_pod_pinning_live_reads_total")?.get();
     return m?.values.find((v) => v.labels.result === result)?.value ?? 0;
   };
-  return { call, events, alerts, metric, revisions, liveReads, liveReadsCounted };
+  const liveReadWait = async (): Promise<{ count: number; sum: number; buckets: Record<string, number> }> => {
+    const m = await registry.getSingleMetric("bulkhead_pod_pinning_live_read_wait_seconds")?.get();
+    // A histogram's values name their series (_bucket, _sum, _count).
+    const values = (m?.values ?? []) as Array<{ metricName?: string; labels: { le?: string | number }; value: number }>;
+    const value = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+    const buckets: Record<string, number> = {};
+    for (const v of values) if (v.metricName?.endsWith("_bucket")) buckets[String(v.labels.le)] = v.value;
+    return {
+      count: value("bulkhead_pod_pinning_live_read_wait_seconds_count"),
+      sum: value("bulkhead_pod_pinning_live_read_wait_seconds_sum"),
+      buckets,
+    };
+  };
+  return { call, events, alerts, metric, revisions, liveReads, liveReadsCounted, liveReadWait };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -638,6 +654,37 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     expect(revisionOf(review, (await call(review)).patch)).to.equal(OLD_REV);
     expect(await liveReadsCounted("failed")).to.equal(1);
     expect(await metric("pinned", "not-moved")).to.equal(1);
+  });
+
+  it("the wait for a live read is measured on the handler's clock, for an answered read and a timed-out one", async () => {
+    for (const { answerAfterMs, result, seconds, firstBucket } of [
+      { answerAfterMs: 150, result: "ok", seconds: 0.15, firstBucket: "0.25" },
+      { answerAfterMs: undefined, result: "failed", seconds: 2, firstBucket: "2.5" },
+    ] as const) {
+      const clock = new FakeClock(0);
+      const { call, liveReadsCounted, liveReadWait } = setup(rolloutObject({}), {
+        clock,
+        // Answers after answerAfterMs on the fake clock, or never (the 2 s bound then fails it).
+        live: () =>
+          new Promise((resolve) => {
+            if (answerAfterMs !== undefined) clock.setTimer(() => resolve(rolloutObject({})), answerAfterMs);
+          }),
+      });
+      const answer = call(podCreateReview(2, NEW_REV, NEW));
+      await tick();
+      clock.advance(answerAfterMs ?? 2000);
+      expect(revisionOf(podCreateReview(2, NEW_REV, NEW), (await answer).patch), result).to.equal(OLD_REV);
+      expect(await liveReadsCounted(result), result).to.equal(1);
+      const wait = await liveReadWait();
+      expect(wait.count, result).to.equal(1);
+      expect(wait.sum, result).to.be.closeTo(seconds, 1e-9);
+      const below = Object.entries(wait.buckets).filter(([le]) => Number(le) < Number(firstBucket));
+      expect(
+        below.every(([, n]) => n === 0),
+        `${result}: no bucket below ${firstBucket}`,
+      ).to.equal(true);
+      expect(wait.buckets[firstBucket], result).to.equal(1);
+    }
   });
 
   it("a new template applied before the cache shows the recorded split: the pod keeps the old revision", async () => {

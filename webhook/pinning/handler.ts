@@ -73,8 +73,8 @@ export interface PodPinningDeps {
   liveRevisions?: LiveRevisionReader;
   /** Bound on one live read; past it the cache's answer stands (a revision read counts as missing). Default 2000 ms. */
   liveReadTimeoutMs?: number;
-  /** The timers of that bound. Default: the system clock. */
-  clock?: Pick<Clock, "setTimer">;
+  /** The timers of that bound, and the wait a create spends on a live read (a metric). Default: the system clock. */
+  clock?: Pick<Clock, "setTimer" | "now">;
   /** The installation's mode for rollouts that set no spec.leakProtection; "off" also turns pinning off. */
   defaultLeakProtection: LeakProtectionMode;
   events: EventRecorder;
@@ -246,21 +246,19 @@ async function confirmLive(
   pending: Extract<PinningDecision, { verdict: "confirm" }>,
 ): Promise<FinalPinningDecision> {
   let fresh: unknown;
+  const clock = deps.clock ?? systemClock;
+  const asked = clock.now();
   try {
-    fresh = await withTimeout(
-      liveRollout(req.namespace, pending.rolloutName),
-      deps.liveReadTimeoutMs ?? 2000,
-      deps.clock ?? systemClock,
-    );
+    fresh = await withTimeout(liveRollout(req.namespace, pending.rolloutName), deps.liveReadTimeoutMs ?? 2000, clock);
   } catch (err) {
-    deps.metrics.liveRead("failed");
+    deps.metrics.liveRead("failed", clock.now() - asked);
     log.warn(
       { err, rollout: `${req.namespace}/${pending.rolloutName}`, why: pending.why },
       `live read of the rollout failed; the cache's answer stands (${pending.unconfirmed.verdict})`,
     );
     return pending.unconfirmed;
   }
-  deps.metrics.liveRead("ok");
+  deps.metrics.liveRead("ok", clock.now() - asked);
   const world: PinningWorld = {
     get synced() {
       return cached.synced;
