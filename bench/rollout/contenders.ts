@@ -37,6 +37,25 @@ function answers(url: string): Promise<boolean> {
   });
 }
 
+/** A /metrics page as text (the webhook's over HTTPS with its own certificate), or why not. */
+export function metricsText(url: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = (url.startsWith("https:") ? httpsRequest : httpRequest)(
+      url,
+      { rejectUnauthorized: false, timeout: 5000 },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve(res.statusCode === 200 ? text : `unavailable: HTTP ${res.statusCode}`));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("no answer within 5 s")));
+    req.on("error", (err) => resolve(`unavailable: ${err.message}`));
+    req.end();
+  });
+}
+
 export class Started {
   private exited = false;
   constructor(
@@ -116,6 +135,8 @@ export interface BulkheadProcesses {
   reconciler: Started;
   /** The reconciler's /metrics (pass durations, status writes, pods taken down). */
   reconcilerMetricsUrl: string;
+  /** The webhook's /metrics (latency per path, pinning's live reads). */
+  webhookMetricsUrl: string;
   stop(): Promise<void>;
 }
 
@@ -188,6 +209,7 @@ export async function startBulkhead(build: BulkheadBuild, logsDir: string, node:
     webhook,
     reconciler,
     reconcilerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    webhookMetricsUrl: `https://127.0.0.1:${webhookPort}/metrics`,
     stop: async () => {
       await reconciler.stop();
       await webhook.stop();

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { loadavg } from "node:os";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1StatefulSet } from "@kubernetes/client-node";
 import {
+  metricsText,
   operatorFlags,
   sleep,
   startBulkhead,
@@ -400,12 +401,14 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
           ],
         });
         const m = await watchRollout(ns, n, from, timeoutMs, t0);
-        // Kept beside the logs: how many passes, how long each took, the status writes.
-        const metrics = await fetch(processes.reconcilerMetricsUrl).then(
-          (res) => res.text(),
-          (err: Error) => `unavailable: ${err.message}`,
+        // Kept beside the logs: how many passes, how long each took, the status writes; the
+        // webhook's latency per path and pinning's live-read waits.
+        const label = `${build.label.replace(/\W+/g, "-")}-${n}`;
+        writeFileSync(
+          join(logsDir, `reconciler-metrics-${label}.txt`),
+          await metricsText(processes.reconcilerMetricsUrl),
         );
-        writeFileSync(join(logsDir, `reconciler-metrics-${build.label.replace(/\W+/g, "-")}-${n}.txt`), metrics);
+        writeFileSync(join(logsDir, `webhook-metrics-${label}.txt`), await metricsText(processes.webhookMetricsUrl));
         return { ...m, waves: (await rolloutOf(ns)).status?.wavesCompleted };
       },
     );
