@@ -264,6 +264,8 @@ interface SetupOptions {
   statefulSet?: k8s.V1StatefulSet;
   /** The handler's clock (timeouts, the live-read wait metric); default: the system clock. */
   clock?: FakeClock;
+  /** The live reads' gathering window; default 0 (each read sent at once). */
+  liveReadGatherMs?: number;
 }
 
 function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
@@ -290,6 +292,9 @@ function setup(rollout: unknown = rolloutObject({}), opts: SetupOptions = {}) {
     }),
     ...(opts.liveRevisions ? { liveRevisions: opts.liveRevisions } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    // Each create's read is sent at once here; the gathering window has its own tests
+    // (test/unit/pinning-live-reads.test.ts).
+    liveReadGatherMs: opts.liveReadGatherMs ?? 0,
     liveRollouts: {
       get: async (namespace, name) => {
         liveReads.push(`${namespace}/${name}`);
@@ -732,6 +737,32 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     const [four, five] = await Promise.all(later);
     expect(revisionOf(reviews[0]!, four!.patch), "web-4, moved back: pinned").to.equal(OLD_REV);
     expect(revisionOf(reviews[1]!, five!.patch), "web-5").to.equal(NEW_REV);
+  });
+
+  it("a batch of creates inside the gathering window shares one read, sent after the last of them arrived", async () => {
+    const clock = new FakeClock(0);
+    const cached = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6] }, { percent: 100 });
+    let stored = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6] }, { percent: 100 });
+    const { call, liveReads } = setup(cached, { clock, liveReadGatherMs: 10, live: () => stored });
+    const first = call(podCreateReview(5, NEW_REV, NEW));
+    await tick();
+    clock.advance(6);
+    // Wave 2 recorded, and its creates arrive, while the window is still open.
+    stored = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6, 5, 4] }, { percent: 100 });
+    const rest = [4, 5].map((ordinal) => call(podCreateReview(ordinal, NEW_REV, NEW)));
+    await tick();
+    expect(liveReads, "nothing sent inside the window").to.have.length(0);
+    clock.advance(4);
+    const answers = await Promise.all([first, ...rest]);
+    expect(liveReads, "one read for the batch").to.have.length(1);
+    // The read went out after every create of the batch, so it saw wave 2 for all of them.
+    expect(answers.map((a) => a.patch)).to.deep.equal([undefined, undefined, undefined]);
+    // A create after the read went out waits for a read of its own.
+    const late = call(podCreateReview(4, NEW_REV, NEW));
+    await tick();
+    clock.advance(10);
+    await late;
+    expect(liveReads).to.have.length(2);
   });
 
   it("a cache served 2 s behind on a fake clock: through a whole wave, no pod is pinned wrongly", async () => {

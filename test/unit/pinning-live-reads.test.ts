@@ -5,7 +5,7 @@ import { CoalescedLiveReads } from "../../webhook/pinning/live-reads.js";
 import { FakeClock } from "../support/fake-clock.js";
 
 /** A read the test answers by hand; the log orders calls and sends. */
-function harness(timeoutMs = 2000) {
+function harness(timeoutMs = 2000, gatherMs = 0) {
   const log: string[] = [];
   const sent: Array<{ key: string; resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
   const clock = new FakeClock(0);
@@ -17,6 +17,7 @@ function harness(timeoutMs = 2000) {
       }),
     timeoutMs,
     clock,
+    gatherMs,
   );
   /** Calls get() and records which read answered it (the value is the read's index). */
   const ask = (caller: string, ns = "shop", name = "web") => {
@@ -136,6 +137,49 @@ describe("pinning: coalesced live reads", () => {
     await reads.get("shop", "web").catch((e: Error) => (error = e.message));
     expect(error).to.equal("bad request");
     expect(reads.inFlight).to.equal(0);
+  });
+
+  it("with a gathering window, the callers inside it share one read, sent when it closes", async () => {
+    const { log, sent, clock, reads, ask } = harness(2000, 10);
+    const a = ask("a");
+    await settle();
+    clock.advance(9);
+    const b = ask("b");
+    await settle();
+    expect(sent, "nothing sent while the window is open").to.have.length(0);
+    clock.advance(1);
+    await settle();
+    expect(sent).to.have.length(1);
+    sent[0]!.resolve(0);
+    await Promise.all([a.done, b.done]);
+    expect([a.outcome.value, b.outcome.value]).to.deep.equal([0, 0]);
+    expect(log).to.deep.equal(["call a", "call b", "send 0"]);
+    expect(reads.inFlight).to.equal(0);
+    expect(clock.pending, "no timer left behind").to.equal(0);
+  });
+
+  it("with a gathering window, a caller after the read went out queues for the next read, sent as the first ends", async () => {
+    const { log, sent, clock, ask } = harness(2000, 10);
+    const a = ask("a");
+    clock.advance(10);
+    await settle();
+    const b = ask("b");
+    await settle();
+    expect(sent, "b cannot use the read already sent").to.have.length(1);
+    sent[0]!.resolve(0);
+    await settle();
+    expect(sent, "the next read goes out when the first ends, with no second window").to.have.length(2);
+    sent[1]!.resolve(1);
+    await Promise.all([a.done, b.done]);
+    expect([a.outcome.value, b.outcome.value]).to.deep.equal([0, 1]);
+    expect(log).to.deep.equal(["call a", "send 0", "call b", "send 1"]);
+  });
+
+  it("refuses a gathering window that is negative or not a number", () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => new CoalescedLiveReads(async () => undefined, 2000, new FakeClock(0), bad), String(bad)).to.throw(
+        /gathering window must be a number of ms >= 0/,
+      );
   });
 
   it("refuses a bound that is not a positive number", () => {

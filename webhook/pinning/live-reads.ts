@@ -12,6 +12,14 @@
 //
 // Each read is bounded (timeoutMs): one that does not answer fails for every create waiting on
 // it (the cache's answer stands, as for any failed read) and the next read is sent.
+//
+// The StatefulSet controller creates a StatefulSet's missing pods in batches, all of a batch at
+// once, and starts the next batch when the last create returns. With no read under way, the
+// first create of a batch would send a read at once and the rest of the batch, a moment later,
+// would wait for that read *and* the next one. A short gathering window (gatherMs) before a
+// read that nothing is waiting behind lets the whole batch share one read: each create waits
+// the window plus one read instead of up to two reads. The window is a cost, never a
+// correctness matter: every create is still answered by a read sent after it arrived.
 
 import { withTimeout, type Clock } from "../../api/clock.js";
 
@@ -19,8 +27,8 @@ import { withTimeout, type Clock } from "../../api/clock.js";
 export type LiveRead = (namespace: string, name: string) => Promise<unknown>;
 
 interface Slot {
-  /** The read under way. */
-  current: Promise<unknown>;
+  /** The read under way (none while the first read's gathering window is open). */
+  current?: Promise<unknown>;
   /** The read that will be sent when `current` ends, shared by every caller that came meanwhile. */
   next?: Promise<unknown>;
 }
@@ -39,16 +47,30 @@ export class CoalescedLiveReads {
     private readonly read: LiveRead,
     private readonly timeoutMs: number,
     private readonly clock: Pick<Clock, "setTimer">,
+    /** How long a read with no read under way waits for more callers before it is sent (0: at once). */
+    private readonly gatherMs = 0,
   ) {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
       throw new Error(`live read timeout must be a positive number of ms, got ${timeoutMs}`);
+    if (!Number.isFinite(gatherMs) || gatherMs < 0)
+      throw new Error(`live read gathering window must be a number of ms >= 0, got ${gatherMs}`);
   }
 
   get(namespace: string, name: string): Promise<unknown> {
     const key = `${namespace}/${name}`;
     const slot = this.slots.get(key);
-    if (!slot) return this.send(key, namespace, name);
-    slot.next ??= slot.current.then(noop, noop).then(() => this.send(key, namespace, name));
+    if (!slot) {
+      if (this.gatherMs === 0) return this.send(key, namespace, name);
+      const next = new Promise<unknown>((resolve) => {
+        this.clock.setTimer(() => resolve(this.send(key, namespace, name)), this.gatherMs);
+      });
+      this.slots.set(key, { next });
+      return next;
+    }
+    const current = slot.current;
+    // The first read's window is still open (nothing sent yet): join it.
+    if (!current) return slot.next!;
+    slot.next ??= current.then(noop, noop).then(() => this.send(key, namespace, name));
     return slot.next;
   }
 
