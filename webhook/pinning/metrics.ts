@@ -21,7 +21,8 @@ export interface PinningMetrics {
   /**
    * A create's live read of its rollout to confirm a cache answer (api/pinning.ts "confirm"); one
    * read may answer several creates. `waitedMs`: how long this create waited for it (a shared read
-   * sent after it arrived, so up to two reads' time), on the handler's clock.
+   * sent after it arrived: the gathering window and one read, or up to two reads when one was
+   * already under way), on the handler's clock.
    */
   liveRead(result: "ok" | "failed", waitedMs: number): void;
 }
