@@ -1,7 +1,7 @@
 // Prometheus counters of revision pinning. Get-or-create, so several handlers (and tests) can
 // share one registry.
-import { Histogram, type Registry } from "prom-client";
-import { sharedCounter } from "../../adapters/metrics.js";
+import type { Registry } from "prom-client";
+import { sharedCounter, sharedHistogram } from "../../adapters/metrics.js";
 
 /** What /mutate/pod did with a pod create. */
 export type PinningOutcome =
@@ -42,15 +42,12 @@ export function podPinningMetrics(registry: Registry): PinningMetrics {
     help: "Pod creates whose pinning answer was confirmed with a live read of the StatefulsetRollout (creates that arrive together share one read), by result.",
     labelNames: ["result"],
   });
-  const wait =
-    (registry.getSingleMetric(LIVE_READ_WAIT) as Histogram | undefined) ??
-    new Histogram({
-      name: LIVE_READ_WAIT,
-      help: "How long a pod create waited for the live read that confirmed its pinning answer (part of /mutate/pod's latency; the read is bounded at 2 s).",
-      // Up to the 2 s bound of a live read.
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [registry],
-    });
+  const wait = sharedHistogram(registry, {
+    name: LIVE_READ_WAIT,
+    help: "How long a pod create waited for the live read that confirmed its pinning answer (part of /mutate/pod's latency; the read is bounded at 2 s).",
+    // Up to the 2 s bound of a live read.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  });
   return {
     outcome: (outcome, reason) => counter.inc({ outcome, reason }),
     liveRead: (result, waitedMs) => {
