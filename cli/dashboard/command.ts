@@ -2,6 +2,7 @@
 // kubeconfig (their RBAC applies; nothing runs in the cluster). Runs until Ctrl-C.
 import { isIP } from "node:net";
 import type { Command } from "commander";
+import { systemClock } from "../../adapters/clock.js";
 import { CliError, EXIT_OK, usageError } from "../errors.js";
 import type { Session } from "../session.js";
 import { startDashboard } from "./server.js";
@@ -45,6 +46,8 @@ export async function runDashboard(session: Session, flags: DashboardFlags): Pro
       port,
       randomIdentity: session.deps.randomIdentity,
       now: session.deps.now,
+      // The CLI's deps carry no Clock (cli/deps.ts), so the real one is wired here.
+      clock: systemClock,
     });
   } catch (err) {
     await feed.stop();

@@ -4,6 +4,8 @@
 import * as k8s from "@kubernetes/client-node";
 import { watchManagedPods, watchRollouts } from "../../adapters/kube/cache.js";
 import type { ReadCache } from "../../adapters/kube/cache.js";
+import { systemClock } from "../../adapters/clock.js";
+import type { Clock, Timer } from "../../api/clock.js";
 import type { PodObject } from "../../api/observe.js";
 import { KIND } from "../../api/labels.js";
 import type { DashboardFeed, FeedChange, FeedEvent } from "./feed.js";
@@ -13,8 +15,8 @@ export const EVENTS_PER_ROLLOUT = 50;
 export const ROLLOUTS_WITH_EVENTS = 2000;
 const EVENT_PAGE = 500;
 const EVENT_PAGES = 10;
-const RESTART_BASE_MS = 1000;
-const RESTART_MAX_MS = 30_000;
+export const RESTART_BASE_MS = 1000;
+export const RESTART_MAX_MS = 30_000;
 
 /** A bounded store of recent Events per rollout ("namespace/name" → oldest first). */
 export class EventBuffer {
@@ -84,18 +86,22 @@ function toFeedEvent(e: k8s.CoreV1Event): FeedEvent | undefined {
 const keyOf = (e: k8s.CoreV1Event): string =>
   `${e.involvedObject?.namespace ?? e.metadata?.namespace ?? ""}/${e.involvedObject?.name ?? ""}`;
 
-/** Events whose involvedObject is a StatefulsetRollout, listed then watched, restarted on errors. */
-class RolloutEvents {
+/**
+ * Events whose involvedObject is a StatefulsetRollout, listed then watched, restarted on errors
+ * (after a delay on `clock`, doubling up to RESTART_MAX_MS).
+ */
+export class RolloutEvents {
   readonly buffer = new EventBuffer();
   private stopped = false;
   private abort: AbortController | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private delayMs = RESTART_BASE_MS;
 
   constructor(
     private readonly kc: k8s.KubeConfig,
     private readonly namespace: string | undefined,
     private readonly changed: (namespace: string) => void,
+    private readonly clock: Pick<Clock, "setTimer">,
   ) {}
 
   start(): void {
@@ -147,30 +153,34 @@ class RolloutEvents {
 
   private restart(): void {
     if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimer(() => {
       this.timer = undefined;
       void this.run();
     }, this.delayMs);
-    this.timer.unref();
     this.delayMs = Math.min(this.delayMs * 2, RESTART_MAX_MS);
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
+    this.timer = undefined;
     this.abort?.abort();
   }
 }
 
-/** Watches rollouts, managed pods and rollout Events in one namespace, or all (undefined). */
-export function kubeFeed(kc: k8s.KubeConfig, namespace: string | undefined): DashboardFeed {
-  const rollouts: ReadCache<k8s.KubernetesObject> = watchRollouts(kc, namespace);
-  const pods: ReadCache<k8s.V1Pod> = watchManagedPods(kc, namespace);
+/**
+ * Watches rollouts, managed pods and rollout Events in one namespace, or all (undefined); their
+ * restart delays run on `clock`. The default is for cli/kube-cluster.ts, whose Cluster has no
+ * clock to hand on (the CLI's deps carry none).
+ */
+export function kubeFeed(kc: k8s.KubeConfig, namespace: string | undefined, clock: Clock = systemClock): DashboardFeed {
+  const rollouts: ReadCache<k8s.KubernetesObject> = watchRollouts(kc, namespace, { clock });
+  const pods: ReadCache<k8s.V1Pod> = watchManagedPods(kc, namespace, { clock });
   const listeners: Array<(change: FeedChange) => void> = [];
   const emit = (change: FeedChange): void => listeners.forEach((l) => l(change));
   rollouts.onChange((obj) => emit({ kind: "rollout", namespace: obj.metadata?.namespace ?? "" }));
   pods.onChange((obj) => emit({ kind: "pod", namespace: obj.metadata?.namespace ?? "" }));
-  const events = new RolloutEvents(kc, namespace, (ns) => emit({ kind: "event", namespace: ns }));
+  const events = new RolloutEvents(kc, namespace, (ns) => emit({ kind: "event", namespace: ns }), clock);
   events.start();
   return {
     rollouts: () => rollouts.list(),

@@ -9,6 +9,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import type { Clock, Timer } from "../../api/clock.js";
 import { pausePlan, promotePlan, resumePlan, retryPlan, rollbackPlan } from "../actions-plan.js";
 import type { ActionResult } from "../actions-plan.js";
 import { parseRollout } from "../../api/rollout.js";
@@ -26,7 +27,8 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const MAX_BODY_BYTES = 16 * 1024;
 /** Views are recomputed at most this often, however fast the watches change. */
 export const PUSH_INTERVAL_MS = 200;
-const HEARTBEAT_MS = 20_000;
+/** A comment line sent on every stream this often, so idle connections are not cut by proxies. */
+export const HEARTBEAT_MS = 20_000;
 
 export const ACTIONS = ["pause", "resume", "promote", "rollback", "retry"] as const;
 export type DashboardAction = (typeof ACTIONS)[number];
@@ -95,6 +97,8 @@ export interface DashboardOptions {
   port: number;
   randomIdentity: () => string;
   now: () => Date;
+  /** The push debounce and the heartbeat run on this clock (api/clock.ts). */
+  clock: Pick<Clock, "setTimer">;
 }
 
 export interface RunningDashboard {
@@ -146,10 +150,13 @@ function loadAssets(): Map<string, Buffer> {
 
 export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
   const assets = loadAssets();
-  const { feed } = options;
+  const { feed, clock } = options;
   const streams = new Set<Stream>();
   const waveLogs = new Map<string, WaveLog>();
-  let pushTimer: NodeJS.Timeout | undefined;
+  let pushTimer: Timer | undefined;
+  let heartbeat: Timer | undefined;
+  /** Set on close (or a failed start): no timer is set from then on. */
+  let stopped = false;
 
   const rollouts = (): Array<{ rollout: StatefulsetRollout; group?: string }> =>
     feed.rollouts().flatMap((raw) => {
@@ -212,8 +219,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   };
 
   const schedulePush = (): void => {
-    if (pushTimer) return;
-    pushTimer = setTimeout(() => {
+    if (pushTimer || stopped) return;
+    pushTimer = clock.setTimer(() => {
       pushTimer = undefined;
       noteWaves();
       if (streams.size > 0) push();
@@ -221,10 +228,22 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   };
   feed.onChange(schedulePush);
 
-  const heartbeat = setInterval(() => {
-    for (const s of streams) s.res.write(": keep-alive\n\n");
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
+  // Re-armed each time it runs: the Clock has one-shot timers only.
+  const armHeartbeat = (): void => {
+    if (stopped) return;
+    heartbeat = clock.setTimer(() => {
+      for (const s of streams) s.res.write(": keep-alive\n\n");
+      armHeartbeat();
+    }, HEARTBEAT_MS);
+  };
+  armHeartbeat();
+
+  const stopTimers = (): void => {
+    stopped = true;
+    heartbeat?.cancel();
+    pushTimer?.cancel();
+    pushTimer = undefined;
+  };
 
   const allowedHosts = new Set<string>();
   const server: Server = createServer((req, res) => {
@@ -361,10 +380,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => resolve());
+    });
+  } catch (err) {
+    stopTimers();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const hostInUrl = options.host.includes(":") ? `[${options.host}]` : options.host;
   for (const h of [hostInUrl, ...(options.host === "127.0.0.1" || options.host === "::1" ? ["localhost"] : [])])
@@ -373,8 +397,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     url: `http://${hostInUrl}:${port}/`,
     port,
     async close() {
-      clearInterval(heartbeat);
-      if (pushTimer) clearTimeout(pushTimer);
+      stopTimers();
       for (const s of streams) s.res.end();
       streams.clear();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,13 +1,16 @@
-// The dashboard without a cluster: its view-model functions, its bounded Event buffer, and its
-// HTTP server (page, live stream, actions, refusals) over a fake feed and a fake API.
+// The dashboard without a cluster: its view-model functions, its bounded Event buffer and Event
+// watch restarts, and its HTTP server (page, live stream, push debounce, heartbeat, actions,
+// refusals) over a fake feed, a fake API and the fake clock.
 import { request } from "node:http";
+import type { ClientRequest } from "node:http";
+import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import type { PodObject } from "../../api/observe.js";
 import { parseRollout } from "../../api/rollout.js";
 import type { StatefulsetRollout } from "../../api/rollout.js";
 import type { DashboardFeed, FeedChange, FeedEvent } from "../../cli/dashboard/feed.js";
-import { EventBuffer } from "../../cli/dashboard/kube-feed.js";
-import { parseActionRequest, startDashboard } from "../../cli/dashboard/server.js";
+import { EventBuffer, RESTART_BASE_MS, RESTART_MAX_MS, RolloutEvents } from "../../cli/dashboard/kube-feed.js";
+import { HEARTBEAT_MS, parseActionRequest, PUSH_INTERVAL_MS, startDashboard } from "../../cli/dashboard/server.js";
 import type { RunningDashboard } from "../../cli/dashboard/server.js";
 import {
   overviewRow,
@@ -18,6 +21,8 @@ import {
   WAVES_KEPT,
 } from "../../cli/dashboard/view-model.js";
 import type { Cluster } from "../../cli/deps.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
+import { until } from "../support/until.js";
 
 const OLD = "web-aaa";
 const NEW = "web-bbb";
@@ -286,6 +291,67 @@ describe("dashboard event buffer", () => {
   });
 });
 
+/** A kubeconfig whose Event lists answer with `list` (counted); nothing else is called. */
+function eventsKubeConfig(list: () => Promise<never>): { kc: k8s.KubeConfig; lists: () => number } {
+  let lists = 0;
+  const core = {
+    listNamespacedEvent: () => {
+      lists++;
+      return list();
+    },
+  };
+  return { kc: { makeApiClient: () => core } as unknown as k8s.KubeConfig, lists: () => lists };
+}
+
+describe("dashboard Event watch restarts", () => {
+  it("lists again after a failure once the delay has passed on the clock, not before, doubling up to the cap", async () => {
+    const clock = new FakeClock();
+    const { kc, lists } = eventsKubeConfig(() => Promise.reject(new Error("connection refused")));
+    const events = new RolloutEvents(kc, "ns", () => {}, clock);
+    const delays: number[] = [];
+    for (let d = RESTART_BASE_MS; delays.length < 8; d = Math.min(d * 2, RESTART_MAX_MS)) delays.push(d);
+    expect(delays.slice(-2)).to.deep.equal([RESTART_MAX_MS, RESTART_MAX_MS]);
+    events.start();
+    try {
+      for (const [i, delay] of delays.entries()) {
+        await until(`restart ${i + 1} to be set`, () => clock.pending === 1, 1_500);
+        expect(clock.delays(), `restart ${i + 1}`).to.deep.equal([delay]);
+        clock.advance(delay - 1);
+        expect(lists(), `listed again before restart ${i + 1} was due`).to.equal(i + 1);
+        clock.advance(1);
+        expect(lists(), `listed again when restart ${i + 1} was due`).to.equal(i + 2);
+      }
+    } finally {
+      events.stop();
+    }
+  });
+
+  it("stop cancels a pending restart", async () => {
+    const clock = new FakeClock();
+    const { kc, lists } = eventsKubeConfig(() => Promise.reject(new Error("connection refused")));
+    const events = new RolloutEvents(kc, "ns", () => {}, clock);
+    events.start();
+    await until("a restart to be set", () => clock.pending === 1, 1_500);
+    events.stop();
+    expect(clock.pending).to.equal(0);
+    clock.advance(RESTART_MAX_MS * 2);
+    expect(lists()).to.equal(1);
+  });
+
+  it("a list that fails after stop sets no restart", async () => {
+    const clock = new FakeClock();
+    let fail: ((err: Error) => void) | undefined;
+    const { kc } = eventsKubeConfig(() => new Promise<never>((_, reject) => (fail = reject)));
+    const events = new RolloutEvents(kc, "ns", () => {}, clock);
+    events.start();
+    await until("the list to be in flight", () => fail !== undefined, 1_500);
+    events.stop();
+    fail!(new Error("connection reset"));
+    await settle();
+    expect(clock.pending).to.equal(0);
+  });
+});
+
 describe("dashboard action requests", () => {
   const cases: Array<{ body: unknown; error?: RegExp }> = [
     { body: { namespace: "ns", name: "web", action: "pause" } },
@@ -371,27 +437,75 @@ function call(
 
 const actionHeaders = { "Content-Type": "application/json", "X-Bulkhead-Dashboard": "1" };
 
+interface OpenStream {
+  req: ClientRequest;
+  /** The rollout views received so far (complete events only), as their status.percentDeployed. */
+  deployed(): Array<number | undefined>;
+  views(): Array<{ rollout: { phase: string; deployed?: number; tiles: Array<{ rev: string }> } }>;
+  /** Heartbeat comments received so far. */
+  keepAlives(): number;
+}
+
+/** Opens the rollout page's event stream and collects what arrives on it. */
+function openStream(port: number, opened: ClientRequest[]): Promise<OpenStream> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const blocks = () => text.split("\n\n").slice(0, -1);
+    const req = request(
+      { host: "127.0.0.1", port, path: "/api/stream?namespace=ns&name=web", headers: { Host: `127.0.0.1:${port}` } },
+      (res) => {
+        if (res.headers["content-type"] !== "text/event-stream")
+          return reject(new Error(`not an event stream: ${res.statusCode} ${res.headers["content-type"]}`));
+        res.setEncoding("utf8").on("data", (d: string) => (text += d));
+        const views = () =>
+          blocks()
+            .filter((b) => b.startsWith("event: view\ndata: "))
+            .map((b) => JSON.parse(b.slice("event: view\ndata: ".length)) as ReturnType<OpenStream["views"]>[number]);
+        resolve({
+          req,
+          views,
+          deployed: () => views().map((v) => v.rollout.deployed),
+          keepAlives: () => blocks().filter((b) => b === ": keep-alive").length,
+        });
+      },
+    );
+    opened.push(req);
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const deployedAt = (percentDeployed: number) => rolloutObject({ status: { percentDeployed } });
+
 describe("dashboard server", () => {
   let feed: FakeFeed;
+  let clock: FakeClock;
   let dashboard: RunningDashboard;
   let current: Record<string, unknown>;
   let patches: object[];
+  let streams: ClientRequest[];
+
+  const options = (over: { feed: FakeFeed; clock: FakeClock; port: number }) => ({
+    cluster: fakeCluster(() => current, patches),
+    namespace: "ns",
+    host: "127.0.0.1",
+    randomIdentity: () => "NEWIDENTITY",
+    now: () => new Date(clock.now()),
+    ...over,
+  });
 
   beforeEach(async () => {
     feed = new FakeFeed();
+    clock = new FakeClock();
     current = rolloutObject();
     patches = [];
-    dashboard = await startDashboard({
-      feed,
-      cluster: fakeCluster(() => current, patches),
-      namespace: "ns",
-      host: "127.0.0.1",
-      port: 0,
-      randomIdentity: () => "NEWIDENTITY",
-      now: () => new Date(),
-    });
+    streams = [];
+    dashboard = await startDashboard(options({ feed, clock, port: 0 }));
   });
-  afterEach(() => dashboard.close());
+  afterEach(async () => {
+    streams.forEach((s) => s.destroy());
+    await dashboard.close();
+  });
 
   it("serves the page and its assets from the package, with a same-origin policy", async () => {
     const page = await call(dashboard.port, "/");
@@ -409,36 +523,72 @@ describe("dashboard server", () => {
   });
 
   it("pushes the rollout view on the stream, and again when the watch sees a change", async () => {
-    const views: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port: dashboard.port,
-          path: "/api/stream?namespace=ns&name=web",
-          headers: { Host: `127.0.0.1:${dashboard.port}` },
-        },
-        (res) => {
-          expect(res.headers["content-type"]).to.equal("text/event-stream");
-          res.setEncoding("utf8").on("data", (d: string) => {
-            for (const m of d.matchAll(/^data: (.*)$/gm)) views.push(m[1]!);
-            if (views.length === 1) feed.change(rolloutObject({ status: { phase: "Paused", paused: true } }));
-            if (views.length === 2) {
-              req.destroy();
-              resolve();
-            }
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
-    const [first, second] = views.map(
-      (v) => JSON.parse(v) as { rollout: { phase: string; tiles: Array<{ rev: string }> } },
-    );
+    const stream = await openStream(dashboard.port, streams);
+    await until("the first view", () => stream.views().length === 1, 1_500);
+    feed.change(rolloutObject({ status: { phase: "Paused", paused: true } }));
+    clock.advance(PUSH_INTERVAL_MS);
+    await until("the view after the change", () => stream.views().length === 2, 1_500);
+    const [first, second] = stream.views();
     expect(first!.rollout.phase).to.equal("Progressing");
     expect(first!.rollout.tiles.map((t) => t.rev)).to.deep.equal(["new", "old", "old", "old"]);
     expect(second!.rollout.phase).to.equal("Paused");
+  });
+
+  it("coalesces the changes of one push interval into one push of the latest view, due an interval after the first", async () => {
+    const stream = await openStream(dashboard.port, streams);
+    await until("the first view", () => stream.views().length === 1, 1_500);
+    const half = PUSH_INTERVAL_MS / 2;
+    feed.change(deployedAt(30));
+    clock.advance(half);
+    feed.change(deployedAt(40));
+    feed.change(deployedAt(50));
+    expect(clock.delays(), "one push timer (beside the heartbeat)").to.deep.equal([half, HEARTBEAT_MS - half]);
+    clock.advance(half);
+    await until("the coalesced view", () => stream.views().length === 2, 1_500);
+    // The next change's view comes next: nothing else was sent for the three changes.
+    feed.change(deployedAt(60));
+    clock.advance(PUSH_INTERVAL_MS);
+    await until("the next change's view", () => stream.views().length === 3, 1_500);
+    expect(stream.deployed()).to.deep.equal([25, 50, 60]);
+  });
+
+  it("sends a heartbeat on every stream each interval on the clock, and not before", async () => {
+    const stream = await openStream(dashboard.port, streams);
+    await until("the first view", () => stream.views().length === 1, 1_500);
+    for (const [i, percent] of [30, 40].entries()) {
+      // A view pushed 1 ms before the heartbeat is due: all the stream had been sent arrives first.
+      clock.advance(HEARTBEAT_MS - PUSH_INTERVAL_MS - 1);
+      feed.change(deployedAt(percent));
+      clock.advance(PUSH_INTERVAL_MS);
+      await until(`the view 1 ms before heartbeat ${i + 1}`, () => stream.views().length === i + 2, 1_500);
+      expect(stream.keepAlives(), `heartbeat ${i + 1} sent early`).to.equal(i);
+      clock.advance(1);
+      await until(`heartbeat ${i + 1}`, () => stream.keepAlives() === i + 1, 1_500);
+    }
+  });
+
+  it("close cancels the pending push and the heartbeat, and a change after it sets no timer", async () => {
+    const stream = await openStream(dashboard.port, streams);
+    await until("the first view", () => stream.views().length === 1, 1_500);
+    feed.change(deployedAt(30));
+    expect(clock.delays()).to.deep.equal([PUSH_INTERVAL_MS, HEARTBEAT_MS]);
+    await dashboard.close();
+    expect(clock.pending, "timers left after close").to.equal(0);
+    feed.change(deployedAt(40));
+    expect(clock.pending, "timers set after close").to.equal(0);
+  });
+
+  it("a start that cannot listen leaves no timer behind", async () => {
+    const otherFeed = new FakeFeed();
+    const otherClock = new FakeClock();
+    const failed = await startDashboard(options({ feed: otherFeed, clock: otherClock, port: dashboard.port })).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect((failed as { code?: unknown } | undefined)?.code).to.equal("EADDRINUSE");
+    expect(otherClock.pending, "timers left after the failed start").to.equal(0);
+    otherFeed.change(deployedAt(30));
+    expect(otherClock.pending, "timers set after the failed start").to.equal(0);
   });
 
   it("refuses an action posted without the dashboard's header or from another origin", async () => {
