@@ -8,6 +8,8 @@
 #   BENCH_BULKHEAD_REFS     e.g. main: also measure that commit's Bulkhead, side by side
 #   BENCH_TIMEOUT           bound for Bulkhead and the peer, seconds (default 900)
 #   BENCH_NATIVE_TIMEOUT    bound for native RollingUpdate, seconds (default 300)
+#   BENCH_ROLLOUT_ROUNDS    runs of every contender at each size, interleaved round by round
+#                           (default 1, at most 10); above 1, medians and ranges follow each size
 #   BENCH_LOG_LEVEL         Bulkhead's log level (default warn; info logs every take-down)
 #   BENCH_PROFILE_DIR       opt-in: Bulkhead's processes run with --cpu-prof into DIR (contenders.ts)
 #   BENCH_OUT               JSON results (default $BENCH_DIR/rollout.json, removed with it)
@@ -42,10 +44,11 @@ export BENCH_WEBHOOK_NODE_OPTIONS BENCH_RECONCILER_NODE_OPTIONS
 bench_cluster 12 "$DELAY"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); node $(node --version)"
 echo "date: $(date -u +%FT%TZ)"
-echo "command: ${BENCH_BULKHEAD_REFS:+BENCH_BULKHEAD_REFS=$BENCH_BULKHEAD_REFS }bench/rollout/run.sh $PODS $DELAY $METHODS"
+echo "command: ${BENCH_BULKHEAD_REFS:+BENCH_BULKHEAD_REFS=$BENCH_BULKHEAD_REFS }${BENCH_ROLLOUT_ROUNDS:+BENCH_ROLLOUT_ROUNDS=$BENCH_ROLLOUT_ROUNDS }bench/rollout/run.sh $PODS $DELAY $METHODS"
 echo "node options: webhook $BENCH_WEBHOOK_NODE_OPTIONS; reconciler $BENCH_RECONCILER_NODE_OPTIONS (the chart's)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 IFS=','
 node "$BENCH_DIR/build-tree/bench/rollout/run.js" --pods "$PODS" --delay-seconds "$DELAY" --methods "$METHODS" \
   --bulkhead-builds "${builds[*]}" --timeout-seconds "${BENCH_TIMEOUT:-900}" \
-  --native-timeout-seconds "${BENCH_NATIVE_TIMEOUT:-300}" --out "${BENCH_OUT:-$BENCH_DIR/rollout.json}"
+  --native-timeout-seconds "${BENCH_NATIVE_TIMEOUT:-300}" --rounds "${BENCH_ROLLOUT_ROUNDS:-1}" \
+  --out "${BENCH_OUT:-$BENCH_DIR/rollout.json}"

@@ -10,11 +10,15 @@
 // got. Each run records the load average at its start, the pods created against the pods
 // replaced (a run that fails that check is INVALID and the command exits non-zero), and the peak
 // RSS and CPU of the contender's own processes.
+// --rounds N (1 to 10, default 1) runs every contender N times at each size, interleaved: round 1
+// runs them all in order, then round 2, and so on, so a drift in the machine's load touches all
+// alike. Each run keeps its own row and checks; with N > 1 a summary follows each size: per
+// contender the median wall time of its valid runs, their range, and the medians' ratios.
 //
 // Usage: bench/rollout/run.sh (cluster, builds and processes), which runs the compiled form of
 //   run.js --pods 100,1000 --delay-seconds 2 --methods bulkhead,native-10,native-1,peer-default,peer-fastest
 //     --bulkhead-builds LABEL=DIR[,LABEL=DIR] [--timeout-seconds 900] [--native-timeout-seconds 300]
-//     [--out FILE.json]
+//     [--rounds N] [--out FILE.json]
 // Environment: the cluster's env (source DIR/env), RECONCILER_KUBECONFIG, BENCH_ROLLOUT_OPERATOR
 // (the peer's binary) or BENCH_PEER_UNAVAILABLE (why there is none), BENCH_LOGS (process logs).
 import { writeFileSync } from "node:fs";
@@ -34,7 +38,7 @@ import {
 import { formatPodChurn, podChurnProblem, watchPodChurn } from "../support/pod-churn.js";
 import { ApiserverPodCounters } from "./apiserver-counters.js";
 import { ProcessSampler, rssMiBOf, type ProcessUsage } from "./processes.js";
-import { PodTimeline, type TimelineSummary } from "./timeline.js";
+import { median, PodTimeline, type TimelineSummary } from "./timeline.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -43,6 +47,9 @@ const sizes = (args.get("pods") ?? "100").split(",").map(Number);
 const delaySeconds = Number(args.get("delay-seconds") ?? "2");
 const timeoutMs = Number(args.get("timeout-seconds") ?? "900") * 1000;
 const nativeTimeoutMs = Number(args.get("native-timeout-seconds") ?? "300") * 1000;
+const rounds = Number(args.get("rounds") ?? "1");
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10)
+  throw new Error(`--rounds: "${args.get("rounds")}" is not a whole number from 1 to 10`);
 const methods = (args.get("methods") ?? "bulkhead,native-10,native-1,peer-default,peer-fastest").split(",");
 const builds: BulkheadBuild[] = (args.get("bulkhead-builds") ?? "")
   .split(",")
@@ -77,6 +84,8 @@ interface Progress {
 interface RunResult {
   pods: number;
   contender: string;
+  /** 1 to --rounds: at each size every contender runs once per round, round after round. */
+  round: number;
   finished: boolean;
   seconds: number;
   progress: Progress;
@@ -102,6 +111,9 @@ const labels = { app: "bench", name: "bench" };
 const waveSize = (n: number) => Math.ceil(n * 0.1);
 const idealSeconds = (n: number) => Math.ceil(n / waveSize(n)) * delaySeconds;
 const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
+const NATIVE_10 = "native maxUnavailable 10%";
+/** How rows, notes, progress lines and files name a run: the contender, and its round when there are several. */
+const runName = (contender: string, round: number) => (rounds > 1 ? `${contender}, round ${round}` : contender);
 
 function template(image: string) {
   return { metadata: { labels }, spec: { containers: [{ name: "app", image }] } };
@@ -208,6 +220,7 @@ interface Measured {
 /** What every contender shares: counters and load before, sampling during, the check after. */
 async function measure(
   n: number,
+  round: number,
   namespace: string,
   fromRevision: string,
   contender: string,
@@ -216,19 +229,20 @@ async function measure(
 ): Promise<Omit<RunResult, "settings" | "note" | "kibPerWatchedPod">> {
   // The apiserver's whole /metrics before and after, beside the logs: its request and webhook
   // latency histograms tell the control plane's share of a run from the contender's.
+  const name = runName(contender, round);
   const metricsFile = (when: string) =>
-    join(logsDir, `apiserver-metrics-${contender.replace(/[^\w.-]+/g, "-")}-${n}-${when}.txt`);
+    join(logsDir, `apiserver-metrics-${name.replace(/[^\w.-]+/g, "-")}-${n}-${when}.txt`);
   const before = await counters.counts(metricsFile("before"));
   const churn = await watchPodChurn(kc, namespace);
   const timeline = await PodTimeline.start(kc, namespace, fromRevision);
   const loadAtStart = load();
   const sampler = new ProcessSampler(processes).start();
-  process.stderr.write(`[bench] ${n} pods, ${contender}: starting (load ${loadAtStart.join(" ")})\n`);
+  process.stderr.write(`[bench] ${n} pods, ${name}: starting (load ${loadAtStart.join(" ")})\n`);
   timeline.mark();
   const m = await body();
   const usage = sampler.stop();
   const times = timeline.stop();
-  process.stderr.write(`[bench] ${n} pods, ${contender}: ${formatTimeline(times)}\n`);
+  process.stderr.write(`[bench] ${n} pods, ${name}: ${formatTimeline(times)}\n`);
   const report = await churn.finish();
   const after = await counters.counts(metricsFile("after"));
   // A run that did not finish is held to the pods it did replace.
@@ -236,6 +250,7 @@ async function measure(
   return {
     pods: n,
     contender,
+    round,
     finished: m.progress.done,
     seconds: Math.round(m.ms / 100) / 10,
     progress: m.progress,
@@ -249,7 +264,12 @@ async function measure(
   };
 }
 
-async function nativeRun(n: number, maxUnavailable: number | string, contender: string): Promise<RunResult> {
+async function nativeRun(
+  n: number,
+  maxUnavailable: number | string,
+  contender: string,
+  round: number,
+): Promise<RunResult> {
   const ns = await namespace(`native-${n}`);
   try {
     const v1Start = Date.now();
@@ -261,7 +281,7 @@ async function nativeRun(n: number, maxUnavailable: number | string, contender: 
       throw new Error("the apiserver dropped rollingUpdate.maxUnavailable (MaxUnavailableStatefulSet is off)");
     const v1Seconds = (Date.now() - v1Start) / 1000;
     const from = await revisionOf(ns);
-    const r = await measure(n, ns, from, contender, [], async () => {
+    const r = await measure(n, round, ns, from, contender, [], async () => {
       const t0 = Date.now();
       await changeTemplate(ns);
       return watchRollout(ns, n, from, nativeTimeoutMs, t0);
@@ -276,7 +296,7 @@ async function nativeRun(n: number, maxUnavailable: number | string, contender: 
   }
 }
 
-async function peerRun(n: number, fastest: boolean, flags: Set<string>): Promise<RunResult> {
+async function peerRun(n: number, fastest: boolean, flags: Set<string>, round: number): Promise<RunResult> {
   const ns = await namespace(`peer-${n}`);
   let operator: Started | undefined;
   try {
@@ -295,6 +315,7 @@ async function peerRun(n: number, fastest: boolean, flags: Set<string>): Promise
     const op = started.process;
     const r = await measure(
       n,
+      round,
       ns,
       from,
       fastest ? "peer-fastest" : "peer-default",
@@ -349,7 +370,7 @@ async function rolloutOf(ns: string): Promise<RolloutView> {
   return (await custom.getNamespacedCustomObject({ ...RESOURCE, namespace: ns, name: "bench" })) as RolloutView;
 }
 
-async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> {
+async function bulkheadRun(n: number, build: BulkheadBuild, round: number): Promise<RunResult> {
   const processes = await startBulkhead(build, logsDir, nodeBinary);
   const baseline = {
     webhook: rssMiBOf(processes.webhook.pid) ?? 0,
@@ -379,6 +400,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
     const from = await revisionOf(ns);
     const r = await measure(
       n,
+      round,
       ns,
       from,
       `Bulkhead ${build.label}`,
@@ -403,7 +425,7 @@ async function bulkheadRun(n: number, build: BulkheadBuild): Promise<RunResult> 
         const m = await watchRollout(ns, n, from, timeoutMs, t0);
         // Kept beside the logs: how many passes, how long each took, the status writes; the
         // webhook's latency per path and pinning's live-read waits.
-        const label = `${build.label.replace(/\W+/g, "-")}-${n}`;
+        const label = `${runName(build.label, round).replace(/\W+/g, "-")}-${n}`;
         writeFileSync(
           join(logsDir, `reconciler-metrics-${label}.txt`),
           await metricsText(processes.reconcilerMetricsUrl),
@@ -432,16 +454,66 @@ const formatTimeline = (t: TimelineSummary) =>
   `take-down → same pod Ready p50 ${t.downToReadyMs.p50} ms, p90 ${t.downToReadyMs.p90} ms ` +
   `(removal p50 ${t.steps.removal.p50}, creation ${t.steps.creation.p50}, binding ${t.steps.binding.p50}, ` +
   `Ready ${t.steps.ready.p50} ms)`;
-const ratio = (a: RunResult | undefined, b: RunResult | undefined) =>
-  a?.finished && b?.finished && !a.churn.problem && !b.churn.problem ? `${(a.seconds / b.seconds).toFixed(2)}×` : "–";
+/** A run's wall time if it counts: finished, and pods created ≈ replaced. */
+const validSeconds = (r: RunResult) => (r.finished && !r.churn.problem ? r.seconds : undefined);
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a !== undefined && b !== undefined ? `${(a / b).toFixed(2)}×` : "–";
+const idealOf = (contender: string, n: number) =>
+  contender === "native one at a time" ? n * delaySeconds : idealSeconds(n);
+
+/** One contender at one size over the rounds; the figures are over its valid runs (none: absent). */
+interface Summary {
+  pods: number;
+  contender: string;
+  validRuns: number;
+  medianSeconds?: number;
+  minSeconds?: number;
+  maxSeconds?: number;
+}
+
+/** A summary per contender and size, in the order they first ran. */
+function summarize(results: RunResult[]): Summary[] {
+  const summaries: Summary[] = [];
+  for (const { pods, contender } of results) {
+    if (summaries.some((s) => s.pods === pods && s.contender === contender)) continue;
+    const seconds = results
+      .filter((r) => r.pods === pods && r.contender === contender)
+      .map(validSeconds)
+      .filter((x) => x !== undefined);
+    const figures =
+      seconds.length === 0
+        ? {}
+        : {
+            medianSeconds: Math.round(median(seconds) * 100) / 100,
+            minSeconds: Math.min(...seconds),
+            maxSeconds: Math.max(...seconds),
+          };
+    summaries.push({ pods, contender, validRuns: seconds.length, ...figures });
+  }
+  return summaries;
+}
+
+const medianOf = (summaries: Summary[], n: number, contender: string) =>
+  summaries.find((s) => s.pods === n && s.contender === contender)?.medianSeconds;
+
+function summaryTable(summaries: Summary[]): string[] {
+  return [
+    `| pods | contender | valid runs of ${rounds} | median wall time (s) | min–max (s) | median / native maxUnavailable 10% median | median / ideal |`,
+    "|---:|---|---:|---:|---:|---:|---:|",
+    ...summaries.map((s) => {
+      const range = s.minSeconds === undefined ? "–" : `${fmt(s.minSeconds)}–${fmt(s.maxSeconds!)}`;
+      const native = medianOf(summaries, s.pods, NATIVE_10);
+      return `| ${s.pods} | ${s.contender} | ${s.validRuns} | ${s.medianSeconds === undefined ? "–" : fmt(s.medianSeconds)} | ${range} | ${ratio(s.medianSeconds, native)} | ${ratio(s.medianSeconds, idealOf(s.contender, s.pods))} |`;
+    }),
+  ];
+}
 
 function row(r: RunResult): string {
   const time = r.finished
     ? fmt(r.seconds)
     : `not finished in ${fmt(r.seconds)} s: ${r.progress.updated}/${r.pods} updated, ${r.progress.ready} Ready`;
   const usage = r.usage.map((u) => `${u.name} ${u.peakRssMiB} MiB, ${u.cpuSeconds} s CPU`).join("; ") || "–";
-  const ideal = r.contender === "native one at a time" ? r.pods * delaySeconds : idealSeconds(r.pods);
-  return `| ${r.pods} | ${r.contender} | ${time} | ${r.waves ?? "–"} | ${ideal} | ${r.loadAtStart.join(" ")} | ${r.churn.problem ? `INVALID: ${r.churn.problem}` : r.churn.text} | ${usage} |`;
+  return `| ${r.pods} | ${runName(r.contender, r.round)} | ${time} | ${r.waves ?? "–"} | ${idealOf(r.contender, r.pods)} | ${r.loadAtStart.join(" ")} | ${r.churn.problem ? `INVALID: ${r.churn.problem}` : r.churn.text} | ${usage} |`;
 }
 
 async function main(): Promise<void> {
@@ -467,49 +539,56 @@ async function main(): Promise<void> {
     }
   };
   for (const n of sizes) {
-    for (const m of methods) {
-      if (m === "bulkhead")
-        for (const b of builds) await attempt(`${n} pods bulkhead@${b.label}`, () => bulkheadRun(n, b));
-      if (m === "native-10")
-        await attempt(`${n} pods native-10`, () => nativeRun(n, "10%", "native maxUnavailable 10%"));
-      if (m === "native-1") await attempt(`${n} pods native-1`, () => nativeRun(n, 1, "native one at a time"));
-      if ((m === "peer-default" || m === "peer-fastest") && flags)
-        await attempt(`${n} pods ${m}`, () => peerRun(n, m === "peer-fastest", flags));
-    }
+    for (let round = 1; round <= rounds; round++)
+      for (const m of methods) {
+        const what = (contender: string) => `${n} pods ${runName(contender, round)}`;
+        if (m === "bulkhead")
+          for (const b of builds) await attempt(what(`bulkhead@${b.label}`), () => bulkheadRun(n, b, round));
+        if (m === "native-10") await attempt(what("native-10"), () => nativeRun(n, "10%", NATIVE_10, round));
+        if (m === "native-1") await attempt(what("native-1"), () => nativeRun(n, 1, "native one at a time", round));
+        if ((m === "peer-default" || m === "peer-fastest") && flags)
+          await attempt(what(m), () => peerRun(n, m === "peer-fastest", flags, round));
+      }
+    if (rounds > 1)
+      process.stderr.write(`${summaryTable(summarize(results.filter((r) => r.pods === n))).join("\n")}\n`);
   }
+  const summaries = summarize(results);
   const lines = [
     "| pods | contender | wall time (s) | waves | ideal (s) | load avg at start (1/5/15 min) | pods created / replaced | peak RSS, CPU of its processes |",
     "|---:|---|---:|---:|---:|---|---|---|",
     ...results.map(row),
+    ...(rounds > 1 ? ["", ...summaryTable(summaries)] : []),
     "",
-    "| pods | Bulkhead build | / native maxUnavailable 10% | / peer fastest | / ideal |",
+    `| pods | Bulkhead build${rounds > 1 ? " (ratios of medians)" : ""} | / native maxUnavailable 10% | / peer fastest | / ideal |`,
     "|---:|---|---:|---:|---:|",
   ];
   for (const n of sizes)
     for (const b of builds) {
-      const mine = results.find((r) => r.pods === n && r.contender === `Bulkhead ${b.label}`);
-      const native = results.find((r) => r.pods === n && r.contender === "native maxUnavailable 10%");
-      const peer = results.find((r) => r.pods === n && r.contender === "peer-fastest");
-      const ideal = mine?.finished && !mine.churn.problem ? `${(mine.seconds / idealSeconds(n)).toFixed(2)}×` : "–";
-      lines.push(`| ${n} | ${b.label} | ${ratio(mine, native)} | ${ratio(mine, peer)} | ${ideal} |`);
+      const mine = medianOf(summaries, n, `Bulkhead ${b.label}`);
+      const native = medianOf(summaries, n, NATIVE_10);
+      const peer = medianOf(summaries, n, "peer-fastest");
+      lines.push(
+        `| ${n} | ${b.label} | ${ratio(mine, native)} | ${ratio(mine, peer)} | ${ratio(mine, idealSeconds(n))} |`,
+      );
     }
   for (const r of results) {
-    if (r.settings) lines.push(`- ${r.pods} pods, ${r.contender}: ${r.settings}`);
-    lines.push(`- ${r.pods} pods, ${r.contender}: ${formatTimeline(r.timeline)}`);
+    const name = runName(r.contender, r.round);
+    if (r.settings) lines.push(`- ${r.pods} pods, ${name}: ${r.settings}`);
+    lines.push(`- ${r.pods} pods, ${name}: ${formatTimeline(r.timeline)}`);
     if (r.v1Seconds !== undefined)
       lines.push(
-        `- ${r.pods} pods, ${r.contender}: the ${r.pods} pods on v1 were Ready ${fmt(r.v1Seconds)} s after creation (${fmt(r.pods / r.v1Seconds)} pods/s)`,
+        `- ${r.pods} pods, ${name}: the ${r.pods} pods on v1 were Ready ${fmt(r.v1Seconds)} s after creation (${fmt(r.pods / r.v1Seconds)} pods/s)`,
       );
     // Below 1,000 pods the growth is within the processes' own noise.
     if (r.kibPerWatchedPod && r.pods >= 1000)
       lines.push(
-        `- ${r.pods} pods, ${r.contender}: RSS growth per watched pod ${r.kibPerWatchedPod.reconciler} KiB (reconciler), ${r.kibPerWatchedPod.webhook} KiB (webhook); ${r.evictions} evictions`,
+        `- ${r.pods} pods, ${name}: RSS growth per watched pod ${r.kibPerWatchedPod.reconciler} KiB (reconciler), ${r.kibPerWatchedPod.webhook} KiB (webhook); ${r.evictions} evictions`,
       );
   }
   for (const s of skipped) lines.push(`- ${s}`);
   process.stdout.write(`${lines.join("\n")}\n`);
   const out = args.get("out");
-  if (out) writeFileSync(out, JSON.stringify({ delaySeconds, results, skipped }, null, 2));
+  if (out) writeFileSync(out, JSON.stringify({ delaySeconds, rounds, results, medians: summaries, skipped }, null, 2));
   const invalid = results.filter((r) => r.churn.problem);
   if (invalid.length > 0) {
     process.stderr.write(`bench: ${invalid.length} run(s) INVALID: pods created far exceed pods replaced\n`);
