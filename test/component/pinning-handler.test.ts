@@ -709,7 +709,7 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     expect(await metric("pinned", "template-pending")).to.equal(1);
   });
 
-  it("creates arriving while a live read is under way are answered by reads sent after they arrived, not by that one", async () => {
+  it("creates arriving together share live reads, but none is answered by a read sent before it arrived", async () => {
     // The cache shows wave 1 only; the apiserver has wave 2 (ordinals 5, 4) recorded.
     const cached = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6] }, { percent: 100 });
     let stored = rolloutObject({ phase: "Progressing", updatedOrdinals: [7, 6, 5, 4] }, { percent: 100 });
@@ -728,13 +728,12 @@ describe("/mutate/pod when the rollout cache lags the reconciler (no timing assu
     const reviews = [podCreateReview(4, NEW_REV, NEW), podCreateReview(5, NEW_REV, NEW)];
     const later = reviews.map((r) => call(r));
     await tick();
-    // No gathering window here (setup's default): each later create sends a read of its own at
-    // once, beside the first, which was sent before they arrived and answers none of them.
-    expect(liveReads, "the later creates do not wait for the first read to end").to.have.length(3);
-    answers[1]!();
-    answers[2]!();
+    expect(liveReads, "the later creates wait for a read of their own").to.have.length(1);
     answers[0]!();
     expect(revisionOf(podCreateReview(5, NEW_REV, NEW), (await first).patch)).to.equal(NEW_REV);
+    await tick();
+    expect(liveReads, "one read for both later creates").to.have.length(2);
+    answers[1]!();
     const [four, five] = await Promise.all(later);
     expect(revisionOf(reviews[0]!, four!.patch), "web-4, moved back: pinned").to.equal(OLD_REV);
     expect(revisionOf(reviews[1]!, five!.patch), "web-5").to.equal(NEW_REV);

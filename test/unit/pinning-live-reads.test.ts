@@ -5,7 +5,7 @@ import { CoalescedLiveReads } from "../../webhook/pinning/live-reads.js";
 import { FakeClock } from "../support/fake-clock.js";
 
 /** A read the test answers by hand; the log orders calls and sends. */
-function harness(timeoutMs = 2000, gatherMs = 0, maxInFlight = 1) {
+function harness(timeoutMs = 2000, gatherMs = 0) {
   const log: string[] = [];
   const sent: Array<{ key: string; resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
   const clock = new FakeClock(0);
@@ -18,7 +18,6 @@ function harness(timeoutMs = 2000, gatherMs = 0, maxInFlight = 1) {
     timeoutMs,
     clock,
     gatherMs,
-    maxInFlight,
   );
   /** Calls get() and records which read answered it (the value is the read's index). */
   const ask = (caller: string, ns = "shop", name = "web") => {
@@ -174,66 +173,6 @@ describe("pinning: coalesced live reads", () => {
     await Promise.all([a.done, b.done]);
     expect([a.outcome.value, b.outcome.value]).to.deep.equal([0, 1]);
     expect(log).to.deep.equal(["call a", "send 0", "call b", "send 1"]);
-  });
-
-  it("with room for more reads in flight, a caller that finds a read under way gets its own at once", async () => {
-    const { log, sent, reads, ask } = harness(2000, 0, 2);
-    const a = ask("a");
-    await settle();
-    const b = ask("b");
-    await settle();
-    expect(sent, "b does not wait for a's read to end").to.have.length(2);
-    const [c, d] = [ask("c"), ask("d")];
-    await settle();
-    expect(sent, "two under way: c and d share one queued read").to.have.length(2);
-    sent[1]!.resolve(1);
-    await settle();
-    expect(sent, "the queued read goes out when one under way ends").to.have.length(3);
-    const e = ask("e");
-    await settle();
-    expect(sent, "reads 0 and 2 under way: e queues").to.have.length(3);
-    sent[0]!.resolve(0);
-    await settle();
-    sent[2]!.resolve(2);
-    await settle();
-    sent[3]!.resolve(3);
-    await Promise.all([a, b, c, d, e].map((x) => x.done));
-    expect([a, b, c, d, e].map((x) => x.outcome.value)).to.deep.equal([0, 1, 2, 2, 3]);
-    const answeredBy: Record<string, number> = { a: 0, b: 1, c: 2, d: 2, e: 3 };
-    for (const [caller, read] of Object.entries(answeredBy))
-      expect(log.indexOf(`send ${read}`), `${caller} answered by read ${read}`).to.be.greaterThan(
-        log.indexOf(`call ${caller}`),
-      );
-    expect(reads.inFlight, "nothing held once the reads are done").to.equal(0);
-  });
-
-  it("with room for more reads in flight and a gathering window, each window sends its own read beside the one under way", async () => {
-    const { log, sent, clock, reads, ask } = harness(2000, 10, 4);
-    const a = ask("a");
-    clock.advance(10);
-    await settle();
-    const b = ask("b");
-    clock.advance(5);
-    const c = ask("c");
-    await settle();
-    expect(sent, "b's window is still open").to.have.length(1);
-    clock.advance(5);
-    await settle();
-    expect(sent, "b and c share the second read, sent while the first is under way").to.have.length(2);
-    sent[1]!.resolve(1);
-    sent[0]!.resolve(0);
-    await Promise.all([a.done, b.done, c.done]);
-    expect([a.outcome.value, b.outcome.value, c.outcome.value]).to.deep.equal([0, 1, 1]);
-    expect(log).to.deep.equal(["call a", "send 0", "call b", "call c", "send 1"]);
-    expect(reads.inFlight).to.equal(0);
-    expect(clock.pending, "no timer left behind").to.equal(0);
-  });
-
-  it("refuses a number of reads in flight that is not a whole number of at least one", () => {
-    for (const bad of [0, -1, 1.5, Number.NaN])
-      expect(() => new CoalescedLiveReads(async () => undefined, 2000, new FakeClock(0), 0, bad), String(bad)).to.throw(
-        /in flight per object must be an integer >= 1/,
-      );
   });
 
   it("refuses a gathering window that is negative or not a number", () => {

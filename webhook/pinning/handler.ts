@@ -92,13 +92,6 @@ export interface PodPinningDeps {
  */
 const LIVE_READ_GATHER_MS = 10;
 
-/**
- * Live reads of one rollout under way at once. A 1,000-pod rollout with a 10 % budget creates
- * ~30 pods a second; at ~40 ms a read, four side by side leave a create waiting for one read, not
- * queued behind reads it cannot use, and bound what one rollout's creates ask of the apiserver.
- */
-const LIVE_READS_IN_FLIGHT = 4;
-
 export type PodPinningHandler = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -111,7 +104,6 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
     deps.liveReadTimeoutMs ?? 2000,
     clock,
     deps.liveReadGatherMs ?? LIVE_READ_GATHER_MS,
-    LIVE_READS_IN_FLIGHT,
   );
   const liveRollout: LiveRead = (ns, name) => shared.get(ns, name);
   return async (request) => {
