@@ -286,8 +286,8 @@ export class Reconciler {
         this.recordBuildMetadata(rollout, decision.status);
         if (!statusChanged(rollout.status, decision.status))
           return { kind: "decided", rollout, decision, ref, current: raw };
-        // Pods this status records are read and their disruptions reserved while it is written;
-        // nothing is deleted unless the write lands (crash safety: the status names them first).
+        // Pods this status records are read for their take-down while it is written; nothing is
+        // deleted unless the write lands (crash safety: the status names them first).
         let landed: (ok: boolean) => void = () => undefined;
         const recordedFirst = new Promise<boolean>((resolve) => (landed = resolve));
         if (decision.step.kind === "evict") {
@@ -557,7 +557,7 @@ type Recorded =
       decision: Decision;
       ref: ObjectRef;
       current: RawRollout;
-      /** The take-down started while the status was written (its deletes wait for the status). */
+      /** The take-down started while the status was written (its writes wait for the status). */
       takingDown?: Promise<TakeDownOutcome[]>;
     }
   /** Nothing more to do in this pass; requeueAfterMs as pass() returns it. */

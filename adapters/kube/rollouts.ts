@@ -12,13 +12,7 @@ import {
   type RolloutMetaLike,
 } from "../../api/lifecycle.js";
 import type { RolloutStatus } from "../../api/rollout.js";
-import {
-  planTakeDown,
-  type LivePdb,
-  type LivePod,
-  type TakeDownPlan,
-  type TakeDownRequest,
-} from "../../api/take-down.js";
+import { planTakeDown, type LivePdb, type LivePod, type TakeDownRequest } from "../../api/take-down.js";
 import { apiStatusCode, isConflict, isNotFound } from "./client.js";
 
 const [GROUP, VERSION] = API_VERSION.split("/") as [string, string];
@@ -182,10 +176,8 @@ export interface ClusterWriter {
    * Takes pods down the way the Eviction API would, as one batch (api/take-down.ts): reads them
    * and the namespace's PDBs live, reserves the Ready ones' disruptions in one PDB status write,
    * then deletes them. Only the same pod (uid precondition) is ever deleted. With `recorded`, the
-   * reads and the reservation happen at once but nothing is deleted before it resolves true (the
-   * status naming these pods is written; false: it was not, nothing is deleted and the result is
-   * empty; a reservation made stays until the disruption controller drops it or a later
-   * take-down of the same pod uses it).
+   * reads start at once but nothing is written before it resolves true (the status naming these
+   * pods is written; false: it was not, nothing is written and the result is empty).
    */
   takeDown(
     namespace: string,
@@ -264,46 +256,42 @@ export function kubeClusterWriter(
         }),
         listPdbs(),
       ]);
-      // The reservation does not wait for the status write that records the pods (it overlaps
-      // it, a round trip less before the first delete, and is written right after the PDB was
-      // read, so the disruption controller has less time to change it first). A reservation
-      // whose status write does not land only holds disruptions, the safe side: the pass decides
-      // again and a pod it takes again reuses its reservation (api/take-down.ts alreadyDisrupted).
-      let plan: TakeDownPlan;
+      // The reads overlap the status write that records the pods (a round trip less before the
+      // first delete); the writes below are guarded by what was read, so reading early is safe.
+      if (recorded && !(await recorded)) return [];
       for (let attempt = 1; ; attempt++) {
         const pdbs = attempt === 1 ? firstPdbs : await listPdbs();
-        plan = planTakeDown(requests, live, pdbs.map(livePdb), new Date().toISOString());
-        if (!plan.reserve) break;
-        const read = pdbs.find((p) => p.metadata?.name === plan.reserve!.pdb)!;
-        try {
-          await policy.replaceNamespacedPodDisruptionBudgetStatus({
-            name: plan.reserve.pdb,
-            namespace,
-            body: reservedPdb(read, plan.reserve.disruptionsAllowed, plan.reserve.disruptedPods),
-          });
-          break;
-        } catch (err) {
-          // Another writer (a drain's eviction, the disruption controller) changed the PDB since
-          // it was read: read it again and decide again, as the Eviction API does.
-          if (isConflict(err) && attempt < RESERVE_ATTEMPTS) continue;
-          if (isConflict(err))
-            return requests.map((r) => ({ name: r.name, result: "blocked" as const, why: "PDB kept conflicting" }));
-          throw err;
+        const plan = planTakeDown(requests, live, pdbs.map(livePdb), new Date().toISOString());
+        if (plan.reserve) {
+          const read = pdbs.find((p) => p.metadata?.name === plan.reserve!.pdb)!;
+          try {
+            await policy.replaceNamespacedPodDisruptionBudgetStatus({
+              name: plan.reserve.pdb,
+              namespace,
+              body: reservedPdb(read, plan.reserve.disruptionsAllowed, plan.reserve.disruptedPods),
+            });
+          } catch (err) {
+            // Another writer (a drain's eviction, the disruption controller) changed the PDB since
+            // it was read: read it again and decide again, as the Eviction API does.
+            if (isConflict(err) && attempt < RESERVE_ATTEMPTS) continue;
+            if (isConflict(err))
+              return requests.map((r) => ({ name: r.name, result: "blocked" as const, why: "PDB kept conflicting" }));
+            throw err;
+          }
         }
+        const outcomes: TakeDownOutcome[] = [];
+        await forEachLimited(plan.verdicts, TAKE_DOWN_CONCURRENCY, async (verdict) => {
+          if (verdict.action === "skip") outcomes.push({ name: verdict.name, result: "gone", why: verdict.why });
+          else if (verdict.action === "wait")
+            outcomes.push({ name: verdict.name, result: "blocked", why: verdict.why });
+          else
+            outcomes.push({
+              name: verdict.name,
+              result: await deletePod(core, namespace, verdict.name, verdict.uid, verdict.resourceVersion),
+            });
+        });
+        return outcomes;
       }
-      // Nothing is deleted before the status naming these pods has landed.
-      if (recorded && !(await recorded)) return [];
-      const outcomes: TakeDownOutcome[] = [];
-      await forEachLimited(plan.verdicts, TAKE_DOWN_CONCURRENCY, async (verdict) => {
-        if (verdict.action === "skip") outcomes.push({ name: verdict.name, result: "gone", why: verdict.why });
-        else if (verdict.action === "wait") outcomes.push({ name: verdict.name, result: "blocked", why: verdict.why });
-        else
-          outcomes.push({
-            name: verdict.name,
-            result: await deletePod(core, namespace, verdict.name, verdict.uid, verdict.resourceVersion),
-          });
-      });
-      return outcomes;
     },
 
     async releaseStatefulSet(namespace, name, rollout, mode) {
