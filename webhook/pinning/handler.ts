@@ -96,13 +96,20 @@ export type PodPinningHandler = (request: AdmissionRequest) => Promise<Admission
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler {
+/** The deps with their defaults filled in once. */
+type ResolvedDeps = PodPinningDeps & Required<Pick<PodPinningDeps, "clock" | "liveReadTimeoutMs">>;
+
+export function createPodPinningHandler(options: PodPinningDeps): PodPinningHandler {
+  const deps: ResolvedDeps = {
+    ...options,
+    clock: options.clock ?? systemClock,
+    liveReadTimeoutMs: options.liveReadTimeoutMs ?? 2000,
+  };
   // One read of a rollout answers every create that came before it was sent (live-reads.ts).
-  const clock = deps.clock ?? systemClock;
   const shared = new CoalescedLiveReads(
     (ns, name) => deps.liveRollouts.get(ns, name),
-    deps.liveReadTimeoutMs ?? 2000,
-    clock,
+    deps.liveReadTimeoutMs,
+    deps.clock,
     deps.liveReadGatherMs ?? LIVE_READ_GATHER_MS,
   );
   const liveRollout: LiveRead = (ns, name) => shared.get(ns, name);
@@ -122,7 +129,7 @@ export function createPodPinningHandler(deps: PodPinningDeps): PodPinningHandler
 }
 
 async function decide(
-  deps: PodPinningDeps,
+  deps: ResolvedDeps,
   liveRollout: LiveRead,
   request: AdmissionRequest,
 ): Promise<AdmissionDecision> {
@@ -182,12 +189,11 @@ async function decide(
     wantedRevision: toRevision,
     actualRevision: revision,
   };
-  const timeoutMs = deps.liveReadTimeoutMs ?? 2000;
   const liveRevisions = deps.liveRevisions;
   const revisions: RevisionSource = {
     view,
     ...(liveRevisions
-      ? { live: { get: (ns, name) => withTimeout(liveRevisions.get(ns, name), timeoutMs, deps.clock ?? systemClock) } }
+      ? { live: { get: (ns, name) => withTimeout(liveRevisions.get(ns, name), deps.liveReadTimeoutMs, deps.clock) } }
       : {}),
   };
   const to = await revisionTemplate(revisions, sts, toRevision);
@@ -247,7 +253,7 @@ async function decide(
  * wrong get here; if the read fails or times out, the cache's answer stands.
  */
 async function confirmLive(
-  deps: PodPinningDeps,
+  deps: ResolvedDeps,
   liveRollout: LiveRead,
   log: Logger,
   req: PinningRequest,
@@ -256,10 +262,11 @@ async function confirmLive(
   pending: Extract<PinningDecision, { verdict: "confirm" }>,
 ): Promise<FinalPinningDecision> {
   let fresh: unknown;
-  const clock = deps.clock ?? systemClock;
+  const { clock } = deps;
   const asked = clock.now();
   try {
-    fresh = await withTimeout(liveRollout(req.namespace, pending.rolloutName), deps.liveReadTimeoutMs ?? 2000, clock);
+    // Bounds the whole wait, which can be a read under way and then the one queued behind it.
+    fresh = await withTimeout(liveRollout(req.namespace, pending.rolloutName), deps.liveReadTimeoutMs, clock);
   } catch (err) {
     deps.metrics.liveRead("failed", clock.now() - asked);
     log.warn(
