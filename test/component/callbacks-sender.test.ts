@@ -23,10 +23,10 @@ import type { CallbackJob, CallbackPayload, CallbackSender } from "../../api/int
 import { parseRollout, type RolloutStatus, type StatefulsetRollout } from "../../api/rollout.js";
 import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
 import { FakeClock } from "../support/fake-clock.js";
-import { Reconciler } from "../../reconciler/controller.js";
-import { createMetrics } from "../../reconciler/metrics.js";
+import type { Reconciler } from "../../reconciler/controller.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { fakeReconciler } from "./support/reconciler-harness.js";
 import { until as waitUntil } from "../support/until.js";
 
 const SECRET = "test-secret-0123456789";
@@ -681,18 +681,7 @@ describe("callback queue: 12 rollouts with a dead release API do not starve a 13
         cluster = new FakeCluster({ readyDelayMs: 5 });
         cluster.onChange = (k) => queue.add(k);
         clusters.set(key, cluster);
-        reconcilers.set(
-          key,
-          new Reconciler({
-            rollouts: cluster,
-            world: cluster,
-            writer: cluster,
-            events,
-            metrics: createMetrics(() => [], false),
-            log: pino({ enabled: false }),
-            callbacks,
-          }),
-        );
+        reconcilers.set(key, fakeReconciler(cluster, { events, callbacks }));
       }
       const obj = rolloutObject({ disruptionPolicy: { maxUnavailable: 1 }, ...spec }, 4, image);
       cluster.putRollout({ ...obj, metadata: { name, namespace: "ns" } });

@@ -1,8 +1,6 @@
 // Rollout groups in the reconcile loop (api/groups.ts through reconciler/controller.ts), on
 // in-memory clusters: one FakeCluster per member, joined so the group's members see each other.
 import { expect } from "chai";
-import pino from "pino";
-import type { EventRecorder } from "../../adapters/kube/events.js";
 import type {
   ClusterWriter,
   RawRollout,
@@ -18,12 +16,11 @@ import type { RolloutStatus } from "../../api/rollout.js";
 import type { TakeDownRequest } from "../../api/take-down.js";
 import { wavesInFlight } from "../../api/waves.js";
 import type { CallbackQueue } from "../../api/integrations.js";
-import { Reconciler } from "../../reconciler/controller.js";
-import { createMetrics } from "../../reconciler/metrics.js";
 import { KeyedQueue } from "../../reconciler/queue.js";
 import type { WorldSource } from "../../reconciler/world.js";
 import { until } from "../support/until.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { fakeReconciler } from "./support/reconciler-harness.js";
 
 const NS = "ns";
 const GROUP = "ingester";
@@ -142,16 +139,7 @@ describe("rollout groups in the reconcile loop (fake clusters)", function () {
     const zoneA = new FakeCluster({ app: "zone-a", readyDelayMs: 5 });
     const zoneB = new FakeCluster({ app: "zone-b", readyDelayMs: 5 });
     const cluster = new GroupCluster([zoneA, zoneB]);
-    const events: EventRecorder = { record: async () => undefined };
-    const reconciler = new Reconciler({
-      rollouts: cluster,
-      world: cluster,
-      writer: cluster,
-      events,
-      metrics: createMetrics(() => [], false),
-      log: pino({ enabled: false }),
-      callbacks: noCallbacks,
-    });
+    const reconciler = fakeReconciler(cluster, { events: { record: async () => undefined }, callbacks: noCallbacks });
     // Both members at v1, rolled by a queue; any change queues both (as reconciler/group-wakeups.ts does).
     const queue = new KeyedQueue((key) => reconciler.reconcile(key), { baseBackoffMs: 5 });
     const wakeBoth = () => ["ns/zone-a", "ns/zone-b"].forEach((key) => queue.add(key));

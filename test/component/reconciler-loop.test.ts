@@ -1,33 +1,20 @@
 // The reconcile loop (queue + pass + decide) against an in-memory cluster: no HTTP.
 import { expect } from "chai";
-import pino from "pino";
 import type { EventRecorder } from "../../adapters/kube/events.js";
 import { writeStatus, writeStatusFields, type RawRollout, type RolloutApi } from "../../adapters/kube/rollouts.js";
 import type { CallbackPayload, CallbackSender } from "../../api/integrations.js";
-import { parseAllowedCallbackPrefix } from "../../api/callback-payload.js";
-import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
 import { ROLLOUT_FINALIZER } from "../../api/lifecycle.js";
-import { Reconciler } from "../../reconciler/controller.js";
-import { createMetrics } from "../../reconciler/metrics.js";
-import { KeyedQueue } from "../../reconciler/queue.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { reconcileLoop, type Loop } from "./support/reconciler-harness.js";
 import { until } from "../support/until.js";
 import type { Clock } from "../../api/clock.js";
 import { BLOCKED_EVENT_WINDOW_MS } from "../../reconciler/controller.js";
 import { FakeClock } from "../support/fake-clock.js";
 
 const KEY = "ns/web";
-interface Harness {
-  cluster: FakeCluster;
-  queue: KeyedQueue;
-  callbacks: CallbackDispatcher;
+interface Harness extends Loop {
   events: Array<{ reason: string; note: string }>;
-  reconciler: Reconciler;
-  stop(): Promise<void>;
 }
-
-/** The release API the callback test allows; no other test sets spec.bapi. */
-const RELEASE_API = parseAllowedCallbackPrefix("http://release.local/");
 
 function harness(
   cluster: FakeCluster,
@@ -45,35 +32,13 @@ function harness(
       throw new Error("this test sends no callback");
     },
   };
-  if (!RELEASE_API.ok) throw new Error(RELEASE_API.error);
-  const callbacks = new CallbackDispatcher(
-    { allowList: [RELEASE_API.value], maxRetryAgeMs: 60_000, concurrency: 2, maxQueued: 10, baseDelayMs: 10 },
-    { sender: extra.sender ?? unexpected, rollouts: cluster, events: recorder, log: pino({ enabled: false }) },
-  );
-  const reconciler = new Reconciler({
-    rollouts: cluster,
-    world: cluster,
-    writer: cluster,
+  const loop = reconcileLoop(cluster, {
     events: recorder,
-    metrics: createMetrics(() => [], false),
-    log: pino({ enabled: false }),
-    callbacks,
-    ...(extra.clock ? { clock: extra.clock } : {}),
+    sender: extra.sender ?? unexpected,
+    concurrency: 2,
+    clock: extra.clock,
   });
-  const queue = new KeyedQueue((key) => reconciler.reconcile(key), { baseBackoffMs: 20 });
-  cluster.onChange = (key) => queue.add(key);
-  return {
-    cluster,
-    queue,
-    callbacks,
-    events,
-    reconciler,
-    async stop() {
-      await queue.stop();
-      await callbacks.stop();
-      cluster.stop();
-    },
-  };
+  return { ...loop, events };
 }
 
 function evictionsPerPod(cluster: FakeCluster, revision?: string): Map<string, number> {

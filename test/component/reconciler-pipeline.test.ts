@@ -2,54 +2,14 @@
 // a take-down's reads overlap the status write that records its pods, which must land before any
 // pod goes (crash safety). Against the in-memory cluster; every call is logged in order.
 import { expect } from "chai";
-import pino from "pino";
-import type { EventRecorder } from "../../adapters/kube/events.js";
 import type { RawRollout } from "../../adapters/kube/rollouts.js";
-import { parseAllowedCallbackPrefix } from "../../api/callback-payload.js";
 import type { RolloutStatus } from "../../api/rollout.js";
 import { wavesInFlight } from "../../api/waves.js";
-import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
-import { Reconciler } from "../../reconciler/controller.js";
-import { createMetrics } from "../../reconciler/metrics.js";
-import { KeyedQueue } from "../../reconciler/queue.js";
 import { until } from "../support/until.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { reconcileLoop } from "./support/reconciler-harness.js";
 
 const SPEC = { disruptionPolicy: { maxUnavailable: 2 } };
-
-function harness(cluster: FakeCluster) {
-  const recorder: EventRecorder = { record: async () => {} };
-  const allowed = parseAllowedCallbackPrefix("http://release.local/");
-  if (!allowed.ok) throw new Error(allowed.error);
-  const callbacks = new CallbackDispatcher(
-    { allowList: [allowed.value], maxRetryAgeMs: 60_000, concurrency: 1, maxQueued: 10, baseDelayMs: 10 },
-    {
-      sender: { attempt: async () => ({ ok: true, status: 200 }) },
-      rollouts: cluster,
-      events: recorder,
-      log: pino({ enabled: false }),
-    },
-  );
-  const reconciler = new Reconciler({
-    rollouts: cluster,
-    world: cluster,
-    writer: cluster,
-    events: recorder,
-    metrics: createMetrics(() => [], false),
-    log: pino({ enabled: false }),
-    callbacks,
-  });
-  const queue = new KeyedQueue((key) => reconciler.reconcile(key), { baseBackoffMs: 20 });
-  cluster.onChange = (key) => queue.add(key);
-  return {
-    queue,
-    async stop() {
-      await queue.stop();
-      await callbacks.stop();
-      cluster.stop();
-    },
-  };
-}
 
 /** The pods the stored status has in waves in flight or moved (what a restarted reconciler resumes from). */
 function recordedPods(cluster: FakeCluster): Set<string> {
@@ -69,7 +29,7 @@ describe("reconcile pass: round trips", function () {
     const statefulSet = cluster.statefulSet.bind(cluster);
     cluster.get = (namespace, name) => (calls.push("rollout"), get(namespace, name));
     cluster.statefulSet = (namespace, name) => (calls.push(`sts ${name}`), statefulSet(namespace, name));
-    const h = harness(cluster);
+    const h = reconcileLoop(cluster);
     try {
       cluster.putRollout(rolloutObject(SPEC, 4, "app:v1"));
       await until("v1 done", () => cluster.status().phase === "RolloutDone");
@@ -86,7 +46,7 @@ describe("reconcile pass: round trips", function () {
 
   it("starts a take-down while the status naming its pods is written; nothing goes before that write lands", async () => {
     const cluster = new FakeCluster({ readyDelayMs: 5 });
-    const h = harness(cluster);
+    const h = reconcileLoop(cluster);
     try {
       cluster.putRollout(rolloutObject(SPEC, 6, "app:v1"));
       await until("v1 done", () => cluster.status().phase === "RolloutDone");
@@ -111,7 +71,7 @@ describe("reconcile pass: round trips", function () {
 
   it("a status write that conflicts: the take-down started with it takes nothing down; the pass decides again", async () => {
     const cluster = new FakeCluster({ readyDelayMs: 5 });
-    const h = harness(cluster);
+    const h = reconcileLoop(cluster);
     try {
       cluster.putRollout(rolloutObject(SPEC, 6, "app:v1"));
       await until("v1 done", () => cluster.status().phase === "RolloutDone");

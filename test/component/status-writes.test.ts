@@ -1,19 +1,13 @@
 // Status writes per reconcile pass (issue 15, "cheaper status"): every replaceStatus call on an
 // in-memory cluster is counted, pass by pass, with the size of the status it sent.
 import { expect } from "chai";
-import pino from "pino";
-import type { EventRecorder } from "../../adapters/kube/events.js";
 import type { RawRollout } from "../../adapters/kube/rollouts.js";
-import { parseAllowedCallbackPrefix } from "../../api/callback-payload.js";
 import type { CallbackSender } from "../../api/integrations.js";
 import { podsOfStatus } from "../../api/pod-summary.js";
 import type { RolloutStatus } from "../../api/rollout.js";
-import { CallbackDispatcher } from "../../reconciler/callback-dispatcher.js";
-import { KeyedQueue } from "../../reconciler/queue.js";
-import { Reconciler } from "../../reconciler/controller.js";
-import { createMetrics } from "../../reconciler/metrics.js";
 import { until } from "../support/until.js";
 import { FakeCluster, rolloutObject } from "./reconciler.fake-cluster.js";
+import { reconcileLoop } from "./support/reconciler-harness.js";
 
 const KEY = "ns/web";
 const REPLICAS = 6;
@@ -29,48 +23,27 @@ function harness(sender?: CallbackSender) {
   const writes: Write[] = [];
   cluster.beforeStatusWrite = (body: RawRollout) =>
     writes.push({ status: structuredClone(body.status) as RolloutStatus, bytes: JSON.stringify(body.status).length });
-  const recorder: EventRecorder = { record: async () => {} };
-  const allowed = parseAllowedCallbackPrefix("http://release.local/");
-  if (!allowed.ok) throw new Error(allowed.error);
   // The dispatcher's own writes (callback outcomes), told apart from the passes'.
   const outcomeWrites: RawRollout[] = [];
-  const callbacks = new CallbackDispatcher(
-    { allowList: [allowed.value], maxRetryAgeMs: 60_000, concurrency: 1, maxQueued: 10, baseDelayMs: 10 },
-    {
-      sender: sender ?? { attempt: async () => ({ ok: true, status: 200 }) },
-      rollouts: {
-        get: (ns, name) => cluster.get(ns, name),
-        replaceStatus: (ns, name, body) => (outcomeWrites.push(body), cluster.replaceStatus(ns, name, body)),
-      },
-      events: recorder,
-      log: pino({ enabled: false }),
-    },
-  );
-  const reconciler = new Reconciler({
-    rollouts: cluster,
-    world: cluster,
-    writer: cluster,
-    events: recorder,
-    metrics: createMetrics(() => [], false),
-    log: pino({ enabled: false }),
-    callbacks,
-  });
   // Each pass's status writes (the queue runs one pass of a key at a time).
   const passes: Write[][] = [];
-  const queue = new KeyedQueue(
-    async (key) => {
+  const { queue, callbacks, stop } = reconcileLoop(cluster, {
+    sender,
+    callbackRollouts: {
+      get: (ns, name) => cluster.get(ns, name),
+      replaceStatus: (ns, name, body) => (outcomeWrites.push(body), cluster.replaceStatus(ns, name, body)),
+    },
+    wrapPass: (reconcile) => async (key) => {
       const before = writes.length;
       const outcomesBefore = outcomeWrites.length;
       try {
-        return await reconciler.reconcile(key);
+        return await reconcile(key);
       } finally {
         // Outcome writes that landed meanwhile are the dispatcher's, not this pass's.
         passes.push(writes.slice(before, writes.length - (outcomeWrites.length - outcomesBefore)));
       }
     },
-    { baseBackoffMs: 20 },
-  );
-  cluster.onChange = (key) => queue.add(key);
+  });
   /** Runs a pass now and waits for the queue to drain; the status writes of the passes that ran. */
   const pass = async (): Promise<Write[]> => {
     await queue.idle();
@@ -92,11 +65,7 @@ function harness(sender?: CallbackSender) {
     pass,
     settle,
     callbacks,
-    async stop() {
-      await queue.stop();
-      await callbacks.stop();
-      cluster.stop();
-    },
+    stop,
   };
 }
 
