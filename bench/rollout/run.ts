@@ -112,6 +112,7 @@ const waveSize = (n: number) => Math.ceil(n * 0.1);
 const idealSeconds = (n: number) => Math.ceil(n / waveSize(n)) * delaySeconds;
 const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
 const NATIVE_10 = "native maxUnavailable 10%";
+const NATIVE_1 = "native one at a time";
 /** How rows, notes, progress lines and files name a run: the contender, and its round when there are several. */
 const runName = (contender: string, round: number) => (rounds > 1 ? `${contender}, round ${round}` : contender);
 
@@ -458,8 +459,7 @@ const formatTimeline = (t: TimelineSummary) =>
 const validSeconds = (r: RunResult) => (r.finished && !r.churn.problem ? r.seconds : undefined);
 const ratio = (a: number | undefined, b: number | undefined) =>
   a !== undefined && b !== undefined ? `${(a / b).toFixed(2)}×` : "–";
-const idealOf = (contender: string, n: number) =>
-  contender === "native one at a time" ? n * delaySeconds : idealSeconds(n);
+const idealOf = (contender: string, n: number) => (contender === NATIVE_1 ? n * delaySeconds : idealSeconds(n));
 
 /** One contender at one size over the rounds; the figures are over its valid runs (none: absent). */
 interface Summary {
@@ -545,7 +545,7 @@ async function main(): Promise<void> {
         if (m === "bulkhead")
           for (const b of builds) await attempt(what(`bulkhead@${b.label}`), () => bulkheadRun(n, b, round));
         if (m === "native-10") await attempt(what("native-10"), () => nativeRun(n, "10%", NATIVE_10, round));
-        if (m === "native-1") await attempt(what("native-1"), () => nativeRun(n, 1, "native one at a time", round));
+        if (m === "native-1") await attempt(what("native-1"), () => nativeRun(n, 1, NATIVE_1, round));
         if ((m === "peer-default" || m === "peer-fastest") && flags)
           await attempt(what(m), () => peerRun(n, m === "peer-fastest", flags, round));
       }

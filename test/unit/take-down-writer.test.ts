@@ -1,7 +1,7 @@
 // The adapter's side of taking pods down (adapters/kube/rollouts.ts takeDown): the order of its
 // reads and writes against the status write that records the batch (reads at once, nothing
-// written before it lands). The plan itself is
-// api/take-down.ts's (take-down.test.ts); here the apiserver is a fake that logs every call.
+// written before it lands). The plan itself is api/take-down.ts's (take-down.test.ts); here the
+// apiserver is a fake that logs every call.
 import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { kubeClusterWriter } from "../../adapters/kube/rollouts.js";
