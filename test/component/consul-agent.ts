@@ -1,7 +1,7 @@
 // Starts a real Consul agent (`consul agent -dev`, built by hack/build-consul.sh) on loopback for
 // tests, and registers services with TTL checks the tests flip between passing and critical.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -30,15 +30,33 @@ export function consulBinary(): string {
 }
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+  const [port] = await freePorts(1);
+  return port!;
+}
+
+/**
+ * `count` distinct free ports: every listener stays open until all are bound, so the kernel cannot
+ * hand the same port out twice (one at a time, a port just closed can come back at once, and
+ * Consul refuses to start with its Serf and server ports equal).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const srv = createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(0, "127.0.0.1", () => resolve());
+      });
+    }
+    return servers.map((srv) => {
       const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      return typeof addr === "object" && addr ? addr.port : 0;
     });
-  });
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  }
 }
 
 export interface RegisteredInstance {
@@ -75,15 +93,11 @@ export class ConsulAgent {
 
   /** Starts an agent; with `tls`, it also serves HTTPS on `httpsPort`. */
   static async start(options: AgentOptions = {}): Promise<ConsulAgent> {
+    const [http, serfLan, serfWan, server, https] = await freePorts(options.tls ? 5 : 4);
     const agent = new ConsulAgent(
       consulBinary(),
-      await freePort(),
-      {
-        serfLan: await freePort(),
-        serfWan: await freePort(),
-        server: await freePort(),
-        ...(options.tls ? { https: await freePort() } : {}),
-      },
+      http!,
+      { serfLan: serfLan!, serfWan: serfWan!, server: server!, ...(https ? { https } : {}) },
       options,
     );
     await agent.run();
